@@ -1,0 +1,1 @@
+//! Embedded Vosk recognizer. Filled in by the recognizer issue.

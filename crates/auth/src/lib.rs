@@ -1,0 +1,1 @@
+//! The two-factor flow, accounts, one-time codes. Filled in by the auth issue.

@@ -1,0 +1,1 @@
+//! RTP media: sessions, codecs, DTMF, prompt playback. Filled in by the media issue.

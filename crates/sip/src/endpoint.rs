@@ -1,0 +1,1437 @@
+//! The user agent server, sans-IO.
+//!
+//! Feed it what arrives ([`Endpoint::handle_input`]) and the passing of time
+//! ([`Endpoint::handle_timeout`]); act on the application's decisions
+//! ([`Endpoint::answer`], [`Endpoint::reject`], [`Endpoint::hangup`],
+//! [`Endpoint::refer`]); drain [`Endpoint::poll_transmit`] and
+//! [`Endpoint::poll_event`]; sleep until [`Endpoint::poll_timeout`].
+//! Nothing here reads a clock or touches a socket.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use crate::message::{self, EchoHeaders, Incoming, MessageError, Method, Request, Response};
+use crate::response::{self, ResponseSpec};
+use crate::salvage::salvage;
+use crate::sdp::{self, MediaPolicy, Negotiated, SdpOrigin};
+use crate::timer_queue::TimerQueue;
+use crate::timers::Timers;
+use crate::transaction::{ClientTx, ServerState, ServerTx, TxKey};
+
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
+pub const ACCEPT: &str =
+    "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    Udp,
+    /// A TCP connection, by the driver's id for it. Responses and in-dialog
+    /// requests go back over the connection the request came in on.
+    Tcp(u64),
+}
+
+impl TransportKind {
+    fn via_name(self) -> &'static str {
+        match self {
+            TransportKind::Udp => "UDP",
+            TransportKind::Tcp(_) => "TCP",
+        }
+    }
+
+    fn reliable(self) -> bool {
+        matches!(self, TransportKind::Tcp(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub transport: TransportKind,
+    pub destination: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+/// Identifies one call to the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallHandle(pub u64);
+
+#[derive(Debug, Clone)]
+pub struct IncomingCall {
+    pub call: CallHandle,
+    pub call_id: String,
+    pub request_uri: String,
+    pub from_uri: String,
+    pub from_display: Option<String>,
+    pub to_uri: String,
+    pub p_asserted_identity: Option<String>,
+    pub remote_party_id: Option<String>,
+    pub privacy: Option<String>,
+    pub user_agent: Option<String>,
+    pub source: SocketAddr,
+    pub transport: TransportKind,
+    /// What we will answer with; None when the INVITE carried no offer (we
+    /// then offer in the 200 and learn the codec from the ACK).
+    pub media: Option<Negotiated>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferStatus {
+    /// 202 to our REFER.
+    Accepted,
+    /// The REFER itself was refused (or timed out: 408).
+    Rejected(u16),
+    /// A NOTIFY reported a provisional response from the transfer target.
+    Progress(u16),
+    /// A NOTIFY reported the final response of the transfer target.
+    Completed(u16),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    RemoteBye,
+    LocalBye,
+    Cancelled,
+    /// Our 2xx was never acknowledged (64·T1); we sent BYE.
+    AckTimeout,
+    /// The application (or negotiation) rejected the INVITE with this code.
+    Rejected(u16),
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    IncomingCall(Box<IncomingCall>),
+    /// The ACK for our 2xx arrived: media may flow both ways.
+    CallConfirmed {
+        call: CallHandle,
+    },
+    /// A re-INVITE (or the ACK of a late offer) changed the media.
+    MediaUpdated {
+        call: CallHandle,
+        media: Negotiated,
+    },
+    Info {
+        call: CallHandle,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    },
+    Refer {
+        call: CallHandle,
+        status: ReferStatus,
+    },
+    CallEnded {
+        call: CallHandle,
+        reason: EndReason,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Address put in Via, Contact and the SDP (the public one behind NAT).
+    pub public_ip: IpAddr,
+    pub public_port: u16,
+    /// User part of our Contact.
+    pub user: String,
+    pub media: MediaPolicy,
+    pub timers: Timers,
+    /// INVITEs beyond this many calls in progress get 503.
+    pub max_calls: usize,
+    /// Seconds suggested in Retry-After of a 503.
+    pub retry_after_secs: u32,
+}
+
+impl EndpointConfig {
+    pub fn new(public: SocketAddr) -> Self {
+        EndpointConfig {
+            public_ip: public.ip(),
+            public_port: public.port(),
+            user: "passgate".into(),
+            media: MediaPolicy::default(),
+            timers: Timers::default(),
+            max_calls: 10_000,
+            retry_after_secs: 5,
+        }
+    }
+}
+
+/// Counters for metrics and for tests that check what was dropped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub messages_in: u64,
+    pub malformed_answered: u64,
+    pub malformed_dropped: u64,
+    pub retransmissions_absorbed: u64,
+    pub retransmissions_sent: u64,
+    pub calls_refused_overload: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// INVITE received, the application has not answered.
+    Offered,
+    /// 2xx sent, waiting for the ACK.
+    Answered,
+    Confirmed,
+    /// We sent BYE; waiting for its response before forgetting the call.
+    Ending,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DialogKey {
+    call_id: String,
+    local_tag: String,
+    remote_tag: String,
+}
+
+/// A 2xx to an INVITE, retransmitted by the dialog until ACKed (§13.3.1.4).
+struct Pending2xx {
+    cseq: u32,
+    payload: Vec<u8>,
+    next_at: Option<Instant>,
+    interval: Duration,
+    give_up_at: Instant,
+}
+
+struct Call {
+    dialog: DialogKey,
+    transport: TransportKind,
+    /// Where the INVITE came from; in-dialog requests go back there.
+    remote: SocketAddr,
+    invite_tx: TxKey,
+    state: CallState,
+    /// The From of the INVITE, with its tag: the To of our requests.
+    remote_party: String,
+    /// The To of the INVITE, without our tag: the From of our requests.
+    local_party: String,
+    remote_target: String,
+    route_set: Vec<String>,
+    remote_cseq: u32,
+    local_cseq: u32,
+    media: Option<Negotiated>,
+    local_rtp_port: u16,
+    origin: SdpOrigin,
+    pending_2xx: Option<Pending2xx>,
+    /// The last 2xx carried our offer; the ACK carries the answer.
+    awaiting_answer_in_ack: bool,
+    /// The application hung up before the ACK; send BYE once it comes.
+    bye_after_ack: bool,
+    refer_cseq: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    Server(TxKey),
+    Client(String),
+    Call(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("no such call")]
+    NoSuchCall,
+    #[error("the call is not in a state to {0}")]
+    WrongState(&'static str),
+}
+
+pub struct Endpoint {
+    config: EndpointConfig,
+    rng: StdRng,
+    next_call: u64,
+    server_txs: HashMap<TxKey, ServerTx>,
+    client_txs: HashMap<String, ClientTx>,
+    calls: HashMap<u64, Call>,
+    dialogs: HashMap<DialogKey, u64>,
+    timers: TimerQueue<TimerKey>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl Endpoint {
+    pub fn new(config: EndpointConfig, seed: u64) -> Self {
+        Endpoint {
+            config,
+            rng: StdRng::seed_from_u64(seed),
+            next_call: 1,
+            server_txs: HashMap::new(),
+            client_txs: HashMap::new(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            timers: TimerQueue::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Calls not yet forgotten (offered, answered, confirmed or ending).
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Transactions still held (for memory accounting and drain checks).
+    pub fn transactions(&self) -> usize {
+        self.server_txs.len() + self.client_txs.len()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// The Call-ID of a call, for logging.
+    pub fn call_id(&self, call: CallHandle) -> Option<&str> {
+        self.calls.get(&call.0).map(|c| c.dialog.call_id.as_str())
+    }
+
+    // ---- input -------------------------------------------------------------
+
+    /// One datagram (UDP) or one framed message (TCP) from `source`.
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        transport: TransportKind,
+        source: SocketAddr,
+        data: &[u8],
+    ) {
+        self.stats.messages_in += 1;
+        match message::parse(data) {
+            Ok(Incoming::Request(req)) => self.on_request(now, transport, source, *req),
+            Ok(Incoming::Response(resp)) => self.on_response(now, resp),
+            Err(err) => self.on_malformed(transport, source, data, err),
+        }
+    }
+
+    fn on_malformed(
+        &mut self,
+        transport: TransportKind,
+        source: SocketAddr,
+        data: &[u8],
+        err: MessageError,
+    ) {
+        let found = salvage(data);
+        let answerable = found.is_request && found.method.as_deref() != Some("ACK");
+        match (answerable, found.echo) {
+            (true, Some(echo)) => {
+                let code = match err {
+                    MessageError::UnknownMethod(_) => 501,
+                    _ => 400,
+                };
+                tracing::debug!(%source, %err, code, "answering a message we cannot use");
+                self.stats.malformed_answered += 1;
+                let headers = if code == 501 {
+                    vec![format!("Allow: {ALLOW}")]
+                } else {
+                    vec![]
+                };
+                let tag = self.new_tag();
+                let payload = response::build(&ResponseSpec {
+                    code,
+                    echo: &echo,
+                    to_tag: Some(&tag),
+                    source,
+                    headers: &headers,
+                    body: None,
+                });
+                self.send_response_bytes(transport, source, &echo, payload);
+            }
+            _ => {
+                tracing::debug!(%source, %err, "dropping a message that cannot be answered");
+                self.stats.malformed_dropped += 1;
+            }
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        transport: TransportKind,
+        source: SocketAddr,
+        req: Request,
+    ) {
+        let key = TxKey {
+            branch: req.top_via.branch.clone(),
+            sent_by: req.top_via.sent_by.clone(),
+            method: if req.method == Method::Ack {
+                Method::Invite
+            } else {
+                req.method
+            },
+        };
+        if req.method == Method::Ack {
+            return self.on_ack(now, key, req);
+        }
+        if let Some(tx) = self.server_txs.get(&key) {
+            self.stats.retransmissions_absorbed += 1;
+            if let Some(payload) = tx.last_response.clone() {
+                self.transmits.push_back(Transmit {
+                    transport: tx.transport,
+                    destination: tx.source,
+                    payload,
+                });
+            }
+            return;
+        }
+        if let Some(required) = req
+            .header("require")
+            .filter(|_| req.method != Method::Cancel)
+        {
+            let unsupported = format!("Unsupported: {required}");
+            return self.respond_new(
+                now,
+                key,
+                transport,
+                source,
+                &req,
+                420,
+                &[unsupported],
+                None,
+                None,
+            );
+        }
+        if req.method == Method::Cancel {
+            return self.on_cancel(now, key, transport, source, &req);
+        }
+        if req.to_tag.is_some() {
+            return self.on_in_dialog(now, key, transport, source, req);
+        }
+        match req.method {
+            Method::Invite => self.on_invite(now, key, transport, source, req),
+            Method::Options => {
+                let headers = self.capability_headers(transport);
+                self.respond_new(now, key, transport, source, &req, 200, &headers, None, None)
+            }
+            Method::Bye
+            | Method::Info
+            | Method::Notify
+            | Method::Refer
+            | Method::Update
+            | Method::Prack => {
+                self.respond_new(now, key, transport, source, &req, 481, &[], None, None)
+            }
+            _ => {
+                let allow = format!("Allow: {ALLOW}");
+                self.respond_new(now, key, transport, source, &req, 405, &[allow], None, None)
+            }
+        }
+    }
+
+    fn on_invite(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        transport: TransportKind,
+        source: SocketAddr,
+        req: Request,
+    ) {
+        let mut tx = ServerTx::new(Method::Invite, transport, source, None);
+        // 100 Trying at once, so the caller stops retransmitting (§17.2.1).
+        let trying = response::build(&ResponseSpec {
+            code: 100,
+            echo: &req.echo,
+            to_tag: None,
+            source,
+            headers: &[],
+            body: None,
+        });
+        tx.last_response = Some(trying.clone());
+        tx.last_code = 100;
+        tx.echo = Some(req.echo.clone());
+        self.server_txs.insert(key.clone(), tx);
+        self.send_response_bytes(transport, source, &req.echo, trying);
+
+        if self.calls.len() >= self.config.max_calls {
+            self.stats.calls_refused_overload += 1;
+            let retry = format!("Retry-After: {}", self.config.retry_after_secs);
+            self.respond_tx(now, &key, &req.echo, 503, None, &[retry], None);
+            return;
+        }
+        let media = match offer_in(&req) {
+            Ok(None) => None,
+            Ok(Some(offer)) => match sdp::negotiate(&offer, &self.config.media) {
+                Ok(neg) => Some(neg),
+                Err(err) => {
+                    tracing::info!(call_id = req.call_id(), %err, "refusing the offer");
+                    let warning = format!("Warning: 304 passgate \"{err}\"");
+                    self.respond_tx(now, &key, &req.echo, err.status(), None, &[warning], None);
+                    return;
+                }
+            },
+            Err(code) => {
+                self.respond_tx(now, &key, &req.echo, code, None, &[], None);
+                return;
+            }
+        };
+        let handle = self.next_call;
+        self.next_call += 1;
+        let dialog = DialogKey {
+            call_id: req.echo.call_id.clone(),
+            local_tag: self.new_tag(),
+            remote_tag: req.from_tag.clone(),
+        };
+        let origin = SdpOrigin {
+            session_id: self.rng.random_range(1..=u32::MAX as u64),
+            version: 1,
+        };
+        if let Some(tx) = self.server_txs.get_mut(&key) {
+            tx.call = Some(handle);
+        }
+        let incoming = IncomingCall {
+            call: CallHandle(handle),
+            call_id: req.echo.call_id.clone(),
+            request_uri: req.uri.clone(),
+            from_uri: req.from_uri.clone(),
+            from_display: req.from_display.clone(),
+            to_uri: req.to_uri.clone(),
+            p_asserted_identity: req.header("p-asserted-identity").map(str::to_string),
+            remote_party_id: req.header("remote-party-id").map(str::to_string),
+            privacy: req.header("privacy").map(str::to_string),
+            user_agent: req.header("user-agent").map(str::to_string),
+            source,
+            transport,
+            media: media.clone(),
+        };
+        self.dialogs.insert(dialog.clone(), handle);
+        self.calls.insert(
+            handle,
+            Call {
+                dialog,
+                transport,
+                remote: source,
+                invite_tx: key,
+                state: CallState::Offered,
+                remote_party: req.echo.from.clone(),
+                local_party: req.echo.to.clone(),
+                remote_target: req.contact.clone().unwrap_or_else(|| req.from_uri.clone()),
+                route_set: req.record_route.clone(),
+                remote_cseq: req.cseq,
+                local_cseq: 0,
+                media,
+                local_rtp_port: 0,
+                origin,
+                pending_2xx: None,
+                awaiting_answer_in_ack: false,
+                bye_after_ack: false,
+                refer_cseq: None,
+            },
+        );
+        self.events
+            .push_back(Event::IncomingCall(Box::new(incoming)));
+    }
+
+    fn on_ack(&mut self, now: Instant, key: TxKey, req: Request) {
+        // ACK of a non-2xx final: same branch as the INVITE (§17.2.1).
+        if let Some(tx) = self.server_txs.get_mut(&key) {
+            if tx.state == ServerState::Completed {
+                tx.state = ServerState::Confirmed;
+                tx.retransmit_at = None;
+                let linger = if tx.transport.reliable() {
+                    Duration::ZERO
+                } else {
+                    self.config.timers.t4
+                };
+                tx.expires_at = Some(now + linger);
+                self.timers.schedule(now + linger, TimerKey::Server(key));
+                return;
+            }
+        }
+        // ACK of a 2xx: a new transaction, matched to the dialog (§13.3.1.4).
+        let Some(handle) = self.find_dialog(&req) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        if call.pending_2xx.as_ref().is_none_or(|p| p.cseq != req.cseq) {
+            return;
+        }
+        call.pending_2xx = None;
+        let first_ack = call.state == CallState::Answered;
+        if first_ack {
+            call.state = CallState::Confirmed;
+        }
+        let mut media_update = None;
+        if call.awaiting_answer_in_ack {
+            call.awaiting_answer_in_ack = false;
+            match offer_in(&req)
+                .ok()
+                .flatten()
+                .map(|a| sdp::negotiate(&a, &self.config.media))
+            {
+                Some(Ok(neg)) => {
+                    call.media = Some(neg.clone());
+                    media_update = Some(neg);
+                }
+                _ => {
+                    tracing::warn!(call_id = %call.dialog.call_id, "ACK carried no usable SDP answer")
+                }
+            }
+        }
+        let bye = std::mem::take(&mut call.bye_after_ack);
+        if first_ack {
+            self.events.push_back(Event::CallConfirmed {
+                call: CallHandle(handle),
+            });
+        }
+        if let Some(media) = media_update {
+            self.events.push_back(Event::MediaUpdated {
+                call: CallHandle(handle),
+                media,
+            });
+        }
+        if bye {
+            self.send_bye(now, handle);
+        }
+    }
+
+    fn on_cancel(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        transport: TransportKind,
+        source: SocketAddr,
+        req: &Request,
+    ) {
+        let invite_key = TxKey {
+            method: Method::Invite,
+            ..key.clone()
+        };
+        let Some(invite) = self.server_txs.get(&invite_key) else {
+            return self.respond_new(now, key, transport, source, req, 481, &[], None, None);
+        };
+        let (pending, call) = (!invite.is_final(), invite.call);
+        self.respond_new(now, key, transport, source, req, 200, &[], None, None);
+        if !pending {
+            return;
+        }
+        let local_tag = call
+            .and_then(|h| self.calls.get(&h))
+            .map(|c| c.dialog.local_tag.clone());
+        // The 487 echoes the INVITE's headers, which match the CANCEL's but for CSeq.
+        let mut echo = req.echo.clone();
+        echo.cseq = format!("{} INVITE", req.cseq);
+        self.respond_tx(
+            now,
+            &invite_key,
+            &echo,
+            487,
+            local_tag.as_deref(),
+            &[],
+            None,
+        );
+        if let Some(handle) = call {
+            self.forget_call(handle);
+            self.events.push_back(Event::CallEnded {
+                call: CallHandle(handle),
+                reason: EndReason::Cancelled,
+            });
+        }
+    }
+
+    fn on_in_dialog(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        transport: TransportKind,
+        source: SocketAddr,
+        req: Request,
+    ) {
+        let Some(handle) = self.find_dialog(&req) else {
+            return self.respond_new(now, key, transport, source, &req, 481, &[], None, None);
+        };
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return self.respond_new(now, key, transport, source, &req, 481, &[], None, None);
+        };
+        if req.cseq <= call.remote_cseq {
+            let reason = "Warning: 399 passgate \"CSeq out of order\"".to_string();
+            return self.respond_new(
+                now,
+                key,
+                transport,
+                source,
+                &req,
+                500,
+                &[reason],
+                None,
+                None,
+            );
+        }
+        call.remote_cseq = req.cseq;
+        let local_tag = call.dialog.local_tag.clone();
+        let tag = Some(local_tag.as_str());
+        let call_handle = CallHandle(handle);
+        match req.method {
+            Method::Bye => {
+                self.respond_new(now, key, transport, source, &req, 200, &[], tag, None);
+                let was_ending = self
+                    .calls
+                    .get(&handle)
+                    .is_some_and(|c| c.state == CallState::Ending);
+                self.forget_call(handle);
+                if !was_ending {
+                    self.events.push_back(Event::CallEnded {
+                        call: call_handle,
+                        reason: EndReason::RemoteBye,
+                    });
+                }
+            }
+            Method::Invite => self.on_reinvite(now, key, transport, source, handle, req),
+            Method::Info => {
+                self.respond_new(now, key, transport, source, &req, 200, &[], tag, None);
+                self.events.push_back(Event::Info {
+                    call: call_handle,
+                    content_type: req.content_type.clone(),
+                    body: req.body,
+                });
+            }
+            Method::Notify => {
+                let is_refer = req.header("event").is_some_and(|e| {
+                    e.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .eq_ignore_ascii_case("refer")
+                });
+                if !is_refer {
+                    return self.respond_new(
+                        now,
+                        key,
+                        transport,
+                        source,
+                        &req,
+                        489,
+                        &[],
+                        tag,
+                        None,
+                    );
+                }
+                self.respond_new(now, key, transport, source, &req, 200, &[], tag, None);
+                if let Some(code) = sipfrag_status(&req.body) {
+                    let status = if code >= 200 {
+                        ReferStatus::Completed(code)
+                    } else {
+                        ReferStatus::Progress(code)
+                    };
+                    self.events.push_back(Event::Refer {
+                        call: call_handle,
+                        status,
+                    });
+                }
+            }
+            Method::Options => {
+                let headers = self.capability_headers(transport);
+                self.respond_new(now, key, transport, source, &req, 200, &headers, tag, None)
+            }
+            // We hand calls on; we do not take transfers from the caller.
+            Method::Refer => {
+                self.respond_new(now, key, transport, source, &req, 403, &[], tag, None)
+            }
+            _ => {
+                let allow = format!("Allow: {ALLOW}");
+                self.respond_new(now, key, transport, source, &req, 405, &[allow], tag, None)
+            }
+        }
+    }
+
+    fn on_reinvite(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        transport: TransportKind,
+        source: SocketAddr,
+        handle: u64,
+        req: Request,
+    ) {
+        self.server_txs.insert(
+            key.clone(),
+            ServerTx::new(Method::Invite, transport, source, Some(handle)),
+        );
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let tag = call.dialog.local_tag.clone();
+        if call.state == CallState::Offered || call.state == CallState::Ending {
+            self.respond_tx(now, &key, &req.echo, 491, Some(&tag), &[], None);
+            return;
+        }
+        let local = SocketAddr::new(self.config.public_ip, call.local_rtp_port);
+        let (body, media) = match offer_in(&req) {
+            Ok(None) => {
+                call.origin.version += 1;
+                (sdp::offer(&self.config.media, local, call.origin), None)
+            }
+            Ok(Some(offer)) => match sdp::negotiate(&offer, &self.config.media) {
+                Ok(neg) => {
+                    call.origin.version += 1;
+                    (sdp::answer(&neg, local, call.origin), Some(neg))
+                }
+                Err(err) => {
+                    let warning = format!("Warning: 304 passgate \"{err}\"");
+                    self.respond_tx(
+                        now,
+                        &key,
+                        &req.echo,
+                        err.status(),
+                        Some(&tag),
+                        &[warning],
+                        None,
+                    );
+                    return;
+                }
+            },
+            Err(code) => {
+                self.respond_tx(now, &key, &req.echo, code, Some(&tag), &[], None);
+                return;
+            }
+        };
+        call.awaiting_answer_in_ack = media.is_none();
+        if let Some(neg) = &media {
+            call.media = Some(neg.clone());
+        }
+        let headers = self.answer_headers(transport);
+        let payload = self.respond_tx(
+            now,
+            &key,
+            &req.echo,
+            200,
+            Some(&tag),
+            &headers,
+            Some(body.as_bytes()),
+        );
+        self.track_2xx(now, handle, req.cseq, payload);
+        if let Some(media) = media {
+            self.events.push_back(Event::MediaUpdated {
+                call: CallHandle(handle),
+                media,
+            });
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, resp: Response) {
+        let Some(tx) = self.client_txs.get_mut(&resp.branch) else {
+            return;
+        };
+        if tx.method.as_str() != resp.cseq_method || tx.cseq != resp.cseq {
+            return;
+        }
+        if resp.code < 200 {
+            // §17.1.2.2: once a provisional arrives, retransmit at T2.
+            if tx.retransmit_at.is_some() {
+                tx.interval = self.config.timers.t2;
+                tx.retransmit_at = Some(now + tx.interval);
+                self.timers
+                    .schedule(now + tx.interval, TimerKey::Client(resp.branch));
+            }
+            return;
+        }
+        if let Some(tx) = self.client_txs.remove(&resp.branch) {
+            self.client_final(tx, resp.code);
+        }
+    }
+
+    fn client_final(&mut self, tx: ClientTx, code: u16) {
+        match tx.method {
+            Method::Bye => self.forget_call(tx.call),
+            Method::Refer => {
+                let status = if (200..300).contains(&code) {
+                    ReferStatus::Accepted
+                } else {
+                    ReferStatus::Rejected(code)
+                };
+                if let Some(call) = self.calls.get_mut(&tx.call) {
+                    if code >= 300 {
+                        call.refer_cseq = None;
+                    }
+                    self.events.push_back(Event::Refer {
+                        call: CallHandle(tx.call),
+                        status,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- time --------------------------------------------------------------
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(key) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Server(key) => self.server_timer(now, key),
+                TimerKey::Client(branch) => self.client_timer(now, branch),
+                TimerKey::Call(handle) => self.call_timer(now, handle),
+            }
+        }
+    }
+
+    fn server_timer(&mut self, now: Instant, key: TxKey) {
+        let Some(tx) = self.server_txs.get_mut(&key) else {
+            return;
+        };
+        if tx.expires_at.is_some_and(|t| t <= now) {
+            self.server_txs.remove(&key);
+            return;
+        }
+        if tx.retransmit_at.is_some_and(|t| t <= now) {
+            if let Some(payload) = tx.last_response.clone() {
+                self.stats.retransmissions_sent += 1;
+                self.transmits.push_back(Transmit {
+                    transport: tx.transport,
+                    destination: tx.source,
+                    payload,
+                });
+            }
+            tx.interval = self.config.timers.backoff(tx.interval);
+            tx.retransmit_at = Some(now + tx.interval);
+        }
+        if let Some(at) = tx.next_deadline() {
+            self.timers.schedule(at, TimerKey::Server(key));
+        }
+    }
+
+    fn client_timer(&mut self, now: Instant, branch: String) {
+        let Some(tx) = self.client_txs.get_mut(&branch) else {
+            return;
+        };
+        if tx.expires_at <= now {
+            if let Some(tx) = self.client_txs.remove(&branch) {
+                tracing::info!(method = %tx.method, "no response to our request (Timer F)");
+                self.client_final(tx, 408);
+            }
+            return;
+        }
+        if tx.retransmit_at.is_some_and(|t| t <= now) {
+            self.stats.retransmissions_sent += 1;
+            self.transmits.push_back(Transmit {
+                transport: tx.transport,
+                destination: tx.destination,
+                payload: tx.payload.clone(),
+            });
+            tx.interval = self.config.timers.backoff(tx.interval);
+            tx.retransmit_at = Some(now + tx.interval);
+        }
+        let at = tx.next_deadline();
+        self.timers.schedule(at, TimerKey::Client(branch));
+    }
+
+    fn call_timer(&mut self, now: Instant, handle: u64) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let Some(pending) = call.pending_2xx.as_mut() else {
+            return;
+        };
+        if pending.give_up_at <= now {
+            call.pending_2xx = None;
+            let initial = call.state == CallState::Answered;
+            tracing::info!(call_id = %call.dialog.call_id, "no ACK for our 2xx within 64*T1; ending the call");
+            call.state = CallState::Confirmed;
+            call.bye_after_ack = false;
+            self.send_bye(now, handle);
+            if initial {
+                self.events.push_back(Event::CallEnded {
+                    call: CallHandle(handle),
+                    reason: EndReason::AckTimeout,
+                });
+            }
+            return;
+        }
+        if pending.next_at.is_some_and(|t| t <= now) {
+            self.stats.retransmissions_sent += 1;
+            self.transmits.push_back(Transmit {
+                transport: call.transport,
+                destination: call.remote,
+                payload: pending.payload.clone(),
+            });
+            pending.interval = self.config.timers.backoff(pending.interval);
+            pending.next_at = Some(now + pending.interval);
+        }
+        let at = pending
+            .next_at
+            .map_or(pending.give_up_at, |n| n.min(pending.give_up_at));
+        self.timers.schedule(at, TimerKey::Call(handle));
+    }
+
+    // ---- the application's decisions ----------------------------------------
+
+    /// Answers an offered call with 200 and our SDP, media on `local_rtp_port`
+    /// of the public address.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        local_rtp_port: u16,
+    ) -> Result<(), CommandError> {
+        let c = self
+            .calls
+            .get_mut(&call.0)
+            .ok_or(CommandError::NoSuchCall)?;
+        if c.state != CallState::Offered {
+            return Err(CommandError::WrongState("answer"));
+        }
+        c.local_rtp_port = local_rtp_port;
+        let local = SocketAddr::new(self.config.public_ip, local_rtp_port);
+        let body = match &c.media {
+            Some(neg) => sdp::answer(neg, local, c.origin),
+            None => {
+                c.awaiting_answer_in_ack = true;
+                sdp::offer(&self.config.media, local, c.origin)
+            }
+        };
+        c.state = CallState::Answered;
+        let (key, tag, transport) = (c.invite_tx.clone(), c.dialog.local_tag.clone(), c.transport);
+        let echo = self
+            .invite_echo(&key)
+            .ok_or(CommandError::WrongState("answer"))?;
+        let headers = self.answer_headers(transport);
+        let cseq = self.calls.get(&call.0).map_or(0, |c| c.remote_cseq);
+        let payload = self.respond_tx(
+            now,
+            &key,
+            &echo,
+            200,
+            Some(&tag),
+            &headers,
+            Some(body.as_bytes()),
+        );
+        self.track_2xx(now, call.0, cseq, payload);
+        Ok(())
+    }
+
+    /// Rejects an offered call with a final response (4xx–6xx).
+    pub fn reject(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        code: u16,
+    ) -> Result<(), CommandError> {
+        let c = self.calls.get(&call.0).ok_or(CommandError::NoSuchCall)?;
+        if c.state != CallState::Offered {
+            return Err(CommandError::WrongState("reject"));
+        }
+        let (key, tag) = (c.invite_tx.clone(), c.dialog.local_tag.clone());
+        let echo = self
+            .invite_echo(&key)
+            .ok_or(CommandError::WrongState("reject"))?;
+        self.respond_tx(
+            now,
+            &key,
+            &echo,
+            code.clamp(300, 699),
+            Some(&tag),
+            &[],
+            None,
+        );
+        self.forget_call(call.0);
+        self.events.push_back(Event::CallEnded {
+            call,
+            reason: EndReason::Rejected(code),
+        });
+        Ok(())
+    }
+
+    /// Ends a call from our side: BYE once the dialog is confirmed, 480 before
+    /// it is answered, BYE right after the ACK when it is answered but not yet
+    /// acknowledged (§15).
+    pub fn hangup(&mut self, now: Instant, call: CallHandle) -> Result<(), CommandError> {
+        let c = self
+            .calls
+            .get_mut(&call.0)
+            .ok_or(CommandError::NoSuchCall)?;
+        match c.state {
+            CallState::Offered => return self.reject(now, call, 480),
+            CallState::Answered => c.bye_after_ack = true,
+            CallState::Confirmed => self.send_bye(now, call.0),
+            CallState::Ending => return Ok(()),
+        }
+        self.events.push_back(Event::CallEnded {
+            call,
+            reason: EndReason::LocalBye,
+        });
+        Ok(())
+    }
+
+    /// Sends REFER (RFC 3515) asking the caller to call `refer_to` (a SIP URI,
+    /// which may carry `?header=value` parts for the new INVITE).
+    pub fn refer(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        refer_to: &str,
+    ) -> Result<(), CommandError> {
+        let c = self.calls.get(&call.0).ok_or(CommandError::NoSuchCall)?;
+        if c.state != CallState::Confirmed {
+            return Err(CommandError::WrongState("refer"));
+        }
+        let referred_by = format!(
+            "Referred-By: <sip:{}@{}>",
+            self.config.user,
+            self.host_port()
+        );
+        let headers = [format!("Refer-To: <{refer_to}>"), referred_by];
+        let cseq = self.send_request(now, call.0, Method::Refer, &headers);
+        if let Some(c) = self.calls.get_mut(&call.0) {
+            c.refer_cseq = cseq;
+        }
+        Ok(())
+    }
+
+    // ---- building and sending ------------------------------------------------
+
+    fn send_bye(&mut self, now: Instant, handle: u64) {
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.state = CallState::Ending;
+            call.pending_2xx = None;
+        }
+        if self.send_request(now, handle, Method::Bye, &[]).is_none() {
+            self.forget_call(handle);
+        }
+    }
+
+    /// Sends an in-dialog request; returns its CSeq.
+    fn send_request(
+        &mut self,
+        now: Instant,
+        handle: u64,
+        method: Method,
+        headers: &[String],
+    ) -> Option<u32> {
+        let branch = format!("z9hG4bK{}", self.random_token(16));
+        let host = self.host_port();
+        let call = self.calls.get_mut(&handle)?;
+        call.local_cseq += 1;
+        let cseq = call.local_cseq;
+        let mut out = String::with_capacity(600);
+        let _ = write!(out, "{method} {} SIP/2.0\r\n", call.remote_target);
+        let _ = write!(
+            out,
+            "Via: SIP/2.0/{} {host};branch={branch};rport\r\n",
+            call.transport.via_name()
+        );
+        out.push_str("Max-Forwards: 70\r\n");
+        for route in &call.route_set {
+            let _ = write!(out, "Route: {route}\r\n");
+        }
+        let _ = write!(
+            out,
+            "From: {};tag={}\r\n",
+            call.local_party, call.dialog.local_tag
+        );
+        let _ = write!(out, "To: {}\r\n", call.remote_party);
+        let _ = write!(out, "Call-ID: {}\r\n", call.dialog.call_id);
+        let _ = write!(out, "CSeq: {cseq} {method}\r\n");
+        let _ = write!(
+            out,
+            "{}\r\n",
+            contact_header(&self.config, host.as_str(), call.transport)
+        );
+        for h in headers {
+            out.push_str(h);
+            out.push_str("\r\n");
+        }
+        let _ = write!(
+            out,
+            "User-Agent: {}\r\nContent-Length: 0\r\n\r\n",
+            response::SERVER
+        );
+        let payload = out.into_bytes();
+        let (transport, destination) = (call.transport, call.remote);
+        let timers = self.config.timers;
+        let retransmit_at = (!transport.reliable()).then_some(now + timers.t1);
+        let tx = ClientTx {
+            call: handle,
+            method,
+            cseq,
+            payload: payload.clone(),
+            transport,
+            destination,
+            retransmit_at,
+            interval: timers.t1,
+            expires_at: now + timers.transaction_timeout(),
+        };
+        self.timers
+            .schedule(tx.next_deadline(), TimerKey::Client(branch.clone()));
+        self.client_txs.insert(branch, tx);
+        self.transmits.push_back(Transmit {
+            transport,
+            destination,
+            payload,
+        });
+        Some(cseq)
+    }
+
+    /// Creates a server transaction for `req` and answers it at once.
+    #[allow(clippy::too_many_arguments)]
+    fn respond_new(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        transport: TransportKind,
+        source: SocketAddr,
+        req: &Request,
+        code: u16,
+        headers: &[String],
+        to_tag: Option<&str>,
+        body: Option<&[u8]>,
+    ) {
+        let generated;
+        let tag = match to_tag {
+            Some(t) => Some(t),
+            None => {
+                generated = self.new_tag();
+                Some(generated.as_str())
+            }
+        };
+        self.server_txs.insert(
+            key.clone(),
+            ServerTx::new(req.method, transport, source, None),
+        );
+        self.respond_tx(now, &key, &req.echo, code, tag, headers, body);
+    }
+
+    /// Sends a response on an existing server transaction and moves it along.
+    #[allow(clippy::too_many_arguments)]
+    fn respond_tx(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        echo: &EchoHeaders,
+        code: u16,
+        to_tag: Option<&str>,
+        headers: &[String],
+        body: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let generated;
+        let to_tag = match to_tag {
+            Some(t) => Some(t),
+            None if code > 100 => {
+                generated = self.new_tag();
+                Some(generated.as_str())
+            }
+            None => None,
+        };
+        let Some(tx) = self.server_txs.get_mut(key) else {
+            return Vec::new();
+        };
+        let payload = response::build(&ResponseSpec {
+            code,
+            echo,
+            to_tag,
+            source: tx.source,
+            headers,
+            body: body.map(|b| ("application/sdp", b)),
+        });
+        tx.last_response = Some(payload.clone());
+        tx.last_code = code;
+        let timers = self.config.timers;
+        let reliable = tx.transport.reliable();
+        if code >= 200 {
+            if tx.method == Method::Invite && code < 300 {
+                tx.state = ServerState::Accepted;
+                tx.expires_at = Some(now + timers.transaction_timeout());
+            } else if tx.method == Method::Invite {
+                tx.state = ServerState::Completed;
+                if !reliable {
+                    tx.interval = timers.t1;
+                    tx.retransmit_at = Some(now + timers.t1);
+                }
+                tx.expires_at = Some(now + timers.transaction_timeout());
+            } else {
+                tx.state = ServerState::Completed;
+                let linger = if reliable {
+                    Duration::ZERO
+                } else {
+                    timers.transaction_timeout()
+                };
+                tx.expires_at = Some(now + linger);
+            }
+            if let Some(at) = tx.next_deadline() {
+                self.timers.schedule(at, TimerKey::Server(key.clone()));
+            }
+        }
+        let (transport, source) = (tx.transport, tx.source);
+        self.send_response_bytes(transport, source, echo, payload.clone());
+        payload
+    }
+
+    fn track_2xx(&mut self, now: Instant, handle: u64, cseq: u32, payload: Vec<u8>) {
+        let timers = self.config.timers;
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let next_at = (!call.transport.reliable()).then_some(now + timers.t1);
+        let give_up_at = now + timers.transaction_timeout();
+        call.pending_2xx = Some(Pending2xx {
+            cseq,
+            payload,
+            next_at,
+            interval: timers.t1,
+            give_up_at,
+        });
+        self.timers
+            .schedule(next_at.unwrap_or(give_up_at), TimerKey::Call(handle));
+    }
+
+    /// Where a response goes (§18.2.2, RFC 3581): back over the connection for
+    /// TCP; over UDP to the source address, and to the source port when the
+    /// client asked with `rport` (or named no port), else to its Via port.
+    fn send_response_bytes(
+        &mut self,
+        transport: TransportKind,
+        source: SocketAddr,
+        echo: &EchoHeaders,
+        payload: Vec<u8>,
+    ) {
+        let destination = match transport {
+            TransportKind::Tcp(_) => source,
+            TransportKind::Udp => {
+                let via = echo.vias.first().map(String::as_str).unwrap_or("");
+                match via_port_unless_rport(via) {
+                    Some(port) => SocketAddr::new(source.ip(), port),
+                    None => source,
+                }
+            }
+        };
+        self.transmits.push_back(Transmit {
+            transport,
+            destination,
+            payload,
+        });
+    }
+
+    fn invite_echo(&self, key: &TxKey) -> Option<EchoHeaders> {
+        self.server_txs.get(key)?.echo.clone()
+    }
+
+    fn capability_headers(&self, transport: TransportKind) -> Vec<String> {
+        vec![
+            format!("Allow: {ALLOW}"),
+            format!("Accept: {ACCEPT}"),
+            "Supported: ".to_string(),
+            "Accept-Language: en".to_string(),
+            contact_header(&self.config, &self.host_port(), transport),
+        ]
+    }
+
+    fn answer_headers(&self, transport: TransportKind) -> Vec<String> {
+        vec![
+            contact_header(&self.config, &self.host_port(), transport),
+            format!("Allow: {ALLOW}"),
+            "Supported: ".to_string(),
+        ]
+    }
+
+    fn find_dialog(&self, req: &Request) -> Option<u64> {
+        let key = DialogKey {
+            call_id: req.echo.call_id.clone(),
+            local_tag: req.to_tag.clone()?,
+            remote_tag: req.from_tag.clone(),
+        };
+        self.dialogs.get(&key).copied()
+    }
+
+    /// Drops the call unless a BYE of ours is still waiting for its response.
+    fn forget_call(&mut self, handle: u64) {
+        let bye_pending = self
+            .client_txs
+            .values()
+            .any(|tx| tx.call == handle && tx.method == Method::Bye);
+        if bye_pending {
+            return;
+        }
+        if let Some(call) = self.calls.remove(&handle) {
+            self.dialogs.remove(&call.dialog);
+        }
+    }
+
+    fn host_port(&self) -> String {
+        match self.config.public_ip {
+            IpAddr::V6(ip) => format!("[{ip}]:{}", self.config.public_port),
+            IpAddr::V4(ip) => format!("{ip}:{}", self.config.public_port),
+        }
+    }
+
+    fn new_tag(&mut self) -> String {
+        self.random_token(10)
+    }
+
+    fn random_token(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        (0..len)
+            .map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char)
+            .collect()
+    }
+}
+
+fn contact_header(config: &EndpointConfig, host: &str, transport: TransportKind) -> String {
+    match transport {
+        TransportKind::Udp => format!("Contact: <sip:{}@{host}>", config.user),
+        TransportKind::Tcp(_) => format!("Contact: <sip:{}@{host};transport=tcp>", config.user),
+    }
+}
+
+/// The offer in a request body: Ok(None) without a body, Err(415) for a body
+/// that is not SDP, Err(400) for SDP that does not parse.
+fn offer_in(req: &Request) -> Result<Option<sdp::SessionDescription>, u16> {
+    if req.body.is_empty() {
+        return Ok(None);
+    }
+    let is_sdp = req.content_type.as_deref().is_none_or(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/sdp")
+    });
+    if !is_sdp {
+        return Err(415);
+    }
+    let text = std::str::from_utf8(&req.body).map_err(|_| 400u16)?;
+    sdp::parse(text).map(Some).map_err(|e| e.status())
+}
+
+/// The status code in a `message/sipfrag` body ("SIP/2.0 200 OK").
+fn sipfrag_status(body: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(body).ok()?;
+    let line = text.lines().next()?.trim();
+    line.strip_prefix("SIP/2.0 ")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The Via port to answer to over UDP, or None to answer to the source port
+/// (`rport` present, §4 of RFC 3581).
+fn via_port_unless_rport(via: &str) -> Option<u16> {
+    let mut parts = via.split(';');
+    let sent_by = parts.next()?.split_whitespace().nth(1)?;
+    if parts.any(|p| {
+        p.trim().eq_ignore_ascii_case("rport")
+            || p.trim().to_ascii_lowercase().starts_with("rport=")
+    }) {
+        return None;
+    }
+    let port = match sent_by.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || sent_by.starts_with('[') => port.parse().ok(),
+        _ => None,
+    };
+    Some(port.unwrap_or(5060))
+}
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;

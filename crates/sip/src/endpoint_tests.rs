@@ -1,0 +1,828 @@
+//! The UAS behaviours of RFC 3261/3264/3581/3515, driven by a test clock.
+
+use super::*;
+
+const CALLER: &str = "198.51.100.20:5070";
+
+struct Harness {
+    ep: Endpoint,
+    now: Instant,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let config = EndpointConfig::new("192.0.2.1:5060".parse().unwrap());
+        Harness {
+            ep: Endpoint::new(config, 7),
+            now: Instant::now(),
+        }
+    }
+
+    fn feed(&mut self, msg: &str) {
+        self.feed_from(TransportKind::Udp, CALLER, msg);
+    }
+
+    fn feed_from(&mut self, transport: TransportKind, source: &str, msg: &str) {
+        self.ep
+            .handle_input(self.now, transport, source.parse().unwrap(), msg.as_bytes());
+    }
+
+    fn advance(&mut self, by: Duration) {
+        let target = self.now + by;
+        while let Some(t) = self.ep.poll_timeout().filter(|t| *t <= target) {
+            self.now = t.max(self.now);
+            self.ep.handle_timeout(self.now);
+        }
+        self.now = target;
+    }
+
+    fn sent(&mut self) -> Vec<(SocketAddr, String)> {
+        std::iter::from_fn(|| self.ep.poll_transmit())
+            .map(|t| (t.destination, String::from_utf8(t.payload).unwrap()))
+            .collect()
+    }
+
+    fn sent_text(&mut self) -> Vec<String> {
+        self.sent().into_iter().map(|(_, s)| s).collect()
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.ep.poll_event()).collect()
+    }
+
+    /// INVITE → 100 → IncomingCall; returns the handle.
+    fn offered_call(&mut self) -> CallHandle {
+        self.feed(&invite("z9hG4bK-inv1", "call-1", Some(&sdp("0 101", ""))));
+        let sent = self.sent_text();
+        assert_eq!(status_lines(&sent), vec!["SIP/2.0 100 Trying"]);
+        match self.events().as_slice() {
+            [Event::IncomingCall(c)] => c.call,
+            other => panic!("expected one IncomingCall, got {other:?}"),
+        }
+    }
+
+    /// Offered, answered and acknowledged; returns the handle and our To tag.
+    fn confirmed_call(&mut self) -> (CallHandle, String) {
+        let call = self.offered_call();
+        self.ep.answer(self.now, call, 40000).unwrap();
+        let ok = self.sent_text().pop().unwrap();
+        let tag = to_tag(&ok);
+        self.feed(&in_dialog("ACK", 1, "z9hG4bK-ack1", "call-1", &tag, ""));
+        assert!(matches!(
+            self.events().as_slice(),
+            [Event::CallConfirmed { .. }]
+        ));
+        (call, tag)
+    }
+}
+
+fn sdp(formats: &str, extra: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\n\
+         m=audio 6000 RTP/AVP {formats}\r\na=rtpmap:101 telephone-event/8000\r\n{extra}"
+    )
+}
+
+fn invite(branch: &str, call_id: &str, body: Option<&str>) -> String {
+    request(
+        "INVITE",
+        1,
+        branch,
+        call_id,
+        None,
+        body.unwrap_or(""),
+        body.map(|_| "application/sdp"),
+    )
+}
+
+fn in_dialog(
+    method: &str,
+    cseq: u32,
+    branch: &str,
+    call_id: &str,
+    to_tag: &str,
+    body: &str,
+) -> String {
+    let ct = (!body.is_empty()).then_some("application/sdp");
+    request(method, cseq, branch, call_id, Some(to_tag), body, ct)
+}
+
+fn request(
+    method: &str,
+    cseq: u32,
+    branch: &str,
+    call_id: &str,
+    to_tag: Option<&str>,
+    body: &str,
+    content_type: Option<&str>,
+) -> String {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let ct = content_type
+        .map(|c| format!("Content-Type: {c}\r\n"))
+        .unwrap_or_default();
+    let cseq_method = if method == "ACK" { "ACK" } else { method };
+    format!(
+        "{method} sip:passgate@192.0.2.1:5060 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 198.51.100.20:5070;branch={branch};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: \"Nelson\" <sip:+15551234567@198.51.100.20>;tag=caller-tag\r\n\
+         To: <sip:passgate@192.0.2.1>{to_tag}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} {cseq_method}\r\n\
+         Contact: <sip:caller@198.51.100.20:5070>\r\n\
+         {ct}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn status_lines(msgs: &[String]) -> Vec<&str> {
+    msgs.iter().map(|m| m.lines().next().unwrap()).collect()
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+fn to_tag(msg: &str) -> String {
+    header(msg, "To")
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn invite_is_answered_100_trying_at_once_and_offered_to_the_application() {
+    let mut h = Harness::new();
+    h.feed(&invite("z9hG4bK-1", "c1", Some(&sdp("8 0 101", ""))));
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 100 Trying"]);
+    assert!(
+        header(&sent[0], "To")
+            .unwrap()
+            .ends_with("<sip:passgate@192.0.2.1>"),
+        "100 carries no tag"
+    );
+    let events = h.events();
+    let [Event::IncomingCall(call)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(call.call_id, "c1");
+    assert_eq!(call.from_uri, "sip:+15551234567@198.51.100.20");
+    let media = call.media.as_ref().unwrap();
+    assert_eq!((media.payload_type, media.telephone_event), (0, Some(101)));
+}
+
+#[test]
+fn the_200_carries_an_sdp_answer_and_is_retransmitted_until_the_ack() {
+    let mut h = Harness::new();
+    let call = h.offered_call();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"));
+    assert_eq!(header(&ok, "Content-Type"), Some("application/sdp"));
+    assert!(ok.contains("m=audio 40000 RTP/AVP 0 101\r\n"), "{ok}");
+    assert!(ok.contains("c=IN IP4 192.0.2.1"));
+    assert_eq!(
+        header(&ok, "Contact"),
+        Some("<sip:passgate@192.0.2.1:5060>")
+    );
+    // T1, then 2·T1, 4·T1 …
+    h.advance(Duration::from_millis(500));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    h.advance(Duration::from_millis(999));
+    assert!(h.sent().is_empty());
+    h.advance(Duration::from_millis(1));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    let tag = to_tag(&ok);
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-ack", "call-1", &tag, ""));
+    assert!(matches!(h.events().as_slice(), [Event::CallConfirmed { call: c }] if *c == call));
+    h.advance(Duration::from_secs(40));
+    assert!(h.sent().is_empty(), "no retransmission after the ACK");
+    assert_eq!(h.ep.active_calls(), 1);
+}
+
+#[test]
+fn no_ack_within_32_seconds_ends_the_call_with_bye() {
+    let mut h = Harness::new();
+    let call = h.offered_call();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    h.sent();
+    h.advance(Duration::from_millis(31_900));
+    let retransmits = h.sent_text();
+    assert!(retransmits.iter().all(|m| m.starts_with("SIP/2.0 200 OK")));
+    // 0.5+1+2+4+4+4+4+4+4+4 = 31.5 s: ten retransmissions capped at T2.
+    assert_eq!(retransmits.len(), 10);
+    assert!(h.events().is_empty());
+    h.advance(Duration::from_millis(100));
+    let sent = h.sent_text();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].starts_with("BYE sip:caller@198.51.100.20:5070 SIP/2.0"),
+        "{}",
+        sent[0]
+    );
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::AckTimeout,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn cancel_before_answer_gives_200_to_cancel_and_487_to_invite() {
+    let mut h = Harness::new();
+    let call = h.offered_call();
+    h.feed(&request(
+        "CANCEL",
+        1,
+        "z9hG4bK-inv1",
+        "call-1",
+        None,
+        "",
+        None,
+    ));
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]
+    );
+    assert_eq!(header(&sent[0], "CSeq"), Some("1 CANCEL"));
+    assert_eq!(header(&sent[1], "CSeq"), Some("1 INVITE"));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded { reason: EndReason::Cancelled, call: c }] if *c == call
+    ));
+    assert_eq!(h.ep.answer(h.now, call, 1), Err(CommandError::NoSuchCall));
+    // The 487 is retransmitted (Timer G) until its ACK, which uses the INVITE's branch.
+    h.advance(Duration::from_millis(500));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 487 Request Terminated"]
+    );
+    let tag = to_tag(&sent[1]);
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-inv1", "call-1", &tag, ""));
+    h.advance(Duration::from_secs(10));
+    assert!(h.sent().is_empty());
+    assert_eq!(
+        h.ep.transactions(),
+        1,
+        "only the CANCEL transaction lingers (Timer J)"
+    );
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.ep.transactions(), 0);
+}
+
+#[test]
+fn cancel_for_an_unknown_transaction_is_481_and_after_answer_changes_nothing() {
+    let mut h = Harness::new();
+    h.feed(&request(
+        "CANCEL",
+        1,
+        "z9hG4bK-none",
+        "nope",
+        None,
+        "",
+        None,
+    ));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    );
+    let (call, _) = h.confirmed_call();
+    h.feed(&request(
+        "CANCEL",
+        1,
+        "z9hG4bK-inv1",
+        "call-1",
+        None,
+        "",
+        None,
+    ));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    assert!(h.events().is_empty());
+    assert!(h.ep.call_id(call).is_some());
+}
+
+#[test]
+fn bye_from_the_caller_is_answered_and_ends_the_call() {
+    let mut h = Harness::new();
+    let (call, tag) = h.confirmed_call();
+    h.feed(&in_dialog("BYE", 2, "z9hG4bK-bye", "call-1", &tag, ""));
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 200 OK"]);
+    assert_eq!(header(&sent[0], "CSeq"), Some("2 BYE"));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded { reason: EndReason::RemoteBye, call: c }] if *c == call
+    ));
+    assert_eq!(h.ep.active_calls(), 0);
+    // A retransmitted BYE gets the same 200 from the transaction, not a 481.
+    h.feed(&in_dialog("BYE", 2, "z9hG4bK-bye", "call-1", &tag, ""));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+}
+
+#[test]
+fn hangup_sends_bye_in_the_dialog_and_retransmits_it_until_answered() {
+    let mut h = Harness::new();
+    let (call, tag) = h.confirmed_call();
+    h.ep.hangup(h.now, call).unwrap();
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::LocalBye,
+            ..
+        }]
+    ));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let (dest, bye) = &sent[0];
+    assert_eq!(dest.to_string(), CALLER);
+    assert!(bye.starts_with("BYE sip:caller@198.51.100.20:5070 SIP/2.0\r\n"));
+    assert_eq!(
+        header(bye, "From"),
+        Some(format!("<sip:passgate@192.0.2.1>;tag={tag}").as_str())
+    );
+    assert!(header(bye, "To").unwrap().ends_with(";tag=caller-tag"));
+    assert_eq!(header(bye, "Call-ID"), Some("call-1"));
+    assert_eq!(header(bye, "CSeq"), Some("1 BYE"));
+    h.advance(Duration::from_millis(500));
+    assert_eq!(h.sent().len(), 1, "Timer E retransmission");
+    let branch = header(bye, "Via")
+        .unwrap()
+        .split("branch=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch={branch}\r\n\
+         From: <sip:passgate@192.0.2.1>;tag={tag}\r\nTo: <sip:x@y>;tag=caller-tag\r\n\
+         Call-ID: call-1\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    h.feed(&ok);
+    assert_eq!(h.ep.active_calls(), 0);
+    assert_eq!(
+        h.ep.transactions(),
+        1,
+        "only the INVITE's accepted transaction is left"
+    );
+}
+
+#[test]
+fn hangup_before_the_ack_waits_for_it_then_sends_bye() {
+    let mut h = Harness::new();
+    let call = h.offered_call();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let tag = to_tag(&h.sent_text().pop().unwrap());
+    h.ep.hangup(h.now, call).unwrap();
+    assert!(h.sent().is_empty(), "no BYE before the ACK (§15)");
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-ack", "call-1", &tag, ""));
+    let sent = h.sent_text();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].starts_with("BYE "));
+}
+
+#[test]
+fn options_is_answered_with_our_capabilities() {
+    let mut h = Harness::new();
+    h.feed(&request(
+        "OPTIONS",
+        5,
+        "z9hG4bK-opt",
+        "ping-1",
+        None,
+        "",
+        None,
+    ));
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 200 OK"]);
+    let allow = header(&sent[0], "Allow").unwrap();
+    for m in [
+        "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY",
+    ] {
+        assert!(allow.contains(m), "{allow}");
+    }
+    assert!(header(&sent[0], "Accept")
+        .unwrap()
+        .contains("application/sdp"));
+    assert!(sent[0].contains("\r\nSupported:"));
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.active_calls(), 0);
+}
+
+#[test]
+fn reinvite_hold_and_resume_get_matching_answers() {
+    let mut h = Harness::new();
+    let (call, tag) = h.confirmed_call();
+    for (cseq, dir, answered) in [
+        (2, "a=sendonly\r\n", "a=recvonly"),
+        (3, "a=inactive\r\n", "a=inactive"),
+        (4, "", "a=sendrecv"),
+    ] {
+        let branch = format!("z9hG4bK-re{cseq}");
+        h.feed(&in_dialog(
+            "INVITE",
+            cseq,
+            &branch,
+            "call-1",
+            &tag,
+            &sdp("0 101", dir),
+        ));
+        let sent = h.sent_text();
+        assert_eq!(status_lines(&sent), vec!["SIP/2.0 200 OK"]);
+        assert!(
+            sent[0].contains(answered),
+            "{dir} answered with {}",
+            sent[0]
+        );
+        assert!(sent[0].contains("m=audio 40000 RTP/AVP 0 101"));
+        assert!(
+            sent[0].contains(&format!(" {} IN IP4", cseq)),
+            "o= version moves on: {}",
+            sent[0]
+        );
+        let events = h.events();
+        assert!(
+            matches!(events.as_slice(), [Event::MediaUpdated { call: c, .. }] if *c == call),
+            "{events:?}"
+        );
+        h.feed(&in_dialog(
+            "ACK",
+            cseq,
+            &format!("z9hG4bK-ack{cseq}"),
+            "call-1",
+            &tag,
+            "",
+        ));
+        h.advance(Duration::from_secs(1));
+        assert!(
+            h.sent().is_empty(),
+            "the ACK stopped the 2xx retransmission"
+        );
+    }
+}
+
+#[test]
+fn reinvite_with_no_common_codec_is_488_and_the_call_goes_on() {
+    let mut h = Harness::new();
+    let (call, tag) = h.confirmed_call();
+    h.feed(&in_dialog(
+        "INVITE",
+        2,
+        "z9hG4bK-re",
+        "call-1",
+        &tag,
+        &sdp("18", ""),
+    ));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 488 Not Acceptable Here"]
+    );
+    assert!(h.ep.call_id(call).is_some());
+}
+
+#[test]
+fn requests_for_an_unknown_dialog_get_481() {
+    let mut h = Harness::new();
+    for method in ["BYE", "INFO", "INVITE", "NOTIFY"] {
+        h.feed(&in_dialog(
+            method,
+            2,
+            &format!("z9hG4bK-{method}"),
+            "no-such-call",
+            "xyz",
+            "",
+        ));
+        let sent = h.sent_text();
+        assert_eq!(
+            status_lines(&sent),
+            vec!["SIP/2.0 481 Call/Transaction Does Not Exist"],
+            "{method}"
+        );
+    }
+    h.feed(&request(
+        "BYE",
+        2,
+        "z9hG4bK-notag",
+        "no-such-call",
+        None,
+        "",
+        None,
+    ));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    );
+    // ACK has no response, ever.
+    h.feed(&in_dialog(
+        "ACK",
+        2,
+        "z9hG4bK-ack",
+        "no-such-call",
+        "xyz",
+        "",
+    ));
+    assert!(h.sent().is_empty());
+}
+
+#[test]
+fn unknown_method_gets_501_with_allow() {
+    let mut h = Harness::new();
+    let msg = request("OPTIONS", 1, "z9hG4bK-x", "m1", None, "", None)
+        .replace("OPTIONS sip", "FROBNICATE sip")
+        .replace("1 OPTIONS", "1 FROBNICATE");
+    h.feed(&msg);
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 501 Not Implemented"]);
+    assert_eq!(header(&sent[0], "CSeq"), Some("1 FROBNICATE"));
+    assert!(header(&sent[0], "Allow").is_some());
+    let known_not_allowed = request("SUBSCRIBE", 1, "z9hG4bK-s", "m2", None, "", None);
+    h.feed(&known_not_allowed);
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 405 Method Not Allowed"]
+    );
+}
+
+#[test]
+fn malformed_messages_get_400_when_answerable_and_are_dropped_otherwise() {
+    let mut h = Harness::new();
+    let bad_cseq = invite("z9hG4bK-b", "bad-1", None).replace("CSeq: 1 INVITE", "CSeq: one INVITE");
+    h.feed(&bad_cseq);
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 400 Bad Request"]);
+    assert_eq!(header(&sent[0], "Call-ID"), Some("bad-1"));
+    let short_body = invite("z9hG4bK-c", "bad-2", Some("v=0\r\n"))
+        .replace("Content-Length: 5", "Content-Length: 500");
+    h.feed(&short_body);
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 400 Bad Request"]
+    );
+    for garbage in [
+        "",
+        "\0\0\0",
+        "INVITE",
+        "SIP/2.0 200 OK\r\n\r\n",
+        "INVITE sip:x SIP/2.0\r\nVia: nope\r\n\r\n",
+    ] {
+        h.feed(garbage);
+        assert!(h.sent().is_empty(), "{garbage:?} should be dropped");
+    }
+    assert!(h.events().is_empty());
+    let stats = h.ep.stats();
+    assert_eq!((stats.malformed_answered, stats.malformed_dropped), (2, 5));
+}
+
+#[test]
+fn responses_go_to_the_observed_source_with_rport() {
+    let mut h = Harness::new();
+    let natted = "203.0.113.9:40123";
+    h.feed_from(
+        TransportKind::Udp,
+        natted,
+        &request("OPTIONS", 1, "z9hG4bK-n", "nat", None, "", None),
+    );
+    let sent = h.sent();
+    assert_eq!(sent[0].0.to_string(), natted);
+    assert_eq!(
+        header(&sent[0].1, "Via"),
+        Some("SIP/2.0/UDP 198.51.100.20:5070;branch=z9hG4bK-n;rport=40123;received=203.0.113.9")
+    );
+    // Without rport the response goes to the source address and the Via port.
+    let no_rport = request("OPTIONS", 1, "z9hG4bK-m", "nat2", None, "", None).replace(";rport", "");
+    h.feed_from(TransportKind::Udp, natted, &no_rport);
+    assert_eq!(h.sent()[0].0.to_string(), "203.0.113.9:5070");
+}
+
+#[test]
+fn retransmitted_invite_is_absorbed_by_its_transaction() {
+    let mut h = Harness::new();
+    let call = h.offered_call();
+    h.feed(&invite("z9hG4bK-inv1", "call-1", Some(&sdp("0 101", ""))));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 100 Trying"]);
+    assert!(h.events().is_empty(), "no second call");
+    h.ep.answer(h.now, call, 40000).unwrap();
+    h.sent();
+    h.feed(&invite("z9hG4bK-inv1", "call-1", Some(&sdp("0 101", ""))));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    assert_eq!(h.ep.stats().retransmissions_absorbed, 2);
+}
+
+#[test]
+fn offer_with_only_unsupported_codecs_is_488() {
+    let mut h = Harness::new();
+    h.feed(&invite(
+        "z9hG4bK-g",
+        "g729",
+        Some(&sdp("18", "a=rtpmap:18 G729/8000\r\n")),
+    ));
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 488 Not Acceptable Here"]
+    );
+    assert!(header(&sent[1], "Warning").unwrap().contains("G729"));
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.active_calls(), 0);
+}
+
+#[test]
+fn invite_without_sdp_gets_our_offer_and_the_ack_answer_sets_the_media() {
+    let mut h = Harness::new();
+    h.feed(&invite("z9hG4bK-late", "late", None));
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => {
+            assert!(c.media.is_none());
+            c.call
+        }
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.contains("m=audio 40000 RTP/AVP 0 8 111 101"), "{ok}");
+    let tag = to_tag(&ok);
+    h.feed(&in_dialog(
+        "ACK",
+        1,
+        "z9hG4bK-lack",
+        "late",
+        &tag,
+        &sdp("8 101", ""),
+    ));
+    let events = h.events();
+    assert!(
+        matches!(events.as_slice(), [Event::CallConfirmed { .. }, Event::MediaUpdated { media, .. }] if media.payload_type == 8),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn refer_reports_acceptance_and_the_notify_progress() {
+    let mut h = Harness::new();
+    let (call, tag) = h.confirmed_call();
+    h.ep.refer(
+        h.now,
+        call,
+        "sip:agents@pbx.example?X-Passgate-Auth=verified",
+    )
+    .unwrap();
+    let refer = h.sent_text().pop().unwrap();
+    assert!(refer.starts_with("REFER sip:caller@198.51.100.20:5070 SIP/2.0"));
+    assert_eq!(
+        header(&refer, "Refer-To"),
+        Some("<sip:agents@pbx.example?X-Passgate-Auth=verified>")
+    );
+    assert_eq!(
+        header(&refer, "Referred-By"),
+        Some("<sip:passgate@192.0.2.1:5060>")
+    );
+    let branch = header(&refer, "Via")
+        .unwrap()
+        .split("branch=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    h.feed(&format!(
+        "SIP/2.0 202 Accepted\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch={branch}\r\n\
+         From: <sip:passgate@192.0.2.1>;tag={tag}\r\nTo: <sip:x@y>;tag=caller-tag\r\n\
+         Call-ID: call-1\r\nCSeq: 1 REFER\r\nContent-Length: 0\r\n\r\n"
+    ));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::Refer {
+            status: ReferStatus::Accepted,
+            ..
+        }]
+    ));
+    for (cseq, frag, state, expected) in [
+        (
+            2,
+            "SIP/2.0 100 Trying",
+            "active;expires=60",
+            ReferStatus::Progress(100),
+        ),
+        (
+            3,
+            "SIP/2.0 200 OK",
+            "terminated;reason=noresource",
+            ReferStatus::Completed(200),
+        ),
+    ] {
+        let notify = in_dialog("NOTIFY", cseq, &format!("z9hG4bK-n{cseq}"), "call-1", &tag, "")
+            .replace("Content-Length: 0\r\n", &format!(
+                "Event: refer;id=1\r\nSubscription-State: {state}\r\nContent-Type: message/sipfrag\r\nContent-Length: {}\r\n",
+                frag.len()
+            ))
+            + frag;
+        h.feed(&notify);
+        assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+        let events = h.events();
+        assert!(
+            matches!(events.as_slice(), [Event::Refer { status, .. }] if *status == expected),
+            "{events:?}"
+        );
+    }
+}
+
+#[test]
+fn refer_without_an_answer_times_out_as_408() {
+    let mut h = Harness::new();
+    let (call, _) = h.confirmed_call();
+    h.ep.refer(h.now, call, "sip:agents@pbx.example").unwrap();
+    h.advance(Duration::from_secs(33));
+    let events = h.events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::Refer {
+                status: ReferStatus::Rejected(408),
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn beyond_max_calls_invites_get_503_with_retry_after() {
+    let mut h = Harness::new();
+    h.ep.config.max_calls = 1;
+    h.offered_call();
+    h.feed(&invite("z9hG4bK-2", "call-2", Some(&sdp("0", ""))));
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
+    );
+    assert_eq!(header(&sent[1], "Retry-After"), Some("5"));
+    h.feed(&request("OPTIONS", 1, "z9hG4bK-o", "o", None, "", None));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 200 OK"],
+        "OPTIONS still answered"
+    );
+}
+
+#[test]
+fn over_tcp_responses_use_the_connection_and_are_not_retransmitted() {
+    let mut h = Harness::new();
+    let conn = TransportKind::Tcp(42);
+    h.feed_from(
+        conn,
+        "198.51.100.20:50123",
+        &invite("z9hG4bK-t", "tcp-1", Some(&sdp("0", ""))).replace("UDP", "TCP"),
+    );
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let sent: Vec<Transmit> = std::iter::from_fn(|| h.ep.poll_transmit()).collect();
+    assert!(sent
+        .iter()
+        .all(|t| t.transport == conn && t.destination.port() == 50123));
+    let ok = String::from_utf8(sent[1].payload.clone()).unwrap();
+    assert_eq!(
+        header(&ok, "Contact"),
+        Some("<sip:passgate@192.0.2.1:5060;transport=tcp>")
+    );
+    h.advance(Duration::from_secs(5));
+    assert!(h.sent().is_empty());
+}
+
+#[test]
+fn require_of_an_unknown_extension_is_420() {
+    let mut h = Harness::new();
+    let msg = invite("z9hG4bK-r", "req", Some(&sdp("0", ""))).replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRequire: 100rel\r\n",
+    );
+    h.feed(&msg);
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 420 Bad Extension"]);
+    assert_eq!(header(&sent[0], "Unsupported"), Some("100rel"));
+}
+
+#[test]
+fn cseq_going_backwards_in_a_dialog_is_500() {
+    let mut h = Harness::new();
+    let (_, tag) = h.confirmed_call();
+    h.feed(&in_dialog("INFO", 5, "z9hG4bK-i5", "call-1", &tag, ""));
+    h.feed(&in_dialog("INFO", 4, "z9hG4bK-i4", "call-1", &tag, ""));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 200 OK", "SIP/2.0 500 Server Internal Error"]
+    );
+}

@@ -1,0 +1,27 @@
+//! Passgate's SIP user agent.
+//!
+//! The protocol logic ([`Endpoint`]) is sans-IO: it takes datagrams and stream
+//! messages with the time they arrived, and hands back what to send, what
+//! happened and when it next needs to be woken. [`driver`] is the thin tokio
+//! layer that owns the UDP socket, the TCP listener and the clock.
+//!
+//! Messages are parsed with `rsipstack`'s parser; the transaction and dialog
+//! state machines are ours, because rsipstack's are async, unbounded and cannot
+//! be driven by a test clock (see `design.md`).
+
+pub mod driver;
+pub mod endpoint;
+pub mod framing;
+pub mod message;
+mod response;
+pub mod salvage;
+pub mod sdp;
+mod timer_queue;
+pub mod timers;
+mod transaction;
+
+pub use endpoint::{
+    CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, ReferStatus, Transmit,
+    TransportKind,
+};
+pub use sdp::{Codec, Direction, Negotiated};

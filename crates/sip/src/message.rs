@@ -1,0 +1,508 @@
+//! Incoming SIP messages, reduced to the fields the user agent acts on.
+//!
+//! rsipstack parses the message; this module checks what RFC 3261 §8.2 and
+//! §18 require of it (mandatory headers, a magic-cookie branch, CSeq method
+//! equal to the request method, a body no shorter than Content-Length) and
+//! copies out the header values we route and answer by.
+
+use rsipstack::sip::{
+    self as rsip,
+    prelude::{HeadersExt, ToTypedHeader},
+    Header, SipMessage,
+};
+
+/// Methods the user agent knows. Anything else is answered 501.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    Invite,
+    Ack,
+    Cancel,
+    Bye,
+    Options,
+    Info,
+    Refer,
+    Notify,
+    Update,
+    Prack,
+    Message,
+    Register,
+    Subscribe,
+    Publish,
+}
+
+impl Method {
+    pub fn from_token(token: &str) -> Option<Method> {
+        Some(match token {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "CANCEL" => Method::Cancel,
+            "BYE" => Method::Bye,
+            "OPTIONS" => Method::Options,
+            "INFO" => Method::Info,
+            "REFER" => Method::Refer,
+            "NOTIFY" => Method::Notify,
+            "UPDATE" => Method::Update,
+            "PRACK" => Method::Prack,
+            "MESSAGE" => Method::Message,
+            "REGISTER" => Method::Register,
+            "SUBSCRIBE" => Method::Subscribe,
+            "PUBLISH" => Method::Publish,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Cancel => "CANCEL",
+            Method::Bye => "BYE",
+            Method::Options => "OPTIONS",
+            Method::Info => "INFO",
+            Method::Refer => "REFER",
+            Method::Notify => "NOTIFY",
+            Method::Update => "UPDATE",
+            Method::Prack => "PRACK",
+            Method::Message => "MESSAGE",
+            Method::Register => "REGISTER",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Publish => "PUBLISH",
+        }
+    }
+
+    fn from_rsip(m: &rsip::Method) -> Method {
+        match m {
+            rsip::Method::Ack => Method::Ack,
+            rsip::Method::Bye => Method::Bye,
+            rsip::Method::Cancel => Method::Cancel,
+            rsip::Method::Info => Method::Info,
+            rsip::Method::Invite => Method::Invite,
+            rsip::Method::Message => Method::Message,
+            rsip::Method::Notify => Method::Notify,
+            rsip::Method::Options => Method::Options,
+            rsip::Method::PRack => Method::Prack,
+            rsip::Method::Publish => Method::Publish,
+            rsip::Method::Refer => Method::Refer,
+            rsip::Method::Register => Method::Register,
+            rsip::Method::Subscribe => Method::Subscribe,
+            rsip::Method::Update => Method::Update,
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The top Via, as needed to match transactions and route responses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopVia {
+    pub branch: String,
+    /// `host[:port]` exactly as sent; part of the transaction key (§17.2.3).
+    pub sent_by: String,
+    pub sent_by_port: Option<u16>,
+    pub rport: bool,
+}
+
+/// The header values every response copies, kept as they arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoHeaders {
+    /// Every Via value, top first (comma-joined headers already split).
+    pub vias: Vec<String>,
+    pub from: String,
+    pub to: String,
+    pub call_id: String,
+    pub cseq: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub uri: String,
+    pub echo: EchoHeaders,
+    pub top_via: TopVia,
+    pub from_uri: String,
+    pub from_display: Option<String>,
+    pub from_tag: String,
+    pub to_uri: String,
+    pub to_tag: Option<String>,
+    pub cseq: u32,
+    pub contact: Option<String>,
+    pub record_route: Vec<String>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    /// Headers the application reads (identity, events); name lower-cased.
+    pub extra: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.echo.call_id
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub code: u16,
+    pub branch: String,
+    pub cseq: u32,
+    pub cseq_method: String,
+    pub call_id: String,
+    pub to_tag: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Incoming {
+    Request(Box<Request>),
+    Response(Response),
+}
+
+/// Why a message could not be used. The salvage path decides whether it can
+/// still be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("unknown method {0}")]
+    UnknownMethod(String),
+    #[error("unparseable message: {0}")]
+    Parse(String),
+    #[error("missing or invalid {0} header")]
+    BadHeader(&'static str),
+    #[error("Content-Length {declared} is larger than the {available} body bytes received")]
+    ShortBody { declared: usize, available: usize },
+    #[error("CSeq method {cseq} does not match request method {method}")]
+    CseqMismatch { cseq: String, method: String },
+}
+
+pub fn parse(data: &[u8]) -> Result<Incoming, MessageError> {
+    if let Some(token) = request_method_token(data) {
+        if Method::from_token(token).is_none() {
+            return Err(MessageError::UnknownMethod(token.to_string()));
+        }
+    }
+    let msg = rsip::parser::parse_message(data).map_err(|e| MessageError::Parse(e.to_string()))?;
+    check_content_length(data)?;
+    match msg {
+        SipMessage::Request(req) => Ok(Incoming::Request(Box::new(request_from(req)?))),
+        SipMessage::Response(resp) => Ok(Incoming::Response(response_from(resp)?)),
+    }
+}
+
+fn request_method_token(data: &[u8]) -> Option<&str> {
+    let line_end = data.iter().position(|&b| b == b'\r' || b == b'\n')?;
+    let line = std::str::from_utf8(&data[..line_end]).ok()?;
+    if line.starts_with("SIP/") {
+        return None;
+    }
+    line.split(' ').next().filter(|t| !t.is_empty())
+}
+
+/// rsipstack silently truncates the body to what arrived; §18.3 says a UDP
+/// message whose body is shorter than Content-Length must be rejected.
+fn check_content_length(data: &[u8]) -> Result<(), MessageError> {
+    let Some(sep) = find(data, b"\r\n\r\n") else {
+        return Ok(());
+    };
+    let head = String::from_utf8_lossy(&data[..sep]);
+    let available = data.len() - sep - 4;
+    for line in head.split("\r\n").skip(1) {
+        if let Some((name, value)) = line.split_once(':') {
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
+                let declared: usize = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| MessageError::BadHeader("Content-Length"))?;
+                if declared > available {
+                    return Err(MessageError::ShortBody {
+                        declared,
+                        available,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn echo_headers(headers: &rsip::Headers) -> Result<EchoHeaders, MessageError> {
+    let mut vias = Vec::new();
+    let (mut from, mut to, mut call_id, mut cseq) = (None, None, None, None);
+    for h in headers.iter() {
+        match h {
+            Header::Via(v) => vias.extend(split_top_level_commas(v.value())),
+            Header::From(v) if from.is_none() => from = Some(v.value().trim().to_string()),
+            Header::To(v) if to.is_none() => to = Some(v.value().trim().to_string()),
+            Header::CallId(v) if call_id.is_none() => call_id = Some(v.value().trim().to_string()),
+            Header::CSeq(v) if cseq.is_none() => cseq = Some(v.value().trim().to_string()),
+            _ => {}
+        }
+    }
+    if vias.is_empty() {
+        return Err(MessageError::BadHeader("Via"));
+    }
+    Ok(EchoHeaders {
+        vias,
+        from: from.ok_or(MessageError::BadHeader("From"))?,
+        to: to.ok_or(MessageError::BadHeader("To"))?,
+        call_id: call_id
+            .filter(|c| !c.is_empty())
+            .ok_or(MessageError::BadHeader("Call-ID"))?,
+        cseq: cseq.ok_or(MessageError::BadHeader("CSeq"))?,
+    })
+}
+
+/// Splits a header value on commas that are not inside quotes or angle brackets.
+pub fn split_top_level_commas(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut quoted, mut angle, mut start) = (false, 0u32, 0usize);
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => angle += 1,
+            b'>' if !quoted => angle = angle.saturating_sub(1),
+            b',' if !quoted && angle == 0 => {
+                let part = value[start..i].trim();
+                if !part.is_empty() {
+                    out.push(part.to_string());
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let part = value.get(start..).unwrap_or("").trim();
+    if !part.is_empty() {
+        out.push(part.to_string());
+    }
+    out
+}
+
+fn top_via(value: &str) -> Result<TopVia, MessageError> {
+    let via = rsip::typed::Via::parse(value).map_err(|_| MessageError::BadHeader("Via"))?;
+    let branch = via
+        .branch()
+        .map(|b| b.to_string())
+        .filter(|b| !b.is_empty())
+        .ok_or(MessageError::BadHeader("Via"))?;
+    let hp = &via.uri.host_with_port;
+    Ok(TopVia {
+        branch,
+        sent_by: hp.to_string(),
+        sent_by_port: hp.port.as_ref().map(|p| p.value()),
+        rport: via.rport().is_some(),
+    })
+}
+
+fn cseq_parts(value: &str) -> Result<(u32, String), MessageError> {
+    let mut it = value.split_whitespace();
+    let num = it
+        .next()
+        .and_then(|n| n.parse::<u32>().ok())
+        .ok_or(MessageError::BadHeader("CSeq"))?;
+    let method = it.next().ok_or(MessageError::BadHeader("CSeq"))?;
+    if it.next().is_some() {
+        return Err(MessageError::BadHeader("CSeq"));
+    }
+    Ok((num, method.to_string()))
+}
+
+fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
+    let method = Method::from_rsip(&req.method);
+    let echo = echo_headers(&req.headers)?;
+    let top_via = top_via(&echo.vias[0])?;
+    let (cseq, cseq_method) = cseq_parts(&echo.cseq)?;
+    if cseq_method != method.as_str() && !(method == Method::Ack && cseq_method == "INVITE") {
+        return Err(MessageError::CseqMismatch {
+            cseq: cseq_method,
+            method: method.to_string(),
+        });
+    }
+    let from = req
+        .from_header()
+        .ok()
+        .and_then(|h| h.typed().ok())
+        .ok_or(MessageError::BadHeader("From"))?;
+    let to = req
+        .to_header()
+        .ok()
+        .and_then(|h| h.typed().ok())
+        .ok_or(MessageError::BadHeader("To"))?;
+    let from_tag = from
+        .tag()
+        .map(|t| t.to_string())
+        .ok_or(MessageError::BadHeader("From"))?;
+    let to_tag = to.tag().map(|t| t.to_string());
+    let contact = req
+        .contact_header()
+        .ok()
+        .and_then(|c| c.typed().ok())
+        .map(|c| c.uri.to_string());
+    let mut record_route = Vec::new();
+    let mut content_type = None;
+    let mut extra = Vec::new();
+    for h in req.headers.iter() {
+        match h {
+            Header::RecordRoute(rr) => record_route.extend(split_top_level_commas(rr.value())),
+            Header::ContentType(ct) => content_type = Some(ct.value().trim().to_string()),
+            Header::PAssertedIdentity(v) => {
+                extra.push(("p-asserted-identity".into(), v.value().to_string()))
+            }
+            Header::Event(v) => extra.push(("event".into(), v.value().to_string())),
+            Header::SubscriptionState(v) => {
+                extra.push(("subscription-state".into(), v.value().to_string()))
+            }
+            Header::UserAgent(v) => extra.push(("user-agent".into(), v.value().to_string())),
+            Header::Privacy(v) => extra.push(("privacy".into(), v.value().to_string())),
+            Header::Require(v) => extra.push(("require".into(), v.value().to_string())),
+            Header::Other(name, value) => {
+                extra.push((name.to_ascii_lowercase(), value.to_string()))
+            }
+            _ => {}
+        }
+    }
+    Ok(Request {
+        method,
+        uri: req.uri.to_string(),
+        top_via,
+        from_uri: from.uri.to_string(),
+        from_display: from.display_name.clone(),
+        from_tag,
+        to_uri: to.uri.to_string(),
+        to_tag,
+        cseq,
+        contact,
+        record_route,
+        content_type,
+        body: req.body,
+        extra,
+        echo,
+    })
+}
+
+fn response_from(resp: rsip::Response) -> Result<Response, MessageError> {
+    let echo = echo_headers(&resp.headers)?;
+    let via = top_via(&echo.vias[0])?;
+    let (cseq, cseq_method) = cseq_parts(&echo.cseq)?;
+    let to_tag = resp
+        .to_header()
+        .ok()
+        .and_then(|h| h.typed().ok())
+        .and_then(|t| t.tag().map(|t| t.to_string()));
+    Ok(Response {
+        code: resp.status_code.code(),
+        branch: via.branch,
+        cseq,
+        cseq_method,
+        call_id: echo.call_id,
+        to_tag,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:passgate@127.0.0.1 SIP/2.0\r\n\
+        v: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-a;rport, SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK-b\r\n\
+        f: \"Nelson, M\" <sip:+15551234567@10.0.0.1>;tag=abc\r\n\
+        t: <sip:passgate@127.0.0.1>\r\n\
+        i: call-1@10.0.0.1\r\n\
+        CSeq: 7 INVITE\r\n\
+        m: <sip:caller@10.0.0.1:5070>\r\n\
+        P-Asserted-Identity: <sip:+15551234567@trunk>\r\n\
+        Remote-Party-ID: <sip:+15550000000@trunk>;party=calling\r\n\
+        c: application/sdp\r\n\
+        l: 4\r\n\r\nv=0\n";
+
+    #[test]
+    fn compact_headers_and_comma_joined_vias_are_understood() {
+        let Incoming::Request(req) = parse(INVITE.as_bytes()).unwrap() else {
+            panic!("expected request")
+        };
+        assert_eq!(req.method, Method::Invite);
+        assert_eq!(req.echo.vias.len(), 2);
+        assert_eq!(req.top_via.branch, "z9hG4bK-a");
+        assert_eq!(req.top_via.sent_by, "10.0.0.1:5070");
+        assert!(req.top_via.rport);
+        assert_eq!(req.from_tag, "abc");
+        assert_eq!(req.to_tag, None);
+        assert_eq!(req.call_id(), "call-1@10.0.0.1");
+        assert_eq!(req.cseq, 7);
+        assert_eq!(req.contact.as_deref(), Some("sip:caller@10.0.0.1:5070"));
+        assert_eq!(req.body, b"v=0\n");
+        assert_eq!(
+            req.header("P-Asserted-Identity"),
+            Some("<sip:+15551234567@trunk>")
+        );
+        assert!(req
+            .header("remote-party-id")
+            .unwrap()
+            .contains("+15550000000"));
+    }
+
+    #[test]
+    fn unknown_method_is_reported_as_such() {
+        let msg = INVITE.replacen("INVITE sip", "FOO sip", 1);
+        assert_eq!(
+            parse(msg.as_bytes()).unwrap_err(),
+            MessageError::UnknownMethod("FOO".into())
+        );
+    }
+
+    #[test]
+    fn body_shorter_than_content_length_is_rejected() {
+        let msg = INVITE.replace("l: 4", "l: 400");
+        assert!(matches!(
+            parse(msg.as_bytes()),
+            Err(MessageError::ShortBody { declared: 400, .. })
+        ));
+    }
+
+    #[test]
+    fn cseq_method_must_match() {
+        let msg = INVITE.replace("CSeq: 7 INVITE", "CSeq: 7 BYE");
+        assert!(matches!(
+            parse(msg.as_bytes()),
+            Err(MessageError::CseqMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_call_id_or_branch_is_a_bad_header() {
+        let msg = INVITE.replace("i: call-1@10.0.0.1\r\n", "");
+        assert_eq!(
+            parse(msg.as_bytes()).unwrap_err(),
+            MessageError::BadHeader("Call-ID")
+        );
+        let msg = INVITE.replace(";branch=z9hG4bK-a", "");
+        assert_eq!(
+            parse(msg.as_bytes()).unwrap_err(),
+            MessageError::BadHeader("Via")
+        );
+    }
+
+    #[test]
+    fn commas_inside_quotes_and_brackets_do_not_split() {
+        assert_eq!(
+            split_top_level_commas("\"a, b\" <sip:x@y;p=1,2>, <sip:z@w>"),
+            vec!["\"a, b\" <sip:x@y;p=1,2>", "<sip:z@w>"]
+        );
+    }
+}

@@ -1,0 +1,667 @@
+//! SDP offer/answer (RFC 3264) for one audio stream.
+//!
+//! We answer the first audio `RTP/AVP` stream with one codec chosen by our
+//! preference among those offered, plus `telephone-event` at the payload type
+//! and clock rate the *offer* used, and refuse every other stream (port 0).
+
+use std::fmt::Write;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    Pcmu,
+    Pcma,
+    Opus,
+}
+
+impl Codec {
+    pub fn encoding_name(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+            Codec::Opus => "opus",
+        }
+    }
+
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            Codec::Pcmu | Codec::Pcma => 8000,
+            Codec::Opus => 48000,
+        }
+    }
+
+    fn static_payload_type(self) -> Option<u8> {
+        match self {
+            Codec::Pcmu => Some(0),
+            Codec::Pcma => Some(8),
+            Codec::Opus => None,
+        }
+    }
+
+    fn matches(self, encoding: &str, clock: u32) -> bool {
+        encoding.eq_ignore_ascii_case(self.encoding_name()) && clock == self.clock_rate()
+    }
+}
+
+impl std::str::FromStr for Codec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "pcmu" => Ok(Codec::Pcmu),
+            "pcma" => Ok(Codec::Pcma),
+            "opus" => Ok(Codec::Opus),
+            other => Err(format!(
+                "unknown codec {other:?} (expected pcmu, pcma or opus)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    fn attribute(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    /// The direction an answer takes for an offer in this direction (§6.1).
+    pub fn answer(self) -> Direction {
+        match self {
+            Direction::SendRecv => Direction::SendRecv,
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            Direction::Inactive => Direction::Inactive,
+        }
+    }
+
+    /// Whether we may send media in an answer with this direction.
+    pub fn we_send(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+
+    fn parse(attr: &str) -> Option<Direction> {
+        Some(match attr {
+            "sendrecv" => Direction::SendRecv,
+            "sendonly" => Direction::SendOnly,
+            "recvonly" => Direction::RecvOnly,
+            "inactive" => Direction::Inactive,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpMap {
+    pub payload_type: u8,
+    pub encoding: String,
+    pub clock_rate: u32,
+    pub channels: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaDescription {
+    pub kind: String,
+    pub port: u16,
+    pub protocol: String,
+    pub formats: Vec<String>,
+    pub connection: Option<IpAddr>,
+    pub rtpmaps: Vec<RtpMap>,
+    pub ptime: Option<u32>,
+    pub direction: Option<Direction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionDescription {
+    pub connection: Option<IpAddr>,
+    pub direction: Option<Direction>,
+    pub media: Vec<MediaDescription>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdpError {
+    #[error("SDP line {line}: {problem}")]
+    Syntax { line: usize, problem: String },
+    #[error("SDP has no v= line")]
+    NoVersion,
+    #[error("no audio stream over RTP/AVP in the offer")]
+    NoAudio,
+    #[error("none of the offered codecs ({offered}) is enabled here")]
+    NoCommonCodec { offered: String },
+    #[error("the audio stream has no connection address")]
+    NoConnection,
+}
+
+impl SdpError {
+    /// The SIP status this failure answers an INVITE with.
+    pub fn status(&self) -> u16 {
+        match self {
+            SdpError::Syntax { .. } | SdpError::NoVersion => 400,
+            _ => 488,
+        }
+    }
+}
+
+pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
+    let mut session = SessionDescription {
+        connection: None,
+        direction: None,
+        media: Vec::new(),
+    };
+    let mut saw_version = false;
+    for (idx, raw) in text.lines().enumerate() {
+        let line = raw.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        let syntax = |problem: &str| SdpError::Syntax {
+            line: idx + 1,
+            problem: problem.to_string(),
+        };
+        let (kind, value) = line
+            .split_once('=')
+            .filter(|(k, _)| k.len() == 1)
+            .ok_or_else(|| syntax("expected <type>=<value>"))?;
+        match kind {
+            "v" => saw_version = true,
+            "c" => {
+                let addr = parse_connection(value).ok_or_else(|| syntax("bad c= line"))?;
+                match session.media.last_mut() {
+                    Some(m) => m.connection = Some(addr),
+                    None => session.connection = Some(addr),
+                }
+            }
+            "m" => {
+                let mut it = value.split_whitespace();
+                let kind = it.next().ok_or_else(|| syntax("m= without media"))?;
+                let port = it
+                    .next()
+                    .and_then(|p| p.split('/').next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .ok_or_else(|| syntax("m= port"))?;
+                let protocol = it.next().ok_or_else(|| syntax("m= protocol"))?;
+                session.media.push(MediaDescription {
+                    kind: kind.to_string(),
+                    port,
+                    protocol: protocol.to_string(),
+                    formats: it.map(str::to_string).collect(),
+                    connection: None,
+                    rtpmaps: Vec::new(),
+                    ptime: None,
+                    direction: None,
+                });
+            }
+            "a" => {
+                let (name, arg) = match value.split_once(':') {
+                    Some((n, a)) => (n, Some(a)),
+                    None => (value, None),
+                };
+                if let Some(dir) = Direction::parse(name) {
+                    match session.media.last_mut() {
+                        Some(m) => m.direction = Some(dir),
+                        None => session.direction = Some(dir),
+                    }
+                    continue;
+                }
+                let Some(m) = session.media.last_mut() else {
+                    continue;
+                };
+                match (name, arg) {
+                    ("rtpmap", Some(arg)) => {
+                        m.rtpmaps
+                            .push(parse_rtpmap(arg).ok_or_else(|| syntax("bad a=rtpmap"))?);
+                    }
+                    ("ptime", Some(arg)) => m.ptime = arg.trim().parse().ok(),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if !saw_version {
+        return Err(SdpError::NoVersion);
+    }
+    Ok(session)
+}
+
+fn parse_connection(value: &str) -> Option<IpAddr> {
+    let mut it = value.split_whitespace();
+    let (_net, _family, addr) = (it.next()?, it.next()?, it.next()?);
+    // Multicast forms carry /ttl; unicast telephony never does, but tolerate it.
+    addr.split('/').next()?.parse().ok()
+}
+
+fn parse_rtpmap(arg: &str) -> Option<RtpMap> {
+    let (pt, rest) = arg.trim().split_once(char::is_whitespace)?;
+    let mut parts = rest.trim().split('/');
+    let encoding = parts.next()?.to_string();
+    let clock_rate = parts.next()?.trim().parse().ok()?;
+    let channels = parts.next().and_then(|c| c.trim().parse().ok());
+    Some(RtpMap {
+        payload_type: pt.parse().ok()?,
+        encoding,
+        clock_rate,
+        channels,
+    })
+}
+
+/// What offer/answer settled on for the call's audio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    pub codec: Codec,
+    pub payload_type: u8,
+    /// `telephone-event` payload type, as the offer numbered it.
+    pub telephone_event: Option<u8>,
+    pub ptime_ms: u32,
+    /// Where the caller asked for RTP (before symmetric-RTP learning).
+    pub remote_rtp: SocketAddr,
+    /// Our direction in the answer.
+    pub direction: Direction,
+    /// Index of the answered stream among the offer's m= lines.
+    stream: usize,
+    /// The offer's m= lines, refused in the answer except `stream`.
+    refused: Vec<(String, String, String)>,
+}
+
+/// Local preferences for negotiation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaPolicy {
+    /// Enabled codecs, most preferred first.
+    pub codecs: Vec<Codec>,
+    pub ptime_ms: u32,
+}
+
+impl Default for MediaPolicy {
+    fn default() -> Self {
+        MediaPolicy {
+            codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::Opus],
+            ptime_ms: 20,
+        }
+    }
+}
+
+const SUPPORTED_PTIMES: [u32; 4] = [10, 20, 30, 40];
+
+pub fn negotiate(offer: &SessionDescription, policy: &MediaPolicy) -> Result<Negotiated, SdpError> {
+    let stream = offer
+        .media
+        .iter()
+        .position(|m| m.kind == "audio" && m.protocol == "RTP/AVP" && m.port != 0)
+        .ok_or(SdpError::NoAudio)?;
+    let m = &offer.media[stream];
+    let lookup = |fmt: &str| -> Option<RtpMap> {
+        let pt: u8 = fmt.parse().ok()?;
+        m.rtpmaps
+            .iter()
+            .find(|r| r.payload_type == pt)
+            .cloned()
+            .or_else(|| static_rtpmap(pt))
+    };
+    let offered: Vec<RtpMap> = m.formats.iter().filter_map(|f| lookup(f)).collect();
+    let (codec, payload_type) = policy
+        .codecs
+        .iter()
+        .find_map(|c| {
+            offered
+                .iter()
+                .find(|r| c.matches(&r.encoding, r.clock_rate))
+                .map(|r| (*c, r.payload_type))
+        })
+        .ok_or_else(|| SdpError::NoCommonCodec {
+            offered: offered
+                .iter()
+                .map(|r| format!("{}/{}", r.encoding, r.clock_rate))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let events: Vec<&RtpMap> = offered
+        .iter()
+        .filter(|r| r.encoding.eq_ignore_ascii_case("telephone-event"))
+        .collect();
+    let telephone_event = events
+        .iter()
+        .find(|r| r.clock_rate == codec.clock_rate())
+        .or_else(|| events.first())
+        .map(|r| r.payload_type);
+    let ip = m
+        .connection
+        .or(offer.connection)
+        .ok_or(SdpError::NoConnection)?;
+    let mut direction = m
+        .direction
+        .or(offer.direction)
+        .unwrap_or(Direction::SendRecv);
+    // RFC 2543 hold: c=0.0.0.0 means "do not send to me".
+    if ip.is_unspecified() && direction == Direction::SendRecv {
+        direction = Direction::SendOnly;
+    }
+    let ptime_ms = m
+        .ptime
+        .filter(|p| SUPPORTED_PTIMES.contains(p))
+        .unwrap_or(policy.ptime_ms);
+    Ok(Negotiated {
+        codec,
+        payload_type,
+        telephone_event,
+        ptime_ms,
+        remote_rtp: SocketAddr::new(ip, m.port),
+        direction: direction.answer(),
+        stream,
+        refused: offer
+            .media
+            .iter()
+            .map(|m| {
+                (
+                    m.kind.clone(),
+                    m.protocol.clone(),
+                    m.formats.first().cloned().unwrap_or_else(|| "0".into()),
+                )
+            })
+            .collect(),
+    })
+}
+
+fn static_rtpmap(pt: u8) -> Option<RtpMap> {
+    let (encoding, clock_rate) = match pt {
+        0 => ("PCMU", 8000),
+        8 => ("PCMA", 8000),
+        _ => return None,
+    };
+    Some(RtpMap {
+        payload_type: pt,
+        encoding: encoding.to_string(),
+        clock_rate,
+        channels: None,
+    })
+}
+
+/// Identifies our side of the session across offer/answer exchanges (o= line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdpOrigin {
+    pub session_id: u64,
+    pub version: u64,
+}
+
+/// Writes the answer for `neg`, with our media at `local`.
+pub fn answer(neg: &Negotiated, local: SocketAddr, origin: SdpOrigin) -> String {
+    let mut out = header(local.ip(), origin);
+    for (i, (kind, protocol, first_fmt)) in neg.refused.iter().enumerate() {
+        if i == neg.stream {
+            audio_media(&mut out, neg, local.port());
+        } else {
+            let _ = write!(out, "m={kind} 0 {protocol} {first_fmt}\r\n");
+        }
+    }
+    out
+}
+
+/// Writes an offer of every codec in `policy` (for an INVITE without SDP).
+pub fn offer(policy: &MediaPolicy, local: SocketAddr, origin: SdpOrigin) -> String {
+    let mut out = header(local.ip(), origin);
+    let pts: Vec<(u8, Codec)> = policy
+        .codecs
+        .iter()
+        .map(|c| (c.static_payload_type().unwrap_or(111), *c))
+        .collect();
+    let _ = write!(out, "m=audio {} RTP/AVP", local.port());
+    for (pt, _) in &pts {
+        let _ = write!(out, " {pt}");
+    }
+    out.push_str(" 101\r\n");
+    for (pt, c) in &pts {
+        rtpmap_line(&mut out, *c, *pt);
+    }
+    out.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
+    let _ = write!(out, "a=ptime:{}\r\na=sendrecv\r\n", policy.ptime_ms);
+    out
+}
+
+fn header(ip: IpAddr, origin: SdpOrigin) -> String {
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut out = String::with_capacity(320);
+    let _ = write!(
+        out,
+        "v=0\r\no=passgate {} {} IN {family} {ip}\r\ns=passgate\r\nc=IN {family} {ip}\r\nt=0 0\r\n",
+        origin.session_id, origin.version
+    );
+    out
+}
+
+fn audio_media(out: &mut String, neg: &Negotiated, port: u16) {
+    let _ = write!(out, "m=audio {port} RTP/AVP {}", neg.payload_type);
+    if let Some(te) = neg.telephone_event {
+        let _ = write!(out, " {te}");
+    }
+    out.push_str("\r\n");
+    rtpmap_line(out, neg.codec, neg.payload_type);
+    if let Some(te) = neg.telephone_event {
+        let clock = if neg.codec.clock_rate() == 48000 {
+            48000
+        } else {
+            8000
+        };
+        let _ = write!(
+            out,
+            "a=rtpmap:{te} telephone-event/{clock}\r\na=fmtp:{te} 0-16\r\n"
+        );
+    }
+    let _ = write!(
+        out,
+        "a=ptime:{}\r\na={}\r\n",
+        neg.ptime_ms,
+        neg.direction.attribute()
+    );
+}
+
+fn rtpmap_line(out: &mut String, codec: Codec, pt: u8) {
+    match codec {
+        Codec::Opus => {
+            let _ = write!(
+                out,
+                "a=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} useinbandfec=1\r\n"
+            );
+        }
+        c => {
+            let _ = write!(out, "a=rtpmap:{pt} {}/8000\r\n", c.encoding_name());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer_with(formats: &str, maps: &str) -> SessionDescription {
+        parse(&format!(
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP {formats}\r\n{maps}"
+        ))
+        .unwrap()
+    }
+
+    fn local() -> SocketAddr {
+        "192.0.2.10:30000".parse().unwrap()
+    }
+
+    #[test]
+    fn preference_decides_between_offered_codecs() {
+        let offer = offer_with("8 0 101", "a=rtpmap:101 telephone-event/8000\r\n");
+        let neg = negotiate(&offer, &MediaPolicy::default()).unwrap();
+        assert_eq!((neg.codec, neg.payload_type), (Codec::Pcmu, 0));
+        let pcma_first = MediaPolicy {
+            codecs: vec![Codec::Pcma, Codec::Pcmu],
+            ptime_ms: 20,
+        };
+        let neg = negotiate(&offer, &pcma_first).unwrap();
+        assert_eq!((neg.codec, neg.payload_type), (Codec::Pcma, 8));
+        assert_eq!(neg.remote_rtp, "10.0.0.5:4000".parse().unwrap());
+    }
+
+    #[test]
+    fn telephone_event_keeps_the_offered_payload_type() {
+        for pt in [96u8, 101, 120] {
+            let offer = offer_with(
+                &format!("0 {pt}"),
+                &format!("a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n"),
+            );
+            let neg = negotiate(&offer, &MediaPolicy::default()).unwrap();
+            assert_eq!(neg.telephone_event, Some(pt));
+            let sdp = answer(
+                &neg,
+                local(),
+                SdpOrigin {
+                    session_id: 1,
+                    version: 1,
+                },
+            );
+            assert!(
+                sdp.contains(&format!("m=audio 30000 RTP/AVP 0 {pt}\r\n")),
+                "{sdp}"
+            );
+            assert!(
+                sdp.contains(&format!("a=rtpmap:{pt} telephone-event/8000")),
+                "{sdp}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_telephone_event_offered_means_none_answered() {
+        let neg = negotiate(&offer_with("0", ""), &MediaPolicy::default()).unwrap();
+        assert_eq!(neg.telephone_event, None);
+        let sdp = answer(
+            &neg,
+            local(),
+            SdpOrigin {
+                session_id: 1,
+                version: 1,
+            },
+        );
+        assert!(!sdp.contains("telephone-event"));
+    }
+
+    #[test]
+    fn unsupported_codecs_only_is_488() {
+        let offer = offer_with("18 9", "a=rtpmap:18 G729/8000\r\na=rtpmap:9 G722/8000\r\n");
+        let err = negotiate(&offer, &MediaPolicy::default()).unwrap_err();
+        assert_eq!(err.status(), 488);
+        assert!(err.to_string().contains("G729/8000"), "{err}");
+    }
+
+    #[test]
+    fn opus_is_chosen_by_rtpmap_not_number() {
+        let offer = offer_with(
+            "111 101",
+            "a=rtpmap:111 opus/48000/2\r\na=rtpmap:101 telephone-event/48000\r\n",
+        );
+        let neg = negotiate(&offer, &MediaPolicy::default()).unwrap();
+        assert_eq!(
+            (neg.codec, neg.payload_type, neg.telephone_event),
+            (Codec::Opus, 111, Some(101))
+        );
+        let sdp = answer(
+            &neg,
+            local(),
+            SdpOrigin {
+                session_id: 1,
+                version: 1,
+            },
+        );
+        assert!(sdp.contains("a=rtpmap:111 opus/48000/2"));
+        assert!(sdp.contains("a=rtpmap:101 telephone-event/48000"));
+    }
+
+    #[test]
+    fn ptime_30_is_honoured_and_odd_values_fall_back() {
+        let neg = negotiate(&offer_with("8", "a=ptime:30\r\n"), &MediaPolicy::default()).unwrap();
+        assert_eq!(neg.ptime_ms, 30);
+        let sdp = answer(
+            &neg,
+            local(),
+            SdpOrigin {
+                session_id: 1,
+                version: 1,
+            },
+        );
+        assert!(sdp.contains("a=ptime:30"));
+        let neg = negotiate(&offer_with("8", "a=ptime:7\r\n"), &MediaPolicy::default()).unwrap();
+        assert_eq!(neg.ptime_ms, 20);
+    }
+
+    #[test]
+    fn hold_directions_are_mirrored() {
+        for (offered, answered) in [
+            ("a=sendonly\r\n", Direction::RecvOnly),
+            ("a=inactive\r\n", Direction::Inactive),
+            ("a=recvonly\r\n", Direction::SendOnly),
+            ("", Direction::SendRecv),
+        ] {
+            let neg = negotiate(&offer_with("0", offered), &MediaPolicy::default()).unwrap();
+            assert_eq!(neg.direction, answered);
+            let sdp = answer(
+                &neg,
+                local(),
+                SdpOrigin {
+                    session_id: 1,
+                    version: 2,
+                },
+            );
+            assert!(sdp.contains(&format!("a={}\r\n", answered.attribute())));
+        }
+        let old_hold = parse("v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 4000 RTP/AVP 0\r\n").unwrap();
+        let neg = negotiate(&old_hold, &MediaPolicy::default()).unwrap();
+        assert_eq!(neg.direction, Direction::RecvOnly);
+    }
+
+    #[test]
+    fn other_streams_are_refused_with_port_zero() {
+        let offer = parse(
+            "v=0\r\nc=IN IP4 10.0.0.5\r\nm=video 5000 RTP/AVP 96\r\nm=audio 4000 RTP/AVP 0\r\n",
+        )
+        .unwrap();
+        let neg = negotiate(&offer, &MediaPolicy::default()).unwrap();
+        let sdp = answer(
+            &neg,
+            local(),
+            SdpOrigin {
+                session_id: 9,
+                version: 1,
+            },
+        );
+        let m_lines: Vec<&str> = sdp.lines().filter(|l| l.starts_with("m=")).collect();
+        assert_eq!(
+            m_lines,
+            vec!["m=video 0 RTP/AVP 96", "m=audio 30000 RTP/AVP 0"]
+        );
+        assert!(sdp.contains("o=passgate 9 1 IN IP4 192.0.2.10"));
+    }
+
+    #[test]
+    fn malformed_sdp_is_a_syntax_error() {
+        assert!(matches!(
+            parse("v=0\r\nm=audio x RTP/AVP 0\r\n"),
+            Err(SdpError::Syntax { .. })
+        ));
+        assert_eq!(parse("c=IN IP4 1.2.3.4\r\n"), Err(SdpError::NoVersion));
+        assert_eq!(
+            negotiate(
+                &parse("v=0\r\nm=audio 4000 RTP/AVP 0\r\n").unwrap(),
+                &MediaPolicy::default()
+            ),
+            Err(SdpError::NoConnection)
+        );
+    }
+}
