@@ -1,1 +1,100 @@
-fn main() {}
+//! `passgate`: the binary. Reads the configuration, wires SIP, media, the
+//! recognizer and the two-factor flow together, and runs until stopped.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+mod call;
+mod config;
+mod rtp_ports;
+mod server;
+mod telemetry;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "passgate",
+    version,
+    about = "Two-factor voice authentication for SIP trunks and PBXs"
+)]
+struct Cli {
+    /// Configuration file (TOML). PASSGATE_SECTION__KEY environment variables override it.
+    #[arg(long, short, global = true, default_value = "config/passgate.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Answer calls.
+    Run,
+    /// Check a configuration file and print the settings in effect.
+    CheckConfig,
+    /// Run with no configuration file at all, on loopback, and print how to call it.
+    Demo {
+        /// SIP listen address (UDP and TCP).
+        #[arg(long, default_value = "127.0.0.1:5060")]
+        listen: std::net::SocketAddr,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match execute(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("passgate: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn execute(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::CheckConfig => {
+            let config = config::Config::load(&cli.config, true)?;
+            println!("{} is valid. Settings in effect:\n", cli.config.display());
+            print!(
+                "{}",
+                toml::to_string(&config).context("printing the configuration")?
+            );
+            Ok(())
+        }
+        Command::Run => {
+            let config = config::Config::load(&cli.config, false)?;
+            serve(config)
+        }
+        Command::Demo { listen } => {
+            let mut config = config::Config::default();
+            config.sip.listen = listen;
+            print_demo_instructions(listen);
+            serve(config)
+        }
+    }
+}
+
+fn serve(config: config::Config) -> anyhow::Result<()> {
+    telemetry::init(&config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(server::run(config))
+}
+
+fn print_demo_instructions(listen: std::net::SocketAddr) {
+    println!(
+        "Passgate demo\n\
+         \n\
+         Call it from a softphone: sip:passgate@{listen} (UDP or TCP, PCMU/PCMA/Opus).\n\
+         Or with SIPp, from the repository root:\n\
+         \x20 sipp -sf tests/sipp/basic_call.xml -m 1 -key codec_pt 0 -key codec_name PCMU \\\n\
+         \x20      -key te_pt 101 -key ptime 20 {listen}\n\
+         Stop with Ctrl-C.\n"
+    );
+}

@@ -23,6 +23,7 @@ const CHANNEL_DEPTH: usize = 4096;
 
 #[derive(Debug)]
 pub enum Command {
+    Ring { call: CallHandle },
     Answer { call: CallHandle, rtp_port: u16 },
     Reject { call: CallHandle, code: u16 },
     Hangup { call: CallHandle },
@@ -49,6 +50,10 @@ impl SipHandle {
         if self.commands.send(cmd).await.is_err() {
             tracing::debug!("SIP driver has stopped; command dropped");
         }
+    }
+
+    pub async fn ring(&self, call: CallHandle) {
+        self.send(Command::Ring { call }).await
     }
 
     pub async fn answer(&self, call: CallHandle, rtp_port: u16) {
@@ -226,6 +231,7 @@ async fn run(
                 let Some(cmd) = cmd else { return };
                 let now = Instant::now();
                 let result = match cmd {
+                    Command::Ring { call } => ep.ring(now, call),
                     Command::Answer { call, rtp_port } => ep.answer(now, call, rtp_port),
                     Command::Reject { call, code } => ep.reject(now, call, code),
                     Command::Hangup { call } => ep.hangup(now, call),

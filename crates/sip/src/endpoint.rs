@@ -1011,6 +1011,21 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Sends 180 Ringing on an offered call (the application answers later).
+    pub fn ring(&mut self, now: Instant, call: CallHandle) -> Result<(), CommandError> {
+        let c = self.calls.get(&call.0).ok_or(CommandError::NoSuchCall)?;
+        if c.state != CallState::Offered {
+            return Err(CommandError::WrongState("ring"));
+        }
+        let (key, tag) = (c.invite_tx.clone(), c.dialog.local_tag.clone());
+        let echo = self
+            .invite_echo(&key)
+            .ok_or(CommandError::WrongState("ring"))?;
+        let contact = contact_header(&self.config, &self.host_port(), c.transport);
+        self.respond_tx(now, &key, &echo, 180, Some(&tag), &[contact], None);
+        Ok(())
+    }
+
     /// Rejects an offered call with a final response (4xx–6xx).
     pub fn reject(
         &mut self,

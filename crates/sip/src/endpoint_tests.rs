@@ -178,6 +178,22 @@ fn invite_is_answered_100_trying_at_once_and_offered_to_the_application() {
 }
 
 #[test]
+fn ringing_carries_the_dialog_tag_that_the_200_keeps() {
+    let mut h = Harness::new();
+    let call = h.offered_call();
+    h.ep.ring(h.now, call).unwrap();
+    let ringing = h.sent_text().pop().unwrap();
+    assert!(ringing.starts_with("SIP/2.0 180 Ringing"));
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    assert_eq!(to_tag(&ringing), to_tag(&ok));
+    assert_eq!(
+        h.ep.ring(h.now, call),
+        Err(CommandError::WrongState("ring"))
+    );
+}
+
+#[test]
 fn the_200_carries_an_sdp_answer_and_is_retransmitted_until_the_ack() {
     let mut h = Harness::new();
     let call = h.offered_call();

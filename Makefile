@@ -1,0 +1,31 @@
+# Passgate. Two commands do everything on a fresh Debian 12 machine:
+#   make demo   install what is missing, build, and answer calls on 127.0.0.1:5060
+#   make test   install what is missing, then run the whole test suite
+
+CARGO ?= cargo
+DEMO_LISTEN ?= 127.0.0.1:5060
+
+.PHONY: demo test deps lint unit build release clean
+
+deps:
+	@scripts/ensure-deps.sh
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+release:
+	$(CARGO) build --release -p passgate
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Unit tests and the SIPp integration tests (they start the real binary).
+test: deps lint
+	$(CARGO) test --workspace
+
+demo: deps release
+	./target/release/passgate demo --listen $(DEMO_LISTEN)
+
+clean:
+	$(CARGO) clean

