@@ -215,3 +215,36 @@ fn responses_follow_rport_to_the_observed_source() {
     );
     assert!(ok.contains(";received=127.0.0.1"), "{ok}");
 }
+
+#[test]
+fn agent_side_hang_up_over_tcp_uses_the_callers_connection() {
+    let agent = Agent::start(&[("PASSGATE_CALL__MAX_DURATION_SECS", "2")]);
+    let run = sipp("agent_hangup", agent.sip, &["-t", "t1"]);
+    run.assert_ok("agent hang-up over TCP");
+    let bye = run
+        .received()
+        .into_iter()
+        .find(|m| m.contains("BYE sip:"))
+        .expect("a BYE");
+    assert!(
+        bye.contains("TCP message received") && bye.contains("SIP/2.0/TCP"),
+        "{bye}"
+    );
+}
+
+#[test]
+fn the_public_address_goes_in_contact_and_sdp() {
+    let agent = Agent::start(&[("PASSGATE_SIP__PUBLIC_ADDRESS", "192.0.2.50")]);
+    let run = sipp(
+        "basic_call",
+        agent.sip,
+        &offer_keys("0", "PCMU", "101", "20"),
+    );
+    run.assert_ok("call with a public address");
+    let answer = sdp_answer_of_200(&run);
+    assert!(
+        answer.contains("Contact: <sip:passgate@192.0.2.50:"),
+        "{answer}"
+    );
+    assert!(answer.contains("c=IN IP4 192.0.2.50"), "{answer}");
+}
