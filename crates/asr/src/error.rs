@@ -1,0 +1,22 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AsrError {
+    #[error("speech model directory {0} does not exist (install one with models/install.sh)")]
+    ModelMissing(PathBuf),
+    #[error("Vosk could not load the model in {0}")]
+    ModelLoad(PathBuf),
+    #[error("cannot read vocabulary file {path}: {source}")]
+    VocabularyRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("vocabulary file {0} lists no words")]
+    VocabularyEmpty(PathBuf),
+    #[error("Vosk could not create a recognizer (is the vocabulary valid for this model?)")]
+    RecognizerCreate,
+    #[error("all {0} recognition slots are busy")]
+    Busy(usize),
+    #[error("audio arrives faster than it can be recognized; session abandoned")]
+    Overloaded,
+}

