@@ -79,6 +79,7 @@ async fn drive(ctx: Arc<CallContext>, incoming: IncomingCall, mut events: mpsc::
                     tracing::info!(codec = ?media.codec, direction = ?media.direction, remote = %media.remote_rtp, "media updated");
                 }
                 Some(Event::Info { content_type, .. }) => tracing::info!(?content_type, "INFO received"),
+                Some(Event::InfoDigit { digit, .. }) => tracing::info!(digit = %digit.digit, "digit by SIP INFO"),
                 Some(Event::Refer { status, .. }) => tracing::info!(?status, "transfer progress"),
                 Some(Event::CallEnded { reason, .. }) => {
                     log_end(reason, packets);

@@ -71,6 +71,7 @@ async fn dispatch(
         Event::CallConfirmed { call }
         | Event::MediaUpdated { call, .. }
         | Event::Info { call, .. }
+        | Event::InfoDigit { call, .. }
         | Event::Refer { call, .. }
         | Event::CallEnded { call, .. } => *call,
     };

@@ -112,6 +112,12 @@ pub enum Event {
         call: CallHandle,
         media: Negotiated,
     },
+    /// A DTMF digit sent in an INFO request.
+    InfoDigit {
+        call: CallHandle,
+        digit: crate::info_dtmf::InfoDigit,
+    },
+    /// An INFO request with any other body.
     Info {
         call: CallHandle,
         content_type: Option<String>,
@@ -691,11 +697,18 @@ impl Endpoint {
             Method::Invite => self.on_reinvite(now, key, transport, source, handle, req),
             Method::Info => {
                 self.respond_new(now, key, transport, source, &req, 200, &[], tag, None);
-                self.events.push_back(Event::Info {
-                    call: call_handle,
-                    content_type: req.content_type.clone(),
-                    body: req.body,
-                });
+                let event = match crate::info_dtmf::parse(req.content_type.as_deref(), &req.body) {
+                    Some(digit) => Event::InfoDigit {
+                        call: call_handle,
+                        digit,
+                    },
+                    None => Event::Info {
+                        call: call_handle,
+                        content_type: req.content_type.clone(),
+                        body: req.body,
+                    },
+                };
+                self.events.push_back(event);
             }
             Method::Notify => {
                 let is_refer = req.header("event").is_some_and(|e| {

@@ -842,3 +842,19 @@ fn cseq_going_backwards_in_a_dialog_is_500() {
         vec!["SIP/2.0 200 OK", "SIP/2.0 500 Server Internal Error"]
     );
 }
+
+#[test]
+fn info_with_dtmf_relay_is_reported_as_a_digit() {
+    let mut h = Harness::new();
+    let (call, tag) = h.confirmed_call();
+    let body = "Signal=5\r\nDuration=160\r\n";
+    let info = in_dialog("INFO", 2, "z9hG4bK-info", "call-1", &tag, body)
+        .replace("application/sdp", "application/dtmf-relay");
+    h.feed(&info);
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    let events = h.events();
+    assert!(
+        matches!(events.as_slice(), [Event::InfoDigit { call: c, digit }] if *c == call && digit.digit == '5'),
+        "{events:?}"
+    );
+}

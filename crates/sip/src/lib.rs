@@ -12,6 +12,7 @@
 pub mod driver;
 pub mod endpoint;
 pub mod framing;
+pub mod info_dtmf;
 pub mod message;
 mod response;
 pub mod salvage;
