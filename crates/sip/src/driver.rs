@@ -23,11 +23,26 @@ const CHANNEL_DEPTH: usize = 4096;
 
 #[derive(Debug)]
 pub enum Command {
-    Ring { call: CallHandle },
-    Answer { call: CallHandle, rtp_port: u16 },
-    Reject { call: CallHandle, code: u16 },
-    Hangup { call: CallHandle },
-    Refer { call: CallHandle, refer_to: String },
+    Ring {
+        call: CallHandle,
+    },
+    Answer {
+        call: CallHandle,
+        rtp_port: u16,
+    },
+    Reject {
+        call: CallHandle,
+        code: u16,
+    },
+    Hangup {
+        call: CallHandle,
+    },
+    Refer {
+        call: CallHandle,
+        refer_to: String,
+    },
+    /// Stop taking new calls (503); calls in progress go on.
+    Drain,
     Stats(oneshot::Sender<DriverStats>),
 }
 
@@ -70,6 +85,10 @@ impl SipHandle {
 
     pub async fn refer(&self, call: CallHandle, refer_to: String) {
         self.send(Command::Refer { call, refer_to }).await
+    }
+
+    pub async fn drain(&self) {
+        self.send(Command::Drain).await
     }
 
     pub async fn stats(&self) -> Option<DriverStats> {
@@ -236,6 +255,10 @@ async fn run(
                     Command::Reject { call, code } => ep.reject(now, call, code),
                     Command::Hangup { call } => ep.hangup(now, call),
                     Command::Refer { call, refer_to } => ep.refer(now, call, &refer_to),
+                    Command::Drain => {
+                        ep.set_draining(true);
+                        Ok(())
+                    }
                     Command::Stats(reply) => {
                         let _ = reply.send(DriverStats {
                             endpoint: ep.stats(),

@@ -146,6 +146,10 @@ pub struct EndpointConfig {
     pub max_calls: usize,
     /// Seconds suggested in Retry-After of a 503.
     pub retry_after_secs: u32,
+    /// Sources allowed to send requests; empty allows everyone. Others get 403.
+    pub allow_from: Vec<crate::admission::Cidr>,
+    /// New calls per second per source address; beyond it INVITEs get 503.
+    pub calls_per_source: Option<crate::admission::RateLimit>,
 }
 
 impl EndpointConfig {
@@ -158,6 +162,8 @@ impl EndpointConfig {
             timers: Timers::default(),
             max_calls: 10_000,
             retry_after_secs: 5,
+            allow_from: Vec::new(),
+            calls_per_source: None,
         }
     }
 }
@@ -171,6 +177,9 @@ pub struct Stats {
     pub retransmissions_absorbed: u64,
     pub retransmissions_sent: u64,
     pub calls_refused_overload: u64,
+    pub calls_refused_rate: u64,
+    pub calls_refused_draining: u64,
+    pub requests_forbidden: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,12 +262,13 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    rate: crate::admission::CallRateLimiter,
+    draining: bool,
 }
 
 impl Endpoint {
     pub fn new(config: EndpointConfig, seed: u64) -> Self {
         Endpoint {
-            config,
             rng: StdRng::seed_from_u64(seed),
             next_call: 1,
             server_txs: HashMap::new(),
@@ -269,7 +279,16 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            rate: crate::admission::CallRateLimiter::new(config.calls_per_source),
+            draining: false,
+            config,
         }
+    }
+
+    /// Stops taking new calls (503) while calls in progress go on: for a
+    /// graceful shutdown.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
     }
 
     pub fn stats(&self) -> Stats {
@@ -316,7 +335,10 @@ impl Endpoint {
         self.stats.messages_in += 1;
         match message::parse(data) {
             Ok(Incoming::Request(req)) => self.on_request(now, transport, source, *req),
-            Ok(Incoming::Response(resp)) => self.on_response(now, resp),
+            Ok(Incoming::Response(resp)) if self.allowed(source.ip()) => {
+                self.on_response(now, resp)
+            }
+            Ok(Incoming::Response(_)) => self.stats.requests_forbidden += 1,
             Err(err) => self.on_malformed(transport, source, data, err),
         }
     }
@@ -368,6 +390,22 @@ impl Endpoint {
         source: SocketAddr,
         req: Request,
     ) {
+        if !self.allowed(source.ip()) {
+            self.stats.requests_forbidden += 1;
+            if req.method != Method::Ack {
+                let tag = self.new_tag();
+                let payload = response::build(&ResponseSpec {
+                    code: 403,
+                    echo: &req.echo,
+                    to_tag: Some(&tag),
+                    source,
+                    headers: &[],
+                    body: None,
+                });
+                self.send_response_bytes(transport, source, &req.echo, payload);
+            }
+            return;
+        }
         let key = TxKey {
             branch: req.top_via.branch.clone(),
             sent_by: req.top_via.sent_by.clone(),
@@ -459,8 +497,17 @@ impl Endpoint {
         self.server_txs.insert(key.clone(), tx);
         self.send_response_bytes(transport, source, &req.echo, trying);
 
-        if self.calls.len() >= self.config.max_calls {
-            self.stats.calls_refused_overload += 1;
+        let refused = if self.draining {
+            Some(&mut self.stats.calls_refused_draining)
+        } else if self.calls.len() >= self.config.max_calls {
+            Some(&mut self.stats.calls_refused_overload)
+        } else if !self.rate.admit(now, source.ip()) {
+            Some(&mut self.stats.calls_refused_rate)
+        } else {
+            None
+        };
+        if let Some(counter) = refused {
+            *counter += 1;
             let retry = format!("Retry-After: {}", self.config.retry_after_secs);
             self.respond_tx(now, &key, &req.echo, 503, None, &[retry], None);
             return;
@@ -831,6 +878,10 @@ impl Endpoint {
                 media,
             });
         }
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        self.config.allow_from.is_empty() || self.config.allow_from.iter().any(|c| c.contains(ip))
     }
 
     fn on_response(&mut self, now: Instant, resp: Response) {

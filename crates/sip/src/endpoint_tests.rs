@@ -858,3 +858,74 @@ fn info_with_dtmf_relay_is_reported_as_a_digit() {
         "{events:?}"
     );
 }
+
+#[test]
+fn sources_outside_allow_from_get_403_and_start_nothing() {
+    let mut h = Harness::new();
+    h.ep.config.allow_from = vec!["198.51.100.0/24".parse().unwrap()];
+    h.feed_from(
+        TransportKind::Udp,
+        "203.0.113.5:5060",
+        &invite("z9hG4bK-x", "intruder", Some(&sdp("0", ""))),
+    );
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 403 Forbidden"]);
+    assert!(h.events().is_empty());
+    h.feed_from(
+        TransportKind::Udp,
+        "203.0.113.5:5060",
+        &request("OPTIONS", 1, "z9hG4bK-o", "o", None, "", None),
+    );
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 403 Forbidden"]);
+    // The allowed trunk gets through.
+    h.offered_call();
+    assert_eq!(h.ep.stats().requests_forbidden, 2);
+}
+
+#[test]
+fn new_calls_beyond_the_per_source_rate_get_503_and_calls_in_progress_go_on() {
+    let mut h = Harness::new();
+    h.ep.rate = crate::admission::CallRateLimiter::new(Some(crate::admission::RateLimit {
+        per_second: 1.0,
+        burst: 1.0,
+    }));
+    let (call, tag) = h.confirmed_call();
+    h.feed(&invite("z9hG4bK-2", "call-2", Some(&sdp("0", ""))));
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
+    );
+    assert_eq!(header(&sent[1], "Retry-After"), Some("5"));
+    h.feed(&in_dialog("BYE", 2, "z9hG4bK-bye", "call-1", &tag, ""));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 200 OK"],
+        "the call in progress still ends normally"
+    );
+    assert!(matches!(h.events().as_slice(), [Event::CallEnded { call: c, .. }] if *c == call));
+    h.advance(Duration::from_secs(1));
+    h.feed(&invite("z9hG4bK-3", "call-3", Some(&sdp("0", ""))));
+    assert!(
+        matches!(h.events().as_slice(), [Event::IncomingCall(_)]),
+        "a token came back after a second"
+    );
+    assert_eq!(h.ep.stats().calls_refused_rate, 1);
+}
+
+#[test]
+fn draining_refuses_new_calls_with_503_but_keeps_answering_the_rest() {
+    let mut h = Harness::new();
+    let (_, tag) = h.confirmed_call();
+    h.ep.set_draining(true);
+    h.feed(&invite("z9hG4bK-2", "call-2", Some(&sdp("0", ""))));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
+    );
+    h.feed(&request("OPTIONS", 1, "z9hG4bK-o", "o", None, "", None));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    h.feed(&in_dialog("INFO", 2, "z9hG4bK-i", "call-1", &tag, ""));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    assert_eq!(h.ep.stats().calls_refused_draining, 1);
+}

@@ -9,6 +9,7 @@
 //! state machines are ours, because rsipstack's are async, unbounded and cannot
 //! be driven by a test clock (see `design.md`).
 
+pub mod admission;
 pub mod driver;
 pub mod endpoint;
 pub mod framing;
@@ -21,6 +22,7 @@ mod timer_queue;
 pub mod timers;
 mod transaction;
 
+pub use admission::{Cidr, RateLimit};
 pub use endpoint::{
     CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, ReferStatus, Transmit,
     TransportKind,
