@@ -42,6 +42,10 @@ pub struct SipConfig {
     pub max_calls: usize,
     /// Send 180 Ringing and wait this long before answering (0 answers at once).
     pub answer_delay_ms: u64,
+    /// Addresses or CIDR blocks allowed to send SIP; empty allows everyone.
+    pub allow_from: Vec<String>,
+    /// New calls per second accepted from one source address (0: no limit).
+    pub calls_per_second_per_source: f64,
 }
 
 impl Default for SipConfig {
@@ -54,6 +58,8 @@ impl Default for SipConfig {
             ptime_ms: 20,
             max_calls: 1000,
             answer_delay_ms: 0,
+            allow_from: Vec::new(),
+            calls_per_second_per_source: 0.0,
         }
     }
 }
@@ -127,12 +133,15 @@ impl Default for RtpConfig {
 pub struct CallConfig {
     /// Hard limit on a call's length; the agent hangs up after it.
     pub max_duration_secs: u64,
+    /// On SIGTERM, how long calls in progress may go on before the process exits.
+    pub drain_timeout_secs: u64,
 }
 
 impl Default for CallConfig {
     fn default() -> Self {
         CallConfig {
             max_duration_secs: 600,
+            drain_timeout_secs: 30,
         }
     }
 }
@@ -284,6 +293,17 @@ impl Config {
                 format!("{} is not one of 10, 20, 30, 40", self.sip.ptime_ms),
             ));
         }
+        for entry in &self.sip.allow_from {
+            entry
+                .parse::<sip::Cidr>()
+                .map_err(|e| bad("sip.allow_from", e))?;
+        }
+        if !(self.sip.calls_per_second_per_source >= 0.0) {
+            return Err(bad(
+                "sip.calls_per_second_per_source",
+                "must be 0 (no limit) or more".into(),
+            ));
+        }
         if self.sip.max_calls == 0 {
             return Err(bad("sip.max_calls", "must be at least 1".into()));
         }
@@ -315,6 +335,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    pub fn allow_from(&self) -> Vec<sip::Cidr> {
+        self.sip
+            .allow_from
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect()
     }
 
     pub fn codecs(&self) -> Vec<sip::Codec> {

@@ -25,6 +25,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     endpoint.media.codecs = config.codecs();
     endpoint.media.ptime_ms = config.sip.ptime_ms;
     endpoint.max_calls = config.sip.max_calls;
+    endpoint.allow_from = config.allow_from();
+    let rate = config.sip.calls_per_second_per_source;
+    endpoint.calls_per_source = (rate > 0.0).then(|| sip::RateLimit {
+        per_second: rate,
+        burst: rate.max(1.0),
+    });
     let mut server = driver::start(config.sip.listen, endpoint)
         .await
         .with_context(|| format!("binding SIP (UDP and TCP) on {}", config.sip.listen))?;
@@ -41,14 +47,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut calls: HashMap<CallHandle, mpsc::Sender<Event>> = HashMap::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
     loop {
+        if drain_deadline.is_some() && calls.is_empty() {
+            tracing::info!("all calls finished; exiting");
+            break;
+        }
         tokio::select! {
             event = server.events.recv() => {
                 let Some(event) = event else { break };
                 dispatch(&context, &mut calls, event).await;
             }
-            _ = &mut shutdown => {
-                tracing::info!(calls = calls.len(), "shutting down");
+            _ = &mut shutdown, if drain_deadline.is_none() => {
+                let grace = Duration::from_secs(config.call.drain_timeout_secs);
+                tracing::info!(calls = calls.len(), grace_secs = grace.as_secs(), "stopping: refusing new calls, letting calls in progress finish");
+                server.handle.drain().await;
+                drain_deadline = Some(tokio::time::Instant::now() + grace);
+            }
+            _ = tokio::time::sleep_until(drain_deadline.unwrap_or(far)) => {
+                tracing::warn!(calls = calls.len(), "drain deadline reached; exiting with calls in progress");
                 break;
             }
         }
