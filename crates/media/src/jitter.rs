@@ -1,0 +1,399 @@
+//! Reorder buffer for one RTP stream, keyed by extended (wrap-free) sequence number.
+//!
+//! In-order packets leave at once: the consumers (decoder, DTMF, recogniser) want low
+//! latency, not a fixed playout delay. A packet is held only while an earlier sequence
+//! number is missing, until `depth` packets are waiting or the oldest waiting one has
+//! waited `max_wait`; then the gap is declared lost and playout skips it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::rtp_packet::RtpPacket;
+
+/// A jump this far ahead (or behind) is a sender restart, not loss (RFC 3550 A.1 uses 3000/100).
+const MAX_DROPOUT: i64 = 3000;
+const MAX_MISORDER: i64 = 100;
+/// How many released sequence numbers are remembered to tell duplicates from late
+/// packets; covers everything up to `MAX_MISORDER` back.
+const RELEASED_MEMORY: i64 = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JitterConfig {
+    /// Packets held while waiting for a missing one before giving up on it.
+    pub depth: usize,
+    /// Longest a packet waits behind a gap.
+    pub max_wait: Duration,
+}
+
+impl Default for JitterConfig {
+    fn default() -> Self {
+        JitterConfig {
+            depth: 4,
+            max_wait: Duration::from_millis(60),
+        }
+    }
+}
+
+/// Counters since the buffer was created (they survive SSRC changes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JitterStats {
+    /// Every packet offered, duplicates and late ones included.
+    pub received: u64,
+    /// Copies of a packet already buffered or already released.
+    pub duplicates: u64,
+    /// Sequence numbers skipped at release because they never arrived in time.
+    pub lost: u64,
+    /// Packets that arrived after a higher sequence number but in time to be used.
+    pub reordered: u64,
+    /// Packets that arrived after their slot had been skipped (also counted in `lost`).
+    pub late: u64,
+    /// Restarts of sequence numbering: SSRC changes and large jumps.
+    pub resets: u64,
+}
+
+#[derive(Debug)]
+pub struct JitterBuffer {
+    config: JitterConfig,
+    ssrc: Option<u32>,
+    /// Extended sequence number expected next at release.
+    next_release: i64,
+    highest: i64,
+    waiting: BTreeMap<i64, (Instant, RtpPacket)>,
+    /// Packets flushed from a previous stream (with arrival), released before anything else.
+    flushed: VecDeque<(Instant, RtpPacket)>,
+    /// Bit i set: `next_release - 1 - i` was released.
+    released_bits: u128,
+    stats: JitterStats,
+}
+
+impl JitterBuffer {
+    pub fn new(config: JitterConfig) -> Self {
+        JitterBuffer {
+            config: JitterConfig {
+                depth: config.depth.max(1),
+                ..config
+            },
+            ssrc: None,
+            next_release: 0,
+            highest: 0,
+            waiting: BTreeMap::new(),
+            flushed: VecDeque::new(),
+            released_bits: 0,
+            stats: JitterStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> JitterStats {
+        self.stats
+    }
+
+    /// Offers one received packet; call [`JitterBuffer::pop`] afterwards until it returns `None`.
+    pub fn push(&mut self, now: Instant, packet: RtpPacket) {
+        self.stats.received += 1;
+        if self.ssrc != Some(packet.ssrc) {
+            let first = self.ssrc.is_none();
+            self.restart(packet.ssrc, packet.sequence_number as i64, !first);
+        }
+        let mut ext = extend(self.highest, packet.sequence_number);
+        if ext - self.next_release > MAX_DROPOUT || self.next_release - ext > MAX_MISORDER {
+            // Same SSRC, unrelated numbering: a sender restart or a replayed capture.
+            self.restart(packet.ssrc, ext, true);
+            ext = self.next_release;
+        }
+        if ext < self.next_release {
+            if self.was_released(ext) {
+                self.stats.duplicates += 1;
+            } else {
+                self.stats.late += 1;
+            }
+            return;
+        }
+        if self.waiting.contains_key(&ext) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        if ext < self.highest {
+            self.stats.reordered += 1;
+        }
+        self.highest = self.highest.max(ext);
+        self.waiting.insert(ext, (now, packet));
+    }
+
+    /// The next packet in sequence order, if one may leave at `now`.
+    pub fn pop(&mut self, now: Instant) -> Option<RtpPacket> {
+        if let Some((_, p)) = self.flushed.pop_front() {
+            return Some(p);
+        }
+        let (&ext, _) = self.waiting.first_key_value()?;
+        let gap_expired = self
+            .oldest_arrival()
+            .is_some_and(|t| now >= t + self.config.max_wait);
+        if ext != self.next_release && self.waiting.len() < self.config.depth && !gap_expired {
+            return None;
+        }
+        let (_, (_, packet)) = self.waiting.pop_first()?;
+        let skipped = (ext - self.next_release) as u64;
+        self.stats.lost += skipped;
+        self.mark_released(ext);
+        Some(packet)
+    }
+
+    /// When a packet held behind a gap will be released even if the gap is not filled.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some((arrival, _)) = self.flushed.front() {
+            return Some(*arrival);
+        }
+        let (&ext, _) = self.waiting.first_key_value()?;
+        if ext == self.next_release {
+            return self.oldest_arrival();
+        }
+        self.oldest_arrival().map(|t| t + self.config.max_wait)
+    }
+
+    fn oldest_arrival(&self) -> Option<Instant> {
+        self.waiting.values().map(|(t, _)| *t).min()
+    }
+
+    fn restart(&mut self, ssrc: u32, first_ext: i64, counts_as_reset: bool) {
+        // What was waiting is still good audio from the old stream: release it in order.
+        let old = std::mem::take(&mut self.waiting);
+        self.flushed.extend(old.into_values());
+        if counts_as_reset {
+            self.stats.resets += 1;
+        }
+        self.ssrc = Some(ssrc);
+        // Start one cycle up so that early reordering below the first packet stays positive.
+        let ext = (1 << 16) + (first_ext & 0xFFFF);
+        self.next_release = ext;
+        self.highest = ext;
+        self.released_bits = 0;
+    }
+
+    fn mark_released(&mut self, ext: i64) {
+        let advance = ext + 1 - self.next_release;
+        self.released_bits = if advance >= RELEASED_MEMORY {
+            0
+        } else {
+            self.released_bits << advance
+        };
+        self.released_bits |= 1;
+        self.next_release = ext + 1;
+    }
+
+    fn was_released(&self, ext: i64) -> bool {
+        let back = self.next_release - 1 - ext;
+        (0..RELEASED_MEMORY).contains(&back) && self.released_bits & (1 << back) != 0
+    }
+}
+
+/// The extended sequence number closest to `reference` whose low 16 bits are `seq`.
+fn extend(reference: i64, seq: u16) -> i64 {
+    let candidate = (reference & !0xFFFF) | seq as i64;
+    [candidate - 0x10000, candidate, candidate + 0x10000]
+        .into_iter()
+        .min_by_key(|c| (c - reference).abs())
+        .unwrap_or(candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn pkt(ssrc: u32, seq: u16) -> RtpPacket {
+        RtpPacket {
+            payload_type: 0,
+            marker: false,
+            sequence_number: seq,
+            timestamp: seq as u32 * 160,
+            ssrc,
+            payload: Bytes::new(),
+        }
+    }
+
+    fn buffer(depth: usize) -> JitterBuffer {
+        JitterBuffer::new(JitterConfig {
+            depth,
+            max_wait: Duration::from_millis(60),
+        })
+    }
+
+    fn drain(jb: &mut JitterBuffer, now: Instant) -> Vec<u16> {
+        std::iter::from_fn(|| jb.pop(now))
+            .map(|p| p.sequence_number)
+            .collect()
+    }
+
+    #[test]
+    fn in_order_packets_leave_at_once_across_wraparound() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        let mut out = Vec::new();
+        for seq in [65533u16, 65534, 65535, 0, 1, 2] {
+            jb.push(t, pkt(1, seq));
+            out.extend(drain(&mut jb, t));
+        }
+        assert_eq!(out, vec![65533, 65534, 65535, 0, 1, 2]);
+        assert_eq!(jb.stats().lost, 0);
+        assert_eq!(jb.stats().received, 6);
+        assert_eq!(jb.poll_timeout(), None);
+    }
+
+    #[test]
+    fn reordered_packets_are_put_back_in_order() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        let mut out = Vec::new();
+        for seq in [10u16, 12, 11, 14, 13] {
+            jb.push(t, pkt(1, seq));
+            out.extend(drain(&mut jb, t));
+        }
+        assert_eq!(out, vec![10, 11, 12, 13, 14]);
+        let s = jb.stats();
+        assert_eq!((s.reordered, s.lost, s.late), (2, 0, 0));
+    }
+
+    #[test]
+    fn reordering_across_wraparound() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        let mut out = Vec::new();
+        for seq in [65534u16, 0, 65535, 1] {
+            jb.push(t, pkt(1, seq));
+            out.extend(drain(&mut jb, t));
+        }
+        assert_eq!(out, vec![65534, 65535, 0, 1]);
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_counted_whether_waiting_or_released() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        jb.push(t, pkt(1, 1));
+        assert_eq!(drain(&mut jb, t), vec![1]);
+        jb.push(t, pkt(1, 1)); // already released
+        jb.push(t, pkt(1, 3));
+        jb.push(t, pkt(1, 3)); // already waiting
+        jb.push(t, pkt(1, 2));
+        assert_eq!(drain(&mut jb, t), vec![2, 3]);
+        let s = jb.stats();
+        assert_eq!((s.received, s.duplicates, s.lost), (5, 2, 0));
+    }
+
+    #[test]
+    fn gap_is_skipped_once_depth_packets_wait() {
+        let t = Instant::now();
+        let mut jb = buffer(3);
+        jb.push(t, pkt(1, 1));
+        assert_eq!(drain(&mut jb, t), vec![1]);
+        jb.push(t, pkt(1, 3));
+        jb.push(t, pkt(1, 4));
+        assert_eq!(drain(&mut jb, t), Vec::<u16>::new(), "still waiting for 2");
+        jb.push(t, pkt(1, 5));
+        assert_eq!(drain(&mut jb, t), vec![3, 4, 5]);
+        assert_eq!(jb.stats().lost, 1);
+        jb.push(t, pkt(1, 2));
+        assert_eq!(drain(&mut jb, t), Vec::<u16>::new());
+        assert_eq!(jb.stats().late, 1);
+    }
+
+    #[test]
+    fn gap_is_skipped_after_max_wait() {
+        let t0 = Instant::now();
+        let mut jb = buffer(10);
+        jb.push(t0, pkt(1, 1));
+        drain(&mut jb, t0);
+        let t1 = t0 + Duration::from_millis(20);
+        jb.push(t1, pkt(1, 4));
+        assert_eq!(drain(&mut jb, t1), Vec::<u16>::new());
+        let deadline = jb.poll_timeout().unwrap();
+        assert_eq!(deadline, t1 + Duration::from_millis(60));
+        assert_eq!(jb.pop(deadline - Duration::from_millis(1)), None);
+        assert_eq!(drain(&mut jb, deadline), vec![4]);
+        assert_eq!(jb.stats().lost, 2);
+    }
+
+    #[test]
+    fn ssrc_change_flushes_old_stream_then_restarts_numbering() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        jb.push(t, pkt(1, 100));
+        drain(&mut jb, t);
+        jb.push(t, pkt(1, 102)); // waiting for 101
+        jb.push(t, pkt(2, 7000));
+        jb.push(t, pkt(2, 7001));
+        assert_eq!(drain(&mut jb, t), vec![102, 7000, 7001]);
+        assert_eq!(jb.stats().resets, 1);
+        assert_eq!(
+            jb.stats().lost,
+            0,
+            "a new stream does not inherit the old gap"
+        );
+    }
+
+    /// SIPp's `play_pcap_audio` replays a capture with its original sequence numbers. A
+    /// replay that jumps back further than any plausible reordering is a new run; a short
+    /// one cannot be told from duplicates, which is why telephone-events bypass this buffer.
+    #[test]
+    fn replayed_capture_with_old_sequence_numbers_restarts() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        let mut out = Vec::new();
+        for seq in (1000u16..1200).chain(1000..1010) {
+            jb.push(t, pkt(1, seq));
+            out.extend(drain(&mut jb, t));
+        }
+        assert_eq!(out.len(), 210, "second run must not be dropped as late");
+        assert_eq!(out[200..], (1000..1010).collect::<Vec<u16>>()[..]);
+        assert_eq!(jb.stats().resets, 1);
+        assert_eq!(jb.stats().duplicates, 0);
+
+        let mut short = buffer(4);
+        for seq in (7984u16..7992).chain(7984..7986) {
+            short.push(t, pkt(1, seq));
+            drain(&mut short, t);
+        }
+        assert_eq!(short.stats().duplicates, 2);
+    }
+
+    #[test]
+    fn large_jump_ahead_restarts_instead_of_counting_loss() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        jb.push(t, pkt(1, 65000));
+        jb.push(t, pkt(1, 20000));
+        jb.push(t, pkt(1, 20001));
+        assert_eq!(drain(&mut jb, t), vec![65000, 20000, 20001]);
+        assert_eq!(jb.stats().lost, 0);
+        assert_eq!(jb.stats().resets, 1);
+    }
+
+    #[test]
+    fn a_copy_from_far_back_is_a_duplicate_not_late() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        for seq in 0..100u16 {
+            jb.push(t, pkt(1, seq));
+            drain(&mut jb, t);
+        }
+        jb.push(t, pkt(1, 5));
+        assert_eq!((jb.stats().duplicates, jb.stats().late), (1, 0));
+    }
+
+    #[test]
+    fn flushed_packets_are_due_at_once() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        jb.push(t, pkt(1, 10));
+        jb.push(t, pkt(2, 500));
+        assert_eq!(jb.poll_timeout(), Some(t));
+        assert_eq!(drain(&mut jb, t), vec![10, 500]);
+    }
+
+    #[test]
+    fn extension_picks_nearest_cycle() {
+        assert_eq!(extend(0x1_FFFF, 0), 0x2_0000);
+        assert_eq!(extend(0x2_0000, 0xFFFF), 0x1_FFFF);
+        assert_eq!(extend(0x1_0005, 3), 0x1_0003);
+    }
+}

@@ -1,0 +1,524 @@
+//! Prompt playback paced by the caller's clock: one RTP packet per ptime, at the instant
+//! it is due, never as a burst.
+//!
+//! The driver asks [`Pacer::poll_timeout`] when the next packet is due, calls
+//! [`Pacer::handle_timeout`] at that instant and sends what [`Pacer::poll_packet`] gives.
+//! Packet k of a talk spurt is due at `start + k * ptime` (no drift from late wake-ups),
+//! its RTP timestamp is `samples_per_packet` more than the previous one, sequence numbers
+//! run on across prompts, and the first packet of a talk spurt carries the marker bit.
+//! Between talk spurts the timestamp advances by the time that passed, as RFC 3550
+//! requires, so a receiver's playout clock stays in step.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::g711::G711;
+use crate::rtp_packet::RtpPacket;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ptime {
+    Ms10,
+    Ms20,
+    Ms30,
+}
+
+impl Ptime {
+    pub fn from_millis(ms: u32) -> Option<Ptime> {
+        match ms {
+            10 => Some(Ptime::Ms10),
+            20 => Some(Ptime::Ms20),
+            30 => Some(Ptime::Ms30),
+            _ => None,
+        }
+    }
+
+    pub fn duration(self) -> Duration {
+        Duration::from_millis(match self {
+            Ptime::Ms10 => 10,
+            Ptime::Ms20 => 20,
+            Ptime::Ms30 => 30,
+        })
+    }
+}
+
+/// What happens between two prompts that are queued one after the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BetweenPrompts {
+    /// The next prompt follows in the next packet, same talk spurt.
+    Nothing,
+    /// Silence packets for (at least) this long; the talk spurt goes on.
+    Silence(Duration),
+    /// No packets for this long; the next prompt starts a new talk spurt.
+    Pause(Duration),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacerConfig {
+    pub codec: G711,
+    /// Usually `codec.payload_type()`; kept separate for peers that remap it.
+    pub payload_type: u8,
+    pub clock_rate: u32,
+    pub ptime: Ptime,
+    pub ssrc: u32,
+    pub first_sequence: u16,
+    pub first_timestamp: u32,
+    pub between_prompts: BetweenPrompts,
+}
+
+impl PacerConfig {
+    /// 8 kHz G.711 at 20 ms, nothing between prompts.
+    pub fn g711(codec: G711, ssrc: u32, first_sequence: u16, first_timestamp: u32) -> Self {
+        PacerConfig {
+            codec,
+            payload_type: codec.payload_type(),
+            clock_rate: 8000,
+            ptime: Ptime::Ms20,
+            ssrc,
+            first_sequence,
+            first_timestamp,
+            between_prompts: BetweenPrompts::Nothing,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PromptId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingPacket {
+    pub packet: RtpPacket,
+    /// The instant the packet was due; the driver sends it as soon as it polls it.
+    pub due: Instant,
+    /// `None` for silence between prompts.
+    pub prompt: Option<PromptId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacerEvent {
+    Started(PromptId),
+    Finished(PromptId),
+    /// Removed by [`Pacer::stop`], whether it had started or was still queued.
+    Stopped(PromptId),
+}
+
+#[derive(Debug)]
+struct Playing {
+    id: PromptId,
+    pcm: Vec<i16>,
+    offset: usize,
+}
+
+#[derive(Debug)]
+pub struct Pacer {
+    config: PacerConfig,
+    samples_per_packet: usize,
+    next_id: u64,
+    queue: VecDeque<(PromptId, Vec<i16>)>,
+    current: Option<Playing>,
+    silence_packets_left: usize,
+    next_due: Option<Instant>,
+    in_spurt: bool,
+    next_sequence: u16,
+    /// Due instant and timestamp of the last packet produced.
+    last: Option<(Instant, u32)>,
+    /// The same for the last packet handed to the driver.
+    last_polled: Option<(Instant, u32)>,
+    out: VecDeque<OutgoingPacket>,
+    events: VecDeque<PacerEvent>,
+}
+
+impl Pacer {
+    pub fn new(config: PacerConfig) -> Self {
+        let samples_per_packet =
+            (config.clock_rate as u64 * config.ptime.duration().as_millis() as u64 / 1000) as usize;
+        Pacer {
+            config,
+            samples_per_packet: samples_per_packet.max(1),
+            next_id: 0,
+            queue: VecDeque::new(),
+            current: None,
+            silence_packets_left: 0,
+            next_due: None,
+            in_spurt: false,
+            next_sequence: config.first_sequence,
+            last: None,
+            last_polled: None,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn samples_per_packet(&self) -> usize {
+        self.samples_per_packet
+    }
+
+    /// Queues PCM at the codec's clock rate; if nothing is playing it starts at `now`.
+    pub fn enqueue(&mut self, now: Instant, pcm: Vec<i16>) -> PromptId {
+        let id = PromptId(self.next_id);
+        self.next_id += 1;
+        self.queue.push_back((id, pcm));
+        if self.next_due.is_none() {
+            // Never closer to the previous packet than one ptime.
+            let earliest = self.last.map(|(due, _)| due + self.config.ptime.duration());
+            self.next_due = Some(earliest.map_or(now, |e| e.max(now)));
+        }
+        id
+    }
+
+    /// Barge-in: drops the current and queued prompts and any packet not yet polled.
+    pub fn stop(&mut self) {
+        if let Some(playing) = self.current.take() {
+            self.events.push_back(PacerEvent::Stopped(playing.id));
+        }
+        for (id, _) in self.queue.drain(..) {
+            self.events.push_back(PacerEvent::Stopped(id));
+        }
+        // Packets never handed out must not leave a hole in the sequence numbers.
+        if let Some(unsent) = self.out.front() {
+            self.next_sequence = unsent.packet.sequence_number;
+            self.last = self.last_polled;
+        }
+        self.out.clear();
+        self.silence_packets_left = 0;
+        self.next_due = None;
+        self.in_spurt = false;
+    }
+
+    pub fn is_playing(&self) -> bool {
+        self.next_due.is_some()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_due
+    }
+
+    /// Produces every packet due at or before `now`: one, when the driver is on time.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(due) = self.next_due.filter(|&due| due <= now) {
+            self.produce(due);
+        }
+    }
+
+    pub fn poll_packet(&mut self) -> Option<OutgoingPacket> {
+        let out = self.out.pop_front()?;
+        self.last_polled = Some((out.due, out.packet.timestamp));
+        Some(out)
+    }
+
+    pub fn poll_event(&mut self) -> Option<PacerEvent> {
+        self.events.pop_front()
+    }
+
+    fn produce(&mut self, due: Instant) {
+        let ptime = self.config.ptime.duration();
+        let spp = self.samples_per_packet;
+        let codec = self.config.codec;
+        let silence = codec.silence();
+        let (payload, prompt) = if self.silence_packets_left > 0 {
+            self.silence_packets_left -= 1;
+            (vec![silence; spp], None)
+        } else {
+            let Some(playing) = self.current_or_next() else {
+                self.next_due = None;
+                self.in_spurt = false;
+                return;
+            };
+            let end = (playing.offset + spp).min(playing.pcm.len());
+            let mut payload = Vec::with_capacity(spp);
+            codec.encode(&playing.pcm[playing.offset..end], &mut payload);
+            payload.resize(spp, silence);
+            playing.offset = end;
+            (payload, Some(playing.id))
+        };
+        let timestamp = match self.last {
+            Some((_, ts)) if self.in_spurt => ts.wrapping_add(spp as u32),
+            Some((last_due, ts)) => {
+                let idle = due.saturating_duration_since(last_due + ptime);
+                let idle_samples = idle.as_nanos() * self.config.clock_rate as u128 / 1_000_000_000;
+                ts.wrapping_add(spp as u32)
+                    .wrapping_add(idle_samples as u32)
+            }
+            None => self.config.first_timestamp,
+        };
+        self.out.push_back(OutgoingPacket {
+            packet: RtpPacket {
+                payload_type: self.config.payload_type,
+                marker: !self.in_spurt,
+                sequence_number: self.next_sequence,
+                timestamp,
+                ssrc: self.config.ssrc,
+                payload: Bytes::from(payload),
+            },
+            due,
+            prompt,
+        });
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        self.last = Some((due, timestamp));
+        self.in_spurt = true;
+        self.next_due = Some(due + ptime);
+        self.after_packet(due);
+    }
+
+    fn current_or_next(&mut self) -> Option<&mut Playing> {
+        while self.current.is_none() {
+            let (id, pcm) = self.queue.pop_front()?;
+            self.events.push_back(PacerEvent::Started(id));
+            if pcm.is_empty() {
+                // Nothing to send; an empty prompt must not become a packet of silence.
+                self.events.push_back(PacerEvent::Finished(id));
+                continue;
+            }
+            self.current = Some(Playing { id, pcm, offset: 0 });
+        }
+        self.current.as_mut()
+    }
+
+    /// Decides what follows a finished prompt.
+    fn after_packet(&mut self, due: Instant) {
+        let finished = self
+            .current
+            .as_ref()
+            .is_some_and(|p| p.offset >= p.pcm.len());
+        if !finished {
+            return;
+        }
+        if let Some(playing) = self.current.take() {
+            self.events.push_back(PacerEvent::Finished(playing.id));
+        }
+        let ptime = self.config.ptime.duration();
+        if self.queue.is_empty() {
+            self.next_due = None;
+            self.in_spurt = false;
+            return;
+        }
+        match self.config.between_prompts {
+            BetweenPrompts::Nothing => {}
+            BetweenPrompts::Silence(gap) => {
+                self.silence_packets_left = gap.as_nanos().div_ceil(ptime.as_nanos()) as usize;
+            }
+            BetweenPrompts::Pause(gap) => {
+                self.next_due = Some(due + ptime + gap);
+                self.in_spurt = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pacer(ptime: Ptime, between: BetweenPrompts) -> Pacer {
+        Pacer::new(PacerConfig {
+            ptime,
+            between_prompts: between,
+            ..PacerConfig::g711(G711::Ulaw, 0x1234, 1000, 50_000)
+        })
+    }
+
+    fn prompt(samples: usize) -> Vec<i16> {
+        (0..samples).map(|i| ((i % 50) as i16 - 25) * 400).collect()
+    }
+
+    /// Drives the pacer exactly as a driver would: wake at each deadline, collect packets.
+    fn run(p: &mut Pacer, until: Instant) -> Vec<OutgoingPacket> {
+        let mut sent = Vec::new();
+        while let Some(due) = p.poll_timeout().filter(|&d| d <= until) {
+            p.handle_timeout(due);
+            let batch: Vec<_> = std::iter::from_fn(|| p.poll_packet()).collect();
+            assert!(
+                batch.len() <= 1,
+                "burst of {} packets at one instant",
+                batch.len()
+            );
+            sent.extend(batch);
+        }
+        sent
+    }
+
+    #[test]
+    fn three_second_prompt_gives_150_packets_paced_every_20_ms() {
+        let t0 = Instant::now();
+        let mut p = pacer(Ptime::Ms20, BetweenPrompts::Nothing);
+        let id = p.enqueue(t0, prompt(24_000));
+        let sent = run(&mut p, t0 + Duration::from_secs(10));
+        assert_eq!(sent.len(), 150);
+        for (k, out) in sent.iter().enumerate() {
+            assert_eq!(out.due, t0 + Duration::from_millis(20 * k as u64));
+            assert_eq!(out.packet.timestamp, 50_000 + 160 * k as u32);
+            assert_eq!(out.packet.sequence_number, 1000 + k as u16);
+            assert_eq!(out.packet.marker, k == 0);
+            assert_eq!(out.packet.payload.len(), 160);
+            assert_eq!(out.prompt, Some(id));
+        }
+        assert_eq!(p.poll_timeout(), None);
+        assert_eq!(p.poll_event(), Some(PacerEvent::Started(id)));
+        assert_eq!(p.poll_event(), Some(PacerEvent::Finished(id)));
+    }
+
+    #[test]
+    fn nothing_is_sent_before_it_is_due() {
+        let t0 = Instant::now();
+        let mut p = pacer(Ptime::Ms20, BetweenPrompts::Nothing);
+        p.enqueue(t0, prompt(1600));
+        p.handle_timeout(t0);
+        assert!(p.poll_packet().is_some());
+        p.handle_timeout(t0 + Duration::from_millis(19));
+        assert!(p.poll_packet().is_none());
+        p.handle_timeout(t0 + Duration::from_millis(20));
+        assert!(p.poll_packet().is_some());
+    }
+
+    #[test]
+    fn ptime_sets_packet_size_and_spacing_and_the_tail_is_padded() {
+        for (ptime, spp, ms) in [(Ptime::Ms10, 80, 10), (Ptime::Ms30, 240, 30)] {
+            let t0 = Instant::now();
+            let mut p = pacer(ptime, BetweenPrompts::Nothing);
+            p.enqueue(t0, prompt(1000));
+            let sent = run(&mut p, t0 + Duration::from_secs(1));
+            assert_eq!(sent.len(), 1000usize.div_ceil(spp));
+            assert_eq!(sent[1].due - sent[0].due, Duration::from_millis(ms));
+            assert_eq!(
+                sent[1].packet.timestamp - sent[0].packet.timestamp,
+                spp as u32
+            );
+            let last = &sent.last().unwrap().packet.payload;
+            assert_eq!(last.len(), spp);
+            assert_eq!(*last.last().unwrap(), G711::Ulaw.silence());
+        }
+    }
+
+    #[test]
+    fn queued_prompts_continue_the_spurt_and_the_sequence() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(PacerConfig::g711(G711::Alaw, 1, 65534, u32::MAX - 100));
+        let a = p.enqueue(t0, prompt(320));
+        let b = p.enqueue(t0, prompt(480));
+        let sent = run(&mut p, t0 + Duration::from_secs(1));
+        let seqs: Vec<u16> = sent.iter().map(|o| o.packet.sequence_number).collect();
+        assert_eq!(seqs, vec![65534, 65535, 0, 1, 2]);
+        let markers: Vec<bool> = sent.iter().map(|o| o.packet.marker).collect();
+        assert_eq!(markers, vec![true, false, false, false, false]);
+        assert_eq!(sent[2].packet.timestamp, (u32::MAX - 100).wrapping_add(320));
+        assert_eq!(sent[2].prompt, Some(b));
+        assert_eq!(sent[0].packet.payload_type, 8);
+        let events: Vec<_> = std::iter::from_fn(|| p.poll_event()).collect();
+        use PacerEvent::*;
+        assert_eq!(
+            events,
+            vec![Started(a), Finished(a), Started(b), Finished(b)]
+        );
+    }
+
+    #[test]
+    fn silence_packets_fill_the_gap_between_prompts() {
+        let t0 = Instant::now();
+        let mut p = pacer(
+            Ptime::Ms20,
+            BetweenPrompts::Silence(Duration::from_millis(100)),
+        );
+        p.enqueue(t0, prompt(320));
+        p.enqueue(t0, prompt(320));
+        let sent = run(&mut p, t0 + Duration::from_secs(1));
+        assert_eq!(sent.len(), 2 + 5 + 2);
+        for s in &sent[2..7] {
+            assert_eq!(s.prompt, None);
+            assert!(s.packet.payload.iter().all(|&b| b == 0xFF));
+        }
+        assert!(sent[1..].iter().all(|o| !o.packet.marker));
+        for (k, s) in sent.iter().enumerate() {
+            assert_eq!(s.due, t0 + Duration::from_millis(20 * k as u64));
+            assert_eq!(s.packet.timestamp, 50_000 + 160 * k as u32);
+        }
+    }
+
+    #[test]
+    fn a_pause_between_prompts_starts_a_new_spurt_with_timestamps_for_the_gap() {
+        let t0 = Instant::now();
+        let mut p = pacer(
+            Ptime::Ms20,
+            BetweenPrompts::Pause(Duration::from_millis(100)),
+        );
+        p.enqueue(t0, prompt(320));
+        p.enqueue(t0, prompt(320));
+        let sent = run(&mut p, t0 + Duration::from_secs(1));
+        assert_eq!(sent.len(), 4);
+        assert_eq!(sent[2].due, t0 + Duration::from_millis(20 + 20 + 100));
+        assert!(sent[2].packet.marker);
+        assert_eq!(
+            sent[2].packet.timestamp,
+            sent[1].packet.timestamp + 160 + 800
+        );
+        assert_eq!(
+            sent[2].packet.sequence_number,
+            sent[1].packet.sequence_number + 1
+        );
+    }
+
+    #[test]
+    fn stop_takes_effect_for_the_next_packet() {
+        let t0 = Instant::now();
+        let mut p = pacer(Ptime::Ms20, BetweenPrompts::Nothing);
+        let a = p.enqueue(t0, prompt(8000));
+        let b = p.enqueue(t0, prompt(8000));
+        let sent = run(&mut p, t0 + Duration::from_millis(100));
+        assert_eq!(sent.len(), 6);
+        p.handle_timeout(t0 + Duration::from_millis(120)); // produced but not yet polled
+        p.stop();
+        assert_eq!(p.poll_packet(), None);
+        assert_eq!(p.poll_timeout(), None);
+        assert!(!p.is_playing());
+        p.handle_timeout(t0 + Duration::from_secs(5));
+        assert_eq!(p.poll_packet(), None);
+        let events: Vec<_> = std::iter::from_fn(|| p.poll_event()).collect();
+        use PacerEvent::*;
+        assert_eq!(events, vec![Started(a), Stopped(a), Stopped(b)]);
+
+        // The next prompt starts a new spurt; the timestamp covers the silence.
+        let t1 = t0 + Duration::from_millis(1000);
+        p.enqueue(t1, prompt(160));
+        let next = run(&mut p, t1 + Duration::from_secs(1));
+        assert_eq!(next.len(), 1);
+        assert!(next[0].packet.marker);
+        assert_eq!(next[0].due, t1);
+        // The packet produced for 120 ms was never polled, so its number is reused.
+        assert_eq!(next[0].packet.sequence_number, 1006);
+        assert_eq!(next[0].packet.timestamp, 50_000 + 8 * 1000);
+    }
+
+    #[test]
+    fn an_empty_prompt_sends_nothing_but_still_finishes() {
+        let t0 = Instant::now();
+        let mut p = pacer(Ptime::Ms20, BetweenPrompts::Nothing);
+        let empty = p.enqueue(t0, Vec::new());
+        let real = p.enqueue(t0, prompt(160));
+        let sent = run(&mut p, t0 + Duration::from_secs(1));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].prompt, Some(real));
+        assert!(sent[0].packet.marker);
+        let events: Vec<_> = std::iter::from_fn(|| p.poll_event()).collect();
+        use PacerEvent::*;
+        assert_eq!(
+            events,
+            vec![
+                Started(empty),
+                Finished(empty),
+                Started(real),
+                Finished(real)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_prompt_queued_right_after_another_ends_is_not_sent_early() {
+        let t0 = Instant::now();
+        let mut p = pacer(Ptime::Ms20, BetweenPrompts::Nothing);
+        p.enqueue(t0, prompt(160));
+        let first = run(&mut p, t0 + Duration::from_secs(1));
+        assert_eq!(first.len(), 1);
+        p.enqueue(t0 + Duration::from_millis(5), prompt(160));
+        assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_millis(20)));
+    }
+}

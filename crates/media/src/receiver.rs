@@ -1,0 +1,623 @@
+//! The receive path of one call's RTP, sans-IO: datagrams in, digits, speech events and
+//! 20 ms PCM frames out.
+//!
+//! ```text
+//! datagram ─ parse ─┬─ telephone-event PT ─► RFC 4733 detector ───────────► Digit
+//!                   ├─ audio PT ─► jitter ─► decode ─► 20 ms frames ─┬─► in-band DTMF ─► Digit
+//!                   │                                                ├─► VAD ─► SpeechStarted/Ended
+//!                   │                                                └─► resample ─► Frame (when listening)
+//!                   └─ anything else: counted and dropped
+//! ```
+//!
+//! Symmetric RTP: the address of the last valid packet of a negotiated payload type is
+//! where the driver should send (callers behind NAT advertise unusable addresses).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::codec::AudioCodec;
+use crate::digit::Digit;
+use crate::dtmf_inband::{InbandConfig, InbandDetector};
+use crate::dtmf_rfc4733::{Rfc4733Config, Rfc4733Detector, Rfc4733Stats};
+use crate::g711::G711;
+use crate::jitter::{JitterBuffer, JitterConfig, JitterStats};
+#[cfg(feature = "opus")]
+use crate::opus::{OpusDecoder, OpusError};
+use crate::resample::{FrameResampler, ResampleError};
+use crate::rtp_packet::RtpPacket;
+use crate::vad::{Vad, VadConfig, VadEvent};
+
+/// Every codec is decoded to 8 kHz: DTMF detection and VAD work there, and the
+/// recogniser's rate is reached by one resampler at the end.
+const CODEC_RATE: u32 = 8000;
+const FRAME: Duration = Duration::from_millis(20);
+const FRAME_SAMPLES: usize = 160;
+/// Gaps up to this (in 8 kHz samples) are concealed; beyond it the sender jumped.
+const MAX_CONCEALED_SAMPLES: u64 = 8000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
+    #[cfg(feature = "opus")]
+    #[error(transparent)]
+    Opus(#[from] OpusError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiverConfig {
+    /// The negotiated audio payload types.
+    pub audio: Vec<(u8, AudioCodec)>,
+    /// Set when telephone-event was negotiated.
+    pub telephone_event: Option<Rfc4733Config>,
+    /// Tone detection in the audio; leave off when telephone-event is negotiated, since
+    /// phones that send events often leave the tones in the audio as well.
+    pub inband_dtmf: Option<InbandConfig>,
+    pub jitter: JitterConfig,
+    pub vad: VadConfig,
+    /// Rate of the frames handed out (the recogniser wants 16000).
+    pub output_rate: u32,
+}
+
+impl ReceiverConfig {
+    pub fn g711(codec: G711, telephone_event_pt: Option<u8>, output_rate: u32) -> Self {
+        Self::new(
+            vec![(codec.payload_type(), AudioCodec::G711(codec))],
+            telephone_event_pt,
+            output_rate,
+        )
+    }
+
+    /// In-band DTMF is on exactly when telephone-event was not negotiated.
+    pub fn new(
+        audio: Vec<(u8, AudioCodec)>,
+        telephone_event_pt: Option<u8>,
+        output_rate: u32,
+    ) -> Self {
+        ReceiverConfig {
+            audio,
+            telephone_event: telephone_event_pt.map(|payload_type| Rfc4733Config {
+                payload_type,
+                ..Rfc4733Config::default()
+            }),
+            inband_dtmf: telephone_event_pt.is_none().then(InbandConfig::default),
+            jitter: JitterConfig::default(),
+            vad: VadConfig::default(),
+            output_rate,
+        }
+    }
+}
+
+/// Where [`RtpReceiver::handle_packet`] sent a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routed {
+    TelephoneEvent,
+    Audio,
+    /// A payload type that was not negotiated: dropped and counted.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigitSource {
+    Rfc4733,
+    Inband,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    Digit {
+        digit: Digit,
+        source: DigitSource,
+        duration: Duration,
+    },
+    /// 20 ms of PCM at the output rate; only while listening.
+    Frame(Vec<i16>),
+    SpeechStarted,
+    SpeechEnded,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceiverStats {
+    pub datagrams: u64,
+    pub malformed: u64,
+    pub unknown_payload_type: u64,
+    /// 8 kHz samples made up for audio that never arrived.
+    pub concealed_samples: u64,
+    /// Payloads the codec could not decode.
+    pub decode_errors: u64,
+    pub jitter: JitterStats,
+    pub rfc4733: Rfc4733Stats,
+}
+
+#[derive(Debug)]
+pub struct RtpReceiver {
+    audio: Vec<(u8, AudioCodec)>,
+    #[cfg(feature = "opus")]
+    opus: Option<OpusDecoder>,
+    jitter: JitterBuffer,
+    rfc4733: Option<Rfc4733Detector>,
+    inband: Option<InbandDetector>,
+    vad: Vad,
+    resampler: Option<FrameResampler>,
+    /// SSRC and timestamp the next audio packet should carry, and its codec's clock.
+    expected: Option<(u32, u32, u32)>,
+    pcm: Vec<i16>,
+    listening: bool,
+    remote: Option<SocketAddr>,
+    events: VecDeque<MediaEvent>,
+    stats: ReceiverStats,
+}
+
+impl RtpReceiver {
+    pub fn new(config: ReceiverConfig) -> Result<Self, ReceiverError> {
+        let resampler = if config.output_rate == CODEC_RATE {
+            None
+        } else {
+            Some(FrameResampler::new(CODEC_RATE, config.output_rate, FRAME)?)
+        };
+        #[cfg(feature = "opus")]
+        let opus = if config.audio.iter().any(|(_, c)| *c == AudioCodec::Opus) {
+            Some(OpusDecoder::new(CODEC_RATE)?)
+        } else {
+            None
+        };
+        Ok(RtpReceiver {
+            audio: config.audio,
+            #[cfg(feature = "opus")]
+            opus,
+            jitter: JitterBuffer::new(config.jitter),
+            rfc4733: config.telephone_event.map(Rfc4733Detector::new),
+            inband: config.inband_dtmf.map(InbandDetector::new),
+            vad: Vad::new(config.vad, CODEC_RATE),
+            resampler,
+            expected: None,
+            pcm: Vec::with_capacity(2 * FRAME_SAMPLES),
+            listening: false,
+            remote: None,
+            events: VecDeque::new(),
+            stats: ReceiverStats::default(),
+        })
+    }
+
+    /// Frames are produced only while someone (the recogniser) listens.
+    pub fn set_listening(&mut self, listening: bool) {
+        self.listening = listening;
+    }
+
+    /// Where to send our RTP: the source of the caller's packets, once seen.
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    pub fn stats(&self) -> ReceiverStats {
+        ReceiverStats {
+            jitter: self.jitter.stats(),
+            rfc4733: self.rfc4733.as_ref().map(|d| d.stats()).unwrap_or_default(),
+            ..self.stats
+        }
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.stats.datagrams += 1;
+        let Ok(packet) = RtpPacket::parse(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        self.handle_packet(now, from, packet);
+    }
+
+    /// For a caller that already parsed the datagram (and counted it).
+    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, packet: RtpPacket) -> Routed {
+        if let Some(detector) = &mut self.rfc4733 {
+            if detector.handle_packet(now, &packet) {
+                self.remote = Some(from);
+                self.collect_event_digits();
+                return Routed::TelephoneEvent;
+            }
+        }
+        if self.codec(packet.payload_type).is_none() {
+            self.stats.unknown_payload_type += 1;
+            return Routed::Unknown;
+        }
+        self.remote = Some(from);
+        self.jitter.push(now, packet);
+        self.drain_jitter(now);
+        Routed::Audio
+    }
+
+    /// Counts a datagram handled outside (malformed, or parsed by the caller).
+    pub fn count_datagram(&mut self, malformed: bool) {
+        self.stats.datagrams += 1;
+        self.stats.malformed += malformed as u64;
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(detector) = &mut self.rfc4733 {
+            detector.handle_timeout(now);
+        }
+        self.collect_event_digits();
+        self.drain_jitter(now);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let events = self.rfc4733.as_ref().and_then(|d| d.poll_timeout());
+        [events, self.jitter.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    fn codec(&self, payload_type: u8) -> Option<AudioCodec> {
+        self.audio
+            .iter()
+            .find(|(pt, _)| *pt == payload_type)
+            .map(|(_, codec)| *codec)
+    }
+
+    fn collect_event_digits(&mut self) {
+        let Some(detector) = &mut self.rfc4733 else {
+            return;
+        };
+        while let Some(d) = detector.poll_digit() {
+            self.events.push_back(MediaEvent::Digit {
+                digit: d.digit,
+                source: DigitSource::Rfc4733,
+                duration: d.duration,
+            });
+        }
+    }
+
+    fn drain_jitter(&mut self, now: Instant) {
+        while let Some(packet) = self.jitter.pop(now) {
+            let Some(codec) = self.codec(packet.payload_type) else {
+                continue;
+            };
+            self.conceal_gap(&packet, codec);
+            let Some(samples) = self.decode(codec, &packet.payload) else {
+                self.stats.decode_errors += 1;
+                continue;
+            };
+            let clock = codec.rtp_clock_rate();
+            let advance = samples as u64 * clock as u64 / CODEC_RATE as u64;
+            self.expected = Some((
+                packet.ssrc,
+                packet.timestamp.wrapping_add(advance as u32),
+                clock,
+            ));
+            self.emit_frames();
+        }
+    }
+
+    /// Appends 8 kHz PCM; returns how many samples, or `None` if the payload is corrupt.
+    fn decode(&mut self, codec: AudioCodec, payload: &[u8]) -> Option<usize> {
+        match codec {
+            AudioCodec::G711(law) => {
+                law.decode(payload, &mut self.pcm);
+                Some(payload.len())
+            }
+            #[cfg(feature = "opus")]
+            AudioCodec::Opus => self.opus.as_mut()?.decode(payload, &mut self.pcm).ok(),
+        }
+    }
+
+    /// Keeps the frame stream in step with the sender's clock across lost packets.
+    fn conceal_gap(&mut self, packet: &RtpPacket, codec: AudioCodec) {
+        let Some((ssrc, timestamp, clock)) = self.expected else {
+            return;
+        };
+        let gap = packet.timestamp.wrapping_sub(timestamp) as u64 * CODEC_RATE as u64
+            / clock.max(1) as u64;
+        if ssrc != packet.ssrc || gap == 0 || gap > MAX_CONCEALED_SAMPLES {
+            return;
+        }
+        let missing = self.codec_concealment(codec, gap as usize);
+        self.pcm.resize(self.pcm.len() + missing, 0);
+        self.stats.concealed_samples += gap;
+    }
+
+    /// Lets the codec make up what it can of `missing` samples; returns what is left.
+    #[cfg(feature = "opus")]
+    fn codec_concealment(&mut self, codec: AudioCodec, mut missing: usize) -> usize {
+        let Some(decoder) = self.opus.as_mut().filter(|_| codec == AudioCodec::Opus) else {
+            return missing;
+        };
+        // libopus conceals in 2.5 ms steps (20 samples at 8 kHz) of at most 120 ms.
+        while missing >= 20 {
+            let step = (missing.min(960) / 20) * 20;
+            match decoder.conceal(step, &mut self.pcm) {
+                Ok(n) if n > 0 => missing = missing.saturating_sub(n),
+                _ => break,
+            }
+        }
+        missing
+    }
+
+    #[cfg(not(feature = "opus"))]
+    fn codec_concealment(&mut self, _codec: AudioCodec, missing: usize) -> usize {
+        missing
+    }
+
+    fn emit_frames(&mut self) {
+        while self.pcm.len() >= FRAME_SAMPLES {
+            let frame: Vec<i16> = self.pcm.drain(..FRAME_SAMPLES).collect();
+            if let Some(inband) = &mut self.inband {
+                inband.push_samples(&frame);
+                while let Some(d) = inband.poll_digit() {
+                    self.events.push_back(MediaEvent::Digit {
+                        digit: d.digit,
+                        source: DigitSource::Inband,
+                        duration: d.duration,
+                    });
+                }
+            }
+            match self.vad.push_frame(&frame) {
+                Some(VadEvent::SpeechStarted) => self.events.push_back(MediaEvent::SpeechStarted),
+                Some(VadEvent::SpeechEnded) => self.events.push_back(MediaEvent::SpeechEnded),
+                None => {}
+            }
+            if !self.listening {
+                continue;
+            }
+            match &mut self.resampler {
+                None => self.events.push_back(MediaEvent::Frame(frame)),
+                Some(resampler) => {
+                    // A resampling failure loses this frame only; the shapes are fixed
+                    // at construction, so it does not happen in practice.
+                    if resampler.push(&frame).is_ok() {
+                        while let Some(out) = resampler.pop_frame() {
+                            self.events.push_back(MediaEvent::Frame(out));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtmf_rfc4733::TelephoneEvent;
+    use crate::pacer::{Pacer, PacerConfig, Ptime};
+    use bytes::Bytes;
+    use std::f32::consts::PI;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:40000".parse().unwrap()
+    }
+
+    fn sine(freq: f32, amplitude: f32, samples: usize) -> Vec<i16> {
+        (0..samples)
+            .map(|n| (amplitude * (2.0 * PI * freq * n as f32 / 8000.0).sin()) as i16)
+            .collect()
+    }
+
+    /// Packets a peer would send for `pcm`, produced by our own pacer.
+    fn packets(codec: G711, ptime: Ptime, pcm: Vec<i16>) -> Vec<(Instant, Bytes)> {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(PacerConfig {
+            ptime,
+            ..PacerConfig::g711(codec, 0xABCD, 100, 0)
+        });
+        pacer.enqueue(t0, pcm);
+        let mut out = Vec::new();
+        while let Some(due) = pacer.poll_timeout() {
+            pacer.handle_timeout(due);
+            while let Some(p) = pacer.poll_packet() {
+                out.push((p.due, p.packet.to_bytes().unwrap()));
+            }
+        }
+        out
+    }
+
+    fn events(rx: &mut RtpReceiver) -> Vec<MediaEvent> {
+        std::iter::from_fn(|| rx.poll_event()).collect()
+    }
+
+    fn frames(events: &[MediaEvent]) -> Vec<&Vec<i16>> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                MediaEvent::Frame(f) => Some(f),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn thirty_ms_alaw_packets_become_20_ms_frames_at_16k() {
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Alaw, Some(101), 16000)).unwrap();
+        rx.set_listening(true);
+        for (t, d) in packets(G711::Alaw, Ptime::Ms30, sine(1000.0, 8000.0, 2400)) {
+            rx.handle_datagram(t, peer(), &d);
+        }
+        let ev = events(&mut rx);
+        let f = frames(&ev);
+        // 2400 samples = 15 frames at 8 kHz; the resampler holds back its delay.
+        assert!((13..=15).contains(&f.len()), "{} frames", f.len());
+        assert!(f.iter().all(|f| f.len() == 320));
+        assert_eq!(rx.remote(), Some(peer()));
+        assert_eq!(rx.stats().jitter.lost, 0);
+    }
+
+    #[test]
+    fn no_frames_unless_listening_but_speech_is_still_noticed() {
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, Some(101), 8000)).unwrap();
+        let mut pcm = vec![0; 1600];
+        pcm.extend(sine(300.0, 8000.0, 4000));
+        for (t, d) in packets(G711::Ulaw, Ptime::Ms20, pcm) {
+            rx.handle_datagram(t, peer(), &d);
+        }
+        let ev = events(&mut rx);
+        assert!(frames(&ev).is_empty());
+        assert_eq!(ev, vec![MediaEvent::SpeechStarted]);
+    }
+
+    #[test]
+    fn reordered_and_duplicated_packets_give_the_same_frames() {
+        let sent = packets(G711::Ulaw, Ptime::Ms20, sine(440.0, 6000.0, 1600));
+        let mut straight = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, None, 8000)).unwrap();
+        straight.set_listening(true);
+        for (t, d) in &sent {
+            straight.handle_datagram(*t, peer(), d);
+        }
+        let mut messy = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, None, 8000)).unwrap();
+        messy.set_listening(true);
+        let order = [0usize, 2, 1, 3, 3, 5, 4, 6, 7, 9, 8, 8];
+        let t = sent[9].0;
+        for &i in &order {
+            messy.handle_datagram(t, peer(), &sent[i].1);
+        }
+        assert_eq!(events(&mut messy), events(&mut straight));
+        assert_eq!(messy.stats().jitter.duplicates, 2);
+    }
+
+    #[test]
+    fn a_lost_packet_is_concealed_so_frames_keep_time() {
+        let sent = packets(G711::Ulaw, Ptime::Ms20, sine(440.0, 6000.0, 1600));
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, None, 8000)).unwrap();
+        rx.set_listening(true);
+        for (i, (t, d)) in sent.iter().enumerate() {
+            if i != 4 {
+                rx.handle_datagram(*t, peer(), d);
+            }
+        }
+        rx.handle_timeout(sent[9].0 + Duration::from_secs(1));
+        assert_eq!(frames(&events(&mut rx)).len(), 10);
+        assert_eq!(rx.stats().concealed_samples, 160);
+        assert_eq!(rx.stats().jitter.lost, 1);
+    }
+
+    #[test]
+    fn telephone_events_become_digits_and_unknown_types_are_counted() {
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, Some(96), 8000)).unwrap();
+        let t = Instant::now();
+        let ev = |seq: u16, pt: u8, end: bool, duration: u16| RtpPacket {
+            payload_type: pt,
+            marker: false,
+            sequence_number: seq,
+            timestamp: 4000,
+            ssrc: 7,
+            payload: Bytes::copy_from_slice(
+                &TelephoneEvent {
+                    event: 11,
+                    end,
+                    volume: 10,
+                    duration,
+                }
+                .to_bytes(),
+            ),
+        };
+        for p in [
+            ev(1, 96, false, 160),
+            ev(2, 96, true, 800),
+            ev(2, 96, true, 800),
+        ] {
+            rx.handle_datagram(t, peer(), &p.to_bytes().unwrap());
+        }
+        rx.handle_datagram(t, peer(), &ev(3, 13, false, 0).to_bytes().unwrap());
+        rx.handle_datagram(t, peer(), &[0x80, 0x00]);
+        assert_eq!(
+            events(&mut rx),
+            vec![MediaEvent::Digit {
+                digit: Digit::from_char('#').unwrap(),
+                source: DigitSource::Rfc4733,
+                duration: Duration::from_millis(100),
+            }]
+        );
+        let s = rx.stats();
+        assert_eq!(
+            (s.datagrams, s.unknown_payload_type, s.malformed),
+            (5, 1, 1)
+        );
+        assert_eq!(s.rfc4733.duplicates, 1);
+    }
+
+    #[test]
+    fn inband_tones_become_digits_without_telephone_event() {
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, None, 8000)).unwrap();
+        let mut pcm = vec![0i16; 800];
+        let tone: Vec<i16> = (0..800)
+            .map(|n| {
+                let t = n as f32 / 8000.0;
+                (5000.0 * ((2.0 * PI * 941.0 * t).sin() + (2.0 * PI * 1336.0 * t).sin())) as i16
+            })
+            .collect();
+        pcm.extend(tone);
+        pcm.extend(vec![0i16; 800]);
+        for (t, d) in packets(G711::Ulaw, Ptime::Ms20, pcm) {
+            rx.handle_datagram(t, peer(), &d);
+        }
+        let digits: Vec<_> = events(&mut rx)
+            .into_iter()
+            .filter_map(|e| match e {
+                MediaEvent::Digit { digit, source, .. } => Some((digit.as_char(), source)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(digits, vec![('0', DigitSource::Inband)]);
+    }
+
+    #[cfg(feature = "opus")]
+    #[test]
+    fn opus_is_decoded_to_frames_and_a_lost_packet_is_concealed() {
+        use crate::opus::OpusEncoder;
+        let mut enc = OpusEncoder::new(48000).unwrap();
+        let pcm: Vec<i16> = (0..48000)
+            .map(|n| (6000.0 * (2.0 * PI * 400.0 * n as f32 / 48000.0).sin()) as i16)
+            .collect();
+        let t = Instant::now();
+        let mut rx = RtpReceiver::new(ReceiverConfig::new(
+            vec![(111, AudioCodec::Opus), (0, AudioCodec::G711(G711::Ulaw))],
+            Some(101),
+            16000,
+        ))
+        .unwrap();
+        rx.set_listening(true);
+        for (i, frame) in pcm.chunks(960).enumerate() {
+            let payload = enc.encode(frame).unwrap();
+            if i == 25 {
+                continue;
+            }
+            let p = RtpPacket {
+                payload_type: 111,
+                marker: i == 0,
+                sequence_number: i as u16,
+                timestamp: 960 * i as u32,
+                ssrc: 5,
+                payload: Bytes::from(payload),
+            };
+            rx.handle_datagram(
+                t + Duration::from_millis(20 * i as u64),
+                peer(),
+                &p.to_bytes().unwrap(),
+            );
+        }
+        rx.handle_timeout(t + Duration::from_secs(5));
+        let ev = events(&mut rx);
+        let f = frames(&ev);
+        assert_eq!(
+            f.len(),
+            50,
+            "one second of 20 ms frames, the lost one included"
+        );
+        assert!(f.iter().all(|x| x.len() == 320));
+        assert_eq!(rx.stats().concealed_samples, 160);
+        assert_eq!(rx.stats().decode_errors, 0);
+        let concealed = f[25].iter().map(|&s| (s as f32).abs()).sum::<f32>() / 320.0;
+        assert!(concealed > 100.0, "loss concealment, not silence");
+    }
+
+    #[test]
+    fn malformed_datagrams_do_not_move_the_remote_address() {
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, None, 8000)).unwrap();
+        let spoofer: SocketAddr = "127.0.0.1:6666".parse().unwrap();
+        rx.handle_datagram(Instant::now(), spoofer, b"garbage that is not RTP");
+        assert_eq!(rx.remote(), None);
+    }
+}

@@ -1,0 +1,334 @@
+//! One call's media as a single sans-IO state machine: the receive path, prompt
+//! playback and RTCP, with barge-in joining them. The tokio task that owns the two
+//! sockets only moves bytes and sleeps until [`MediaSession::poll_timeout`].
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+
+use crate::pacer::{Pacer, PacerConfig, PacerEvent, PromptId};
+use crate::receiver::{
+    MediaEvent, ReceiverConfig, ReceiverError, ReceiverStats, Routed, RtpReceiver,
+};
+use crate::rtcp::{CallMediaStats, RtcpConfig, RtcpSession};
+use crate::rtp_packet::{RtpError, RtpPacket};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    pub receiver: ReceiverConfig,
+    /// Its `ssrc` is also the SSRC of our RTCP reports.
+    pub pacer: PacerConfig,
+    pub cname: String,
+    pub rtcp_interval: std::time::Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transmit {
+    Rtp(Bytes),
+    Rtcp(Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    Media(MediaEvent),
+    Prompt(PacerEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionStats {
+    pub receiver: ReceiverStats,
+    pub rtcp: CallMediaStats,
+}
+
+#[derive(Debug)]
+pub struct MediaSession {
+    receiver: RtpReceiver,
+    pacer: Pacer,
+    rtcp: RtcpSession,
+    barge_in: bool,
+    events: VecDeque<SessionEvent>,
+    out: VecDeque<Transmit>,
+}
+
+impl MediaSession {
+    /// `now` starts the RTCP report timer.
+    pub fn new(now: Instant, config: SessionConfig) -> Result<Self, ReceiverError> {
+        let mut rtcp = RtcpSession::new(RtcpConfig {
+            local_ssrc: config.pacer.ssrc,
+            cname: config.cname,
+            clock_rate: config.pacer.clock_rate,
+            interval: config.rtcp_interval,
+        });
+        rtcp.start(now);
+        Ok(MediaSession {
+            receiver: RtpReceiver::new(config.receiver)?,
+            pacer: Pacer::new(config.pacer),
+            rtcp,
+            barge_in: false,
+            events: VecDeque::new(),
+            out: VecDeque::new(),
+        })
+    }
+
+    /// A datagram from the RTP socket (RTCP multiplexed on it, RFC 5761, is accepted too).
+    pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        match RtpPacket::parse(datagram) {
+            Ok(packet) => {
+                self.receiver.count_datagram(false);
+                let rtcp_view = packet.clone();
+                match self.receiver.handle_packet(now, from, packet) {
+                    Routed::Audio => self.rtcp.on_rtp_received(now, &rtcp_view),
+                    Routed::TelephoneEvent => self.rtcp.on_event_received(now, &rtcp_view),
+                    Routed::Unknown => {}
+                }
+            }
+            Err(RtpError::Rtcp(_)) => {
+                self.rtcp.handle_rtcp(now, datagram);
+            }
+            Err(_) => self.receiver.count_datagram(true),
+        }
+        self.pump_receiver();
+    }
+
+    /// A datagram from the RTCP socket.
+    pub fn handle_rtcp(&mut self, now: Instant, datagram: &[u8]) {
+        self.rtcp.handle_rtcp(now, datagram);
+    }
+
+    /// `wallclock` is the time of day, needed only for RTCP sender reports.
+    pub fn handle_timeout(&mut self, now: Instant, wallclock: SystemTime) {
+        self.receiver.handle_timeout(now);
+        self.pump_receiver();
+        self.pacer.handle_timeout(now);
+        self.pump_pacer();
+        self.rtcp.handle_timeout(now, wallclock);
+        while let Some(report) = self.rtcp.poll_transmit() {
+            self.out.push_back(Transmit::Rtcp(report));
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.receiver.poll_timeout(),
+            self.pacer.poll_timeout(),
+            self.rtcp.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// Queues a prompt (PCM at the codec rate); it starts at once if nothing is playing.
+    pub fn play(&mut self, now: Instant, pcm: Vec<i16>) -> PromptId {
+        let id = self.pacer.enqueue(now, pcm);
+        self.pacer.handle_timeout(now);
+        self.pump_pacer();
+        id
+    }
+
+    pub fn stop_playback(&mut self) {
+        self.pacer.stop();
+        self.pump_pacer();
+    }
+
+    /// While set, speech or a key press from the caller stops the prompts at once.
+    pub fn set_barge_in(&mut self, enabled: bool) {
+        self.barge_in = enabled;
+    }
+
+    /// Frames are produced only while listening.
+    pub fn set_listening(&mut self, listening: bool) {
+        self.receiver.set_listening(listening);
+    }
+
+    pub fn is_playing(&self) -> bool {
+        self.pacer.is_playing()
+    }
+
+    /// Where to send: the caller's observed RTP source, once known (symmetric RTP).
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.receiver.remote()
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            receiver: self.receiver.stats(),
+            rtcp: self.rtcp.stats(),
+        }
+    }
+
+    fn pump_receiver(&mut self) {
+        while let Some(event) = self.receiver.poll_event() {
+            let interrupts = matches!(event, MediaEvent::SpeechStarted | MediaEvent::Digit { .. });
+            if interrupts && self.barge_in && self.pacer.is_playing() {
+                self.pacer.stop();
+                self.pump_pacer();
+            }
+            self.events.push_back(SessionEvent::Media(event));
+        }
+    }
+
+    fn pump_pacer(&mut self) {
+        while let Some(out) = self.pacer.poll_packet() {
+            self.rtcp.on_rtp_sent(out.due, &out.packet);
+            // The pacer builds only well-formed headers, so serialising cannot fail.
+            if let Ok(bytes) = out.packet.to_bytes() {
+                self.out.push_back(Transmit::Rtp(bytes));
+            }
+        }
+        while let Some(event) = self.pacer.poll_event() {
+            self.events.push_back(SessionEvent::Prompt(event));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtmf_rfc4733::TelephoneEvent;
+    use crate::g711::G711;
+    use crate::rtcp::parse_compound;
+    use std::time::Duration;
+
+    fn config() -> SessionConfig {
+        SessionConfig {
+            receiver: ReceiverConfig::g711(G711::Ulaw, Some(101), 16000),
+            pacer: PacerConfig::g711(G711::Ulaw, 0xBEEF, 1, 0),
+            cname: "passgate@test".into(),
+            rtcp_interval: Duration::from_secs(5),
+        }
+    }
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:41000".parse().unwrap()
+    }
+
+    fn event_packet(seq: u16, end: bool, duration: u16) -> Vec<u8> {
+        RtpPacket {
+            payload_type: 101,
+            marker: false,
+            sequence_number: seq,
+            timestamp: 8000,
+            ssrc: 3,
+            payload: Bytes::copy_from_slice(
+                &TelephoneEvent {
+                    event: 1,
+                    end,
+                    volume: 10,
+                    duration,
+                }
+                .to_bytes(),
+            ),
+        }
+        .to_bytes()
+        .unwrap()
+        .to_vec()
+    }
+
+    /// Runs the session like its driver would, returning what it transmitted.
+    fn run(s: &mut MediaSession, until: Instant) -> Vec<Transmit> {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut sent: Vec<Transmit> = std::iter::from_fn(|| s.poll_transmit()).collect();
+        while let Some(due) = s.poll_timeout().filter(|&d| d <= until) {
+            s.handle_timeout(due, wall);
+            sent.extend(std::iter::from_fn(|| s.poll_transmit()));
+        }
+        sent
+    }
+
+    #[test]
+    fn a_key_press_barges_in_on_the_prompt() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config()).unwrap();
+        s.set_barge_in(true);
+        let prompt = s.play(t0, vec![1000; 8000]);
+        let before = run(&mut s, t0 + Duration::from_millis(200));
+        assert_eq!(before.len(), 11, "packets at 0, 20, ... 200 ms");
+        let t1 = t0 + Duration::from_millis(210);
+        s.handle_rtp(t1, peer(), &event_packet(1, true, 800));
+        assert!(!s.is_playing());
+        let after = run(&mut s, t0 + Duration::from_millis(1000));
+        assert!(
+            after.iter().all(|t| matches!(t, Transmit::Rtcp(_))),
+            "no RTP after barge-in"
+        );
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(events.contains(&SessionEvent::Prompt(PacerEvent::Stopped(prompt))));
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Media(MediaEvent::Digit { .. }))));
+        assert_eq!(s.remote(), Some(peer()));
+    }
+
+    #[test]
+    fn without_barge_in_the_prompt_plays_to_the_end() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config()).unwrap();
+        let prompt = s.play(t0, vec![1000; 1600]);
+        s.handle_rtp(
+            t0 + Duration::from_millis(50),
+            peer(),
+            &event_packet(1, true, 800),
+        );
+        let sent = run(&mut s, t0 + Duration::from_secs(1));
+        let rtp = sent
+            .iter()
+            .filter(|t| matches!(t, Transmit::Rtp(_)))
+            .count();
+        assert_eq!(rtp, 10, "1600 samples are ten packets, none cut short");
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(events.contains(&SessionEvent::Prompt(PacerEvent::Finished(prompt))));
+    }
+
+    #[test]
+    fn rtcp_reports_go_out_every_interval_and_count_what_was_sent() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config()).unwrap();
+        s.play(t0, vec![0; 8000]);
+        for i in 0..100u16 {
+            let audio = RtpPacket {
+                payload_type: 0,
+                marker: false,
+                sequence_number: i,
+                timestamp: 160 * i as u32,
+                ssrc: 3,
+                payload: Bytes::from(vec![0xFF; 160]),
+            };
+            s.handle_rtp(
+                t0 + Duration::from_millis(20 * i as u64),
+                peer(),
+                &audio.to_bytes().unwrap(),
+            );
+        }
+        let sent = run(&mut s, t0 + Duration::from_secs(11));
+        let reports: Vec<_> = sent
+            .iter()
+            .filter_map(|t| match t {
+                Transmit::Rtcp(r) => Some(parse_compound(r).unwrap()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reports.len(), 2, "at 5 s and 10 s");
+        let stats = s.stats();
+        assert_eq!(stats.rtcp.sent_packets, 50);
+        assert_eq!(stats.rtcp.received_packets, 100);
+        assert_eq!(stats.receiver.datagrams, 100);
+        // RTCP multiplexed on the RTP port reaches the RTCP session, not the audio path.
+        s.handle_rtp(
+            t0 + Duration::from_secs(11),
+            peer(),
+            &[0x80, 201, 0, 1, 0, 0, 0, 3],
+        );
+        assert_eq!(s.stats().receiver.malformed, 0);
+    }
+}
