@@ -298,7 +298,8 @@ impl Config {
                 .parse::<sip::Cidr>()
                 .map_err(|e| bad("sip.allow_from", e))?;
         }
-        if !(self.sip.calls_per_second_per_source >= 0.0) {
+        let rate = self.sip.calls_per_second_per_source;
+        if rate.is_nan() || rate < 0.0 {
             return Err(bad(
                 "sip.calls_per_second_per_source",
                 "must be 0 (no limit) or more".into(),
@@ -447,6 +448,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("p.toml", "[sip]\nlisten = \"127.0.0.1:5070\"\n")?;
