@@ -19,7 +19,8 @@ pub struct RtpPorts {
 impl RtpPorts {
     pub fn new(ip: IpAddr, range: PortRange) -> Self {
         let first = range.first + range.first % 2;
-        let pairs = (u32::from(range.last.saturating_sub(first)) + 1) / 2;
+        // Pairs whose RTCP port (RTP + 1) is still inside the range.
+        let pairs = u32::from(range.last.saturating_sub(first)).div_ceil(2);
         RtpPorts {
             ip,
             first,
