@@ -13,3 +13,5 @@ pub use policy::OtpPolicy;
 
 #[cfg(test)]
 pub(crate) use code::test_sources;
+
+pub(crate) use issued::{salted_digest, SALT_LEN};

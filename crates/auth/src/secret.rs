@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Deserializer};
+
 /// A string holding a secret (a spoken passphrase, a one-time code, digits a
 /// caller typed). `Debug` prints only that something is there; there is no
 /// `Display`, so the only way to the text is the explicit [`expose`].
@@ -45,6 +47,14 @@ impl From<String> for SecretString {
 impl From<&str> for SecretString {
     fn from(text: &str) -> Self {
         Self(text.to_string())
+    }
+}
+
+/// Secrets in configuration (gateway tokens, signing keys) load as plain
+/// strings and are redacted from then on.
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
     }
 }
 

@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 use super::code::{generate_code, OtpCode, OtpError, SecretSource};
 use super::policy::OtpPolicy;
 
-const SALT_LEN: usize = 16;
+pub(crate) const SALT_LEN: usize = 16;
 
 /// What checking an entered code concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl IssuedCode {
     }
 }
 
-fn salted_digest(salt: &[u8], code: &str) -> [u8; 32] {
+pub(crate) fn salted_digest(salt: &[u8], code: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(salt);
     hasher.update(code.as_bytes());

@@ -1,0 +1,112 @@
+//! The account store: accounts and their numbers, one-time codes, failure
+//! counters for lock-outs, SMS send counts and the audit trail. SQLite by
+//! default, PostgreSQL when several nodes share state; one set of queries
+//! for both through sqlx's `Any` driver.
+//!
+//! Every method takes the time as an argument where time matters, so the
+//! windows (lock-out, hourly SMS cap, code expiry) are testable and every
+//! node judges them by the same stored integers.
+
+mod accounts;
+mod amount;
+mod audit;
+mod codes;
+mod config;
+mod error;
+mod lockout;
+mod migrations;
+mod sms_cap;
+mod time;
+mod url;
+
+use std::fmt;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+
+pub use accounts::{AccountRecord, NewAccount};
+pub use audit::{AuditRow, NewAuditRow};
+pub use codes::CodeId;
+pub use config::{redact_url, LockoutPolicy, SmsCap, StoreConfig};
+pub use error::StoreError;
+pub use lockout::{FailedFactor, LockoutStatus};
+pub use time::Timestamp;
+
+/// Which engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A pool of connections to the account database. Cheap to clone; share
+/// one per process.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `sqlite://…` (creating the file and its directory) or
+    /// `postgres://…` with default pool settings. Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::open(&StoreConfig {
+            url: Some(url.to_string()),
+            ..StoreConfig::default()
+        })
+        .await
+    }
+
+    /// Connects as configured: `config.url`, else `passgate.db` in
+    /// `config.data_dir`.
+    pub async fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        let target = url::DatabaseUrl::parse(&config.effective_url())?;
+        target.prepare()?;
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.connect_timeout)
+            .connect(target.connect_url())
+            .await?;
+        let store = Self {
+            pool,
+            backend: target.backend(),
+        };
+        if store.backend == Backend::Sqlite {
+            // Readers then do not block the writer; the setting persists
+            // in the file.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&store.pool)
+                .await?;
+        }
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Brings the schema up to date. Safe to run from several nodes at
+    /// once: PostgreSQL migrations take an advisory lock.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrations::migrator(self.backend)
+            .await?
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for connections in use to be returned, then closes them all.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,235 @@
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+use super::error::StoreError;
+use super::time::Timestamp;
+use super::Store;
+use crate::flow::{AccountId, AuditEvent};
+
+/// An audit row to write for something outside the call flow (an
+/// operator's change, a gateway's answer). `detail` must hold no secret:
+/// ids, numbers and results only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditRow {
+    pub call_id: String,
+    pub event: String,
+    pub outcome: Option<String>,
+    pub account: Option<AccountId>,
+    pub detail: Value,
+}
+
+impl NewAuditRow {
+    /// The row for one of the flow's audit events: its name, its result
+    /// and the account it concerns are pulled out for querying; the whole
+    /// event is the detail. Flow events carry no secrets by construction.
+    pub fn from_flow(call_id: &str, event: &AuditEvent) -> Self {
+        let detail = serde_json::to_value(event).unwrap_or(Value::Null);
+        let name = detail
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        Self {
+            call_id: call_id.to_string(),
+            outcome: outcome_of(event, &detail),
+            account: account_of(&detail),
+            event: name,
+            detail,
+        }
+    }
+}
+
+/// An audit row as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub call_id: String,
+    pub event: String,
+    pub outcome: Option<String>,
+    pub account: Option<AccountId>,
+    pub detail: Value,
+    pub at: Timestamp,
+}
+
+impl Store {
+    pub async fn append_audit(
+        &self,
+        call_id: &str,
+        event: &AuditEvent,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.append_audit_row(&NewAuditRow::from_flow(call_id, event), now)
+            .await
+    }
+
+    pub async fn append_audit_row(
+        &self,
+        row: &NewAuditRow,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (call_id, event, outcome, account_id, detail, at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(row.call_id.clone())
+        .bind(row.event.clone())
+        .bind(row.outcome.clone())
+        .bind(row.account.as_ref().map(|a| a.0.clone()))
+        .bind(row.detail.to_string())
+        .bind(now.unix_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` rows, oldest first (the order to read them in).
+    pub async fn audit(&self, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, call_id, event, outcome, account_id, detail, at FROM audit_events \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|row| {
+                let detail: String = row.try_get("detail")?;
+                Ok(AuditRow {
+                    id: row.try_get("id")?,
+                    call_id: row.try_get("call_id")?,
+                    event: row.try_get("event")?,
+                    outcome: row.try_get("outcome")?,
+                    account: row
+                        .try_get::<Option<String>, _>("account_id")?
+                        .map(AccountId),
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| StoreError::corrupt("audit detail", e))?,
+                    at: Timestamp::from_unix_millis(row.try_get("at")?),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// A one-word result for the event, for `passgate audit` and queries.
+fn outcome_of(event: &AuditEvent, detail: &Value) -> Option<String> {
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let nested = |key: &str| {
+        detail
+            .get(key)
+            .and_then(|v| text(v).or_else(|| v.get("result").and_then(text)))
+    };
+    let generic = ["result", "outcome", "answer", "choice", "reason"]
+        .iter()
+        .find_map(|key| nested(key));
+    generic.or_else(|| match event {
+        AuditEvent::CallStarted { caller } => Some(
+            if caller.is_some() {
+                "caller_id"
+            } else {
+                "withheld"
+            }
+            .to_string(),
+        ),
+        AuditEvent::NumberEntered { number, .. } => {
+            Some(if number.is_some() { "valid" } else { "invalid" }.to_string())
+        }
+        AuditEvent::Authenticated { .. } => Some("authenticated".to_string()),
+        AuditEvent::CallerHungUp { .. } => Some("hung_up".to_string()),
+        _ => None,
+    })
+}
+
+fn account_of(detail: &Value) -> Option<AccountId> {
+    ["account", "result", "outcome"].iter().find_map(|key| {
+        let v = detail.get(key)?;
+        v.as_str()
+            .filter(|_| *key == "account")
+            .or_else(|| v.get("account").and_then(Value::as_str))
+            .map(|s| AccountId(s.to_string()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{
+        AuthOutcome, CodeResult, Factor, IdentifiedBy, LookupSummary, PassphraseResult,
+        TransferTarget,
+    };
+    use crate::phone::E164;
+
+    fn acct() -> AccountId {
+        AccountId("acct-1".to_string())
+    }
+
+    #[test]
+    fn flow_events_become_rows_with_outcome_and_account() {
+        let number = E164::parse("+15550100001").unwrap();
+        let cases = [
+            (
+                AuditEvent::CallerLookup {
+                    number: number.clone(),
+                    result: LookupSummary::Found { account: acct() },
+                },
+                "caller_lookup",
+                Some("found"),
+                Some(acct()),
+            ),
+            (
+                AuditEvent::PassphraseChecked {
+                    account: acct(),
+                    result: PassphraseResult::NoMatch,
+                },
+                "passphrase_checked",
+                Some("no_match"),
+                Some(acct()),
+            ),
+            (
+                AuditEvent::CodeChecked {
+                    account: acct(),
+                    result: CodeResult::Rejected { tries_left: 2 },
+                },
+                "code_checked",
+                Some("rejected"),
+                Some(acct()),
+            ),
+            (
+                AuditEvent::Authenticated {
+                    account: acct(),
+                    factor: Factor::SmsCode,
+                    identified_by: IdentifiedBy::CallerId,
+                },
+                "authenticated",
+                Some("authenticated"),
+                Some(acct()),
+            ),
+            (
+                AuditEvent::Transferred {
+                    target: TransferTarget::Representative,
+                    outcome: AuthOutcome::Locked,
+                },
+                "transferred",
+                Some("locked"),
+                None,
+            ),
+            (
+                AuditEvent::CallStarted { caller: None },
+                "call_started",
+                Some("withheld"),
+                None,
+            ),
+        ];
+        for (event, name, outcome, account) in cases {
+            let row = NewAuditRow::from_flow("call-1", &event);
+            assert_eq!(row.event, name);
+            assert_eq!(row.outcome.as_deref(), outcome, "{name}");
+            assert_eq!(row.account, account, "{name}");
+            assert_eq!(row.detail["event"], name);
+        }
+    }
+}
