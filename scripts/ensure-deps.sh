@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Passgate's build, demo and tests need, when it is missing.
 # Debian packages: SIPp (sip-tester) for the SIP tests, espeak-ng and sox for
-# synthesised speech, tshark for captures, pkg-config/cmake/libopus-dev for Opus.
+# synthesised speech, pkg-config/cmake/libopus-dev for Opus, postgresql for the
+# store tests.
 set -euo pipefail
 
 need_pkgs=()
@@ -14,6 +15,8 @@ have_cmd sox || need_pkgs+=(sox)
 have_cmd pkg-config || need_pkgs+=(pkg-config)
 have_cmd cmake || need_pkgs+=(cmake)
 have_pkg libopus-dev || need_pkgs+=(libopus-dev)
+# PostgreSQL server binaries: the store tests start a throw-away cluster.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need_pkgs[*]}"

@@ -1,107 +1,590 @@
-//! One call, from the INVITE to its end. Everything that happens to a call is
-//! logged inside its `call` span (with the Call-ID).
+//! One call, from the INVITE to its end: the place to read to follow a call.
 //!
-//! Until the media and flow issues land, an answered call holds its RTP port,
-//! counts what arrives, and ends when the caller hangs up or after
-//! `call.max_duration_secs`.
+//! The two-factor flow (`auth::flow::Flow`) decides; this task carries out its
+//! actions through the call's media (`media::MediaSession` on an RTP socket),
+//! the recognizer, the account store, the SMS gateway and SIP, and feeds what
+//! happens back to it as events. Everything that happens to a call is logged
+//! inside its `call` span (with the Call-ID).
 
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
-use sip::driver::SipHandle;
-use sip::{EndReason, Event, IncomingCall};
+use asr::{ListenOptions, SessionEvent as AsrEvent};
+use auth::flow::{
+    Action, Alternatives, AuthOutcome, Event as FlowEvent, Flow, PlaybackId, Prompt, PromptId,
+    TransferTarget, Vocabulary,
+};
+use auth::phone::{caller_number, CallerHeaders, E164};
+use media::{MediaEvent, MediaSession, SessionEvent as MediaOut, Transmit};
+use sip::{EndReason, Event as SipEvent, IncomingCall, ReferStatus};
+use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::rtp_ports::RtpPorts;
+use crate::services::Services;
+use crate::transfer::{refer_to, TransferResult};
 
-pub struct CallContext {
-    pub sip: SipHandle,
-    pub ports: RtpPorts,
-    pub max_duration: Duration,
-    pub answer_delay: Duration,
+/// Results of work done off the call task (database, SMS, Argon2).
+enum Background {
+    Flow(FlowEvent),
 }
 
-pub async fn run(ctx: Arc<CallContext>, incoming: IncomingCall, events: mpsc::Receiver<Event>) {
+/// How long to wait for the transfer target's final answer in a NOTIFY.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(
+    services: Arc<Services>,
+    incoming: IncomingCall,
+    events: mpsc::Receiver<SipEvent>,
+) {
     let span = tracing::info_span!("call", call_id = %incoming.call_id);
-    drive(ctx, incoming, events).instrument(span).await
+    services.metrics.call_started();
+    let outcome = Call::drive(services.clone(), incoming, events)
+        .instrument(span)
+        .await;
+    services.metrics.call_ended(outcome);
 }
 
-async fn drive(ctx: Arc<CallContext>, incoming: IncomingCall, mut events: mpsc::Receiver<Event>) {
-    let call = incoming.call;
-    tracing::info!(
-        from = %incoming.from_uri,
-        p_asserted_identity = incoming.p_asserted_identity.as_deref().unwrap_or("-"),
-        source = %incoming.source,
-        codec = ?incoming.media.as_ref().map(|m| m.codec),
-        telephone_event = ?incoming.media.as_ref().and_then(|m| m.telephone_event),
-        "incoming call"
-    );
-    if !ctx.answer_delay.is_zero() {
-        ctx.sip.ring(call).await;
-        let ring_until = Instant::now() + ctx.answer_delay;
-        loop {
+/// What the call ended as, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    Refused,
+    Authenticated,
+    Transferred(&'static str),
+    TransferFailed,
+    CallerHungUp,
+    AgentHungUp,
+}
+
+struct Call {
+    services: Arc<Services>,
+    incoming: IncomingCall,
+    flow: Flow,
+    media: MediaSession,
+    rtp: UdpSocket,
+    remote_sdp: SocketAddr,
+    caller: Option<E164>,
+    /// Prompts playing, by the media's id, with the flow's id for each.
+    playing: HashMap<media::PromptId, PlaybackId>,
+    listening: Option<asr::Session>,
+    /// Transfer or hang-up waiting for the prompts before it to finish.
+    held: Vec<Action>,
+    transfer: Option<Transfer>,
+    background: mpsc::Sender<Background>,
+    ended: Option<CallOutcome>,
+    verified: bool,
+    /// Flow events waiting to be handled, in arrival order.
+    pending: VecDeque<FlowEvent>,
+}
+
+struct Transfer {
+    outcome: AuthOutcome,
+    deadline: Instant,
+}
+
+impl Call {
+    async fn drive(
+        services: Arc<Services>,
+        incoming: IncomingCall,
+        mut sip_events: mpsc::Receiver<SipEvent>,
+    ) -> CallOutcome {
+        let call = incoming.call;
+        let caller = caller_number(
+            &CallerHeaders {
+                p_asserted_identity: incoming.p_asserted_identity.as_deref(),
+                remote_party_id: incoming.remote_party_id.as_deref(),
+                from: Some(incoming.from_uri.as_str()),
+                privacy: incoming.privacy.as_deref(),
+            },
+            &services.flow.numbering,
+        );
+        tracing::info!(
+            from = %incoming.from_uri,
+            caller = caller.as_ref().map_or("withheld", |c| c.as_str()),
+            source = %incoming.source,
+            codec = ?incoming.media.as_ref().map(|m| m.codec),
+            telephone_event = ?incoming.media.as_ref().and_then(|m| m.telephone_event),
+            "incoming call"
+        );
+        let Some(negotiated) = incoming.media.clone() else {
+            // An INVITE without SDP would need our offer and the ACK's answer
+            // before any audio: not a trunk's behaviour; refuse it plainly.
+            tracing::warn!("INVITE without an SDP offer; refusing");
+            services.sip.reject(call, 488).await;
+            return CallOutcome::Refused;
+        };
+        if !services.answer_delay.is_zero() {
+            services.sip.ring(call).await;
+            let until = tokio::time::Instant::now() + services.answer_delay;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => break,
+                    ev = sip_events.recv() => match ev {
+                        Some(SipEvent::CallEnded { reason, .. }) => {
+                            tracing::info!(?reason, "call ended before it was answered");
+                            return CallOutcome::CallerHungUp;
+                        }
+                        None => return CallOutcome::CallerHungUp,
+                        Some(_) => {}
+                    },
+                }
+            }
+        }
+        let rtp = match services.ports.bind().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no RTP port available; refusing the call");
+                services.sip.reject(call, 503).await;
+                return CallOutcome::Refused;
+            }
+        };
+        let media = match services.media_session(&negotiated, rtp.local_addr().ok()) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot set up media; refusing the call");
+                services.sip.reject(call, 488).await;
+                return CallOutcome::Refused;
+            }
+        };
+        let flow = match Flow::new(services.flow.clone()) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "flow configuration is invalid; refusing the call");
+                services.sip.reject(call, 500).await;
+                return CallOutcome::Refused;
+            }
+        };
+        let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+        services.sip.answer(call, port).await;
+        tracing::info!(rtp_port = port, codec = ?negotiated.codec, ptime = negotiated.ptime_ms, "answered");
+        let (background, mut results) = mpsc::channel(32);
+        let mut this = Call {
+            services,
+            remote_sdp: negotiated.remote_rtp,
+            incoming,
+            flow,
+            media,
+            rtp,
+            caller: caller.clone(),
+            playing: HashMap::new(),
+            listening: None,
+            held: Vec::new(),
+            transfer: None,
+            background,
+            ended: None,
+            verified: false,
+            pending: VecDeque::new(),
+        };
+        this.pending.push_back(FlowEvent::CallerId(caller));
+        this.settle().await;
+        let hard_stop = Instant::now() + this.services.max_duration;
+        let mut buf = vec![0u8; 2048];
+        while this.ended.is_none() {
+            let deadline = [
+                this.media.poll_timeout(),
+                this.flow.poll_timeout(),
+                this.transfer.as_ref().map(|t| t.deadline),
+                Some(hard_stop),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(hard_stop);
             tokio::select! {
-                _ = tokio::time::sleep_until(ring_until) => break,
-                ev = events.recv() => match ev {
-                    Some(Event::CallEnded { reason, .. }) => {
-                        tracing::info!(?reason, "call ended before it was answered");
+                ev = sip_events.recv() => match ev {
+                    Some(ev) => this.on_sip(ev).await,
+                    None => this.ended = Some(CallOutcome::CallerHungUp),
+                },
+                received = this.rtp.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = received {
+                        this.media.handle_rtp(Instant::now(), from, &buf[..n]);
+                    }
+                }
+                asr = next_transcript(&mut this.listening) => this.on_recognizer(asr),
+                Some(Background::Flow(ev)) = results.recv() => this.pending.push_back(ev),
+                _ = tokio::time::sleep_until(deadline.into()) => this.on_timer(hard_stop).await,
+            }
+            this.settle().await;
+        }
+        let stats = this.media.stats();
+        this.services.metrics.rtp_finished(&stats);
+        tracing::info!(
+            outcome = ?this.ended,
+            rtp_in = stats.receiver.datagrams,
+            lost = stats.receiver.jitter.lost,
+            "call finished"
+        );
+        this.ended.unwrap_or(CallOutcome::CallerHungUp)
+    }
+
+    async fn on_timer(&mut self, hard_stop: Instant) {
+        let now = Instant::now();
+        self.media.handle_timeout(now, SystemTime::now());
+        let actions = self.flow.handle_timeout(now);
+        self.run_actions(actions).await;
+        if self.transfer.as_ref().is_some_and(|t| t.deadline <= now) {
+            tracing::warn!("no final NOTIFY for the transfer in time");
+            self.transfer_failed().await;
+        }
+        if now >= hard_stop && self.ended.is_none() {
+            tracing::info!(
+                limit_secs = self.services.max_duration.as_secs(),
+                "maximum call duration reached; hanging up"
+            );
+            self.services.sip.hangup(self.incoming.call).await;
+            self.ended = Some(CallOutcome::AgentHungUp);
+        }
+    }
+
+    async fn on_sip(&mut self, ev: SipEvent) {
+        match ev {
+            SipEvent::CallConfirmed { .. } => tracing::debug!("call confirmed (ACK)"),
+            SipEvent::MediaUpdated { media, .. } => {
+                tracing::info!(direction = ?media.direction, remote = %media.remote_rtp, "media updated (re-INVITE)");
+                self.remote_sdp = media.remote_rtp;
+            }
+            SipEvent::InfoDigit { digit, .. } => {
+                tracing::info!(digit = %digit.digit, source = "sip-info", "digit");
+                self.pending.push_back(FlowEvent::Digit(digit.digit));
+            }
+            SipEvent::Info { content_type, .. } => tracing::debug!(?content_type, "INFO ignored"),
+            SipEvent::Refer { status, .. } => self.on_refer(status).await,
+            SipEvent::CallEnded { reason, .. } => {
+                tracing::info!(?reason, "call ended");
+                if reason == EndReason::RemoteBye || reason == EndReason::Cancelled {
+                    self.pending.push_back(FlowEvent::Hangup);
+                }
+                if self.ended.is_none() {
+                    self.ended = Some(if self.transfer.is_some() {
+                        CallOutcome::Transferred("caller-left")
+                    } else {
+                        CallOutcome::CallerHungUp
+                    });
+                }
+            }
+            SipEvent::IncomingCall(_) => {}
+        }
+    }
+
+    async fn on_refer(&mut self, status: ReferStatus) {
+        let Some(transfer) = &self.transfer else {
+            return;
+        };
+        match status {
+            ReferStatus::Accepted => tracing::info!("transfer accepted (202)"),
+            ReferStatus::Progress(code) => tracing::info!(code, "transfer in progress"),
+            ReferStatus::Completed(code) if (200..300).contains(&code) => {
+                tracing::info!(code, outcome = %transfer.outcome.label(), "transfer completed; leaving the call");
+                self.services
+                    .metrics
+                    .transfer(transfer.outcome.label(), true);
+                let label = transfer.outcome.label();
+                self.transfer = None;
+                self.services.sip.hangup(self.incoming.call).await;
+                self.ended = Some(CallOutcome::Transferred(label));
+            }
+            ReferStatus::Completed(code) | ReferStatus::Rejected(code) => {
+                tracing::warn!(code, "transfer failed");
+                self.transfer_failed().await;
+            }
+        }
+    }
+
+    async fn transfer_failed(&mut self) {
+        if let Some(t) = self.transfer.take() {
+            self.services.metrics.transfer(t.outcome.label(), false);
+        }
+        self.pending.push_back(FlowEvent::TransferFailed);
+    }
+
+    fn on_recognizer(&mut self, event: Option<AsrEvent>) {
+        match event {
+            Some(AsrEvent::SpeechStarted) => tracing::debug!("speech started"),
+            Some(AsrEvent::Partial(_)) => {}
+            Some(AsrEvent::Final(t)) => {
+                self.listening = None;
+                self.media.set_listening(false);
+                self.services.metrics.recognition(t.processing);
+                // The words may be the passphrase: never logged.
+                tracing::info!(alternatives = t.alternatives.len(), reason = ?t.reason, audio_ms = t.audio.as_millis() as u64, "recognized");
+                let alternatives = Alternatives::new(t.alternatives.into_iter().map(|a| a.text));
+                self.pending.push_back(FlowEvent::Transcript(alternatives));
+            }
+            None => {
+                self.listening = None;
+                self.media.set_listening(false);
+            }
+        }
+    }
+
+    /// Handles everything queued until the call is quiet: media output is
+    /// sent, media and background events go to the flow, and the flow's
+    /// actions are carried out (which may queue more).
+    async fn settle(&mut self) {
+        loop {
+            self.drain_media().await;
+            if let Some(ev) = self.pending.pop_front() {
+                let actions = self.flow.handle_event(Instant::now(), ev);
+                self.run_actions(actions).await;
+                continue;
+            }
+            if !self.media.is_playing() && !self.held.is_empty() {
+                let held = std::mem::take(&mut self.held);
+                self.run_actions(held).await;
+                continue;
+            }
+            break;
+        }
+        if self.ended.is_none()
+            && self.flow.is_ended()
+            && self.transfer.is_none()
+            && self.held.is_empty()
+            && !self.media.is_playing()
+        {
+            // The flow is over without a hang-up or transfer of its own (a
+            // failed transfer it has already announced): end the call.
+            self.services.sip.hangup(self.incoming.call).await;
+            self.ended = Some(CallOutcome::TransferFailed);
+        }
+    }
+
+    /// Sends what the media has to send and queues its events for the flow.
+    async fn drain_media(&mut self) {
+        while let Some(t) = self.media.poll_transmit() {
+            let to = self.media.remote().unwrap_or(self.remote_sdp);
+            match t {
+                Transmit::Rtp(bytes) => {
+                    let _ = self.rtp.send_to(&bytes, to).await;
+                }
+                // RTCP goes to the caller's RTP port + 1 (RFC 3550).
+                Transmit::Rtcp(bytes) => {
+                    let _ = self
+                        .rtp
+                        .send_to(&bytes, SocketAddr::new(to.ip(), to.port().wrapping_add(1)))
+                        .await;
+                }
+            }
+        }
+        while let Some(ev) = self.media.poll_event() {
+            match ev {
+                MediaOut::Media(MediaEvent::Digit {
+                    digit,
+                    source,
+                    duration,
+                }) => {
+                    tracing::info!(digit = %digit.as_char(), ?source, duration_ms = duration.as_millis() as u64, "digit");
+                    self.pending.push_back(FlowEvent::Digit(digit.as_char()));
+                }
+                MediaOut::Media(MediaEvent::Frame(pcm)) => {
+                    if let (Some(session), Some(rec)) = (&self.listening, &self.services.recognizer)
+                    {
+                        if rec.push(session, &pcm).is_err() {
+                            tracing::warn!("recognizer overloaded; this turn is abandoned");
+                        }
+                    }
+                }
+                MediaOut::Media(MediaEvent::SpeechStarted)
+                | MediaOut::Media(MediaEvent::SpeechEnded) => {}
+                MediaOut::Prompt(media::PacerEvent::Started(_)) => {}
+                MediaOut::Prompt(media::PacerEvent::Finished(id))
+                | MediaOut::Prompt(media::PacerEvent::Stopped(id)) => {
+                    if let Some(playback) = self.playing.remove(&id) {
+                        self.pending.push_back(FlowEvent::PromptFinished(playback));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carries out the flow's actions, in order. A transfer or hang-up waits
+    /// until the prompts before it have been heard.
+    async fn run_actions(&mut self, actions: Vec<Action>) {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Play(prompt) => self.play(prompt).await,
+                Action::CollectDigits(_) => {
+                    // A caller who knows the menu may type ahead.
+                    self.media.set_barge_in(true);
+                }
+                Action::Listen(request) => self.listen(request.vocabulary),
+                Action::StopListening => {
+                    self.listening = None;
+                    self.media.set_listening(false);
+                }
+                Action::LookupAccount { number, purpose } => {
+                    tracing::info!(?purpose, "looking the number up");
+                    let (services, caller, tx) = (
+                        self.services.clone(),
+                        self.caller.clone(),
+                        self.background.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let result = services.lookup(&number, caller.as_ref()).await;
+                        let _ = tx
+                            .send(Background::Flow(FlowEvent::AccountLookup(result)))
+                            .await;
+                    });
+                }
+                Action::VerifyPassphrase {
+                    account,
+                    alternatives,
+                } => {
+                    let (services, tx) = (self.services.clone(), self.background.clone());
+                    let caller = self.caller.clone();
+                    tokio::spawn(async move {
+                        let check = services
+                            .verify_passphrase(&account, &alternatives, caller.as_ref())
+                            .await;
+                        let _ = tx
+                            .send(Background::Flow(FlowEvent::PassphraseChecked(check)))
+                            .await;
+                    });
+                }
+                Action::SendCode { to, account, code } => {
+                    let (services, tx) = (self.services.clone(), self.background.clone());
+                    tokio::spawn(async move {
+                        let sent = services.send_code(&account, &to, &code).await;
+                        let ev = if sent {
+                            FlowEvent::CodeSent
+                        } else {
+                            FlowEvent::CodeFailed
+                        };
+                        let _ = tx.send(Background::Flow(ev)).await;
+                    });
+                }
+                Action::Audit(event) => {
+                    self.services.metrics.audit(&event);
+                    if matches!(event, auth::flow::AuditEvent::Authenticated { .. }) {
+                        self.verified = true;
+                    }
+                    let (services, call_id) =
+                        (self.services.clone(), self.incoming.call_id.clone());
+                    let caller = self.caller.clone();
+                    tokio::spawn(
+                        async move { services.audit(&call_id, &event, caller.as_ref()).await },
+                    );
+                }
+                held @ (Action::Transfer { .. } | Action::Hangup) => {
+                    if self.media.is_playing() {
+                        self.held.push(held);
+                        self.held.extend(queue.drain(..));
                         return;
                     }
-                    None => return,
-                    Some(_) => {}
-                },
+                    match held {
+                        Action::Transfer { target, outcome } => {
+                            self.start_transfer(target, outcome).await
+                        }
+                        _ => {
+                            tracing::info!("the flow hangs up");
+                            self.services.sip.hangup(self.incoming.call).await;
+                            self.ended = Some(if self.verified {
+                                CallOutcome::Authenticated
+                            } else {
+                                CallOutcome::AgentHungUp
+                            });
+                        }
+                    }
+                }
             }
         }
     }
-    let rtp = match ctx.ports.bind().await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "no RTP port available; refusing the call");
-            ctx.sip.reject(call, 503).await;
-            return;
-        }
-    };
-    let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
-    ctx.sip.answer(call, port).await;
-    tracing::info!(rtp_port = port, "answered");
 
-    let deadline = Instant::now() + ctx.max_duration;
-    let mut hung_up = false;
-    let mut packets = 0u64;
-    let mut buf = [0u8; 2048];
-    loop {
-        tokio::select! {
-            ev = events.recv() => match ev {
-                Some(Event::CallConfirmed { .. }) => tracing::info!("call confirmed (ACK)"),
-                Some(Event::MediaUpdated { media, .. }) => {
-                    tracing::info!(codec = ?media.codec, direction = ?media.direction, remote = %media.remote_rtp, "media updated");
-                }
-                Some(Event::Info { content_type, .. }) => tracing::info!(?content_type, "INFO received"),
-                Some(Event::InfoDigit { digit, .. }) => tracing::info!(digit = %digit.digit, "digit by SIP INFO"),
-                Some(Event::Refer { status, .. }) => tracing::info!(?status, "transfer progress"),
-                Some(Event::CallEnded { reason, .. }) => {
-                    log_end(reason, packets);
-                    return;
-                }
-                Some(Event::IncomingCall(_)) => {}
-                None => return,
-            },
-            received = rtp.recv_from(&mut buf) => {
-                if received.is_ok() {
-                    packets += 1;
-                }
+    async fn play(&mut self, prompt: Prompt) {
+        let pcm = if prompt.id == PromptId::Beep {
+            Ok(Arc::new(crate::tts::beep(8000)))
+        } else {
+            let name = serde_name(prompt.id);
+            self.services.tts.render(&name, &prompt.text).await
+        };
+        match pcm {
+            Ok(pcm) => {
+                tracing::debug!(prompt = ?prompt.id, "playing");
+                let id = self.media.play(Instant::now(), pcm.to_vec());
+                self.playing.insert(id, prompt.playback);
             }
-            _ = tokio::time::sleep_until(deadline), if !hung_up => {
-                tracing::info!(limit_secs = ctx.max_duration.as_secs(), "maximum call duration reached; hanging up");
-                hung_up = true;
-                ctx.sip.hangup(call).await;
+            Err(e) => {
+                // Silence is better than a dead call: tell the flow it finished.
+                tracing::error!(prompt = ?prompt.id, error = %e, "prompt could not be rendered");
+                self.pending
+                    .push_back(FlowEvent::PromptFinished(prompt.playback));
             }
         }
+    }
+
+    fn listen(&mut self, vocabulary: Vocabulary) {
+        let Some(recognizer) = &self.services.recognizer else {
+            tracing::warn!("no speech model loaded; the turn hears nothing");
+            return;
+        };
+        let words = match vocabulary {
+            Vocabulary::Full => None,
+            Vocabulary::Words(words) => Some(asr::Vocabulary::from_words(words)),
+        };
+        let options = ListenOptions {
+            vocabulary: words,
+            ..self.services.listen.clone()
+        };
+        match recognizer.start(&options) {
+            Ok(session) => {
+                self.listening = Some(session);
+                self.media.set_listening(true);
+                self.media.set_barge_in(false);
+            }
+            Err(e) => {
+                // Busy pool: the flow's listen timeout moves the caller on to the SMS code.
+                tracing::warn!(error = %e, "recognizer unavailable for this turn");
+                self.services.metrics.recognizer_busy();
+            }
+        }
+    }
+
+    async fn start_transfer(&mut self, target: TransferTarget, outcome: AuthOutcome) {
+        let uri = match target {
+            TransferTarget::Representative => &self.services.transfer.representative,
+            TransferTarget::Authenticated => &self.services.transfer.authenticated,
+        };
+        let account = match &outcome {
+            AuthOutcome::Verified { account, .. } => Some(account.0.clone()),
+            _ => None,
+        };
+        let refer = refer_to(
+            uri,
+            &TransferResult {
+                auth: outcome.label(),
+                account,
+            },
+        );
+        tracing::info!(?target, outcome = outcome.label(), refer_to = %refer, "transferring (REFER)");
+        self.services.sip.refer(self.incoming.call, refer).await;
+        self.transfer = Some(Transfer {
+            outcome,
+            deadline: Instant::now() + TRANSFER_TIMEOUT,
+        });
     }
 }
 
-fn log_end(reason: EndReason, rtp_packets: u64) {
-    tracing::info!(?reason, rtp_packets, "call ended");
+/// Waits for the recognizer's next event, or forever when not listening.
+async fn next_transcript(listening: &mut Option<asr::Session>) -> Option<AsrEvent> {
+    match listening {
+        Some(session) => session.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn serde_name(id: PromptId) -> String {
+    format!("{id:?}")
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let lower = c.to_ascii_lowercase();
+            if c.is_ascii_uppercase() && i > 0 {
+                vec!['_', lower]
+            } else {
+                vec![lower]
+            }
+        })
+        .collect()
 }

@@ -19,9 +19,25 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub asr: AsrConfig,
-    pub sms: SmsConfig,
     pub transfer: TransferConfig,
+    pub prompts: PromptsConfig,
     pub log: LogConfig,
+    /// `[sms]`: gateway (console, webhook, twilio), message, HTTP policy.
+    #[serde(skip_serializing)]
+    pub sms: auth::sms::SmsConfig,
+    /// `[flow]`: every prompt, count and timeout of the call flow.
+    #[serde(skip_serializing)]
+    pub flow: auth::flow::FlowConfig,
+    /// `[lockout]`: failed factors per account or calling number before calls
+    /// go straight to a person.
+    #[serde(skip_serializing)]
+    pub lockout: auth::store::LockoutPolicy,
+    /// `[sms_cap]`: codes sent per account per hour.
+    #[serde(skip_serializing)]
+    pub sms_cap: auth::store::SmsCap,
+    /// `[crm]`: optional web calls for lookup and passphrase verification.
+    #[serde(skip_serializing)]
+    pub crm: auth::crm::CrmConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,12 +167,15 @@ impl Default for CallConfig {
 pub struct HttpConfig {
     /// Admin HTTP (health, metrics).
     pub listen: SocketAddr,
+    /// Bearer token the admin HTTP requires; mandatory when not on loopback.
+    pub token: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: String::new(),
         }
     }
 }
@@ -196,30 +215,6 @@ impl Default for AsrConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SmsConfig {
-    /// console (prints codes, for demos) or http (POSTs to `url`).
-    pub provider: SmsProvider,
-    pub url: String,
-}
-
-impl Default for SmsConfig {
-    fn default() -> Self {
-        SmsConfig {
-            provider: SmsProvider::Console,
-            url: String::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmsProvider {
-    Console,
-    Http,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct TransferConfig {
     /// Where unauthenticated callers are referred.
     pub representative: String,
@@ -232,6 +227,27 @@ impl Default for TransferConfig {
         TransferConfig {
             representative: "sip:representative@127.0.0.1".into(),
             authenticated: "sip:agents@127.0.0.1".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptsConfig {
+    /// espeak-ng voice the prompts are spoken in.
+    pub voice: String,
+    /// Where synthesised prompts are kept between calls and restarts.
+    pub cache_dir: PathBuf,
+    /// Optional directory of recordings: `<prompt_id>.wav` replaces that prompt.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        PromptsConfig {
+            voice: "en-us".into(),
+            cache_dir: PathBuf::from("data/prompts"),
+            dir: None,
         }
     }
 }
@@ -319,10 +335,17 @@ impl Config {
                 ));
             }
         }
-        if self.sms.provider == SmsProvider::Http && !self.sms.url.starts_with("http") {
+        auth::sms::Gateway::from_config(&self.sms).map_err(|e| bad("sms", e.to_string()))?;
+        self.flow
+            .validate()
+            .map_err(|e| bad("flow", e.to_string()))?;
+        if !self.http.listen.ip().is_loopback() && self.http.token.is_empty() {
             return Err(bad(
-                "sms.url",
-                "an http(s) URL is required when sms.provider = \"http\"".into(),
+                "http.token",
+                format!(
+                    "required when http.listen ({}) is not on loopback",
+                    self.http.listen
+                ),
             ));
         }
         if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres"))

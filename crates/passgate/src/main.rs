@@ -6,12 +6,19 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod accounts;
+mod admin_http;
 mod call;
 mod config;
+mod demo;
+mod metrics;
 mod recognize;
 mod rtp_ports;
 mod server;
+mod services;
 mod telemetry;
+mod transfer;
+mod tts;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -36,6 +43,21 @@ enum Command {
     Run,
     /// Check a configuration file and print the settings in effect.
     CheckConfig,
+    /// Manage the accounts callers authenticate against.
+    Accounts {
+        #[command(subcommand)]
+        command: accounts::AccountsCommand,
+    },
+    /// Print the audit trail, oldest first.
+    Audit {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Create or update the account store's tables.
+    Migrate,
     /// Recognize a WAV file (any rate) as a call would, and print the alternatives.
     Recognize {
         /// Model directory (default: asr.model).
@@ -81,6 +103,18 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             let config = config::Config::load(&cli.config, false)?;
             serve(config)
         }
+        Command::Accounts { command } => {
+            let config = config::Config::load(&cli.config, false)?;
+            block_on(accounts::run(&config, command))
+        }
+        Command::Audit { json, limit } => {
+            let config = config::Config::load(&cli.config, false)?;
+            block_on(accounts::audit(&config, json, limit))
+        }
+        Command::Migrate => {
+            let config = config::Config::load(&cli.config, false)?;
+            block_on(accounts::migrate(&config))
+        }
         Command::Recognize {
             model,
             vocabulary,
@@ -94,10 +128,21 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { listen } => {
             let mut config = config::Config::default();
             config.sip.listen = listen;
-            print_demo_instructions(listen);
+            config.asr.vocabulary =
+                Some(PathBuf::from("config/vocabulary-ko.txt")).filter(|p| p.is_file());
+            block_on(demo::prepare(&config))?;
+            demo::print_instructions(listen);
             serve(config)
         }
     }
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(f)
 }
 
 fn serve(config: config::Config) -> anyhow::Result<()> {
@@ -107,16 +152,4 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(server::run(config))
-}
-
-fn print_demo_instructions(listen: std::net::SocketAddr) {
-    println!(
-        "Passgate demo\n\
-         \n\
-         Call it from a softphone: sip:passgate@{listen} (UDP or TCP, PCMU/PCMA/Opus).\n\
-         Or with SIPp, from the repository root:\n\
-         \x20 sipp -sf tests/sipp/basic_call.xml -m 1 -key codec_pt 0 -key codec_name PCMU \\\n\
-         \x20      -key te_pt 101 -key ptime 20 {listen}\n\
-         Stop with Ctrl-C.\n"
-    );
 }

@@ -1,4 +1,6 @@
-//! Starts the SIP user agent and gives each incoming call its own task.
+//! Start-up and the main loop: loads the model, opens the account store,
+//! starts SIP and the admin HTTP, gives each incoming call its own task, and
+//! on SIGTERM drains (new calls 503, calls in progress finish) before exiting.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -6,17 +8,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use asr::{ListenOptions, Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
+use auth::passphrase::MatchRule;
+use auth::store::{redact_url, Store};
 use sip::{driver, CallHandle, EndpointConfig, Event};
 use tokio::sync::mpsc;
 
-use crate::call::{self, CallContext};
+use crate::call;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
+use crate::services::{Services, PROMPT_RATE};
+use crate::tts::Tts;
 
 /// Events queued for one call before the SIP driver waits for that call.
 const CALL_EVENT_DEPTH: usize = 64;
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let recognizer = load_recognizer(&mut config)?;
+    let sms = auth::sms::Gateway::from_config(&config.sms).context("sms")?;
+    let crm = (config.crm.lookup_url.is_some() || config.crm.verify_url.is_some())
+        .then(|| auth::crm::CrmClient::new(&config.crm))
+        .transpose()
+        .context("crm")?;
+
     let mut endpoint = EndpointConfig::new(SocketAddr::new(
         config.public_ip(),
         config.sip.listen.port(),
@@ -34,16 +50,45 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut server = driver::start(config.sip.listen, endpoint)
         .await
         .with_context(|| format!("binding SIP (UDP and TCP) on {}", config.sip.listen))?;
-    // Scripts and tests wait for this line (the port matters when it was 0).
+    let metrics = Arc::new(Metrics::default());
+    let http = crate::admin_http::start(
+        config.http.listen,
+        &config.http.token,
+        metrics.clone(),
+        server.handle.clone(),
+    )
+    .await
+    .with_context(|| format!("binding the admin HTTP on {}", config.http.listen))?;
+    // Scripts and tests wait for these lines (the ports matter when they were 0).
+    println!("HTTP listening on {http}");
     println!("SIP listening on {} (UDP and TCP)", server.local_addr);
-    tracing::info!(listen = %server.local_addr, public = %config.public_ip(), "passgate ready");
+    tracing::info!(sip = %server.local_addr, public = %config.public_ip(), %http, "passgate ready");
 
-    let context = Arc::new(CallContext {
+    let services = Arc::new(Services {
         sip: server.handle.clone(),
         ports: RtpPorts::new(config.sip.listen.ip(), config.rtp.port_range),
         max_duration: Duration::from_secs(config.call.max_duration_secs),
         answer_delay: Duration::from_millis(config.sip.answer_delay_ms),
+        tts: Tts::new(
+            &config.prompts.voice,
+            &config.prompts.cache_dir,
+            config.prompts.dir.as_deref(),
+            PROMPT_RATE,
+        ),
+        recognizer,
+        listen: ListenOptions::default(),
+        store,
+        sms,
+        sms_message: config.sms.message.clone(),
+        sms_cap: config.sms_cap,
+        crm,
+        lockout: config.lockout,
+        match_rule: MatchRule::default(),
+        flow: config.flow.clone(),
+        transfer: config.transfer.clone(),
+        metrics,
     });
+
     let mut calls: HashMap<CallHandle, mpsc::Sender<Event>> = HashMap::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -57,7 +102,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::select! {
             event = server.events.recv() => {
                 let Some(event) = event else { break };
-                dispatch(&context, &mut calls, event).await;
+                dispatch(&services, &mut calls, event).await;
             }
             _ = &mut shutdown, if drain_deadline.is_none() => {
                 let grace = Duration::from_secs(config.call.drain_timeout_secs);
@@ -71,11 +116,40 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     }
+    services.store.close().await;
     Ok(())
 }
 
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = &config.database.url;
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("opening the account store at {}", redact_url(url)))?;
+    store
+        .migrate()
+        .await
+        .context("migrating the account store")?;
+    Ok(store)
+}
+
+/// Loads the model once; the flow's passphrase turn listens for the words of
+/// `asr.vocabulary` when one is configured.
+fn load_recognizer(config: &mut Config) -> anyhow::Result<Option<Recognizer>> {
+    let model = SpeechModel::load(&config.asr.model)
+        .with_context(|| format!("asr.model = {}", config.asr.model.display()))?;
+    if let Some(path) = &config.asr.vocabulary {
+        let vocabulary = Vocabulary::from_file(path)
+            .with_context(|| format!("asr.vocabulary = {}", path.display()))?;
+        if config.flow.passphrase.vocabulary.is_none() {
+            config.flow.passphrase.vocabulary = Some(vocabulary.words().to_vec());
+        }
+    }
+    tracing::info!(model = %config.asr.model.display(), rate = model.sample_rate(), "speech model loaded");
+    Ok(Some(Recognizer::new(model, RecognizerConfig::default())))
+}
+
 async fn dispatch(
-    context: &Arc<CallContext>,
+    services: &Arc<Services>,
     calls: &mut HashMap<CallHandle, mpsc::Sender<Event>>,
     event: Event,
 ) {
@@ -83,7 +157,7 @@ async fn dispatch(
         Event::IncomingCall(incoming) => {
             let (tx, rx) = mpsc::channel(CALL_EVENT_DEPTH);
             calls.insert(incoming.call, tx);
-            tokio::spawn(call::run(context.clone(), (**incoming).clone(), rx));
+            tokio::spawn(call::run(services.clone(), (**incoming).clone(), rx));
             return;
         }
         Event::CallConfirmed { call }
@@ -105,20 +179,15 @@ async fn dispatch(
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
             }
         }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

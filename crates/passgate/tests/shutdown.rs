@@ -30,7 +30,7 @@ fn sigterm_refuses_new_calls_lets_the_call_in_progress_finish_and_exits_0() {
         "{}",
         agent.log_text()
     );
-    let log = agent.log_text();
+    let log = agent.wait_log(&["all calls finished"], Duration::from_secs(5));
     assert!(
         log.contains("refusing new calls") && log.contains("all calls finished"),
         "{log}"

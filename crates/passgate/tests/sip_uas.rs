@@ -124,7 +124,10 @@ fn cancel_before_answer() {
     assert!(!received
         .iter()
         .any(|m| m.contains("SIP/2.0 200 OK") && m.contains("CSeq: 1 INVITE")));
-    let log = agent.log_text();
+    let log = agent.wait_log(
+        &["call ended before it was answered"],
+        Duration::from_secs(5),
+    );
     assert!(log.contains("call ended before it was answered"), "{log}");
 }
 

@@ -28,6 +28,8 @@ pub fn free_port() -> u16 {
 pub struct Agent {
     child: Child,
     pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub database: String,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -39,6 +41,7 @@ impl Agent {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("passgate.log");
         let rtp_first = 20000 + (free_port() % 20000) / 2 * 2;
+        let database = format!("sqlite://{}", dir.path().join("passgate.db").display());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_passgate"));
         cmd.current_dir(workspace())
             .args(["run", "--config", "config/passgate.toml"])
@@ -47,7 +50,14 @@ impl Agent {
                 "PASSGATE_RTP__PORT_RANGE",
                 format!("{}-{}", rtp_first, rtp_first + 200),
             )
-            .env("PASSGATE_LOG__LEVEL", "debug")
+            .env("PASSGATE_LOG__LEVEL", "info,passgate=debug,sip=debug")
+            .env("PASSGATE_HTTP__LISTEN", "127.0.0.1:0")
+            .env("PASSGATE_DATABASE__URL", &database)
+            // Synthesised prompts are shared by every test run.
+            .env(
+                "PASSGATE_PROMPTS__CACHE_DIR",
+                workspace().join("target/prompt-cache"),
+            )
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"));
@@ -58,14 +68,18 @@ impl Agent {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut http = String::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("HTTP listening on ") {
+                    http = rest.trim().to_string();
+                }
                 if let Some(rest) = line.strip_prefix("SIP listening on ") {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
+                    let _ = tx.send((addr, http.clone()));
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+        let (addr, http) = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
@@ -78,6 +92,8 @@ impl Agent {
         Agent {
             child,
             sip: addr.parse().expect("listen address"),
+            http: http.parse().expect("HTTP address"),
+            database,
             log,
             _dir: dir,
         }
@@ -89,6 +105,19 @@ impl Agent {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains every one of `needles` (the call task
+    /// may log a moment after SIPp has seen the last message).
+    pub fn wait_log(&self, needles: &[&str], timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let log = self.log_text();
+            if needles.iter().all(|n| log.contains(n)) || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -1,0 +1,84 @@
+//! Admin HTTP: `/healthz` and `/metrics` (Prometheus text). Off loopback every
+//! request must carry `Authorization: Bearer <http.token>`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use sip::driver::SipHandle;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct Admin {
+    metrics: Arc<Metrics>,
+    sip: SipHandle,
+    token: Option<Arc<str>>,
+}
+
+/// Binds the listener (so a bad address fails start-up) and serves in the background.
+pub async fn start(
+    listen: SocketAddr,
+    token: &str,
+    metrics: Arc<Metrics>,
+    sip: SipHandle,
+) -> anyhow::Result<SocketAddr> {
+    let state = Admin {
+        metrics,
+        sip,
+        token: (!token.is_empty()).then(|| Arc::from(token)),
+    };
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "admin HTTP stopped");
+        }
+    });
+    Ok(bound)
+}
+
+async fn require_token(State(admin): State<Admin>, request: Request, next: Next) -> Response {
+    if let Some(token) = &admin.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_ref()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "token required\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn healthz(State(admin): State<Admin>) -> Response {
+    match admin.sip.stats().await {
+        Some(s) => (StatusCode::OK, format!("ok calls={}\n", s.active_calls)).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "SIP stopped\n").into_response(),
+    }
+}
+
+async fn metrics_text(State(admin): State<Admin>) -> Response {
+    let sip = admin.sip.stats().await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        admin.metrics.render(sip),
+    )
+        .into_response()
+}

@@ -1,0 +1,67 @@
+//! `passgate demo`: no configuration at all. SQLite under ./data, codes
+//! printed to the log, and one account to call as, created on first start.
+
+use std::net::SocketAddr;
+
+use auth::phone::E164;
+
+use crate::config::Config;
+
+pub const DEMO_NAME: &str = "Nelson Medina";
+pub const DEMO_NUMBER: &str = "+15550100001";
+pub const DEMO_BALANCE: &str = "1234.56";
+
+/// The passphrase in the language of the installed model: the Korean test
+/// model (the only one these machines can install) hears "하얀 말", "white
+/// horse"; an English model hears the seed's "white horse".
+pub fn demo_passphrase(config: &Config) -> &'static str {
+    let model = config.asr.model.to_string_lossy();
+    if model.contains("-en") {
+        "white horse"
+    } else {
+        "하얀 말"
+    }
+}
+
+/// Creates the demo account unless its number already has one.
+pub async fn prepare(config: &Config) -> anyhow::Result<()> {
+    let store = crate::accounts::open(config).await?;
+    let number = E164::parse(DEMO_NUMBER)?;
+    if store.find_by_phone(&number).await?.is_none() {
+        let phones = [DEMO_NUMBER.to_string()];
+        let id = crate::accounts::add(
+            &store,
+            &config.flow.numbering,
+            DEMO_NAME,
+            &phones,
+            demo_passphrase(config),
+            DEMO_BALANCE,
+            Some("nelson".into()),
+        )
+        .await?;
+        println!("created the demo account {id}: {DEMO_NAME}, {DEMO_NUMBER}");
+    }
+    store.close().await;
+    Ok(())
+}
+
+pub fn print_instructions(listen: SocketAddr) {
+    let lines = [
+        "Passgate demo".to_string(),
+        String::new(),
+        format!("Call sip:passgate@{listen} from a softphone (UDP or TCP; PCMU or PCMA)."),
+        format!(
+            "Calling as {DEMO_NUMBER} ({DEMO_NAME}) goes straight to the passphrase, \"하얀 말\""
+        ),
+        "(\"white horse\" in the Korean test model); any other number is asked to type the"
+            .to_string(),
+        "account's number (5550100001). One-time codes are printed in this log.".to_string(),
+        String::new(),
+        "With SIPp, from the repository root:".to_string(),
+        "  sipp -sf tests/sipp/basic_call.xml -m 1 -key codec_pt 0 -key codec_name PCMU \\"
+            .to_string(),
+        format!("       -key te_pt 101 -key ptime 20 {listen}"),
+        "Admin: http://127.0.0.1:8080/metrics. Stop with Ctrl-C.".to_string(),
+    ];
+    println!("{}\n", lines.join("\n"));
+}

@@ -1,0 +1,246 @@
+//! Prometheus metrics, written in the text exposition format by /metrics.
+//! Updated a few times per call, so a mutex-guarded map is plenty.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use auth::flow::{AuditEvent, CodeResult, PassphraseResult};
+
+use crate::call::CallOutcome;
+
+/// Upper bounds (seconds) of the recognizer latency histogram.
+const LATENCY_BUCKETS: [f64; 8] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+#[derive(Default)]
+pub struct Metrics {
+    active: AtomicI64,
+    counters: Mutex<BTreeMap<String, u64>>,
+    latency: Mutex<Histogram>,
+}
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Metrics {
+    fn add(&self, name: &str, by: u64) {
+        if let Ok(mut c) = self.counters.lock() {
+            *c.entry(name.to_string()).or_default() += by;
+        }
+    }
+
+    pub fn call_started(&self) {
+        self.active.fetch_add(1, Ordering::Relaxed);
+        self.add("passgate_calls_total", 1);
+    }
+
+    pub fn call_ended(&self, outcome: CallOutcome) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        let kind = match outcome {
+            CallOutcome::Refused => "refused".to_string(),
+            CallOutcome::Authenticated => "authenticated".to_string(),
+            CallOutcome::Transferred(auth) => format!("transferred_{}", auth.replace('-', "_")),
+            CallOutcome::TransferFailed => "transfer_failed".to_string(),
+            CallOutcome::CallerHungUp => "caller_hung_up".to_string(),
+            CallOutcome::AgentHungUp => "agent_hung_up".to_string(),
+        };
+        self.add(
+            &format!("passgate_call_outcomes_total{{outcome=\"{kind}\"}}"),
+            1,
+        );
+    }
+
+    pub fn audit(&self, event: &AuditEvent) {
+        let factor = match event {
+            AuditEvent::PassphraseChecked { result, .. } => Some((
+                "passphrase",
+                match result {
+                    PassphraseResult::Match => "match",
+                    PassphraseResult::NoMatch => "no_match",
+                    PassphraseResult::Silence => "silence",
+                    PassphraseResult::Error => "error",
+                    PassphraseResult::TimedOut => "timed_out",
+                },
+            )),
+            AuditEvent::CodeChecked { result, .. } => Some((
+                "sms_code",
+                match result {
+                    CodeResult::Accepted => "match",
+                    CodeResult::Rejected { .. } => "no_match",
+                    CodeResult::Exhausted => "exhausted",
+                    CodeResult::Expired => "expired",
+                },
+            )),
+            _ => None,
+        };
+        if let Some((factor, result)) = factor {
+            self.add(
+                &format!(
+                    "passgate_factor_results_total{{factor=\"{factor}\",result=\"{result}\"}}"
+                ),
+                1,
+            );
+        }
+    }
+
+    pub fn sms(&self, sent: bool) {
+        self.add(
+            if sent {
+                "passgate_sms_sent_total"
+            } else {
+                "passgate_sms_failed_total"
+            },
+            1,
+        );
+    }
+
+    pub fn transfer(&self, auth: &str, completed: bool) {
+        let result = if completed { "completed" } else { "failed" };
+        self.add(
+            &format!("passgate_transfers_total{{auth=\"{auth}\",result=\"{result}\"}}"),
+            1,
+        );
+    }
+
+    pub fn store_error(&self) {
+        self.add("passgate_store_errors_total", 1);
+    }
+
+    pub fn recognizer_busy(&self) {
+        self.add("passgate_recognizer_busy_total", 1);
+    }
+
+    pub fn recognition(&self, processing: Duration) {
+        let secs = processing.as_secs_f64();
+        if let Ok(mut h) = self.latency.lock() {
+            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+                if secs <= *bound {
+                    h.buckets[i] += 1;
+                }
+            }
+            h.count += 1;
+            h.sum += secs;
+        }
+    }
+
+    pub fn rtp_finished(&self, stats: &media::SessionStats) {
+        self.add(
+            "passgate_rtp_packets_received_total",
+            stats.receiver.datagrams,
+        );
+        self.add(
+            "passgate_rtp_packets_lost_total",
+            stats.receiver.jitter.lost,
+        );
+    }
+
+    pub fn render(&self, sip: Option<sip::driver::DriverStats>) -> String {
+        let mut out = String::new();
+        out.push_str("# TYPE passgate_calls_active gauge\n");
+        let _ = writeln!(
+            out,
+            "passgate_calls_active {}",
+            self.active.load(Ordering::Relaxed)
+        );
+        if let Ok(counters) = self.counters.lock() {
+            let mut typed = std::collections::BTreeSet::new();
+            for (name, value) in counters.iter() {
+                let family = name.split('{').next().unwrap_or(name);
+                if typed.insert(family.to_string()) {
+                    let _ = writeln!(out, "# TYPE {family} counter");
+                }
+                let _ = writeln!(out, "{name} {value}");
+            }
+        }
+        if let Ok(h) = self.latency.lock() {
+            out.push_str("# TYPE passgate_recognizer_seconds histogram\n");
+            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "passgate_recognizer_seconds_bucket{{le=\"{bound}\"}} {}",
+                    h.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "passgate_recognizer_seconds_bucket{{le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(out, "passgate_recognizer_seconds_sum {}", h.sum);
+            let _ = writeln!(out, "passgate_recognizer_seconds_count {}", h.count);
+        }
+        if let Some(s) = sip {
+            out.push_str("# TYPE passgate_sip_transactions gauge\n");
+            let _ = writeln!(out, "passgate_sip_transactions {}", s.transactions);
+            out.push_str("# TYPE passgate_sip_messages_total counter\n");
+            let _ = writeln!(
+                out,
+                "passgate_sip_messages_total {}",
+                s.endpoint.messages_in
+            );
+            out.push_str("# TYPE passgate_sip_refused_total counter\n");
+            let _ = writeln!(
+                out,
+                "passgate_sip_refused_total{{reason=\"overload\"}} {}",
+                s.endpoint.calls_refused_overload
+            );
+            let _ = writeln!(
+                out,
+                "passgate_sip_refused_total{{reason=\"rate\"}} {}",
+                s.endpoint.calls_refused_rate
+            );
+            let _ = writeln!(
+                out,
+                "passgate_sip_refused_total{{reason=\"draining\"}} {}",
+                s.endpoint.calls_refused_draining
+            );
+            let _ = writeln!(
+                out,
+                "passgate_sip_refused_total{{reason=\"forbidden\"}} {}",
+                s.endpoint.requests_forbidden
+            );
+            out.push_str("# TYPE passgate_sip_malformed_total counter\n");
+            let _ = writeln!(
+                out,
+                "passgate_sip_malformed_total {}",
+                s.endpoint.malformed_answered + s.endpoint.malformed_dropped
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_gauges_and_the_histogram_render_in_prometheus_text() {
+        let m = Metrics::default();
+        m.call_started();
+        m.call_started();
+        m.call_ended(CallOutcome::Transferred("no-account"));
+        m.sms(true);
+        m.recognition(Duration::from_millis(40));
+        let text = m.render(None);
+        assert!(text.contains("passgate_calls_active 1\n"), "{text}");
+        assert!(text.contains("passgate_calls_total 2\n"));
+        assert!(
+            text.contains("passgate_call_outcomes_total{outcome=\"transferred_no_account\"} 1\n")
+        );
+        assert!(text.contains("passgate_sms_sent_total 1\n"));
+        assert!(text.contains("passgate_recognizer_seconds_bucket{le=\"0.025\"} 0\n"));
+        assert!(text.contains("passgate_recognizer_seconds_bucket{le=\"0.05\"} 1\n"));
+        assert_eq!(
+            text.matches("# TYPE passgate_call_outcomes_total counter")
+                .count(),
+            1
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! What every call shares: the SIP handle, RTP ports, prompts, the
+//! recognizer, the account store, the SMS gateway, the CRM, and the settings.
+//! The operations here are the flow's side effects, each turned into the
+//! answer the flow expects; failures are logged, counted and answered so that
+//! the flow moves the caller on (to the SMS code, or to a person).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use asr::{ListenOptions, Recognizer};
+use auth::crm::CrmClient;
+use auth::flow::{
+    AccountId, Alternatives, AuditEvent, CodeResult, FlowConfig, LookupResult, LookupSummary,
+    PassphraseCheck, PassphraseResult,
+};
+use auth::otp::OtpCode;
+use auth::passphrase::MatchRule;
+use auth::phone::E164;
+use auth::sms::{code_message, Gateway, SmsGateway};
+use auth::store::{FailedFactor, LockoutPolicy, SmsCap, Store, Timestamp};
+use media::{AudioCodec, MediaSession, PacerConfig, Ptime, ReceiverConfig, SessionConfig, G711};
+use sip::driver::SipHandle;
+use sip::{Codec, Negotiated};
+
+use crate::config::TransferConfig;
+use crate::metrics::Metrics;
+use crate::rtp_ports::RtpPorts;
+use crate::tts::Tts;
+
+pub struct Services {
+    pub sip: SipHandle,
+    pub ports: RtpPorts,
+    pub max_duration: Duration,
+    pub answer_delay: Duration,
+    pub tts: Tts,
+    pub recognizer: Option<Recognizer>,
+    pub listen: ListenOptions,
+    pub store: Store,
+    pub sms: Gateway,
+    pub sms_message: String,
+    pub sms_cap: SmsCap,
+    pub crm: Option<CrmClient>,
+    pub lockout: LockoutPolicy,
+    pub match_rule: MatchRule,
+    pub flow: FlowConfig,
+    pub transfer: TransferConfig,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The codec rate prompts are rendered at (G.711).
+pub const PROMPT_RATE: u32 = 8000;
+
+impl Services {
+    /// The call's media: receive path at the recognizer's rate, prompts in
+    /// the negotiated G.711 law and packet time.
+    pub fn media_session(
+        &self,
+        neg: &Negotiated,
+        local: Option<SocketAddr>,
+    ) -> anyhow::Result<MediaSession> {
+        let law = match neg.codec {
+            Codec::Pcmu => G711::Ulaw,
+            Codec::Pcma => G711::Alaw,
+            Codec::Opus => anyhow::bail!("Opus was negotiated but prompts are sent in G.711 only; list pcmu/pcma first in sip.codecs"),
+        };
+        let rate = self
+            .recognizer
+            .as_ref()
+            .map_or(16000, |r| r.model().sample_rate());
+        let receiver = ReceiverConfig::new(
+            vec![(neg.payload_type, AudioCodec::G711(law))],
+            neg.telephone_event,
+            rate,
+        );
+        let mut pacer = PacerConfig::g711(law, rand::random(), rand::random(), rand::random());
+        pacer.payload_type = neg.payload_type;
+        pacer.ptime = Ptime::from_millis(neg.ptime_ms).unwrap_or(Ptime::Ms20);
+        let cname = format!(
+            "passgate@{}",
+            local.map_or_else(|| "unknown".to_string(), |a| a.to_string())
+        );
+        Ok(MediaSession::new(
+            Instant::now(),
+            SessionConfig {
+                receiver,
+                pacer,
+                cname,
+                rtcp_interval: Duration::from_secs(5),
+            },
+        )?)
+    }
+
+    /// Finds the account for `number` (CRM first when configured), applying
+    /// the lock-out for it and for the calling number.
+    pub async fn lookup(&self, number: &E164, caller: Option<&E164>) -> LookupResult {
+        let now = Timestamp::now();
+        if let Some(crm) = self.crm.as_ref().filter(|c| c.can_lookup()) {
+            let status = self
+                .store
+                .lockout_status(None, caller, &self.lockout, now)
+                .await;
+            if status.as_ref().is_ok_and(|s| s.locked) {
+                return LookupResult::Locked { account: None };
+            }
+            return crm.lookup_for_flow(number).await;
+        }
+        match self.store.lookup(number, caller, &self.lockout, now).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                self.metrics.store_error();
+                LookupResult::Failed
+            }
+        }
+    }
+
+    pub async fn verify_passphrase(
+        &self,
+        account: &AccountId,
+        alternatives: &Alternatives,
+        _caller: Option<&E164>,
+    ) -> PassphraseCheck {
+        let started = Instant::now();
+        let check = match self.crm.as_ref().filter(|c| c.can_verify()) {
+            Some(crm) => crm.verify_for_flow(account, alternatives).await,
+            None => {
+                self.store
+                    .verify_passphrase(account, alternatives, &self.match_rule)
+                    .await
+            }
+        };
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "passphrase checked"
+        );
+        if check == PassphraseCheck::Error {
+            self.metrics.store_error();
+        }
+        check
+    }
+
+    /// Sends the code to the number on file, within the hourly cap.
+    pub async fn send_code(&self, account: &AccountId, to: &E164, code: &OtpCode) -> bool {
+        match self
+            .store
+            .reserve_sms_send(account, to, &self.sms_cap, Timestamp::now())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(account = %account, "hourly SMS cap reached; no code sent");
+                self.metrics.sms(false);
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not record the SMS send; not sending");
+                self.metrics.store_error();
+                self.metrics.sms(false);
+                return false;
+            }
+        }
+        let body = code_message(&self.sms_message, code);
+        match self.sms.send(to, body.expose()).await {
+            Ok(receipt) => {
+                tracing::info!(gateway = ?receipt.gateway, attempts = receipt.attempts, "code sent by SMS");
+                self.metrics.sms(true);
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SMS gateway failed");
+                self.metrics.sms(false);
+                false
+            }
+        }
+    }
+
+    /// Writes the audit row, and counts failed factors for the lock-out.
+    pub async fn audit(&self, call_id: &str, event: &AuditEvent, caller: Option<&E164>) {
+        let now = Timestamp::now();
+        if let Some((account, factor)) = failed_factor(event) {
+            if let Err(e) = self
+                .store
+                .record_failure(account, caller, factor, now)
+                .await
+            {
+                tracing::error!(error = %e, "could not record a failed factor");
+                self.metrics.store_error();
+            }
+        }
+        if let Err(e) = self.store.append_audit(call_id, event, now).await {
+            tracing::error!(error = %e, "could not write the audit row");
+            self.metrics.store_error();
+        }
+    }
+}
+
+/// The failed factors that count towards a lock-out: a passphrase that did not
+/// match, a code never entered right, a typed number that matched nothing.
+fn failed_factor(event: &AuditEvent) -> Option<(Option<&AccountId>, FailedFactor)> {
+    match event {
+        AuditEvent::PassphraseChecked {
+            account,
+            result: PassphraseResult::NoMatch,
+        } => Some((Some(account), FailedFactor::Passphrase)),
+        AuditEvent::CodeChecked {
+            account,
+            result: CodeResult::Exhausted,
+        } => Some((Some(account), FailedFactor::SmsCode)),
+        AuditEvent::NumberLookup {
+            result: LookupSummary::NotFound,
+            ..
+        } => Some((None, FailedFactor::TypedNumber)),
+        _ => None,
+    }
+}
