@@ -409,6 +409,17 @@ impl Call {
                     // A caller who knows the menu may type ahead.
                     self.media.set_barge_in(true);
                 }
+                // The caller answers after the prompt (and its beep), so
+                // listening starts when playback ends; digits may still
+                // interrupt the prompt meanwhile.
+                Action::Listen(request) if self.media.is_playing() => {
+                    if queue.iter().any(|a| matches!(a, Action::CollectDigits(_))) {
+                        self.media.set_barge_in(true);
+                    }
+                    self.held.push(Action::Listen(request));
+                    self.held.extend(queue.drain(..));
+                    return;
+                }
                 Action::Listen(request) => self.listen(request.vocabulary),
                 Action::StopListening => {
                     self.listening = None;
@@ -523,6 +534,10 @@ impl Call {
             Vocabulary::Full => None,
             Vocabulary::Words(words) => Some(asr::Vocabulary::from_words(words)),
         };
+        tracing::debug!(
+            vocabulary = words.as_ref().map_or(0, |w| w.words().len()),
+            "listening"
+        );
         let options = ListenOptions {
             vocabulary: words,
             ..self.services.listen.clone()
