@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Passgate's build, demo and tests need, when it is missing.
-# Debian packages: SIPp (sip-tester) for the SIP tests, espeak-ng and sox for
-# synthesised speech, pkg-config/cmake/libopus-dev for Opus, postgresql for the
-# store tests.
+# Debian packages: SIPp (sip-tester) and tshark for the SIP and media tests,
+# espeak-ng and sox for synthesised speech, pkg-config/cmake/libopus-dev for
+# Opus, postgresql for the store tests.
 set -euo pipefail
 
 need_pkgs=()
@@ -10,6 +10,8 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 have_cmd sipp || need_pkgs+=(sip-tester)
+# Packet capture: the media tests check the agent's RTP on the wire.
+have_cmd tshark || need_pkgs+=(tshark)
 have_cmd espeak-ng || need_pkgs+=(espeak-ng)
 have_cmd sox || need_pkgs+=(sox)
 have_cmd pkg-config || need_pkgs+=(pkg-config)

@@ -4,8 +4,11 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::{workspace, Agent};
@@ -47,6 +50,10 @@ fn add_nelson(agent: &Agent) {
 
 /// The phrase as SIPp's rtp_stream wants it: 8 kHz µ-law, then 2.5 s of silence.
 fn spoken(text: &str, dir: &Path) {
+    spoken_as(text, dir, "passphrase.wav")
+}
+
+fn spoken_as(text: &str, dir: &Path, name: &str) {
     let raw = dir.join("raw.wav");
     assert!(Command::new("espeak-ng")
         .args(["-v", "ko", "-s", "140", "-w"])
@@ -55,7 +62,7 @@ fn spoken(text: &str, dir: &Path) {
         .status()
         .unwrap()
         .success());
-    let out = dir.join("passphrase.wav");
+    let out = dir.join(name);
     let ok = Command::new("sox")
         .arg(&raw)
         .args(["-r", "8000", "-c", "1", "-e", "u-law"])
@@ -68,6 +75,19 @@ fn spoken(text: &str, dir: &Path) {
 
 /// Runs a scenario from a working directory holding the caller's audio.
 fn sipp_in(dir: &Path, scenario: &str, target: std::net::SocketAddr) -> support::SippRun {
+    sipp_on(dir, scenario, target, support::free_port())
+}
+
+/// The Call-ID SIPp gives its call with `-cid_str passgate-seed-%u`, so the SMS
+/// sink can address the code to it.
+const SIPP_CALL_ID: &str = "passgate-seed-1";
+
+fn sipp_on(
+    dir: &Path,
+    scenario: &str,
+    target: std::net::SocketAddr,
+    port: u16,
+) -> support::SippRun {
     let messages = dir.join("messages.log");
     let errors = dir.join("errors.log");
     let output = Command::new("sipp")
@@ -83,10 +103,11 @@ fn sipp_in(dir: &Path, scenario: &str, target: std::net::SocketAddr) -> support:
             "-i",
             "127.0.0.1",
             "-p",
-            &support::free_port().to_string(),
+            &port.to_string(),
             "-mp",
             &support::free_port().to_string(),
         ])
+        .args(["-cid_str", "passgate-seed-%u"])
         .args(["-trace_msg", "-trace_err"])
         .arg("-message_file")
         .arg(&messages)
@@ -101,6 +122,247 @@ fn sipp_in(dir: &Path, scenario: &str, target: std::net::SocketAddr) -> support:
         errors: std::fs::read_to_string(&errors).unwrap_or_default(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
     }
+}
+
+/// A webhook SMS gateway standing in for the provider: checks the request and
+/// its signature, keeps the message, and relays the code to SIPp's call as a
+/// SIP MESSAGE ("code=NNNN"), the only way a scripted caller can learn it.
+struct SmsSink {
+    url: String,
+    received: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+const SMS_SECRET: &str = "sink-secret";
+
+impl SmsSink {
+    fn start(sipp_port: u16) -> SmsSink {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/sms", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                if let Some(message) = serve_one(stream) {
+                    let body = message["body"].as_str().unwrap_or_default().to_string();
+                    store.lock().unwrap().push(message);
+                    if let Some(code) = first_code(&body) {
+                        relay_code(sipp_port, &code);
+                    }
+                }
+            }
+        });
+        SmsSink { url, received }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PASSGATE_SMS__GATEWAY", "webhook".into()),
+            ("PASSGATE_SMS__WEBHOOK__URL", self.url.clone()),
+            // figment reads env values as TOML: quoted, the number stays a string.
+            ("PASSGATE_SMS__WEBHOOK__FROM", "\"+15550009999\"".into()),
+            ("PASSGATE_SMS__WEBHOOK__SECRET", SMS_SECRET.into()),
+        ]
+    }
+
+    fn messages(&self) -> Vec<serde_json::Value> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Reads one HTTP request; answers 200 when it is a correctly signed POST /sms.
+fn serve_one(mut stream: TcpStream) -> Option<serde_json::Value> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).ok()?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let length: usize = header("content-length")?.parse().ok()?;
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    let signed = auth::sms::sign(SMS_SECRET.as_bytes(), &body).ok()?;
+    let good =
+        request_line.starts_with("POST /sms ") && header("x-passgate-signature") == Some(signed);
+    let status = if good { "200 OK" } else { "403 Forbidden" };
+    let reply = "{\"id\":\"sink-1\"}";
+    let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
+    good.then(|| serde_json::from_slice(&body).ok()).flatten()
+}
+
+fn first_code(text: &str) -> Option<String> {
+    let bytes: Vec<char> = text.chars().collect();
+    bytes
+        .windows(4)
+        .find(|w| w.iter().all(char::is_ascii_digit))
+        .map(|w| w.iter().collect())
+}
+
+fn relay_code(sipp_port: u16, code: &str) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = socket.local_addr().unwrap();
+    let body = format!("code={code}");
+    let message = format!(
+        "MESSAGE sip:sipp@127.0.0.1:{sipp_port} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-sink-{code}\r\n\
+         From: <sip:sms@127.0.0.1>;tag=sink\r\nTo: <sip:sipp@127.0.0.1>\r\nCall-ID: {SIPP_CALL_ID}\r\n\
+         CSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket
+        .send_to(message.as_bytes(), ("127.0.0.1", sipp_port))
+        .unwrap();
+}
+
+fn env<'a>(
+    pairs: &'a [(&'static str, String)],
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+fn refer_to(run: &support::SippRun) -> String {
+    let refer = run
+        .received()
+        .into_iter()
+        .find(|m| m.contains("REFER sip:"))
+        .expect("a REFER");
+    refer
+        .lines()
+        .find(|l| l.starts_with("Refer-To:"))
+        .expect("Refer-To")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_wrong_passphrase_then_the_sms_code_authenticates_the_caller() {
+    let sipp_port = support::free_port();
+    let sink = SmsSink::start(sipp_port);
+    let vars = sink.env();
+    let agent = Agent::start(&env(
+        &vars,
+        &[
+            ("PASSGATE_FLOW__MENU__TIMEOUT", "30s"),
+            ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+        ],
+    ));
+    add_nelson(&agent);
+    let dir = tempfile::tempdir().unwrap();
+    spoken_as("검은 소", dir.path(), "wrong.wav");
+    let run = sipp_on(dir.path(), "seed_sms_code", agent.sip, sipp_port);
+    run.assert_ok(&format!(
+        "the SMS-code call\n--- passgate log ---\n{}",
+        agent.log_text()
+    ));
+    assert_eq!(
+        refer_to(&run),
+        "Refer-To: <sip:agents@127.0.0.1?X-Passgate-Auth=verified&X-Passgate-Account=nelson>"
+    );
+    let sms = sink.messages();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert_eq!(sms[0]["to"], "+15550100001", "to the number on file");
+    let code = first_code(sms[0]["body"].as_str().unwrap()).unwrap();
+    let audit = passgate(&agent, &["audit", "--json"]);
+    assert!(
+        audit.contains("\"sms_code\"") && audit.contains("\"authenticated\""),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains(&code) && !agent.log_text().contains(&code),
+        "the code leaked"
+    );
+}
+
+#[test]
+fn a_wrong_passphrase_and_wrong_codes_go_to_a_representative_as_failed() {
+    let sipp_port = support::free_port();
+    let sink = SmsSink::start(sipp_port);
+    let vars = sink.env();
+    let agent = Agent::start(&env(&vars, &[("PASSGATE_FLOW__PROMPTS__GREETING", "")]));
+    add_nelson(&agent);
+    let dir = tempfile::tempdir().unwrap();
+    spoken_as("검은 소", dir.path(), "wrong.wav");
+    let run = sipp_on(dir.path(), "seed_failed", agent.sip, sipp_port);
+    run.assert_ok(&format!(
+        "the failed call\n--- passgate log ---\n{}",
+        agent.log_text()
+    ));
+    assert_eq!(
+        refer_to(&run),
+        "Refer-To: <sip:representative@127.0.0.1?X-Passgate-Auth=failed>"
+    );
+    assert_eq!(sink.messages().len(), 1);
+    let audit = passgate(&agent, &["audit", "--json"]);
+    assert!(audit.contains("\"exhausted\""), "{audit}");
+}
+
+#[test]
+fn an_unknown_number_types_the_account_number_then_says_the_passphrase() {
+    let agent = Agent::start(&[
+        ("PASSGATE_FLOW__MENU__TIMEOUT", "30s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    add_nelson(&agent);
+    let dir = tempfile::tempdir().unwrap();
+    spoken("하얀 말", dir.path());
+    let run = sipp_in(dir.path(), "seed_typed_number", agent.sip);
+    run.assert_ok(&format!(
+        "the typed-number call\n--- passgate log ---\n{}",
+        agent.log_text()
+    ));
+    assert_eq!(
+        refer_to(&run),
+        "Refer-To: <sip:agents@127.0.0.1?X-Passgate-Auth=verified&X-Passgate-Account=nelson>"
+    );
+    let log = agent.log_text();
+    assert!(
+        log.contains("source=Rfc4733"),
+        "digits came as telephone-events: {log}"
+    );
+    let audit = passgate(&agent, &["audit", "--json"]);
+    assert!(
+        audit.contains("\"typed_number\"") && audit.contains("\"number_lookup\""),
+        "{audit}"
+    );
+}
+
+#[test]
+fn a_caller_who_hangs_up_mid_flow_is_audited_and_nothing_is_left_running() {
+    let agent = Agent::start(&[]);
+    add_nelson(&agent);
+    let dir = tempfile::tempdir().unwrap();
+    let run = sipp_in(dir.path(), "seed_hangup", agent.sip);
+    run.assert_ok("the caller who hangs up");
+    agent.wait_log(&["call finished"], Duration::from_secs(5));
+    let audit = passgate(&agent, &["audit", "--json"]);
+    assert!(audit.contains("\"caller_hung_up\""), "{audit}");
+    let mut s = TcpStream::connect(agent.http).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut metrics = String::new();
+    s.read_to_string(&mut metrics).unwrap();
+    assert!(metrics.contains("passgate_calls_active 0\n"), "{metrics}");
+    assert!(metrics.contains("passgate_sip_transactions"), "{metrics}");
 }
 
 #[test]

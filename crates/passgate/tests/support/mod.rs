@@ -227,3 +227,255 @@ impl Agent {
         None
     }
 }
+
+/// A port free on loopback whose port + 2 is free too: SIPp binds its video
+/// echo socket on `-mp` + 2 and gives up when that port is taken.
+pub fn free_media_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 65000 && UdpSocket::bind(("127.0.0.1", port + 2)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Like [`sipp`], with SIPp's media port (`-mp`, `[media_port]` in the SDP,
+/// the source of `play_pcap_audio`) chosen by the caller, e.g. to capture on it.
+pub fn sipp_on_media_port(
+    scenario: &str,
+    target: SocketAddr,
+    media_port: u16,
+    extra: &[&str],
+) -> SippRun {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let messages = dir.path().join("messages.log");
+    let errors = dir.path().join("errors.log");
+    let scenario_path = workspace()
+        .join("tests/sipp")
+        .join(format!("{scenario}.xml"));
+    let port = loop {
+        let p = free_port();
+        if p.abs_diff(media_port) > 2 {
+            break p.to_string();
+        }
+    };
+    let output = Command::new("sipp")
+        .current_dir(dir.path())
+        .arg("-sf")
+        .arg(&scenario_path)
+        .args(["-m", "1", "-nostdin", "-timeout", "30", "-timeout_error"])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-mp",
+            &media_port.to_string(),
+        ])
+        .args(["-trace_msg", "-trace_err"])
+        .arg("-message_file")
+        .arg(&messages)
+        .arg("-error_file")
+        .arg(&errors)
+        .args(extra)
+        .arg(target.to_string())
+        .output()
+        .expect("sipp must be installed (make test installs the sip-tester package)");
+    SippRun {
+        code: output.status.code().unwrap_or(-1),
+        messages: std::fs::read_to_string(&messages).unwrap_or_default(),
+        errors: std::fs::read_to_string(&errors).unwrap_or_default(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+    }
+}
+
+impl SippRun {
+    /// The Call-ID of the call SIPp placed (from the first message it sent).
+    pub fn call_id(&self) -> String {
+        self.messages
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Call-ID:"))
+            .map(|id| id.trim().to_string())
+            .unwrap_or_else(|| panic!("no Call-ID in SIPp's messages:\n{}", self.messages))
+    }
+}
+
+/// A packet capture on loopback with `tshark` (run as root, like
+/// `play_pcap_audio`), limited to one UDP port.
+pub struct Capture {
+    child: Option<Child>,
+    pub file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Capture {
+    /// Starts capturing UDP to and from `port`; returns once tshark says the
+    /// capture has started.
+    pub fn start(port: u16) -> Capture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("capture.pcapng");
+        let mut child = Command::new("tshark")
+            .args(["-i", "lo", "-f", &format!("udp port {port}"), "-q", "-w"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tshark must be installed (scripts/ensure-deps.sh installs it)");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut said = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("Capturing on") {
+                    let _ = tx.send(Ok(()));
+                }
+                said.push_str(&line);
+                said.push('\n');
+            }
+            let _ = tx.send(Err(said));
+        });
+        let mut capture = Capture {
+            child: Some(child),
+            file,
+            _dir: dir,
+        };
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok(())) => capture,
+            Ok(Err(said)) => panic!("tshark did not start capturing:\n{said}"),
+            Err(_) => {
+                capture.finish();
+                panic!("tshark did not start capturing within 20 s");
+            }
+        }
+    }
+
+    /// Stops the capture (SIGINT, so that tshark writes out what it has) and
+    /// returns the capture file.
+    pub fn stop(mut self) -> CaptureFile {
+        self.finish();
+        CaptureFile {
+            file: self.file.clone(),
+            _capture: self,
+        }
+    }
+
+    fn finish(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A finished capture.
+pub struct CaptureFile {
+    pub file: PathBuf,
+    _capture: Capture,
+}
+
+/// One RTP packet of a capture, as tshark decodes it.
+#[derive(Debug, Clone)]
+pub struct CapturedRtp {
+    /// Seconds since the epoch.
+    pub time: f64,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub payload_type: u8,
+    pub seq: u16,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub ssrc: String,
+    /// The RTP payload (after the 12-byte header).
+    pub payload: Vec<u8>,
+}
+
+impl CaptureFile {
+    /// Every packet to or from `port`, decoded as RTP, in capture order.
+    pub fn rtp(&self, port: u16) -> Vec<CapturedRtp> {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&self.file)
+            .args(["-d", &format!("udp.port=={port},rtp"), "-Y", "rtp"])
+            .args(["-T", "fields", "-E", "separator=;"])
+            .args([
+                "-e",
+                "frame.time_epoch",
+                "-e",
+                "udp.srcport",
+                "-e",
+                "udp.dstport",
+            ])
+            .args(["-e", "rtp.p_type", "-e", "rtp.seq", "-e", "rtp.timestamp"])
+            .args(["-e", "rtp.marker", "-e", "rtp.ssrc", "-e", "udp.payload"])
+            .output()
+            .expect("tshark");
+        assert!(
+            out.status.success(),
+            "tshark -r: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let f: Vec<&str> = line.split(';').collect();
+                assert_eq!(f.len(), 9, "unexpected tshark line: {line}");
+                let udp = hex_bytes(f[8]);
+                CapturedRtp {
+                    time: f[0].parse().expect("time"),
+                    src_port: f[1].parse().expect("src port"),
+                    dst_port: f[2].parse().expect("dst port"),
+                    payload_type: f[3].parse().expect("payload type"),
+                    seq: f[4].parse().expect("seq"),
+                    timestamp: f[5].parse().expect("timestamp"),
+                    marker: matches!(f[6], "1" | "True" | "true"),
+                    ssrc: f[7].to_string(),
+                    payload: udp.get(12..).unwrap_or_default().to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    /// tshark's `rtp,streams` table for the streams to or from `port`.
+    pub fn rtp_streams(&self, port: u16) -> String {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&self.file)
+            .args([
+                "-d",
+                &format!("udp.port=={port},rtp"),
+                "-q",
+                "-z",
+                "rtp,streams",
+            ])
+            .output()
+            .expect("tshark");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
+    digits
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap_or("00"), 16).unwrap_or(0))
+        .collect()
+}

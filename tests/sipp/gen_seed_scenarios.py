@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Writes the seed-call SIPp scenarios whose caller types digits.
+
+Digits go as RFC 4733 telephone-events, replayed from SIPp's bundled
+dtmf_2833_<digit>.pcap captures. The one-time code is not known when the
+scenario starts: the test's SMS sink receives it and hands it to SIPp as a
+MESSAGE in the call ("code=6408"); the scenario picks the pcap for each digit
+with condexec. Run from tests/sipp/ after editing; the XML files are committed.
+"""
+
+HEAD = '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+PCAP = "/usr/share/sip-tester/dtmf_2833_{}.pcap"
+KNOWN = "+15550100001"
+UNKNOWN = "+15559998888"
+
+
+def invite(number):
+    return f'''  <send retrans="500">
+    <![CDATA[
+      INVITE sip:passgate@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:passgate@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      P-Asserted-Identity: <sip:{number}@[local_ip]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+      a=ptime:20
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200"/>
+  <send>
+    <![CDATA[
+      ACK sip:passgate@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:passgate@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+'''
+
+
+def press(digits, gap_ms=800):
+    out = ""
+    for d in digits:
+        out += f'  <nop><action><exec play_pcap_audio="{PCAP.format(d)}"/></action></nop>\n'
+        out += f'  <pause milliseconds="{gap_ms}"/>\n'
+    return out
+
+
+def speak(file, ms):
+    return (f'  <nop><action><exec rtp_stream="{file},-1,0"/></action></nop>\n'
+            f'  <pause milliseconds="{ms}"/>\n'
+            '  <nop><action><exec rtp_stream="pause"/></action></nop>\n')
+
+
+def receive_code():
+    tests = "".join(
+        f'      <todouble assign_to="n{i}" variable="d{i}"/>\n'
+        + "".join(f'      <test assign_to="b{i}_{v}" variable="n{i}" compare="equal" value="{v}"/>\n' for v in range(10))
+        for i in range(1, 5))
+    return f'''  <!-- The SMS sink relays the code it captured: MESSAGE with body "code=NNNN". -->
+  <recv request="MESSAGE" timeout="60000">
+    <action>
+      <ereg regexp="code=([0-9])([0-9])([0-9])([0-9])" search_in="body" check_it="true" assign_to="code,d1,d2,d3,d4"/>
+{tests}    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+'''
+
+
+def type_code(shift=0, gap_ms=800):
+    """Types the received code; shift=1 types each digit plus one (always wrong)."""
+    out = ""
+    for i in range(1, 5):
+        for v in range(10):
+            out += (f'  <nop condexec="b{i}_{v}"><action><exec play_pcap_audio="'
+                    f'{PCAP.format((v + shift) % 10)}"/></action></nop>\n')
+        out += f'  <pause milliseconds="{gap_ms}"/>\n'
+    return out
+
+
+def refer_tail(number, auth_regexp, cseq):
+    return f'''  <!-- The hand-off: REFER with the result in the Refer-To URI's headers. -->
+  <recv request="REFER" timeout="60000">
+    <action>
+      <ereg regexp="{auth_regexp}" search_in="hdr" header="Refer-To:" check_it="true" assign_to="auth"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 202 Accepted
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+''' + "".join(f'''  <send retrans="500">
+    <![CDATA[
+      NOTIFY sip:passgate@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:passgate@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq + k} NOTIFY
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Event: refer
+      Subscription-State: {state}
+      Content-Type: message/sipfrag
+      Content-Length: [len]
+
+      {frag}
+    ]]>
+  </send>
+  <recv response="200"/>
+''' for k, (state, frag) in enumerate([("active;expires=60", "SIP/2.0 100 Trying"),
+                                        ("terminated;reason=noresource", "SIP/2.0 200 OK")])) + '''  <recv request="BYE" timeout="15000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+'''
+
+
+def scenario(path, name, comment, body, refs):
+    with open(path, "w") as f:
+        refs = f'  <Reference variables="{refs}"/>\n' if refs else ""
+        f.write(HEAD + f"<!-- {comment} -->\n<scenario name=\"{name}\">\n" + body + refs + "</scenario>\n")
+
+
+scenario("seed_sms_code.xml", "passgate seed: SMS code",
+         "The seed call, second branch: Nelson Medina says a wrong passphrase (wrong.wav), the code "
+         "goes by SMS to the number on file, he types it (RFC 4733), then 0 at the menu: REFER as verified.",
+         invite(KNOWN)
+         + '  <nop><action><exec rtp_stream="wrong.wav,-1,0"/></action></nop>\n'
+         + receive_code()
+         + '  <nop><action><exec rtp_stream="pause"/></action></nop>\n'
+         + '  <pause milliseconds="2000"/>\n'
+         + type_code()
+         + '  <pause milliseconds="4000"/>\n'
+         + press("0")
+         + refer_tail(KNOWN, "X-Passgate-Auth=verified&amp;X-Passgate-Account=nelson", 2),
+         "code,auth," + ",".join(f"b{i}_{v}" for i in range(1, 5) for v in range(10)))
+
+scenario("seed_failed.xml", "passgate seed: failed",
+         "The seed call, third branch: a wrong passphrase, then a wrong code three times: REFER to "
+         "the representative with X-Passgate-Auth=failed.",
+         invite(KNOWN)
+         + '  <nop><action><exec rtp_stream="wrong.wav,-1,0"/></action></nop>\n'
+         + receive_code()
+         + '  <nop><action><exec rtp_stream="pause"/></action></nop>\n'
+         + '  <pause milliseconds="2000"/>\n'
+         + '  <pause milliseconds="3000"/>\n'.join(type_code(shift=1) for _ in range(3))
+         + refer_tail(KNOWN, "X-Passgate-Auth=failed", 2),
+         "code,auth," + ",".join(f"b{i}_{v}" for i in range(1, 5) for v in range(10)))
+
+scenario("seed_typed_number.xml", "passgate seed: typed number",
+         "The seed call, fourth branch: an unknown number presses 1, types the account's 10-digit "
+         "number, says the passphrase (passphrase.wav), presses 0: REFER as verified.",
+         invite(UNKNOWN)
+         + '  <pause milliseconds="1500"/>\n'
+         + press("1", gap_ms=2500)
+         + press("5550100001", gap_ms=700)
+         + speak("passphrase.wav", 18000)
+         + press("0")
+         + refer_tail(UNKNOWN, "X-Passgate-Auth=verified&amp;X-Passgate-Account=nelson", 2),
+         "auth")
+
+scenario("seed_hangup.xml", "passgate seed: caller hangs up",
+         "The seed call, sixth branch: the caller hangs up while the passphrase is asked for.",
+         invite(KNOWN) + '''  <pause milliseconds="3000"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:passgate@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:+15550100001@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:passgate@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+''', "")
