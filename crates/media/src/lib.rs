@@ -53,5 +53,5 @@ pub use receiver::{
 pub use resample::{resample_clip, FrameResampler, ResampleError};
 pub use rtcp::{CallMediaStats, RtcpConfig, RtcpSession};
 pub use rtp_packet::{RtpError, RtpPacket};
-pub use session::{MediaSession, SessionConfig, SessionEvent, SessionStats, Transmit};
+pub use session::{BargeIn, MediaSession, SessionConfig, SessionEvent, SessionStats, Transmit};
 pub use vad::{Vad, VadConfig, VadEvent};

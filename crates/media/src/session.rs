@@ -36,6 +36,15 @@ pub enum SessionEvent {
     Prompt(PacerEvent),
 }
 
+/// Which input from the caller cuts a prompt short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BargeIn {
+    Off,
+    /// Where only keys are expected: background noise must not cut the prompt.
+    Digits,
+    DigitsAndSpeech,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SessionStats {
     pub receiver: ReceiverStats,
@@ -47,7 +56,7 @@ pub struct MediaSession {
     receiver: RtpReceiver,
     pacer: Pacer,
     rtcp: RtcpSession,
-    barge_in: bool,
+    barge_in: BargeIn,
     events: VecDeque<SessionEvent>,
     out: VecDeque<Transmit>,
 }
@@ -66,7 +75,7 @@ impl MediaSession {
             receiver: RtpReceiver::new(config.receiver)?,
             pacer: Pacer::new(config.pacer),
             rtcp,
-            barge_in: false,
+            barge_in: BargeIn::Off,
             events: VecDeque::new(),
             out: VecDeque::new(),
         })
@@ -141,9 +150,18 @@ impl MediaSession {
         self.pump_pacer();
     }
 
-    /// While set, speech or a key press from the caller stops the prompts at once.
-    pub fn set_barge_in(&mut self, enabled: bool) {
-        self.barge_in = enabled;
+    /// What from the caller stops the prompts at once.
+    pub fn set_barge_in(&mut self, mode: BargeIn) {
+        self.barge_in = mode;
+    }
+
+    /// A key press that arrived outside RTP (SIP INFO): interrupts like an
+    /// RTP one would.
+    pub fn external_digit(&mut self) {
+        if self.barge_in != BargeIn::Off && self.pacer.is_playing() {
+            self.pacer.stop();
+            self.pump_pacer();
+        }
     }
 
     /// Frames are produced only while listening.
@@ -169,8 +187,13 @@ impl MediaSession {
 
     fn pump_receiver(&mut self) {
         while let Some(event) = self.receiver.poll_event() {
-            let interrupts = matches!(event, MediaEvent::SpeechStarted | MediaEvent::Digit { .. });
-            if interrupts && self.barge_in && self.pacer.is_playing() {
+            let interrupts = match (self.barge_in, &event) {
+                (BargeIn::Off, _) => false,
+                (_, MediaEvent::Digit { .. }) => true,
+                (BargeIn::DigitsAndSpeech, MediaEvent::SpeechStarted) => true,
+                _ => false,
+            };
+            if interrupts && self.pacer.is_playing() {
                 self.pacer.stop();
                 self.pump_pacer();
             }
@@ -250,7 +273,7 @@ mod tests {
     fn a_key_press_barges_in_on_the_prompt() {
         let t0 = Instant::now();
         let mut s = MediaSession::new(t0, config()).unwrap();
-        s.set_barge_in(true);
+        s.set_barge_in(BargeIn::Digits);
         let prompt = s.play(t0, vec![1000; 8000]);
         let before = run(&mut s, t0 + Duration::from_millis(200));
         assert_eq!(before.len(), 11, "packets at 0, 20, ... 200 ms");
@@ -268,6 +291,57 @@ mod tests {
             .iter()
             .any(|e| matches!(e, SessionEvent::Media(MediaEvent::Digit { .. }))));
         assert_eq!(s.remote(), Some(peer()));
+    }
+
+    /// Loud µ-law audio: a 400 Hz tone, packet `seq` of a 20 ms stream.
+    fn loud_audio(seq: u16) -> Vec<u8> {
+        let pcm: Vec<i16> = (0..160)
+            .map(|i| {
+                let t = (u32::from(seq) * 160 + i) as f32 / 8000.0;
+                (12000.0 * (2.0 * std::f32::consts::PI * 400.0 * t).sin()) as i16
+            })
+            .collect();
+        let mut payload = Vec::new();
+        G711::Ulaw.encode(&pcm, &mut payload);
+        RtpPacket {
+            payload_type: 0,
+            marker: seq == 0,
+            sequence_number: seq,
+            timestamp: u32::from(seq) * 160,
+            ssrc: 9,
+            payload: Bytes::from(payload),
+        }
+        .to_bytes()
+        .unwrap()
+        .to_vec()
+    }
+
+    #[test]
+    fn speech_interrupts_only_where_speech_is_an_answer() {
+        for (mode, stopped) in [(BargeIn::Digits, false), (BargeIn::DigitsAndSpeech, true)] {
+            let t0 = Instant::now();
+            let mut s = MediaSession::new(t0, config()).unwrap();
+            s.set_barge_in(mode);
+            s.play(t0, vec![1000; 16000]);
+            for seq in 0..40u16 {
+                let at = t0 + Duration::from_millis(20 * u64::from(seq));
+                run(&mut s, at);
+                s.handle_rtp(at, peer(), &loud_audio(seq));
+            }
+            assert_eq!(!s.is_playing(), stopped, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_from_sip_info_barges_in_like_one_in_rtp() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config()).unwrap();
+        s.play(t0, vec![1000; 8000]);
+        s.external_digit();
+        assert!(s.is_playing(), "barge-in is off");
+        s.set_barge_in(BargeIn::Digits);
+        s.external_digit();
+        assert!(!s.is_playing());
     }
 
     #[test]

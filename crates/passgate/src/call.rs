@@ -17,7 +17,7 @@ use auth::flow::{
     TransferTarget, Vocabulary,
 };
 use auth::phone::{caller_number, CallerHeaders, E164};
-use media::{MediaEvent, MediaSession, SessionEvent as MediaOut, Transmit};
+use media::{BargeIn, MediaEvent, MediaSession, SessionEvent as MediaOut, Transmit};
 use sip::{EndReason, Event as SipEvent, IncomingCall, ReferStatus};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -29,6 +29,8 @@ use crate::transfer::{refer_to, TransferResult};
 /// Results of work done off the call task (database, SMS, Argon2).
 enum Background {
     Flow(FlowEvent),
+    /// A prompt rendered off the call task (first use of its text).
+    Rendered(Prompt, anyhow::Result<Arc<Vec<i16>>>),
 }
 
 /// How long to wait for the transfer target's final answer in a NOTIFY.
@@ -69,8 +71,11 @@ struct Call {
     /// Prompts playing, by the media's id, with the flow's id for each.
     playing: HashMap<media::PromptId, PlaybackId>,
     listening: Option<asr::Session>,
-    /// Transfer or hang-up waiting for the prompts before it to finish.
-    held: Vec<Action>,
+    /// The flow's actions not yet carried out, in order: a prompt being
+    /// rendered holds everything after it; listening, transfer and hang-up
+    /// also wait for the prompts before them to be heard.
+    held: VecDeque<Action>,
+    rendering: bool,
     transfer: Option<Transfer>,
     background: mpsc::Sender<Background>,
     ended: Option<CallOutcome>,
@@ -170,7 +175,8 @@ impl Call {
             caller: caller.clone(),
             playing: HashMap::new(),
             listening: None,
-            held: Vec::new(),
+            held: VecDeque::new(),
+            rendering: false,
             transfer: None,
             background,
             ended: None,
@@ -203,7 +209,13 @@ impl Call {
                     }
                 }
                 asr = next_transcript(&mut this.listening) => this.on_recognizer(asr),
-                Some(Background::Flow(ev)) = results.recv() => this.pending.push_back(ev),
+                Some(done) = results.recv() => match done {
+                    Background::Flow(ev) => this.pending.push_back(ev),
+                    Background::Rendered(prompt, pcm) => {
+                        this.rendering = false;
+                        this.start_prompt(prompt, pcm);
+                    }
+                },
                 _ = tokio::time::sleep_until(deadline.into()) => this.on_timer(hard_stop).await,
             }
             this.settle().await;
@@ -247,6 +259,7 @@ impl Call {
             }
             SipEvent::InfoDigit { digit, .. } => {
                 tracing::info!(digit = %digit.digit, source = "sip-info", "digit");
+                self.media.external_digit();
                 self.pending.push_back(FlowEvent::Digit(digit.digit));
             }
             SipEvent::Info { content_type, .. } => tracing::debug!(?content_type, "INFO ignored"),
@@ -330,9 +343,7 @@ impl Call {
                 self.run_actions(actions).await;
                 continue;
             }
-            if !self.media.is_playing() && !self.held.is_empty() {
-                let held = std::mem::take(&mut self.held);
-                self.run_actions(held).await;
+            if self.release_held().await {
                 continue;
             }
             break;
@@ -398,118 +409,136 @@ impl Call {
         }
     }
 
-    /// Carries out the flow's actions, in order. A transfer or hang-up waits
-    /// until the prompts before it have been heard.
+    /// Queues the flow's actions and carries out as many as may run now.
     async fn run_actions(&mut self, actions: Vec<Action>) {
-        let mut queue: std::collections::VecDeque<Action> = actions.into();
-        while let Some(action) = queue.pop_front() {
-            match action {
-                Action::Play(prompt) => self.play(prompt).await,
-                Action::CollectDigits(_) => {
-                    // A caller who knows the menu may type ahead.
-                    self.media.set_barge_in(true);
+        self.held.extend(actions);
+        self.release_held().await;
+    }
+
+    /// Carries out held actions, in order, until one must wait. Returns
+    /// whether any ran.
+    async fn release_held(&mut self) -> bool {
+        let mut ran = false;
+        while let Some(next) = self.held.front() {
+            let waits_for_playback = matches!(
+                next,
+                Action::Listen(_) | Action::Transfer { .. } | Action::Hangup
+            );
+            if self.rendering || (waits_for_playback && self.media.is_playing()) {
+                // A caller who knows the menu may type ahead of the prompt.
+                if self
+                    .held
+                    .iter()
+                    .any(|a| matches!(a, Action::CollectDigits(_)))
+                {
+                    self.media.set_barge_in(BargeIn::Digits);
                 }
-                // The caller answers after the prompt (and its beep), so
-                // listening starts when playback ends; digits may still
-                // interrupt the prompt meanwhile.
-                Action::Listen(request) if self.media.is_playing() => {
-                    if queue.iter().any(|a| matches!(a, Action::CollectDigits(_))) {
-                        self.media.set_barge_in(true);
-                    }
-                    self.held.push(Action::Listen(request));
-                    self.held.extend(queue.drain(..));
-                    return;
+                break;
+            }
+            if let Some(action) = self.held.pop_front() {
+                self.execute(action).await;
+                ran = true;
+            }
+        }
+        ran
+    }
+
+    async fn execute(&mut self, action: Action) {
+        match action {
+            Action::Play(prompt) => self.play(prompt),
+            Action::CollectDigits(_) => self.media.set_barge_in(BargeIn::Digits),
+            Action::Listen(request) => self.listen(request.vocabulary),
+            Action::StopListening => {
+                self.listening = None;
+                self.media.set_listening(false);
+            }
+            Action::LookupAccount { number, purpose } => {
+                tracing::info!(?purpose, "looking the number up");
+                let (services, caller, tx) = (
+                    self.services.clone(),
+                    self.caller.clone(),
+                    self.background.clone(),
+                );
+                tokio::spawn(async move {
+                    let result = services.lookup(&number, caller.as_ref()).await;
+                    let _ = tx
+                        .send(Background::Flow(FlowEvent::AccountLookup(result)))
+                        .await;
+                });
+            }
+            Action::VerifyPassphrase {
+                account,
+                alternatives,
+            } => {
+                let (services, tx) = (self.services.clone(), self.background.clone());
+                let caller = self.caller.clone();
+                tokio::spawn(async move {
+                    let check = services
+                        .verify_passphrase(&account, &alternatives, caller.as_ref())
+                        .await;
+                    let _ = tx
+                        .send(Background::Flow(FlowEvent::PassphraseChecked(check)))
+                        .await;
+                });
+            }
+            Action::SendCode { to, account, code } => {
+                let (services, tx) = (self.services.clone(), self.background.clone());
+                tokio::spawn(async move {
+                    let sent = services.send_code(&account, &to, &code).await;
+                    let ev = if sent {
+                        FlowEvent::CodeSent
+                    } else {
+                        FlowEvent::CodeFailed
+                    };
+                    let _ = tx.send(Background::Flow(ev)).await;
+                });
+            }
+            Action::Audit(event) => {
+                self.services.metrics.audit(&event);
+                if matches!(event, auth::flow::AuditEvent::Authenticated { .. }) {
+                    self.verified = true;
                 }
-                Action::Listen(request) => self.listen(request.vocabulary),
-                Action::StopListening => {
-                    self.listening = None;
-                    self.media.set_listening(false);
-                }
-                Action::LookupAccount { number, purpose } => {
-                    tracing::info!(?purpose, "looking the number up");
-                    let (services, caller, tx) = (
-                        self.services.clone(),
-                        self.caller.clone(),
-                        self.background.clone(),
-                    );
-                    tokio::spawn(async move {
-                        let result = services.lookup(&number, caller.as_ref()).await;
-                        let _ = tx
-                            .send(Background::Flow(FlowEvent::AccountLookup(result)))
-                            .await;
-                    });
-                }
-                Action::VerifyPassphrase {
-                    account,
-                    alternatives,
-                } => {
-                    let (services, tx) = (self.services.clone(), self.background.clone());
-                    let caller = self.caller.clone();
-                    tokio::spawn(async move {
-                        let check = services
-                            .verify_passphrase(&account, &alternatives, caller.as_ref())
-                            .await;
-                        let _ = tx
-                            .send(Background::Flow(FlowEvent::PassphraseChecked(check)))
-                            .await;
-                    });
-                }
-                Action::SendCode { to, account, code } => {
-                    let (services, tx) = (self.services.clone(), self.background.clone());
-                    tokio::spawn(async move {
-                        let sent = services.send_code(&account, &to, &code).await;
-                        let ev = if sent {
-                            FlowEvent::CodeSent
-                        } else {
-                            FlowEvent::CodeFailed
-                        };
-                        let _ = tx.send(Background::Flow(ev)).await;
-                    });
-                }
-                Action::Audit(event) => {
-                    self.services.metrics.audit(&event);
-                    if matches!(event, auth::flow::AuditEvent::Authenticated { .. }) {
-                        self.verified = true;
-                    }
-                    let (services, call_id) =
-                        (self.services.clone(), self.incoming.call_id.clone());
-                    let caller = self.caller.clone();
-                    tokio::spawn(
-                        async move { services.audit(&call_id, &event, caller.as_ref()).await },
-                    );
-                }
-                held @ (Action::Transfer { .. } | Action::Hangup) => {
-                    if self.media.is_playing() {
-                        self.held.push(held);
-                        self.held.extend(queue.drain(..));
-                        return;
-                    }
-                    match held {
-                        Action::Transfer { target, outcome } => {
-                            self.start_transfer(target, outcome).await
-                        }
-                        _ => {
-                            tracing::info!("the flow hangs up");
-                            self.services.sip.hangup(self.incoming.call).await;
-                            self.ended = Some(if self.verified {
-                                CallOutcome::Authenticated
-                            } else {
-                                CallOutcome::AgentHungUp
-                            });
-                        }
-                    }
-                }
+                let (services, call_id) = (self.services.clone(), self.incoming.call_id.clone());
+                let caller = self.caller.clone();
+                tokio::spawn(
+                    async move { services.audit(&call_id, &event, caller.as_ref()).await },
+                );
+            }
+            Action::Transfer { target, outcome } => self.start_transfer(target, outcome).await,
+            Action::Hangup => {
+                tracing::info!("the flow hangs up");
+                self.services.sip.hangup(self.incoming.call).await;
+                self.ended = Some(if self.verified {
+                    CallOutcome::Authenticated
+                } else {
+                    CallOutcome::AgentHungUp
+                });
             }
         }
     }
 
-    async fn play(&mut self, prompt: Prompt) {
-        let pcm = if prompt.id == PromptId::Beep {
-            Ok(Arc::new(crate::tts::beep(8000)))
-        } else {
-            let name = serde_name(prompt.id);
-            self.services.tts.render(&name, &prompt.text).await
-        };
+    /// Plays a prompt whose audio is ready, or renders it off the call task
+    /// (holding the actions after it) so the prompt playing now keeps its pace.
+    fn play(&mut self, prompt: Prompt) {
+        if prompt.id == PromptId::Beep {
+            return self.start_prompt(
+                prompt,
+                Ok(Arc::new(crate::tts::beep(crate::services::PROMPT_RATE))),
+            );
+        }
+        let name = prompt_name(prompt.id);
+        if let Some(pcm) = self.services.tts.cached(&name, &prompt.text) {
+            return self.start_prompt(prompt, Ok(pcm));
+        }
+        self.rendering = true;
+        let (services, tx) = (self.services.clone(), self.background.clone());
+        tokio::spawn(async move {
+            let pcm = services.tts.render(&name, &prompt.text).await;
+            let _ = tx.send(Background::Rendered(prompt, pcm)).await;
+        });
+    }
+
+    fn start_prompt(&mut self, prompt: Prompt, pcm: anyhow::Result<Arc<Vec<i16>>>) {
         match pcm {
             Ok(pcm) => {
                 tracing::debug!(prompt = ?prompt.id, "playing");
@@ -546,7 +575,7 @@ impl Call {
             Ok(session) => {
                 self.listening = Some(session);
                 self.media.set_listening(true);
-                self.media.set_barge_in(false);
+                self.media.set_barge_in(BargeIn::Off);
             }
             Err(e) => {
                 // Busy pool: the flow's listen timeout moves the caller on to the SMS code.
@@ -589,7 +618,8 @@ async fn next_transcript(listening: &mut Option<asr::Session>) -> Option<AsrEven
     }
 }
 
-fn serde_name(id: PromptId) -> String {
+/// The prompt's name in configuration and override files: `EnterCode` → `enter_code`.
+pub(crate) fn prompt_name(id: PromptId) -> String {
     format!("{id:?}")
         .chars()
         .enumerate()

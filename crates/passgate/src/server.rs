@@ -89,6 +89,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         metrics,
     });
 
+    tokio::spawn(prerender_prompts(services.clone()));
+
     let mut calls: HashMap<CallHandle, mpsc::Sender<Event>> = HashMap::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -118,6 +120,47 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     services.store.close().await;
     Ok(())
+}
+
+/// Renders every prompt whose words do not depend on the caller, so a call
+/// never waits for espeak-ng on them.
+async fn prerender_prompts(services: Arc<Services>) {
+    use auth::flow::PromptId::*;
+    let started = std::time::Instant::now();
+    let mut rendered = 0;
+    for id in [
+        Greeting,
+        NumberNotRecognized,
+        EnterNumber,
+        NumberInvalid,
+        NumberNotFound,
+        NumberMatched,
+        PassphraseRequest,
+        PassphraseFailed,
+        EnterCode,
+        CodeWrong,
+        CodeExpired,
+        CodeSendFailed,
+        Menu,
+        Goodbye,
+        TransferringToRepresentative,
+        TransferringToAgent,
+        TransferFailed,
+    ] {
+        let text = services.flow.prompts.template(id);
+        if text.is_empty() || text.contains('{') {
+            continue;
+        }
+        match services.tts.render(&call::prompt_name(id), text).await {
+            Ok(_) => rendered += 1,
+            Err(e) => tracing::warn!(prompt = ?id, error = %e, "could not render a prompt"),
+        }
+    }
+    tracing::info!(
+        rendered,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "prompts ready"
+    );
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -28,6 +28,12 @@ impl Tts {
         }
     }
 
+    /// The audio for a prompt already rendered, without waiting.
+    pub fn cached(&self, name: &str, text: &str) -> Option<Arc<Vec<i16>>> {
+        let key = format!("{}\u{0}{}\u{0}{}", self.voice, name, text);
+        self.memory.lock().ok().and_then(|m| m.get(&key).cloned())
+    }
+
     /// PCM at the call's rate for `text`, or the override WAV for `name`.
     pub async fn render(&self, name: &str, text: &str) -> anyhow::Result<Arc<Vec<i16>>> {
         let key = format!("{}\u{0}{}\u{0}{}", self.voice, name, text);

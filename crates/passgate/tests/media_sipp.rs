@@ -317,13 +317,10 @@ fn prompt_is_sent_at_50_packets_per_second_and_33_at_30_ms() {
     prompt_is_paced(&agent, "8", "PCMA", 30);
 }
 
-/// The first call after start-up: the prompts are rendered during the call.
-/// Fails today: the call task awaits `Tts::render` (WAV load and resampling,
-/// or espeak-ng on a cache miss) inside `Call::play`, so no packet of the
-/// greeting leaves for as long as the "press 1" prompt takes to render (about
-/// 170 ms here, debug build), then the late packets go out in a burst.
+/// The first call after start-up, while prompts may still be rendering:
+/// rendering happens off the call task, so the greeting keeps its 20 ms pace
+/// (it once stalled ~200 ms and then burst while the next prompt rendered).
 #[test]
-#[ignore = "product bug: prompt rendering blocks the call task's pacing (see report)"]
 fn first_call_prompt_is_paced_while_the_next_prompt_renders() {
     let _serial = serial();
     let agent = Agent::start(&[]);
@@ -361,11 +358,8 @@ fn sip_info_digits_are_reported() {
 
 /// A key sent by SIP INFO cuts the prompt short, as an RTP key does: the
 /// number entry prompt starts (a new talk spurt) at once, not after the rest
-/// of the "press 1" prompt. Fails today: `Call::on_sip` hands the digit to
-/// the flow but never stops the media's playback, so the next prompt queues
-/// behind the ~8 s offer.
+/// of the "press 1" prompt: a key sent by SIP INFO interrupts like one in RTP.
 #[test]
-#[ignore = "product bug: SIP INFO digits do not barge in (see report)"]
 fn sip_info_digit_barges_in_on_the_prompt() {
     let _serial = serial();
     let agent = Agent::start(&[]);
