@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+/// Prompts are handed to the pacer as 8 kHz PCM whatever the codec.
+const PCM_RATE: u32 = 8000;
+
 use crate::g711::G711;
 use crate::rtp_packet::RtpPacket;
 
@@ -56,7 +59,10 @@ pub enum BetweenPrompts {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacerConfig {
+    /// G.711 (the default), or Opus: see [`PacerConfig::opus`].
     pub codec: G711,
+    /// Send Opus instead of `codec`; the PCM handed in stays at 8 kHz.
+    pub opus: bool,
     /// Usually `codec.payload_type()`; kept separate for peers that remap it.
     pub payload_type: u8,
     pub clock_rate: u32,
@@ -72,6 +78,7 @@ impl PacerConfig {
     pub fn g711(codec: G711, ssrc: u32, first_sequence: u16, first_timestamp: u32) -> Self {
         PacerConfig {
             codec,
+            opus: false,
             payload_type: codec.payload_type(),
             clock_rate: 8000,
             ptime: Ptime::Ms20,
@@ -79,6 +86,16 @@ impl PacerConfig {
             first_sequence,
             first_timestamp,
             between_prompts: BetweenPrompts::Nothing,
+        }
+    }
+
+    /// Opus at its 48 kHz RTP clock (RFC 7587), from 8 kHz prompt PCM.
+    pub fn opus(payload_type: u8, ssrc: u32, first_sequence: u16, first_timestamp: u32) -> Self {
+        PacerConfig {
+            opus: true,
+            payload_type,
+            clock_rate: 48000,
+            ..Self::g711(G711::Ulaw, ssrc, first_sequence, first_timestamp)
         }
     }
 }
@@ -113,7 +130,12 @@ struct Playing {
 #[derive(Debug)]
 pub struct Pacer {
     config: PacerConfig,
+    /// PCM samples (at 8 kHz) in one packet.
     samples_per_packet: usize,
+    /// RTP clock ticks one packet advances the timestamp by.
+    ticks_per_packet: u32,
+    #[cfg(feature = "opus")]
+    opus: Option<crate::opus::OpusEncoder>,
     next_id: u64,
     queue: VecDeque<(PromptId, Vec<i16>)>,
     current: Option<Playing>,
@@ -131,11 +153,18 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(config: PacerConfig) -> Self {
-        let samples_per_packet =
-            (config.clock_rate as u64 * config.ptime.duration().as_millis() as u64 / 1000) as usize;
+        let ms = config.ptime.duration().as_millis() as u64;
+        let samples_per_packet = (u64::from(PCM_RATE) * ms / 1000) as usize;
+        let ticks_per_packet = (u64::from(config.clock_rate) * ms / 1000) as u32;
         Pacer {
             config,
             samples_per_packet: samples_per_packet.max(1),
+            ticks_per_packet: ticks_per_packet.max(1),
+            #[cfg(feature = "opus")]
+            opus: config
+                .opus
+                .then(|| crate::opus::OpusEncoder::new(PCM_RATE).ok())
+                .flatten(),
             next_id: 0,
             queue: VecDeque::new(),
             current: None,
@@ -214,11 +243,10 @@ impl Pacer {
     fn produce(&mut self, due: Instant) {
         let ptime = self.config.ptime.duration();
         let spp = self.samples_per_packet;
-        let codec = self.config.codec;
-        let silence = codec.silence();
-        let (payload, prompt) = if self.silence_packets_left > 0 {
+        let mut frame = vec![0i16; spp];
+        let prompt = if self.silence_packets_left > 0 {
             self.silence_packets_left -= 1;
-            (vec![silence; spp], None)
+            None
         } else {
             let Some(playing) = self.current_or_next() else {
                 self.next_due = None;
@@ -226,19 +254,18 @@ impl Pacer {
                 return;
             };
             let end = (playing.offset + spp).min(playing.pcm.len());
-            let mut payload = Vec::with_capacity(spp);
-            codec.encode(&playing.pcm[playing.offset..end], &mut payload);
-            payload.resize(spp, silence);
+            frame[..end - playing.offset].copy_from_slice(&playing.pcm[playing.offset..end]);
             playing.offset = end;
-            (payload, Some(playing.id))
+            Some(playing.id)
         };
+        let payload = self.encode(&frame);
+        let ticks = self.ticks_per_packet;
         let timestamp = match self.last {
-            Some((_, ts)) if self.in_spurt => ts.wrapping_add(spp as u32),
+            Some((_, ts)) if self.in_spurt => ts.wrapping_add(ticks),
             Some((last_due, ts)) => {
                 let idle = due.saturating_duration_since(last_due + ptime);
                 let idle_samples = idle.as_nanos() * self.config.clock_rate as u128 / 1_000_000_000;
-                ts.wrapping_add(spp as u32)
-                    .wrapping_add(idle_samples as u32)
+                ts.wrapping_add(ticks).wrapping_add(idle_samples as u32)
             }
             None => self.config.first_timestamp,
         };
@@ -259,6 +286,19 @@ impl Pacer {
         self.in_spurt = true;
         self.next_due = Some(due + ptime);
         self.after_packet(due);
+    }
+
+    /// One packet's payload from one packet's worth of 8 kHz PCM.
+    fn encode(&mut self, frame: &[i16]) -> Vec<u8> {
+        #[cfg(feature = "opus")]
+        if let Some(encoder) = self.opus.as_mut() {
+            // A frame the encoder refuses is sent as an empty packet (a gap
+            // the receiver conceals) rather than stopping the prompt.
+            return encoder.encode(frame).unwrap_or_default();
+        }
+        let mut payload = Vec::with_capacity(frame.len());
+        self.config.codec.encode(frame, &mut payload);
+        payload
     }
 
     fn current_or_next(&mut self) -> Option<&mut Playing> {
@@ -356,6 +396,41 @@ mod tests {
         assert_eq!(p.poll_timeout(), None);
         assert_eq!(p.poll_event(), Some(PacerEvent::Started(id)));
         assert_eq!(p.poll_event(), Some(PacerEvent::Finished(id)));
+    }
+
+    #[cfg(feature = "opus")]
+    #[test]
+    fn opus_packets_carry_the_prompt_on_a_48_khz_clock() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(PacerConfig::opus(111, 7, 1, 0));
+        let tone: Vec<i16> = (0..8000)
+            .map(|i| {
+                (8000.0 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 8000.0).sin()) as i16
+            })
+            .collect();
+        p.enqueue(t0, tone);
+        let sent = run(&mut p, t0 + Duration::from_secs(2));
+        assert_eq!(sent.len(), 50, "one second in 20 ms packets");
+        let mut decoder = crate::opus::OpusDecoder::new(8000).unwrap();
+        let mut pcm = Vec::new();
+        for (k, out) in sent.iter().enumerate() {
+            assert_eq!(out.packet.payload_type, 111);
+            assert_eq!(
+                out.packet.timestamp,
+                960 * k as u32,
+                "RFC 7587: 48 kHz clock"
+            );
+            assert!(!out.packet.payload.is_empty() && out.packet.payload.len() < 160);
+            decoder.decode(&out.packet.payload, &mut pcm).unwrap();
+        }
+        assert_eq!(pcm.len(), 8000);
+        let rms = (pcm[2000..]
+            .iter()
+            .map(|&s| f64::from(s).powi(2))
+            .sum::<f64>()
+            / 6000.0)
+            .sqrt();
+        assert!(rms > 3000.0, "the tone came through: rms {rms}");
     }
 
     #[test]

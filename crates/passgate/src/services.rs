@@ -59,21 +59,27 @@ impl Services {
         neg: &Negotiated,
         local: Option<SocketAddr>,
     ) -> anyhow::Result<MediaSession> {
-        let law = match neg.codec {
-            Codec::Pcmu => G711::Ulaw,
-            Codec::Pcma => G711::Alaw,
-            Codec::Opus => anyhow::bail!("Opus was negotiated but prompts are sent in G.711 only; list pcmu/pcma first in sip.codecs"),
-        };
         let rate = self
             .recognizer
             .as_ref()
             .map_or(16000, |r| r.model().sample_rate());
-        let receiver = ReceiverConfig::new(
-            vec![(neg.payload_type, AudioCodec::G711(law))],
-            neg.telephone_event,
-            rate,
-        );
-        let mut pacer = PacerConfig::g711(law, rand::random(), rand::random(), rand::random());
+        let (ssrc, seq, ts) = (rand::random(), rand::random(), rand::random());
+        let (audio, mut pacer) = match neg.codec {
+            Codec::Pcmu => (
+                AudioCodec::G711(G711::Ulaw),
+                PacerConfig::g711(G711::Ulaw, ssrc, seq, ts),
+            ),
+            Codec::Pcma => (
+                AudioCodec::G711(G711::Alaw),
+                PacerConfig::g711(G711::Alaw, ssrc, seq, ts),
+            ),
+            Codec::Opus => (
+                AudioCodec::Opus,
+                PacerConfig::opus(neg.payload_type, ssrc, seq, ts),
+            ),
+        };
+        let receiver =
+            ReceiverConfig::new(vec![(neg.payload_type, audio)], neg.telephone_event, rate);
         pacer.payload_type = neg.payload_type;
         pacer.ptime = Ptime::from_millis(neg.ptime_ms).unwrap_or(Ptime::Ms20);
         let cname = format!(

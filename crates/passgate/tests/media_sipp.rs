@@ -382,3 +382,59 @@ fn sip_info_digit_barges_in_on_the_prompt() {
         "the INFO key stopped the offer prompt: {pacing:?}"
     );
 }
+
+/// An Opus-only caller: the answer is Opus and the prompt goes out as Opus
+/// packets on the 48 kHz RTP clock (RFC 7587) that decode back to speech.
+#[test]
+fn an_opus_caller_hears_the_prompt_in_opus() {
+    let _serial = serial();
+    let agent = Agent::start(&[]);
+    let media_port = free_media_port();
+    let capture = Capture::start(media_port);
+    let run = sipp_on_media_port("media_listen_opus", agent.sip, media_port, &[]);
+    let capture = capture.stop();
+    run.assert_ok("an Opus caller");
+    let answer = answer_of(&run);
+    assert!(answer.contains(" RTP/AVP 111 101"), "{answer}");
+    assert!(answer.contains("a=rtpmap:111 opus/48000/2"), "{answer}");
+    assert!(
+        answer.contains("a=rtpmap:101 telephone-event/48000"),
+        "{answer}"
+    );
+    let agent_port = answer_rtp_port(&answer);
+    let packets: Vec<CapturedRtp> = capture
+        .rtp(media_port)
+        .into_iter()
+        .filter(|p| p.dst_port == media_port && p.src_port == agent_port)
+        .collect();
+    assert!(
+        packets.len() > 150,
+        "about 50 packets a second for 4 s: {}",
+        packets.len()
+    );
+    let mut decoder = media::OpusDecoder::new(8000).unwrap();
+    let mut pcm = Vec::new();
+    for pair in packets.windows(2) {
+        assert_eq!(pair[0].payload_type, 111);
+        assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1));
+        if !pair[1].marker {
+            assert_eq!(
+                pair[1].timestamp.wrapping_sub(pair[0].timestamp),
+                960,
+                "20 ms at 48 kHz"
+            );
+        }
+    }
+    for p in &packets {
+        decoder.decode(&p.payload, &mut pcm).unwrap();
+    }
+    let voiced = pcm
+        .chunks(160)
+        .filter(|f| f.iter().map(|&s| i32::from(s).abs()).max().unwrap_or(0) > 1000)
+        .count();
+    assert!(
+        voiced > packets.len() / 2,
+        "decoded speech in {voiced} of {} frames",
+        packets.len()
+    );
+}
