@@ -63,9 +63,12 @@ enum Command {
         /// Model directory (default: asr.model).
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Vocabulary file, one word per line (default: asr.vocabulary; none = full vocabulary).
+        /// Vocabulary file, one word per line (default: asr.vocabulary).
         #[arg(long)]
         vocabulary: Option<PathBuf>,
+        /// Use the model's full vocabulary, ignoring asr.vocabulary.
+        #[arg(long, conflicts_with = "vocabulary")]
+        full: bool,
         /// 16-bit WAV file.
         file: PathBuf,
     },
@@ -118,11 +121,16 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Recognize {
             model,
             vocabulary,
+            full,
             file,
         } => {
             let config = config::Config::load(&cli.config, false)?;
             let model = model.unwrap_or(config.asr.model.clone());
-            let vocabulary = vocabulary.or(config.asr.vocabulary.clone());
+            let vocabulary = if full {
+                None
+            } else {
+                vocabulary.or(config.asr.vocabulary.clone())
+            };
             recognize::run(&model, vocabulary.as_ref(), &file)
         }
         Command::Demo { listen } => {

@@ -53,7 +53,7 @@ fn recognize_prints_the_passphrase_with_confidences_in_vocabulary_mode() {
 fn recognize_in_full_vocabulary_mode_and_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let wav = espeak("하얀 말", dir.path());
-    let out = recognize(&[], &wav);
+    let out = recognize(&["--full"], &wav);
     assert!(
         out.contains("full vocabulary") && out.contains(" 1. "),
         "{out}"
