@@ -40,3 +40,76 @@ fn check_config_accepts_the_shipped_file_with_environment_overrides() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("max_calls = 77"), "{stdout}");
 }
+
+fn accounts(db: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .arg("accounts")
+        .args(args)
+        .env("PASSGATE_DATABASE__URL", db)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn accounts_are_added_listed_and_bad_input_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("p.db").display());
+    let add = |phone: &str, passphrase: &str| {
+        accounts(
+            &db,
+            &[
+                "add",
+                "--name",
+                "Nelson Medina",
+                "--phone",
+                phone,
+                "--passphrase",
+                passphrase,
+                "--balance",
+                "1234.56",
+            ],
+        )
+    };
+    let ok = add("+15550100001", "white horse");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    for (phone, passphrase, problem) in [
+        ("not-a-number", "white horse", "is not a phone number"),
+        (
+            "+15550100001",
+            "white horse",
+            "already belongs to an account",
+        ),
+        ("+15550100002", "   ", "passphrase"),
+    ] {
+        let out = add(phone, passphrase);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{phone:?}/{passphrase:?}: {stderr}"
+        );
+        assert!(stderr.contains(problem), "{problem:?} not in: {stderr}");
+        assert!(
+            !stderr.contains("white horse"),
+            "the passphrase leaked: {stderr}"
+        );
+    }
+    let list = accounts(&db, &["list", "--json"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("\"Nelson Medina\"")
+            && text.contains("+15550100001")
+            && text.contains("1234.56"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("argon2") && !text.contains("white"),
+        "no passphrase material in the listing: {text}"
+    );
+}
