@@ -443,6 +443,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_flow_section_states_the_defaults_exactly() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/passgate.toml");
+        let config = Config::load(&path, true).unwrap();
+        let mut expected = auth::flow::FlowConfig::default();
+        // Filled from asr.vocabulary at start-up, not written in [flow].
+        expected.passphrase.vocabulary = None;
+        assert_eq!(config.flow, expected);
+        assert_eq!(config.lockout, auth::store::LockoutPolicy::default());
+        assert_eq!(config.sms_cap, auth::store::SmsCap::default());
+    }
+
+    #[test]
     fn a_bad_value_names_its_key() {
         let err = load_text("[sip]\nlisten = \"not an address\"\n")
             .unwrap_err()
