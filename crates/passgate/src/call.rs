@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use asr::{ListenOptions, SessionEvent as AsrEvent};
 use auth::flow::{
-    Action, Alternatives, AuthOutcome, Event as FlowEvent, Flow, PlaybackId, Prompt, PromptId,
-    TransferTarget, Vocabulary,
+    Action, Alternatives, AuditEvent, AuthOutcome, Event as FlowEvent, Flow, PlaybackId, Prompt,
+    PromptId, TransferTarget, Vocabulary,
 };
 use auth::phone::{caller_number, CallerHeaders, E164};
 use media::{BargeIn, MediaEvent, MediaSession, SessionEvent as MediaOut, Transmit};
@@ -31,6 +31,21 @@ enum Background {
     Flow(FlowEvent),
     /// A prompt rendered off the call task (first use of its text).
     Rendered(Prompt, anyhow::Result<Arc<Vec<i16>>>),
+}
+
+/// Audit rows a call may have waiting for the store.
+const AUDIT_DEPTH: usize = 64;
+
+/// Writes one call's audit rows in the order the flow produced them.
+async fn write_audit(
+    services: Arc<Services>,
+    call_id: String,
+    caller: Option<E164>,
+    mut rows: mpsc::Receiver<AuditEvent>,
+) {
+    while let Some(event) = rows.recv().await {
+        services.audit(&call_id, &event, caller.as_ref()).await;
+    }
 }
 
 /// How long to wait for the transfer target's final answer in a NOTIFY.
@@ -78,6 +93,8 @@ struct Call {
     rendering: bool,
     transfer: Option<Transfer>,
     background: mpsc::Sender<Background>,
+    /// The call's audit rows, written in order by its writer task.
+    audit: mpsc::Sender<AuditEvent>,
     ended: Option<CallOutcome>,
     verified: bool,
     /// Flow events waiting to be handled, in arrival order.
@@ -165,6 +182,13 @@ impl Call {
         services.sip.answer(call, port).await;
         tracing::info!(rtp_port = port, codec = ?negotiated.codec, ptime = negotiated.ptime_ms, "answered");
         let (background, mut results) = mpsc::channel(32);
+        let (audit, audit_rows) = mpsc::channel(AUDIT_DEPTH);
+        let audit_writer = tokio::spawn(write_audit(
+            services.clone(),
+            incoming.call_id.clone(),
+            caller.clone(),
+            audit_rows,
+        ));
         let mut this = Call {
             services,
             remote_sdp: negotiated.remote_rtp,
@@ -179,6 +203,7 @@ impl Call {
             rendering: false,
             transfer: None,
             background,
+            audit,
             ended: None,
             verified: false,
             pending: VecDeque::new(),
@@ -220,15 +245,22 @@ impl Call {
             }
             this.settle().await;
         }
+        // The call is over once its story is in the audit trail.
+        let services = this.services.clone();
+        let outcome = this.ended.unwrap_or(CallOutcome::CallerHungUp);
         let stats = this.media.stats();
-        this.services.metrics.rtp_finished(&stats);
+        drop(this);
+        if audit_writer.await.is_err() {
+            tracing::error!("the audit writer stopped early");
+        }
+        services.metrics.rtp_finished(&stats);
         tracing::info!(
-            outcome = ?this.ended,
+            ?outcome,
             rtp_in = stats.receiver.datagrams,
             lost = stats.receiver.jitter.lost,
             "call finished"
         );
-        this.ended.unwrap_or(CallOutcome::CallerHungUp)
+        outcome
     }
 
     async fn on_timer(&mut self, hard_stop: Instant) {
@@ -409,9 +441,15 @@ impl Call {
         }
     }
 
-    /// Queues the flow's actions and carries out as many as may run now.
+    /// Audit rows are written at once, in the flow's order: they record what
+    /// happened and must not wait behind a prompt (the caller may hang up first).
     async fn run_actions(&mut self, actions: Vec<Action>) {
-        self.held.extend(actions);
+        for action in actions {
+            match action {
+                audit @ Action::Audit(_) => self.execute(audit).await,
+                other => self.held.push_back(other),
+            }
+        }
         self.release_held().await;
     }
 
@@ -498,11 +536,9 @@ impl Call {
                 if matches!(event, auth::flow::AuditEvent::Authenticated { .. }) {
                     self.verified = true;
                 }
-                let (services, call_id) = (self.services.clone(), self.incoming.call_id.clone());
-                let caller = self.caller.clone();
-                tokio::spawn(
-                    async move { services.audit(&call_id, &event, caller.as_ref()).await },
-                );
+                // In order, by the call's own writer; it waits for the store
+                // rather than drop a row.
+                let _ = self.audit.send(event).await;
             }
             Action::Transfer { target, outcome } => self.start_transfer(target, outcome).await,
             Action::Hangup => {
