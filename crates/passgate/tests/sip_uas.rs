@@ -43,7 +43,7 @@ fn basic_call_over_udp() {
         "the BYE was answered"
     );
     // One span per call: the log names the Call-ID on the call's lines.
-    let log = agent.log_text();
+    let log = agent.wait_log(&["call ended reason=RemoteBye"], Duration::from_secs(5));
     assert!(
         log.contains("call_id=") && log.contains("call ended reason=RemoteBye"),
         "{log}"
@@ -149,7 +149,10 @@ fn reinvite_hold_and_resume() {
         .filter(|m| m.contains("SIP/2.0 200 OK") && m.contains(" INVITE"))
         .collect();
     assert!(oks.len() >= 4, "{}", run.messages);
-    let log = agent.log_text();
+    let log = agent.wait_log(
+        &["direction=RecvOnly", "direction=Inactive"],
+        Duration::from_secs(5),
+    );
     assert!(
         log.contains("direction=RecvOnly") && log.contains("direction=Inactive"),
         "{log}"
