@@ -5,7 +5,7 @@
 CARGO ?= cargo
 DEMO_LISTEN ?= 127.0.0.1:5060
 
-.PHONY: demo test deps lint unit build release clean
+.PHONY: demo test deps lint unit build release clean fuzz
 
 deps:
 	@scripts/ensure-deps.sh
@@ -29,3 +29,9 @@ demo: deps release
 
 clean:
 	$(CARGO) clean
+
+# libFuzzer (cargo fuzz) on the SIP entry point, SDP, RTP/RTCP/RFC 4733 and the
+# auth flow, each for FUZZ_SECONDS; seeds in fuzz/corpus/<target>/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh

@@ -413,9 +413,18 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Config::load reads the process environment, which the environment
+    /// test changes: tests that load take turns.
+    static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn environment() -> std::sync::MutexGuard<'static, ()> {
+        ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn load_text(text: &str) -> Result<Config, ConfigError> {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(text.as_bytes()).unwrap();
+        let _turn = environment();
         Config::load(f.path(), true)
     }
 
@@ -445,7 +454,10 @@ mod tests {
     #[test]
     fn the_shipped_flow_section_states_the_defaults_exactly() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/passgate.toml");
-        let config = Config::load(&path, true).unwrap();
+        let config = {
+            let _turn = environment();
+            Config::load(&path, true).unwrap()
+        };
         let mut expected = auth::flow::FlowConfig::default();
         // Filled from asr.vocabulary at start-up, not written in [flow].
         expected.passphrase.vocabulary = None;
@@ -485,6 +497,7 @@ mod tests {
     #[test]
     #[allow(clippy::result_large_err)] // figment::Jail's closure signature
     fn environment_overrides_the_file() {
+        let _turn = environment();
         figment::Jail::expect_with(|jail| {
             jail.create_file("p.toml", "[sip]\nlisten = \"127.0.0.1:5070\"\n")?;
             jail.set_env("PASSGATE_SIP__LISTEN", "127.0.0.1:5080");

@@ -88,40 +88,14 @@ fn sipp_on(
     target: std::net::SocketAddr,
     port: u16,
 ) -> support::SippRun {
-    let messages = dir.join("messages.log");
-    let errors = dir.join("errors.log");
-    let output = Command::new("sipp")
-        .current_dir(dir)
-        .arg("-sf")
-        .arg(
-            workspace()
-                .join("tests/sipp")
-                .join(format!("{scenario}.xml")),
-        )
-        .args(["-m", "1", "-nostdin", "-timeout", "90", "-timeout_error"])
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &support::free_port().to_string(),
-        ])
-        .args(["-cid_str", "passgate-seed-%u"])
-        .args(["-trace_msg", "-trace_err"])
-        .arg("-message_file")
-        .arg(&messages)
-        .arg("-error_file")
-        .arg(&errors)
-        .arg(target.to_string())
-        .output()
-        .expect("sipp");
-    support::SippRun {
-        code: output.status.code().unwrap_or(-1),
-        messages: std::fs::read_to_string(&messages).unwrap_or_default(),
-        errors: std::fs::read_to_string(&errors).unwrap_or_default(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-    }
+    let options = support::SippOptions {
+        dir: Some(dir),
+        port: Some(port),
+        timeout_secs: Some(90),
+        extra: &["-cid_str", "passgate-seed-%u"],
+        ..Default::default()
+    };
+    support::sipp_with(scenario, target, &options)
 }
 
 /// A webhook SMS gateway standing in for the provider: checks the request and

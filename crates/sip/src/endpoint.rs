@@ -356,6 +356,8 @@ impl Endpoint {
             (true, Some(echo)) => {
                 let code = match err {
                     MessageError::UnknownMethod(_) => 501,
+                    MessageError::Version(_) => 505,
+                    MessageError::UnsupportedScheme(_) => 416,
                     _ => 400,
                 };
                 tracing::debug!(%source, %err, code, "answering a message we cannot use");
@@ -512,6 +514,14 @@ impl Endpoint {
             self.respond_tx(now, &key, &req.echo, 503, None, &[retry], None);
             return;
         }
+        if !accepts_sdp(&req) {
+            // Our 200 must carry SDP, which the caller says it cannot take
+            // (RFC 4475 §3.3.15).
+            let accept = "Accept: application/sdp".to_string();
+            let warning = "Warning: 399 passgate \"responses carry application/sdp\"".to_string();
+            self.respond_tx(now, &key, &req.echo, 406, None, &[accept, warning], None);
+            return;
+        }
         let media = match offer_in(&req) {
             Ok(None) => None,
             Ok(Some(offer)) => match sdp::negotiate(&offer, &self.config.media) {
@@ -524,7 +534,13 @@ impl Endpoint {
                 }
             },
             Err(code) => {
-                self.respond_tx(now, &key, &req.echo, code, None, &[], None);
+                // A 415 lists what we do take (§21.4.13).
+                let headers = if code == 415 {
+                    vec!["Accept: application/sdp".to_string()]
+                } else {
+                    vec![]
+                };
+                self.respond_tx(now, &key, &req.echo, code, None, &headers, None);
                 return;
             }
         };
@@ -1480,6 +1496,26 @@ fn offer_in(req: &Request) -> Result<Option<sdp::SessionDescription>, u16> {
     }
     let text = std::str::from_utf8(&req.body).map_err(|_| 400u16)?;
     sdp::parse(text).map(Some).map_err(|e| e.status())
+}
+
+/// Whether the request's Accept headers (if any) admit `application/sdp`.
+fn accepts_sdp(req: &Request) -> bool {
+    let mut accepts = req
+        .extra
+        .iter()
+        .filter(|(name, _)| name == "accept")
+        .peekable();
+    if accepts.peek().is_none() {
+        return true;
+    }
+    accepts.any(|(_, value)| {
+        value.split(',').any(|range| {
+            let range = range.split(';').next().unwrap_or("").trim();
+            ["application/sdp", "application/*", "*/*"]
+                .iter()
+                .any(|ok| ok.eq_ignore_ascii_case(range))
+        })
+    })
 }
 
 /// The status code in a `message/sipfrag` body ("SIP/2.0 200 OK").

@@ -180,43 +180,228 @@ pub enum MessageError {
     ShortBody { declared: usize, available: usize },
     #[error("CSeq method {cseq} does not match request method {method}")]
     CseqMismatch { cseq: String, method: String },
+    #[error("unsupported SIP version {0}")]
+    Version(String),
+    #[error("unsupported Request-URI scheme {0}")]
+    UnsupportedScheme(String),
 }
 
 pub fn parse(data: &[u8]) -> Result<Incoming, MessageError> {
-    if let Some(token) = request_method_token(data) {
-        if Method::from_token(token).is_none() {
-            return Err(MessageError::UnknownMethod(token.to_string()));
-        }
-    }
+    // rsipstack's parser does not take every form RFC 3261 allows (LWS
+    // around `=` and `;`, folded lines: RFC 4475 §3.1.1.1), so it is given
+    // the header section in its canonical form.
+    parse_as_is(&canonical_head(data))
+}
+
+fn parse_as_is(data: &[u8]) -> Result<Incoming, MessageError> {
+    check_request_line(data)?;
     let msg = rsip::parser::parse_message(data).map_err(|e| MessageError::Parse(e.to_string()))?;
-    check_content_length(data)?;
+    let declared = check_content_length(data)?;
     match msg {
-        SipMessage::Request(req) => Ok(Incoming::Request(Box::new(request_from(req)?))),
+        SipMessage::Request(req) => {
+            let mut req = request_from(req)?;
+            // Octets past Content-Length are not part of the message (§18.3).
+            if let Some(len) = declared {
+                req.body.truncate(len);
+            }
+            Ok(Incoming::Request(Box::new(req)))
+        }
         SipMessage::Response(resp) => Ok(Incoming::Response(response_from(resp)?)),
     }
 }
 
-fn request_method_token(data: &[u8]) -> Option<&str> {
+fn request_line(data: &[u8]) -> Option<&str> {
     let line_end = data.iter().position(|&b| b == b'\r' || b == b'\n')?;
     let line = std::str::from_utf8(&data[..line_end]).ok()?;
     if line.starts_with("SIP/") {
         return None;
     }
-    line.split(' ').next().filter(|t| !t.is_empty())
+    Some(line)
+}
+
+/// The Request-Line is `Method SP Request-URI SP SIP-Version` with single
+/// spaces and nothing after the version (§25.1; RFC 4475 §3.1.2.9,
+/// §3.1.2.10). The method is checked first (an unknown one is answered 501
+/// whatever else is wrong, §3.1.2.18), then the version (505) and the
+/// Request-URI scheme (416).
+fn check_request_line(data: &[u8]) -> Result<(), MessageError> {
+    let Some(line) = request_line(data) else {
+        return Ok(());
+    };
+    let parts: Vec<&str> = line.split(' ').collect();
+    if let Some(token) = parts.first().filter(|t| !t.is_empty()) {
+        if Method::from_token(token).is_none() {
+            return Err(MessageError::UnknownMethod(token.to_string()));
+        }
+    }
+    let [_, uri, version] = parts[..] else {
+        return Err(MessageError::Parse("malformed Request-Line".into()));
+    };
+    if version != "SIP/2.0" {
+        return Err(if version.starts_with("SIP/") {
+            MessageError::Version(version.to_string())
+        } else {
+            MessageError::Parse("malformed Request-Line".into())
+        });
+    }
+    let scheme = uri.split_once(':').map(|(s, _)| s).unwrap_or("");
+    let well_formed = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !well_formed {
+        return Err(MessageError::Parse("malformed Request-URI".into()));
+    }
+    if !["sip", "sips", "tel"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(scheme))
+    {
+        return Err(MessageError::UnsupportedScheme(scheme.to_string()));
+    }
+    Ok(())
+}
+
+fn head_end(data: &[u8]) -> usize {
+    find(data, b"\r\n\r\n").unwrap_or(data.len())
+}
+
+/// The message with its header section rewritten as RFC 3261 §7.3.1 allows:
+/// folded lines joined, no white space around the `:` after a header name,
+/// and in the headers whose grammar uses them, runs of white space outside
+/// quoted strings reduced to one SP and none left around the separators
+/// `/ ; = ,` (§25.1 SWS). The start line and the body are kept as they are.
+fn canonical_head(data: &[u8]) -> Vec<u8> {
+    let end = head_end(data);
+    let head = &data[..end];
+    let Some(first_end) = find(head, b"\r\n") else {
+        return data.to_vec();
+    };
+    let mut out = Vec::with_capacity(data.len());
+    out.extend_from_slice(&head[..first_end]);
+    // Unfold: CRLF followed by SP or HT continues the previous line.
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for line in head[first_end + 2..].split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match (line.first(), lines.last_mut()) {
+            (Some(b' ' | b'\t'), Some(prev)) => {
+                prev.push(b' ');
+                prev.extend_from_slice(line.trim_ascii_start());
+            }
+            _ => lines.push(line.to_vec()),
+        }
+    }
+    for line in lines {
+        out.extend_from_slice(b"\r\n");
+        match line.iter().position(|&b| b == b':') {
+            Some(colon) => {
+                let name: Vec<u8> = line[..colon]
+                    .iter()
+                    .copied()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .collect();
+                out.extend_from_slice(&name);
+                out.extend_from_slice(b": ");
+                let value = &line[colon + 1..];
+                if structured(&name) {
+                    out.extend(squeeze_value(value));
+                } else {
+                    out.extend_from_slice(value.trim_ascii());
+                }
+            }
+            None => out.extend_from_slice(&line),
+        }
+    }
+    out.extend_from_slice(&data[end..]);
+    out
+}
+
+/// Headers whose values are tokens, URIs and parameters, where white space
+/// around separators carries no meaning.
+fn structured(name: &[u8]) -> bool {
+    const NAMES: [&str; 26] = [
+        "via",
+        "v",
+        "from",
+        "f",
+        "to",
+        "t",
+        "contact",
+        "m",
+        "route",
+        "record-route",
+        "cseq",
+        "call-id",
+        "i",
+        "content-length",
+        "l",
+        "content-type",
+        "c",
+        "max-forwards",
+        "require",
+        "proxy-require",
+        "supported",
+        "k",
+        "accept",
+        "event",
+        "o",
+        "refer-to",
+    ];
+    NAMES
+        .iter()
+        .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// A header value with white space squeezed outside quoted strings.
+fn squeeze_value(value: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(value.len());
+    let (mut quoted, mut space) = (false, false);
+    let mut i = 0;
+    let is_sep = |b: u8| matches!(b, b'/' | b';' | b'=' | b',');
+    while i < value.len() {
+        let b = value[i];
+        if quoted {
+            out.push(b);
+            if b == b'\\' && i + 1 < value.len() {
+                out.push(value[i + 1]);
+                i += 1;
+            } else if b == b'"' {
+                quoted = false;
+            }
+        } else if b == b' ' || b == b'\t' {
+            space = true;
+        } else {
+            if space && !out.is_empty() && !is_sep(b) && !out.last().is_some_and(|l| is_sep(*l)) {
+                out.push(b' ');
+            }
+            space = false;
+            if b == b'"' {
+                quoted = true;
+            }
+            out.push(b);
+        }
+        i += 1;
+    }
+    out
 }
 
 /// rsipstack silently truncates the body to what arrived; §18.3 says a UDP
-/// message whose body is shorter than Content-Length must be rejected.
-fn check_content_length(data: &[u8]) -> Result<(), MessageError> {
+/// message whose body is shorter than Content-Length must be rejected. More
+/// than one Content-Length leaves the body's end unknown (RFC 4475 §3.3.9).
+/// Returns the declared length, if any.
+fn check_content_length(data: &[u8]) -> Result<Option<usize>, MessageError> {
     let Some(sep) = find(data, b"\r\n\r\n") else {
-        return Ok(());
+        return Ok(None);
     };
     let head = String::from_utf8_lossy(&data[..sep]);
     let available = data.len() - sep - 4;
+    let mut found = None;
     for line in head.split("\r\n").skip(1) {
         if let Some((name, value)) = line.split_once(':') {
             let name = name.trim();
             if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
+                if found.is_some() {
+                    return Err(MessageError::BadHeader("Content-Length"));
+                }
                 let declared: usize = value
                     .trim()
                     .parse()
@@ -227,10 +412,11 @@ fn check_content_length(data: &[u8]) -> Result<(), MessageError> {
                         available,
                     });
                 }
+                found = Some(declared);
             }
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -240,18 +426,41 @@ pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn echo_headers(headers: &rsip::Headers) -> Result<EchoHeaders, MessageError> {
     let mut vias = Vec::new();
     let (mut from, mut to, mut call_id, mut cseq) = (None, None, None, None);
+    let mut max_forwards = 0;
+    // These headers take one value; two of them make the message ambiguous
+    // (RFC 4475 §3.3.8), and it is answered 400.
+    fn once(
+        slot: &mut Option<String>,
+        value: &str,
+        name: &'static str,
+    ) -> Result<(), MessageError> {
+        if slot.is_some() {
+            return Err(MessageError::BadHeader(name));
+        }
+        *slot = Some(value.trim().to_string());
+        Ok(())
+    }
     for h in headers.iter() {
         match h {
             Header::Via(v) => vias.extend(split_top_level_commas(v.value())),
-            Header::From(v) if from.is_none() => from = Some(v.value().trim().to_string()),
-            Header::To(v) if to.is_none() => to = Some(v.value().trim().to_string()),
-            Header::CallId(v) if call_id.is_none() => call_id = Some(v.value().trim().to_string()),
-            Header::CSeq(v) if cseq.is_none() => cseq = Some(v.value().trim().to_string()),
+            Header::From(v) => once(&mut from, v.value(), "From")?,
+            Header::To(v) => once(&mut to, v.value(), "To")?,
+            Header::CallId(v) => once(&mut call_id, v.value(), "Call-ID")?,
+            Header::CSeq(v) => once(&mut cseq, v.value(), "CSeq")?,
+            Header::MaxForwards(_) => max_forwards += 1,
             _ => {}
         }
     }
-    if vias.is_empty() {
+    if max_forwards > 1 {
+        return Err(MessageError::BadHeader("Max-Forwards"));
+    }
+    if vias.is_empty() || !vias.iter().all(|v| via_well_formed(v)) {
         return Err(MessageError::BadHeader("Via"));
+    }
+    for (value, name) in [(&from, "From"), (&to, "To")] {
+        if value.as_deref().is_some_and(|v| !quotes_balanced(v)) {
+            return Err(MessageError::BadHeader(name));
+        }
     }
     Ok(EchoHeaders {
         vias,
@@ -262,6 +471,33 @@ fn echo_headers(headers: &rsip::Headers) -> Result<EchoHeaders, MessageError> {
             .ok_or(MessageError::BadHeader("Call-ID"))?,
         cseq: cseq.ok_or(MessageError::BadHeader("CSeq"))?,
     })
+}
+
+/// `SIP/2.0/<transport> sent-by` and parameters none of which is empty
+/// (RFC 4475 §3.1.2.1: `;;,;,,`).
+fn via_well_formed(via: &str) -> bool {
+    let mut parts = via.split(';');
+    let sent = parts.next().unwrap_or("");
+    sent.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"))
+        && sent.split_whitespace().count() == 2
+        && parts.all(|p| !p.trim().is_empty())
+}
+
+/// Whether every quoted string in a header value is closed (RFC 4475 §3.1.2.6).
+fn quotes_balanced(value: &str) -> bool {
+    let mut quoted = false;
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => {
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            _ => {}
+        }
+    }
+    !quoted
 }
 
 /// Splits a header value on commas that are not inside quotes or angle brackets.
@@ -294,13 +530,11 @@ pub fn split_top_level_commas(value: &str) -> Vec<String> {
     out
 }
 
+/// The top Via. Its branch is empty when it has none: a request from an
+/// RFC 2543 element, which [`request_from`] keys by its other fields.
 fn top_via(value: &str) -> Result<TopVia, MessageError> {
     let via = rsip::typed::Via::parse(value).map_err(|_| MessageError::BadHeader("Via"))?;
-    let branch = via
-        .branch()
-        .map(|b| b.to_string())
-        .filter(|b| !b.is_empty())
-        .ok_or(MessageError::BadHeader("Via"))?;
+    let branch = via.branch().map(|b| b.to_string()).unwrap_or_default();
     let hp = &via.uri.host_with_port;
     Ok(TopVia {
         branch,
@@ -326,7 +560,7 @@ fn cseq_parts(value: &str) -> Result<(u32, String), MessageError> {
 fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
     let method = Method::from_rsip(&req.method);
     let echo = echo_headers(&req.headers)?;
-    let top_via = top_via(&echo.vias[0])?;
+    let mut top_via = top_via(&echo.vias[0])?;
     let (cseq, cseq_method) = cseq_parts(&echo.cseq)?;
     if cseq_method != method.as_str() && !(method == Method::Ack && cseq_method == "INVITE") {
         return Err(MessageError::CseqMismatch {
@@ -344,11 +578,17 @@ fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
         .ok()
         .and_then(|h| h.typed().ok())
         .ok_or(MessageError::BadHeader("To"))?;
-    let from_tag = from
-        .tag()
-        .map(|t| t.to_string())
-        .ok_or(MessageError::BadHeader("From"))?;
+    // RFC 2543 had no From tag (RFC 4475 §3.4.1): the dialog's remote tag
+    // is then empty, which is how §12.2.2 matches such a peer.
+    let from_tag = from.tag().map(|t| t.to_string()).unwrap_or_default();
     let to_tag = to.tag().map(|t| t.to_string());
+    if top_via.branch.is_empty() {
+        // No branch: identify the transaction the RFC 2543 way (§17.2.3),
+        // by Call-ID, CSeq number and From tag (the sent-by and the method
+        // are already part of the key). An INVITE, its CANCEL and the ACK
+        // of a non-2xx final response share all three.
+        top_via.branch = format!("rfc2543;{};{cseq};{from_tag}", echo.call_id);
+    }
     let contact = req
         .contact_header()
         .ok()
@@ -371,6 +611,7 @@ fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
             Header::UserAgent(v) => extra.push(("user-agent".into(), v.value().to_string())),
             Header::Privacy(v) => extra.push(("privacy".into(), v.value().to_string())),
             Header::Require(v) => extra.push(("require".into(), v.value().to_string())),
+            Header::Accept(v) => extra.push(("accept".into(), v.value().to_string())),
             Header::Other(name, value) => {
                 extra.push((name.to_ascii_lowercase(), value.to_string()))
             }
@@ -399,6 +640,9 @@ fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
 fn response_from(resp: rsip::Response) -> Result<Response, MessageError> {
     let echo = echo_headers(&resp.headers)?;
     let via = top_via(&echo.vias[0])?;
+    if via.branch.is_empty() {
+        return Err(MessageError::BadHeader("Via"));
+    }
     let (cseq, cseq_method) = cseq_parts(&echo.cseq)?;
     let to_tag = resp
         .to_header()
@@ -485,17 +729,99 @@ mod tests {
     }
 
     #[test]
-    fn missing_call_id_or_branch_is_a_bad_header() {
+    fn missing_call_id_is_a_bad_header() {
         let msg = INVITE.replace("i: call-1@10.0.0.1\r\n", "");
         assert_eq!(
             parse(msg.as_bytes()).unwrap_err(),
             MessageError::BadHeader("Call-ID")
         );
+    }
+
+    #[test]
+    fn a_request_without_branch_is_keyed_the_rfc_2543_way() {
         let msg = INVITE.replace(";branch=z9hG4bK-a", "");
+        let Incoming::Request(req) = parse(msg.as_bytes()).unwrap() else {
+            panic!("expected request")
+        };
+        assert_eq!(req.top_via.branch, "rfc2543;call-1@10.0.0.1;7;abc");
+        let resp = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1\r\nFrom: <sip:a@b>;tag=1\r\n\
+                    To: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 BYE\r\n\r\n";
         assert_eq!(
-            parse(msg.as_bytes()).unwrap_err(),
+            parse(resp.as_bytes()).unwrap_err(),
             MessageError::BadHeader("Via")
         );
+    }
+
+    #[test]
+    fn folded_lines_and_spaces_around_separators_are_canonicalised() {
+        let msg = INVITE
+            .replace(
+                "f: \"Nelson, M\" <sip:+15551234567@10.0.0.1>;tag=abc",
+                "f  : \"Nelson,  M\"\r\n  <sip:+15551234567@10.0.0.1> ;\r\n tag = abc",
+            )
+            .replace("CSeq: 7 INVITE", "CSeq: 7\r\n\tINVITE");
+        let Incoming::Request(req) = parse(msg.as_bytes()).unwrap() else {
+            panic!("expected request")
+        };
+        assert_eq!(req.from_tag, "abc");
+        assert_eq!(
+            req.echo.from,
+            "\"Nelson,  M\" <sip:+15551234567@10.0.0.1>;tag=abc"
+        );
+        assert_eq!(req.echo.cseq, "7 INVITE");
+        assert_eq!(req.body, b"v=0\n");
+    }
+
+    #[test]
+    fn single_value_headers_may_not_repeat() {
+        let twice = INVITE.replace(
+            "i: call-1@10.0.0.1\r\n",
+            "i: call-1@10.0.0.1\r\nCall-ID: other\r\n",
+        );
+        assert_eq!(
+            parse(twice.as_bytes()).unwrap_err(),
+            MessageError::BadHeader("Call-ID")
+        );
+        let lengths = INVITE.replace("l: 4\r\n", "l: 4\r\nContent-Length: 2\r\n");
+        assert_eq!(
+            parse(lengths.as_bytes()).unwrap_err(),
+            MessageError::BadHeader("Content-Length")
+        );
+    }
+
+    #[test]
+    fn octets_past_content_length_are_not_body() {
+        let msg = format!("{INVITE}INVITE sip:next SIP/2.0\r\n");
+        let Incoming::Request(req) = parse(msg.as_bytes()).unwrap() else {
+            panic!("expected request")
+        };
+        assert_eq!(req.body, b"v=0\n");
+    }
+
+    #[test]
+    fn request_line_is_checked_before_the_parser() {
+        let version = INVITE.replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1);
+        assert_eq!(
+            parse(version.as_bytes()).unwrap_err(),
+            MessageError::Version("SIP/3.0".into())
+        );
+        let scheme = INVITE.replacen("sip:passgate@127.0.0.1", "mailto:x@y", 1);
+        assert_eq!(
+            parse(scheme.as_bytes()).unwrap_err(),
+            MessageError::UnsupportedScheme("mailto".into())
+        );
+        for bad in ["INVITE  sip:passgate", "INVITE <sip:passgate"] {
+            let msg = INVITE.replacen("INVITE sip:passgate", bad, 1);
+            assert!(
+                matches!(parse(msg.as_bytes()), Err(MessageError::Parse(_))),
+                "{bad}"
+            );
+        }
+        let trailing = INVITE.replacen("SIP/2.0\r\n", "SIP/2.0 \r\n", 1);
+        assert!(matches!(
+            parse(trailing.as_bytes()),
+            Err(MessageError::Parse(_))
+        ));
     }
 
     #[test]

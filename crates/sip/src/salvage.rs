@@ -1,9 +1,11 @@
 //! Answering messages the parser refused.
 //!
-//! A request that cannot be parsed can still be answered (400, or 501 for an
-//! unknown method) if the headers a response must echo can be found by a plain
-//! line scan. Anything less is dropped: with no Via there is nowhere to send a
-//! response, and with no Call-ID or CSeq the sender cannot match it.
+//! A request that cannot be parsed can still be answered (400; 501 for an
+//! unknown method, 505 for another SIP version, 416 for a Request-URI scheme
+//! other than sip, sips or tel) if the headers a response must echo can be
+//! found by a plain line scan. Anything less is dropped: with no Via there is
+//! nowhere to send a response, and with no From, To, Call-ID or CSeq the
+//! sender cannot match it.
 
 use crate::message::{split_top_level_commas, EchoHeaders};
 
@@ -23,7 +25,13 @@ pub fn salvage(data: &[u8]) -> Salvaged {
     };
     let mut lines = head.split("\r\n").flat_map(|l| l.split('\n'));
     let start = lines.next().unwrap_or("").trim();
-    let is_request = !start.is_empty() && !start.starts_with("SIP/") && start.ends_with("SIP/2.0");
+    // Any SIP version: one we do not speak is answered 505 (RFC 4475 §3.1.2.16).
+    let is_request = !start.is_empty()
+        && !start.starts_with("SIP/")
+        && start
+            .rsplit(' ')
+            .next()
+            .is_some_and(|v| v.starts_with("SIP/"));
     let method = if is_request {
         start.split(' ').next().map(str::to_string)
     } else {
@@ -48,18 +56,16 @@ pub fn salvage(data: &[u8]) -> Salvaged {
             _ => {}
         }
     }
+    // A top Via without a branch is still answerable: an RFC 2543 element
+    // matches the response by Call-ID, CSeq and tags (RFC 4475 §3.1.2.7).
     let echo = match (vias.is_empty(), from, to, call_id, cseq) {
-        (false, Some(from), Some(to), Some(call_id), Some(cseq))
-            if vias[0].to_ascii_lowercase().contains("branch=") =>
-        {
-            Some(EchoHeaders {
-                vias,
-                from,
-                to,
-                call_id,
-                cseq,
-            })
-        }
+        (false, Some(from), Some(to), Some(call_id), Some(cseq)) => Some(EchoHeaders {
+            vias,
+            from,
+            to,
+            call_id,
+            cseq,
+        }),
         _ => None,
     };
     Salvaged {

@@ -220,10 +220,9 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     continue;
                 };
                 match (name, arg) {
-                    ("rtpmap", Some(arg)) => {
-                        m.rtpmaps
-                            .push(parse_rtpmap(arg).ok_or_else(|| syntax("bad a=rtpmap"))?);
-                    }
+                    // An rtpmap we cannot read ("a=rtpmap:31 LPC" in RFC 4475)
+                    // leaves its format unknown; the rest of the offer stands.
+                    ("rtpmap", Some(arg)) => m.rtpmaps.extend(parse_rtpmap(arg)),
                     ("ptime", Some(arg)) => m.ptime = arg.trim().parse().ok(),
                     _ => {}
                 }

@@ -154,28 +154,76 @@ impl SippRun {
     }
 }
 
+/// How to run SIPp beyond the scenario and target.
+#[derive(Default)]
+pub struct SippOptions<'a> {
+    /// Working directory (files the scenario plays); a fresh one when None.
+    pub dir: Option<&'a Path>,
+    /// SIP port (`-p`); free when None.
+    pub port: Option<u16>,
+    /// Media port (`-mp`, `[media_port]`, the source of pcap playback); free when None.
+    pub media_port: Option<u16>,
+    /// Seconds before SIPp gives up on the call.
+    pub timeout_secs: Option<u32>,
+    pub extra: &'a [&'a str],
+}
+
 /// Runs one call of `tests/sipp/<scenario>.xml` against `target`.
 pub fn sipp(scenario: &str, target: SocketAddr, extra: &[&str]) -> SippRun {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let messages = dir.path().join("messages.log");
-    let errors = dir.path().join("errors.log");
-    let scenario_path = workspace()
-        .join("tests/sipp")
-        .join(format!("{scenario}.xml"));
-    let port = free_port().to_string();
-    let media_port = free_port().to_string();
+    sipp_with(
+        scenario,
+        target,
+        &SippOptions {
+            extra,
+            ..Default::default()
+        },
+    )
+}
+
+pub fn sipp_with(scenario: &str, target: SocketAddr, options: &SippOptions<'_>) -> SippRun {
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let dir = options.dir.unwrap_or(fresh.path());
+    let messages = dir.join("messages.log");
+    let errors = dir.join("errors.log");
+    let media_port = options.media_port.unwrap_or_else(free_media_port);
+    // SIPp also binds media_port + 2: keep the SIP port clear of both.
+    let port = options.port.unwrap_or_else(|| loop {
+        let p = free_port();
+        if p.abs_diff(media_port) > 2 {
+            break p;
+        }
+    });
+    let timeout = options.timeout_secs.unwrap_or(30).to_string();
     let output = Command::new("sipp")
-        .current_dir(dir.path())
+        .current_dir(dir)
         .arg("-sf")
-        .arg(&scenario_path)
-        .args(["-m", "1", "-nostdin", "-timeout", "30", "-timeout_error"])
-        .args(["-i", "127.0.0.1", "-p", &port, "-mp", &media_port])
+        .arg(
+            workspace()
+                .join("tests/sipp")
+                .join(format!("{scenario}.xml")),
+        )
+        .args([
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            &timeout,
+            "-timeout_error",
+        ])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media_port.to_string(),
+        ])
         .args(["-trace_msg", "-trace_err"])
         .arg("-message_file")
         .arg(&messages)
         .arg("-error_file")
         .arg(&errors)
-        .args(extra)
+        .args(options.extra)
         .arg(target.to_string())
         .output()
         .expect("sipp must be installed (make test installs the sip-tester package)");
@@ -247,46 +295,15 @@ pub fn sipp_on_media_port(
     media_port: u16,
     extra: &[&str],
 ) -> SippRun {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let messages = dir.path().join("messages.log");
-    let errors = dir.path().join("errors.log");
-    let scenario_path = workspace()
-        .join("tests/sipp")
-        .join(format!("{scenario}.xml"));
-    let port = loop {
-        let p = free_port();
-        if p.abs_diff(media_port) > 2 {
-            break p.to_string();
-        }
-    };
-    let output = Command::new("sipp")
-        .current_dir(dir.path())
-        .arg("-sf")
-        .arg(&scenario_path)
-        .args(["-m", "1", "-nostdin", "-timeout", "30", "-timeout_error"])
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-mp",
-            &media_port.to_string(),
-        ])
-        .args(["-trace_msg", "-trace_err"])
-        .arg("-message_file")
-        .arg(&messages)
-        .arg("-error_file")
-        .arg(&errors)
-        .args(extra)
-        .arg(target.to_string())
-        .output()
-        .expect("sipp must be installed (make test installs the sip-tester package)");
-    SippRun {
-        code: output.status.code().unwrap_or(-1),
-        messages: std::fs::read_to_string(&messages).unwrap_or_default(),
-        errors: std::fs::read_to_string(&errors).unwrap_or_default(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-    }
+    sipp_with(
+        scenario,
+        target,
+        &SippOptions {
+            media_port: Some(media_port),
+            extra,
+            ..Default::default()
+        },
+    )
 }
 
 impl SippRun {
