@@ -509,11 +509,8 @@ impl Call {
                 alternatives,
             } => {
                 let (services, tx) = (self.services.clone(), self.background.clone());
-                let caller = self.caller.clone();
                 tokio::spawn(async move {
-                    let check = services
-                        .verify_passphrase(&account, &alternatives, caller.as_ref())
-                        .await;
+                    let check = services.verify_passphrase(&account, &alternatives).await;
                     let _ = tx
                         .send(Background::Flow(FlowEvent::PassphraseChecked(check)))
                         .await;

@@ -125,7 +125,6 @@ impl Services {
         &self,
         account: &AccountId,
         alternatives: &Alternatives,
-        _caller: Option<&E164>,
     ) -> PassphraseCheck {
         let started = Instant::now();
         let check = match self.crm.as_ref().filter(|c| c.can_verify()) {
