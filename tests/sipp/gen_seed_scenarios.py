@@ -112,7 +112,7 @@ def type_code(shift=0, gap_ms=800):
     return out
 
 
-def refer_tail(number, auth_regexp, cseq):
+def refer_tail(number, auth_regexp, cseq, final="SIP/2.0 200 OK"):
     return f'''  <!-- The hand-off: REFER with the result in the Refer-To URI's headers. -->
   <recv request="REFER" timeout="60000">
     <action>
@@ -152,7 +152,7 @@ def refer_tail(number, auth_regexp, cseq):
   </send>
   <recv response="200"/>
 ''' for k, (state, frag) in enumerate([("active;expires=60", "SIP/2.0 100 Trying"),
-                                        ("terminated;reason=noresource", "SIP/2.0 200 OK")])) + '''  <recv request="BYE" timeout="15000"/>
+                                        ("terminated;reason=noresource", final)])) + '''  <recv request="BYE" timeout="20000"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -231,3 +231,9 @@ scenario("seed_hangup.xml", "passgate seed: caller hangs up",
   </send>
   <recv response="200"/>
 ''', "")
+
+scenario("seed_transfer_failed.xml", "passgate seed: transfer fails",
+         "An unknown caller presses nothing and is referred to a representative, but the "
+         "representative is busy (NOTIFY with a 486 sipfrag): Passgate says so and hangs up.",
+         invite(UNKNOWN) + refer_tail(UNKNOWN, "X-Passgate-Auth=no-account", 2, final="SIP/2.0 486 Busy Here"),
+         "auth")

@@ -84,7 +84,11 @@ struct Call {
     remote_sdp: SocketAddr,
     caller: Option<E164>,
     /// Prompts playing, by the media's id, with the flow's id for each.
-    playing: HashMap<media::PromptId, PlaybackId>,
+    playing: HashMap<media::PromptId, (PlaybackId, PromptId)>,
+    /// The barge-in the flow wants now; a prompt listed in
+    /// `prompts.no_barge_in` turns it off while it plays.
+    barge_in: BargeIn,
+    protected_playing: bool,
     listening: Option<asr::Session>,
     /// The flow's actions not yet carried out, in order: a prompt being
     /// rendered holds everything after it; listening, transfer and hang-up
@@ -198,6 +202,8 @@ impl Call {
             rtp,
             caller: caller.clone(),
             playing: HashMap::new(),
+            barge_in: BargeIn::Off,
+            protected_playing: false,
             listening: None,
             held: VecDeque::new(),
             rendering: false,
@@ -430,10 +436,17 @@ impl Call {
                 }
                 MediaOut::Media(MediaEvent::SpeechStarted)
                 | MediaOut::Media(MediaEvent::SpeechEnded) => {}
-                MediaOut::Prompt(media::PacerEvent::Started(_)) => {}
+                MediaOut::Prompt(media::PacerEvent::Started(id)) => {
+                    self.protected_playing = self.playing.get(&id).is_some_and(|(_, prompt)| {
+                        self.services.no_barge_in.contains(&prompt_name(*prompt))
+                    });
+                    self.set_barge_in(self.barge_in);
+                }
                 MediaOut::Prompt(media::PacerEvent::Finished(id))
                 | MediaOut::Prompt(media::PacerEvent::Stopped(id)) => {
-                    if let Some(playback) = self.playing.remove(&id) {
+                    self.protected_playing = false;
+                    self.set_barge_in(self.barge_in);
+                    if let Some((playback, _)) = self.playing.remove(&id) {
                         self.pending.push_back(FlowEvent::PromptFinished(playback));
                     }
                 }
@@ -469,7 +482,7 @@ impl Call {
                     .iter()
                     .any(|a| matches!(a, Action::CollectDigits(_)))
                 {
-                    self.media.set_barge_in(BargeIn::Digits);
+                    self.set_barge_in(BargeIn::Digits);
                 }
                 break;
             }
@@ -484,7 +497,7 @@ impl Call {
     async fn execute(&mut self, action: Action) {
         match action {
             Action::Play(prompt) => self.play(prompt),
-            Action::CollectDigits(_) => self.media.set_barge_in(BargeIn::Digits),
+            Action::CollectDigits(_) => self.set_barge_in(BargeIn::Digits),
             Action::Listen(request) => self.listen(request.vocabulary),
             Action::StopListening => {
                 self.listening = None;
@@ -571,12 +584,23 @@ impl Call {
         });
     }
 
+    /// Barge-in as the flow's step wants it, unless the prompt playing now
+    /// must be heard to the end.
+    fn set_barge_in(&mut self, mode: BargeIn) {
+        self.barge_in = mode;
+        self.media.set_barge_in(if self.protected_playing {
+            BargeIn::Off
+        } else {
+            mode
+        });
+    }
+
     fn start_prompt(&mut self, prompt: Prompt, pcm: anyhow::Result<Arc<Vec<i16>>>) {
         match pcm {
             Ok(pcm) => {
                 tracing::debug!(prompt = ?prompt.id, "playing");
                 let id = self.media.play(Instant::now(), pcm.to_vec());
-                self.playing.insert(id, prompt.playback);
+                self.playing.insert(id, (prompt.playback, prompt.id));
             }
             Err(e) => {
                 // Silence is better than a dead call: tell the flow it finished.
@@ -608,7 +632,7 @@ impl Call {
             Ok(session) => {
                 self.listening = Some(session);
                 self.media.set_listening(true);
-                self.media.set_barge_in(BargeIn::Off);
+                self.set_barge_in(BargeIn::Off);
             }
             Err(e) => {
                 // Busy pool: the flow's listen timeout moves the caller on to the SMS code.

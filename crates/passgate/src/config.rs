@@ -231,6 +231,31 @@ impl Default for TransferConfig {
     }
 }
 
+/// The prompts by the names `[flow.prompts]` and the override files use.
+pub const PROMPT_NAMES: [&str; 21] = [
+    "greeting",
+    "number_not_recognized",
+    "enter_number",
+    "number_invalid",
+    "number_not_found",
+    "number_matched",
+    "passphrase_request",
+    "beep",
+    "passphrase_failed",
+    "enter_code",
+    "code_wrong",
+    "code_expired",
+    "code_send_failed",
+    "welcome_after_passphrase",
+    "welcome_after_code",
+    "menu",
+    "balance",
+    "goodbye",
+    "transferring_to_representative",
+    "transferring_to_agent",
+    "transfer_failed",
+];
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptsConfig {
@@ -240,6 +265,10 @@ pub struct PromptsConfig {
     pub cache_dir: PathBuf,
     /// Optional directory of recordings: `<prompt_id>.wav` replaces that prompt.
     pub dir: Option<PathBuf>,
+    /// Prompts that play to the end: a key press during them is still taken
+    /// as input but does not cut them short (elsewhere keys barge in wherever
+    /// keys are expected).
+    pub no_barge_in: Vec<String>,
 }
 
 impl Default for PromptsConfig {
@@ -248,6 +277,7 @@ impl Default for PromptsConfig {
             voice: "en-us".into(),
             cache_dir: PathBuf::from("data/prompts"),
             dir: None,
+            no_barge_in: Vec::new(),
         }
     }
 }
@@ -308,6 +338,17 @@ impl Config {
                 "sip.ptime_ms",
                 format!("{} is not one of 10, 20, 30, 40", self.sip.ptime_ms),
             ));
+        }
+        for name in &self.prompts.no_barge_in {
+            if !PROMPT_NAMES.contains(&name.as_str()) {
+                return Err(bad(
+                    "prompts.no_barge_in",
+                    format!(
+                        "{name:?} is not a prompt (one of {})",
+                        PROMPT_NAMES.join(", ")
+                    ),
+                ));
+            }
         }
         for entry in &self.sip.allow_from {
             entry
@@ -480,6 +521,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sip.codecs") && err.contains("g729"), "{err}");
+        let err = load_text("[prompts]\nno_barge_in = [\"greting\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("prompts.no_barge_in") && err.contains("greting"),
+            "{err}"
+        );
         let err = load_text("[transfer]\nrepresentative = \"bob\"\n")
             .unwrap_err()
             .to_string();

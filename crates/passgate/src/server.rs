@@ -85,6 +85,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         lockout: config.lockout,
         match_rule: MatchRule::default(),
         flow: config.flow.clone(),
+        no_barge_in: config.prompts.no_barge_in.clone(),
         transfer: config.transfer.clone(),
         metrics,
     });

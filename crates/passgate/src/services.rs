@@ -44,6 +44,8 @@ pub struct Services {
     pub lockout: LockoutPolicy,
     pub match_rule: MatchRule,
     pub flow: FlowConfig,
+    /// Prompts (by name) that play to the end whatever the caller does.
+    pub no_barge_in: Vec<String>,
     pub transfer: TransferConfig,
     pub metrics: Arc<Metrics>,
 }

@@ -383,6 +383,38 @@ fn sip_info_digit_barges_in_on_the_prompt() {
     );
 }
 
+/// The same call with the offer prompt listed in `prompts.no_barge_in`: the
+/// key still reaches the flow, but the prompt plays on as one talk spurt.
+#[test]
+fn a_prompt_listed_in_no_barge_in_plays_on_through_a_key() {
+    let _serial = serial();
+    let agent = Agent::start(&[(
+        "PASSGATE_PROMPTS__NO_BARGE_IN",
+        "[\"number_not_recognized\"]",
+    )]);
+    let media_port = free_media_port();
+    let capture = Capture::start(media_port);
+    let run = sipp_on_media_port("media_info_dtmf", agent.sip, media_port, &[]);
+    let capture = capture.stop();
+    run.assert_ok("DTMF by SIP INFO");
+    let agent_port = answer_rtp_port(&answer_of(&run));
+    let from_agent: Vec<CapturedRtp> = capture
+        .rtp(media_port)
+        .into_iter()
+        .filter(|p| p.dst_port == media_port)
+        .collect();
+    let pacing = check_stream(&from_agent, agent_port, 0, 20);
+    assert_eq!(
+        pacing.talk_spurts, 1,
+        "the offer prompt played on: {pacing:?}"
+    );
+    let log = agent.wait_log(&["source=\"sip-info\""], Duration::from_secs(5));
+    assert!(
+        log.contains("digit=1 source=\"sip-info\""),
+        "the key still counted: {log}"
+    );
+}
+
 /// An Opus-only caller: the answer is Opus and the prompt goes out as Opus
 /// packets on the 48 kHz RTP clock (RFC 7587) that decode back to speech.
 #[test]

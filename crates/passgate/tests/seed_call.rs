@@ -414,3 +414,25 @@ fn an_unknown_caller_who_presses_nothing_is_referred_to_a_representative_as_no_a
         "{audit}"
     );
 }
+
+#[test]
+fn a_failed_transfer_is_announced_recorded_and_the_call_ended() {
+    let agent = Agent::start(&[
+        ("PASSGATE_FLOW__OFFER__TIMEOUT", "2s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = sipp_in(dir.path(), "seed_transfer_failed", agent.sip);
+    run.assert_ok(&format!(
+        "the busy representative\n--- passgate log ---\n{}",
+        agent.log_text()
+    ));
+    let log = agent.wait_log(&["call finished"], Duration::from_secs(5));
+    assert!(log.contains("transfer failed code=486"), "{log}");
+    assert!(
+        log.contains("playing prompt=TransferFailed"),
+        "the caller is told: {log}"
+    );
+    let audit = passgate(&agent, &["audit", "--json"]);
+    assert!(audit.contains("\"transfer_failed\""), "{audit}");
+}
