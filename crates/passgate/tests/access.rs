@@ -1,0 +1,73 @@
+//! Who may call: `sip.allow_from`. And what survives a crash: audit rows
+//! already committed are there after SIGKILL (SQLite in WAL mode).
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{sipp, workspace, Agent};
+
+#[test]
+fn a_source_outside_allow_from_gets_403_and_an_allowed_one_is_served() {
+    let refusing = Agent::start(&[("PASSGATE_SIP__ALLOW_FROM", "[\"10.0.0.0/8\"]")]);
+    sipp("forbidden", refusing.sip, &[]).assert_ok("403 to a stranger");
+    let log = refusing.log_text();
+    assert!(!log.contains("incoming call"), "{log}");
+    let allowing = Agent::start(&[(
+        "PASSGATE_SIP__ALLOW_FROM",
+        "[\"10.0.0.0/8\", \"127.0.0.0/8\"]",
+    )]);
+    sipp("options", allowing.sip, &[]).assert_ok("the trunk is allowed");
+}
+
+fn audit_rows(database: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(workspace())
+        .args(["audit", "--json"])
+        .env("PASSGATE_DATABASE__URL", database)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn sigkill_mid_call_loses_no_committed_audit_row() {
+    let mut agent = Agent::start(&[("PASSGATE_CALL__MAX_DURATION_SECS", "20")]);
+    let target = agent.sip;
+    let caller = std::thread::spawn(move || sipp("agent_hangup", target, &[]));
+    // Wait until the call's first rows are committed (read from another process).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let before = loop {
+        let rows = audit_rows(&agent.database);
+        if rows.contains("\"caller_lookup\"") || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        before.contains("\"call_started\"") && before.contains("\"caller_lookup\""),
+        "{before}"
+    );
+    let killed = Command::new("kill")
+        .args(["-KILL", &agent.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!agent.is_running(), "the agent is gone");
+    let after = audit_rows(&agent.database);
+    for line in before.lines() {
+        assert!(
+            after.contains(line),
+            "row lost in the crash: {line}\n{after}"
+        );
+    }
+    // The caller's side sees the agent vanish; what matters here is the store.
+    let _ = caller.join();
+}
