@@ -5,7 +5,7 @@
 CARGO ?= cargo
 DEMO_LISTEN ?= 127.0.0.1:5060
 
-.PHONY: demo test deps lint unit build release clean fuzz
+.PHONY: demo test deps lint unit build release clean soak fuzz
 
 deps:
 	@scripts/ensure-deps.sh
@@ -35,3 +35,8 @@ clean:
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+# Calls at a steady rate for SOAK_SECONDS (default 600), then RSS growth and
+# what is left after the drain (must be no calls).
+soak: deps release
+	scripts/soak.sh
