@@ -237,3 +237,36 @@ scenario("seed_transfer_failed.xml", "passgate seed: transfer fails",
          "representative is busy (NOTIFY with a 486 sipfrag): Passgate says so and hangs up.",
          invite(UNKNOWN) + refer_tail(UNKNOWN, "X-Passgate-Auth=no-account", 2, final="SIP/2.0 486 Busy Here"),
          "auth")
+
+BYE_UNKNOWN = '''  <send retrans="500">
+    <![CDATA[
+      BYE sip:passgate@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:+15559998888@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:passgate@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+'''
+
+scenario("abuse_unknown_number.xml", "passgate abuse: guessing a number",
+         "A caller guesses an account number that does not exist (press 1, then 5550000000) and "
+         "hangs up: one failed factor counted against the calling number.",
+         invite(UNKNOWN)
+         + '  <pause milliseconds="1500"/>\n'
+         + press("1", gap_ms=2500)
+         + press("5550000000", gap_ms=700)
+         + '  <pause milliseconds="3000"/>\n'
+         + BYE_UNKNOWN, "")
+
+scenario("abuse_locked.xml", "passgate abuse: locked caller",
+         "The same calling number again, now over the lock-out limit: straight to a representative "
+         "with X-Passgate-Auth=locked.",
+         invite(UNKNOWN) + refer_tail(UNKNOWN, "X-Passgate-Auth=locked", 2),
+         "auth")
