@@ -270,3 +270,11 @@ scenario("abuse_locked.xml", "passgate abuse: locked caller",
          "with X-Passgate-Auth=locked.",
          invite(UNKNOWN) + refer_tail(UNKNOWN, "X-Passgate-Auth=locked", 2),
          "auth")
+
+scenario("abuse_sms_capped.xml", "passgate abuse: SMS cap",
+         "Nelson Medina says a wrong passphrase after this hour's SMS was already sent (possibly by "
+         "another node): no code is sent and the caller is transferred.",
+         invite(KNOWN)
+         + '  <nop><action><exec rtp_stream="wrong.wav,-1,0"/></action></nop>\n'
+         + refer_tail(KNOWN, "X-Passgate-Auth=", 2),
+         "auth")

@@ -49,3 +49,86 @@ fn a_caller_locked_out_on_one_node_is_locked_out_on_the_other() {
         "{audit}"
     );
 }
+
+#[test]
+fn the_hourly_sms_cap_holds_across_nodes() {
+    use support::sms_sink::SmsSink;
+    let Some(url) = postgres::fresh_database("passgate_abuse_sms_cap") else {
+        return; // said loudly by the harness: no PostgreSQL binaries here
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.wav");
+    assert!(Command::new("espeak-ng")
+        .args(["-v", "ko", "-s", "140", "-w"])
+        .arg(&raw)
+        .arg("검은 소")
+        .status()
+        .unwrap()
+        .success());
+    let wrong = dir.path().join("wrong.wav");
+    assert!(Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "8000", "-c", "1", "-e", "u-law"])
+        .arg(&wrong)
+        .args(["pad", "0", "2.5"])
+        .status()
+        .unwrap()
+        .success());
+    let sipp_port = support::free_port();
+    let sink = SmsSink::start(sipp_port);
+    let sink_env = sink.env();
+    let mut env: Vec<(&str, &str)> = sink_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend([
+        ("PASSGATE_DATABASE__URL", url.as_str()),
+        ("PASSGATE_SMS_CAP__PER_ACCOUNT_PER_HOUR", "1"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+        ("PASSGATE_FLOW__MENU__TIMEOUT", "30s"),
+    ]);
+    let node_a = Agent::start(&env);
+    let node_b = Agent::start(&env);
+    let add = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(workspace())
+        .args([
+            "accounts",
+            "add",
+            "--id",
+            "nelson",
+            "--name",
+            "Nelson Medina",
+            "--phone",
+            "+15550100001",
+        ])
+        .args(["--passphrase", "하얀 말", "--balance", "1234.56"])
+        .env("PASSGATE_DATABASE__URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let options = |port| support::SippOptions {
+        dir: Some(dir.path()),
+        port: Some(port),
+        timeout_secs: Some(90),
+        extra: &["-cid_str", "passgate-seed-%u"],
+        ..Default::default()
+    };
+    // Node A: a wrong passphrase, the code by SMS (the one allowed this hour), typed.
+    support::sipp_with("seed_sms_code", node_a.sip, &options(sipp_port))
+        .assert_ok("the first call, on node A");
+    assert_eq!(sink.messages().len(), 1);
+    // Node B: a wrong passphrase again; the cap refuses a second SMS.
+    let run = support::sipp_with(
+        "abuse_sms_capped",
+        node_b.sip,
+        &options(support::free_port()),
+    );
+    run.assert_ok(&format!(
+        "the second call, on node B\n{}",
+        node_b.log_text()
+    ));
+    assert_eq!(sink.messages().len(), 1, "no second SMS within the hour");
+    let log = node_b.wait_log(&["hourly SMS cap reached"], Duration::from_secs(5));
+    assert!(log.contains("hourly SMS cap reached"), "{log}");
+}

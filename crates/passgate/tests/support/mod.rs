@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod sms_sink;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
