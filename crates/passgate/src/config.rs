@@ -62,6 +62,11 @@ pub struct SipConfig {
     pub allow_from: Vec<String>,
     /// New calls per second accepted from one source address (0: no limit).
     pub calls_per_second_per_source: f64,
+    /// Digest authentication of INVITEs: the realm (empty turns it off).
+    pub digest_realm: String,
+    /// Who may call when `digest_realm` is set: user = password.
+    #[serde(skip_serializing)]
+    pub digest_users: std::collections::HashMap<String, String>,
 }
 
 impl Default for SipConfig {
@@ -76,6 +81,8 @@ impl Default for SipConfig {
             answer_delay_ms: 0,
             allow_from: Vec::new(),
             calls_per_second_per_source: 0.0,
+            digest_realm: String::new(),
+            digest_users: std::collections::HashMap::new(),
         }
     }
 }
@@ -349,6 +356,12 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if !self.sip.digest_realm.is_empty() && self.sip.digest_users.is_empty() {
+            return Err(bad(
+                "sip.digest_users",
+                "at least one user = password is needed when sip.digest_realm is set".into(),
+            ));
         }
         for entry in &self.sip.allow_from {
             entry

@@ -47,6 +47,15 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         per_second: rate,
         burst: rate.max(1.0),
     });
+    if !config.sip.digest_realm.is_empty() {
+        // A per-process key: a nonce is good on the node that issued it.
+        let secret = format!("{:032x}", rand::random::<u128>());
+        endpoint.digest = Some(sip::DigestAuth::new(
+            &config.sip.digest_realm,
+            config.sip.digest_users.clone(),
+            &secret,
+        ));
+    }
     let mut server = driver::start(config.sip.listen, endpoint)
         .await
         .with_context(|| format!("binding SIP (UDP and TCP) on {}", config.sip.listen))?;

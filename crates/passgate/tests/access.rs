@@ -71,3 +71,39 @@ fn sigkill_mid_call_loses_no_committed_audit_row() {
     // The caller's side sees the agent vanish; what matters here is the store.
     let _ = caller.join();
 }
+
+#[test]
+fn with_digest_on_a_trunk_with_the_password_gets_in_and_one_without_is_challenged() {
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__DIGEST_REALM", "passgate"),
+        ("PASSGATE_SIP__DIGEST_USERS", "{trunk = \"s3cret\"}"),
+    ]);
+    let run = sipp("auth_call", agent.sip, &["-au", "trunk", "-ap", "s3cret"]);
+    run.assert_ok("a call with Digest credentials");
+    let challenge = run
+        .received()
+        .into_iter()
+        .find(|m| m.contains("SIP/2.0 401 Unauthorized"))
+        .expect("a 401 first");
+    assert!(
+        challenge.contains("WWW-Authenticate: Digest realm=\"passgate\""),
+        "{challenge}"
+    );
+    let wrong = support::sipp_with(
+        "auth_call",
+        agent.sip,
+        &support::SippOptions {
+            timeout_secs: Some(6),
+            extra: &["-au", "trunk", "-ap", "guess"],
+            ..Default::default()
+        },
+    );
+    assert_ne!(wrong.code, 0, "a wrong password must not get through");
+    let log = agent.log_text();
+    assert_eq!(
+        log.matches("incoming call").count(),
+        1,
+        "only the right password made a call: {log}"
+    );
+    assert!(!log.contains("s3cret"), "the password leaked: {log}");
+}

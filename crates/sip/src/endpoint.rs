@@ -150,6 +150,8 @@ pub struct EndpointConfig {
     pub allow_from: Vec<crate::admission::Cidr>,
     /// New calls per second per source address; beyond it INVITEs get 503.
     pub calls_per_source: Option<crate::admission::RateLimit>,
+    /// When set, INVITEs must carry Digest credentials (else 401).
+    pub digest: Option<crate::digest::DigestAuth>,
 }
 
 impl EndpointConfig {
@@ -164,6 +166,7 @@ impl EndpointConfig {
             retry_after_secs: 5,
             allow_from: Vec::new(),
             calls_per_source: None,
+            digest: None,
         }
     }
 }
@@ -180,6 +183,7 @@ pub struct Stats {
     pub calls_refused_rate: u64,
     pub calls_refused_draining: u64,
     pub requests_forbidden: u64,
+    pub invites_challenged: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,6 +268,8 @@ pub struct Endpoint {
     stats: Stats,
     rate: crate::admission::CallRateLimiter,
     draining: bool,
+    /// Zero of the clock digest nonces are stamped with.
+    epoch: Option<Instant>,
 }
 
 impl Endpoint {
@@ -281,6 +287,7 @@ impl Endpoint {
             stats: Stats::default(),
             rate: crate::admission::CallRateLimiter::new(config.calls_per_source),
             draining: false,
+            epoch: None,
             config,
         }
     }
@@ -521,6 +528,18 @@ impl Endpoint {
             let warning = "Warning: 399 passgate \"responses carry application/sdp\"".to_string();
             self.respond_tx(now, &key, &req.echo, 406, None, &[accept, warning], None);
             return;
+        }
+        if let Some(digest) = &self.config.digest {
+            let epoch = *self.epoch.get_or_insert(now);
+            // +1: a nonce stamped 0 would read as "issued before the epoch".
+            let now_secs = now.saturating_duration_since(epoch).as_secs() + 1;
+            if let Err(err) = digest.verify("INVITE", req.header("authorization"), now_secs) {
+                tracing::debug!(call_id = req.call_id(), %err, "challenging the INVITE");
+                self.stats.invites_challenged += 1;
+                let challenge = format!("WWW-Authenticate: {}", digest.challenge(now_secs));
+                self.respond_tx(now, &key, &req.echo, 401, None, &[challenge], None);
+                return;
+            }
         }
         let media = match offer_in(&req) {
             Ok(None) => None,

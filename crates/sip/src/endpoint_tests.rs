@@ -929,3 +929,62 @@ fn draining_refuses_new_calls_with_503_but_keeps_answering_the_rest() {
     assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
     assert_eq!(h.ep.stats().calls_refused_draining, 1);
 }
+
+#[test]
+fn with_digest_configured_an_invite_is_challenged_then_let_in_with_credentials() {
+    use md5::{Digest, Md5};
+    let hex = |s: String| {
+        Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let mut h = Harness::new();
+    h.ep.config.digest = Some(crate::digest::DigestAuth::new(
+        "passgate",
+        std::collections::HashMap::from([("trunk".to_string(), "s3cret".to_string())]),
+        "node-secret",
+    ));
+    h.feed(&invite("z9hG4bK-a1", "auth-1", Some(&sdp("0", ""))));
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 401 Unauthorized"]
+    );
+    let challenge = header(&sent[1], "WWW-Authenticate").unwrap().to_string();
+    assert!(
+        challenge.starts_with("Digest realm=\"passgate\"") && challenge.contains("qop=\"auth\""),
+        "{challenge}"
+    );
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.stats().invites_challenged, 1);
+
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let uri = "sip:passgate@192.0.2.1:5060";
+    let ha1 = hex("trunk:passgate:s3cret".to_string());
+    let ha2 = hex(format!("INVITE:{uri}"));
+    let response = hex(format!("{ha1}:{nonce}:00000001:xyz:auth:{ha2}"));
+    let authorization = format!(
+        "Authorization: Digest username=\"trunk\", realm=\"passgate\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", qop=auth, nc=00000001, cnonce=\"xyz\"\r\n"
+    );
+    let retry = invite("z9hG4bK-a2", "auth-1", Some(&sdp("0", "")))
+        .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE")
+        .replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\n{authorization}"),
+        );
+    h.feed(&retry);
+    assert!(matches!(h.events().as_slice(), [Event::IncomingCall(_)]));
+    let wrong = retry
+        .replace("z9hG4bK-a2", "z9hG4bK-a3")
+        .replace(&response, "00000000000000000000000000000000");
+    h.feed(&wrong);
+    assert!(status_lines(&h.sent_text()).contains(&"SIP/2.0 401 Unauthorized"));
+}

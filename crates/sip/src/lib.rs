@@ -10,6 +10,7 @@
 //! be driven by a test clock (see `design.md`).
 
 pub mod admission;
+pub mod digest;
 pub mod driver;
 pub mod endpoint;
 pub mod framing;
@@ -23,6 +24,7 @@ pub mod timers;
 mod transaction;
 
 pub use admission::{Cidr, RateLimit};
+pub use digest::DigestAuth;
 pub use endpoint::{
     CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, ReferStatus, Transmit,
     TransportKind,

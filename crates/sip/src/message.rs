@@ -611,6 +611,7 @@ fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
             Header::UserAgent(v) => extra.push(("user-agent".into(), v.value().to_string())),
             Header::Privacy(v) => extra.push(("privacy".into(), v.value().to_string())),
             Header::Require(v) => extra.push(("require".into(), v.value().to_string())),
+            Header::Authorization(v) => extra.push(("authorization".into(), v.value().to_string())),
             Header::Accept(v) => extra.push(("accept".into(), v.value().to_string())),
             Header::Other(name, value) => {
                 extra.push((name.to_ascii_lowercase(), value.to_string()))

@@ -125,6 +125,8 @@ pub fn reason_phrase(code: u16) -> &'static str {
         200 => "OK",
         202 => "Accepted",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        407 => "Proxy Authentication Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
