@@ -361,20 +361,7 @@ fn sip_info_digits_are_reported() {
 /// of the "press 1" prompt: a key sent by SIP INFO interrupts like one in RTP.
 #[test]
 fn sip_info_digit_barges_in_on_the_prompt() {
-    let _serial = serial();
-    let agent = Agent::start(&[]);
-    let media_port = free_media_port();
-    let capture = Capture::start(media_port);
-    let run = sipp_on_media_port("media_info_dtmf", agent.sip, media_port, &[]);
-    let capture = capture.stop();
-    run.assert_ok("DTMF by SIP INFO");
-    let agent_port = answer_rtp_port(&answer_of(&run));
-    let from_agent: Vec<CapturedRtp> = capture
-        .rtp(media_port)
-        .into_iter()
-        .filter(|p| p.dst_port == media_port)
-        .collect();
-    let pacing = check_stream(&from_agent, agent_port, 0, 20);
+    let (_, pacing) = prompt_around_an_info_key(&[]);
     // The call lasts 2.5 s after the ACK, the offer prompt alone about 8 s:
     // a second talk spurt within the call can only be the barge-in.
     assert!(
@@ -387,11 +374,26 @@ fn sip_info_digit_barges_in_on_the_prompt() {
 /// key still reaches the flow, but the prompt plays on as one talk spurt.
 #[test]
 fn a_prompt_listed_in_no_barge_in_plays_on_through_a_key() {
-    let _serial = serial();
-    let agent = Agent::start(&[(
+    let (agent, pacing) = prompt_around_an_info_key(&[(
         "PASSGATE_PROMPTS__NO_BARGE_IN",
         "[\"number_not_recognized\"]",
     )]);
+    assert_eq!(
+        pacing.talk_spurts, 1,
+        "the offer prompt played on: {pacing:?}"
+    );
+    let log = agent.wait_log(&["source=\"sip-info\""], Duration::from_secs(5));
+    assert!(
+        log.contains("digit=1 source=\"sip-info\""),
+        "the key still counted: {log}"
+    );
+}
+
+/// `media_info_dtmf.xml` (a key by SIP INFO during the offer prompt) against
+/// an agent with `env`; the pacing of what the agent sent meanwhile.
+fn prompt_around_an_info_key(env: &[(&str, &str)]) -> (Agent, Pacing) {
+    let _serial = serial();
+    let agent = Agent::start(env);
     let media_port = free_media_port();
     let capture = Capture::start(media_port);
     let run = sipp_on_media_port("media_info_dtmf", agent.sip, media_port, &[]);
@@ -404,15 +406,7 @@ fn a_prompt_listed_in_no_barge_in_plays_on_through_a_key() {
         .filter(|p| p.dst_port == media_port)
         .collect();
     let pacing = check_stream(&from_agent, agent_port, 0, 20);
-    assert_eq!(
-        pacing.talk_spurts, 1,
-        "the offer prompt played on: {pacing:?}"
-    );
-    let log = agent.wait_log(&["source=\"sip-info\""], Duration::from_secs(5));
-    assert!(
-        log.contains("digit=1 source=\"sip-info\""),
-        "the key still counted: {log}"
-    );
+    (agent, pacing)
 }
 
 /// An Opus-only caller: the answer is Opus and the prompt goes out as Opus

@@ -73,6 +73,24 @@ fn spoken_as(text: &str, dir: &Path, name: &str) {
     assert!(ok.success());
 }
 
+/// Nelson Medina's account, the right passphrase in SIPp's working
+/// directory, and `scenario` run against an agent with a patient menu.
+fn passphrase_call(scenario: &str) -> (Agent, support::SippRun) {
+    let agent = Agent::start(&[
+        ("PASSGATE_FLOW__MENU__TIMEOUT", "30s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    add_nelson(&agent);
+    let dir = tempfile::tempdir().unwrap();
+    spoken("하얀 말", dir.path());
+    let run = sipp_in(dir.path(), scenario, agent.sip);
+    run.assert_ok(&format!(
+        "{scenario}\n--- passgate log ---\n{}",
+        agent.log_text()
+    ));
+    (agent, run)
+}
+
 /// Runs a scenario from a working directory holding the caller's audio.
 fn sipp_in(dir: &Path, scenario: &str, target: std::net::SocketAddr) -> support::SippRun {
     sipp_on(dir, scenario, target, support::free_port())
@@ -183,18 +201,7 @@ fn a_wrong_passphrase_and_wrong_codes_go_to_a_representative_as_failed() {
 
 #[test]
 fn an_unknown_number_types_the_account_number_then_says_the_passphrase() {
-    let agent = Agent::start(&[
-        ("PASSGATE_FLOW__MENU__TIMEOUT", "30s"),
-        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
-    ]);
-    add_nelson(&agent);
-    let dir = tempfile::tempdir().unwrap();
-    spoken("하얀 말", dir.path());
-    let run = sipp_in(dir.path(), "seed_typed_number", agent.sip);
-    run.assert_ok(&format!(
-        "the typed-number call\n--- passgate log ---\n{}",
-        agent.log_text()
-    ));
+    let (agent, run) = passphrase_call("seed_typed_number");
     assert_eq!(
         refer_to(&run),
         "Refer-To: <sip:agents@127.0.0.1?X-Passgate-Auth=verified&X-Passgate-Account=nelson>"
@@ -235,18 +242,7 @@ fn a_caller_who_hangs_up_mid_flow_is_audited_and_nothing_is_left_running() {
 
 #[test]
 fn a_known_caller_says_the_passphrase_presses_zero_and_is_referred_as_verified() {
-    let agent = Agent::start(&[
-        ("PASSGATE_FLOW__MENU__TIMEOUT", "30s"),
-        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
-    ]);
-    add_nelson(&agent);
-    let dir = tempfile::tempdir().unwrap();
-    spoken("하얀 말", dir.path());
-    let run = sipp_in(dir.path(), "seed_verified", agent.sip);
-    run.assert_ok(&format!(
-        "the verified call\n--- passgate log ---\n{}",
-        agent.log_text()
-    ));
+    let (agent, run) = passphrase_call("seed_verified");
     let refer = run
         .received()
         .into_iter()
