@@ -69,6 +69,25 @@ def press(digits, gap_ms=800):
     return out
 
 
+def bye(number, cseq=2):
+    return f'''  <send retrans="500">
+    <![CDATA[
+      BYE sip:passgate@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:passgate@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} BYE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+'''
+
+
 def speak(file, ms):
     return (f'  <nop><action><exec rtp_stream="{file},-1,0"/></action></nop>\n'
             f'  <pause milliseconds="{ms}"/>\n'
@@ -214,23 +233,7 @@ scenario("seed_typed_number.xml", "passgate seed: typed number",
 
 scenario("seed_hangup.xml", "passgate seed: caller hangs up",
          "The seed call, sixth branch: the caller hangs up while the passphrase is asked for.",
-         invite(KNOWN) + '''  <pause milliseconds="3000"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE sip:passgate@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: "Caller" <sip:+15550100001@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:passgate@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200"/>
-''', "")
+         invite(KNOWN) + '  <pause milliseconds="3000"/>\n' + bye(KNOWN), "")
 
 scenario("seed_transfer_failed.xml", "passgate seed: transfer fails",
          "An unknown caller presses nothing and is referred to a representative, but the "
@@ -238,22 +241,6 @@ scenario("seed_transfer_failed.xml", "passgate seed: transfer fails",
          invite(UNKNOWN) + refer_tail(UNKNOWN, "X-Passgate-Auth=no-account", 2, final="SIP/2.0 486 Busy Here"),
          "auth")
 
-BYE_UNKNOWN = '''  <send retrans="500">
-    <![CDATA[
-      BYE sip:passgate@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: "Caller" <sip:+15559998888@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:passgate@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200"/>
-'''
 
 scenario("abuse_unknown_number.xml", "passgate abuse: guessing a number",
          "A caller guesses an account number that does not exist (press 1, then 5550000000) and "
@@ -263,7 +250,7 @@ scenario("abuse_unknown_number.xml", "passgate abuse: guessing a number",
          + press("1", gap_ms=2500)
          + press("5550000000", gap_ms=700)
          + '  <pause milliseconds="3000"/>\n'
-         + BYE_UNKNOWN, "")
+         + bye(UNKNOWN), "")
 
 scenario("abuse_locked.xml", "passgate abuse: locked caller",
          "The same calling number again, now over the lock-out limit: straight to a representative "

@@ -7,10 +7,9 @@ mod support;
 #[path = "../../auth/tests/support/postgres.rs"]
 mod postgres;
 
-use std::process::Command;
 use std::time::Duration;
 
-use support::{sipp, workspace, Agent};
+use support::{sipp, Agent};
 
 #[test]
 fn a_caller_locked_out_on_one_node_is_locked_out_on_the_other() {
@@ -28,22 +27,11 @@ fn a_caller_locked_out_on_one_node_is_locked_out_on_the_other() {
     node_a.wait_log(&["call finished"], Duration::from_secs(10));
     let run = sipp("abuse_locked", node_b.sip, &[]);
     run.assert_ok(&format!("the same caller on node B\n{}", node_b.log_text()));
-    let refer = run
-        .received()
-        .into_iter()
-        .find(|m| m.contains("REFER sip:"))
-        .expect("REFER");
-    assert!(
-        refer.contains("Refer-To: <sip:representative@127.0.0.1?X-Passgate-Auth=locked>"),
-        "{refer}"
+    assert_eq!(
+        support::cli::refer_to(&run),
+        "Refer-To: <sip:representative@127.0.0.1?X-Passgate-Auth=locked>"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
-        .current_dir(workspace())
-        .args(["audit", "--json"])
-        .env("PASSGATE_DATABASE__URL", &url)
-        .output()
-        .unwrap();
-    let audit = String::from_utf8_lossy(&out.stdout);
+    let audit = support::cli::passgate(&url, &["audit", "--json"]);
     assert!(
         audit.contains("\"number_lookup\"") && audit.contains("\"locked\""),
         "{audit}"
@@ -57,23 +45,7 @@ fn the_hourly_sms_cap_holds_across_nodes() {
         return; // said loudly by the harness: no PostgreSQL binaries here
     };
     let dir = tempfile::tempdir().unwrap();
-    let raw = dir.path().join("raw.wav");
-    assert!(Command::new("espeak-ng")
-        .args(["-v", "ko", "-s", "140", "-w"])
-        .arg(&raw)
-        .arg("검은 소")
-        .status()
-        .unwrap()
-        .success());
-    let wrong = dir.path().join("wrong.wav");
-    assert!(Command::new("sox")
-        .arg(&raw)
-        .args(["-r", "8000", "-c", "1", "-e", "u-law"])
-        .arg(&wrong)
-        .args(["pad", "0", "2.5"])
-        .status()
-        .unwrap()
-        .success());
+    support::cli::spoken_as("검은 소", dir.path(), "wrong.wav");
     let sipp_port = support::free_port();
     let sink = SmsSink::start(sipp_port);
     let sink_env = sink.env();
@@ -86,27 +58,7 @@ fn the_hourly_sms_cap_holds_across_nodes() {
     ]);
     let node_a = Agent::start(&env);
     let node_b = Agent::start(&env);
-    let add = Command::new(env!("CARGO_BIN_EXE_passgate"))
-        .current_dir(workspace())
-        .args([
-            "accounts",
-            "add",
-            "--id",
-            "nelson",
-            "--name",
-            "Nelson Medina",
-            "--phone",
-            "+15550100001",
-        ])
-        .args(["--passphrase", "하얀 말", "--balance", "1234.56"])
-        .env("PASSGATE_DATABASE__URL", &url)
-        .output()
-        .unwrap();
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    support::cli::add_nelson(&url);
     let options = |port| support::SippOptions {
         dir: Some(dir.path()),
         port: Some(port),

@@ -6,7 +6,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{sipp, workspace, Agent};
+use support::{sipp, Agent};
 
 #[test]
 fn a_source_outside_allow_from_gets_403_and_an_allowed_one_is_served() {
@@ -22,18 +22,7 @@ fn a_source_outside_allow_from_gets_403_and_an_allowed_one_is_served() {
 }
 
 fn audit_rows(database: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
-        .current_dir(workspace())
-        .args(["audit", "--json"])
-        .env("PASSGATE_DATABASE__URL", database)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    support::cli::passgate(database, &["audit", "--json"])
 }
 
 #[test]

@@ -7,70 +7,23 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use support::cli::{refer_to, spoken_as};
 use support::sms_sink::{first_code, SmsSink};
-use support::{workspace, Agent};
+use support::Agent;
 
 fn passgate(agent: &Agent, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
-        .current_dir(workspace())
-        .args(args)
-        .env("PASSGATE_DATABASE__URL", &agent.database)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "passgate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    support::cli::passgate(&agent.database, args)
 }
 
 fn add_nelson(agent: &Agent) {
-    passgate(
-        agent,
-        &[
-            "accounts",
-            "add",
-            "--id",
-            "nelson",
-            "--name",
-            "Nelson Medina",
-            "--phone",
-            "+15550100001",
-            "--passphrase",
-            "하얀 말",
-            "--balance",
-            "1234.56",
-        ],
-    );
+    support::cli::add_nelson(&agent.database)
 }
 
 /// The phrase as SIPp's rtp_stream wants it: 8 kHz µ-law, then 2.5 s of silence.
 fn spoken(text: &str, dir: &Path) {
     spoken_as(text, dir, "passphrase.wav")
-}
-
-fn spoken_as(text: &str, dir: &Path, name: &str) {
-    let raw = dir.join("raw.wav");
-    assert!(Command::new("espeak-ng")
-        .args(["-v", "ko", "-s", "140", "-w"])
-        .arg(&raw)
-        .arg(text)
-        .status()
-        .unwrap()
-        .success());
-    let out = dir.join(name);
-    let ok = Command::new("sox")
-        .arg(&raw)
-        .args(["-r", "8000", "-c", "1", "-e", "u-law"])
-        .arg(&out)
-        .args(["pad", "0", "2.5"])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 /// Nelson Medina's account, the right passphrase in SIPp's working
@@ -121,20 +74,6 @@ fn env<'a>(
         .map(|(k, v)| (*k, v.as_str()))
         .chain(extra.iter().copied())
         .collect()
-}
-
-fn refer_to(run: &support::SippRun) -> String {
-    let refer = run
-        .received()
-        .into_iter()
-        .find(|m| m.contains("REFER sip:"))
-        .expect("a REFER");
-    refer
-        .lines()
-        .find(|l| l.starts_with("Refer-To:"))
-        .expect("Refer-To")
-        .trim()
-        .to_string()
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod sms_sink;
 
 use std::io::{BufRead, BufReader};
