@@ -5,7 +5,7 @@
 CARGO ?= cargo
 DEMO_LISTEN ?= 127.0.0.1:5060
 
-.PHONY: demo test deps lint unit build release clean soak fuzz
+.PHONY: demo test deps lint unit build release clean soak fuzz bench
 
 deps:
 	@scripts/ensure-deps.sh
@@ -40,3 +40,10 @@ fuzz:
 # what is left after the drain (must be no calls).
 soak: deps release
 	scripts/soak.sh
+
+# P1-P4 side by side with SIPp's UAS and a bare rsipstack UAS (bench/),
+# written to bench/results/report.md and charts.png. About 10 minutes.
+bench: deps
+	$(CARGO) build --release -p passgate -p passgate-bench
+	./target/release/passgate-bench --out bench/results
+

@@ -2,7 +2,7 @@
 # Installs what Passgate's build, demo and tests need, when it is missing.
 # Debian packages: SIPp (sip-tester) and tshark for the SIP and media tests,
 # espeak-ng and sox for synthesised speech, pkg-config/cmake/libopus-dev for
-# Opus, postgresql for the store tests.
+# Opus, postgresql for the store tests, fonts-dejavu-core for the bench chart.
 set -euo pipefail
 
 need_pkgs=()
@@ -19,6 +19,8 @@ have_cmd cmake || need_pkgs+=(cmake)
 have_pkg libopus-dev || need_pkgs+=(libopus-dev)
 # PostgreSQL server binaries: the store tests start a throw-away cluster.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
+# The benchmark report's chart is drawn with this font (bench/src/chart.rs).
+have_pkg fonts-dejavu-core || need_pkgs+=(fonts-dejavu-core)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need_pkgs[*]}"

@@ -75,6 +75,7 @@ fuzz_target!(|steps: Vec<Step>| {
                     name: "Fuzz".into(),
                     sms_number: number(sms),
                     balance: Balance { cents },
+                    passphrase_words: Some(2),
                 }))
             }
             Step::Lookup(Lookup::NotFound) => Event::AccountLookup(LookupResult::NotFound),

@@ -14,6 +14,10 @@ use std::time::Duration;
 pub struct EndpointerConfig {
     /// Silence after speech that ends the utterance.
     pub end_silence: Duration,
+    /// Shorter silence that ends it once the words expected have been heard
+    /// (`ListenOptions::expected_words`): a caller who has said the whole
+    /// answer should not wait out a pause meant for one still thinking.
+    pub end_silence_when_complete: Duration,
     /// Give up when no speech has started by then.
     pub no_speech_timeout: Duration,
     /// Stop listening after this much audio whatever happens.
@@ -31,6 +35,7 @@ impl Default for EndpointerConfig {
     fn default() -> Self {
         EndpointerConfig {
             end_silence: Duration::from_millis(700),
+            end_silence_when_complete: Duration::from_millis(200),
             no_speech_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs(10),
             min_speech: Duration::from_millis(200),
@@ -83,6 +88,14 @@ impl Endpointer {
 
     pub fn speech_detected(&self) -> bool {
         self.speech
+    }
+
+    /// Whether speech has been followed by `end_silence_when_complete` of
+    /// silence (but not yet the full `end_silence`).
+    pub fn paused(&self) -> bool {
+        self.speech
+            && !self.finished
+            && self.silent_run >= self.samples_in(self.config.end_silence_when_complete)
     }
 
     /// Audio seen so far.

@@ -78,6 +78,7 @@ on_both_engines!(
     codes_expire_and_run_out_of_tries,
     racing_nodes_accept_a_code_once,
     audit_rows_round_trip,
+    audit_rows_are_written_together_in_order,
 );
 
 fn hash(phrase: &str) -> StoredPassphrase {
@@ -669,6 +670,28 @@ async fn audit_rows_round_trip(db: TestDb) {
     assert_eq!(newest.len(), 2);
     assert_eq!(newest[0].event, "account_added");
     assert_eq!(newest[1].event, "call_started");
+}
+
+async fn audit_rows_are_written_together_in_order(db: TestDb) {
+    let store = db.store().await;
+    // More than one statement's worth, so the chunks are tested too.
+    let rows: Vec<(NewAuditRow, _)> = (0..1100)
+        .map(|i| {
+            let row = NewAuditRow::from_flow(
+                &format!("call-{i}"),
+                &AuditEvent::CallStarted { caller: None },
+            );
+            (row, t(i))
+        })
+        .collect();
+    store.append_audit_rows(&rows).await.unwrap();
+    store.append_audit_rows(&[]).await.unwrap();
+    let stored = store.audit(2000).await.unwrap();
+    assert_eq!(stored.len(), 1100);
+    for (i, row) in stored.iter().enumerate() {
+        assert_eq!(row.call_id, format!("call-{i}"));
+        assert_eq!(row.at, t(i as i64));
+    }
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //! requires, so a receiver's playout clock stays in step.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -123,7 +124,7 @@ pub enum PacerEvent {
 #[derive(Debug)]
 struct Playing {
     id: PromptId,
-    pcm: Vec<i16>,
+    pcm: Arc<[i16]>,
     offset: usize,
 }
 
@@ -137,7 +138,7 @@ pub struct Pacer {
     #[cfg(feature = "opus")]
     opus: Option<crate::opus::OpusEncoder>,
     next_id: u64,
-    queue: VecDeque<(PromptId, Vec<i16>)>,
+    queue: VecDeque<(PromptId, Arc<[i16]>)>,
     current: Option<Playing>,
     silence_packets_left: usize,
     next_due: Option<Instant>,
@@ -184,10 +185,11 @@ impl Pacer {
     }
 
     /// Queues PCM at the codec's clock rate; if nothing is playing it starts at `now`.
-    pub fn enqueue(&mut self, now: Instant, pcm: Vec<i16>) -> PromptId {
+    /// Prompts are shared, not copied: every call plays the same few.
+    pub fn enqueue(&mut self, now: Instant, pcm: impl Into<Arc<[i16]>>) -> PromptId {
         let id = PromptId(self.next_id);
         self.next_id += 1;
-        self.queue.push_back((id, pcm));
+        self.queue.push_back((id, pcm.into()));
         if self.next_due.is_none() {
             // Never closer to the previous packet than one ptime.
             let earliest = self.last.map(|(due, _)| due + self.config.ptime.duration());

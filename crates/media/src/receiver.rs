@@ -139,7 +139,11 @@ pub struct RtpReceiver {
     rfc4733: Option<Rfc4733Detector>,
     inband: Option<InbandDetector>,
     vad: Vad,
+    /// Built on the first frame heard while listening: creating it (FFT
+    /// plans) costs more than the rest of a call's media set-up, and most
+    /// calls never listen or listen late.
     resampler: Option<FrameResampler>,
+    output_rate: u32,
     /// SSRC and timestamp the next audio packet should carry, and its codec's clock.
     expected: Option<(u32, u32, u32)>,
     pcm: Vec<i16>,
@@ -151,11 +155,9 @@ pub struct RtpReceiver {
 
 impl RtpReceiver {
     pub fn new(config: ReceiverConfig) -> Result<Self, ReceiverError> {
-        let resampler = if config.output_rate == CODEC_RATE {
-            None
-        } else {
-            Some(FrameResampler::new(CODEC_RATE, config.output_rate, FRAME)?)
-        };
+        if config.output_rate != CODEC_RATE {
+            FrameResampler::check(CODEC_RATE, config.output_rate, FRAME)?;
+        }
         #[cfg(feature = "opus")]
         let opus = if config.audio.iter().any(|(_, c)| *c == AudioCodec::Opus) {
             Some(OpusDecoder::new(CODEC_RATE)?)
@@ -170,7 +172,8 @@ impl RtpReceiver {
             rfc4733: config.telephone_event.map(Rfc4733Detector::new),
             inband: config.inband_dtmf.map(InbandDetector::new),
             vad: Vad::new(config.vad, CODEC_RATE),
-            resampler,
+            resampler: None,
+            output_rate: config.output_rate,
             expected: None,
             pcm: Vec::with_capacity(2 * FRAME_SAMPLES),
             listening: false,
@@ -343,10 +346,12 @@ impl RtpReceiver {
     }
 
     fn emit_frames(&mut self) {
+        // Frames are looked at in place: most of a call is not listened to,
+        // and a copy per packet would be the receive path's only allocation.
         while self.pcm.len() >= FRAME_SAMPLES {
-            let frame: Vec<i16> = self.pcm.drain(..FRAME_SAMPLES).collect();
+            let frame = &self.pcm[..FRAME_SAMPLES];
             if let Some(inband) = &mut self.inband {
-                inband.push_samples(&frame);
+                inband.push_samples(frame);
                 while let Some(d) = inband.poll_digit() {
                     self.events.push_back(MediaEvent::Digit {
                         digit: d.digit,
@@ -355,26 +360,31 @@ impl RtpReceiver {
                     });
                 }
             }
-            match self.vad.push_frame(&frame) {
+            match self.vad.push_frame(frame) {
                 Some(VadEvent::SpeechStarted) => self.events.push_back(MediaEvent::SpeechStarted),
                 Some(VadEvent::SpeechEnded) => self.events.push_back(MediaEvent::SpeechEnded),
                 None => {}
             }
-            if !self.listening {
-                continue;
-            }
-            match &mut self.resampler {
-                None => self.events.push_back(MediaEvent::Frame(frame)),
-                Some(resampler) => {
-                    // A resampling failure loses this frame only; the shapes are fixed
-                    // at construction, so it does not happen in practice.
-                    if resampler.push(&frame).is_ok() {
-                        while let Some(out) = resampler.pop_frame() {
-                            self.events.push_back(MediaEvent::Frame(out));
+            if self.listening {
+                if self.output_rate == CODEC_RATE {
+                    self.events.push_back(MediaEvent::Frame(frame.to_vec()));
+                } else {
+                    if self.resampler.is_none() {
+                        // The shapes were checked in `new`; a failure here
+                        // loses the frame only.
+                        self.resampler =
+                            FrameResampler::new(CODEC_RATE, self.output_rate, FRAME).ok();
+                    }
+                    if let Some(resampler) = &mut self.resampler {
+                        if resampler.push(frame).is_ok() {
+                            while let Some(out) = resampler.pop_frame() {
+                                self.events.push_back(MediaEvent::Frame(out));
+                            }
                         }
                     }
                 }
             }
+            self.pcm.drain(..FRAME_SAMPLES);
         }
     }
 }

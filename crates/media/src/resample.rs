@@ -79,6 +79,14 @@ impl FrameResampler {
         })
     }
 
+    /// Whether [`FrameResampler::new`] accepts these shapes, without
+    /// building the FFT (which is what a resampler costs to create).
+    pub fn check(from_hz: u32, to_hz: u32, frame: Duration) -> Result<(), ResampleError> {
+        whole_samples(from_hz, frame)?;
+        whole_samples(to_hz, frame)?;
+        Ok(())
+    }
+
     pub fn input_frame_len(&self) -> usize {
         self.in_frame
     }

@@ -138,7 +138,7 @@ impl MediaSession {
     }
 
     /// Queues a prompt (PCM at the codec rate); it starts at once if nothing is playing.
-    pub fn play(&mut self, now: Instant, pcm: Vec<i16>) -> PromptId {
+    pub fn play(&mut self, now: Instant, pcm: impl Into<std::sync::Arc<[i16]>>) -> PromptId {
         let id = self.pacer.enqueue(now, pcm);
         self.pacer.handle_timeout(now);
         self.pump_pacer();

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use asr::{ListenOptions, SessionEvent as AsrEvent};
 use auth::flow::{
-    Action, Alternatives, AuditEvent, AuthOutcome, Event as FlowEvent, Flow, PlaybackId, Prompt,
-    PromptId, TransferTarget, Vocabulary,
+    Action, Alternatives, AuthOutcome, Event as FlowEvent, Flow, PlaybackId, Prompt, PromptId,
+    TransferTarget, Vocabulary,
 };
 use auth::phone::{caller_number, CallerHeaders, E164};
 use media::{BargeIn, MediaEvent, MediaSession, SessionEvent as MediaOut, Transmit};
@@ -30,22 +30,7 @@ use crate::transfer::{refer_to, TransferResult};
 enum Background {
     Flow(FlowEvent),
     /// A prompt rendered off the call task (first use of its text).
-    Rendered(Prompt, anyhow::Result<Arc<Vec<i16>>>),
-}
-
-/// Audit rows a call may have waiting for the store.
-const AUDIT_DEPTH: usize = 64;
-
-/// Writes one call's audit rows in the order the flow produced them.
-async fn write_audit(
-    services: Arc<Services>,
-    call_id: String,
-    caller: Option<E164>,
-    mut rows: mpsc::Receiver<AuditEvent>,
-) {
-    while let Some(event) = rows.recv().await {
-        services.audit(&call_id, &event, caller.as_ref()).await;
-    }
+    Rendered(Prompt, anyhow::Result<Arc<[i16]>>),
 }
 
 /// How long to wait for the transfer target's final answer in a NOTIFY.
@@ -97,8 +82,8 @@ struct Call {
     rendering: bool,
     transfer: Option<Transfer>,
     background: mpsc::Sender<Background>,
-    /// The call's audit rows, written in order by its writer task.
-    audit: mpsc::Sender<AuditEvent>,
+    /// The Call-ID, shared by the call's audit rows.
+    call_id: Arc<str>,
     ended: Option<CallOutcome>,
     verified: bool,
     /// Flow events waiting to be handled, in arrival order.
@@ -186,13 +171,7 @@ impl Call {
         services.sip.answer(call, port).await;
         tracing::info!(rtp_port = port, codec = ?negotiated.codec, ptime = negotiated.ptime_ms, "answered");
         let (background, mut results) = mpsc::channel(32);
-        let (audit, audit_rows) = mpsc::channel(AUDIT_DEPTH);
-        let audit_writer = tokio::spawn(write_audit(
-            services.clone(),
-            incoming.call_id.clone(),
-            caller.clone(),
-            audit_rows,
-        ));
+        let call_id = Arc::from(incoming.call_id.as_str());
         let mut this = Call {
             services,
             remote_sdp: negotiated.remote_rtp,
@@ -209,7 +188,7 @@ impl Call {
             rendering: false,
             transfer: None,
             background,
-            audit,
+            call_id,
             ended: None,
             verified: false,
             pending: VecDeque::new(),
@@ -256,9 +235,7 @@ impl Call {
         let outcome = this.ended.unwrap_or(CallOutcome::CallerHungUp);
         let stats = this.media.stats();
         drop(this);
-        if audit_writer.await.is_err() {
-            tracing::error!("the audit writer stopped early");
-        }
+        services.audit_log.flush().await;
         services.metrics.rtp_finished(&stats);
         tracing::info!(
             ?outcome,
@@ -297,6 +274,7 @@ impl Call {
             }
             SipEvent::InfoDigit { digit, .. } => {
                 tracing::info!(digit = %digit.digit, source = "sip-info", "digit");
+                self.services.metrics.digit("sip_info");
                 self.media.external_digit();
                 self.pending.push_back(FlowEvent::Digit(digit.digit));
             }
@@ -424,6 +402,7 @@ impl Call {
                     duration,
                 }) => {
                     tracing::info!(digit = %digit.as_char(), ?source, duration_ms = duration.as_millis() as u64, "digit");
+                    self.services.metrics.media_digit(source);
                     self.pending.push_back(FlowEvent::Digit(digit.as_char()));
                 }
                 MediaOut::Media(MediaEvent::Frame(pcm)) => {
@@ -498,7 +477,7 @@ impl Call {
         match action {
             Action::Play(prompt) => self.play(prompt),
             Action::CollectDigits(_) => self.set_barge_in(BargeIn::Digits),
-            Action::Listen(request) => self.listen(request.vocabulary),
+            Action::Listen(request) => self.listen(request.vocabulary, request.expected_words),
             Action::StopListening => {
                 self.listening = None;
                 self.media.set_listening(false);
@@ -546,9 +525,10 @@ impl Call {
                 if matches!(event, auth::flow::AuditEvent::Authenticated { .. }) {
                     self.verified = true;
                 }
-                // In order, by the call's own writer; it waits for the store
-                // rather than drop a row.
-                let _ = self.audit.send(event).await;
+                self.services
+                    .audit_log
+                    .append(&self.call_id, event, self.caller.as_ref())
+                    .await;
             }
             Action::Transfer { target, outcome } => self.start_transfer(target, outcome).await,
             Action::Hangup => {
@@ -569,7 +549,7 @@ impl Call {
         if prompt.id == PromptId::Beep {
             return self.start_prompt(
                 prompt,
-                Ok(Arc::new(crate::tts::beep(crate::services::PROMPT_RATE))),
+                Ok(Arc::from(crate::tts::beep(crate::services::PROMPT_RATE))),
             );
         }
         let name = prompt_name(prompt.id);
@@ -595,11 +575,11 @@ impl Call {
         });
     }
 
-    fn start_prompt(&mut self, prompt: Prompt, pcm: anyhow::Result<Arc<Vec<i16>>>) {
+    fn start_prompt(&mut self, prompt: Prompt, pcm: anyhow::Result<Arc<[i16]>>) {
         match pcm {
             Ok(pcm) => {
                 tracing::debug!(prompt = ?prompt.id, "playing");
-                let id = self.media.play(Instant::now(), pcm.to_vec());
+                let id = self.media.play(Instant::now(), pcm);
                 self.playing.insert(id, (prompt.playback, prompt.id));
             }
             Err(e) => {
@@ -611,7 +591,7 @@ impl Call {
         }
     }
 
-    fn listen(&mut self, vocabulary: Vocabulary) {
+    fn listen(&mut self, vocabulary: Vocabulary, expected_words: Option<usize>) {
         let Some(recognizer) = &self.services.recognizer else {
             tracing::warn!("no speech model loaded; the turn hears nothing");
             return;
@@ -626,6 +606,7 @@ impl Call {
         );
         let options = ListenOptions {
             vocabulary: words,
+            expected_words,
             ..self.services.listen.clone()
         };
         match recognizer.start(&options) {

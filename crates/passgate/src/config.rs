@@ -16,6 +16,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub rtp: RtpConfig,
     pub call: CallConfig,
+    pub runtime: RuntimeConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub asr: AsrConfig,
@@ -62,6 +63,8 @@ pub struct SipConfig {
     pub allow_from: Vec<String>,
     /// New calls per second accepted from one source address (0: no limit).
     pub calls_per_second_per_source: f64,
+    /// New calls per second accepted in all (0: no limit).
+    pub max_calls_per_second: f64,
     /// Digest authentication of INVITEs: the realm (empty turns it off).
     pub digest_realm: String,
     /// Who may call when `digest_realm` is set: user = password.
@@ -81,6 +84,7 @@ impl Default for SipConfig {
             answer_delay_ms: 0,
             allow_from: Vec::new(),
             calls_per_second_per_source: 0.0,
+            max_calls_per_second: 0.0,
             digest_realm: String::new(),
             digest_users: std::collections::HashMap::new(),
         }
@@ -167,6 +171,14 @@ impl Default for CallConfig {
             drain_timeout_secs: 30,
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Threads running SIP, calls and media; 0: one per core. Speech
+    /// recognition and the database have threads of their own.
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -368,12 +380,16 @@ impl Config {
                 .parse::<sip::Cidr>()
                 .map_err(|e| bad("sip.allow_from", e))?;
         }
-        let rate = self.sip.calls_per_second_per_source;
-        if rate.is_nan() || rate < 0.0 {
-            return Err(bad(
+        for (key, rate) in [
+            (
                 "sip.calls_per_second_per_source",
-                "must be 0 (no limit) or more".into(),
-            ));
+                self.sip.calls_per_second_per_source,
+            ),
+            ("sip.max_calls_per_second", self.sip.max_calls_per_second),
+        ] {
+            if rate.is_nan() || rate < 0.0 {
+                return Err(bad(key, "must be 0 (no limit) or more".into()));
+            }
         }
         if self.sip.max_calls == 0 {
             return Err(bad("sip.max_calls", "must be at least 1".into()));

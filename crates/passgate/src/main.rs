@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod accounts;
 mod admin_http;
+mod audit_log;
 mod call;
 mod config;
 mod demo;
@@ -155,9 +156,52 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow
 
 fn serve(config: config::Config) -> anyhow::Result<()> {
     telemetry::init(&config.log.level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    raise_open_file_limit();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.runtime.worker_threads > 0 {
+        builder.worker_threads(config.runtime.worker_threads);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(server::run(config))
+    // On a worker like every other task: run from `block_on` the main loop
+    // would sit on its own thread, and every call event would cross threads.
+    runtime.block_on(async {
+        tokio::spawn(server::run(config))
+            .await
+            .context("the main loop stopped")?
+    })
+}
+
+/// Every call holds an RTP socket: a thousand calls need more descriptors
+/// than the usual soft limit of 1,024, so take all the hard limit allows
+/// rather than depend on the shell that started us.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
+        || limit.rlim_cur >= limit.rlim_max
+    {
+        return;
+    }
+    let soft = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
+        tracing::info!(
+            from = soft,
+            to = limit.rlim_cur,
+            "raised the open-file limit"
+        );
+    } else {
+        tracing::warn!(
+            soft,
+            error = %std::io::Error::last_os_error(),
+            "could not raise the open-file limit; calls beyond it will be refused"
+        );
+    }
 }

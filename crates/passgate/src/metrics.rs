@@ -108,6 +108,22 @@ impl Metrics {
         );
     }
 
+    /// A key press that reached the flow, by the way it came: benchmarks
+    /// compare it with the keys they sent.
+    pub fn digit(&self, source: &str) {
+        self.add(
+            &format!("passgate_dtmf_digits_total{{source=\"{source}\"}}"),
+            1,
+        );
+    }
+
+    pub fn media_digit(&self, source: media::DigitSource) {
+        self.digit(match source {
+            media::DigitSource::Rfc4733 => "rfc4733",
+            media::DigitSource::Inband => "inband",
+        });
+    }
+
     pub fn store_error(&self) {
         self.add("passgate_store_errors_total", 1);
     }
@@ -227,6 +243,9 @@ mod tests {
         m.call_started();
         m.call_ended(CallOutcome::Transferred("no-account"));
         m.sms(true);
+        m.media_digit(media::DigitSource::Rfc4733);
+        m.media_digit(media::DigitSource::Rfc4733);
+        m.digit("sip_info");
         m.recognition(Duration::from_millis(40));
         let text = m.render(None);
         assert!(text.contains("passgate_calls_active 1\n"), "{text}");
@@ -235,6 +254,8 @@ mod tests {
             text.contains("passgate_call_outcomes_total{outcome=\"transferred_no_account\"} 1\n")
         );
         assert!(text.contains("passgate_sms_sent_total 1\n"));
+        assert!(text.contains("passgate_dtmf_digits_total{source=\"rfc4733\"} 2\n"));
+        assert!(text.contains("passgate_dtmf_digits_total{source=\"sip_info\"} 1\n"));
         assert!(text.contains("passgate_recognizer_seconds_bucket{le=\"0.025\"} 0\n"));
         assert!(text.contains("passgate_recognizer_seconds_bucket{le=\"0.05\"} 1\n"));
         assert_eq!(

@@ -14,6 +14,7 @@ use auth::store::{redact_url, Store};
 use sip::{driver, CallHandle, EndpointConfig, Event};
 use tokio::sync::mpsc;
 
+use crate::audit_log::AuditLog;
 use crate::call;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -46,6 +47,11 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     endpoint.calls_per_source = (rate > 0.0).then(|| sip::RateLimit {
         per_second: rate,
         burst: rate.max(1.0),
+    });
+    let total = config.sip.max_calls_per_second;
+    endpoint.calls_per_second = (total > 0.0).then(|| sip::RateLimit {
+        per_second: total,
+        burst: total.max(1.0),
     });
     if !config.sip.digest_realm.is_empty() {
         // A per-process key: a nonce is good on the node that issued it.
@@ -86,6 +92,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         ),
         recognizer,
         listen: ListenOptions::default(),
+        audit_log: AuditLog::start(store.clone(), metrics.clone()),
         store,
         sms,
         sms_message: config.sms.message.clone(),

@@ -10,19 +10,17 @@ use std::time::{Duration, Instant};
 
 use asr::{ListenOptions, Recognizer};
 use auth::crm::CrmClient;
-use auth::flow::{
-    AccountId, Alternatives, AuditEvent, CodeResult, FlowConfig, LookupResult, LookupSummary,
-    PassphraseCheck, PassphraseResult,
-};
+use auth::flow::{AccountId, Alternatives, FlowConfig, LookupResult, PassphraseCheck};
 use auth::otp::OtpCode;
 use auth::passphrase::MatchRule;
 use auth::phone::E164;
 use auth::sms::{code_message, Gateway, SmsGateway};
-use auth::store::{FailedFactor, LockoutPolicy, SmsCap, Store, Timestamp};
+use auth::store::{LockoutPolicy, SmsCap, Store, Timestamp};
 use media::{AudioCodec, MediaSession, PacerConfig, Ptime, ReceiverConfig, SessionConfig, G711};
 use sip::driver::SipHandle;
 use sip::{Codec, Negotiated};
 
+use crate::audit_log::AuditLog;
 use crate::config::TransferConfig;
 use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
@@ -37,6 +35,7 @@ pub struct Services {
     pub recognizer: Option<Recognizer>,
     pub listen: ListenOptions,
     pub store: Store,
+    pub audit_log: AuditLog,
     pub sms: Gateway,
     pub sms_message: String,
     pub sms_cap: SmsCap,
@@ -180,44 +179,5 @@ impl Services {
                 false
             }
         }
-    }
-
-    /// Writes the audit row, and counts failed factors for the lock-out.
-    pub async fn audit(&self, call_id: &str, event: &AuditEvent, caller: Option<&E164>) {
-        let now = Timestamp::now();
-        if let Some((account, factor)) = failed_factor(event) {
-            if let Err(e) = self
-                .store
-                .record_failure(account, caller, factor, now)
-                .await
-            {
-                tracing::error!(error = %e, "could not record a failed factor");
-                self.metrics.store_error();
-            }
-        }
-        if let Err(e) = self.store.append_audit(call_id, event, now).await {
-            tracing::error!(error = %e, "could not write the audit row");
-            self.metrics.store_error();
-        }
-    }
-}
-
-/// The failed factors that count towards a lock-out: a passphrase that did not
-/// match, a code never entered right, a typed number that matched nothing.
-fn failed_factor(event: &AuditEvent) -> Option<(Option<&AccountId>, FailedFactor)> {
-    match event {
-        AuditEvent::PassphraseChecked {
-            account,
-            result: PassphraseResult::NoMatch,
-        } => Some((Some(account), FailedFactor::Passphrase)),
-        AuditEvent::CodeChecked {
-            account,
-            result: CodeResult::Exhausted,
-        } => Some((Some(account), FailedFactor::SmsCode)),
-        AuditEvent::NumberLookup {
-            result: LookupSummary::NotFound,
-            ..
-        } => Some((None, FailedFactor::TypedNumber)),
-        _ => None,
     }
 }

@@ -14,7 +14,7 @@ pub struct Tts {
     cache_dir: PathBuf,
     overrides: Option<PathBuf>,
     rate: u32,
-    memory: Mutex<HashMap<String, Arc<Vec<i16>>>>,
+    memory: Mutex<HashMap<String, Arc<[i16]>>>,
 }
 
 impl Tts {
@@ -29,13 +29,13 @@ impl Tts {
     }
 
     /// The audio for a prompt already rendered, without waiting.
-    pub fn cached(&self, name: &str, text: &str) -> Option<Arc<Vec<i16>>> {
+    pub fn cached(&self, name: &str, text: &str) -> Option<Arc<[i16]>> {
         let key = format!("{}\u{0}{}\u{0}{}", self.voice, name, text);
         self.memory.lock().ok().and_then(|m| m.get(&key).cloned())
     }
 
     /// PCM at the call's rate for `text`, or the override WAV for `name`.
-    pub async fn render(&self, name: &str, text: &str) -> anyhow::Result<Arc<Vec<i16>>> {
+    pub async fn render(&self, name: &str, text: &str) -> anyhow::Result<Arc<[i16]>> {
         let key = format!("{}\u{0}{}\u{0}{}", self.voice, name, text);
         if let Some(pcm) = self.memory.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(pcm);
@@ -56,7 +56,7 @@ impl Tts {
                 .with_context(|| format!("reading {}", file.display()))
         })
         .await??;
-        let pcm = Arc::new(pcm);
+        let pcm: Arc<[i16]> = Arc::from(pcm);
         if let Ok(mut m) = self.memory.lock() {
             m.insert(key, pcm.clone());
         }

@@ -48,7 +48,11 @@ fn sigkill_mid_call_loses_no_committed_audit_row() {
         .status()
         .unwrap();
     assert!(killed.success());
-    std::thread::sleep(Duration::from_millis(300));
+    // Tearing down a process with the model mapped takes a moment on a busy machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while agent.is_running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(!agent.is_running(), "the agent is gone");
     let after = audit_rows(&agent.database);
     for line in before.lines() {

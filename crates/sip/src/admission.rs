@@ -109,15 +109,27 @@ impl CallRateLimiter {
             self.buckets
                 .retain(|_, b| now.saturating_duration_since(b.updated) < IDLE);
         }
-        let bucket = self.buckets.entry(source).or_insert(Bucket {
+        self.buckets
+            .entry(source)
+            .or_insert_with(|| Bucket::full(limit, now))
+            .take(limit, now)
+    }
+}
+
+impl Bucket {
+    fn full(limit: RateLimit, now: Instant) -> Self {
+        Bucket {
             tokens: limit.burst,
             updated: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * limit.per_second).min(limit.burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        }
+    }
+
+    fn take(&mut self, limit: RateLimit, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * limit.per_second).min(limit.burst);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
             true
         } else {
             false
@@ -125,9 +137,51 @@ impl CallRateLimiter {
     }
 }
 
+/// New calls per second the whole agent takes: past what the machine can
+/// carry, answering 503 at once is cheap and keeps the calls it does take
+/// on time, where taking them all would make every call late.
+pub(crate) struct TotalRateLimiter {
+    limit: Option<RateLimit>,
+    bucket: Option<Bucket>,
+}
+
+impl TotalRateLimiter {
+    pub fn new(limit: Option<RateLimit>) -> Self {
+        TotalRateLimiter {
+            limit,
+            bucket: None,
+        }
+    }
+
+    pub fn admit(&mut self, now: Instant) -> bool {
+        let Some(limit) = self.limit else {
+            return true;
+        };
+        self.bucket
+            .get_or_insert_with(|| Bucket::full(limit, now))
+            .take(limit, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_total_rate_refuses_past_its_burst_and_refills() {
+        let t0 = Instant::now();
+        let mut total = TotalRateLimiter::new(Some(RateLimit {
+            per_second: 100.0,
+            burst: 10.0,
+        }));
+        let admitted = (0..20).filter(|_| total.admit(t0)).count();
+        assert_eq!(admitted, 10);
+        // 50 ms at 100/s: five more.
+        let later = t0 + Duration::from_millis(50);
+        assert_eq!((0..20).filter(|_| total.admit(later)).count(), 5);
+        let mut unlimited = TotalRateLimiter::new(None);
+        assert!((0..10_000).all(|_| unlimited.admit(t0)));
+    }
 
     #[test]
     fn cidr_blocks_match_their_addresses_only() {

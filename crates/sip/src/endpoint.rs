@@ -150,6 +150,8 @@ pub struct EndpointConfig {
     pub allow_from: Vec<crate::admission::Cidr>,
     /// New calls per second per source address; beyond it INVITEs get 503.
     pub calls_per_source: Option<crate::admission::RateLimit>,
+    /// New calls per second accepted in all (503 with Retry-After beyond).
+    pub calls_per_second: Option<crate::admission::RateLimit>,
     /// When set, INVITEs must carry Digest credentials (else 401).
     pub digest: Option<crate::digest::DigestAuth>,
 }
@@ -166,6 +168,7 @@ impl EndpointConfig {
             retry_after_secs: 5,
             allow_from: Vec::new(),
             calls_per_source: None,
+            calls_per_second: None,
             digest: None,
         }
     }
@@ -267,6 +270,7 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     stats: Stats,
     rate: crate::admission::CallRateLimiter,
+    total_rate: crate::admission::TotalRateLimiter,
     draining: bool,
     /// Zero of the clock digest nonces are stamped with.
     epoch: Option<Instant>,
@@ -286,6 +290,7 @@ impl Endpoint {
             events: VecDeque::new(),
             stats: Stats::default(),
             rate: crate::admission::CallRateLimiter::new(config.calls_per_source),
+            total_rate: crate::admission::TotalRateLimiter::new(config.calls_per_second),
             draining: false,
             epoch: None,
             config,
@@ -512,6 +517,8 @@ impl Endpoint {
             Some(&mut self.stats.calls_refused_overload)
         } else if !self.rate.admit(now, source.ip()) {
             Some(&mut self.stats.calls_refused_rate)
+        } else if !self.total_rate.admit(now) {
+            Some(&mut self.stats.calls_refused_overload)
         } else {
             None
         };

@@ -914,6 +914,34 @@ fn new_calls_beyond_the_per_source_rate_get_503_and_calls_in_progress_go_on() {
 }
 
 #[test]
+fn new_calls_beyond_the_total_rate_get_503_whatever_their_source() {
+    let mut h = Harness::new();
+    h.ep.total_rate = crate::admission::TotalRateLimiter::new(Some(crate::admission::RateLimit {
+        per_second: 2.0,
+        burst: 2.0,
+    }));
+    h.feed(&invite("z9hG4bK-1", "call-1", Some(&sdp("0", ""))));
+    h.feed(&invite("z9hG4bK-2", "call-2", Some(&sdp("0", ""))));
+    assert_eq!(h.events().len(), 2, "two calls within the burst");
+    let _ = h.sent_text();
+    h.feed(&invite("z9hG4bK-3", "call-3", Some(&sdp("0", ""))));
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
+    );
+    assert_eq!(header(&sent[1], "Retry-After"), Some("5"));
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.stats().calls_refused_overload, 1);
+    h.advance(Duration::from_millis(500));
+    h.feed(&invite("z9hG4bK-4", "call-4", Some(&sdp("0", ""))));
+    assert!(
+        matches!(h.events().as_slice(), [Event::IncomingCall(_)]),
+        "half a second at 2/s brings a token back"
+    );
+}
+
+#[test]
 fn draining_refuses_new_calls_with_503_but_keeps_answering_the_rest() {
     let mut h = Harness::new();
     let (_, tag) = h.confirmed_call();

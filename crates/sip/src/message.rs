@@ -276,43 +276,58 @@ fn canonical_head(data: &[u8]) -> Vec<u8> {
     let Some(first_end) = find(head, b"\r\n") else {
         return data.to_vec();
     };
-    let mut out = Vec::with_capacity(data.len());
+    // One output buffer and one for the header being unfolded: this runs on
+    // every datagram, and a buffer per line was most of its cost.
+    let mut out = Vec::with_capacity(data.len() + 64);
     out.extend_from_slice(&head[..first_end]);
-    // Unfold: CRLF followed by SP or HT continues the previous line.
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    for line in head[first_end + 2..].split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match (line.first(), lines.last_mut()) {
-            (Some(b' ' | b'\t'), Some(prev)) => {
-                prev.push(b' ');
-                prev.extend_from_slice(line.trim_ascii_start());
-            }
-            _ => lines.push(line.to_vec()),
+    let mut line: Vec<u8> = Vec::with_capacity(256);
+    for part in head[first_end + 2..].split(|&b| b == b'\n') {
+        let part = part.strip_suffix(b"\r").unwrap_or(part);
+        // Unfold: CRLF followed by SP or HT continues the previous line.
+        if matches!(part.first(), Some(b' ' | b'\t')) && !line.is_empty() {
+            line.push(b' ');
+            line.extend_from_slice(part.trim_ascii_start());
+            continue;
+        }
+        if !line.is_empty() {
+            write_canonical_line(&line, &mut out);
+        }
+        line.clear();
+        line.extend_from_slice(part);
+        if line.is_empty() {
+            out.extend_from_slice(b"\r\n");
         }
     }
-    for line in lines {
-        out.extend_from_slice(b"\r\n");
-        match line.iter().position(|&b| b == b':') {
-            Some(colon) => {
-                let name: Vec<u8> = line[..colon]
-                    .iter()
-                    .copied()
-                    .filter(|b| !b.is_ascii_whitespace())
-                    .collect();
-                out.extend_from_slice(&name);
-                out.extend_from_slice(b": ");
-                let value = &line[colon + 1..];
-                if structured(&name) {
-                    out.extend(squeeze_value(value));
-                } else {
-                    out.extend_from_slice(value.trim_ascii());
-                }
-            }
-            None => out.extend_from_slice(&line),
-        }
+    if !line.is_empty() {
+        write_canonical_line(&line, &mut out);
     }
     out.extend_from_slice(&data[end..]);
     out
+}
+
+/// `name: value` with the name's white space removed and the value's
+/// trimmed (squeezed for structured headers).
+fn write_canonical_line(line: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\r\n");
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        out.extend_from_slice(line);
+        return;
+    };
+    let name_start = out.len();
+    out.extend(
+        line[..colon]
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace()),
+    );
+    let structured = structured(&out[name_start..]);
+    out.extend_from_slice(b": ");
+    let value = &line[colon + 1..];
+    if structured {
+        squeeze_value_into(value, out);
+    } else {
+        out.extend_from_slice(value.trim_ascii());
+    }
 }
 
 /// Headers whose values are tokens, URIs and parameters, where white space
@@ -351,9 +366,10 @@ fn structured(name: &[u8]) -> bool {
         .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// A header value with white space squeezed outside quoted strings.
-fn squeeze_value(value: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = Vec::with_capacity(value.len());
+/// A header value with white space squeezed outside quoted strings,
+/// appended to `out`.
+fn squeeze_value_into(value: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
     let (mut quoted, mut space) = (false, false);
     let mut i = 0;
     let is_sep = |b: u8| matches!(b, b'/' | b';' | b'=' | b',');
@@ -370,7 +386,7 @@ fn squeeze_value(value: &[u8]) -> Vec<u8> {
         } else if b == b' ' || b == b'\t' {
             space = true;
         } else {
-            if space && !out.is_empty() && !is_sep(b) && !out.last().is_some_and(|l| is_sep(*l)) {
+            if space && out.len() > start && !is_sep(b) && !out.last().is_some_and(|l| is_sep(*l)) {
                 out.push(b' ');
             }
             space = false;
@@ -381,7 +397,6 @@ fn squeeze_value(value: &[u8]) -> Vec<u8> {
         }
         i += 1;
     }
-    out
 }
 
 /// rsipstack silently truncates the body to what arrived; §18.3 says a UDP

@@ -44,6 +44,7 @@ impl AccountJson {
             name: self.name,
             sms_number,
             balance,
+            passphrase_words: None,
         })
     }
 }

@@ -107,6 +107,9 @@ pub struct ListenRequest {
     /// Longest the recognizer listens before giving its final result.
     pub timeout: Duration,
     pub purpose: ListenPurpose,
+    /// Words the answer has, when known: the turn may end after a short
+    /// pause once that many are heard.
+    pub expected_words: Option<usize>,
 }
 
 /// What the recognizer may hear.

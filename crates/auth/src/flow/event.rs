@@ -72,6 +72,10 @@ pub struct Account {
     /// necessarily the number calling.
     pub sms_number: E164,
     pub balance: Balance,
+    /// Words in the account's passphrase, when the store knows it: the
+    /// recognizer may end the caller's turn after a short pause once it has
+    /// heard that many. Not secret enough to matter, and never logged.
+    pub passphrase_words: Option<usize>,
 }
 
 /// The result of looking a number up.

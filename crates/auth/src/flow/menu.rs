@@ -50,6 +50,7 @@ impl Flow {
             vocabulary: Vocabulary::Words(words),
             timeout: menu.timeout,
             purpose: ListenPurpose::Menu,
+            expected_words: Some(1),
         };
         self.collect_digits(spec);
         self.emit(Action::Listen(listen));

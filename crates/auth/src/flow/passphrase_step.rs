@@ -24,6 +24,7 @@ impl Flow {
             vocabulary,
             timeout: self.config.passphrase.listen_timeout,
             purpose: ListenPurpose::Passphrase,
+            expected_words: caller.account.passphrase_words,
         }));
         self.state = State::Passphrase {
             caller,

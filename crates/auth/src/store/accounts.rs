@@ -56,6 +56,7 @@ impl AccountRecord {
             name: self.name.clone(),
             sms_number: self.sms_number().clone(),
             balance: self.balance,
+            passphrase_words: Some(self.passphrase.word_count()),
         }
     }
 }

@@ -52,6 +52,52 @@ pub struct AuditRow {
     pub at: Timestamp,
 }
 
+/// One INSERT of `rows` rows.
+fn insert_audit_sql(rows: usize) -> String {
+    const COLUMNS: usize = 6;
+    let mut sql = String::from(
+        "INSERT INTO audit_events (call_id, event, outcome, account_id, detail, at) VALUES ",
+    );
+    for i in 0..rows {
+        let n = i * COLUMNS;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6
+        ));
+    }
+    sql
+}
+
+async fn insert_audit_rows<'e, E>(
+    executor: E,
+    rows: &[(NewAuditRow, Timestamp)],
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let sql = insert_audit_sql(rows.len());
+    let mut query = sqlx::query(&sql);
+    for (row, at) in rows {
+        query = query
+            .bind(row.call_id.clone())
+            .bind(row.event.clone())
+            .bind(row.outcome.clone())
+            .bind(row.account.as_ref().map(|a| a.0.clone()))
+            .bind(row.detail.to_string())
+            .bind(at.unix_millis());
+    }
+    query.execute(executor).await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn append_audit(
         &self,
@@ -68,18 +114,28 @@ impl Store {
         row: &NewAuditRow,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_events (call_id, event, outcome, account_id, detail, at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(row.call_id.clone())
-        .bind(row.event.clone())
-        .bind(row.outcome.clone())
-        .bind(row.account.as_ref().map(|a| a.0.clone()))
-        .bind(row.detail.to_string())
-        .bind(now.unix_millis())
-        .execute(&self.pool)
-        .await?;
+        self.append_audit_rows(&[(row.clone(), now)]).await
+    }
+
+    /// Appends rows with one statement: at thousands of calls a second a
+    /// statement (and a commit) per row is what limits the store; SQLite
+    /// commits one at a time, and each statement is a round trip to its
+    /// connection's thread. All or none are written.
+    pub async fn append_audit_rows(
+        &self,
+        rows: &[(NewAuditRow, Timestamp)],
+    ) -> Result<(), StoreError> {
+        // Parameters per statement stay well under both engines' limits.
+        const ROWS_PER_STATEMENT: usize = 500;
+        if rows.len() > ROWS_PER_STATEMENT {
+            let mut tx = self.pool.begin().await?;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                insert_audit_rows(&mut *tx, chunk).await?;
+            }
+            tx.commit().await?;
+        } else if !rows.is_empty() {
+            insert_audit_rows(&self.pool, rows).await?;
+        }
         Ok(())
     }
 

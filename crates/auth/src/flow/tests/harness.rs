@@ -16,6 +16,7 @@ pub fn nelson() -> Account {
         name: "Nelson Medina".to_string(),
         sms_number: E164::parse(ON_FILE).unwrap(),
         balance: Balance { cents: 123_456 },
+        passphrase_words: Some(2),
     }
 }
 

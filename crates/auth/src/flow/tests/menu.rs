@@ -80,6 +80,7 @@ fn menu_listens_only_for_its_words() {
             vocabulary: Vocabulary::Words(vec!["one".into(), "zero".into(), "agent".into()]),
             timeout: Duration::from_secs(10),
             purpose: ListenPurpose::Menu,
+            expected_words: Some(1),
         }
     );
 }

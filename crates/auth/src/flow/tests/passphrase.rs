@@ -16,6 +16,8 @@ fn listens_with_the_full_vocabulary_by_default() {
             vocabulary: Vocabulary::Full,
             timeout: Duration::from_secs(8),
             purpose: ListenPurpose::Passphrase,
+            // The account's passphrase has two words: the turn may end early.
+            expected_words: Some(2),
         }]
     );
 }

@@ -1,0 +1,132 @@
+//! Passgate under test: the release binary started with the shipped
+//! configuration, loopback ports picked free, its own database and log.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A free port, as the kernel hands them out; good enough for loopback tests.
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(5070)
+}
+
+pub struct Agent {
+    child: Child,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// Starts `target/release/passgate run` with the shipped configuration
+    /// plus `env` overrides (PASSGATE_SECTION__KEY).
+    pub fn start(env: &[(&str, String)]) -> anyhow::Result<Agent> {
+        let root = workspace();
+        // BENCH_AGENT_BIN: another build of passgate (not PASSGATE_*: those
+        // are configuration keys to it).
+        let binary = std::env::var_os("BENCH_AGENT_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/release/passgate"));
+        if !binary.exists() {
+            bail!(
+                "{} is missing: run `cargo build --release -p passgate`",
+                binary.display()
+            );
+        }
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("passgate.log");
+        let database = format!("sqlite://{}", dir.path().join("passgate.db").display());
+        let mut cmd = Command::new(&binary);
+        cmd.current_dir(&root)
+            .args(["run", "--config", "config/passgate.toml"])
+            .env("PASSGATE_SIP__LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("PASSGATE_HTTP__LISTEN", "127.0.0.1:0")
+            .env("PASSGATE_DATABASE__URL", &database)
+            .env("PASSGATE_LOG__LEVEL", "warn")
+            .env(
+                "PASSGATE_PROMPTS__CACHE_DIR",
+                root.join("target/prompt-cache"),
+            )
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().context("starting passgate")?;
+        let stdout = child.stdout.take().context("passgate stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut http = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("HTTP listening on ") {
+                    http = rest.trim().to_string();
+                }
+                if let Some(rest) = line.strip_prefix("SIP listening on ") {
+                    let sip = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send((sip, http.clone()));
+                }
+            }
+        });
+        let Ok((sip, http)) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            bail!(
+                "passgate did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        // Prompts render in the background at start-up; let that finish so it
+        // is not counted against the first rate.
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(Agent {
+            child,
+            sip: sip.parse().context("SIP address")?,
+            http: http.parse().context("HTTP address")?,
+            _dir: dir,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The value of one Prometheus metric line (`name` plus labels as written).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect_timeout(&self.http, Duration::from_secs(2)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        )
+        .ok()?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).ok()?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

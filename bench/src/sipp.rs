@@ -1,0 +1,188 @@
+//! SIPp as a load generator and as a reference UAS, and its statistics file.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// Both sides need a large receive buffer at thousands of calls/s, or the
+/// kernel drops datagrams before SIPp reads them.
+pub const BUFF_SIZE: &str = "4194304";
+
+/// Cumulative counters from the last line of a `-trace_stat` file.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub successful: u64,
+    pub failed: u64,
+    pub retransmissions: u64,
+    pub elapsed: Duration,
+}
+
+impl Stats {
+    pub fn parse(csv: &str) -> anyhow::Result<Stats> {
+        let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
+        let header: Vec<&str> = lines
+            .next()
+            .context("empty SIPp statistics")?
+            .split(';')
+            .collect();
+        let last: Vec<&str> = lines
+            .next_back()
+            .context("no SIPp statistics rows")?
+            .split(';')
+            .collect();
+        let column: HashMap<&str, &str> =
+            header.iter().copied().zip(last.iter().copied()).collect();
+        let count = |name: &str| -> anyhow::Result<u64> {
+            column
+                .get(name)
+                .with_context(|| format!("no {name} column"))?
+                .trim()
+                .parse()
+                .with_context(|| format!("{name} is not a number"))
+        };
+        Ok(Stats {
+            successful: count("SuccessfulCall(C)")?,
+            failed: count("FailedCall(C)")?,
+            retransmissions: count("Retransmissions(C)")?,
+            elapsed: column
+                .get("ElapsedTime(C)")
+                .and_then(|t| parse_hms(t))
+                .unwrap_or_default(),
+        })
+    }
+
+    pub fn clean(&self, expected: u64) -> bool {
+        self.successful == expected && self.failed == 0 && self.retransmissions == 0
+    }
+}
+
+fn parse_hms(t: &str) -> Option<Duration> {
+    let mut parts = t.trim().split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(Duration::from_secs_f64(h * 3600.0 + m * 60.0 + s))
+}
+
+/// One SIPp caller run: `calls` calls at `rate` calls/s against `target`.
+pub struct Uac<'a> {
+    pub target: SocketAddr,
+    pub rate: u32,
+    pub calls: u64,
+    /// A scenario file, or None for SIPp's built-in `uac` (BYE right after the ACK).
+    pub scenario: Option<&'a Path>,
+    pub work_dir: &'a Path,
+}
+
+pub struct UacResult {
+    pub stats: Stats,
+}
+
+impl Uac<'_> {
+    pub fn run(&self) -> anyhow::Result<UacResult> {
+        let tag = format!("uac-{}-{}", self.rate, rand::random::<u32>());
+        let stat_file = self.work_dir.join(format!("{tag}.csv"));
+        let mut cmd = Command::new("sipp");
+        match self.scenario {
+            Some(s) => cmd.arg("-sf").arg(s),
+            None => cmd.args(["-sn", "uac"]),
+        };
+        let timeout = (self.calls / self.rate.max(1) as u64 + 60).to_string();
+        cmd.current_dir(self.work_dir)
+            .args(["-i", "127.0.0.1", "-p", "0", "-d", "0", "-nostdin"])
+            .args(["-r", &self.rate.to_string(), "-m", &self.calls.to_string()])
+            .args([
+                "-l",
+                "100000",
+                "-buff_size",
+                BUFF_SIZE,
+                "-timeout",
+                &timeout,
+            ])
+            .args(["-trace_stat", "-fd", "1"])
+            .arg("-stf")
+            .arg(&stat_file)
+            .arg(self.target.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let out = cmd
+            .output()
+            .context("running sipp (apt-get install sip-tester)")?;
+        let csv = std::fs::read_to_string(&stat_file).with_context(|| {
+            format!(
+                "SIPp wrote no statistics: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        let stats = Stats::parse(&csv)?;
+        Ok(UacResult { stats })
+    }
+}
+
+/// SIPp's built-in UAS, the reference peer.
+pub struct Uas {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Uas {
+    pub fn start(work_dir: &Path) -> anyhow::Result<Uas> {
+        let port = crate::agent::free_port();
+        let child = Command::new("sipp")
+            .current_dir(work_dir)
+            .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-buff_size", BUFF_SIZE, "-nostdin"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting sipp -sn uas")?;
+        std::thread::sleep(Duration::from_millis(500));
+        let mut uas = Uas {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        if let Ok(Some(status)) = uas.child.try_wait() {
+            bail!("sipp -sn uas exited at once ({status})");
+        }
+        Ok(uas)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Uas {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_last_row_by_column_name() {
+        let csv = "StartTime;ElapsedTime(C);SuccessfulCall(C);FailedCall(C);Retransmissions(C);\n\
+                   x;00:00:01;9;1;0;\n\
+                   y;00:00:02;19;1;3;\n";
+        let s = Stats::parse(csv).unwrap();
+        assert_eq!((s.successful, s.failed, s.retransmissions), (19, 1, 3));
+        assert_eq!(s.elapsed, Duration::from_secs(2));
+        assert!(!s.clean(20));
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let err = Stats::parse("A;B\n1;2\n").unwrap_err();
+        assert!(err.to_string().contains("SuccessfulCall(C)"), "{err}");
+    }
+}
