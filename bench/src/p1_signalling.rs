@@ -29,6 +29,9 @@ pub fn passgate_env(max_calls_per_second: Option<u32>) -> Vec<(&'static str, Str
         ("MIMALLOC_ALLOW_THP", "0".to_string()),
     ];
     if let Some(rate) = max_calls_per_second {
+        // Overload: the shipped sip.max_calls bounds the calls (and the
+        // memory) a backlog can pile up.
+        env.retain(|(k, _)| *k != "PASSGATE_SIP__MAX_CALLS");
         env.push(("PASSGATE_SIP__MAX_CALLS_PER_SECOND", rate.to_string()));
     }
     env
@@ -83,6 +86,8 @@ pub struct Step {
     pub cpu_us_per_call: f64,
     /// Share of one core the peer used while SIPp ran.
     pub cores: f64,
+    /// Share of one core SIPp (the caller) used meanwhile.
+    pub caller_cores: f64,
     pub rss_mib: f64,
 }
 
@@ -111,11 +116,13 @@ pub fn run_step(
     .run()?;
     let after = proc_stats::sample(pid)?;
     let cpu = after.cpu.saturating_sub(before.cpu).as_secs_f64();
+    let wall = after.at.duration_since(before.at).as_secs_f64().max(1e-3);
     Ok(Step {
         rate,
         calls,
         cpu_us_per_call: cpu * 1e6 / calls.max(1) as f64,
         cores: proc_stats::cores_used(&before, &after),
+        caller_cores: result.cpu.as_secs_f64() / wall,
         rss_mib: after.rss_bytes as f64 / 1048576.0,
         stats: result.stats,
     })
@@ -210,6 +217,7 @@ fn report(peers: &[Peer], seconds: u64) -> Section {
                 if s.clean() { "yes" } else { "no" }.to_string(),
                 format!("{:.0}", s.cpu_us_per_call),
                 format!("{:.0} %", s.cores * 100.0),
+                format!("{:.0} %", s.caller_cores * 100.0),
                 format!("{:.0}", s.rss_mib),
             ]);
         }
@@ -287,6 +295,7 @@ fn report(peers: &[Peer], seconds: u64) -> Section {
             "clean",
             "CPU µs per call",
             "CPU of one core",
+            "SIPp caller CPU",
             "RSS MiB",
         ],
         &rows,

@@ -90,6 +90,11 @@ impl Outgoing {
         }
     }
 
+    /// A key press is under way: its end packets are still to come.
+    pub fn pressing(&self) -> bool {
+        self.press.is_some()
+    }
+
     /// Key presses whose end packet has gone out.
     pub fn digits_sent(&self) -> u64 {
         self.digits_sent

@@ -53,27 +53,35 @@ fn run(streams: &mut [Stream], start: Instant, stop: Instant) -> SendReport {
     let mut cursor = 0;
     loop {
         let now = Instant::now();
-        if now >= stop {
+        // After `stop` only key presses under way go on, to their end
+        // packets: a press cut short would still be detected (by timeout)
+        // but not counted as sent.
+        let stopping = now >= stop;
+        if stopping && !streams.iter().any(|s| s.out.pressing()) {
             break;
         }
         while due[cursor] <= now {
             let slot = due[cursor];
-            report
-                .lateness
-                .record(now.duration_since(slot).as_micros() as u64);
             let stream = &mut streams[cursor];
-            let packet = stream.out.next_packet(slot + PRESS_SPAN < stop);
-            match packet.to_bytes().map(|b| stream.socket.send(&b)) {
-                Ok(Ok(_)) => report.packets += 1,
-                _ => report.errors += 1,
+            if !stopping || stream.out.pressing() {
+                report
+                    .lateness
+                    .record(now.duration_since(slot).as_micros() as u64);
+                let packet = stream.out.next_packet(slot + PRESS_SPAN < stop);
+                match packet.to_bytes().map(|b| stream.socket.send(&b)) {
+                    Ok(Ok(_)) => report.packets += 1,
+                    _ => report.errors += 1,
+                }
             }
             due[cursor] = slot + PERIOD;
             cursor = (cursor + 1) % n;
         }
-        let wait = due[cursor]
+        let mut wait = due[cursor]
             .saturating_duration_since(Instant::now())
-            .max(MIN_SLEEP)
-            .min(stop.saturating_duration_since(Instant::now()));
+            .max(MIN_SLEEP);
+        if !stopping {
+            wait = wait.min(stop.saturating_duration_since(Instant::now()));
+        }
         std::thread::sleep(wait);
     }
     report.digits = streams.iter().map(|s| s.out.digits_sent()).sum();

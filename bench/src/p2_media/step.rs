@@ -74,6 +74,9 @@ pub fn run(agent: &Agent, config: &StepConfig, run_id: &str) -> anyhow::Result<S
         config.calls,
         setup.elapsed.as_secs_f64()
     );
+    if let Some(why) = setup.failed.first() {
+        eprintln!("p2: {} calls failed, the first: {why}", setup.failed.len());
+    }
 
     let noise = noise_frames(50, 0x5EED);
     let tick = sender::PERIOD.as_millis() as u64;

@@ -35,7 +35,7 @@ impl Default for EndpointerConfig {
     fn default() -> Self {
         EndpointerConfig {
             end_silence: Duration::from_millis(700),
-            end_silence_when_complete: Duration::from_millis(200),
+            end_silence_when_complete: Duration::from_millis(100),
             no_speech_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs(10),
             min_speech: Duration::from_millis(200),

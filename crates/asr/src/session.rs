@@ -53,6 +53,9 @@ const EVENT_DEPTH: usize = 32;
 const PARTIAL_RESERVE: usize = 4;
 /// Frames between partial results when a batch of frames is recognized at once.
 const PARTIAL_EVERY_FRAMES: usize = 10;
+/// During a pause, how often to look whether the answer is complete (every
+/// other 20 ms frame; a partial costs about a frame's recognition).
+const PAUSE_CHECK_EVERY_FRAMES: usize = 2;
 
 pub struct Session {
     pub(crate) inner: Arc<SessionInner>,
@@ -88,8 +91,9 @@ struct Work {
     /// 20 ms frame on a live call and cost as much as the recognition.
     frames_since_partial: usize,
     expected_words: Option<usize>,
-    /// The current pause has already been checked for a complete answer.
-    pause_checked: bool,
+    /// Frames into the current pause, counted once it is long enough to end
+    /// a complete answer.
+    pause_frames: usize,
 }
 
 impl Session {
@@ -110,7 +114,7 @@ impl Session {
                 last_partial: String::new(),
                 frames_since_partial: 0,
                 expected_words: options.expected_words,
-                pause_checked: false,
+                pause_frames: 0,
             }),
             events: tx,
             max_backlog_samples,
@@ -213,15 +217,16 @@ impl SessionInner {
                 Decision::MaxDuration => end = Some(EndReason::MaxDuration),
                 Decision::Listening => {
                     if work.endpointer.paused() {
-                        if !work.pause_checked {
-                            // One partial per pause, not per frame.
-                            work.pause_checked = true;
-                            if answer_complete(&mut work) {
-                                end = Some(EndReason::EndOfSpeech);
-                            }
+                        // A partial every few frames of the pause, not every
+                        // frame: the last word can take the decoder a moment.
+                        if work.pause_frames.is_multiple_of(PAUSE_CHECK_EVERY_FRAMES)
+                            && answer_complete(&mut work)
+                        {
+                            end = Some(EndReason::EndOfSpeech);
                         }
+                        work.pause_frames += 1;
                     } else {
-                        work.pause_checked = false;
+                        work.pause_frames = 0;
                     }
                 }
             }

@@ -324,19 +324,24 @@ fn audio_beyond_the_backlog_abandons_the_session_with_a_clear_outcome() {
 #[test]
 fn the_turn_ends_after_a_short_pause_once_the_expected_words_are_heard() {
     let rec = recognizer();
-    let audio = speech(PASSPHRASE, "ko", 140, Channel::Wideband);
-    let waited = recognize(&rec, &vocabulary_mode(), &audio);
+    for channel in [Channel::Wideband, Channel::Telephone] {
+        ends_early(&rec, &speech(PASSPHRASE, "ko", 140, channel));
+    }
+}
+
+fn ends_early(rec: &Recognizer, audio: &[i16]) {
+    let waited = recognize(rec, &vocabulary_mode(), audio);
     let with = |words| ListenOptions {
         expected_words: Some(words),
         ..vocabulary_mode()
     };
-    let early = recognize(&rec, &with(2), &audio);
-    let more_expected = recognize(&rec, &with(3), &audio);
+    let early = recognize(rec, &with(2), audio);
+    let more_expected = recognize(rec, &with(3), audio);
     for t in [&waited, &early, &more_expected] {
         assert_eq!(t.reason, EndReason::EndOfSpeech, "{t:?}");
         assert!(heard(t, PASSPHRASE), "{t:?}");
     }
-    // 700 ms of silence ends a turn; 200 ms does once both words are heard.
+    // 700 ms of silence ends a turn; 100 ms does once both words are heard.
     assert!(
         early.audio + Duration::from_millis(400) <= waited.audio,
         "early {:?}, waited {:?}",
