@@ -660,11 +660,11 @@ fn paced_vs_batched(m: &Measured, batched: &[Vec<Batched>]) -> String {
     ) {
         (Some(p), Some(b)) if p > b * 1.1 => format!(
             "In vocabulary mode a paced stream costs {:.1}× the same audio batched ({p:.3} against \
-             {b:.3}). The likely difference is partial results: the session computes one after \
-             every batch of frames it recognizes (crates/asr/src/session.rs, `process` → \
-             `send_partial`), which is every frame when frames arrive in real time, against every \
-             10 frames batched; crates/passgate/src/call.rs ignores partial results \
-             (`AsrEvent::Partial(_) => {{}}`).\n\n",
+             {b:.3}). Partial results now go on audio time (every 10 frames) however frames arrive, \
+             and the early end of turn adds one partial every other frame of a pause; what is \
+             left is the paced path itself: a worker woken, the session locked and an event sent \
+             for every 20 ms frame, and the pacing task's own timer, all counted in the process \
+             CPU. Streams running together share part of it: see (b).\n\n",
             p / b
         ),
         _ => String::new(),

@@ -45,8 +45,14 @@ fn overload(admitted: u32, seconds: u64) -> anyhow::Result<Run> {
     let scenario = workspace().join("bench/sipp/call_or_503.xml");
     let rss_idle = proc_stats::rss(agent.pid())?;
     let taken_before = agent.metric("passgate_calls_total").unwrap_or(0.0);
-    let refused_metric = "passgate_sip_refused_total{reason=\"overload\"}";
-    let refused_before = agent.metric(refused_metric).unwrap_or(0.0);
+    // Refused by the rate (SIP) or because too many call tasks are alive.
+    let refused_now = |agent: &Agent| {
+        agent
+            .metric("passgate_sip_refused_total{reason=\"overload\"}")
+            .unwrap_or(0.0)
+            + agent.metric("passgate_calls_shed_total").unwrap_or(0.0)
+    };
+    let refused_before = refused_now(&agent);
     let before = proc_stats::sample(agent.pid())?;
     let peak = PeakRss::watch(agent.pid());
     let result = sipp::Uac {
@@ -62,7 +68,7 @@ fn overload(admitted: u32, seconds: u64) -> anyhow::Result<Run> {
     // Calls still writing their audit rows.
     std::thread::sleep(Duration::from_secs(2));
     let taken = agent.metric("passgate_calls_total").unwrap_or(0.0) - taken_before;
-    let refused = agent.metric(refused_metric).unwrap_or(0.0) - refused_before;
+    let refused = refused_now(&agent) - refused_before;
     let wall = after.at.duration_since(before.at).as_secs_f64().max(1e-3);
     let run = Run {
         admitted,

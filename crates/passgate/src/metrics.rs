@@ -35,6 +35,17 @@ impl Metrics {
         }
     }
 
+    /// Call tasks alive: a call stays one until its audit rows are stored,
+    /// after SIP has ended it.
+    pub fn active_calls(&self) -> u64 {
+        self.active.load(Ordering::Relaxed) as u64
+    }
+
+    /// A new call refused because too many call tasks are still alive.
+    pub fn call_shed(&self) {
+        self.add("passgate_calls_shed_total", 1);
+    }
+
     pub fn call_started(&self) {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.add("passgate_calls_total", 1);

@@ -83,6 +83,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         sip: server.handle.clone(),
         ports: RtpPorts::new(config.sip.listen.ip(), config.rtp.port_range),
         max_duration: Duration::from_secs(config.call.max_duration_secs),
+        max_calls: config.sip.max_calls,
         answer_delay: Duration::from_millis(config.sip.answer_delay_ms),
         tts: Tts::new(
             &config.prompts.voice,
@@ -215,6 +216,14 @@ async fn dispatch(
 ) {
     let handle = match &event {
         Event::IncomingCall(incoming) => {
+            // sip.max_calls counts calls SIP still knows; calls that SIP has
+            // ended but whose tasks are behind (a saturated machine) count
+            // too, or a backlog of them grows without bound.
+            if services.metrics.active_calls() >= services.max_calls as u64 {
+                services.metrics.call_shed();
+                services.sip.reject(incoming.call, 503).await;
+                return;
+            }
             let (tx, rx) = mpsc::channel(CALL_EVENT_DEPTH);
             calls.insert(incoming.call, tx);
             tokio::spawn(call::run(services.clone(), (**incoming).clone(), rx));

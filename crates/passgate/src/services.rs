@@ -30,6 +30,8 @@ pub struct Services {
     pub sip: SipHandle,
     pub ports: RtpPorts,
     pub max_duration: Duration,
+    /// `sip.max_calls`: also the most call tasks alive at once.
+    pub max_calls: usize,
     pub answer_delay: Duration,
     pub tts: Tts,
     pub recognizer: Option<Recognizer>,

@@ -1147,13 +1147,19 @@ impl Endpoint {
         let echo = self
             .invite_echo(&key)
             .ok_or(CommandError::WrongState("reject"))?;
+        // A 503 says when to come back, as the endpoint's own refusals do.
+        let retry: Vec<String> = if code == 503 {
+            vec![format!("Retry-After: {}", self.config.retry_after_secs)]
+        } else {
+            Vec::new()
+        };
         self.respond_tx(
             now,
             &key,
             &echo,
             code.clamp(300, 699),
             Some(&tag),
-            &[],
+            &retry,
             None,
         );
         self.forget_call(call.0);

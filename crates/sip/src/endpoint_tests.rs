@@ -914,6 +914,28 @@ fn new_calls_beyond_the_per_source_rate_get_503_and_calls_in_progress_go_on() {
 }
 
 #[test]
+fn a_call_the_application_refuses_with_503_is_told_when_to_come_back() {
+    let mut h = Harness::new();
+    let call = h.offered_call();
+    h.ep.reject(h.now, call, 503).unwrap();
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 503 Service Unavailable"]);
+    assert_eq!(header(&sent[0], "Retry-After"), Some("5"));
+    assert!(matches!(h.events().as_slice(), [Event::CallEnded { .. }]));
+    let call = {
+        h.feed(&invite("z9hG4bK-inv2", "call-2", Some(&sdp("0", ""))));
+        let _ = h.sent_text();
+        match h.events().as_slice() {
+            [Event::IncomingCall(c)] => c.call,
+            other => panic!("{other:?}"),
+        }
+    };
+    h.ep.reject(h.now, call, 486).unwrap();
+    let sent = h.sent_text();
+    assert_eq!(header(&sent[0], "Retry-After"), None, "only a 503 has one");
+}
+
+#[test]
 fn new_calls_beyond_the_total_rate_get_503_whatever_their_source() {
     let mut h = Harness::new();
     h.ep.total_rate = crate::admission::TotalRateLimiter::new(Some(crate::admission::RateLimit {
