@@ -982,13 +982,6 @@ fn draining_refuses_new_calls_with_503_but_keeps_answering_the_rest() {
 
 #[test]
 fn with_digest_configured_an_invite_is_challenged_then_let_in_with_credentials() {
-    use md5::{Digest, Md5};
-    let hex = |s: String| {
-        Md5::digest(s.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
     let mut h = Harness::new();
     h.ep.config.digest = Some(crate::digest::DigestAuth::new(
         "passgate",
@@ -1009,21 +1002,9 @@ fn with_digest_configured_an_invite_is_challenged_then_let_in_with_credentials()
     assert!(h.events().is_empty());
     assert_eq!(h.ep.stats().invites_challenged, 1);
 
-    let nonce = challenge
-        .split("nonce=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
     let uri = "sip:passgate@192.0.2.1:5060";
-    let ha1 = hex("trunk:passgate:s3cret".to_string());
-    let ha2 = hex(format!("INVITE:{uri}"));
-    let response = hex(format!("{ha1}:{nonce}:00000001:xyz:auth:{ha2}"));
-    let authorization = format!(
-        "Authorization: Digest username=\"trunk\", realm=\"passgate\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{response}\", qop=auth, nc=00000001, cnonce=\"xyz\"\r\n"
-    );
+    let answer = crate::digest::client_answer(&challenge, "trunk", "s3cret", uri);
+    let authorization = format!("Authorization: {answer}\r\n");
     let retry = invite("z9hG4bK-a2", "auth-1", Some(&sdp("0", "")))
         .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE")
         .replace(
@@ -1032,9 +1013,10 @@ fn with_digest_configured_an_invite_is_challenged_then_let_in_with_credentials()
         );
     h.feed(&retry);
     assert!(matches!(h.events().as_slice(), [Event::IncomingCall(_)]));
+    let wrong_answer = crate::digest::client_answer(&challenge, "trunk", "guessed", uri);
     let wrong = retry
         .replace("z9hG4bK-a2", "z9hG4bK-a3")
-        .replace(&response, "00000000000000000000000000000000");
+        .replace(&answer, &wrong_answer);
     h.feed(&wrong);
     assert!(status_lines(&h.sent_text()).contains(&"SIP/2.0 401 Unauthorized"));
 }
