@@ -43,7 +43,12 @@ impl G711 {
 
     /// Appends one code per sample to `out`.
     pub fn encode(self, pcm: &[i16], out: &mut Vec<u8>) {
-        out.extend(pcm.iter().map(|&s| self.encode_sample(s)));
+        // The law is chosen once per frame, so the per-sample loop is
+        // branch-free and vectorises (it was 4 % of a media thread's time).
+        match self {
+            G711::Ulaw => out.extend(pcm.iter().map(|&s| ulaw_encode(s))),
+            G711::Alaw => out.extend(pcm.iter().map(|&s| alaw_encode(s))),
+        }
     }
 
     /// Appends one sample per code to `out`.
@@ -64,6 +69,7 @@ impl G711 {
 const ULAW_BIAS: i32 = 0x84;
 const ULAW_CLIP: i32 = 32635;
 
+#[inline]
 pub fn ulaw_encode(sample: i16) -> u8 {
     let mut pcm = sample as i32;
     let sign = if pcm < 0 {
@@ -83,6 +89,7 @@ pub fn ulaw_decode(code: u8) -> i16 {
     ULAW_DECODE[code as usize]
 }
 
+#[inline]
 pub fn alaw_encode(sample: i16) -> u8 {
     // A-law works on 13-bit magnitudes.
     let mut pcm = (sample as i32) >> 3;

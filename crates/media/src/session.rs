@@ -137,6 +137,11 @@ impl MediaSession {
         self.events.pop_front()
     }
 
+    /// Whether [`MediaSession::poll_event`] has something, without taking it.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Queues a prompt (PCM at the codec rate); it starts at once if nothing is playing.
     pub fn play(&mut self, now: Instant, pcm: impl Into<std::sync::Arc<[i16]>>) -> PromptId {
         let id = self.pacer.enqueue(now, pcm);

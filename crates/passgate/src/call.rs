@@ -1,15 +1,15 @@
 //! One call, from the INVITE to its end: the place to read to follow a call.
 //!
 //! The two-factor flow (`auth::flow::Flow`) decides; this task carries out its
-//! actions through the call's media (`media::MediaSession` on an RTP socket),
+//! actions through the call's media (`media::MediaSession`, carried by a
+//! media thread: `crate::media_engine`),
 //! the recognizer, the account store, the SMS gateway and SIP, and feeds what
 //! happens back to it as events. Everything that happens to a call is logged
 //! inside its `call` span (with the Call-ID).
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use asr::{ListenOptions, SessionEvent as AsrEvent};
 use auth::flow::{
@@ -17,12 +17,12 @@ use auth::flow::{
     TransferTarget, Vocabulary,
 };
 use auth::phone::{caller_number, CallerHeaders, E164};
-use media::{BargeIn, MediaEvent, MediaSession, SessionEvent as MediaOut, Transmit};
+use media::{BargeIn, MediaEvent, SessionEvent as MediaOut};
 use sip::{EndReason, Event as SipEvent, IncomingCall, ReferStatus};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::media_engine::CallMedia;
 use crate::services::Services;
 use crate::transfer::{refer_to, TransferResult};
 
@@ -64,9 +64,9 @@ struct Call {
     services: Arc<Services>,
     incoming: IncomingCall,
     flow: Flow,
-    media: MediaSession,
-    rtp: UdpSocket,
-    remote_sdp: SocketAddr,
+    media: CallMedia,
+    /// The media's events being handled, kept to reuse its allocation.
+    media_events: Vec<MediaOut>,
     caller: Option<E164>,
     /// Prompts playing, by the media's id, with the flow's id for each.
     playing: HashMap<media::PromptId, (PlaybackId, PromptId)>,
@@ -143,7 +143,7 @@ impl Call {
                 }
             }
         }
-        let rtp = match services.ports.bind().await {
+        let rtp = match services.ports.bind() {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port available; refusing the call");
@@ -168,17 +168,24 @@ impl Call {
             }
         };
         let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+        let media = match services.media.attach(rtp, media, negotiated.remote_rtp) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot hand the RTP socket to a media thread; refusing the call");
+                services.sip.reject(call, 503).await;
+                return CallOutcome::Refused;
+            }
+        };
         services.sip.answer(call, port).await;
         tracing::info!(rtp_port = port, codec = ?negotiated.codec, ptime = negotiated.ptime_ms, "answered");
         let (background, mut results) = mpsc::channel(32);
         let call_id = Arc::from(incoming.call_id.as_str());
         let mut this = Call {
             services,
-            remote_sdp: negotiated.remote_rtp,
             incoming,
             flow,
             media,
-            rtp,
+            media_events: Vec::new(),
             caller: caller.clone(),
             playing: HashMap::new(),
             barge_in: BargeIn::Off,
@@ -196,10 +203,8 @@ impl Call {
         this.pending.push_back(FlowEvent::CallerId(caller));
         this.settle().await;
         let hard_stop = Instant::now() + this.services.max_duration;
-        let mut buf = vec![0u8; 2048];
         while this.ended.is_none() {
             let deadline = [
-                this.media.poll_timeout(),
                 this.flow.poll_timeout(),
                 this.transfer.as_ref().map(|t| t.deadline),
                 Some(hard_stop),
@@ -213,11 +218,7 @@ impl Call {
                     Some(ev) => this.on_sip(ev).await,
                     None => this.ended = Some(CallOutcome::CallerHungUp),
                 },
-                received = this.rtp.recv_from(&mut buf) => {
-                    if let Ok((n, from)) = received {
-                        this.media.handle_rtp(Instant::now(), from, &buf[..n]);
-                    }
-                }
+                _ = this.media.events() => {}
                 asr = next_transcript(&mut this.listening) => this.on_recognizer(asr),
                 Some(done) = results.recv() => match done {
                     Background::Flow(ev) => this.pending.push_back(ev),
@@ -233,7 +234,7 @@ impl Call {
         // The call is over once its story is in the audit trail.
         let services = this.services.clone();
         let outcome = this.ended.unwrap_or(CallOutcome::CallerHungUp);
-        let stats = this.media.stats();
+        let stats = this.media.read(|m| m.session.stats());
         drop(this);
         services.audit_log.flush().await;
         services.metrics.rtp_finished(&stats);
@@ -248,7 +249,6 @@ impl Call {
 
     async fn on_timer(&mut self, hard_stop: Instant) {
         let now = Instant::now();
-        self.media.handle_timeout(now, SystemTime::now());
         let actions = self.flow.handle_timeout(now);
         self.run_actions(actions).await;
         if self.transfer.as_ref().is_some_and(|t| t.deadline <= now) {
@@ -270,12 +270,12 @@ impl Call {
             SipEvent::CallConfirmed { .. } => tracing::debug!("call confirmed (ACK)"),
             SipEvent::MediaUpdated { media, .. } => {
                 tracing::info!(direction = ?media.direction, remote = %media.remote_rtp, "media updated (re-INVITE)");
-                self.remote_sdp = media.remote_rtp;
+                self.media.update(|m| m.remote_sdp = media.remote_rtp);
             }
             SipEvent::InfoDigit { digit, .. } => {
                 tracing::info!(digit = %digit.digit, source = "sip-info", "digit");
                 self.services.metrics.digit("sip_info");
-                self.media.external_digit();
+                self.media.update(|m| m.session.external_digit());
                 self.pending.push_back(FlowEvent::Digit(digit.digit));
             }
             SipEvent::Info { content_type, .. } => tracing::debug!(?content_type, "INFO ignored"),
@@ -334,7 +334,7 @@ impl Call {
             Some(AsrEvent::Partial(_)) => {}
             Some(AsrEvent::Final(t)) => {
                 self.listening = None;
-                self.media.set_listening(false);
+                self.media.update(|m| m.session.set_listening(false));
                 self.services.metrics.recognition(t.processing);
                 // The words may be the passphrase: never logged.
                 tracing::info!(alternatives = t.alternatives.len(), reason = ?t.reason, audio_ms = t.audio.as_millis() as u64, "recognized");
@@ -343,7 +343,7 @@ impl Call {
             }
             None => {
                 self.listening = None;
-                self.media.set_listening(false);
+                self.media.update(|m| m.session.set_listening(false));
             }
         }
     }
@@ -368,7 +368,7 @@ impl Call {
             && self.flow.is_ended()
             && self.transfer.is_none()
             && self.held.is_empty()
-            && !self.media.is_playing()
+            && !self.media.read(|m| m.session.is_playing())
         {
             // The flow is over without a hang-up or transfer of its own (a
             // failed transfer it has already announced): end the call.
@@ -377,24 +377,12 @@ impl Call {
         }
     }
 
-    /// Sends what the media has to send and queues its events for the flow.
+    /// Queues the media's events for the flow (the media thread has sent
+    /// its packets already).
     async fn drain_media(&mut self) {
-        while let Some(t) = self.media.poll_transmit() {
-            let to = self.media.remote().unwrap_or(self.remote_sdp);
-            match t {
-                Transmit::Rtp(bytes) => {
-                    let _ = self.rtp.send_to(&bytes, to).await;
-                }
-                // RTCP goes to the caller's RTP port + 1 (RFC 3550).
-                Transmit::Rtcp(bytes) => {
-                    let _ = self
-                        .rtp
-                        .send_to(&bytes, SocketAddr::new(to.ip(), to.port().wrapping_add(1)))
-                        .await;
-                }
-            }
-        }
-        while let Some(ev) = self.media.poll_event() {
+        let mut events = std::mem::take(&mut self.media_events);
+        self.media.take_events(&mut events);
+        for ev in events.drain(..) {
             match ev {
                 MediaOut::Media(MediaEvent::Digit {
                     digit,
@@ -431,6 +419,7 @@ impl Call {
                 }
             }
         }
+        self.media_events = events;
     }
 
     /// Audit rows are written at once, in the flow's order: they record what
@@ -454,7 +443,8 @@ impl Call {
                 next,
                 Action::Listen(_) | Action::Transfer { .. } | Action::Hangup
             );
-            if self.rendering || (waits_for_playback && self.media.is_playing()) {
+            if self.rendering || (waits_for_playback && self.media.read(|m| m.session.is_playing()))
+            {
                 // A caller who knows the menu may type ahead of the prompt.
                 if self
                     .held
@@ -480,7 +470,7 @@ impl Call {
             Action::Listen(request) => self.listen(request.vocabulary, request.expected_words),
             Action::StopListening => {
                 self.listening = None;
-                self.media.set_listening(false);
+                self.media.update(|m| m.session.set_listening(false));
             }
             Action::LookupAccount { number, purpose } => {
                 tracing::info!(?purpose, "looking the number up");
@@ -568,18 +558,19 @@ impl Call {
     /// must be heard to the end.
     fn set_barge_in(&mut self, mode: BargeIn) {
         self.barge_in = mode;
-        self.media.set_barge_in(if self.protected_playing {
+        let mode = if self.protected_playing {
             BargeIn::Off
         } else {
             mode
-        });
+        };
+        self.media.update(|m| m.session.set_barge_in(mode));
     }
 
     fn start_prompt(&mut self, prompt: Prompt, pcm: anyhow::Result<Arc<[i16]>>) {
         match pcm {
             Ok(pcm) => {
                 tracing::debug!(prompt = ?prompt.id, "playing");
-                let id = self.media.play(Instant::now(), pcm);
+                let id = self.media.update(|m| m.session.play(Instant::now(), pcm));
                 self.playing.insert(id, (prompt.playback, prompt.id));
             }
             Err(e) => {
@@ -612,7 +603,7 @@ impl Call {
         match recognizer.start(&options) {
             Ok(session) => {
                 self.listening = Some(session);
-                self.media.set_listening(true);
+                self.media.update(|m| m.session.set_listening(true));
                 self.set_barge_in(BargeIn::Off);
             }
             Err(e) => {

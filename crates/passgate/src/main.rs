@@ -12,6 +12,7 @@ mod audit_log;
 mod call;
 mod config;
 mod demo;
+mod media_engine;
 mod metrics;
 mod recognize;
 mod rtp_ports;

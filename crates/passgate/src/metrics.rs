@@ -10,6 +10,7 @@ use std::time::Duration;
 use auth::flow::{AuditEvent, CodeResult, PassphraseResult};
 
 use crate::call::CallOutcome;
+use crate::media_engine::MediaCounters;
 
 /// Upper bounds (seconds) of the recognizer latency histogram.
 const LATENCY_BUCKETS: [f64; 8] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
@@ -19,6 +20,8 @@ pub struct Metrics {
     active: AtomicI64,
     counters: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<Histogram>,
+    /// Kept by the media threads.
+    pub media: std::sync::Arc<MediaCounters>,
 }
 
 #[derive(Default)]
@@ -184,6 +187,16 @@ impl Metrics {
                 }
                 let _ = writeln!(out, "{name} {value}");
             }
+        }
+        for (name, value) in [
+            ("passgate_rtp_send_errors_total", &self.media.send_errors),
+            (
+                "passgate_rtp_receive_errors_total",
+                &self.media.receive_errors,
+            ),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
         if let Ok(h) = self.latency.lock() {
             out.push_str("# TYPE passgate_recognizer_seconds histogram\n");

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 
 use crate::config::PortRange;
 
@@ -30,12 +30,12 @@ impl RtpPorts {
     }
 
     /// Binds the next free even port of the range.
-    pub async fn bind(&self) -> std::io::Result<UdpSocket> {
+    pub fn bind(&self) -> std::io::Result<UdpSocket> {
         let mut last_err = None;
         for _ in 0..self.pairs.min(256) {
             let n = self.cursor.fetch_add(1, Ordering::Relaxed) % self.pairs;
             let port = self.first + (n * 2) as u16;
-            match UdpSocket::bind(SocketAddr::new(self.ip, port)).await {
+            match UdpSocket::bind(SocketAddr::new(self.ip, port)) {
                 Ok(s) => return Ok(s),
                 Err(e) => last_err = Some(e),
             }
@@ -48,8 +48,8 @@ impl RtpPorts {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn ports_are_even_in_range_and_rotate() {
+    #[test]
+    fn ports_are_even_in_range_and_rotate() {
         let ports = RtpPorts::new(
             "127.0.0.1".parse().unwrap(),
             PortRange {
@@ -57,8 +57,8 @@ mod tests {
                 last: 41011,
             },
         );
-        let a = ports.bind().await.unwrap().local_addr().unwrap().port();
-        let b = ports.bind().await.unwrap().local_addr().unwrap().port();
+        let a = ports.bind().unwrap().local_addr().unwrap().port();
+        let b = ports.bind().unwrap().local_addr().unwrap().port();
         for p in [a, b] {
             assert!(p % 2 == 0 && (41002..=41010).contains(&p), "{p}");
         }

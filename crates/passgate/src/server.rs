@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use crate::audit_log::AuditLog;
 use crate::call;
 use crate::config::Config;
+use crate::media_engine::MediaEngine;
 use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
 use crate::services::{Services, PROMPT_RATE};
@@ -66,6 +67,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding SIP (UDP and TCP) on {}", config.sip.listen))?;
     let metrics = Arc::new(Metrics::default());
+    let media = MediaEngine::start(
+        config.rtp.media_threads,
+        config.rtp.realtime_priority,
+        metrics.media.clone(),
+    )
+    .with_context(|| format!("starting {} media threads", config.rtp.media_threads))?;
     let http = crate::admin_http::start(
         config.http.listen,
         &config.http.token,
@@ -82,6 +89,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let services = Arc::new(Services {
         sip: server.handle.clone(),
         ports: RtpPorts::new(config.sip.listen.ip(), config.rtp.port_range),
+        media,
         max_duration: Duration::from_secs(config.call.max_duration_secs),
         max_calls: config.sip.max_calls,
         answer_delay: Duration::from_millis(config.sip.answer_delay_ms),

@@ -22,6 +22,7 @@ use sip::{Codec, Negotiated};
 
 use crate::audit_log::AuditLog;
 use crate::config::TransferConfig;
+use crate::media_engine::MediaEngine;
 use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
 use crate::tts::Tts;
@@ -29,6 +30,7 @@ use crate::tts::Tts;
 pub struct Services {
     pub sip: SipHandle,
     pub ports: RtpPorts,
+    pub media: MediaEngine,
     pub max_duration: Duration,
     /// `sip.max_calls`: also the most call tasks alive at once.
     pub max_calls: usize,

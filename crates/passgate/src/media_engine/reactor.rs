@@ -1,0 +1,273 @@
+//! One media thread's loop: sleep to the next grid point, take what arrived,
+//! run what is due, send, repeat.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use media::Transmit;
+
+use super::poller::{Epoll, RecvBatch};
+use super::{CallMediaState, Cell, Command, Inbox, MediaCounters};
+
+/// Wake-ups fall on this grid, so calls due within one tick are served by
+/// one wake-up. A call's packets stay 20 ms apart: its due times keep the same
+/// place on the grid.
+const TICK: Duration = Duration::from_millis(1);
+/// Longest a datagram waits to be read while calls are up; bounds how late a
+/// key press or the caller's speech reaches the flow.
+const MAX_RECEIVE_WAIT: Duration = Duration::from_millis(2);
+const WAKE_TOKEN: u64 = 0;
+
+struct Entry {
+    socket: UdpSocket,
+    cell: Arc<Cell>,
+    /// The deadline this entry has in the timer heap, if any.
+    scheduled: Option<Instant>,
+}
+
+pub(super) struct Reactor {
+    inbox: Arc<Inbox>,
+    counters: Arc<MediaCounters>,
+    epoll: Epoll,
+    entries: HashMap<u64, Entry>,
+    /// Deadlines; an entry whose deadline moved leaves a stale one here,
+    /// skipped when it comes up.
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    batch: RecvBatch,
+    epoch: Instant,
+}
+
+impl Reactor {
+    pub(super) fn new(inbox: Arc<Inbox>, counters: Arc<MediaCounters>) -> io::Result<Reactor> {
+        let epoll = Epoll::new()?;
+        epoll.add(inbox.wake.raw(), WAKE_TOKEN)?;
+        Ok(Reactor {
+            inbox,
+            counters,
+            epoll,
+            entries: HashMap::new(),
+            timers: BinaryHeap::new(),
+            batch: RecvBatch::new(),
+            epoch: Instant::now(),
+        })
+    }
+
+    pub(super) fn run(&mut self) {
+        let mut ready = Vec::new();
+        let mut commands = Vec::new();
+        let mut last_wake = Instant::now();
+        loop {
+            let waited = if self.entries.is_empty() {
+                self.inbox.idle.store(true, Ordering::SeqCst);
+                let result = if self.inbox_is_empty() {
+                    self.epoll.wait(-1, &mut ready)
+                } else {
+                    Ok(())
+                };
+                self.inbox.idle.store(false, Ordering::SeqCst);
+                result
+            } else {
+                self.sleep_until(self.next_wake(last_wake));
+                self.epoll.wait(0, &mut ready)
+            };
+            if let Err(e) = waited {
+                tracing::error!(error = %e, "media thread cannot wait for packets");
+                std::thread::sleep(TICK);
+            }
+            let now = Instant::now();
+            last_wake = now;
+
+            self.inbox.take(&mut commands);
+            for command in commands.drain(..) {
+                if !self.apply(command, now) {
+                    return;
+                }
+            }
+            // Due packets first: how many datagrams arrived must not move
+            // when they leave.
+            self.run_timers(now);
+            for &token in &ready {
+                if token == WAKE_TOKEN {
+                    self.inbox.wake.clear();
+                } else {
+                    self.receive(token, now);
+                }
+            }
+        }
+    }
+
+    fn inbox_is_empty(&self) -> bool {
+        self.inbox
+            .commands
+            .lock()
+            .map(|c| c.is_empty())
+            .unwrap_or(false)
+    }
+
+    fn next_wake(&self, last_wake: Instant) -> Instant {
+        let latest = last_wake + MAX_RECEIVE_WAIT;
+        let due = match self.timers.peek() {
+            Some(Reverse((at, _))) => (*at).min(latest),
+            None => latest,
+        };
+        self.grid_ceil(due)
+    }
+
+    fn grid_ceil(&self, t: Instant) -> Instant {
+        let since = t.saturating_duration_since(self.epoch).as_nanos();
+        let tick = TICK.as_nanos();
+        let ticks = since.div_ceil(tick);
+        self.epoch + Duration::from_nanos((ticks * tick) as u64)
+    }
+
+    fn sleep_until(&self, at: Instant) {
+        let now = Instant::now();
+        if at > now {
+            std::thread::sleep(at - now);
+        }
+    }
+
+    /// Returns false when the thread must stop.
+    fn apply(&mut self, command: Command, now: Instant) -> bool {
+        match command {
+            Command::Attach {
+                token,
+                socket,
+                cell,
+            } => {
+                if let Err(e) = self.epoll.add(socket.as_raw_fd(), token) {
+                    tracing::error!(error = %e, "cannot watch an RTP socket; the call will hear nothing");
+                }
+                self.entries.insert(
+                    token,
+                    Entry {
+                        socket,
+                        cell,
+                        scheduled: None,
+                    },
+                );
+                self.after_change(token, now);
+            }
+            Command::Poke(token) => self.after_change(token, now),
+            Command::Detach(token) => {
+                if let Some(entry) = self.entries.remove(&token) {
+                    self.epoll.remove(entry.socket.as_raw_fd());
+                }
+            }
+            Command::Stop => return false,
+        }
+        true
+    }
+
+    fn after_change(&mut self, token: u64, now: Instant) {
+        let Some(entry) = self.entries.get_mut(&token) else {
+            return;
+        };
+        let state = entry.cell.lock();
+        let next = flush(&entry.socket, &entry.cell, state, &self.counters);
+        schedule(&mut self.timers, entry, token, next, now);
+    }
+
+    fn receive(&mut self, token: u64, now: Instant) {
+        let Some(entry) = self.entries.get_mut(&token) else {
+            return;
+        };
+        match self.batch.recv(&entry.socket) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                self.counters.receive_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "RTP receive error");
+                return;
+            }
+        }
+        let mut state = entry.cell.lock();
+        for (from, datagram) in self.batch.datagrams() {
+            state.session.handle_rtp(now, from, datagram);
+        }
+        let next = flush(&entry.socket, &entry.cell, state, &self.counters);
+        schedule(&mut self.timers, entry, token, next, now);
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        let mut wallclock = None;
+        while let Some(&Reverse((at, token))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(entry) = self.entries.get_mut(&token) else {
+                continue;
+            };
+            if entry.scheduled != Some(at) {
+                continue;
+            }
+            entry.scheduled = None;
+            let wallclock = *wallclock.get_or_insert_with(SystemTime::now);
+            let mut state = entry.cell.lock();
+            state.session.handle_timeout(now, wallclock);
+            let next = flush(&entry.socket, &entry.cell, state, &self.counters);
+            // A deadline still not after `now` waits for the next wake-up
+            // rather than spinning here.
+            schedule(
+                &mut self.timers,
+                entry,
+                token,
+                next,
+                now + Duration::from_micros(1),
+            );
+        }
+    }
+}
+
+/// Sends what the session queued, wakes the call if it has events, and
+/// returns the session's next deadline.
+fn flush(
+    socket: &UdpSocket,
+    cell: &Cell,
+    mut state: std::sync::MutexGuard<'_, CallMediaState>,
+    counters: &MediaCounters,
+) -> Option<Instant> {
+    let to = state.session.remote().unwrap_or(state.remote_sdp);
+    while let Some(t) = state.session.poll_transmit() {
+        let sent = match t {
+            Transmit::Rtp(bytes) => socket.send_to(&bytes, to),
+            // RTCP goes to the caller's RTP port + 1 (RFC 3550).
+            Transmit::Rtcp(bytes) => {
+                socket.send_to(&bytes, SocketAddr::new(to.ip(), to.port().wrapping_add(1)))
+            }
+        };
+        if sent.is_err() {
+            counters.send_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let has_events = state.session.has_events();
+    let next = state.session.poll_timeout();
+    drop(state);
+    if has_events {
+        cell.events.notify_one();
+    }
+    next
+}
+
+/// Keeps one live heap entry per session, at its earliest deadline.
+fn schedule(
+    timers: &mut BinaryHeap<Reverse<(Instant, u64)>>,
+    entry: &mut Entry,
+    token: u64,
+    next: Option<Instant>,
+    not_before: Instant,
+) {
+    let Some(next) = next else { return };
+    let next = next.max(not_before);
+    if entry.scheduled.is_none_or(|s| next < s) {
+        entry.scheduled = Some(next);
+        timers.push(Reverse((next, token)));
+    }
+}

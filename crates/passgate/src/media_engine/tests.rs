@@ -1,0 +1,171 @@
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use media::{
+    AudioCodec, MediaEvent, MediaSession, PacerConfig, ReceiverConfig, RtpPacket, SessionConfig,
+    SessionEvent, G711,
+};
+
+use super::MediaEngine;
+
+fn session() -> MediaSession {
+    let receiver = ReceiverConfig::new(vec![(0, AudioCodec::G711(G711::Ulaw))], Some(101), 8000);
+    MediaSession::new(
+        Instant::now(),
+        SessionConfig {
+            receiver,
+            pacer: PacerConfig::g711(G711::Ulaw, 0x1234, 100, 1000),
+            cname: "test".into(),
+            rtcp_interval: Duration::from_secs(5),
+        },
+    )
+    .unwrap()
+}
+
+fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, payload: Vec<u8>) -> Vec<u8> {
+    RtpPacket {
+        payload_type: pt,
+        marker,
+        sequence_number: seq,
+        timestamp: ts,
+        ssrc: 0xCAFE,
+        payload: Bytes::from(payload),
+    }
+    .to_bytes()
+    .unwrap()
+    .to_vec()
+}
+
+fn attach(engine: &MediaEngine, peer: &UdpSocket) -> (super::CallMedia, std::net::SocketAddr) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = socket.local_addr().unwrap();
+    let media = engine
+        .attach(socket, session(), peer.local_addr().unwrap())
+        .unwrap();
+    (media, local)
+}
+
+#[test]
+fn a_prompt_is_sent_paced_with_consecutive_sequence_numbers_and_timestamps() {
+    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let (media, _) = attach(&engine, &peer);
+    // Half a second of prompt: 25 packets of 160 samples.
+    media.update(|m| m.session.play(Instant::now(), vec![1000i16; 4000]));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1500];
+    let started = Instant::now();
+    while got.len() < 25 {
+        let (n, _) = peer.recv_from(&mut buf).expect("the prompt's packets");
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        if p.payload_type == 0 {
+            got.push(p);
+        }
+    }
+    let span = started.elapsed();
+    for pair in got.windows(2) {
+        assert_eq!(
+            pair[1].sequence_number,
+            pair[0].sequence_number.wrapping_add(1)
+        );
+        assert_eq!(pair[1].timestamp, pair[0].timestamp.wrapping_add(160));
+    }
+    assert!(got.iter().all(|p| p.payload.len() == 160));
+    // Paced, not sent in a burst: 24 intervals of 20 ms at the least.
+    assert!(span >= Duration::from_millis(460), "{span:?}");
+    // The end of the prompt is an event for the call.
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Prompt(media::PacerEvent::Finished(_))))
+    {
+        assert!(Instant::now() < deadline, "no Finished event: {events:?}");
+        std::thread::sleep(Duration::from_millis(5));
+        media.take_events(&mut events);
+    }
+}
+
+#[tokio::test]
+async fn a_key_press_wakes_the_call_with_the_digit() {
+    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (media, local) = attach(&engine, &peer);
+    // RFC 4733 key 5: three updates, then the end packet three times.
+    let ts = 8000;
+    for (i, (end, duration)) in [
+        (false, 160u16),
+        (false, 320),
+        (false, 480),
+        (true, 640),
+        (true, 640),
+        (true, 640),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let flags = if end { 0x80 } else { 0 } | 10;
+        let payload = vec![5, flags, (duration >> 8) as u8, duration as u8];
+        peer.send_to(&rtp(101, i == 0, 10 + i as u16, ts, payload), local)
+            .unwrap();
+    }
+    let mut events = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            media.events().await;
+            media.take_events(&mut events);
+            if events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Media(MediaEvent::Digit { .. })))
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("woken with the digit");
+    let digits: Vec<char> = events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Media(MediaEvent::Digit { digit, .. }) => Some(digit.as_char()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, ['5']);
+}
+
+#[test]
+fn many_calls_on_one_thread_do_not_mix_and_a_dropped_call_frees_its_port() {
+    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let peers: Vec<_> = (0..20)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let calls: Vec<_> = peers.iter().map(|p| attach(&engine, p)).collect();
+    for (media, _) in &calls {
+        media.update(|m| m.session.play(Instant::now(), vec![0i16; 800]));
+    }
+    let mut ssrcs = std::collections::HashSet::new();
+    for (peer, (_, local)) in peers.iter().zip(&calls) {
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!(from, *local, "each peer hears its own call");
+        ssrcs.insert(RtpPacket::parse(&buf[..n]).unwrap().ssrc);
+    }
+    assert_eq!(ssrcs.len(), 1, "every session was built with the same SSRC");
+
+    let (media, local) = calls.into_iter().next().unwrap();
+    drop(media);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match UdpSocket::bind(local) {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "port still held: {e}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
