@@ -100,6 +100,14 @@ impl CallRateLimiter {
         }
     }
 
+    /// Whether [`CallRateLimiter::admit`] would take a token now, taking none.
+    pub fn would_admit(&self, now: Instant, source: IpAddr) -> bool {
+        match (self.limit, self.buckets.get(&source)) {
+            (Some(limit), Some(bucket)) => bucket.has_token(limit, now),
+            _ => true,
+        }
+    }
+
     /// Takes a token for a new call from `source`; false when over the limit.
     pub fn admit(&mut self, now: Instant, source: IpAddr) -> bool {
         let Some(limit) = self.limit else {
@@ -122,6 +130,11 @@ impl Bucket {
             tokens: limit.burst,
             updated: now,
         }
+    }
+
+    fn has_token(&self, limit: RateLimit, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        (self.tokens + elapsed * limit.per_second).min(limit.burst) >= 1.0
     }
 
     fn take(&mut self, limit: RateLimit, now: Instant) -> bool {
@@ -153,6 +166,14 @@ impl TotalRateLimiter {
         }
     }
 
+    /// Whether [`TotalRateLimiter::admit`] would take a token now, taking none.
+    pub fn would_admit(&self, now: Instant) -> bool {
+        match (self.limit, &self.bucket) {
+            (Some(limit), Some(bucket)) => bucket.has_token(limit, now),
+            _ => true,
+        }
+    }
+
     pub fn admit(&mut self, now: Instant) -> bool {
         let Some(limit) = self.limit else {
             return true;
@@ -176,8 +197,11 @@ mod tests {
         }));
         let admitted = (0..20).filter(|_| total.admit(t0)).count();
         assert_eq!(admitted, 10);
+        assert!(!total.would_admit(t0));
         // 50 ms at 100/s: five more.
         let later = t0 + Duration::from_millis(50);
+        assert!(total.would_admit(later));
+        assert!(total.would_admit(later), "asking takes no token");
         assert_eq!((0..20).filter(|_| total.admit(later)).count(), 5);
         let mut unlimited = TotalRateLimiter::new(None);
         assert!((0..10_000).all(|_| unlimited.admit(t0)));
@@ -215,6 +239,12 @@ mod tests {
         let t0 = Instant::now();
         let admitted = (0..20).filter(|_| limiter.admit(t0, src)).count();
         assert_eq!(admitted, 5, "the burst");
+        assert!(!limiter.would_admit(t0, src));
+        assert!(
+            limiter.would_admit(t0, other),
+            "a source never seen has a full bucket"
+        );
+        assert!(limiter.would_admit(t0 + Duration::from_millis(100), src));
         assert!(
             limiter.admit(t0, other),
             "another source has its own bucket"

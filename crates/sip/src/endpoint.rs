@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use crate::message::{self, EchoHeaders, Incoming, MessageError, Method, Request,
 use crate::response::{self, ResponseSpec};
 use crate::salvage::salvage;
 use crate::sdp::{self, MediaPolicy, Negotiated, SdpOrigin};
+use crate::stateless;
 use crate::timer_queue::TimerQueue;
 use crate::timers::Timers;
 use crate::transaction::{ClientTx, ServerState, ServerTx, TxKey};
@@ -189,6 +191,16 @@ pub struct Stats {
     pub invites_challenged: u64,
 }
 
+/// Why a new call is answered 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Draining,
+    /// `max_calls` or the total call rate.
+    Overload,
+    /// The caller's own call rate.
+    Rate,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CallState {
     /// INVITE received, the application has not answered.
@@ -260,6 +272,8 @@ pub enum CommandError {
 pub struct Endpoint {
     config: EndpointConfig,
     rng: StdRng,
+    /// Keys the To tags of stateless 503s.
+    stateless_tags: std::hash::RandomState,
     next_call: u64,
     server_txs: HashMap<TxKey, ServerTx>,
     client_txs: HashMap<String, ClientTx>,
@@ -280,6 +294,7 @@ impl Endpoint {
     pub fn new(config: EndpointConfig, seed: u64) -> Self {
         Endpoint {
             rng: StdRng::seed_from_u64(seed),
+            stateless_tags: std::hash::RandomState::new(),
             next_call: 1,
             server_txs: HashMap::new(),
             client_txs: HashMap::new(),
@@ -345,6 +360,9 @@ impl Endpoint {
         data: &[u8],
     ) {
         self.stats.messages_in += 1;
+        if self.refused_statelessly(now, transport, source, data) {
+            return;
+        }
         match message::parse(data) {
             Ok(Incoming::Request(req)) => self.on_request(now, transport, source, *req),
             Ok(Incoming::Response(resp)) if self.allowed(source.ip()) => {
@@ -353,6 +371,88 @@ impl Endpoint {
             Ok(Incoming::Response(_)) => self.stats.requests_forbidden += 1,
             Err(err) => self.on_malformed(transport, source, data, err),
         }
+    }
+
+    /// A new INVITE the admission limits refuse, or the ACK of such a
+    /// refusal, handled without the parser or a transaction (see `stateless`).
+    fn refused_statelessly(
+        &mut self,
+        now: Instant,
+        transport: TransportKind,
+        source: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        if stateless::acks_a_refusal(data) {
+            return true;
+        }
+        if !data.starts_with(b"INVITE ") || !self.allowed(source.ip()) {
+            return false;
+        }
+        let Some(refusal) = self.refusal(now, source.ip(), false) else {
+            return false;
+        };
+        let Some(invite) = stateless::new_invite(data) else {
+            return false;
+        };
+        if self.server_txs.contains_key(&invite.key) {
+            // A retransmission of a call already taken: its transaction answers.
+            return false;
+        }
+        self.count_refusal(refusal);
+        // The same request gets the same tag (§8.2.6.2), with no state kept.
+        let tag = format!(
+            "{}{:x}",
+            stateless::TAG_PREFIX,
+            self.stateless_tags.hash_one((
+                &invite.key.branch,
+                &invite.echo.call_id,
+                &invite.echo.from
+            ))
+        );
+        let retry = format!("Retry-After: {}", self.config.retry_after_secs);
+        let payload = response::build(&ResponseSpec {
+            code: 503,
+            echo: &invite.echo,
+            to_tag: Some(&tag),
+            source,
+            headers: &[retry],
+            body: None,
+        });
+        self.send_response_bytes(transport, source, &invite.echo, payload);
+        true
+    }
+
+    /// Why a new call from `source` must be refused now, if it must. With
+    /// `take`, an admitted call takes its rate tokens; without, nothing changes.
+    fn refusal(&mut self, now: Instant, source: IpAddr, take: bool) -> Option<Refusal> {
+        if self.draining {
+            Some(Refusal::Draining)
+        } else if self.calls.len() >= self.config.max_calls {
+            Some(Refusal::Overload)
+        } else if !(if take {
+            self.rate.admit(now, source)
+        } else {
+            self.rate.would_admit(now, source)
+        }) {
+            Some(Refusal::Rate)
+        } else if !(if take {
+            self.total_rate.admit(now)
+        } else {
+            self.total_rate.would_admit(now)
+        }) {
+            Some(Refusal::Overload)
+        } else {
+            None
+        }
+    }
+
+    fn count_refusal(&mut self, refusal: Refusal) {
+        let counter = match refusal {
+            Refusal::Draining => &mut self.stats.calls_refused_draining,
+            Refusal::Overload => &mut self.stats.calls_refused_overload,
+            Refusal::Rate => &mut self.stats.calls_refused_rate,
+        };
+        *counter += 1;
     }
 
     fn on_malformed(
@@ -511,19 +611,8 @@ impl Endpoint {
         self.server_txs.insert(key.clone(), tx);
         self.send_response_bytes(transport, source, &req.echo, trying);
 
-        let refused = if self.draining {
-            Some(&mut self.stats.calls_refused_draining)
-        } else if self.calls.len() >= self.config.max_calls {
-            Some(&mut self.stats.calls_refused_overload)
-        } else if !self.rate.admit(now, source.ip()) {
-            Some(&mut self.stats.calls_refused_rate)
-        } else if !self.total_rate.admit(now) {
-            Some(&mut self.stats.calls_refused_overload)
-        } else {
-            None
-        };
-        if let Some(counter) = refused {
-            *counter += 1;
+        if let Some(refusal) = self.refusal(now, source.ip(), true) {
+            self.count_refusal(refusal);
             let retry = format!("Retry-After: {}", self.config.retry_after_secs);
             self.respond_tx(now, &key, &req.echo, 503, None, &[retry], None);
             return;

@@ -778,11 +778,8 @@ fn beyond_max_calls_invites_get_503_with_retry_after() {
     h.offered_call();
     h.feed(&invite("z9hG4bK-2", "call-2", Some(&sdp("0", ""))));
     let sent = h.sent_text();
-    assert_eq!(
-        status_lines(&sent),
-        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
-    );
-    assert_eq!(header(&sent[1], "Retry-After"), Some("5"));
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 503 Service Unavailable"]);
+    assert_eq!(header(&sent[0], "Retry-After"), Some("5"));
     h.feed(&request("OPTIONS", 1, "z9hG4bK-o", "o", None, "", None));
     assert_eq!(
         status_lines(&h.sent_text()),
@@ -892,11 +889,8 @@ fn new_calls_beyond_the_per_source_rate_get_503_and_calls_in_progress_go_on() {
     let (call, tag) = h.confirmed_call();
     h.feed(&invite("z9hG4bK-2", "call-2", Some(&sdp("0", ""))));
     let sent = h.sent_text();
-    assert_eq!(
-        status_lines(&sent),
-        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
-    );
-    assert_eq!(header(&sent[1], "Retry-After"), Some("5"));
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 503 Service Unavailable"]);
+    assert_eq!(header(&sent[0], "Retry-After"), Some("5"));
     h.feed(&in_dialog("BYE", 2, "z9hG4bK-bye", "call-1", &tag, ""));
     assert_eq!(
         status_lines(&h.sent_text()),
@@ -948,11 +942,8 @@ fn new_calls_beyond_the_total_rate_get_503_whatever_their_source() {
     let _ = h.sent_text();
     h.feed(&invite("z9hG4bK-3", "call-3", Some(&sdp("0", ""))));
     let sent = h.sent_text();
-    assert_eq!(
-        status_lines(&sent),
-        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
-    );
-    assert_eq!(header(&sent[1], "Retry-After"), Some("5"));
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 503 Service Unavailable"]);
+    assert_eq!(header(&sent[0], "Retry-After"), Some("5"));
     assert!(h.events().is_empty());
     assert_eq!(h.ep.stats().calls_refused_overload, 1);
     h.advance(Duration::from_millis(500));
@@ -964,6 +955,53 @@ fn new_calls_beyond_the_total_rate_get_503_whatever_their_source() {
 }
 
 #[test]
+fn an_overloaded_invite_gets_a_stateless_503_and_its_ack_is_dropped() {
+    let mut h = Harness::new();
+    h.ep.total_rate = crate::admission::TotalRateLimiter::new(Some(crate::admission::RateLimit {
+        per_second: 1.0,
+        burst: 1.0,
+    }));
+    let first = invite("z9hG4bK-1", "call-1", Some(&sdp("0", "")));
+    h.feed(&first);
+    assert_eq!(h.events().len(), 1);
+    let _ = h.sent_text();
+    let second = invite("z9hG4bK-2", "call-2", Some(&sdp("0", "")));
+    h.feed(&second);
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 503 Service Unavailable"],
+        "no 100 Trying"
+    );
+    let tag = to_tag(&sent[0]);
+    assert!(tag.starts_with("SL-"), "{tag}");
+    assert_eq!(h.ep.server_txs.len(), 1, "no transaction for the refusal");
+    h.advance(Duration::from_millis(600));
+    assert!(
+        h.sent_text().is_empty(),
+        "a stateless 503 is not retransmitted"
+    );
+    // The caller retransmits: the same answer, with the same tag.
+    h.feed(&second);
+    let again = h.sent_text();
+    assert_eq!(
+        status_lines(&again),
+        vec!["SIP/2.0 503 Service Unavailable"]
+    );
+    assert_eq!(to_tag(&again[0]), tag);
+    // Its ACK is dropped unparsed: nothing sent, no event.
+    let ack = request("ACK", 1, "z9hG4bK-2", "call-2", Some(&tag), "", None);
+    h.feed(&ack);
+    assert!(h.sent_text().is_empty());
+    assert!(h.events().is_empty());
+    // Still over the rate, the taken call's INVITE retransmission gets its own
+    // transaction's answer, not a 503.
+    h.feed(&first);
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 100 Trying"]);
+    assert_eq!(h.ep.stats().calls_refused_overload, 2);
+}
+
+#[test]
 fn draining_refuses_new_calls_with_503_but_keeps_answering_the_rest() {
     let mut h = Harness::new();
     let (_, tag) = h.confirmed_call();
@@ -971,7 +1009,7 @@ fn draining_refuses_new_calls_with_503_but_keeps_answering_the_rest() {
     h.feed(&invite("z9hG4bK-2", "call-2", Some(&sdp("0", ""))));
     assert_eq!(
         status_lines(&h.sent_text()),
-        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
+        vec!["SIP/2.0 503 Service Unavailable"]
     );
     h.feed(&request("OPTIONS", 1, "z9hG4bK-o", "o", None, "", None));
     assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);

@@ -19,6 +19,7 @@ pub mod message;
 mod response;
 pub mod salvage;
 pub mod sdp;
+mod stateless;
 mod timer_queue;
 pub mod timers;
 mod transaction;

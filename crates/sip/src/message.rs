@@ -547,7 +547,7 @@ pub fn split_top_level_commas(value: &str) -> Vec<String> {
 
 /// The top Via. Its branch is empty when it has none: a request from an
 /// RFC 2543 element, which [`request_from`] keys by its other fields.
-fn top_via(value: &str) -> Result<TopVia, MessageError> {
+pub(crate) fn top_via(value: &str) -> Result<TopVia, MessageError> {
     let via = rsip::typed::Via::parse(value).map_err(|_| MessageError::BadHeader("Via"))?;
     let branch = via.branch().map(|b| b.to_string()).unwrap_or_default();
     let hp = &via.uri.host_with_port;
