@@ -203,6 +203,17 @@ fn goals(md: &mut String, steps: &[StepResult], base: &StepResult) {
         "- CPU ≤ {GOAL_CPU_PERCENT_PER_CALL} % of a core per call: {cpu:.4} % — {}",
         verdict(cpu <= GOAL_CPU_PERCENT_PER_CALL)
     );
+    if top.answered > 0 && top.generator_cores > 0.0 {
+        let generator = top.generator_cores * 100.0 / top.answered as f64;
+        let _ = writeln!(
+            md,
+            "  - side by side: the load generator, moving the same packets through one socket per call \
+             with no codec, jitter buffer or DTMF detection, used {generator:.4} % of a core per call: \
+             Passgate ÷ generator = {:.2}×. On loopback each side's CPU includes delivering its \
+             datagrams into the other's sockets.",
+            cpu / generator
+        );
+    }
     let _ = writeln!(
         md,
         "- send-interval jitter p99 ≤ {GOAL_P99_JITTER_MS} ms: {worst_p99:.2} ms — {}",

@@ -16,8 +16,8 @@
 //! - [`prompt`]: WAV prompt files to mono PCM at the codec rate.
 //! - [`vad`]: energy voice-activity detection for barge-in.
 //! - [`receiver`]: the whole receive path of a call, datagrams to digits and frames.
-//! - [`session`]: receiver, pacer and RTCP of one call joined, with barge-in; what the
-//!   tokio task drives.
+//! - [`session`]: receiver, pacer and RTCP of one call joined, with barge-in; what
+//!   Passgate's media threads drive.
 //! - [`digit`]: the DTMF key type both detectors report.
 
 pub mod codec;

@@ -1,6 +1,7 @@
 //! One call's media as a single sans-IO state machine: the receive path, prompt
-//! playback and RTCP, with barge-in joining them. The tokio task that owns the two
-//! sockets only moves bytes and sleeps until [`MediaSession::poll_timeout`].
+//! playback and RTCP, with barge-in joining them. The driver that owns the socket
+//! (a media thread in Passgate, carrying many calls) only moves bytes and wakes
+//! by [`MediaSession::poll_timeout`].
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
