@@ -218,7 +218,13 @@ impl Call {
                     Some(ev) => this.on_sip(ev).await,
                     None => this.ended = Some(CallOutcome::CallerHungUp),
                 },
-                _ = this.media.events() => {}
+                _ = this.media.events() => {
+                    if this.media.failed() && this.ended.is_none() {
+                        tracing::error!("the call's media failed (a bug, logged above); hanging up");
+                        this.services.sip.hangup(this.incoming.call).await;
+                        this.ended = Some(CallOutcome::AgentHungUp);
+                    }
+                }
                 asr = next_transcript(&mut this.listening) => this.on_recognizer(asr),
                 Some(done) = results.recv() => match done {
                     Background::Flow(ev) => this.pending.push_back(ev),

@@ -39,6 +39,8 @@ struct Cell {
     state: Mutex<CallMediaState>,
     /// Signalled by the media thread when the session has events.
     events: Notify,
+    /// The session panicked (a bug); the media thread has let it go.
+    failed: AtomicBool,
 }
 
 impl Cell {
@@ -58,6 +60,9 @@ enum Command {
     Poke(u64),
     Detach(u64),
     Stop,
+    /// Makes the session panic, to show one call's bug stays its own.
+    #[cfg(test)]
+    Panic(u64),
 }
 
 /// Counts kept by the media threads, for metrics.
@@ -65,6 +70,8 @@ enum Command {
 pub struct MediaCounters {
     pub send_errors: AtomicU64,
     pub receive_errors: AtomicU64,
+    /// Calls whose media panicked and were let go.
+    pub failed_calls: AtomicU64,
 }
 
 struct Inbox {
@@ -152,6 +159,7 @@ impl MediaEngine {
                 remote_sdp,
             }),
             events: Notify::new(),
+            failed: AtomicBool::new(false),
         });
         inbox.send(Command::Attach {
             token,
@@ -201,6 +209,16 @@ impl CallMedia {
     /// Resolves once the session may have events (spuriously at times).
     pub async fn events(&self) {
         self.cell.events.notified().await
+    }
+
+    /// The media thread let this call's session go after a panic in it.
+    pub fn failed(&self) -> bool {
+        self.cell.failed.load(Ordering::SeqCst)
+    }
+
+    #[cfg(test)]
+    fn inject_panic(&self) {
+        self.inbox.send(Command::Panic(self.token));
     }
 }
 

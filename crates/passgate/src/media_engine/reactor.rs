@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use media::Transmit;
+use media::{MediaSession, Transmit};
+use std::panic::AssertUnwindSafe;
 
 use super::poller::{Epoll, RecvBatch};
 use super::{CallMediaState, Cell, Command, Inbox, MediaCounters};
@@ -155,6 +156,17 @@ impl Reactor {
                 self.after_change(token, now);
             }
             Command::Poke(token) => self.after_change(token, now),
+            #[cfg(test)]
+            Command::Panic(token) => {
+                if let Some(entry) = self.entries.get_mut(&token) {
+                    if entry
+                        .drive(&self.counters, |_| panic!("injected by a test"))
+                        .is_err()
+                    {
+                        self.fail(token);
+                    }
+                }
+            }
             Command::Detach(token) => {
                 if let Some(entry) = self.entries.remove(&token) {
                     self.epoll.remove(entry.socket.as_raw_fd());
@@ -169,9 +181,21 @@ impl Reactor {
         let Some(entry) = self.entries.get_mut(&token) else {
             return;
         };
-        let state = entry.cell.lock();
-        let next = flush(&entry.socket, &entry.cell, state, &self.counters);
-        schedule(&mut self.timers, entry, token, next, now);
+        match entry.drive(&self.counters, |_| {}) {
+            Ok(next) => schedule(&mut self.timers, entry, token, next, now),
+            Err(()) => self.fail(token),
+        }
+    }
+
+    /// Ends one call's media after a panic in it (a bug): the call is told,
+    /// the thread and every other call go on.
+    fn fail(&mut self, token: u64) {
+        if let Some(entry) = self.entries.remove(&token) {
+            self.epoll.remove(entry.socket.as_raw_fd());
+            self.counters.failed_calls.fetch_add(1, Ordering::Relaxed);
+            entry.cell.failed.store(true, Ordering::SeqCst);
+            entry.cell.events.notify_one();
+        }
     }
 
     fn receive(&mut self, token: u64, now: Instant) {
@@ -187,12 +211,16 @@ impl Reactor {
                 return;
             }
         }
-        let mut state = entry.cell.lock();
-        for (from, datagram) in self.batch.datagrams() {
-            state.session.handle_rtp(now, from, datagram);
+        let batch = &self.batch;
+        let driven = entry.drive(&self.counters, |session| {
+            for (from, datagram) in batch.datagrams() {
+                session.handle_rtp(now, from, datagram);
+            }
+        });
+        match driven {
+            Ok(next) => schedule(&mut self.timers, entry, token, next, now),
+            Err(()) => self.fail(token),
         }
-        let next = flush(&entry.socket, &entry.cell, state, &self.counters);
-        schedule(&mut self.timers, entry, token, next, now);
     }
 
     fn run_timers(&mut self, now: Instant) {
@@ -210,19 +238,38 @@ impl Reactor {
             }
             entry.scheduled = None;
             let wallclock = *wallclock.get_or_insert_with(SystemTime::now);
-            let mut state = entry.cell.lock();
-            state.session.handle_timeout(now, wallclock);
-            let next = flush(&entry.socket, &entry.cell, state, &self.counters);
-            // A deadline still not after `now` waits for the next wake-up
-            // rather than spinning here.
-            schedule(
-                &mut self.timers,
-                entry,
-                token,
-                next,
-                now + Duration::from_micros(1),
-            );
+            match entry.drive(&self.counters, |session| {
+                session.handle_timeout(now, wallclock)
+            }) {
+                // A deadline still not after `now` waits for the next wake-up
+                // rather than spinning here.
+                Ok(next) => schedule(
+                    &mut self.timers,
+                    entry,
+                    token,
+                    next,
+                    now + Duration::from_micros(1),
+                ),
+                Err(()) => self.fail(token),
+            }
         }
+    }
+}
+
+impl Entry {
+    /// Runs `work` on the session, then sends what it queued; returns the
+    /// session's next deadline, or Err if the session panicked.
+    fn drive(
+        &self,
+        counters: &MediaCounters,
+        work: impl FnOnce(&mut MediaSession),
+    ) -> Result<Option<Instant>, ()> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut state = self.cell.lock();
+            work(&mut state.session);
+            flush(&self.socket, &self.cell, state, counters)
+        }))
+        .map_err(|_| ())
     }
 }
 

@@ -169,3 +169,31 @@ fn many_calls_on_one_thread_do_not_mix_and_a_dropped_call_frees_its_port() {
         }
     }
 }
+
+#[test]
+fn a_panic_in_one_call_ends_that_call_only() {
+    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let peers: Vec<_> = (0..2)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let (broken, _) = attach(&engine, &peers[0]);
+    let (healthy, _) = attach(&engine, &peers[1]);
+    // The panic message on stderr is expected.
+    broken.inject_panic();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !broken.failed() {
+        assert!(Instant::now() < deadline, "the failure was not reported");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!healthy.failed());
+    // The thread goes on carrying the other call.
+    healthy.update(|m| m.session.play(Instant::now(), vec![0i16; 800]));
+    peers[1]
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = peers[1]
+        .recv_from(&mut buf)
+        .expect("the healthy call still sends");
+    assert!(RtpPacket::parse(&buf[..n]).is_ok());
+}
