@@ -220,7 +220,7 @@ impl Call {
                 },
                 _ = this.media.events() => {
                     if this.media.failed() && this.ended.is_none() {
-                        tracing::error!("the call's media failed (a bug, logged above); hanging up");
+                        tracing::error!("the call's media failed (a bug); hanging up");
                         this.services.sip.hangup(this.incoming.call).await;
                         this.ended = Some(CallOutcome::AgentHungUp);
                     }

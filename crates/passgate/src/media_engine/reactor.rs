@@ -191,6 +191,9 @@ impl Reactor {
     /// the thread and every other call go on.
     fn fail(&mut self, token: u64) {
         if let Some(entry) = self.entries.remove(&token) {
+            tracing::error!(
+                "a call's media session panicked (message above); that call's media is let go"
+            );
             self.epoll.remove(entry.socket.as_raw_fd());
             self.counters.failed_calls.fetch_add(1, Ordering::Relaxed);
             entry.cell.failed.store(true, Ordering::SeqCst);
