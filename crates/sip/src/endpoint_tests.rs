@@ -135,6 +135,14 @@ fn request(
     )
 }
 
+/// An admission limit of `rate` new calls per second with a burst of `burst`.
+fn per_second(rate: f64, burst: f64) -> Option<crate::admission::RateLimit> {
+    Some(crate::admission::RateLimit {
+        per_second: rate,
+        burst,
+    })
+}
+
 fn status_lines(msgs: &[String]) -> Vec<&str> {
     msgs.iter().map(|m| m.lines().next().unwrap()).collect()
 }
@@ -882,10 +890,7 @@ fn sources_outside_allow_from_get_403_and_start_nothing() {
 #[test]
 fn new_calls_beyond_the_per_source_rate_get_503_and_calls_in_progress_go_on() {
     let mut h = Harness::new();
-    h.ep.rate = crate::admission::CallRateLimiter::new(Some(crate::admission::RateLimit {
-        per_second: 1.0,
-        burst: 1.0,
-    }));
+    h.ep.rate = crate::admission::CallRateLimiter::new(per_second(1.0, 1.0));
     let (call, tag) = h.confirmed_call();
     h.feed(&invite("z9hG4bK-2", "call-2", Some(&sdp("0", ""))));
     let sent = h.sent_text();
@@ -932,10 +937,7 @@ fn a_call_the_application_refuses_with_503_is_told_when_to_come_back() {
 #[test]
 fn new_calls_beyond_the_total_rate_get_503_whatever_their_source() {
     let mut h = Harness::new();
-    h.ep.total_rate = crate::admission::TotalRateLimiter::new(Some(crate::admission::RateLimit {
-        per_second: 2.0,
-        burst: 2.0,
-    }));
+    h.ep.total_rate = crate::admission::TotalRateLimiter::new(per_second(2.0, 2.0));
     h.feed(&invite("z9hG4bK-1", "call-1", Some(&sdp("0", ""))));
     h.feed(&invite("z9hG4bK-2", "call-2", Some(&sdp("0", ""))));
     assert_eq!(h.events().len(), 2, "two calls within the burst");
@@ -957,10 +959,7 @@ fn new_calls_beyond_the_total_rate_get_503_whatever_their_source() {
 #[test]
 fn an_overloaded_invite_gets_a_stateless_503_and_its_ack_is_dropped() {
     let mut h = Harness::new();
-    h.ep.total_rate = crate::admission::TotalRateLimiter::new(Some(crate::admission::RateLimit {
-        per_second: 1.0,
-        burst: 1.0,
-    }));
+    h.ep.total_rate = crate::admission::TotalRateLimiter::new(per_second(1.0, 1.0));
     let first = invite("z9hG4bK-1", "call-1", Some(&sdp("0", "")));
     h.feed(&first);
     assert_eq!(h.events().len(), 1);
