@@ -11,7 +11,9 @@ mod postgres_server;
 
 use std::time::Duration;
 
-use auth::flow::{AccountId, Alternatives, AuditEvent, Balance, LookupResult, LookupSummary};
+use auth::flow::{
+    AccountId, Alternatives, AuditEvent, Balance, LookupResult, LookupSummary, PassphraseResult,
+};
 use auth::otp::{CodeCheck, OtpPolicy};
 use auth::passphrase::{HashCost, MatchRule, PassphraseHasher, StoredPassphrase};
 use auth::phone::E164;
@@ -674,13 +676,21 @@ async fn audit_rows_round_trip(db: TestDb) {
 
 async fn audit_rows_are_written_together_in_order(db: TestDb) {
     let store = db.store().await;
-    // More than one statement's worth, so the chunks are tested too.
+    // More than one statement's worth, so the chunks are tested too; rows
+    // differ in every column, so a parameter bound to the wrong column shows.
     let rows: Vec<(NewAuditRow, _)> = (0..1100)
         .map(|i| {
-            let row = NewAuditRow::from_flow(
-                &format!("call-{i}"),
-                &AuditEvent::CallStarted { caller: None },
-            );
+            let event = if i % 3 == 0 {
+                AuditEvent::PassphraseChecked {
+                    account: AccountId(format!("acct-{i}")),
+                    result: PassphraseResult::NoMatch,
+                }
+            } else {
+                AuditEvent::CallStarted {
+                    caller: Some(number(&format!("+1555010{i:04}"))),
+                }
+            };
+            let row = NewAuditRow::from_flow(&format!("call-{i}"), &event);
             (row, t(i))
         })
         .collect();
@@ -688,10 +698,15 @@ async fn audit_rows_are_written_together_in_order(db: TestDb) {
     store.append_audit_rows(&[]).await.unwrap();
     let stored = store.audit(2000).await.unwrap();
     assert_eq!(stored.len(), 1100);
-    for (i, row) in stored.iter().enumerate() {
-        assert_eq!(row.call_id, format!("call-{i}"));
-        assert_eq!(row.at, t(i as i64));
+    for (row, (sent, at)) in stored.iter().zip(&rows) {
+        assert_eq!(row.call_id, sent.call_id);
+        assert_eq!(row.event, sent.event);
+        assert_eq!(row.outcome, sent.outcome);
+        assert_eq!(row.account, sent.account);
+        assert_eq!(row.detail, sent.detail);
+        assert_eq!(row.at, *at);
     }
+    assert!(stored[0].account.is_some() && stored[1].account.is_none());
 }
 
 #[tokio::test]
