@@ -39,6 +39,7 @@ mod transfer;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use action::{
@@ -66,7 +67,9 @@ const MAX_TIMEOUTS_PER_CALL: usize = 16;
 
 /// One call's flow. Create one per call.
 pub struct Flow {
-    config: FlowConfig,
+    /// Shared by every call: cloning the prompts and menus per call was a
+    /// measurable part of answering one.
+    config: Arc<FlowConfig>,
     secrets: Box<dyn SecretSource + Send>,
     state: State,
     next_playback: u32,
@@ -83,16 +86,17 @@ struct UnfinishedPrompt {
 
 impl Flow {
     /// A flow whose one-time codes come from the operating system's CSPRNG.
-    pub fn new(config: FlowConfig) -> Result<Self, FlowConfigError> {
+    pub fn new(config: impl Into<Arc<FlowConfig>>) -> Result<Self, FlowConfigError> {
         Self::with_secret_source(config, Box::new(OsSecretSource))
     }
 
     /// A flow with its own source of code digits and salts (tests use a
     /// seeded or failing one).
     pub fn with_secret_source(
-        config: FlowConfig,
+        config: impl Into<Arc<FlowConfig>>,
         secrets: Box<dyn SecretSource + Send>,
     ) -> Result<Self, FlowConfigError> {
+        let config = config.into();
         config.validate()?;
         Ok(Self {
             config,

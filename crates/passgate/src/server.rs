@@ -109,7 +109,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         crm,
         lockout: config.lockout,
         match_rule: MatchRule::default(),
-        flow: config.flow.clone(),
+        flow: Arc::new(config.flow.clone()),
         no_barge_in: config.prompts.no_barge_in.clone(),
         transfer: config.transfer.clone(),
         metrics,

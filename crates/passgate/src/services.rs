@@ -46,7 +46,7 @@ pub struct Services {
     pub crm: Option<CrmClient>,
     pub lockout: LockoutPolicy,
     pub match_rule: MatchRule,
-    pub flow: FlowConfig,
+    pub flow: Arc<FlowConfig>,
     /// Prompts (by name) that play to the end whatever the caller does.
     pub no_barge_in: Vec<String>,
     pub transfer: TransferConfig,

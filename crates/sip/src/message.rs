@@ -407,35 +407,37 @@ fn check_content_length(data: &[u8]) -> Result<Option<usize>, MessageError> {
     let Some(sep) = find(data, b"\r\n\r\n") else {
         return Ok(None);
     };
-    let head = String::from_utf8_lossy(&data[..sep]);
     let available = data.len() - sep - 4;
     let mut found = None;
-    for line in head.split("\r\n").skip(1) {
-        if let Some((name, value)) = line.split_once(':') {
-            let name = name.trim();
-            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-                if found.is_some() {
-                    return Err(MessageError::BadHeader("Content-Length"));
-                }
-                let declared: usize = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| MessageError::BadHeader("Content-Length"))?;
-                if declared > available {
-                    return Err(MessageError::ShortBody {
-                        declared,
-                        available,
-                    });
-                }
-                found = Some(declared);
-            }
+    // Bytes, not a lossy string: this runs on every datagram.
+    for line in data[..sep].split(|&b| b == b'\n').skip(1) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line[..colon].trim_ascii();
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+            continue;
         }
+        if found.is_some() {
+            return Err(MessageError::BadHeader("Content-Length"));
+        }
+        let declared: usize = std::str::from_utf8(line[colon + 1..].trim_ascii())
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or(MessageError::BadHeader("Content-Length"))?;
+        if declared > available {
+            return Err(MessageError::ShortBody {
+                declared,
+                available,
+            });
+        }
+        found = Some(declared);
     }
     Ok(found)
 }
 
 pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 fn echo_headers(headers: &rsip::Headers) -> Result<EchoHeaders, MessageError> {

@@ -47,13 +47,23 @@ pub fn salvage(data: &[u8]) -> Salvaged {
         if value.is_empty() {
             continue;
         }
-        match name.trim().to_ascii_lowercase().as_str() {
-            "via" | "v" => vias.extend(split_top_level_commas(value)),
-            "from" | "f" => from = from.or(Some(value.to_string())),
-            "to" | "t" => to = to.or(Some(value.to_string())),
-            "call-id" | "i" => call_id = call_id.or(Some(value.to_string())),
-            "cseq" => cseq = cseq.or(Some(value.to_string())),
-            _ => {}
+        // Names compared in place, not lower-cased copies: the stateless
+        // 503 of an overload scans every refused INVITE.
+        let name = name.trim();
+        let is = |long: &str, short: &str| {
+            name.eq_ignore_ascii_case(long)
+                || (!short.is_empty() && name.eq_ignore_ascii_case(short))
+        };
+        if is("via", "v") {
+            vias.extend(split_top_level_commas(value));
+        } else if is("from", "f") {
+            from = from.or_else(|| Some(value.to_string()));
+        } else if is("to", "t") {
+            to = to.or_else(|| Some(value.to_string()));
+        } else if is("call-id", "i") {
+            call_id = call_id.or_else(|| Some(value.to_string()));
+        } else if is("cseq", "") {
+            cseq = cseq.or_else(|| Some(value.to_string()));
         }
     }
     // A top Via without a branch is still answerable: an RFC 2543 element
