@@ -59,6 +59,9 @@ pub struct SipConfig {
     pub max_calls: usize,
     /// Send 180 Ringing and wait this long before answering (0 answers at once).
     pub answer_delay_ms: u64,
+    /// How long an INVITE waits for its first response before 100 Trying is
+    /// sent (0: at once; at most 200, RFC 3261 §17.2.1).
+    pub trying_after_ms: u64,
     /// Addresses or CIDR blocks allowed to send SIP; empty allows everyone.
     pub allow_from: Vec<String>,
     /// New calls per second accepted from one source address (0: no limit).
@@ -82,6 +85,7 @@ impl Default for SipConfig {
             ptime_ms: 20,
             max_calls: 1000,
             answer_delay_ms: 0,
+            trying_after_ms: 100,
             allow_from: Vec::new(),
             calls_per_second_per_source: 0.0,
             max_calls_per_second: 0.0,
@@ -404,6 +408,15 @@ impl Config {
         if self.sip.max_calls == 0 {
             return Err(bad("sip.max_calls", "must be at least 1".into()));
         }
+        if self.sip.trying_after_ms > 200 {
+            return Err(bad(
+                "sip.trying_after_ms",
+                format!(
+                    "{} is over 200: a UAS that may take longer than 200 ms must send 100 Trying by then (RFC 3261 §17.2.1)",
+                    self.sip.trying_after_ms
+                ),
+            ));
+        }
         if !(1..=64).contains(&self.rtp.media_threads) {
             return Err(bad(
                 "rtp.media_threads",
@@ -586,6 +599,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("transfer.representative"), "{err}");
+        let err = load_text("[sip]\ntrying_after_ms = 250\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sip.trying_after_ms") && err.contains("250"),
+            "{err}"
+        );
     }
 
     #[test]

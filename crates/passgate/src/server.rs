@@ -43,6 +43,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     endpoint.media.codecs = config.codecs();
     endpoint.media.ptime_ms = config.sip.ptime_ms;
     endpoint.max_calls = config.sip.max_calls;
+    endpoint.trying_after = Duration::from_millis(config.sip.trying_after_ms);
     endpoint.allow_from = config.allow_from();
     let rate = config.sip.calls_per_second_per_source;
     endpoint.calls_per_source = (rate > 0.0).then(|| sip::RateLimit {

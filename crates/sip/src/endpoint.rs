@@ -156,6 +156,9 @@ pub struct EndpointConfig {
     pub calls_per_second: Option<crate::admission::RateLimit>,
     /// When set, INVITEs must carry Digest credentials (else 401).
     pub digest: Option<crate::digest::DigestAuth>,
+    /// How long an INVITE waits for its first response before 100 Trying
+    /// goes out; zero sends it at once. At most 200 ms (RFC 3261 §17.2.1).
+    pub trying_after: Duration,
 }
 
 impl EndpointConfig {
@@ -172,6 +175,7 @@ impl EndpointConfig {
             calls_per_source: None,
             calls_per_second: None,
             digest: None,
+            trying_after: Duration::from_millis(100),
         }
     }
 }
@@ -540,6 +544,9 @@ impl Endpoint {
                     destination: tx.source,
                     payload,
                 });
+            } else if tx.trying_at.is_some() {
+                // The caller is waiting long enough to retransmit.
+                self.send_trying(&key);
             }
             return;
         }
@@ -596,20 +603,20 @@ impl Endpoint {
         req: Request,
     ) {
         let mut tx = ServerTx::new(Method::Invite, transport, source, None);
-        // 100 Trying at once, so the caller stops retransmitting (§17.2.1).
-        let trying = response::build(&ResponseSpec {
-            code: 100,
-            echo: &req.echo,
-            to_tag: None,
-            source,
-            headers: &[],
-            body: None,
-        });
-        tx.last_response = Some(trying.clone());
-        tx.last_code = 100;
         tx.echo = Some(req.echo.clone());
-        self.server_txs.insert(key.clone(), tx);
-        self.send_response_bytes(transport, source, &req.echo, trying);
+        // 100 Trying stops the caller retransmitting. RFC 3261 §17.2.1 needs
+        // none when the answer comes within 200 ms, which it nearly always
+        // does: it waits `trying_after` for one (a retransmission of the
+        // INVITE gets it at once), saving a datagram each way per call.
+        if self.config.trying_after.is_zero() {
+            self.server_txs.insert(key.clone(), tx);
+            self.send_trying(&key);
+        } else {
+            let at = now + self.config.trying_after;
+            tx.trying_at = Some(at);
+            self.server_txs.insert(key.clone(), tx);
+            self.timers.schedule(at, TimerKey::Server(key.clone()));
+        }
 
         if let Some(refusal) = self.refusal(now, source.ip(), true) {
             self.count_refusal(refusal);
@@ -1080,6 +1087,12 @@ impl Endpoint {
             self.server_txs.remove(&key);
             return;
         }
+        if tx.trying_at.is_some_and(|t| t <= now) {
+            self.send_trying(&key);
+        }
+        let Some(tx) = self.server_txs.get_mut(&key) else {
+            return;
+        };
         if tx.retransmit_at.is_some_and(|t| t <= now) {
             if let Some(payload) = tx.last_response.clone() {
                 self.stats.retransmissions_sent += 1;
@@ -1418,6 +1431,29 @@ impl Endpoint {
         self.respond_tx(now, &key, &req.echo, code, tag, headers, body);
     }
 
+    /// An INVITE's 100 Trying, unless a response already went out.
+    fn send_trying(&mut self, key: &TxKey) {
+        let Some(tx) = self.server_txs.get_mut(key) else {
+            return;
+        };
+        tx.trying_at = None;
+        let Some(echo) = tx.echo.clone().filter(|_| tx.last_code == 0) else {
+            return;
+        };
+        let trying = response::build(&ResponseSpec {
+            code: 100,
+            echo: &echo,
+            to_tag: None,
+            source: tx.source,
+            headers: &[],
+            body: None,
+        });
+        tx.last_response = Some(trying.clone());
+        tx.last_code = 100;
+        let (transport, source) = (tx.transport, tx.source);
+        self.send_response_bytes(transport, source, &echo, trying);
+    }
+
     /// Sends a response on an existing server transaction and moves it along.
     #[allow(clippy::too_many_arguments)]
     fn respond_tx(
@@ -1452,6 +1488,7 @@ impl Endpoint {
         });
         tx.last_response = Some(payload.clone());
         tx.last_code = code;
+        tx.trying_at = None;
         let timers = self.config.timers;
         let reliable = tx.transport.reliable();
         if code >= 200 {

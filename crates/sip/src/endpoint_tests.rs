@@ -11,7 +11,10 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        let config = EndpointConfig::new("192.0.2.1:5060".parse().unwrap());
+        let mut config = EndpointConfig::new("192.0.2.1:5060".parse().unwrap());
+        // Most tests read the 100 Trying as the first thing sent; the
+        // deferred 100 (the default) has tests of its own.
+        config.trying_after = Duration::ZERO;
         Harness {
             ep: Endpoint::new(config, 7),
             now: Instant::now(),
@@ -161,6 +164,68 @@ fn to_tag(msg: &str) -> String {
         .nth(1)
         .unwrap()
         .to_string()
+}
+
+fn deferred_trying() -> Harness {
+    let mut h = Harness::new();
+    h.ep.config.trying_after = Duration::from_millis(100);
+    h
+}
+
+#[test]
+fn an_invite_answered_in_time_gets_no_100_trying() {
+    let mut h = deferred_trying();
+    h.feed(&invite("z9hG4bK-1", "c1", Some(&sdp("0 101", ""))));
+    assert!(h.sent_text().is_empty(), "nothing before the answer");
+    let events = h.events();
+    let [Event::IncomingCall(call)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    h.advance(Duration::from_millis(20));
+    h.ep.answer(h.now, call.call, 40000).unwrap();
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    h.advance(Duration::from_millis(200));
+    assert!(
+        status_lines(&h.sent_text())
+            .iter()
+            .all(|l| !l.contains("100")),
+        "no 100 Trying after the answer"
+    );
+}
+
+#[test]
+fn an_invite_not_answered_in_time_gets_100_trying_once() {
+    let mut h = deferred_trying();
+    h.feed(&invite("z9hG4bK-1", "c1", Some(&sdp("0 101", ""))));
+    h.advance(Duration::from_millis(99));
+    assert!(h.sent_text().is_empty());
+    h.advance(Duration::from_millis(1));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, CALLER.parse().unwrap());
+    assert!(
+        sent[0].1.starts_with("SIP/2.0 100 Trying\r\n"),
+        "{}",
+        sent[0].1
+    );
+    h.advance(Duration::from_millis(300));
+    assert!(h.sent_text().is_empty(), "one 100 only");
+    // A retransmission of the INVITE now gets the 100 again, as before.
+    h.feed(&invite("z9hG4bK-1", "c1", Some(&sdp("0 101", ""))));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 100 Trying"]);
+}
+
+#[test]
+fn a_retransmitted_invite_gets_100_trying_at_once() {
+    let mut h = deferred_trying();
+    h.feed(&invite("z9hG4bK-1", "c1", Some(&sdp("0 101", ""))));
+    assert!(h.sent_text().is_empty());
+    h.advance(Duration::from_millis(50));
+    h.feed(&invite("z9hG4bK-1", "c1", Some(&sdp("0 101", ""))));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 100 Trying"]);
+    assert_eq!(h.events().len(), 1, "still one call offered");
+    h.advance(Duration::from_millis(200));
+    assert!(h.sent_text().is_empty(), "the timer sends no second 100");
 }
 
 #[test]

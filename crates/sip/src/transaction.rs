@@ -44,6 +44,8 @@ pub(crate) struct ServerTx {
     pub interval: Duration,
     /// Timers H, I, J and the Accepted-state lifetime.
     pub expires_at: Option<Instant>,
+    /// An INVITE's 100 Trying, due then if no other response went out first.
+    pub trying_at: Option<Instant>,
 }
 
 impl ServerTx {
@@ -65,14 +67,15 @@ impl ServerTx {
             retransmit_at: None,
             interval: Duration::ZERO,
             expires_at: None,
+            trying_at: None,
         }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.retransmit_at, self.expires_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.retransmit_at, self.expires_at, self.trying_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn is_final(&self) -> bool {

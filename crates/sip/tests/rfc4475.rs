@@ -79,8 +79,16 @@ fn collect(ep: &mut Endpoint, out: &mut Outcome) {
     }
 }
 
+/// An endpoint that sends 100 Trying at once: each message's outcome is
+/// read as what was sent before any time passes.
+fn endpoint(seed: u64) -> Endpoint {
+    let mut config = EndpointConfig::new("192.0.2.1:5060".parse().unwrap());
+    config.trying_after = Duration::ZERO;
+    Endpoint::new(config, seed)
+}
+
 fn feed_on(transport: TransportKind, message: &[u8]) -> Outcome {
-    let mut ep = Endpoint::new(EndpointConfig::new("192.0.2.1:5060".parse().unwrap()), 4475);
+    let mut ep = endpoint(4475);
     let now = Instant::now();
     let source: SocketAddr = SOURCE.parse().unwrap();
     ep.handle_input(now, transport, source, message);
@@ -1415,7 +1423,7 @@ fn s3_2_1_badbranch_missing_transaction_identifier() {
 fn s3_3_1_insuf_missing_required_header_fields() {
     // No Call-ID, From or To: a response could not be matched, so it is
     // dropped (the RFC's 400 would itself be malformed).
-    let mut ep = Endpoint::new(EndpointConfig::new("192.0.2.1:5060".parse().unwrap()), 1);
+    let mut ep = endpoint(1);
     ep.handle_input(
         Instant::now(),
         TransportKind::Udp,
@@ -1536,7 +1544,7 @@ fn s3_4_1_inv2543_invite_with_rfc_2543_syntax() {
 fn an_rfc_2543_invite_is_cancelled_and_acknowledged_by_its_other_fields() {
     // The branchless key must tie the CANCEL, and the ACK of the 487, to the
     // INVITE of §3.4.1.
-    let mut ep = Endpoint::new(EndpointConfig::new("192.0.2.1:5060".parse().unwrap()), 2);
+    let mut ep = endpoint(2);
     let now = Instant::now();
     let src: SocketAddr = SOURCE.parse().unwrap();
     ep.handle_input(now, TransportKind::Udp, src, &inv2543());
