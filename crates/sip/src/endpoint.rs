@@ -999,6 +999,12 @@ impl Endpoint {
         if let Some(neg) = &media {
             call.media = Some(neg.clone());
         }
+        // A re-INVITE is a target refresh (RFC 3261 §12.2.2): our BYE and
+        // REFER go to its Contact from now on. Taken only when we accept it,
+        // so a refused re-INVITE leaves the dialog as it was.
+        if let Some(contact) = &req.contact {
+            call.remote_target = contact.clone();
+        }
         let headers = self.answer_headers(transport);
         let payload = self.respond_tx(
             now,

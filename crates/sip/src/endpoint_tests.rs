@@ -579,6 +579,49 @@ fn reinvite_with_no_common_codec_is_488_and_the_call_goes_on() {
 }
 
 #[test]
+fn an_accepted_reinvite_moves_the_remote_target_and_a_refused_one_does_not() {
+    let mut h = Harness::new();
+    let (call, tag) = h.confirmed_call();
+    let moved = |msg: String, contact: &str| {
+        msg.replace(
+            "Contact: <sip:caller@198.51.100.20:5070>",
+            &format!("Contact: <{contact}>"),
+        )
+    };
+    // Accepted: the caller's new Contact is where our requests go.
+    h.feed(&moved(
+        in_dialog(
+            "INVITE",
+            2,
+            "z9hG4bK-re1",
+            "call-1",
+            &tag,
+            &sdp("0 101", ""),
+        ),
+        "sip:caller@198.51.100.77:5080",
+    ));
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    h.feed(&in_dialog("ACK", 2, "z9hG4bK-re1ack", "call-1", &tag, ""));
+    // Refused (no common codec): its Contact is not taken.
+    h.feed(&moved(
+        in_dialog("INVITE", 3, "z9hG4bK-re2", "call-1", &tag, &sdp("18", "")),
+        "sip:elsewhere@203.0.113.50:5099",
+    ));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 488 Not Acceptable Here"]
+    );
+    h.events();
+    h.ep.hangup(h.now, call).unwrap();
+    let bye = h.sent_text().pop().unwrap();
+    assert!(
+        bye.starts_with("BYE sip:caller@198.51.100.77:5080 SIP/2.0\r\n"),
+        "{bye}"
+    );
+}
+
+#[test]
 fn requests_for_an_unknown_dialog_get_481() {
     let mut h = Harness::new();
     for method in ["BYE", "INFO", "INVITE", "NOTIFY"] {
