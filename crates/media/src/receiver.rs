@@ -58,6 +58,12 @@ pub struct ReceiverConfig {
     pub vad: VadConfig,
     /// Rate of the frames handed out (the recogniser wants 16000).
     pub output_rate: u32,
+    /// Once the caller's source is learnt from its first good packet, drop
+    /// packets from anywhere else ("strict RTP"): otherwise anyone who can
+    /// reach the port can inject key presses into an authentication and
+    /// pull our prompts to themselves. [`RtpReceiver::forget_remote`]
+    /// learns again (a re-INVITE moving the media).
+    pub strict_source: bool,
 }
 
 impl ReceiverConfig {
@@ -85,6 +91,7 @@ impl ReceiverConfig {
             jitter: JitterConfig::default(),
             vad: VadConfig::default(),
             output_rate,
+            strict_source: true,
         }
     }
 }
@@ -126,6 +133,8 @@ pub struct ReceiverStats {
     pub concealed_samples: u64,
     /// Payloads the codec could not decode.
     pub decode_errors: u64,
+    /// Packets dropped for coming from a source other than the learnt one.
+    pub foreign_source: u64,
     pub jitter: JitterStats,
     pub rfc4733: Rfc4733Stats,
 }
@@ -149,6 +158,7 @@ pub struct RtpReceiver {
     pcm: Vec<i16>,
     listening: bool,
     remote: Option<SocketAddr>,
+    strict_source: bool,
     events: VecDeque<MediaEvent>,
     stats: ReceiverStats,
 }
@@ -178,6 +188,7 @@ impl RtpReceiver {
             pcm: Vec::with_capacity(2 * FRAME_SAMPLES),
             listening: false,
             remote: None,
+            strict_source: config.strict_source,
             events: VecDeque::new(),
             stats: ReceiverStats::default(),
         })
@@ -193,6 +204,29 @@ impl RtpReceiver {
         self.remote
     }
 
+    /// Whether a datagram from `from` is to be read at all: with a strict
+    /// source, only the learnt one (any, until one is learnt). Counts what
+    /// it refuses.
+    pub fn accepts_source(&mut self, from: SocketAddr) -> bool {
+        let foreign = self.strict_source && self.remote.is_some_and(|r| r != from);
+        if foreign {
+            self.stats.datagrams += 1;
+            self.stats.foreign_source += 1;
+        }
+        !foreign
+    }
+
+    /// The learnt source when only it is accepted (the socket may be
+    /// connected to it, so the kernel drops the rest before we read them).
+    pub fn strict_remote(&self) -> Option<SocketAddr> {
+        self.remote.filter(|_| self.strict_source)
+    }
+
+    /// Learn the caller's source again from its next good packet.
+    pub fn forget_remote(&mut self) {
+        self.remote = None;
+    }
+
     pub fn stats(&self) -> ReceiverStats {
         ReceiverStats {
             jitter: self.jitter.stats(),
@@ -202,6 +236,9 @@ impl RtpReceiver {
     }
 
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if !self.accepts_source(from) {
+            return;
+        }
         self.stats.datagrams += 1;
         let Ok(packet) = RtpPacket::parse(datagram) else {
             self.stats.malformed += 1;
@@ -621,6 +658,82 @@ mod tests {
         assert_eq!(rx.stats().decode_errors, 0);
         let concealed = f[25].iter().map(|&s| (s as f32).abs()).sum::<f32>() / 320.0;
         assert!(concealed > 100.0, "loss concealment, not silence");
+    }
+
+    /// One RFC 4733 key press (start and end) of `event` at `timestamp`.
+    fn key(event: u8, first_seq: u16, timestamp: u32) -> [Bytes; 2] {
+        [(false, 160), (true, 800)].map(|(end, duration)| {
+            RtpPacket {
+                payload_type: 96,
+                marker: false,
+                sequence_number: first_seq + end as u16,
+                timestamp,
+                ssrc: 7,
+                payload: Bytes::copy_from_slice(
+                    &TelephoneEvent {
+                        event,
+                        end,
+                        volume: 10,
+                        duration,
+                    }
+                    .to_bytes(),
+                ),
+            }
+            .to_bytes()
+            .unwrap()
+        })
+    }
+
+    fn digits(rx: &mut RtpReceiver) -> String {
+        events(rx)
+            .iter()
+            .filter_map(|e| match e {
+                MediaEvent::Digit { digit, .. } => Some(digit.as_char()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_strict_source_drops_keys_injected_from_elsewhere_until_told_to_learn_again() {
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, Some(96), 8000)).unwrap();
+        let t = Instant::now();
+        let attacker: SocketAddr = "203.0.113.66:40000".parse().unwrap();
+        for d in key(1, 1, 1000) {
+            rx.handle_datagram(t, peer(), &d);
+        }
+        for d in key(9, 3, 2000) {
+            rx.handle_datagram(t, attacker, &d);
+        }
+        assert_eq!(digits(&mut rx), "1", "the injected 9 is not heard");
+        assert_eq!(rx.remote(), Some(peer()), "nor does it move our prompts");
+        assert_eq!(rx.stats().foreign_source, 2);
+        // A re-INVITE moved the caller's media: the next source is learnt.
+        rx.forget_remote();
+        let moved: SocketAddr = "198.51.100.9:41000".parse().unwrap();
+        for d in key(2, 5, 3000) {
+            rx.handle_datagram(t, moved, &d);
+        }
+        assert_eq!(digits(&mut rx), "2");
+        assert_eq!(rx.remote(), Some(moved));
+    }
+
+    #[test]
+    fn without_a_strict_source_the_latest_source_is_followed() {
+        let mut config = ReceiverConfig::g711(G711::Ulaw, Some(96), 8000);
+        config.strict_source = false;
+        let mut rx = RtpReceiver::new(config).unwrap();
+        let t = Instant::now();
+        let other: SocketAddr = "203.0.113.66:40000".parse().unwrap();
+        for d in key(1, 1, 1000) {
+            rx.handle_datagram(t, peer(), &d);
+        }
+        for d in key(9, 3, 2000) {
+            rx.handle_datagram(t, other, &d);
+        }
+        assert_eq!(digits(&mut rx), "19");
+        assert_eq!(rx.remote(), Some(other));
+        assert_eq!(rx.stats().foreign_source, 0);
     }
 
     #[test]

@@ -84,6 +84,9 @@ impl MediaSession {
 
     /// A datagram from the RTP socket (RTCP multiplexed on it, RFC 5761, is accepted too).
     pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if !self.receiver.accepts_source(from) {
+            return;
+        }
         match RtpPacket::parse(datagram) {
             Ok(packet) => {
                 self.receiver.count_datagram(false);
@@ -182,6 +185,16 @@ impl MediaSession {
     /// Where to send: the caller's observed RTP source, once known (symmetric RTP).
     pub fn remote(&self) -> Option<SocketAddr> {
         self.receiver.remote()
+    }
+
+    /// The caller's source once learnt, when packets from elsewhere are dropped.
+    pub fn strict_remote(&self) -> Option<SocketAddr> {
+        self.receiver.strict_remote()
+    }
+
+    /// The caller's media moved (a re-INVITE): learn its source again.
+    pub fn forget_remote(&mut self) {
+        self.receiver.forget_remote();
     }
 
     pub fn stats(&self) -> SessionStats {

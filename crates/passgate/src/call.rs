@@ -276,7 +276,16 @@ impl Call {
             SipEvent::CallConfirmed { .. } => tracing::debug!("call confirmed (ACK)"),
             SipEvent::MediaUpdated { media, .. } => {
                 tracing::info!(direction = ?media.direction, remote = %media.remote_rtp, "media updated (re-INVITE)");
-                self.media.update(|m| m.remote_sdp = media.remote_rtp);
+                self.media.update(|m| {
+                    // The caller's media moved: learn its source again. A
+                    // hold to 0.0.0.0 moves nothing (RFC 3264 §8.4).
+                    let moved =
+                        media.remote_rtp != m.remote_sdp && !media.remote_rtp.ip().is_unspecified();
+                    if moved {
+                        m.session.forget_remote();
+                    }
+                    m.remote_sdp = media.remote_rtp;
+                });
             }
             SipEvent::InfoDigit { digit, .. } => {
                 tracing::info!(digit = %digit.digit, source = "sip-info", "digit");

@@ -154,6 +154,11 @@ pub struct RtpConfig {
     /// normal priority. Needs root, CAP_SYS_NICE or RLIMIT_RTPRIO; without, a
     /// warning is logged and the threads run at the normal priority.
     pub realtime_priority: u8,
+    /// Once a call's RTP source is learnt from its first good packet, drop
+    /// packets from anywhere else ("strict RTP"; a re-INVITE moving the
+    /// media learns again). Off: follow whichever source sent last, which
+    /// lets anyone who reaches the port inject key presses.
+    pub strict_source: bool,
 }
 
 impl Default for RtpConfig {
@@ -165,6 +170,7 @@ impl Default for RtpConfig {
             },
             media_threads: 1,
             realtime_priority: 10,
+            strict_source: true,
         }
     }
 }

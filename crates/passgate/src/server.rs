@@ -94,6 +94,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         max_duration: Duration::from_secs(config.call.max_duration_secs),
         max_calls: config.sip.max_calls,
         answer_delay: Duration::from_millis(config.sip.answer_delay_ms),
+        strict_rtp_source: config.rtp.strict_source,
         tts: Tts::new(
             &config.prompts.voice,
             &config.prompts.cache_dir,

@@ -35,6 +35,8 @@ pub struct Services {
     /// `sip.max_calls`: also the most call tasks alive at once.
     pub max_calls: usize,
     pub answer_delay: Duration,
+    /// `rtp.strict_source`.
+    pub strict_rtp_source: bool,
     pub tts: Tts,
     pub recognizer: Option<Recognizer>,
     pub listen: ListenOptions,
@@ -83,8 +85,9 @@ impl Services {
                 PacerConfig::opus(neg.payload_type, ssrc, seq, ts),
             ),
         };
-        let receiver =
+        let mut receiver =
             ReceiverConfig::new(vec![(neg.payload_type, audio)], neg.telephone_event, rate);
+        receiver.strict_source = self.strict_rtp_source;
         pacer.payload_type = neg.payload_type;
         pacer.ptime = Ptime::from_millis(neg.ptime_ms).unwrap_or(Ptime::Ms20);
         let cname = format!(

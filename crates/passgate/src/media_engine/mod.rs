@@ -33,6 +33,10 @@ pub struct CallMediaState {
     /// Where the SDP says to send until the caller's packets show where they
     /// come from (symmetric RTP); a re-INVITE may move it.
     pub remote_sdp: SocketAddr,
+    /// Where the socket is connected: the session's strict source once
+    /// learnt. The kernel then drops other sources' packets unread, and
+    /// sends skip a route lookup each.
+    connected: Option<SocketAddr>,
 }
 
 struct Cell {
@@ -157,6 +161,7 @@ impl MediaEngine {
             state: Mutex::new(CallMediaState {
                 session,
                 remote_sdp,
+                connected: None,
             }),
             events: Notify::new(),
             failed: AtomicBool::new(false),

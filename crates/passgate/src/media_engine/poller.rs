@@ -132,6 +132,27 @@ pub fn set_realtime_priority(priority: u8) -> io::Result<()> {
     Ok(())
 }
 
+/// Dissolves a UDP socket's association (connect with AF_UNSPEC), so it
+/// receives from anyone again; std has no call for it. Linux keeps the
+/// local port only if it was bound explicitly, as RTP ports are.
+pub fn disconnect(socket: &std::net::UdpSocket) -> io::Result<()> {
+    // SAFETY: a zeroed sockaddr with family AF_UNSPEC is a valid argument
+    // of the given length; the fd is owned by `socket` for the call.
+    let rc = unsafe {
+        let mut addr: libc::sockaddr = std::mem::zeroed();
+        addr.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+        libc::connect(
+            socket.as_raw_fd(),
+            &addr,
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Receive buffers for `recvmmsg`, reused for every socket.
 pub struct RecvBatch {
     bufs: Box<[[u8; DATAGRAM]; BATCH]>,

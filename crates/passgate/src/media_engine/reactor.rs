@@ -284,6 +284,18 @@ fn flush(
     mut state: std::sync::MutexGuard<'_, CallMediaState>,
     counters: &MediaCounters,
 ) -> Option<Instant> {
+    let strict = state.session.strict_remote();
+    if strict != state.connected {
+        let changed = match strict {
+            Some(remote) => socket.connect(remote),
+            None => super::poller::disconnect(socket),
+        };
+        match changed {
+            Ok(()) => state.connected = strict,
+            // Still filtered by the session; only the kernel's help is lost.
+            Err(e) => tracing::debug!(error = %e, "could not (dis)connect the RTP socket"),
+        }
+    }
     let to = state.session.remote().unwrap_or(state.remote_sdp);
     while let Some(t) = state.session.poll_transmit() {
         let sent = match t {

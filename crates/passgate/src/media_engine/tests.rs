@@ -197,3 +197,73 @@ fn a_panic_in_one_call_ends_that_call_only() {
         .expect("the healthy call still sends");
     assert!(RtpPacket::parse(&buf[..n]).is_ok());
 }
+
+/// One RFC 4733 key press: a start packet and the end packet three times.
+fn press(from: &UdpSocket, to: std::net::SocketAddr, digit: u8, seq: u16, ts: u32) {
+    for (i, (end, duration)) in [(false, 160u16), (true, 640), (true, 640), (true, 640)]
+        .into_iter()
+        .enumerate()
+    {
+        let flags = if end { 0x80 } else { 0 } | 10;
+        let payload = vec![digit, flags, (duration >> 8) as u8, duration as u8];
+        from.send_to(&rtp(101, i == 0, seq + i as u16, ts, payload), to)
+            .unwrap();
+    }
+}
+
+/// Digits heard within `wait`.
+fn digits_within(media: &super::CallMedia, wait: Duration) -> String {
+    let deadline = Instant::now() + wait;
+    let mut heard = String::new();
+    while Instant::now() < deadline {
+        let mut events = Vec::new();
+        media.take_events(&mut events);
+        heard.extend(events.iter().filter_map(|e| match e {
+            SessionEvent::Media(MediaEvent::Digit { digit, .. }) => Some(digit.as_char()),
+            _ => None,
+        }));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    heard
+}
+
+#[test]
+fn the_socket_is_connected_to_the_learnt_source_and_others_are_not_heard() {
+    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // An explicit port, as RtpPorts binds: Linux keeps it across a
+    // disconnect, where it would drop an ephemeral one.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let socket = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let local = socket.local_addr().unwrap();
+    let media = engine
+        .attach(socket, session(), caller.local_addr().unwrap())
+        .unwrap();
+    press(&caller, local, 1, 10, 8000);
+    assert_eq!(digits_within(&media, Duration::from_millis(300)), "1");
+    assert_eq!(
+        media.read(|m| m.connected),
+        Some(caller.local_addr().unwrap()),
+        "connected to the caller once learnt"
+    );
+    // Key presses from anywhere else are not heard.
+    press(&other, local, 9, 20, 16000);
+    assert_eq!(digits_within(&media, Duration::from_millis(300)), "");
+    // The caller's media moved (a re-INVITE): the next source is learnt.
+    media.update(|m| m.session.forget_remote());
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(media.read(|m| m.connected), None, "disconnected");
+    press(&other, local, 2, 30, 24000);
+    let heard = digits_within(&media, Duration::from_millis(300));
+    let stats = media.read(|m| m.session.stats().receiver);
+    assert_eq!(heard, "2", "{stats:?}");
+    assert_eq!(
+        media.read(|m| m.connected),
+        Some(other.local_addr().unwrap())
+    );
+}
