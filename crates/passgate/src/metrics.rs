@@ -168,6 +168,12 @@ impl Metrics {
             "passgate_rtp_packets_lost_total",
             stats.receiver.jitter.lost,
         );
+        // Read by the session before the socket was connected to the
+        // caller; later ones the kernel drops unseen.
+        self.add(
+            "passgate_rtp_foreign_source_packets_total",
+            stats.receiver.foreign_source,
+        );
     }
 
     pub fn render(&self, sip: Option<sip::driver::DriverStats>) -> String {
