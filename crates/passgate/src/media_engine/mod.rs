@@ -33,9 +33,9 @@ pub struct CallMediaState {
     /// Where the SDP says to send until the caller's packets show where they
     /// come from (symmetric RTP); a re-INVITE may move it.
     pub remote_sdp: SocketAddr,
-    /// Where the socket is connected: the session's strict source once
-    /// learnt. The kernel then drops other sources' packets unread, and
-    /// sends skip a route lookup each.
+    /// Where the socket was last connected (a failure is not retried): the
+    /// session's strict source once learnt. The kernel then drops other
+    /// sources' packets unread, and sends skip a route lookup each.
     connected: Option<SocketAddr>,
 }
 

@@ -290,11 +290,12 @@ fn flush(
             Some(remote) => socket.connect(remote),
             None => super::poller::disconnect(socket),
         };
-        match changed {
-            Ok(()) => state.connected = strict,
+        if let Err(e) = changed {
             // Still filtered by the session; only the kernel's help is lost.
-            Err(e) => tracing::debug!(error = %e, "could not (dis)connect the RTP socket"),
+            // Not tried again at every flush.
+            tracing::debug!(error = %e, "could not (dis)connect the RTP socket");
         }
+        state.connected = strict;
     }
     let to = state.session.remote().unwrap_or(state.remote_sdp);
     while let Some(t) = state.session.poll_transmit() {
