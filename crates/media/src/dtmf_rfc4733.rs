@@ -263,6 +263,36 @@ fn seq_newer(a: u16, b: u16) -> bool {
     diff != 0 && diff < 0x8000
 }
 
+/// An RFC 4733 packet of `event` for tests in this crate, as bytes.
+#[cfg(test)]
+pub(crate) fn event_datagram(
+    payload_type: u8,
+    seq: u16,
+    timestamp: u32,
+    event: u8,
+    end: bool,
+    duration: u16,
+) -> bytes::Bytes {
+    RtpPacket {
+        payload_type,
+        marker: false,
+        sequence_number: seq,
+        timestamp,
+        ssrc: 7,
+        payload: bytes::Bytes::copy_from_slice(
+            &TelephoneEvent {
+                event,
+                end,
+                volume: 10,
+                duration,
+            }
+            .to_bytes(),
+        ),
+    }
+    .to_bytes()
+    .expect("a well-formed test packet")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

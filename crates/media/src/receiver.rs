@@ -663,24 +663,14 @@ mod tests {
     /// One RFC 4733 key press (start and end) of `event` at `timestamp`.
     fn key(event: u8, first_seq: u16, timestamp: u32) -> [Bytes; 2] {
         [(false, 160), (true, 800)].map(|(end, duration)| {
-            RtpPacket {
-                payload_type: 96,
-                marker: false,
-                sequence_number: first_seq + end as u16,
+            crate::dtmf_rfc4733::event_datagram(
+                96,
+                first_seq + end as u16,
                 timestamp,
-                ssrc: 7,
-                payload: Bytes::copy_from_slice(
-                    &TelephoneEvent {
-                        event,
-                        end,
-                        volume: 10,
-                        duration,
-                    }
-                    .to_bytes(),
-                ),
-            }
-            .to_bytes()
-            .unwrap()
+                event,
+                end,
+                duration,
+            )
         })
     }
 

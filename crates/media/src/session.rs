@@ -237,7 +237,6 @@ impl MediaSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtmf_rfc4733::TelephoneEvent;
     use crate::g711::G711;
     use crate::rtcp::parse_compound;
     use std::time::Duration;
@@ -256,25 +255,7 @@ mod tests {
     }
 
     fn event_packet(seq: u16, end: bool, duration: u16) -> Vec<u8> {
-        RtpPacket {
-            payload_type: 101,
-            marker: false,
-            sequence_number: seq,
-            timestamp: 8000,
-            ssrc: 3,
-            payload: Bytes::copy_from_slice(
-                &TelephoneEvent {
-                    event: 1,
-                    end,
-                    volume: 10,
-                    duration,
-                }
-                .to_bytes(),
-            ),
-        }
-        .to_bytes()
-        .unwrap()
-        .to_vec()
+        crate::dtmf_rfc4733::event_datagram(101, seq, 8000, 1, end, duration).to_vec()
     }
 
     /// Runs the session like its driver would, returning what it transmitted.
