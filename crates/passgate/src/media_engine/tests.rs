@@ -126,14 +126,18 @@ async fn a_key_press_wakes_the_call_with_the_digit() {
     })
     .await
     .expect("woken with the digit");
-    let digits: Vec<char> = events
+    assert_eq!(digits_in(&events), "5");
+}
+
+/// The key presses among a call's events, in order.
+fn digits_in(events: &[SessionEvent]) -> String {
+    events
         .iter()
         .filter_map(|e| match e {
             SessionEvent::Media(MediaEvent::Digit { digit, .. }) => Some(digit.as_char()),
             _ => None,
         })
-        .collect();
-    assert_eq!(digits, ['5']);
+        .collect()
 }
 
 #[test]
@@ -218,10 +222,7 @@ fn digits_within(media: &super::CallMedia, wait: Duration) -> String {
     while Instant::now() < deadline {
         let mut events = Vec::new();
         media.take_events(&mut events);
-        heard.extend(events.iter().filter_map(|e| match e {
-            SessionEvent::Media(MediaEvent::Digit { digit, .. }) => Some(digit.as_char()),
-            _ => None,
-        }));
+        heard.push_str(&digits_in(&events));
         std::thread::sleep(Duration::from_millis(5));
     }
     heard
