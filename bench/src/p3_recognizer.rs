@@ -660,11 +660,13 @@ fn paced_vs_batched(m: &Measured, batched: &[Vec<Batched>]) -> String {
     ) {
         (Some(p), Some(b)) if p > b * 1.1 => format!(
             "In vocabulary mode a paced stream costs {:.1}× the same audio batched ({p:.3} against \
-             {b:.3}). Partial results now go on audio time (every 10 frames) however frames arrive, \
-             and the early end of turn adds one partial every other frame of a pause; what is \
-             left is the paced path itself: a worker woken, the session locked and an event sent \
-             for every 20 ms frame, and the pacing task's own timer, all counted in the process \
-             CPU. Streams running together share part of it: see (b).\n\n",
+             {b:.3}). A paced session hands Vosk its audio in 100 ms pieces (fed frame by frame, \
+             Vosk spent 10 to 35 % more on the same audio), partial results go on audio time (every \
+             10 frames), and the early end of turn adds one partial every other frame of a pause. \
+             What is left is the paced path itself: a worker woken, the session locked and the \
+             end-pointer run for every 20 ms frame, the pacing task's own timer, and Vosk \
+             starting each piece with caches another thread has used since, all counted in the \
+             process CPU. Streams running together share part of it: see (b).\n\n",
             p / b
         ),
         _ => String::new(),
@@ -922,6 +924,7 @@ mod tests {
             alternatives: Vec::new(),
             reason: EndReason::EndOfSpeech,
             audio: Duration::from_millis(900),
+            recognised: Duration::from_millis(900),
             processing: Duration::ZERO,
         };
         let final_at = fed[44] + Duration::from_millis(15);
@@ -957,6 +960,7 @@ mod tests {
                 alternatives: Vec::new(),
                 reason: EndReason::EndOfSpeech,
                 audio: Duration::from_millis(500),
+                recognised: Duration::from_millis(500),
                 processing: Duration::ZERO,
             },
             utterance: Arc::new(Utterance {
@@ -990,6 +994,7 @@ mod tests {
                     alternatives: Vec::new(),
                     reason: EndReason::MaxDuration,
                     audio: Duration::from_millis(200),
+                    recognised: Duration::from_millis(200),
                     processing: Duration::ZERO,
                 },
                 utterance: Arc::new(Utterance {

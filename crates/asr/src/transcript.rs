@@ -29,6 +29,9 @@ pub struct Transcript {
     pub reason: EndReason,
     /// Audio received.
     pub audio: Duration,
+    /// The part of `audio` the recognizer was given: all of it, except
+    /// after a turn with no speech (nothing is decoded then).
+    pub recognised: Duration,
     /// Time spent inside the recognizer.
     pub processing: Duration,
 }

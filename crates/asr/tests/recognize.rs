@@ -171,6 +171,7 @@ fn the_passphrase_is_recognised_at_16k_in_vocabulary_mode() {
     );
     assert_eq!(t.reason, EndReason::EndOfSpeech, "{t:?}");
     assert!(heard(&t, PASSPHRASE), "{t:?}");
+    assert_eq!(t.recognised, t.audio, "every frame decoded: {t:?}");
     assert!(t.processing < t.audio, "faster than real time: {t:?}");
 }
 
@@ -352,4 +353,18 @@ fn ends_early(rec: &Recognizer, audio: &[i16]) {
         more_expected.audio, waited.audio,
         "a third word never came: the full pause"
     );
+}
+
+#[test]
+fn speech_cut_off_by_the_end_of_the_turn_is_recognised_to_its_last_frame() {
+    let rec = recognizer();
+    let mut audio = speech(PASSPHRASE, "ko", 140, Channel::Telephone);
+    // No silence after the last word: the final result has to include the
+    // frames the session held back from Vosk, or the word is cut short.
+    let last_sound = audio.iter().rposition(|s| s.unsigned_abs() > 300).unwrap();
+    audio.truncate(last_sound + 1);
+    let t = recognize(&rec, &vocabulary_mode(), &audio);
+    assert_eq!(t.reason, EndReason::Finished, "{t:?}");
+    assert_eq!(t.recognised, t.audio, "{t:?}");
+    assert!(heard(&t, PASSPHRASE), "{t:?}");
 }
