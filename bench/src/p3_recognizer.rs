@@ -660,7 +660,7 @@ fn paced_vs_batched(m: &Measured, batched: &[Vec<Batched>]) -> String {
     ) {
         (Some(p), Some(b)) if p > b * 1.1 => format!(
             "In vocabulary mode a paced stream costs {:.1}× the same audio batched ({p:.3} against \
-             {b:.3}). A paced session hands Vosk its audio in 100 ms pieces (fed frame by frame, \
+             {b:.3}). A paced session hands Vosk speech in 100 ms pieces (fed frame by frame, \
              Vosk spent 10 to 35 % more on the same audio), partial results go on audio time (every \
              10 frames), and the early end of turn adds one partial every other frame of a pause. \
              What is left is the paced path itself: a worker woken, the session locked and the \

@@ -98,6 +98,12 @@ impl Endpointer {
             && self.silent_run >= self.samples_in(self.config.end_silence_when_complete)
     }
 
+    /// Speech has been heard and the latest frame was silent: a pause, or
+    /// the end of the answer.
+    pub fn in_silence(&self) -> bool {
+        self.speech && !self.finished && self.silent_run > 0
+    }
+
     /// Audio seen so far.
     pub fn elapsed(&self) -> Duration {
         Duration::from_micros(self.samples * 1_000_000 / u64::from(self.sample_rate.max(1)))
@@ -253,6 +259,20 @@ mod tests {
             .filter(|(_, d)| *d != Decision::Listening)
             .collect();
         assert_eq!(decisions, vec![(34, Decision::EndOfSpeech)]);
+    }
+
+    #[test]
+    fn in_silence_only_between_speech_and_the_end_of_the_turn() {
+        let mut ep = Endpointer::new(EndpointerConfig::default(), RATE);
+        let mut seed = 5;
+        run(&mut ep, &noise(30, 25, &mut seed));
+        assert!(!ep.in_silence(), "quiet before any speech is not a pause");
+        run(&mut ep, &syllables(8000.0, 300.0, 40, 0));
+        assert!(ep.speech_detected() && !ep.in_silence());
+        run(&mut ep, &noise(30, 1, &mut seed));
+        assert!(ep.in_silence(), "the first quiet frame after speech");
+        run(&mut ep, &noise(30, 40, &mut seed));
+        assert!(!ep.in_silence(), "the turn has ended");
     }
 
     #[test]
