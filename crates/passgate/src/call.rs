@@ -80,6 +80,13 @@ struct Call {
     /// also wait for the prompts before them to be heard.
     held: VecDeque<Action>,
     rendering: bool,
+    /// The caller's ACK has arrived. Until it does, prompts (and what
+    /// follows them) are held: the caller's media path may open only on
+    /// our 2xx, a caller that never confirms hears nothing, and on a
+    /// saturated machine the ACK and BYE of a short call are read together,
+    /// so the call sends no audio at all instead of streaming until its
+    /// BYE is reached (which once fed back into a collapse at 5,000 calls/s).
+    confirmed: bool,
     transfer: Option<Transfer>,
     background: mpsc::Sender<Background>,
     /// The Call-ID, shared by the call's audit rows.
@@ -193,6 +200,7 @@ impl Call {
             listening: None,
             held: VecDeque::new(),
             rendering: false,
+            confirmed: false,
             transfer: None,
             background,
             call_id,
@@ -273,7 +281,10 @@ impl Call {
 
     async fn on_sip(&mut self, ev: SipEvent) {
         match ev {
-            SipEvent::CallConfirmed { .. } => tracing::debug!("call confirmed (ACK)"),
+            SipEvent::CallConfirmed { .. } => {
+                tracing::debug!("call confirmed (ACK)");
+                self.confirmed = true;
+            }
             SipEvent::MediaUpdated { media, .. } => {
                 tracing::info!(direction = ?media.direction, remote = %media.remote_rtp, "media updated (re-INVITE)");
                 self.media.update(|m| {
@@ -458,7 +469,10 @@ impl Call {
                 next,
                 Action::Listen(_) | Action::Transfer { .. } | Action::Hangup
             );
-            if self.rendering || (waits_for_playback && self.media.read(|m| m.session.is_playing()))
+            let unconfirmed_play = !self.confirmed && matches!(next, Action::Play(_));
+            if self.rendering
+                || unconfirmed_play
+                || (waits_for_playback && self.media.read(|m| m.session.is_playing()))
             {
                 // A caller who knows the menu may type ahead of the prompt.
                 if self

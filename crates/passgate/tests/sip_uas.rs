@@ -265,3 +265,81 @@ fn the_public_address_goes_in_contact_and_sdp() {
     );
     assert!(answer.contains("c=IN IP4 192.0.2.50"), "{answer}");
 }
+
+/// Nothing is played until the caller's ACK confirms the call (RFC 3261
+/// §13.3.1.4 lets the caller's media path open only on our 2xx); then the
+/// greeting follows at once.
+#[test]
+fn the_greeting_waits_for_the_ack() {
+    let agent = Agent::start(&[]);
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (sip_port, rtp_port) = (
+        sip.local_addr().unwrap().port(),
+        rtp.local_addr().unwrap().port(),
+    );
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
+    );
+    let headers = |method: &str, cseq: u32, branch: &str, to_tag: &str| {
+        format!(
+            "Via: SIP/2.0/UDP 127.0.0.1:{sip_port};branch=z9hG4bK{branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:+15551230001@127.0.0.1>;tag=ack-test\r\n\
+             To: <sip:passgate@{}>{to_tag}\r\nCall-ID: greeting-waits-for-ack\r\n\
+             CSeq: {cseq} {method}\r\nContact: <sip:caller@127.0.0.1:{sip_port}>\r\n",
+            agent.sip
+        )
+    };
+    let invite = format!(
+        "INVITE sip:passgate@{} SIP/2.0\r\n{}Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        agent.sip,
+        headers("INVITE", 1, "inv1", ""),
+        sdp.len()
+    );
+    sip.send_to(invite.as_bytes(), agent.sip).unwrap();
+    sip.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 4096];
+    let ok = loop {
+        let (n, _) = sip
+            .recv_from(&mut buf)
+            .expect("a final response to the INVITE");
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        if text.starts_with("SIP/2.0 200") {
+            break text;
+        }
+        assert!(text.starts_with("SIP/2.0 1"), "{text}");
+    };
+    let to_tag = ok
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .and_then(|l| l.split(";tag=").nth(1))
+        .expect("a To tag on the 200")
+        .trim()
+        .to_string();
+    let tag = format!(";tag={to_tag}");
+
+    rtp.set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    assert!(rtp.recv_from(&mut buf).is_err(), "no audio before the ACK");
+
+    let ack = format!(
+        "ACK sip:passgate@{} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+        agent.sip,
+        headers("ACK", 1, "ack1", &tag)
+    );
+    sip.send_to(ack.as_bytes(), agent.sip).unwrap();
+    rtp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let (n, _) = rtp.recv_from(&mut buf).expect("the greeting after the ACK");
+    assert!(n >= 12 && buf[0] >> 6 == 2, "an RTP packet");
+
+    let bye = format!(
+        "BYE sip:passgate@{} SIP/2.0\r\n{}Content-Length: 0\r\n\r\n",
+        agent.sip,
+        headers("BYE", 2, "bye1", &tag)
+    );
+    sip.send_to(bye.as_bytes(), agent.sip).unwrap();
+    agent.wait_log(&["call ended reason=RemoteBye"], Duration::from_secs(5));
+}
