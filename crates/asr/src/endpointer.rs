@@ -106,7 +106,12 @@ impl Endpointer {
 
     /// Audio seen so far.
     pub fn elapsed(&self) -> Duration {
-        Duration::from_micros(self.samples * 1_000_000 / u64::from(self.sample_rate.max(1)))
+        self.duration_of(self.samples)
+    }
+
+    /// How long `samples` of this turn's audio last.
+    pub fn duration_of(&self, samples: u64) -> Duration {
+        Duration::from_micros(samples * 1_000_000 / u64::from(self.sample_rate.max(1)))
     }
 
     pub fn push(&mut self, frame: &[i16]) -> Decision {

@@ -97,9 +97,8 @@ struct Work {
     /// Audio the end-pointer has seen and Vosk not yet (see `FEED_FRAMES`).
     unfed: Vec<i16>,
     unfed_frames: usize,
-    /// Samples handed to Vosk so far, and their rate.
+    /// Samples handed to Vosk so far.
     fed_samples: u64,
-    sample_rate: u32,
     processing: Duration,
     last_partial: String,
     /// Frames recognised since the last partial: partials go on audio time,
@@ -129,7 +128,6 @@ impl Session {
                 unfed: Vec::new(),
                 unfed_frames: 0,
                 fed_samples: 0,
-                sample_rate,
                 processing: Duration::ZERO,
                 last_partial: String::new(),
                 frames_since_partial: 0,
@@ -304,9 +302,7 @@ impl SessionInner {
             alternatives,
             reason,
             audio: work.endpointer.elapsed(),
-            recognised: Duration::from_micros(
-                work.fed_samples * 1_000_000 / u64::from(work.sample_rate.max(1)),
-            ),
+            recognised: work.endpointer.duration_of(work.fed_samples),
             processing: work.processing,
         };
         {

@@ -266,8 +266,8 @@ fn the_public_address_goes_in_contact_and_sdp() {
     assert!(answer.contains("c=IN IP4 192.0.2.50"), "{answer}");
 }
 
-/// Nothing is played until the caller's ACK confirms the call (RFC 3261
-/// §13.3.1.4 lets the caller's media path open only on our 2xx); then the
+/// Nothing is played until the caller's ACK confirms the call (a caller
+/// behind an SBC may open its media path only on our 2xx); then the
 /// greeting follows at once.
 #[test]
 fn the_greeting_waits_for_the_ack() {
