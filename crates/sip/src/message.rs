@@ -129,6 +129,8 @@ pub struct Request {
     pub to_uri: String,
     pub to_tag: Option<String>,
     pub cseq: u32,
+    /// An INVITE's Contact URI; None for other methods, whose Contact is
+    /// never used.
     pub contact: Option<String>,
     pub record_route: Vec<String>,
     pub content_type: Option<String>,
@@ -606,11 +608,16 @@ fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
         // of a non-2xx final response share all three.
         top_via.branch = format!("rfc2543;{};{cseq};{from_tag}", echo.call_id);
     }
-    let contact = req
-        .contact_header()
-        .ok()
-        .and_then(|c| c.typed().ok())
-        .map(|c| c.uri.to_string());
+    // Only an INVITE's Contact is ever read (a dialog's remote target, or
+    // its refresh): parsing it on every ACK and BYE was wasted.
+    let contact = if method == Method::Invite {
+        req.contact_header()
+            .ok()
+            .and_then(|c| c.typed().ok())
+            .map(|c| c.uri.to_string())
+    } else {
+        None
+    };
     let mut record_route = Vec::new();
     let mut content_type = None;
     let mut extra = Vec::new();
@@ -717,6 +724,19 @@ mod tests {
             .header("remote-party-id")
             .unwrap()
             .contains("+15550000000"));
+    }
+
+    #[test]
+    fn only_an_invites_contact_is_read() {
+        let bye = INVITE
+            .replacen("INVITE sip:", "BYE sip:", 1)
+            .replace("CSeq: 7 INVITE", "CSeq: 8 BYE");
+        let Incoming::Request(req) = parse(bye.as_bytes()).unwrap() else {
+            panic!("expected request")
+        };
+        assert_eq!(req.method, Method::Bye);
+        assert_eq!(req.contact, None);
+        assert_eq!(req.from_tag, "abc", "the rest is read as before");
     }
 
     #[test]
