@@ -674,6 +674,14 @@ mod tests {
         })
     }
 
+    /// Feeds one RFC 4733 key press (`key`'s digit, first sequence number
+    /// and timestamp) from `from`.
+    fn press(rx: &mut RtpReceiver, t: Instant, from: SocketAddr, (digit, seq, ts): (u8, u16, u32)) {
+        for d in key(digit, seq, ts) {
+            rx.handle_datagram(t, from, &d);
+        }
+    }
+
     fn digits(rx: &mut RtpReceiver) -> String {
         events(rx)
             .iter()
@@ -689,21 +697,15 @@ mod tests {
         let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, Some(96), 8000)).unwrap();
         let t = Instant::now();
         let attacker: SocketAddr = "203.0.113.66:40000".parse().unwrap();
-        for d in key(1, 1, 1000) {
-            rx.handle_datagram(t, peer(), &d);
-        }
-        for d in key(9, 3, 2000) {
-            rx.handle_datagram(t, attacker, &d);
-        }
+        press(&mut rx, t, peer(), (1, 1, 1000));
+        press(&mut rx, t, attacker, (9, 3, 2000));
         assert_eq!(digits(&mut rx), "1", "the injected 9 is not heard");
         assert_eq!(rx.remote(), Some(peer()), "nor does it move our prompts");
         assert_eq!(rx.stats().foreign_source, 2);
         // A re-INVITE moved the caller's media: the next source is learnt.
         rx.forget_remote();
         let moved: SocketAddr = "198.51.100.9:41000".parse().unwrap();
-        for d in key(2, 5, 3000) {
-            rx.handle_datagram(t, moved, &d);
-        }
+        press(&mut rx, t, moved, (2, 5, 3000));
         assert_eq!(digits(&mut rx), "2");
         assert_eq!(rx.remote(), Some(moved));
     }
@@ -715,12 +717,8 @@ mod tests {
         let mut rx = RtpReceiver::new(config).unwrap();
         let t = Instant::now();
         let other: SocketAddr = "203.0.113.66:40000".parse().unwrap();
-        for d in key(1, 1, 1000) {
-            rx.handle_datagram(t, peer(), &d);
-        }
-        for d in key(9, 3, 2000) {
-            rx.handle_datagram(t, other, &d);
-        }
+        press(&mut rx, t, peer(), (1, 1, 1000));
+        press(&mut rx, t, other, (9, 3, 2000));
         assert_eq!(digits(&mut rx), "19");
         assert_eq!(rx.remote(), Some(other));
         assert_eq!(rx.stats().foreign_source, 0);
