@@ -1,15 +1,13 @@
 //! Incoming SIP messages, reduced to the fields the user agent acts on.
 //!
-//! rsipstack parses the message; this module checks what RFC 3261 §8.2 and
-//! §18 require of it (mandatory headers, a magic-cookie branch, CSeq method
+//! The message is read by hand (see `grammar`); this module checks what
+//! RFC 3261 §8.2 and §18 require of it (mandatory headers, a magic-cookie branch, CSeq method
 //! equal to the request method, a body no shorter than Content-Length) and
 //! copies out the header values we route and answer by.
 
-use rsipstack::sip::{
-    self as rsip,
-    prelude::{HeadersExt, ToTypedHeader},
-    Header, SipMessage,
-};
+use std::borrow::Cow;
+
+use crate::grammar::{self, Name};
 
 /// Methods the user agent knows. Anything else is answered 501.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,25 +65,6 @@ impl Method {
             Method::Register => "REGISTER",
             Method::Subscribe => "SUBSCRIBE",
             Method::Publish => "PUBLISH",
-        }
-    }
-
-    fn from_rsip(m: &rsip::Method) -> Method {
-        match m {
-            rsip::Method::Ack => Method::Ack,
-            rsip::Method::Bye => Method::Bye,
-            rsip::Method::Cancel => Method::Cancel,
-            rsip::Method::Info => Method::Info,
-            rsip::Method::Invite => Method::Invite,
-            rsip::Method::Message => Method::Message,
-            rsip::Method::Notify => Method::Notify,
-            rsip::Method::Options => Method::Options,
-            rsip::Method::PRack => Method::Prack,
-            rsip::Method::Publish => Method::Publish,
-            rsip::Method::Refer => Method::Refer,
-            rsip::Method::Register => Method::Register,
-            rsip::Method::Subscribe => Method::Subscribe,
-            rsip::Method::Update => Method::Update,
         }
     }
 }
@@ -189,27 +168,85 @@ pub enum MessageError {
 }
 
 pub fn parse(data: &[u8]) -> Result<Incoming, MessageError> {
-    // rsipstack's parser does not take every form RFC 3261 allows (LWS
-    // around `=` and `;`, folded lines: RFC 4475 §3.1.1.1), so it is given
-    // the header section in its canonical form.
-    parse_as_is(&canonical_head(data))
+    check_request_line(data)?;
+    let end = head_end(data);
+    let head = std::str::from_utf8(&data[..end])
+        .map_err(|_| MessageError::Parse("header section is not UTF-8".into()))?;
+    let (start, rest) = head.split_once('\n').unwrap_or((head, ""));
+    let start = start.strip_suffix('\r').unwrap_or(start);
+    let fields = fields(rest)?;
+    let body = data.get(end + 4..).unwrap_or_default();
+    let body = match content_length(&fields, end < data.len(), body.len())? {
+        // Octets past Content-Length are not part of the message (§18.3).
+        Some(len) => &body[..len],
+        None => body,
+    };
+    if let Some(status) = start.strip_prefix("SIP/") {
+        return Ok(Incoming::Response(response_from(status, &fields)?));
+    }
+    // check_request_line has read this line already; it is split again
+    // rather than passed out to keep that check in one place.
+    let mut parts = start.split(' ');
+    let (Some(method), Some(uri), Some(_version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(MessageError::Parse("malformed Request-Line".into()));
+    };
+    let method =
+        Method::from_token(method).ok_or_else(|| MessageError::UnknownMethod(method.into()))?;
+    if !grammar::is_uri(uri) {
+        return Err(MessageError::Parse("malformed Request-URI".into()));
+    }
+    Ok(Incoming::Request(Box::new(request_from(
+        method, uri, &fields, body,
+    )?)))
 }
 
-fn parse_as_is(data: &[u8]) -> Result<Incoming, MessageError> {
-    check_request_line(data)?;
-    let msg = rsip::parser::parse_message(data).map_err(|e| MessageError::Parse(e.to_string()))?;
-    let declared = check_content_length(data)?;
-    match msg {
-        SipMessage::Request(req) => {
-            let mut req = request_from(req)?;
-            // Octets past Content-Length are not part of the message (§18.3).
-            if let Some(len) = declared {
-                req.body.truncate(len);
-            }
-            Ok(Incoming::Request(Box::new(req)))
-        }
-        SipMessage::Response(resp) => Ok(Incoming::Response(response_from(resp)?)),
+/// One header field: what it is, its name as sent, and its value in the form
+/// RFC 3261 §7.3.1 allows (see [`fields`]), borrowed from the datagram
+/// unless that form differs from what was sent.
+type Field<'a> = (Name, &'a str, Cow<'a, str>);
+
+/// The header section's fields, read as §7.3.1 allows: folded lines joined,
+/// white space around the `:` after a name dropped and, in the headers whose
+/// grammar uses them, runs of white space outside quoted strings reduced to
+/// one SP and none left around the separators `/ ; = ,` (§25.1 SWS;
+/// RFC 4475 §3.1.1.1). Most lines need none of it and are not copied.
+fn fields(head: &str) -> Result<Vec<Field<'_>>, MessageError> {
+    let mut out: Vec<Field<'_>> = Vec::with_capacity(16);
+    if head.is_empty() {
+        return Ok(out);
     }
+    for line in head.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.starts_with([' ', '\t']) {
+            // A continuation: CRLF followed by white space is one SP.
+            let Some((_, _, value)) = out.last_mut() else {
+                return Err(MessageError::Parse(
+                    "a header section that starts folded".into(),
+                ));
+            };
+            let mut joined = std::mem::take(value).into_owned();
+            joined.push(' ');
+            joined.push_str(line.trim());
+            *value = Cow::Owned(joined);
+            continue;
+        }
+        let (name, value) = grammar::field(line)
+            .ok_or_else(|| MessageError::Parse("a header line that is no header field".into()))?;
+        out.push((Name::of(name), name, Cow::Borrowed(value)));
+    }
+    for (known, name, value) in &mut out {
+        let tidy = if *known != Name::Other || structured(name) {
+            squeeze(value.trim())
+        } else {
+            Cow::Borrowed(value.trim())
+        };
+        if tidy.len() != value.len() {
+            *value = Cow::Owned(tidy.into_owned());
+        }
+    }
+    Ok(out)
 }
 
 fn request_line(data: &[u8]) -> Option<&str> {
@@ -267,93 +304,11 @@ fn head_end(data: &[u8]) -> usize {
     find(data, b"\r\n\r\n").unwrap_or(data.len())
 }
 
-/// The message with its header section rewritten as RFC 3261 §7.3.1 allows:
-/// folded lines joined, no white space around the `:` after a header name,
-/// and in the headers whose grammar uses them, runs of white space outside
-/// quoted strings reduced to one SP and none left around the separators
-/// `/ ; = ,` (§25.1 SWS). The start line and the body are kept as they are.
-fn canonical_head(data: &[u8]) -> Vec<u8> {
-    let end = head_end(data);
-    let head = &data[..end];
-    let Some(first_end) = find(head, b"\r\n") else {
-        return data.to_vec();
-    };
-    // One output buffer and one for the header being unfolded: this runs on
-    // every datagram, and a buffer per line was most of its cost.
-    let mut out = Vec::with_capacity(data.len() + 64);
-    out.extend_from_slice(&head[..first_end]);
-    let mut line: Vec<u8> = Vec::with_capacity(256);
-    for part in head[first_end + 2..].split(|&b| b == b'\n') {
-        let part = part.strip_suffix(b"\r").unwrap_or(part);
-        // Unfold: CRLF followed by SP or HT continues the previous line.
-        if matches!(part.first(), Some(b' ' | b'\t')) && !line.is_empty() {
-            line.push(b' ');
-            line.extend_from_slice(part.trim_ascii_start());
-            continue;
-        }
-        if !line.is_empty() {
-            write_canonical_line(&line, &mut out);
-        }
-        line.clear();
-        line.extend_from_slice(part);
-        if line.is_empty() {
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    if !line.is_empty() {
-        write_canonical_line(&line, &mut out);
-    }
-    out.extend_from_slice(&data[end..]);
-    out
-}
-
-/// `name: value` with the name's white space removed and the value's
-/// trimmed (squeezed for structured headers).
-fn write_canonical_line(line: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(b"\r\n");
-    let Some(colon) = line.iter().position(|&b| b == b':') else {
-        out.extend_from_slice(line);
-        return;
-    };
-    let name_start = out.len();
-    out.extend(
-        line[..colon]
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace()),
-    );
-    let structured = structured(&out[name_start..]);
-    out.extend_from_slice(b": ");
-    let value = &line[colon + 1..];
-    if structured {
-        squeeze_value_into(value, out);
-    } else {
-        out.extend_from_slice(value.trim_ascii());
-    }
-}
-
 /// Headers whose values are tokens, URIs and parameters, where white space
-/// around separators carries no meaning.
-fn structured(name: &[u8]) -> bool {
-    const NAMES: [&str; 26] = [
-        "via",
-        "v",
-        "from",
-        "f",
-        "to",
-        "t",
-        "contact",
-        "m",
+/// around separators carries no meaning: every [`Name`] but `Other`, and these.
+fn structured(name: &str) -> bool {
+    const MORE: [&str; 10] = [
         "route",
-        "record-route",
-        "cseq",
-        "call-id",
-        "i",
-        "content-length",
-        "l",
-        "content-type",
-        "c",
-        "max-forwards",
         "require",
         "proxy-require",
         "supported",
@@ -362,71 +317,90 @@ fn structured(name: &[u8]) -> bool {
         "event",
         "o",
         "refer-to",
+        "r",
     ];
-    NAMES
-        .iter()
-        .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+    MORE.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
-/// A header value with white space squeezed outside quoted strings,
-/// appended to `out`.
-fn squeeze_value_into(value: &[u8], out: &mut Vec<u8>) {
-    let start = out.len();
-    let (mut quoted, mut space) = (false, false);
-    let mut i = 0;
+/// A trimmed header value with white space squeezed outside quoted strings:
+/// borrowed when it already is.
+fn squeeze(value: &str) -> Cow<'_, str> {
     let is_sep = |b: u8| matches!(b, b'/' | b';' | b'=' | b',');
-    while i < value.len() {
-        let b = value[i];
-        if quoted {
-            out.push(b);
-            if b == b'\\' && i + 1 < value.len() {
-                out.push(value[i + 1]);
-                i += 1;
-            } else if b == b'"' {
-                quoted = false;
+    let bytes = value.as_bytes();
+    let mut quoted = false;
+    let mut i = 0;
+    let tidy = loop {
+        let Some(&b) = bytes.get(i) else { break true };
+        match b {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'\t' if !quoted => break false,
+            // Trimmed, so a space is never first or last.
+            b' ' if !quoted => {
+                let (before, after) = (bytes[i - 1], bytes[i + 1]);
+                if is_sep(before) || is_sep(after) || after == b' ' || after == b'\t' {
+                    break false;
+                }
             }
-        } else if b == b' ' || b == b'\t' {
-            space = true;
-        } else {
-            if space && out.len() > start && !is_sep(b) && !out.last().is_some_and(|l| is_sep(*l)) {
-                out.push(b' ');
-            }
-            space = false;
-            if b == b'"' {
-                quoted = true;
-            }
-            out.push(b);
+            _ => {}
         }
         i += 1;
+    };
+    if tidy {
+        return Cow::Borrowed(value);
     }
+    let mut out = String::with_capacity(value.len());
+    let (mut quoted, mut space) = (false, false);
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if quoted {
+            out.push(c);
+            if c == '\\' {
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            } else if c == '"' {
+                quoted = false;
+            }
+        } else if c == ' ' || c == '\t' {
+            space = true;
+        } else {
+            let sep = matches!(c, '/' | ';' | '=' | ',');
+            if space && !out.is_empty() && !sep && !out.ends_with(['/', ';', '=', ',']) {
+                out.push(' ');
+            }
+            space = false;
+            if c == '"' {
+                quoted = true;
+            }
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
-/// rsipstack silently truncates the body to what arrived; §18.3 says a UDP
-/// message whose body is shorter than Content-Length must be rejected. More
-/// than one Content-Length leaves the body's end unknown (RFC 4475 §3.3.9).
-/// Returns the declared length, if any.
-fn check_content_length(data: &[u8]) -> Result<Option<usize>, MessageError> {
-    let Some(sep) = find(data, b"\r\n\r\n") else {
+/// The declared body length. §18.3: a UDP message whose body is shorter
+/// than Content-Length must be rejected. More than one Content-Length leaves
+/// the body's end unknown (RFC 4475 §3.3.9).
+fn content_length(
+    fields: &[Field<'_>],
+    has_body_separator: bool,
+    available: usize,
+) -> Result<Option<usize>, MessageError> {
+    if !has_body_separator {
         return Ok(None);
-    };
-    let available = data.len() - sep - 4;
+    }
     let mut found = None;
-    // Bytes, not a lossy string: this runs on every datagram.
-    for line in data[..sep].split(|&b| b == b'\n').skip(1) {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let name = line[..colon].trim_ascii();
-        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+    for (known, _, value) in fields {
+        if *known != Name::ContentLength {
             continue;
         }
         if found.is_some() {
             return Err(MessageError::BadHeader("Content-Length"));
         }
-        let declared: usize = std::str::from_utf8(line[colon + 1..].trim_ascii())
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .ok_or(MessageError::BadHeader("Content-Length"))?;
+        let declared: usize = value
+            .parse()
+            .map_err(|_| MessageError::BadHeader("Content-Length"))?;
         if declared > available {
             return Err(MessageError::ShortBody {
                 declared,
@@ -442,7 +416,7 @@ pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(haystack, needle)
 }
 
-fn echo_headers(headers: &rsip::Headers) -> Result<EchoHeaders, MessageError> {
+fn echo_headers(fields: &[Field<'_>]) -> Result<EchoHeaders, MessageError> {
     let mut vias = Vec::new();
     let (mut from, mut to, mut call_id, mut cseq) = (None, None, None, None);
     let mut max_forwards = 0;
@@ -456,17 +430,18 @@ fn echo_headers(headers: &rsip::Headers) -> Result<EchoHeaders, MessageError> {
         if slot.is_some() {
             return Err(MessageError::BadHeader(name));
         }
-        *slot = Some(value.trim().to_string());
+        *slot = Some(value.to_string());
         Ok(())
     }
-    for h in headers.iter() {
-        match h {
-            Header::Via(v) => vias.extend(split_top_level_commas(v.value())),
-            Header::From(v) => once(&mut from, v.value(), "From")?,
-            Header::To(v) => once(&mut to, v.value(), "To")?,
-            Header::CallId(v) => once(&mut call_id, v.value(), "Call-ID")?,
-            Header::CSeq(v) => once(&mut cseq, v.value(), "CSeq")?,
-            Header::MaxForwards(_) => max_forwards += 1,
+    for (known, _, value) in fields {
+        let value = value.as_ref();
+        match known {
+            Name::Via => vias.extend(split_top_level_commas(value)),
+            Name::From => once(&mut from, value, "From")?,
+            Name::To => once(&mut to, value, "To")?,
+            Name::CallId => once(&mut call_id, value, "Call-ID")?,
+            Name::CSeq => once(&mut cseq, value, "CSeq")?,
+            Name::MaxForwards => max_forwards += 1,
             _ => {}
         }
     }
@@ -552,14 +527,15 @@ pub fn split_top_level_commas(value: &str) -> Vec<String> {
 /// The top Via. Its branch is empty when it has none: a request from an
 /// RFC 2543 element, which [`request_from`] keys by its other fields.
 pub(crate) fn top_via(value: &str) -> Result<TopVia, MessageError> {
-    let via = rsip::typed::Via::parse(value).map_err(|_| MessageError::BadHeader("Via"))?;
-    let branch = via.branch().map(|b| b.to_string()).unwrap_or_default();
-    let hp = &via.uri.host_with_port;
+    let via = grammar::via(value).ok_or(MessageError::BadHeader("Via"))?;
     Ok(TopVia {
-        branch,
-        sent_by: hp.to_string(),
-        sent_by_port: hp.port.as_ref().map(|p| p.value()),
-        rport: via.rport().is_some(),
+        branch: grammar::param(via.params, "branch")
+            .flatten()
+            .unwrap_or_default()
+            .to_string(),
+        sent_by: via.sent_by.to_string(),
+        sent_by_port: via.port,
+        rport: grammar::param(via.params, "rport").is_some(),
     })
 }
 
@@ -576,9 +552,13 @@ fn cseq_parts(value: &str) -> Result<(u32, String), MessageError> {
     Ok((num, method.to_string()))
 }
 
-fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
-    let method = Method::from_rsip(&req.method);
-    let echo = echo_headers(&req.headers)?;
+fn request_from(
+    method: Method,
+    uri: &str,
+    fields: &[Field<'_>],
+    body: &[u8],
+) -> Result<Request, MessageError> {
+    let echo = echo_headers(fields)?;
     let mut top_via = top_via(&echo.vias[0])?;
     let (cseq, cseq_method) = cseq_parts(&echo.cseq)?;
     if cseq_method != method.as_str() && !(method == Method::Ack && cseq_method == "INVITE") {
@@ -587,20 +567,12 @@ fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
             method: method.to_string(),
         });
     }
-    let from = req
-        .from_header()
-        .ok()
-        .and_then(|h| h.typed().ok())
-        .ok_or(MessageError::BadHeader("From"))?;
-    let to = req
-        .to_header()
-        .ok()
-        .and_then(|h| h.typed().ok())
-        .ok_or(MessageError::BadHeader("To"))?;
+    let from = grammar::name_addr(&echo.from).ok_or(MessageError::BadHeader("From"))?;
+    let to = grammar::name_addr(&echo.to).ok_or(MessageError::BadHeader("To"))?;
     // RFC 2543 had no From tag (RFC 4475 §3.4.1): the dialog's remote tag
     // is then empty, which is how §12.2.2 matches such a peer.
-    let from_tag = from.tag().map(|t| t.to_string()).unwrap_or_default();
-    let to_tag = to.tag().map(|t| t.to_string());
+    let from_tag = tag(from.params).unwrap_or_default().to_string();
+    let to_tag = tag(to.params).map(str::to_string);
     if top_via.branch.is_empty() {
         // No branch: identify the transaction the RFC 2543 way (§17.2.3),
         // by Call-ID, CSeq number and From tag (the sent-by and the method
@@ -608,47 +580,32 @@ fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
         // of a non-2xx final response share all three.
         top_via.branch = format!("rfc2543;{};{cseq};{from_tag}", echo.call_id);
     }
-    // Only an INVITE's Contact is ever read (a dialog's remote target, or
-    // its refresh): parsing it on every ACK and BYE was wasted.
-    let contact = if method == Method::Invite {
-        req.contact_header()
-            .ok()
-            .and_then(|c| c.typed().ok())
-            .map(|c| c.uri.to_string())
-    } else {
-        None
-    };
+    let mut contact = None;
     let mut record_route = Vec::new();
     let mut content_type = None;
     let mut extra = Vec::new();
-    for h in req.headers.iter() {
-        match h {
-            Header::RecordRoute(rr) => record_route.extend(split_top_level_commas(rr.value())),
-            Header::ContentType(ct) => content_type = Some(ct.value().trim().to_string()),
-            Header::PAssertedIdentity(v) => {
-                extra.push(("p-asserted-identity".into(), v.value().to_string()))
+    for (known, name, value) in fields {
+        let value = value.as_ref();
+        match known {
+            // Only an INVITE's Contact is ever read (a dialog's remote
+            // target, or its refresh); the first one counts.
+            Name::Contact if method == Method::Invite && contact.is_none() => {
+                contact = split_top_level_commas(value)
+                    .first()
+                    .and_then(|c| grammar::name_addr(c).map(|a| a.uri.to_string()));
             }
-            Header::Event(v) => extra.push(("event".into(), v.value().to_string())),
-            Header::SubscriptionState(v) => {
-                extra.push(("subscription-state".into(), v.value().to_string()))
-            }
-            Header::UserAgent(v) => extra.push(("user-agent".into(), v.value().to_string())),
-            Header::Privacy(v) => extra.push(("privacy".into(), v.value().to_string())),
-            Header::Require(v) => extra.push(("require".into(), v.value().to_string())),
-            Header::Authorization(v) => extra.push(("authorization".into(), v.value().to_string())),
-            Header::Accept(v) => extra.push(("accept".into(), v.value().to_string())),
-            Header::Other(name, value) => {
-                extra.push((name.to_ascii_lowercase(), value.to_string()))
-            }
+            Name::RecordRoute => record_route.extend(split_top_level_commas(value)),
+            Name::ContentType => content_type = Some(value.to_string()),
+            Name::Other => extra.push((grammar::lower_case_name(name), value.to_string())),
             _ => {}
         }
     }
     Ok(Request {
         method,
-        uri: req.uri.to_string(),
+        uri: uri.to_string(),
         top_via,
         from_uri: from.uri.to_string(),
-        from_display: from.display_name.clone(),
+        from_display: from.display,
         from_tag,
         to_uri: to.uri.to_string(),
         to_tag,
@@ -656,26 +613,43 @@ fn request_from(req: rsip::Request) -> Result<Request, MessageError> {
         contact,
         record_route,
         content_type,
-        body: req.body,
+        body: body.to_vec(),
         extra,
         echo,
     })
 }
 
-fn response_from(resp: rsip::Response) -> Result<Response, MessageError> {
-    let echo = echo_headers(&resp.headers)?;
+/// A dialog tag (`;tag=`); an empty one is none.
+fn tag(params: &str) -> Option<&str> {
+    grammar::param(params, "tag")
+        .flatten()
+        .filter(|t| !t.is_empty())
+}
+
+/// `SIP/2.0 Status-Code Reason-Phrase`, the `SIP/` already taken off.
+fn response_from(status: &str, fields: &[Field<'_>]) -> Result<Response, MessageError> {
+    let malformed = || MessageError::Parse("malformed Status-Line".into());
+    let rest = status.strip_prefix("2.0 ").ok_or_else(malformed)?;
+    let code = rest.get(..3).ok_or_else(malformed)?;
+    if !(rest.len() == 3 || rest.as_bytes()[3] == b' ') || !code.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(malformed());
+    }
+    let code: u16 = code.parse().map_err(|_| malformed())?;
+    if !(100..=699).contains(&code) {
+        return Err(malformed());
+    }
+    let echo = echo_headers(fields)?;
     let via = top_via(&echo.vias[0])?;
     if via.branch.is_empty() {
         return Err(MessageError::BadHeader("Via"));
     }
     let (cseq, cseq_method) = cseq_parts(&echo.cseq)?;
-    let to_tag = resp
-        .to_header()
-        .ok()
-        .and_then(|h| h.typed().ok())
-        .and_then(|t| t.tag().map(|t| t.to_string()));
+    let to_tag = grammar::name_addr(&echo.to)
+        .and_then(|to| tag(to.params))
+        .map(str::to_string);
     Ok(Response {
-        code: resp.status_code.code(),
+        code,
         branch: via.branch,
         cseq,
         cseq_method,
@@ -860,6 +834,54 @@ mod tests {
             parse(trailing.as_bytes()),
             Err(MessageError::Parse(_))
         ));
+    }
+
+    /// Mangled copies of good messages, cut where the grammar turns:
+    /// whatever comes back, the parser returns and what it accepts holds.
+    #[test]
+    fn mangled_messages_never_panic_and_what_passes_is_whole() {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        const TURNS: &[u8] = b" \t\r\n:;<>\"\\=,[]@/\x00\xff\xc3";
+        let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-r\r\n\
+                        From: <sip:a@b>;tag=1\r\nTo: \"B\" <sip:c@d>;tag=2\r\n\
+                        Call-ID: x\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+        let mut rng = StdRng::seed_from_u64(4475);
+        let (mut requests, mut responses) = (0, 0);
+        for round in 0..20_000 {
+            let base = if round % 2 == 0 { INVITE } else { response };
+            let mut data = base.as_bytes().to_vec();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..data.len());
+                match rng.random_range(0..4) {
+                    0 => data[at] = TURNS[rng.random_range(0..TURNS.len())],
+                    1 => data.insert(at, TURNS[rng.random_range(0..TURNS.len())]),
+                    2 => {
+                        data.remove(at);
+                    }
+                    _ => data.truncate(at.max(1)),
+                }
+            }
+            match parse(&data) {
+                Ok(Incoming::Request(req)) => {
+                    requests += 1;
+                    assert!(!req.top_via.branch.is_empty());
+                    assert!(!req.call_id().is_empty());
+                    assert!(req.body.len() < data.len());
+                    assert!(req.uri.contains(':'));
+                }
+                Ok(Incoming::Response(resp)) => {
+                    responses += 1;
+                    assert!((100..=699).contains(&resp.code));
+                    assert!(!resp.branch.is_empty());
+                }
+                Err(_) => {}
+            }
+        }
+        // Most single cuts leave a message that still parses.
+        assert!(
+            requests > 1_000 && responses > 1_000,
+            "{requests} / {responses}"
+        );
     }
 
     #[test]
