@@ -170,11 +170,7 @@ pub enum MessageError {
 pub fn parse(data: &[u8]) -> Result<Incoming, MessageError> {
     check_request_line(data)?;
     let end = head_end(data);
-    let head = std::str::from_utf8(&data[..end])
-        .map_err(|_| MessageError::Parse("header section is not UTF-8".into()))?;
-    let (start, rest) = head.split_once('\n').unwrap_or((head, ""));
-    let start = start.strip_suffix('\r').unwrap_or(start);
-    let fields = fields(rest)?;
+    let (start, fields) = head(&data[..end])?;
     let body = data.get(end + 4..).unwrap_or_default();
     let body = match content_length(&fields, end < data.len(), body.len())? {
         // Octets past Content-Length are not part of the message (§18.3).
@@ -200,6 +196,25 @@ pub fn parse(data: &[u8]) -> Result<Incoming, MessageError> {
     Ok(Incoming::Request(Box::new(request_from(
         method, uri, &fields, body,
     )?)))
+}
+
+/// The start line and the header fields of a header section.
+fn head(head: &[u8]) -> Result<(&str, Vec<Field<'_>>), MessageError> {
+    let head = std::str::from_utf8(head)
+        .map_err(|_| MessageError::Parse("header section is not UTF-8".into()))?;
+    let (start, rest) = head.split_once('\n').unwrap_or((head, ""));
+    Ok((start.strip_suffix('\r').unwrap_or(start), fields(rest)?))
+}
+
+/// Only the headers every response echoes, read as [`parse`] reads them:
+/// what a stateless refusal needs, at a fraction of the whole parse.
+pub(crate) fn echo_headers_of(data: &[u8]) -> Result<EchoHeaders, MessageError> {
+    echo_headers(&head(&data[..head_end(data)])?.1)
+}
+
+/// The dialog tag of a From or To value.
+pub(crate) fn tag_of(value: &str) -> Option<&str> {
+    grammar::name_addr(value).and_then(|a| tag(a.params))
 }
 
 /// One header field: what it is, its name as sent, and its value in the form

@@ -4,12 +4,12 @@
 //! answered 503 as a stateless UAS answers (RFC 3261 §8.2.7): no 100 Trying,
 //! no transaction, the 503 never retransmitted and its ACK dropped unparsed.
 //! A caller whose 503 was lost retransmits the INVITE and gets another.
-//! Refusing then costs a line scan and one datagram, not two parses, two
+//! Refusing then costs reading the five headers a response echoes and one
+//! datagram, not two parses, two
 //! responses and 32 s of transaction state, so under a flood the CPU stays
 //! with the calls already taken (their ACKs and BYEs).
 
-use crate::message::{top_via, EchoHeaders, Method};
-use crate::salvage::salvage;
+use crate::message::{echo_headers_of, tag_of, top_via, EchoHeaders, Method};
 use crate::transaction::TxKey;
 
 /// Starts the To tag of every stateless 503. Dialog tags are lower-case
@@ -22,15 +22,15 @@ pub(crate) struct NewInvite {
     pub key: TxKey,
 }
 
-/// An INVITE outside any dialog, found by a line scan. None when the full
+/// An INVITE outside any dialog, found from its echo headers alone. None when the full
 /// parser must look at it: inside a dialog (a To tag), an RFC 2543 Via
 /// without a branch, or headers missing.
 pub(crate) fn new_invite(data: &[u8]) -> Option<NewInvite> {
     if !data.starts_with(b"INVITE ") {
         return None;
     }
-    let echo = salvage(data).echo?;
-    if tag(&echo.to).is_some() {
+    let echo = echo_headers_of(data).ok()?;
+    if tag_of(&echo.to).is_some() {
         return None;
     }
     let via = top_via(echo.vias.first()?).ok()?;
@@ -61,20 +61,8 @@ pub(crate) fn acks_a_refusal(data: &[u8]) -> bool {
             let name = name.trim();
             name.eq_ignore_ascii_case("to") || name.eq_ignore_ascii_case("t")
         })
-        .and_then(|(_, value)| tag(value))
+        .and_then(|(_, value)| tag_of(value))
         .is_some_and(|t| t.starts_with(TAG_PREFIX))
-}
-
-/// The `tag` parameter of a From or To value (after the URI's `>` when bracketed).
-fn tag(value: &str) -> Option<&str> {
-    let params = match value.rfind('>') {
-        Some(end) => &value[end + 1..],
-        None => value,
-    };
-    params.split(';').skip(1).find_map(|p| {
-        let (name, v) = p.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("tag").then(|| v.trim())
-    })
 }
 
 #[cfg(test)]
