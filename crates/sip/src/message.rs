@@ -257,7 +257,8 @@ fn fields(head: &str) -> Result<Vec<Field<'_>>, MessageError> {
         } else {
             Cow::Borrowed(value.trim())
         };
-        if tidy.len() != value.len() {
+        // A tab made a space keeps the length: a copy is what says it changed.
+        if matches!(tidy, Cow::Owned(_)) || tidy.len() != value.len() {
             *value = Cow::Owned(tidy.into_owned());
         }
     }
@@ -786,7 +787,8 @@ mod tests {
                 "f: \"Nelson, M\" <sip:+15551234567@10.0.0.1>;tag=abc",
                 "f  : \"Nelson,  M\"\r\n  <sip:+15551234567@10.0.0.1> ;\r\n tag = abc",
             )
-            .replace("CSeq: 7 INVITE", "CSeq: 7\r\n\tINVITE");
+            .replace("CSeq: 7 INVITE", "CSeq: 7\r\n\tINVITE")
+            .replace("c: application/sdp", "c: application/sdp;\tcharset=x");
         let Incoming::Request(req) = parse(msg.as_bytes()).unwrap() else {
             panic!("expected request")
         };
@@ -796,7 +798,20 @@ mod tests {
             "\"Nelson,  M\" <sip:+15551234567@10.0.0.1>;tag=abc"
         );
         assert_eq!(req.echo.cseq, "7 INVITE");
+        assert_eq!(
+            req.content_type.as_deref(),
+            Some("application/sdp;charset=x")
+        );
         assert_eq!(req.body, b"v=0\n");
+    }
+
+    #[test]
+    fn a_tab_between_tokens_is_one_space() {
+        let msg = INVITE.replace("CSeq: 7 INVITE", "CSeq: 7\tINVITE");
+        let Incoming::Request(req) = parse(msg.as_bytes()).unwrap() else {
+            panic!("expected request")
+        };
+        assert_eq!(req.echo.cseq, "7 INVITE", "echoed as the RFC writes it");
     }
 
     #[test]
