@@ -26,6 +26,8 @@ struct Run {
     stats: sipp::Stats,
     agent_cores: f64,
     caller_cores: f64,
+    /// SIPp had to be killed at its deadline.
+    caller_stopped: bool,
     rss_idle: u64,
     rss_peak: u64,
     left: f64,
@@ -79,6 +81,7 @@ fn overload(admitted: u32, seconds: u64) -> anyhow::Result<Run> {
         goodput: taken / wall.max(seconds as f64),
         agent_cores: proc_stats::cores_used(&before, &after),
         caller_cores: result.cpu.as_secs_f64() / wall,
+        caller_stopped: result.stopped,
         stats: result.stats,
         rss_idle,
         rss_peak,
@@ -117,8 +120,15 @@ pub fn run(opts: &crate::Options, clean_rate: u32) -> anyhow::Result<Section> {
                 ),
                 format!("{:.0}", r.refused),
                 format!(
-                    "{} / {} / {}",
-                    r.stats.successful, r.stats.failed, r.stats.retransmissions
+                    "{} / {} / {}{}",
+                    r.stats.successful,
+                    r.stats.failed,
+                    r.stats.retransmissions,
+                    if r.caller_stopped {
+                        " (SIPp stopped at its deadline with calls unfinished)"
+                    } else {
+                        ""
+                    }
                 ),
                 format!(
                     "{:.0} % / {:.0} %",

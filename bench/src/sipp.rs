@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
@@ -70,6 +70,9 @@ pub struct UacResult {
     /// CPU time SIPp itself used: at thousands of calls a second the caller
     /// needs a good part of a core too.
     pub cpu: Duration,
+    /// SIPp was still running at its deadline and was killed; the stats are
+    /// its last periodic row.
+    pub stopped: bool,
 }
 
 /// CPU time of the children this process has waited for.
@@ -92,7 +95,9 @@ impl Uac<'_> {
             Some(s) => cmd.arg("-sf").arg(s),
             None => cmd.args(["-sn", "uac"]),
         };
-        let timeout = (self.calls / self.rate.max(1) as u64 + 60).to_string();
+        let timeout_secs = self.calls / self.rate.max(1) as u64 + 60;
+        let timeout = timeout_secs.to_string();
+        let err_file = self.work_dir.join(format!("{tag}.err"));
         cmd.current_dir(self.work_dir)
             .args(["-i", "127.0.0.1", "-p", "0", "-d", "0", "-nostdin"])
             .args(["-r", &self.rate.to_string(), "-m", &self.calls.to_string()])
@@ -110,20 +115,43 @@ impl Uac<'_> {
             .arg(self.target.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(std::fs::File::create(&err_file)?);
         let before = children_cpu();
-        let out = cmd
-            .output()
+        let mut child = cmd
+            .spawn()
             .context("running sipp (apt-get install sip-tester)")?;
+        // SIPp's own -timeout does not always end it: after a collapse left
+        // thousands of calls waiting, one ran on idle for ten minutes.
+        let deadline = Instant::now() + Duration::from_secs(timeout_secs + 30);
+        let stopped = loop {
+            if child.try_wait()?.is_some() {
+                break false;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                eprintln!(
+                    "SIPp at {}/s still running after {} s: stopped",
+                    self.rate,
+                    timeout_secs + 30
+                );
+                break true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         let cpu = children_cpu().saturating_sub(before);
         let csv = std::fs::read_to_string(&stat_file).with_context(|| {
             format!(
                 "SIPp wrote no statistics: {}",
-                String::from_utf8_lossy(&out.stderr)
+                std::fs::read_to_string(&err_file).unwrap_or_default()
             )
         })?;
         let stats = Stats::parse(&csv)?;
-        Ok(UacResult { stats, cpu })
+        Ok(UacResult {
+            stats,
+            cpu,
+            stopped,
+        })
     }
 }
 
