@@ -508,12 +508,14 @@ impl Call {
                     self.caller.clone(),
                     self.background.clone(),
                 );
-                tokio::spawn(async move {
+                // Boxed for the same reason as the call task (server.rs):
+                // a store query's future is large.
+                tokio::spawn(Box::pin(async move {
                     let result = services.lookup(&number, caller.as_ref()).await;
                     let _ = tx
                         .send(Background::Flow(FlowEvent::AccountLookup(result)))
                         .await;
-                });
+                }));
             }
             Action::VerifyPassphrase {
                 account,

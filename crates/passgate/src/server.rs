@@ -236,7 +236,13 @@ async fn dispatch(
             }
             let (tx, rx) = mpsc::channel(CALL_EVENT_DEPTH);
             calls.insert(incoming.call, tx);
-            tokio::spawn(call::run(services.clone(), (**incoming).clone(), rx));
+            // Boxed: the call's future is large, and tokio copies a task's
+            // future into its cell at spawn and its stage again at the end.
+            tokio::spawn(Box::pin(call::run(
+                services.clone(),
+                (**incoming).clone(),
+                rx,
+            )));
             return;
         }
         Event::CallConfirmed { call }
