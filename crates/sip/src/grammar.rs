@@ -26,7 +26,18 @@ pub(crate) enum Name {
 
 impl Name {
     pub(crate) fn of(name: &str) -> Name {
-        let is = |long: &str| name.eq_ignore_ascii_case(long);
+        const LONG: [(&str, Name); 10] = [
+            ("via", Name::Via),
+            ("from", Name::From),
+            ("to", Name::To),
+            ("call-id", Name::CallId),
+            ("cseq", Name::CSeq),
+            ("contact", Name::Contact),
+            ("record-route", Name::RecordRoute),
+            ("content-type", Name::ContentType),
+            ("content-length", Name::ContentLength),
+            ("max-forwards", Name::MaxForwards),
+        ];
         if name.len() == 1 {
             return match name.as_bytes()[0].to_ascii_lowercase() {
                 b'v' => Name::Via,
@@ -39,29 +50,9 @@ impl Name {
                 _ => Name::Other,
             };
         }
-        if is("via") {
-            Name::Via
-        } else if is("from") {
-            Name::From
-        } else if is("to") {
-            Name::To
-        } else if is("call-id") {
-            Name::CallId
-        } else if is("cseq") {
-            Name::CSeq
-        } else if is("contact") {
-            Name::Contact
-        } else if is("record-route") {
-            Name::RecordRoute
-        } else if is("content-type") {
-            Name::ContentType
-        } else if is("content-length") {
-            Name::ContentLength
-        } else if is("max-forwards") {
-            Name::MaxForwards
-        } else {
-            Name::Other
-        }
+        LONG.iter()
+            .find(|(long, _)| long.eq_ignore_ascii_case(name))
+            .map_or(Name::Other, |&(_, known)| known)
     }
 }
 
