@@ -197,17 +197,20 @@ fn outside_quotes(value: &str, byte: u8) -> Option<usize> {
 }
 
 /// A parameter of `;name=value;flag` parameters: Some(Some(value)),
-/// Some(None) for a flag, None when absent. Names are case-insensitive.
+/// Some(None) for a flag, None when absent. Names are case-insensitive; a
+/// `;` inside a quoted value (`;x="a;tag=b"`) does not start a parameter.
 pub(crate) fn param<'a>(params: &'a str, name: &str) -> Option<Option<&'a str>> {
-    params
-        .split(';')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .find_map(|p| match p.split_once('=') {
-            Some((n, v)) if n.trim().eq_ignore_ascii_case(name) => Some(Some(v.trim())),
-            None if p.eq_ignore_ascii_case(name) => Some(None),
-            _ => None,
-        })
+    let mut rest = params;
+    loop {
+        let end = outside_quotes(rest, b';').unwrap_or(rest.len());
+        let p = rest[..end].trim();
+        match p.split_once('=') {
+            Some((n, v)) if n.trim().eq_ignore_ascii_case(name) => return Some(Some(v.trim())),
+            None if !p.is_empty() && p.eq_ignore_ascii_case(name) => return Some(None),
+            _ => {}
+        }
+        rest = rest.get(end + 1..)?;
+    }
 }
 
 /// One Via value: `SIP/2.0/transport sent-by *(;param)` (§20.42).
@@ -352,6 +355,11 @@ mod tests {
         assert_eq!(param(p, "rport"), Some(None));
         assert_eq!(param(p, "maddr"), None);
         assert_eq!(param("", "tag"), None);
+        assert_eq!(
+            param(";x=\"a;tag=forged\";tag=real", "tag"),
+            Some(Some("real")),
+            "a quoted ; starts no parameter"
+        );
     }
 
     #[test]
