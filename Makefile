@@ -42,7 +42,7 @@ soak: deps release
 	scripts/soak.sh
 
 # P1-P4 side by side with SIPp's UAS and a bare rsipstack UAS (bench/),
-# written to bench/results/report.md and charts.png. About 8 minutes.
+# written to bench/results/report.md and charts.png. About 12 minutes.
 bench: deps
 	$(CARGO) build --release -p passgate -p passgate-bench
 	./target/release/passgate-bench --out bench/results
