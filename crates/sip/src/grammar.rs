@@ -1,9 +1,8 @@
 //! The parts of RFC 3261's grammar (§25) the user agent reads, by hand.
 //!
-//! Input is the canonical head [`crate::message::parse`] builds: folded lines
-//! joined, `": "` after each name, white space squeezed around separators.
-//! Every reader here borrows from it; only what a [`crate::message::Request`]
-//! keeps is copied. (rsipstack's generic parser did this with a typed
+//! Input is one header value as `message::fields` leaves it: unfolded,
+//! trimmed, white space squeezed around separators. Every reader here borrows
+//! from it; only what a [`crate::message::Request`] keeps is copied. (rsipstack's generic parser did this with a typed
 //! header per line and a nom parse per URI: about 10 µs of a call's INVITE,
 //! ACK and BYE each, on the one runtime thread.)
 
@@ -94,7 +93,7 @@ fn token_byte(b: u8) -> bool {
         )
 }
 
-/// One `name: value` line of the canonical head; None when the line is no
+/// One `name: value` line of the header section; None when the line is no
 /// header field (no colon, or a name that is not a token).
 pub(crate) fn field(line: &str) -> Option<(&str, &str)> {
     let (name, value) = line.split_once(':')?;
@@ -103,17 +102,23 @@ pub(crate) fn field(line: &str) -> Option<(&str, &str)> {
     is_token(name).then(|| (name, value.trim()))
 }
 
-/// A URI: a scheme (§19.1.1 `scheme`), a colon and no white space, quote or
-/// angle bracket after it.
-pub(crate) fn is_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else {
-        return false;
-    };
-    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+/// A URI's scheme when it is well formed (§25.1 `scheme`).
+pub(crate) fn scheme(uri: &str) -> Option<&str> {
+    let (scheme, _) = uri.split_once(':')?;
+    (scheme.starts_with(|c: char| c.is_ascii_alphabetic())
         && scheme
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        && !rest.is_empty()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))
+    .then_some(scheme)
+}
+
+/// A URI: a scheme, a colon and no white space, quote or angle bracket after it.
+pub(crate) fn is_uri(s: &str) -> bool {
+    let Some(scheme) = scheme(s) else {
+        return false;
+    };
+    let rest = &s[scheme.len() + 1..];
+    !rest.is_empty()
         && !rest
             .bytes()
             .any(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'<' | b'>'))

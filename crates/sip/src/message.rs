@@ -168,7 +168,8 @@ pub enum MessageError {
 }
 
 pub fn parse(data: &[u8]) -> Result<Incoming, MessageError> {
-    check_request_line(data)?;
+    // Judged before the headers: see check_request_line.
+    let request = request_line(data).map(check_request_line).transpose()?;
     let end = head_end(data);
     let (start, fields) = head(&data[..end])?;
     let body = data.get(end + 4..).unwrap_or_default();
@@ -180,19 +181,9 @@ pub fn parse(data: &[u8]) -> Result<Incoming, MessageError> {
     if let Some(status) = start.strip_prefix("SIP/") {
         return Ok(Incoming::Response(response_from(status, &fields)?));
     }
-    // check_request_line has read this line already; it is split again
-    // rather than passed out to keep that check in one place.
-    let mut parts = start.split(' ');
-    let (Some(method), Some(uri), Some(_version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some((method, uri)) = request else {
         return Err(MessageError::Parse("malformed Request-Line".into()));
     };
-    let method =
-        Method::from_token(method).ok_or_else(|| MessageError::UnknownMethod(method.into()))?;
-    if !grammar::is_uri(uri) {
-        return Err(MessageError::Parse("malformed Request-URI".into()));
-    }
     Ok(Incoming::Request(Box::new(request_from(
         method, uri, &fields, body,
     )?)))
@@ -279,17 +270,16 @@ fn request_line(data: &[u8]) -> Option<&str> {
 /// §3.1.2.10). The method is checked first (an unknown one is answered 501
 /// whatever else is wrong, §3.1.2.18), then the version (505) and the
 /// Request-URI scheme (416).
-fn check_request_line(data: &[u8]) -> Result<(), MessageError> {
-    let Some(line) = request_line(data) else {
-        return Ok(());
-    };
-    let parts: Vec<&str> = line.split(' ').collect();
-    if let Some(token) = parts.first().filter(|t| !t.is_empty()) {
-        if Method::from_token(token).is_none() {
-            return Err(MessageError::UnknownMethod(token.to_string()));
-        }
+fn check_request_line(line: &str) -> Result<(Method, &str), MessageError> {
+    let mut parts = line.split(' ');
+    let token = parts.next().unwrap_or_default();
+    let method = Method::from_token(token);
+    if method.is_none() && !token.is_empty() {
+        return Err(MessageError::UnknownMethod(token.to_string()));
     }
-    let [_, uri, version] = parts[..] else {
+    let (Some(method), Some(uri), Some(version), None) =
+        (method, parts.next(), parts.next(), parts.next())
+    else {
         return Err(MessageError::Parse("malformed Request-Line".into()));
     };
     if version != "SIP/2.0" {
@@ -299,21 +289,21 @@ fn check_request_line(data: &[u8]) -> Result<(), MessageError> {
             MessageError::Parse("malformed Request-Line".into())
         });
     }
-    let scheme = uri.split_once(':').map(|(s, _)| s).unwrap_or("");
-    let well_formed = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !well_formed {
-        return Err(MessageError::Parse("malformed Request-URI".into()));
-    }
+    let scheme = grammar::scheme(uri).ok_or_else(malformed_uri)?;
     if !["sip", "sips", "tel"]
         .iter()
         .any(|s| s.eq_ignore_ascii_case(scheme))
     {
         return Err(MessageError::UnsupportedScheme(scheme.to_string()));
     }
-    Ok(())
+    if !grammar::is_uri(uri) {
+        return Err(malformed_uri());
+    }
+    Ok((method, uri))
+}
+
+fn malformed_uri() -> MessageError {
+    MessageError::Parse("malformed Request-URI".into())
 }
 
 fn head_end(data: &[u8]) -> usize {
