@@ -46,7 +46,7 @@ pub enum BargeIn {
     DigitsAndSpeech,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SessionStats {
     pub receiver: ReceiverStats,
     pub rtcp: CallMediaStats,

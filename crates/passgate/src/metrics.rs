@@ -17,7 +17,10 @@ const LATENCY_BUCKETS: [f64; 8] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 #[derive(Default)]
 pub struct Metrics {
+    /// Calls started and not finished (their audit rows stored).
     active: AtomicI64,
+    /// Of those, calls over and waiting for their audit rows.
+    settling: AtomicI64,
     counters: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<Histogram>,
     /// Kept by the media threads.
@@ -38,10 +41,16 @@ impl Metrics {
         }
     }
 
-    /// Call tasks alive: a call stays one until its audit rows are stored,
-    /// after SIP has ended it.
-    pub fn active_calls(&self) -> u64 {
-        self.active.load(Ordering::Relaxed) as u64
+    /// Calls in progress: their flow and media are alive. Calls SIP has
+    /// ended whose tasks are behind (a saturated machine) count too.
+    pub fn live_calls(&self) -> u64 {
+        let active = self.active.load(Ordering::Relaxed);
+        (active - self.settling.load(Ordering::Relaxed)).max(0) as u64
+    }
+
+    /// Calls over whose audit rows are not stored yet.
+    pub fn settling_calls(&self) -> u64 {
+        self.settling.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// A new call refused because too many call tasks are still alive.
@@ -54,7 +63,14 @@ impl Metrics {
         self.add("passgate_calls_total", 1);
     }
 
+    /// The call's flow and media are gone; its audit rows may still be on their way.
+    pub fn call_over(&self) {
+        self.settling.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Follows [`Metrics::call_over`] once the call's audit rows are stored.
     pub fn call_ended(&self, outcome: CallOutcome) {
+        self.settling.fetch_sub(1, Ordering::Relaxed);
         self.active.fetch_sub(1, Ordering::Relaxed);
         let kind = match outcome {
             CallOutcome::Refused => "refused".to_string(),
@@ -184,6 +200,8 @@ impl Metrics {
             "passgate_calls_active {}",
             self.active.load(Ordering::Relaxed)
         );
+        out.push_str("# TYPE passgate_calls_settling gauge\n");
+        let _ = writeln!(out, "passgate_calls_settling {}", self.settling_calls());
         if let Ok(counters) = self.counters.lock() {
             let mut typed = std::collections::BTreeSet::new();
             for (name, value) in counters.iter() {
@@ -271,15 +289,24 @@ mod tests {
         let m = Metrics::default();
         m.call_started();
         m.call_started();
+        m.call_started();
+        m.call_over();
         m.call_ended(CallOutcome::Transferred("no-account"));
+        m.call_over();
         m.sms(true);
         m.media_digit(media::DigitSource::Rfc4733);
         m.media_digit(media::DigitSource::Rfc4733);
         m.digit("sip_info");
         m.recognition(Duration::from_millis(40));
         let text = m.render(None);
-        assert!(text.contains("passgate_calls_active 1\n"), "{text}");
-        assert!(text.contains("passgate_calls_total 2\n"));
+        assert!(text.contains("passgate_calls_active 2\n"), "{text}");
+        assert!(text.contains("passgate_calls_settling 1\n"), "{text}");
+        assert_eq!(
+            m.live_calls(),
+            1,
+            "a call waiting for its audit rows is not live"
+        );
+        assert!(text.contains("passgate_calls_total 3\n"));
         assert!(
             text.contains("passgate_call_outcomes_total{outcome=\"transferred_no_account\"} 1\n")
         );

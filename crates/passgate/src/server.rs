@@ -146,6 +146,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             }
         }
     }
+    // Calls over but not finished wait for their audit rows; store them.
+    services.audit_log.flush().await;
     services.store.close().await;
     Ok(())
 }
@@ -228,8 +230,13 @@ async fn dispatch(
         Event::IncomingCall(incoming) => {
             // sip.max_calls counts calls SIP still knows; calls that SIP has
             // ended but whose tasks are behind (a saturated machine) count
-            // too, or a backlog of them grows without bound.
-            if services.metrics.active_calls() >= services.max_calls as u64 {
+            // too, or a backlog of them grows without bound. Calls waiting
+            // only for their audit rows are bounded by the audit queue: a
+            // stalled store turns new calls away once it is full.
+            let metrics = &services.metrics;
+            if metrics.live_calls() >= services.max_calls as u64
+                || metrics.settling_calls() >= crate::audit_log::QUEUE_DEPTH as u64
+            {
                 services.metrics.call_shed();
                 services.sip.reject(incoming.call, 503).await;
                 return;
