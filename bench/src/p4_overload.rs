@@ -169,7 +169,8 @@ pub fn run(opts: &crate::Options, clean_rate: u32) -> anyhow::Result<Section> {
     md.push_str(&format!(
         "\nGoal, goodput ≥ 95 % with twice the rate offered: at P1's clean rate ({}/s): **{}**; \
          at half of it ({}/s): **{}**. Memory is bounded: RSS is the model (~570 MiB), the calls in \
-         progress (at most `sip.max_calls`; calls past it get 503 too) and the transactions of \
+         progress (at most `sip.max_calls`; calls past it get 503 too), the calls over whose audit \
+         rows are not stored yet (at most the audit queue's 16,384) and the transactions of \
          the calls taken in the last 32 s (an INVITE and a BYE each, kept for Timers I and J), \
          so at most about `sip.max_calls_per_second` × 32 × 2 transactions. Refusals keep no \
          state: the 503 is stateless.\n",
