@@ -53,7 +53,7 @@ impl Metrics {
         self.settling.load(Ordering::Relaxed).max(0) as u64
     }
 
-    /// A new call refused because too many call tasks are still alive.
+    /// A new call refused because too many calls are live (or settling).
     pub fn call_shed(&self) {
         self.add("passgate_calls_shed_total", 1);
     }
