@@ -58,9 +58,12 @@ pub struct JitterBuffer {
     /// Extended sequence number expected next at release.
     next_release: i64,
     highest: i64,
-    waiting: BTreeMap<i64, (Instant, RtpPacket)>,
+    /// Packets held in order; `None` marks a sequence number taken by a
+    /// packet of the stream that is not audio (a telephone event, a payload
+    /// type we do not decode): its slot is filled, not lost.
+    waiting: BTreeMap<i64, (Instant, Option<RtpPacket>)>,
     /// Packets flushed from a previous stream (with arrival), released before anything else.
-    flushed: VecDeque<(Instant, RtpPacket)>,
+    flushed: VecDeque<(Instant, Option<RtpPacket>)>,
     /// Bit i set: `next_release - 1 - i` was released.
     released_bits: u128,
     stats: JitterStats,
@@ -89,15 +92,32 @@ impl JitterBuffer {
 
     /// Offers one received packet; call [`JitterBuffer::pop`] afterwards until it returns `None`.
     pub fn push(&mut self, now: Instant, packet: RtpPacket) {
-        self.stats.received += 1;
-        if self.ssrc != Some(packet.ssrc) {
-            let first = self.ssrc.is_none();
-            self.restart(packet.ssrc, packet.sequence_number as i64, !first);
+        let (ssrc, seq) = (packet.ssrc, packet.sequence_number);
+        self.insert(now, ssrc, seq, Some(packet));
+    }
+
+    /// A packet of the audio's stream (same SSRC) that carries no audio: a
+    /// telephone event or an unknown payload type. It takes its sequence
+    /// number, so loss is counted over every packet of the stream (RFC 3550
+    /// A.3) and playout does not wait for it. Packets of another SSRC (some
+    /// phones send events from one of their own) are not part of this stream
+    /// and are ignored.
+    pub fn fill_slot(&mut self, now: Instant, ssrc: u32, sequence_number: u16) {
+        if self.ssrc == Some(ssrc) {
+            self.insert(now, ssrc, sequence_number, None);
         }
-        let mut ext = extend(self.highest, packet.sequence_number);
+    }
+
+    fn insert(&mut self, now: Instant, ssrc: u32, sequence_number: u16, packet: Option<RtpPacket>) {
+        self.stats.received += 1;
+        if self.ssrc != Some(ssrc) {
+            let first = self.ssrc.is_none();
+            self.restart(ssrc, sequence_number as i64, !first);
+        }
+        let mut ext = extend(self.highest, sequence_number);
         if ext - self.next_release > MAX_DROPOUT || self.next_release - ext > MAX_MISORDER {
             // Same SSRC, unrelated numbering: a sender restart or a replayed capture.
-            self.restart(packet.ssrc, ext, true);
+            self.restart(ssrc, ext, true);
             ext = self.next_release;
         }
         if ext < self.next_release {
@@ -119,23 +139,30 @@ impl JitterBuffer {
         self.waiting.insert(ext, (now, packet));
     }
 
-    /// The next packet in sequence order, if one may leave at `now`.
+    /// The next audio packet in sequence order, if one may leave at `now`.
     pub fn pop(&mut self, now: Instant) -> Option<RtpPacket> {
-        if let Some((_, p)) = self.flushed.pop_front() {
-            return Some(p);
+        loop {
+            if let Some((_, p)) = self.flushed.pop_front() {
+                match p {
+                    Some(p) => return Some(p),
+                    None => continue,
+                }
+            }
+            let (&ext, _) = self.waiting.first_key_value()?;
+            let gap_expired = self
+                .oldest_arrival()
+                .is_some_and(|t| now >= t + self.config.max_wait);
+            if ext != self.next_release && self.waiting.len() < self.config.depth && !gap_expired {
+                return None;
+            }
+            let (_, (_, packet)) = self.waiting.pop_first()?;
+            let skipped = (ext - self.next_release) as u64;
+            self.stats.lost += skipped;
+            self.mark_released(ext);
+            if let Some(packet) = packet {
+                return Some(packet);
+            }
         }
-        let (&ext, _) = self.waiting.first_key_value()?;
-        let gap_expired = self
-            .oldest_arrival()
-            .is_some_and(|t| now >= t + self.config.max_wait);
-        if ext != self.next_release && self.waiting.len() < self.config.depth && !gap_expired {
-            return None;
-        }
-        let (_, (_, packet)) = self.waiting.pop_first()?;
-        let skipped = (ext - self.next_release) as u64;
-        self.stats.lost += skipped;
-        self.mark_released(ext);
-        Some(packet)
     }
 
     /// When a packet held behind a gap will be released even if the gap is not filled.
@@ -222,6 +249,34 @@ mod tests {
         std::iter::from_fn(|| jb.pop(now))
             .map(|p| p.sequence_number)
             .collect()
+    }
+
+    #[test]
+    fn slots_filled_by_other_packets_of_the_stream_are_not_lost() {
+        let t = Instant::now();
+        let mut jb = buffer(4);
+        let mut out = Vec::new();
+        jb.push(t, pkt(1, 10));
+        out.extend(drain(&mut jb, t));
+        // A key press: seven event packets take 11..=17 (the end packet twice).
+        for seq in [11u16, 12, 13, 14, 15, 16, 17, 17] {
+            jb.fill_slot(t, 1, seq);
+        }
+        jb.push(t, pkt(1, 18));
+        out.extend(drain(&mut jb, t));
+        assert_eq!(out, vec![10, 18], "audio leaves at once, nothing waits");
+        assert_eq!(jb.stats().lost, 0);
+        assert_eq!(jb.stats().duplicates, 1);
+        // A gap that nothing filled is still loss.
+        jb.push(t, pkt(1, 20));
+        let later = t + Duration::from_millis(100);
+        assert_eq!(drain(&mut jb, later), vec![20]);
+        assert_eq!(jb.stats().lost, 1);
+        // Events from another SSRC are another stream's, not this one's.
+        jb.fill_slot(later, 2, 21);
+        jb.push(later, pkt(1, 21));
+        assert_eq!(drain(&mut jb, later), vec![21]);
+        assert_eq!(jb.stats().resets, 0);
     }
 
     #[test]

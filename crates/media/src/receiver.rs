@@ -252,12 +252,18 @@ impl RtpReceiver {
         if let Some(detector) = &mut self.rfc4733 {
             if detector.handle_packet(now, &packet) {
                 self.remote = Some(from);
+                self.jitter
+                    .fill_slot(now, packet.ssrc, packet.sequence_number);
                 self.collect_event_digits();
+                self.drain_jitter(now);
                 return Routed::TelephoneEvent;
             }
         }
         if self.codec(packet.payload_type).is_none() {
             self.stats.unknown_payload_type += 1;
+            self.jitter
+                .fill_slot(now, packet.ssrc, packet.sequence_number);
+            self.drain_jitter(now);
             return Routed::Unknown;
         }
         self.remote = Some(from);
@@ -538,6 +544,57 @@ mod tests {
         assert_eq!(frames(&events(&mut rx)).len(), 10);
         assert_eq!(rx.stats().concealed_samples, 160);
         assert_eq!(rx.stats().jitter.lost, 1);
+    }
+
+    #[test]
+    fn key_presses_and_unknown_types_in_the_audio_stream_are_not_loss() {
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, Some(101), 8000)).unwrap();
+        let t = Instant::now();
+        // Every packet of one key press carries the event's start timestamp.
+        let packet = |seq: u16, pt: u8, payload: Vec<u8>| {
+            RtpPacket {
+                payload_type: pt,
+                marker: false,
+                sequence_number: seq,
+                timestamp: if pt == 101 { 800 } else { u32::from(seq) * 160 },
+                ssrc: 7,
+                payload: Bytes::from(payload),
+            }
+            .to_bytes()
+            .unwrap()
+        };
+        let key = |end: bool| {
+            TelephoneEvent {
+                event: 5,
+                end,
+                volume: 10,
+                duration: 800,
+            }
+            .to_bytes()
+            .to_vec()
+        };
+        let mut seq = 0u16;
+        let mut send = |rx: &mut RtpReceiver, pt: u8, payload: Vec<u8>| {
+            rx.handle_datagram(t, peer(), &packet(seq, pt, payload));
+            seq += 1;
+        };
+        for _ in 0..5 {
+            send(&mut rx, 0, vec![0xFF; 160]);
+        }
+        for end in [false, false, false, false, true, true, true] {
+            send(&mut rx, 101, key(end));
+        }
+        send(&mut rx, 13, vec![0x40]);
+        for _ in 0..5 {
+            send(&mut rx, 0, vec![0xFF; 160]);
+        }
+        rx.handle_timeout(t + Duration::from_secs(1));
+        let digits = events(&mut rx)
+            .into_iter()
+            .filter(|e| matches!(e, MediaEvent::Digit { .. }))
+            .count();
+        assert_eq!(digits, 1);
+        assert_eq!(rx.stats().jitter.lost, 0, "{:?}", rx.stats());
     }
 
     #[test]
