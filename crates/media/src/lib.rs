@@ -45,7 +45,9 @@ pub use g711::G711;
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats};
 #[cfg(feature = "opus")]
 pub use opus::{OpusDecoder, OpusEncoder, OpusError};
-pub use pacer::{BetweenPrompts, OutgoingPacket, Pacer, PacerConfig, PacerEvent, PromptId, Ptime};
+pub use pacer::{
+    BetweenPrompts, IdleFill, OutgoingPacket, Pacer, PacerConfig, PacerEvent, PromptId, Ptime,
+};
 pub use prompt::{load_wav, PromptError};
 pub use receiver::{
     DigitSource, MediaEvent, ReceiverConfig, ReceiverError, ReceiverStats, Routed, RtpReceiver,

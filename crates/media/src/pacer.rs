@@ -58,6 +58,32 @@ pub enum BetweenPrompts {
     Pause(Duration),
 }
 
+/// What the stream carries between prompts, once the first prompt has started.
+///
+/// A call waiting for keys may send nothing for a minute; SBCs' media-inactivity
+/// timers and NAT bindings take that for a dead call. Filling keeps the stream
+/// alive without a sound the caller would notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleFill {
+    /// Nothing: the stream pauses between prompts.
+    Nothing,
+    /// Encoded silence every ptime: one unbroken talk spurt.
+    Silence,
+    /// An RFC 3389 comfort-noise packet with this payload type when a pause
+    /// starts and every [`COMFORT_NOISE_INTERVAL`] after; the next prompt
+    /// starts a new talk spurt.
+    ComfortNoise(u8),
+}
+
+/// How often a comfort-noise packet repeats during a pause: well inside the
+/// shortest media-inactivity and NAT timers met in practice (seconds), rare
+/// enough to cost nothing.
+pub const COMFORT_NOISE_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The noise level sent in comfort-noise packets: −dBov (RFC 3389 §3), a
+/// quiet room.
+const COMFORT_NOISE_LEVEL: u8 = 70;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacerConfig {
     /// G.711 (the default), or Opus: see [`PacerConfig::opus`].
@@ -72,6 +98,7 @@ pub struct PacerConfig {
     pub first_sequence: u16,
     pub first_timestamp: u32,
     pub between_prompts: BetweenPrompts,
+    pub idle: IdleFill,
 }
 
 impl PacerConfig {
@@ -87,6 +114,7 @@ impl PacerConfig {
             first_sequence,
             first_timestamp,
             between_prompts: BetweenPrompts::Nothing,
+            idle: IdleFill::Nothing,
         }
     }
 
@@ -141,7 +169,15 @@ pub struct Pacer {
     queue: VecDeque<(PromptId, Arc<[i16]>)>,
     current: Option<Playing>,
     silence_packets_left: usize,
+    /// When the next prompt packet is due; `Some` exactly while a prompt plays.
     next_due: Option<Instant>,
+    /// When the next idle-fill packet is due, while no prompt plays.
+    idle_due: Option<Instant>,
+    /// On hold: nothing is sent and the schedule stands still.
+    held: bool,
+    /// The last prompt ended or was stopped: the next prompt packet starts
+    /// a talk spurt (marker bit) even where silence kept the stream going.
+    prompt_ended: bool,
     in_spurt: bool,
     next_sequence: u16,
     /// Due instant and timestamp of the last packet produced.
@@ -171,6 +207,9 @@ impl Pacer {
             current: None,
             silence_packets_left: 0,
             next_due: None,
+            idle_due: None,
+            held: false,
+            prompt_ended: false,
             in_spurt: false,
             next_sequence: config.first_sequence,
             last: None,
@@ -193,9 +232,63 @@ impl Pacer {
         if self.next_due.is_none() {
             // Never closer to the previous packet than one ptime.
             let earliest = self.last.map(|(due, _)| due + self.config.ptime.duration());
-            self.next_due = Some(earliest.map_or(now, |e| e.max(now)));
+            let idle_slot = self.idle_due.take();
+            self.next_due = Some(match (self.config.idle, idle_slot) {
+                // Silence is sent on the stream's grid: the prompt takes the
+                // next slot, in the same talk spurt.
+                (IdleFill::Silence, Some(slot)) if !self.held => slot,
+                _ => earliest.map_or(now, |e| e.max(now)),
+            });
         }
         id
+    }
+
+    /// Takes a renegotiated format (a re-INVITE or the answer in an ACK):
+    /// codec, payload type, clock, ptime and idle fill change from the next
+    /// packet on; the SSRC, the sequence numbers and the prompt in progress
+    /// carry on.
+    pub fn renegotiate(&mut self, config: PacerConfig) {
+        let (ms, rate) = (config.ptime.duration().as_millis() as u64, PCM_RATE);
+        self.samples_per_packet = ((u64::from(rate) * ms / 1000) as usize).max(1);
+        self.ticks_per_packet = ((u64::from(config.clock_rate) * ms / 1000) as u32).max(1);
+        #[cfg(feature = "opus")]
+        {
+            if !config.opus {
+                self.opus = None;
+            } else if self.opus.is_none() {
+                self.opus = crate::opus::OpusEncoder::new(PCM_RATE).ok();
+            }
+        }
+        let idle_changed = config.idle != self.config.idle;
+        self.config = PacerConfig {
+            ssrc: self.config.ssrc,
+            first_sequence: self.config.first_sequence,
+            first_timestamp: self.config.first_timestamp,
+            ..config
+        };
+        if idle_changed && self.next_due.is_none() {
+            self.in_spurt = false;
+            self.idle_due = self.idle_after(self.last.map(|(due, _)| due));
+        }
+    }
+
+    /// Holds or resumes the stream. While held nothing is sent and a prompt
+    /// in progress waits where it is; on resuming it goes on from there at
+    /// `now`, as a new talk spurt whose timestamp covers the time held.
+    pub fn set_held(&mut self, now: Instant, held: bool) {
+        if held == self.held {
+            return;
+        }
+        self.held = held;
+        if !held {
+            self.in_spurt = false;
+            self.next_due = self.next_due.map(|due| due.max(now));
+            self.idle_due = self.idle_due.map(|due| due.max(now));
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held
     }
 
     /// Barge-in: drops the current and queued prompts and any packet not yet polled.
@@ -214,7 +307,9 @@ impl Pacer {
         self.out.clear();
         self.silence_packets_left = 0;
         self.next_due = None;
-        self.in_spurt = false;
+        self.prompt_ended = true;
+        self.in_spurt = self.config.idle == IdleFill::Silence && self.last.is_some();
+        self.idle_due = self.idle_after(self.last.map(|(due, _)| due));
     }
 
     pub fn is_playing(&self) -> bool {
@@ -222,13 +317,25 @@ impl Pacer {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_due
+        if self.held {
+            return None;
+        }
+        self.next_due.or(self.idle_due)
     }
 
     /// Produces every packet due at or before `now`: one, when the driver is on time.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(due) = self.next_due.filter(|&due| due <= now) {
-            self.produce(due);
+        if self.held {
+            return;
+        }
+        loop {
+            if let Some(due) = self.next_due.filter(|&due| due <= now) {
+                self.produce(due);
+            } else if let Some(due) = self.idle_due.filter(|&due| due <= now) {
+                self.produce_idle(due);
+            } else {
+                break;
+            }
         }
     }
 
@@ -261,20 +368,11 @@ impl Pacer {
             Some(playing.id)
         };
         let payload = self.encode(&frame);
-        let ticks = self.ticks_per_packet;
-        let timestamp = match self.last {
-            Some((_, ts)) if self.in_spurt => ts.wrapping_add(ticks),
-            Some((last_due, ts)) => {
-                let idle = due.saturating_duration_since(last_due + ptime);
-                let idle_samples = idle.as_nanos() * self.config.clock_rate as u128 / 1_000_000_000;
-                ts.wrapping_add(ticks).wrapping_add(idle_samples as u32)
-            }
-            None => self.config.first_timestamp,
-        };
+        let timestamp = self.timestamp_at(due);
         self.out.push_back(OutgoingPacket {
             packet: RtpPacket {
                 payload_type: self.config.payload_type,
-                marker: !self.in_spurt,
+                marker: !self.in_spurt || self.prompt_ended,
                 sequence_number: self.next_sequence,
                 timestamp,
                 ssrc: self.config.ssrc,
@@ -286,8 +384,74 @@ impl Pacer {
         self.next_sequence = self.next_sequence.wrapping_add(1);
         self.last = Some((due, timestamp));
         self.in_spurt = true;
+        self.prompt_ended = false;
         self.next_due = Some(due + ptime);
         self.after_packet(due);
+    }
+
+    /// When the first idle-fill packet after a packet due at `last` is due.
+    fn idle_after(&self, last: Option<Instant>) -> Option<Instant> {
+        let last = last?;
+        match self.config.idle {
+            IdleFill::Nothing => None,
+            IdleFill::Silence | IdleFill::ComfortNoise(_) => {
+                Some(last + self.config.ptime.duration())
+            }
+        }
+    }
+
+    /// One idle-fill packet: silence continuing the talk spurt, or a
+    /// comfort-noise packet whose timestamp covers the pause so far.
+    fn produce_idle(&mut self, due: Instant) {
+        let ptime = self.config.ptime.duration();
+        let (payload_type, payload, next) = match self.config.idle {
+            IdleFill::Nothing => {
+                self.idle_due = None;
+                return;
+            }
+            IdleFill::Silence => {
+                let frame = vec![0i16; self.samples_per_packet];
+                (self.config.payload_type, self.encode(&frame), due + ptime)
+            }
+            IdleFill::ComfortNoise(pt) => {
+                (pt, vec![COMFORT_NOISE_LEVEL], due + COMFORT_NOISE_INTERVAL)
+            }
+        };
+        let timestamp = self.timestamp_at(due);
+        // Silence after a pause (a hold) starts a talk spurt like a prompt would.
+        let marker = self.config.idle == IdleFill::Silence && !self.in_spurt;
+        self.out.push_back(OutgoingPacket {
+            packet: RtpPacket {
+                payload_type,
+                marker,
+                sequence_number: self.next_sequence,
+                timestamp,
+                ssrc: self.config.ssrc,
+                payload: Bytes::from(payload),
+            },
+            due,
+            prompt: None,
+        });
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        self.last = Some((due, timestamp));
+        self.in_spurt = self.config.idle == IdleFill::Silence;
+        self.idle_due = Some(next);
+    }
+
+    /// The RTP timestamp of a packet due at `due`: one packet on within a
+    /// talk spurt; after a pause, also the time that passed.
+    fn timestamp_at(&self, due: Instant) -> u32 {
+        let ptime = self.config.ptime.duration();
+        let ticks = self.ticks_per_packet;
+        match self.last {
+            Some((_, ts)) if self.in_spurt => ts.wrapping_add(ticks),
+            Some((last_due, ts)) => {
+                let idle = due.saturating_duration_since(last_due + ptime);
+                let idle_samples = idle.as_nanos() * self.config.clock_rate as u128 / 1_000_000_000;
+                ts.wrapping_add(ticks).wrapping_add(idle_samples as u32)
+            }
+            None => self.config.first_timestamp,
+        }
     }
 
     /// One packet's payload from one packet's worth of 8 kHz PCM.
@@ -332,7 +496,9 @@ impl Pacer {
         let ptime = self.config.ptime.duration();
         if self.queue.is_empty() {
             self.next_due = None;
-            self.in_spurt = false;
+            self.prompt_ended = true;
+            self.in_spurt = self.config.idle == IdleFill::Silence;
+            self.idle_due = self.idle_after(Some(due));
             return;
         }
         match self.config.between_prompts {
@@ -597,5 +763,140 @@ mod tests {
         assert_eq!(first.len(), 1);
         p.enqueue(t0 + Duration::from_millis(5), prompt(160));
         assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_millis(20)));
+    }
+
+    fn with_idle(idle: IdleFill) -> Pacer {
+        Pacer::new(PacerConfig {
+            idle,
+            ..PacerConfig::g711(G711::Ulaw, 0x1234, 1000, 50_000)
+        })
+    }
+
+    #[test]
+    fn silence_keeps_the_stream_alive_between_prompts_on_one_grid() {
+        let t0 = Instant::now();
+        let mut p = with_idle(IdleFill::Silence);
+        assert_eq!(p.poll_timeout(), None, "nothing before the first prompt");
+        p.enqueue(t0, prompt(1600));
+        let sent = run(&mut p, t0 + Duration::from_millis(1000));
+        assert_eq!(
+            sent.len(),
+            51,
+            "10 prompt packets, then silence every 20 ms"
+        );
+        assert!(!p.is_playing(), "silence is not a prompt");
+        for w in sent.windows(2) {
+            assert_eq!(w[1].due - w[0].due, Duration::from_millis(20));
+            assert_eq!(w[1].packet.sequence_number, w[0].packet.sequence_number + 1);
+            assert_eq!(w[1].packet.timestamp, w[0].packet.timestamp + 160);
+            assert!(!w[1].packet.marker, "one unbroken stream");
+        }
+        assert!(sent[10..].iter().all(|o| o.prompt.is_none()
+            && o.packet.payload_type == 0
+            && o.packet.payload.iter().all(|&b| b == 0xFF)));
+        // The next prompt takes the next slot of the grid.
+        let at = t0 + Duration::from_millis(1005);
+        p.enqueue(at, prompt(160));
+        let next = run(&mut p, t0 + Duration::from_millis(1020));
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].due, t0 + Duration::from_millis(1020));
+        assert!(next[0].prompt.is_some());
+        assert!(
+            next[0].packet.marker,
+            "a prompt after silence starts a talk spurt"
+        );
+        assert_eq!(next[0].packet.timestamp, sent[50].packet.timestamp + 160);
+    }
+
+    #[test]
+    fn comfort_noise_marks_the_pause_and_repeats_until_the_next_prompt() {
+        let t0 = Instant::now();
+        let mut p = with_idle(IdleFill::ComfortNoise(13));
+        p.enqueue(t0, prompt(160));
+        let sent = run(&mut p, t0 + Duration::from_millis(1000));
+        let noise: Vec<_> = sent
+            .iter()
+            .filter(|o| o.packet.payload_type == 13)
+            .collect();
+        assert_eq!(sent.len(), 1 + noise.len());
+        assert_eq!(noise.len(), 5, "at 20, 220, 420, 620 and 820 ms");
+        assert_eq!(noise[0].due, t0 + Duration::from_millis(20));
+        assert!(noise.iter().all(|o| o.packet.payload.len() == 1));
+        assert_eq!(noise[1].packet.timestamp - noise[0].packet.timestamp, 1600);
+        p.enqueue(t0 + Duration::from_millis(1000), prompt(160));
+        let next = run(&mut p, t0 + Duration::from_millis(1000));
+        assert!(
+            next[0].packet.marker,
+            "a prompt after comfort noise is a new talk spurt"
+        );
+        assert_eq!(
+            next[0].packet.timestamp - noise[4].packet.timestamp,
+            180 * 8,
+            "the timestamp covers the pause"
+        );
+    }
+
+    #[test]
+    fn a_held_stream_sends_nothing_and_the_prompt_resumes_where_it_stopped() {
+        let t0 = Instant::now();
+        let mut p = with_idle(IdleFill::Silence);
+        let id = p.enqueue(t0, prompt(1600));
+        let before = run(&mut p, t0 + Duration::from_millis(90));
+        assert_eq!(before.len(), 5);
+        p.set_held(t0 + Duration::from_millis(95), true);
+        assert_eq!(p.poll_timeout(), None);
+        p.handle_timeout(t0 + Duration::from_secs(5));
+        assert_eq!(p.poll_packet(), None, "nothing while held");
+        assert!(p.is_playing(), "the prompt is paused, not over");
+        let resumed_at = t0 + Duration::from_secs(5);
+        p.set_held(resumed_at, false);
+        let after = run(&mut p, resumed_at + Duration::from_millis(90));
+        let prompt_packets = after.iter().filter(|o| o.prompt == Some(id)).count();
+        assert_eq!(prompt_packets, 5, "the other half of the prompt");
+        assert_eq!(after[0].due, resumed_at);
+        assert!(after[0].packet.marker, "a new talk spurt after the hold");
+        assert_eq!(
+            after[0].packet.sequence_number,
+            before[4].packet.sequence_number + 1
+        );
+        let gap = after[0].packet.timestamp - before[4].packet.timestamp;
+        assert!(gap >= 8 * 4900, "timestamp covers the hold: {gap}");
+        let events: Vec<_> = std::iter::from_fn(|| p.poll_event()).collect();
+        assert_eq!(
+            events,
+            vec![PacerEvent::Started(id), PacerEvent::Finished(id)]
+        );
+    }
+
+    #[test]
+    fn a_renegotiated_codec_and_ptime_take_over_from_the_next_packet() {
+        let t0 = Instant::now();
+        let mut p = pacer(Ptime::Ms20, BetweenPrompts::Nothing);
+        p.enqueue(t0, prompt(1600));
+        let before = run(&mut p, t0 + Duration::from_millis(80));
+        assert!(before.iter().all(|o| o.packet.payload_type == 0));
+        p.renegotiate(PacerConfig {
+            ptime: Ptime::Ms30,
+            ..PacerConfig::g711(G711::Alaw, 0x9999, 1, 1)
+        });
+        let after = run(&mut p, t0 + Duration::from_secs(2));
+        assert!(after
+            .iter()
+            .all(|o| o.packet.payload_type == 8 && o.packet.ssrc == 0x1234));
+        assert_eq!(
+            after[0].packet.sequence_number,
+            before[4].packet.sequence_number + 1
+        );
+        assert_eq!(after[0].packet.payload.len(), 240, "30 ms of A-law");
+        assert_eq!(after[1].due - after[0].due, Duration::from_millis(30));
+        let mut expected = Vec::new();
+        G711::Alaw.encode(&prompt(1600)[800..1040], &mut expected);
+        assert_eq!(
+            after[0].packet.payload[..],
+            expected[..],
+            "the prompt goes on, in A-law"
+        );
+        // 1600 samples: 800 sent at 20 ms, 800 left in 30 ms packets (the last padded).
+        assert_eq!(after.len(), 4);
     }
 }

@@ -194,6 +194,35 @@ impl RtpReceiver {
         })
     }
 
+    /// Takes a renegotiated set of payload types (a re-INVITE or the answer
+    /// in an ACK): what arrives from now on is read by it. The learnt source,
+    /// the jitter buffer's stream and the counters carry on.
+    pub fn renegotiate(&mut self, config: ReceiverConfig) -> Result<(), ReceiverError> {
+        #[cfg(feature = "opus")]
+        if self.opus.is_none() && config.audio.iter().any(|(_, c)| *c == AudioCodec::Opus) {
+            self.opus = Some(OpusDecoder::new(CODEC_RATE)?);
+        }
+        self.audio = config.audio;
+        let same_events = self
+            .rfc4733
+            .as_ref()
+            .zip(config.telephone_event.as_ref())
+            .is_some_and(|(d, c)| d.payload_type() == c.payload_type);
+        if !same_events {
+            self.rfc4733 = config.telephone_event.map(Rfc4733Detector::new);
+        }
+        match config.inband_dtmf {
+            Some(inband) if self.inband.is_none() => {
+                self.inband = Some(InbandDetector::new(inband))
+            }
+            Some(_) => {}
+            None => self.inband = None,
+        }
+        // The next packet may be on another clock: nothing to conceal against.
+        self.expected = None;
+        Ok(())
+    }
+
     /// Frames are produced only while someone (the recogniser) listens.
     pub fn set_listening(&mut self, listening: bool) {
         self.listening = listening;

@@ -363,6 +363,11 @@ impl RtcpSession {
         }
     }
 
+    /// The RTP clock of a renegotiated codec, for the reports from now on.
+    pub fn set_clock_rate(&mut self, clock_rate: u32) {
+        self.config.clock_rate = clock_rate;
+    }
+
     /// Starts the report timer; the first report goes out after one interval.
     pub fn start(&mut self, now: Instant) {
         self.next_report.get_or_insert(now + self.config.interval);

@@ -58,6 +58,9 @@ pub struct MediaSession {
     pacer: Pacer,
     rtcp: RtcpSession,
     barge_in: BargeIn,
+    /// The caller holds the call: it hears nothing and what it sends is
+    /// not input (music on hold is not an answer).
+    held: bool,
     events: VecDeque<SessionEvent>,
     out: VecDeque<Transmit>,
 }
@@ -77,6 +80,7 @@ impl MediaSession {
             pacer: Pacer::new(config.pacer),
             rtcp,
             barge_in: BargeIn::Off,
+            held: false,
             events: VecDeque::new(),
             out: VecDeque::new(),
         })
@@ -159,6 +163,29 @@ impl MediaSession {
         self.pump_pacer();
     }
 
+    /// Takes the formats of a renegotiation (a re-INVITE, or the answer in an
+    /// ACK to our offer): both directions use them from now on. `config`'s
+    /// SSRC, first sequence number and timestamp are ignored: the stream
+    /// carries on.
+    pub fn renegotiate(&mut self, config: SessionConfig) -> Result<(), ReceiverError> {
+        self.receiver.renegotiate(config.receiver)?;
+        self.rtcp.set_clock_rate(config.pacer.clock_rate);
+        self.pacer.renegotiate(config.pacer);
+        Ok(())
+    }
+
+    /// Holds or resumes the call (the direction of the caller's latest
+    /// offer). While held nothing is sent, a prompt in progress waits where
+    /// it is, and nothing the caller sends becomes an event; RTCP goes on.
+    pub fn set_held(&mut self, now: Instant, held: bool) {
+        self.held = held;
+        self.pacer.set_held(now, held);
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
     /// What from the caller stops the prompts at once.
     pub fn set_barge_in(&mut self, mode: BargeIn) {
         self.barge_in = mode;
@@ -206,6 +233,9 @@ impl MediaSession {
 
     fn pump_receiver(&mut self) {
         while let Some(event) = self.receiver.poll_event() {
+            if self.held {
+                continue;
+            }
             let interrupts = match (self.barge_in, &event) {
                 (BargeIn::Off, _) => false,
                 (_, MediaEvent::Digit { .. }) => true,
@@ -404,5 +434,93 @@ mod tests {
             &[0x80, 201, 0, 1, 0, 0, 0, 3],
         );
         assert_eq!(s.stats().receiver.malformed, 0);
+    }
+
+    fn rtp_of(sent: &[Transmit]) -> Vec<RtpPacket> {
+        sent.iter()
+            .filter_map(|t| match t {
+                Transmit::Rtp(b) => Some(RtpPacket::parse(b).unwrap()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_renegotiated_codec_is_sent_and_read_from_then_on() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config()).unwrap();
+        s.play(t0, vec![1000; 8000]);
+        let before = rtp_of(&run(&mut s, t0 + Duration::from_millis(100)));
+        assert!(before.iter().all(|p| p.payload_type == 0));
+        s.renegotiate(SessionConfig {
+            receiver: ReceiverConfig::g711(G711::Alaw, Some(120), 16000),
+            pacer: PacerConfig::g711(G711::Alaw, 1, 1, 1),
+            cname: "ignored".into(),
+            rtcp_interval: Duration::from_secs(5),
+        })
+        .unwrap();
+        let after = rtp_of(&run(&mut s, t0 + Duration::from_millis(300)));
+        assert!(
+            !after.is_empty()
+                && after
+                    .iter()
+                    .all(|p| p.payload_type == 8 && p.ssrc == 0xBEEF)
+        );
+        // The caller's A-law is audio now, its PCMU a stray payload type, and
+        // its key presses come as PT 120.
+        s.set_listening(true);
+        let mut alaw = loud_audio(0);
+        alaw[1] = 8;
+        s.handle_rtp(t0 + Duration::from_millis(300), peer(), &alaw);
+        s.handle_rtp(t0 + Duration::from_millis(300), peer(), &loud_audio(1));
+        let mut key = crate::dtmf_rfc4733::event_datagram(120, 2, 8000, 1, true, 800).to_vec();
+        key[8..12].copy_from_slice(&9u32.to_be_bytes());
+        s.handle_rtp(t0 + Duration::from_millis(320), peer(), &key);
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Media(MediaEvent::Frame(_)))));
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Media(MediaEvent::Digit { .. }))));
+        assert_eq!(s.stats().receiver.unknown_payload_type, 1);
+    }
+
+    #[test]
+    fn a_held_call_sends_no_rtp_and_takes_no_keys_until_resumed() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config()).unwrap();
+        s.set_barge_in(BargeIn::Digits);
+        let prompt = s.play(t0, vec![1000; 8000]);
+        run(&mut s, t0 + Duration::from_millis(100));
+        s.set_held(t0 + Duration::from_millis(110), true);
+        s.handle_rtp(
+            t0 + Duration::from_millis(200),
+            peer(),
+            &event_packet(1, true, 800),
+        );
+        let held = run(&mut s, t0 + Duration::from_secs(6));
+        assert!(rtp_of(&held).is_empty(), "no RTP while held");
+        assert!(
+            held.iter().any(|t| matches!(t, Transmit::Rtcp(_))),
+            "RTCP goes on"
+        );
+        assert!(s.is_playing(), "the key did not cut the prompt");
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(
+            !events.iter().any(|e| matches!(e, SessionEvent::Media(_))),
+            "{events:?}"
+        );
+        let resumed = t0 + Duration::from_secs(6);
+        s.set_held(resumed, false);
+        let after = rtp_of(&run(&mut s, resumed + Duration::from_secs(1)));
+        assert_eq!(
+            after.len(),
+            50 - 6,
+            "the rest of the prompt: {}",
+            after.len()
+        );
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(events.contains(&SessionEvent::Prompt(PacerEvent::Finished(prompt))));
     }
 }

@@ -22,6 +22,7 @@ use sip::{EndReason, Event as SipEvent, IncomingCall, ReferStatus};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::flow_clock::FlowClock;
 use crate::media_engine::CallMedia;
 use crate::services::Services;
 use crate::transfer::{refer_to, TransferResult};
@@ -114,6 +115,8 @@ struct Call {
     verified: bool,
     /// Flow events waiting to be handled, in arrival order.
     pending: VecDeque<FlowEvent>,
+    /// The flow's time: stands still while the caller holds the call.
+    clock: FlowClock,
 }
 
 struct Transfer {
@@ -145,11 +148,16 @@ impl Call {
             telephone_event = ?incoming.media.as_ref().and_then(|m| m.telephone_event),
             "incoming call"
         );
-        let Some(negotiated) = incoming.media.clone() else {
-            // An INVITE without SDP would need our offer and the ACK's answer
-            // before any audio: not a trunk's behaviour; refuse it plainly.
-            tracing::warn!("INVITE without an SDP offer; refusing");
-            services.sip.reject(call, 488).await;
+        // Without an offer in the INVITE we offer in the 200; the media runs
+        // on our first choice until the ACK's answer renegotiates it, which
+        // comes before the confirmation that lets the first prompt play.
+        let Some(negotiated) = incoming
+            .media
+            .clone()
+            .or_else(|| incoming.provisional_media.clone())
+        else {
+            tracing::error!("INVITE with neither an offer nor ours to make; refusing");
+            services.sip.reject(call, 500).await;
             return (CallOutcome::Refused, None);
         };
         if !services.answer_delay.is_zero() {
@@ -203,7 +211,14 @@ impl Call {
             }
         };
         services.sip.answer(call, port).await;
-        tracing::info!(rtp_port = port, codec = ?negotiated.codec, ptime = negotiated.ptime_ms, "answered");
+        if incoming.media.is_some() {
+            tracing::info!(rtp_port = port, codec = ?negotiated.codec, ptime = negotiated.ptime_ms, "answered");
+        } else {
+            tracing::info!(
+                rtp_port = port,
+                "answered with our offer (the INVITE had none)"
+            );
+        }
         let (background, mut results) = mpsc::channel(32);
         let call_id = Arc::from(incoming.call_id.as_str());
         let mut this = Call {
@@ -226,13 +241,14 @@ impl Call {
             ended: None,
             verified: false,
             pending: VecDeque::new(),
+            clock: FlowClock::default(),
         };
         this.pending.push_back(FlowEvent::CallerId(caller));
         this.settle().await;
         let hard_stop = Instant::now() + this.services.max_duration;
         while this.ended.is_none() {
             let deadline = [
-                this.flow.poll_timeout(),
+                this.flow.poll_timeout().and_then(|d| this.clock.real(d)),
                 this.transfer.as_ref().map(|t| t.deadline),
                 Some(hard_stop),
             ]
@@ -271,7 +287,7 @@ impl Call {
 
     async fn on_timer(&mut self, hard_stop: Instant) {
         let now = Instant::now();
-        let actions = self.flow.handle_timeout(now);
+        let actions = self.flow.handle_timeout(self.clock.now(now));
         self.run_actions(actions).await;
         if self.transfer.as_ref().is_some_and(|t| t.deadline <= now) {
             tracing::warn!("no final NOTIFY for the transfer in time");
@@ -293,18 +309,9 @@ impl Call {
                 tracing::debug!("call confirmed (ACK)");
                 self.confirmed = true;
             }
-            SipEvent::MediaUpdated { media, .. } => {
-                tracing::info!(direction = ?media.direction, remote = %media.remote_rtp, "media updated (re-INVITE)");
-                self.media.update(|m| {
-                    // The caller's media moved: learn its source again. A
-                    // hold to 0.0.0.0 moves nothing (RFC 3264 §8.4).
-                    let moved =
-                        media.remote_rtp != m.remote_sdp && !media.remote_rtp.ip().is_unspecified();
-                    if moved {
-                        m.session.forget_remote();
-                    }
-                    m.remote_sdp = media.remote_rtp;
-                });
+            SipEvent::MediaUpdated { media, .. } => self.renegotiated(&media),
+            SipEvent::InfoDigit { .. } if self.clock.is_held() => {
+                tracing::info!("key press by INFO while the call is held; ignored");
             }
             SipEvent::InfoDigit { digit, .. } => {
                 tracing::info!(digit = %digit.digit, source = "sip-info", "digit");
@@ -328,6 +335,50 @@ impl Call {
                 }
             }
             SipEvent::IncomingCall(_) => {}
+        }
+    }
+
+    /// Applies what a re-INVITE (or the answer in the ACK to our offer)
+    /// agreed: codec, payload types, ptime and remote address drive the
+    /// media from now on, both ways; an offer that stops us sending holds the
+    /// call (media and the flow's clock) until one lets us send again.
+    fn renegotiated(&mut self, media: &sip::Negotiated) {
+        let now = Instant::now();
+        let held = !media.direction.we_send();
+        tracing::info!(
+            codec = ?media.codec,
+            payload_type = media.payload_type,
+            telephone_event = ?media.telephone_event,
+            ptime = media.ptime_ms,
+            direction = ?media.direction,
+            remote = %media.remote_rtp,
+            "media renegotiated"
+        );
+        let config = self.services.session_config(media, None);
+        let applied = self.media.update(|m| {
+            // The caller's media moved: learn its source again. A hold to
+            // 0.0.0.0 moves nothing (RFC 3264 §8.4).
+            let moved = media.remote_rtp != m.remote_sdp && !media.remote_rtp.ip().is_unspecified();
+            if moved {
+                m.session.forget_remote();
+            }
+            m.remote_sdp = media.remote_rtp;
+            m.session.set_held(now, held);
+            m.session.renegotiate(config)
+        });
+        if let Err(e) = applied {
+            tracing::error!(error = %e, "the renegotiated media could not be set up; keeping the previous formats");
+        }
+        match (held, self.clock.is_held()) {
+            (true, false) => {
+                tracing::info!("the caller holds the call");
+                self.clock.hold(now);
+            }
+            (false, true) => {
+                tracing::info!("the caller resumes the call");
+                self.clock.resume(now);
+            }
+            _ => {}
         }
     }
 
@@ -389,7 +440,7 @@ impl Call {
         loop {
             self.drain_media().await;
             if let Some(ev) = self.pending.pop_front() {
-                let actions = self.flow.handle_event(Instant::now(), ev);
+                let actions = self.flow.handle_event(self.clock.now(Instant::now()), ev);
                 self.run_actions(actions).await;
                 continue;
             }

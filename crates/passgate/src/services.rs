@@ -16,7 +16,9 @@ use auth::passphrase::MatchRule;
 use auth::phone::E164;
 use auth::sms::{code_message, Gateway, SmsGateway};
 use auth::store::{LockoutPolicy, SmsCap, Store, Timestamp};
-use media::{AudioCodec, MediaSession, PacerConfig, Ptime, ReceiverConfig, SessionConfig, G711};
+use media::{
+    AudioCodec, IdleFill, MediaSession, PacerConfig, Ptime, ReceiverConfig, SessionConfig, G711,
+};
 use sip::driver::SipHandle;
 use sip::{Codec, Negotiated};
 
@@ -60,12 +62,24 @@ pub const PROMPT_RATE: u32 = 8000;
 
 impl Services {
     /// The call's media: receive path at the recognizer's rate, prompts in
-    /// the negotiated G.711 law and packet time.
+    /// the negotiated codec and packet time.
     pub fn media_session(
         &self,
         neg: &Negotiated,
         local: Option<SocketAddr>,
     ) -> anyhow::Result<MediaSession> {
+        Ok(MediaSession::new(
+            Instant::now(),
+            self.session_config(neg, local),
+        )?)
+    }
+
+    /// The media formats `neg` agreed, for a new session or a renegotiation
+    /// (a fresh SSRC, sequence and timestamp, which a renegotiation ignores).
+    /// Between prompts the stream carries encoded silence, so media timers
+    /// of SBCs and NAT bindings on the path see a live call while it waits
+    /// for the caller.
+    pub fn session_config(&self, neg: &Negotiated, local: Option<SocketAddr>) -> SessionConfig {
         let rate = self
             .recognizer
             .as_ref()
@@ -90,19 +104,17 @@ impl Services {
         receiver.strict_source = self.strict_rtp_source;
         pacer.payload_type = neg.payload_type;
         pacer.ptime = Ptime::from_millis(neg.ptime_ms).unwrap_or(Ptime::Ms20);
+        pacer.idle = IdleFill::Silence;
         let cname = format!(
             "passgate@{}",
             local.map_or_else(|| "unknown".to_string(), |a| a.to_string())
         );
-        Ok(MediaSession::new(
-            Instant::now(),
-            SessionConfig {
-                receiver,
-                pacer,
-                cname,
-                rtcp_interval: Duration::from_secs(5),
-            },
-        )?)
+        SessionConfig {
+            receiver,
+            pacer,
+            cname,
+            rtcp_interval: Duration::from_secs(5),
+        }
     }
 
     /// Finds the account for `number` (CRM first when configured), applying

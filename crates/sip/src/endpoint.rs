@@ -77,6 +77,10 @@ pub struct IncomingCall {
     /// What we will answer with; None when the INVITE carried no offer (we
     /// then offer in the 200 and learn the codec from the ACK).
     pub media: Option<Negotiated>,
+    /// Without an offer in the INVITE: our offer's first choice, for the
+    /// call's media until the ACK's answer arrives as
+    /// [`Event::MediaUpdated`] (always before [`Event::CallConfirmed`]).
+    pub provisional_media: Option<Negotiated>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +104,9 @@ pub enum EndReason {
     AckTimeout,
     /// The application (or negotiation) rejected the INVITE with this code.
     Rejected(u16),
+    /// We offered in our 2xx (the INVITE had no SDP) and the ACK carried no
+    /// acceptable answer; we sent BYE (RFC 3261 §13.2.1, RFC 3264 §5).
+    NoAcceptableAnswer,
 }
 
 #[derive(Debug, Clone)]
@@ -693,6 +700,9 @@ impl Endpoint {
             user_agent: req.header("user-agent").map(str::to_string),
             source,
             transport,
+            provisional_media: media
+                .is_none()
+                .then(|| sdp::first_choice(&self.config.media)),
             media: media.clone(),
         };
         self.dialogs.insert(dialog.clone(), handle);
@@ -767,20 +777,33 @@ impl Endpoint {
                     media_update = Some(neg);
                 }
                 _ => {
-                    tracing::warn!(call_id = %call.dialog.call_id, "ACK carried no usable SDP answer")
+                    // Our offer went unanswered: no media can flow, so the
+                    // call ends with a BYE that says why (RFC 3326).
+                    tracing::warn!(call_id = %call.dialog.call_id, "the ACK carried no acceptable answer to our offer; ending the call");
+                    call.bye_after_ack = false;
+                    let reason =
+                        "Reason: SIP;cause=488;text=\"no acceptable SDP answer in the ACK\"";
+                    self.end_with_bye(now, handle, &[reason.to_string()]);
+                    self.events.push_back(Event::CallEnded {
+                        call: CallHandle(handle),
+                        reason: EndReason::NoAcceptableAnswer,
+                    });
+                    return;
                 }
             }
         }
         let bye = std::mem::take(&mut call.bye_after_ack);
-        if first_ack {
-            self.events.push_back(Event::CallConfirmed {
-                call: CallHandle(handle),
-            });
-        }
+        // The media first: what the call does on confirmation (play) must
+        // already use the answer's codec and address.
         if let Some(media) = media_update {
             self.events.push_back(Event::MediaUpdated {
                 call: CallHandle(handle),
                 media,
+            });
+        }
+        if first_ack {
+            self.events.push_back(Event::CallConfirmed {
+                call: CallHandle(handle),
             });
         }
         if bye {
@@ -1327,11 +1350,19 @@ impl Endpoint {
     // ---- building and sending ------------------------------------------------
 
     fn send_bye(&mut self, now: Instant, handle: u64) {
+        self.end_with_bye(now, handle, &[]);
+    }
+
+    /// Sends BYE with these extra headers (a Reason) and marks the call ending.
+    fn end_with_bye(&mut self, now: Instant, handle: u64, headers: &[String]) {
         if let Some(call) = self.calls.get_mut(&handle) {
             call.state = CallState::Ending;
             call.pending_2xx = None;
         }
-        if self.send_request(now, handle, Method::Bye, &[]).is_none() {
+        if self
+            .send_request(now, handle, Method::Bye, headers)
+            .is_none()
+        {
             self.forget_call(handle);
         }
     }

@@ -791,10 +791,50 @@ fn invite_without_sdp_gets_our_offer_and_the_ack_answer_sets_the_media() {
         &sdp("8 101", ""),
     ));
     let events = h.events();
+    // The media comes first: what the call does on confirmation (its first
+    // prompt) must already use the answer's codec.
     assert!(
-        matches!(events.as_slice(), [Event::CallConfirmed { .. }, Event::MediaUpdated { media, .. }] if media.payload_type == 8),
+        matches!(events.as_slice(), [Event::MediaUpdated { media, .. }, Event::CallConfirmed { .. }] if media.payload_type == 8),
         "{events:?}"
     );
+}
+
+#[test]
+fn an_ack_without_an_acceptable_answer_to_our_offer_ends_the_call_with_bye() {
+    for (case, body) in [("no body", String::new()), ("G.729 only", sdp("18", ""))] {
+        let mut h = Harness::new();
+        h.feed(&invite("z9hG4bK-late", "late", None));
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall(c)] => c.call,
+            other => panic!("{other:?}"),
+        };
+        h.ep.answer(h.now, call, 40000).unwrap();
+        let tag = to_tag(&h.sent_text().pop().unwrap());
+        h.feed(&in_dialog("ACK", 1, "z9hG4bK-lack", "late", &tag, &body));
+        let sent = h.sent_text();
+        assert_eq!(sent.len(), 1, "{case}: {sent:?}");
+        assert!(
+            sent[0].starts_with("BYE sip:caller@"),
+            "{case}: {}",
+            sent[0]
+        );
+        assert!(
+            header(&sent[0], "Reason").is_some_and(|r| r.contains("cause=488")),
+            "{case}: {}",
+            sent[0]
+        );
+        let events = h.events();
+        assert!(
+            matches!(
+                events.as_slice(),
+                [Event::CallEnded {
+                    reason: EndReason::NoAcceptableAnswer,
+                    ..
+                }]
+            ),
+            "{case}: {events:?}"
+        );
+    }
 }
 
 #[test]

@@ -408,6 +408,25 @@ pub fn answer(neg: &Negotiated, local: SocketAddr, origin: SdpOrigin) -> String 
 }
 
 /// Writes an offer of every codec in `policy` (for an INVITE without SDP).
+/// What our [`offer`] settles on if the answer takes its first choice. A call
+/// answered with our offer (the INVITE had none) runs its media on this
+/// until the answer arrives in the ACK; nothing is sent before then, so the
+/// unspecified remote address is never used.
+pub fn first_choice(policy: &MediaPolicy) -> Negotiated {
+    let codec = policy.codecs.first().copied().unwrap_or(Codec::Pcmu);
+    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+    Negotiated {
+        codec,
+        payload_type: codec.static_payload_type().unwrap_or(111),
+        telephone_event: Some(101),
+        ptime_ms: policy.ptime_ms,
+        remote_rtp: unspecified,
+        direction: Direction::SendRecv,
+        stream: 0,
+        refused: Vec::new(),
+    }
+}
+
 pub fn offer(policy: &MediaPolicy, local: SocketAddr, origin: SdpOrigin) -> String {
     let mut out = header(local.ip(), origin);
     let pts: Vec<(u8, Codec)> = policy

@@ -332,10 +332,15 @@ impl Capture {
     /// Starts capturing UDP to and from `port`; returns once tshark says the
     /// capture has started.
     pub fn start(port: u16) -> Capture {
+        Self::start_filter(&format!("udp port {port}"))
+    }
+
+    /// Starts capturing what the capture filter `filter` selects on loopback.
+    pub fn start_filter(filter: &str) -> Capture {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("capture.pcapng");
         let mut child = Command::new("tshark")
-            .args(["-i", "lo", "-f", &format!("udp port {port}"), "-q", "-w"])
+            .args(["-i", "lo", "-f", filter, "-q", "-w"])
             .arg(&file)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
