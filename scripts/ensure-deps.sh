@@ -2,7 +2,8 @@
 # Installs what Passgate's build, demo and tests need, when it is missing.
 # Debian packages: SIPp (sip-tester) and tshark for the SIP and media tests,
 # espeak-ng and sox for synthesised speech, pkg-config/cmake/libopus-dev for
-# Opus, postgresql for the store tests, fonts-dejavu-core for the bench chart.
+# Opus, postgresql for the store tests, fonts-dejavu-core for the bench chart,
+# kamailio for the tests through a record-routing proxy.
 set -euo pipefail
 
 need_pkgs=()
@@ -12,6 +13,8 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 have_cmd sipp || need_pkgs+=(sip-tester)
 # Packet capture: the media tests check the agent's RTP on the wire.
 have_cmd tshark || need_pkgs+=(tshark)
+# A real SIP proxy in front of Passgate: crates/passgate/tests/proxy.rs.
+{ have_cmd kamailio || [ -x /usr/sbin/kamailio ]; } || need_pkgs+=(kamailio)
 have_cmd espeak-ng || need_pkgs+=(espeak-ng)
 have_cmd sox || need_pkgs+=(sox)
 have_cmd pkg-config || need_pkgs+=(pkg-config)

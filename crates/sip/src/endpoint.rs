@@ -611,6 +611,7 @@ impl Endpoint {
     ) {
         let mut tx = ServerTx::new(Method::Invite, transport, source, None);
         tx.echo = Some(req.echo.clone());
+        tx.record_route = req.record_route.clone();
         // 100 Trying stops the caller retransmitting. RFC 3261 §17.2.1 needs
         // none when the answer comes within 200 ms, which it nearly always
         // does: it waits `trying_after` for one (a retransmission of the
@@ -976,10 +977,9 @@ impl Endpoint {
         handle: u64,
         req: Request,
     ) {
-        self.server_txs.insert(
-            key.clone(),
-            ServerTx::new(Method::Invite, transport, source, Some(handle)),
-        );
+        let mut tx = ServerTx::new(Method::Invite, transport, source, Some(handle));
+        tx.record_route = req.record_route.clone();
+        self.server_txs.insert(key.clone(), tx);
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
@@ -1380,15 +1380,18 @@ impl Endpoint {
         let call = self.calls.get_mut(&handle)?;
         call.local_cseq += 1;
         let cseq = call.local_cseq;
+        // Sent to where the INVITE came from: the nearest proxy of the route
+        // set, or the caller when there is none.
+        let target = crate::route::in_dialog_target(&call.remote_target, &call.route_set);
         let mut out = String::with_capacity(600);
-        let _ = write!(out, "{method} {} SIP/2.0\r\n", call.remote_target);
+        let _ = write!(out, "{method} {} SIP/2.0\r\n", target.request_uri);
         let _ = write!(
             out,
             "Via: SIP/2.0/{} {host};branch={branch};rport\r\n",
             call.transport.via_name()
         );
         out.push_str("Max-Forwards: 70\r\n");
-        for route in &call.route_set {
+        for route in &target.routes {
             let _ = write!(out, "Route: {route}\r\n");
         }
         let _ = write!(
@@ -1514,6 +1517,27 @@ impl Endpoint {
         };
         let Some(tx) = self.server_txs.get_mut(key) else {
             return Vec::new();
+        };
+        // Every 18x and 2xx to an INVITE, initial or re-INVITE, carries the
+        // request's Record-Route values in order and unchanged (RFC 3261
+        // §12.1.1): the caller builds its route set, and the route of its ACK,
+        // from them. Responses to other requests carry none: they create no
+        // dialog, and a dialog's route set is fixed when it is made (§12.2),
+        // so a Record-Route there would tell the caller nothing.
+        let with_record_route;
+        let headers = if tx.method == Method::Invite
+            && (101..300).contains(&code)
+            && !tx.record_route.is_empty()
+        {
+            with_record_route = tx
+                .record_route
+                .iter()
+                .map(|rr| format!("Record-Route: {rr}"))
+                .chain(headers.iter().cloned())
+                .collect::<Vec<_>>();
+            with_record_route.as_slice()
+        } else {
+            headers
         };
         let payload = response::build(&ResponseSpec {
             code,

@@ -1205,3 +1205,167 @@ fn with_digest_configured_an_invite_is_challenged_then_let_in_with_credentials()
     h.feed(&wrong);
     assert!(status_lines(&h.sent_text()).contains(&"SIP/2.0 401 Unauthorized"));
 }
+
+/// Record-Route as two proxies write it: one header with two values, then one
+/// with a header parameter after the URI.
+const RECORD_ROUTE: &str = "Record-Route: <sip:p2.example.com;lr;ftag=caller-tag>, \
+     <sip:198.51.100.9:5060;lr=on>\r\nRecord-Route: <sip:p1.example.com;lr>;x=1\r\n";
+
+const RECORD_ROUTE_VALUES: [&str; 3] = [
+    "<sip:p2.example.com;lr;ftag=caller-tag>",
+    "<sip:198.51.100.9:5060;lr=on>",
+    "<sip:p1.example.com;lr>;x=1",
+];
+
+fn with_record_route(msg: &str, record_route: &str) -> String {
+    msg.replacen(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\n{record_route}"),
+        1,
+    )
+}
+
+/// Every value of the named header, in order, comma-joined lines split.
+fn header_values<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
+    msg.split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then_some(v)
+        })
+        .flat_map(|v| v.split(", "))
+        .map(str::trim)
+        .collect()
+}
+
+/// A call whose INVITE carried `record_route`, answered and acknowledged.
+fn routed_call(h: &mut Harness, record_route: &str) -> (CallHandle, String) {
+    let inv = invite("z9hG4bK-inv1", "call-1", Some(&sdp("0 101", "")));
+    h.feed(&with_record_route(&inv, record_route));
+    h.sent();
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("expected one IncomingCall, got {other:?}"),
+    };
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let tag = to_tag(&h.sent_text().pop().unwrap());
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-ack1", "call-1", &tag, ""));
+    h.events();
+    (call, tag)
+}
+
+#[test]
+fn the_180_and_every_200_to_the_invite_carry_its_record_route_in_order() {
+    let mut h = Harness::new();
+    let inv = with_record_route(
+        &invite("z9hG4bK-inv1", "call-1", Some(&sdp("0 101", ""))),
+        RECORD_ROUTE,
+    );
+    h.feed(&inv);
+    h.sent();
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("expected one IncomingCall, got {other:?}"),
+    };
+    h.ep.ring(h.now, call).unwrap();
+    let ringing = h.sent_text().pop().unwrap();
+    assert!(ringing.starts_with("SIP/2.0 180 Ringing"));
+    assert_eq!(header_values(&ringing, "Record-Route"), RECORD_ROUTE_VALUES);
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"));
+    assert_eq!(header_values(&ok, "Record-Route"), RECORD_ROUTE_VALUES);
+    // The 2xx retransmitted by the dialog and the one a retransmitted INVITE
+    // gets are the same message.
+    h.advance(Duration::from_millis(500));
+    let again = h.sent_text();
+    assert_eq!(status_lines(&again), vec!["SIP/2.0 200 OK"]);
+    assert_eq!(
+        header_values(&again[0], "Record-Route"),
+        RECORD_ROUTE_VALUES
+    );
+    h.feed(&inv);
+    let again = h.sent_text();
+    assert_eq!(status_lines(&again), vec!["SIP/2.0 200 OK"]);
+    assert_eq!(
+        header_values(&again[0], "Record-Route"),
+        RECORD_ROUTE_VALUES
+    );
+}
+
+#[test]
+fn a_reinvite_200_carries_its_own_record_route_and_other_responses_none() {
+    let mut h = Harness::new();
+    let (_, tag) = routed_call(&mut h, RECORD_ROUTE);
+    let reinvite = in_dialog(
+        "INVITE",
+        2,
+        "z9hG4bK-re2",
+        "call-1",
+        &tag,
+        &sdp("0 101", "a=sendonly\r\n"),
+    );
+    h.feed(&with_record_route(
+        &reinvite,
+        "Record-Route: <sip:p1.example.com;lr>\r\n",
+    ));
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"));
+    assert_eq!(
+        header_values(&ok, "Record-Route"),
+        vec!["<sip:p1.example.com;lr>"]
+    );
+    h.feed(&in_dialog("ACK", 2, "z9hG4bK-ack2", "call-1", &tag, ""));
+    // A proxy may record-route any request; only INVITE responses echo it.
+    let bye = in_dialog("BYE", 3, "z9hG4bK-bye", "call-1", &tag, "");
+    h.feed(&with_record_route(&bye, RECORD_ROUTE));
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"));
+    assert!(header_values(&ok, "Record-Route").is_empty(), "{ok}");
+}
+
+#[test]
+fn our_refer_and_bye_follow_a_loose_route_set_in_order() {
+    let mut h = Harness::new();
+    let (call, _) = routed_call(&mut h, RECORD_ROUTE);
+    h.ep.refer(h.now, call, "sip:agents@pbx.example").unwrap();
+    h.ep.hangup(h.now, call).unwrap();
+    let sent = h.sent();
+    assert_eq!(sent.len(), 2);
+    for ((dest, req), method) in sent.iter().zip(["REFER", "BYE"]) {
+        assert_eq!(
+            dest.to_string(),
+            CALLER,
+            "to the proxy that sent the INVITE"
+        );
+        assert!(
+            req.starts_with(&format!(
+                "{method} sip:caller@198.51.100.20:5070 SIP/2.0\r\n"
+            )),
+            "{req}"
+        );
+        assert_eq!(header_values(req, "Route"), RECORD_ROUTE_VALUES);
+    }
+}
+
+#[test]
+fn a_strict_router_first_gets_its_uri_as_request_uri_and_the_target_goes_last() {
+    let mut h = Harness::new();
+    let (call, _) = routed_call(
+        &mut h,
+        "Record-Route: <sip:strict.example.com;transport=udp>\r\n\
+         Record-Route: <sip:p1.example.com;lr>\r\n",
+    );
+    h.ep.hangup(h.now, call).unwrap();
+    let bye = h.sent_text().pop().unwrap();
+    assert!(
+        bye.starts_with("BYE sip:strict.example.com;transport=udp SIP/2.0\r\n"),
+        "{bye}"
+    );
+    assert_eq!(
+        header_values(&bye, "Route"),
+        vec!["<sip:p1.example.com;lr>", "<sip:caller@198.51.100.20:5070>"]
+    );
+}

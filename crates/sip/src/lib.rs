@@ -20,6 +20,7 @@ mod grammar;
 pub mod info_dtmf;
 pub mod message;
 mod response;
+mod route;
 pub mod salvage;
 pub mod sdp;
 mod stateless;

@@ -39,6 +39,9 @@ pub(crate) struct ServerTx {
     pub call: Option<u64>,
     /// An INVITE's headers, kept to answer it when the application decides.
     pub echo: Option<EchoHeaders>,
+    /// An INVITE's Record-Route values, in order and as received: copied into
+    /// its 18x and 2xx responses (RFC 3261 §12.1.1).
+    pub record_route: Vec<String>,
     /// Timer G: retransmit a non-2xx final to an INVITE over UDP.
     pub retransmit_at: Option<Instant>,
     pub interval: Duration,
@@ -64,6 +67,7 @@ impl ServerTx {
             last_code: 0,
             call,
             echo: None,
+            record_route: Vec::new(),
             retransmit_at: None,
             interval: Duration::ZERO,
             expires_at: None,

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod kamailio;
 pub mod sms_sink;
 
 use std::io::{BufRead, BufReader};
