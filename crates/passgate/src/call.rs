@@ -22,7 +22,8 @@ use sip::{EndReason, Event as SipEvent, IncomingCall, ReferStatus};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::media_engine::CallMedia;
+use crate::media_engine::{CallMedia, RtcpRoute};
+use crate::rtp_ports::RtpPair;
 use crate::services::Services;
 use crate::transfer::{refer_to, TransferResult};
 
@@ -169,7 +170,7 @@ impl Call {
                 }
             }
         }
-        let rtp = match services.ports.bind() {
+        let RtpPair { rtp, rtcp } = match services.ports.bind(negotiated.remote_rtp.ip()) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port available; refusing the call");
@@ -194,7 +195,11 @@ impl Call {
             }
         };
         let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
-        let media = match services.media.attach(rtp, media, negotiated.remote_rtp) {
+        let rtcp_route = RtcpRoute::negotiated(&negotiated);
+        let media = match services
+            .media
+            .attach(rtp, rtcp, media, negotiated.remote_rtp, rtcp_route)
+        {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %e, "cannot hand the RTP socket to a media thread; refusing the call");
@@ -304,6 +309,7 @@ impl Call {
                         m.session.forget_remote();
                     }
                     m.remote_sdp = media.remote_rtp;
+                    m.rtcp = RtcpRoute::negotiated(&media);
                 });
             }
             SipEvent::InfoDigit { digit, .. } => {

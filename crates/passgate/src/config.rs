@@ -2,7 +2,7 @@
 //! `PASSGATE_SECTION__KEY=value` environment overrides. Every key has a
 //! default; an unknown key or a bad value is an error that names the key.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -49,6 +49,10 @@ pub struct SipConfig {
     /// Address written in Via, Contact and SDP; empty means the listen address
     /// (or 127.0.0.1 when listening on every interface).
     pub public_address: String,
+    /// Address written for IPv6 callers and IPv6 media when `public_address`
+    /// is IPv4; empty means ::1 when listening on `[::]` (which takes IPv4
+    /// and IPv6), else none: IPv6 offers are then refused with 488.
+    pub public_address_v6: String,
     /// User part of our Contact URI.
     pub user: String,
     /// Enabled codecs, most preferred first: pcmu, pcma, opus.
@@ -80,6 +84,7 @@ impl Default for SipConfig {
         SipConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             public_address: String::new(),
+            public_address_v6: String::new(),
             user: "passgate".into(),
             codecs: vec!["pcmu".into(), "pcma".into(), "opus".into()],
             ptime_ms: 20,
@@ -372,6 +377,17 @@ impl Config {
                 )
             })?;
         }
+        if !self.sip.public_address_v6.is_empty() {
+            self.sip
+                .public_address_v6
+                .parse::<std::net::Ipv6Addr>()
+                .map_err(|_| {
+                    bad(
+                        "sip.public_address_v6",
+                        format!("{:?} is not an IPv6 address", self.sip.public_address_v6),
+                    )
+                })?;
+        }
         if ![10, 20, 30, 40].contains(&self.sip.ptime_ms) {
             return Err(bad(
                 "sip.ptime_ms",
@@ -502,6 +518,19 @@ impl Config {
             IpAddr::from([127, 0, 0, 1])
         } else {
             ip
+        }
+    }
+
+    /// The address for IPv6 callers when [`Config::public_ip`] is IPv4.
+    pub fn public_ipv6(&self) -> Option<Ipv6Addr> {
+        if let Ok(ip) = self.sip.public_address_v6.parse() {
+            return Some(ip);
+        }
+        match (self.public_ip(), self.sip.listen.ip()) {
+            (IpAddr::V4(_), IpAddr::V6(listen)) if listen.is_unspecified() => {
+                Some(Ipv6Addr::LOCALHOST)
+            }
+            _ => None,
         }
     }
 }

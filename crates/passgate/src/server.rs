@@ -39,6 +39,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.public_ip(),
         config.sip.listen.port(),
     ));
+    endpoint.public_ipv6 = config.public_ipv6();
     endpoint.user = config.sip.user.clone();
     endpoint.media.codecs = config.codecs();
     endpoint.media.ptime_ms = config.sip.ptime_ms;
