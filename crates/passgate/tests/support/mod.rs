@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod sms_sink;
+pub mod udp_caller;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
