@@ -644,6 +644,21 @@ mod tests {
     }
 
     #[test]
+    fn the_ipv6_address_follows_the_listen_address_unless_configured() {
+        let mut config = Config::default();
+        assert_eq!(config.public_ipv6(), None, "0.0.0.0 takes no IPv6 callers");
+        config.sip.listen = "[::]:5060".parse().unwrap();
+        assert_eq!(config.public_ip(), IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(config.public_ipv6(), Some(Ipv6Addr::LOCALHOST));
+        config.sip.public_address_v6 = "2001:db8::1".into();
+        assert_eq!(config.public_ipv6(), Some("2001:db8::1".parse().unwrap()));
+        let err = load_text("[sip]\npublic_address_v6 = \"192.0.2.1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sip.public_address_v6"), "{err}");
+    }
+
+    #[test]
     fn an_unknown_key_is_an_error_naming_it() {
         let err = load_text("[sip]\nlisen = \"127.0.0.1:5060\"\n")
             .unwrap_err()
