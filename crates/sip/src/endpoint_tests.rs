@@ -1228,3 +1228,25 @@ fn an_ip6_offer_without_an_ipv6_address_here_is_refused_with_488_and_a_warning()
     assert!(warning.contains("IPv6"), "{warning}");
     assert!(h.events().is_empty(), "no call for the application");
 }
+
+#[test]
+fn a_reinvite_moving_the_media_to_the_other_family_is_488_and_the_call_goes_on() {
+    let mut h = Harness::new();
+    h.ep.config.public_ipv6 = Some("2001:db8::1".parse().unwrap());
+    let (call, tag) = h.confirmed_call();
+    h.feed(&in_dialog(
+        "INVITE",
+        2,
+        "z9hG4bK-re6",
+        "call-1",
+        &tag,
+        &ip6_offer(),
+    ));
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 488 Not Acceptable Here"]);
+    assert!(header(&sent[0], "Warning")
+        .unwrap()
+        .starts_with("301 passgate "));
+    assert!(h.events().is_empty(), "the media is not updated");
+    assert!(h.ep.call_id(call).is_some());
+}
