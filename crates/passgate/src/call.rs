@@ -23,7 +23,8 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::flow_clock::FlowClock;
-use crate::media_engine::CallMedia;
+use crate::media_engine::{CallMedia, RtcpRoute};
+use crate::rtp_ports::RtpPair;
 use crate::services::Services;
 use crate::transfer::{refer_to, TransferResult};
 
@@ -177,7 +178,13 @@ impl Call {
                 }
             }
         }
-        let rtp = match services.ports.bind() {
+        // Media in the family of the caller's offer; without one, in the
+        // family the INVITE came in on (as our offer's address is).
+        let family = incoming
+            .media
+            .as_ref()
+            .map_or(incoming.source.ip(), |m| m.remote_rtp.ip());
+        let RtpPair { rtp, rtcp } = match services.ports.bind(family) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port available; refusing the call");
@@ -202,7 +209,11 @@ impl Call {
             }
         };
         let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
-        let media = match services.media.attach(rtp, media, negotiated.remote_rtp) {
+        let rtcp_route = RtcpRoute::negotiated(&negotiated);
+        let media = match services
+            .media
+            .attach(rtp, rtcp, media, negotiated.remote_rtp, rtcp_route)
+        {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %e, "cannot hand the RTP socket to a media thread; refusing the call");
@@ -363,6 +374,7 @@ impl Call {
                 m.session.forget_remote();
             }
             m.remote_sdp = media.remote_rtp;
+            m.rtcp = RtcpRoute::negotiated(media);
             m.session.set_held(now, held);
             m.session.renegotiate(config)
         });

@@ -2,7 +2,7 @@
 //! `PASSGATE_SECTION__KEY=value` environment overrides. Every key has a
 //! default; an unknown key or a bad value is an error that names the key.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -49,6 +49,10 @@ pub struct SipConfig {
     /// Address written in Via, Contact and SDP; empty means the listen address
     /// (or 127.0.0.1 when listening on every interface).
     pub public_address: String,
+    /// Address written for IPv6 callers and IPv6 media when `public_address`
+    /// is IPv4; empty means ::1 when listening on `[::]` (which takes IPv4
+    /// and IPv6), else none: IPv6 offers are then refused with 488.
+    pub public_address_v6: String,
     /// User part of our Contact URI.
     pub user: String,
     /// Enabled codecs, most preferred first: pcmu, pcma, opus.
@@ -80,6 +84,7 @@ impl Default for SipConfig {
         SipConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             public_address: String::new(),
+            public_address_v6: String::new(),
             user: "passgate".into(),
             codecs: vec!["pcmu".into(), "pcma".into(), "opus".into()],
             ptime_ms: 20,
@@ -372,6 +377,17 @@ impl Config {
                 )
             })?;
         }
+        if !self.sip.public_address_v6.is_empty() {
+            self.sip
+                .public_address_v6
+                .parse::<std::net::Ipv6Addr>()
+                .map_err(|_| {
+                    bad(
+                        "sip.public_address_v6",
+                        format!("{:?} is not an IPv6 address", self.sip.public_address_v6),
+                    )
+                })?;
+        }
         if ![10, 20, 30, 40].contains(&self.sip.ptime_ms) {
             return Err(bad(
                 "sip.ptime_ms",
@@ -504,6 +520,19 @@ impl Config {
             ip
         }
     }
+
+    /// The address for IPv6 callers when [`Config::public_ip`] is IPv4.
+    pub fn public_ipv6(&self) -> Option<Ipv6Addr> {
+        if let Ok(ip) = self.sip.public_address_v6.parse() {
+            return Some(ip);
+        }
+        match (self.public_ip(), self.sip.listen.ip()) {
+            (IpAddr::V4(_), IpAddr::V6(listen)) if listen.is_unspecified() => {
+                Some(Ipv6Addr::LOCALHOST)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// figment names the key and the source; drop its "default." profile prefix.
@@ -612,6 +641,21 @@ mod tests {
             err.contains("sip.trying_after_ms") && err.contains("250"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_ipv6_address_follows_the_listen_address_unless_configured() {
+        let mut config = Config::default();
+        assert_eq!(config.public_ipv6(), None, "0.0.0.0 takes no IPv6 callers");
+        config.sip.listen = "[::]:5060".parse().unwrap();
+        assert_eq!(config.public_ip(), IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(config.public_ipv6(), Some(Ipv6Addr::LOCALHOST));
+        config.sip.public_address_v6 = "2001:db8::1".into();
+        assert_eq!(config.public_ipv6(), Some("2001:db8::1".parse().unwrap()));
+        let err = load_text("[sip]\npublic_address_v6 = \"192.0.2.1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sip.public_address_v6"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.public_ip(),
         config.sip.listen.port(),
     ));
+    endpoint.public_ipv6 = config.public_ipv6();
     endpoint.user = config.sip.user.clone();
     endpoint.media.codecs = config.codecs();
     endpoint.media.ptime_ms = config.sip.ptime_ms;
@@ -85,7 +86,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // Scripts and tests wait for these lines (the ports matter when they were 0).
     println!("HTTP listening on {http}");
     println!("SIP listening on {} (UDP and TCP)", server.local_addr);
-    tracing::info!(sip = %server.local_addr, public = %config.public_ip(), %http, "passgate ready");
+    tracing::info!(sip = %server.local_addr, public = %config.public_ip(), public_v6 = ?config.public_ipv6(), %http, "passgate ready");
 
     let services = Arc::new(Services {
         sip: server.handle.clone(),

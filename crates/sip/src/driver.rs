@@ -150,6 +150,10 @@ fn bind_both(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
             Type::DGRAM,
             Some(Protocol::UDP),
         )?;
+        if listen.is_ipv6() {
+            // `[::]` takes IPv4 callers too (as IPv4-mapped addresses).
+            udp.set_only_v6(false)?;
+        }
         if let Err(e) = udp.set_recv_buffer_size(UDP_RECV_BUFFER) {
             tracing::warn!(error = %e, "could not enlarge the UDP receive buffer");
         }
@@ -161,6 +165,9 @@ fn bind_both(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
             Type::STREAM,
             Some(Protocol::TCP),
         )?;
+        if listen.is_ipv6() {
+            tcp.set_only_v6(false)?;
+        }
         tcp.set_reuse_address(true)?;
         tcp.set_nonblocking(true)?;
         match tcp.bind(&bound.into()) {
@@ -189,11 +196,13 @@ async fn run(
 ) {
     let mut connections: HashMap<u64, (SocketAddr, mpsc::Sender<Vec<u8>>)> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
+    let udp_v6 = udp.local_addr().is_ok_and(|a| a.is_ipv6());
     loop {
         while let Some(t) = ep.poll_transmit() {
             match t.transport {
                 TransportKind::Udp => {
-                    if let Err(e) = udp.send_to(&t.payload, t.destination).await {
+                    let destination = on_socket(t.destination, udp_v6);
+                    if let Err(e) = udp.send_to(&t.payload, destination).await {
                         tracing::warn!(destination = %t.destination, error = %e, "UDP send failed");
                     }
                 }
@@ -225,10 +234,10 @@ async fn run(
                 let now = Instant::now();
                 match received {
                     Ok((n, source)) => {
-                        ep.handle_input(now, TransportKind::Udp, source, &buf[..n]);
+                        ep.handle_input(now, TransportKind::Udp, canonical(source), &buf[..n]);
                         for _ in 1..UDP_BATCH {
                             match udp.try_recv_from(&mut buf) {
-                                Ok((n, source)) => ep.handle_input(now, TransportKind::Udp, source, &buf[..n]),
+                                Ok((n, source)) => ep.handle_input(now, TransportKind::Udp, canonical(source), &buf[..n]),
                                 Err(_) => break,
                             }
                         }
@@ -241,8 +250,8 @@ async fn run(
             Some(input) = tcp_in.recv() => {
                 let now = Instant::now();
                 match input {
-                    TcpInput::Opened { id, peer, writer } => { connections.insert(id, (peer, writer)); }
-                    TcpInput::Message { id, peer, data } => ep.handle_input(now, TransportKind::Tcp(id), peer, &data),
+                    TcpInput::Opened { id, peer, writer } => { connections.insert(id, (canonical(peer), writer)); }
+                    TcpInput::Message { id, peer, data } => ep.handle_input(now, TransportKind::Tcp(id), canonical(peer), &data),
                     TcpInput::Closed { id } => { connections.remove(&id); }
                 }
             }
@@ -275,6 +284,22 @@ async fn run(
             }
             _ = tokio::time::sleep_until(sleep_until.into()) => ep.handle_timeout(Instant::now()),
         }
+    }
+}
+
+/// An IPv4 caller of a dual-stack socket, as the IPv4 address it is: the
+/// endpoint answers it in IPv4 (Via, Contact, SDP).
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// `to` as the socket takes it: IPv4 as IPv4-mapped on an IPv6 socket.
+fn on_socket(to: SocketAddr, socket_v6: bool) -> SocketAddr {
+    match to {
+        SocketAddr::V4(v4) if socket_v6 => {
+            SocketAddr::new(std::net::IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        other => other,
     }
 }
 

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
 use std::hash::BuildHasher;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -144,8 +144,13 @@ pub enum Event {
 
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
-    /// Address put in Via, Contact and the SDP (the public one behind NAT).
+    /// Address put in Via, Contact and the SDP (the public one behind NAT)
+    /// for peers of its family.
     pub public_ip: IpAddr,
+    /// The address for IPv6 peers and IPv6 media when `public_ip` is IPv4
+    /// (a dual-stack listener). Without an address of the offer's family a
+    /// call is refused with 488.
+    pub public_ipv6: Option<Ipv6Addr>,
     pub public_port: u16,
     /// User part of our Contact.
     pub user: String,
@@ -169,9 +174,21 @@ pub struct EndpointConfig {
 }
 
 impl EndpointConfig {
+    /// Our address in the family of `peer` (an IPv4-mapped IPv6 address
+    /// counts as IPv4), if we have one.
+    pub fn local_ip_for(&self, peer: IpAddr) -> Option<IpAddr> {
+        match (peer.to_canonical(), self.public_ip) {
+            (IpAddr::V4(_), ip @ IpAddr::V4(_)) => Some(ip),
+            (IpAddr::V4(_), IpAddr::V6(_)) => None,
+            (IpAddr::V6(_), ip @ IpAddr::V6(_)) => Some(self.public_ipv6.map_or(ip, IpAddr::V6)),
+            (IpAddr::V6(_), IpAddr::V4(_)) => self.public_ipv6.map(IpAddr::V6),
+        }
+    }
+
     pub fn new(public: SocketAddr) -> Self {
         EndpointConfig {
             public_ip: public.ip(),
+            public_ipv6: None,
             public_port: public.port(),
             user: "passgate".into(),
             media: MediaPolicy::default(),
@@ -256,6 +273,8 @@ struct Call {
     local_cseq: u32,
     media: Option<Negotiated>,
     local_rtp_port: u16,
+    /// Our address in the SDP: of the offer's family.
+    media_ip: IpAddr,
     origin: SdpOrigin,
     pending_2xx: Option<Pending2xx>,
     /// The last 2xx carried our offer; the ACK carries the answer.
@@ -583,7 +602,7 @@ impl Endpoint {
         match req.method {
             Method::Invite => self.on_invite(now, key, transport, source, req),
             Method::Options => {
-                let headers = self.capability_headers(transport);
+                let headers = self.capability_headers(transport, source.ip());
                 self.respond_new(now, key, transport, source, &req, 200, &headers, None, None)
             }
             Method::Bye
@@ -674,6 +693,22 @@ impl Endpoint {
                 return;
             }
         };
+        // Media goes in the family the offer asks for; without an offer, in
+        // the family the INVITE came in on.
+        let media_family = media.as_ref().map_or(source.ip(), |m| m.remote_rtp.ip());
+        let Some(media_ip) = self.config.local_ip_for(media_family) else {
+            tracing::info!(call_id = req.call_id(), %media_family, "no local address of the offer's family");
+            let warning = format!(
+                "Warning: 301 passgate \"no {} address for media here\"",
+                if media_family.to_canonical().is_ipv4() {
+                    "IPv4"
+                } else {
+                    "IPv6"
+                }
+            );
+            self.respond_tx(now, &key, &req.echo, 488, None, &[warning], None);
+            return;
+        };
         let handle = self.next_call;
         self.next_call += 1;
         let dialog = DialogKey {
@@ -723,6 +758,7 @@ impl Endpoint {
                 local_cseq: 0,
                 media,
                 local_rtp_port: 0,
+                media_ip,
                 origin,
                 pending_2xx: None,
                 awaiting_answer_in_ack: false,
@@ -954,7 +990,7 @@ impl Endpoint {
                 }
             }
             Method::Options => {
-                let headers = self.capability_headers(transport);
+                let headers = self.capability_headers(transport, source.ip());
                 self.respond_new(now, key, transport, source, &req, 200, &headers, tag, None)
             }
             // We hand calls on; we do not take transfers from the caller.
@@ -988,13 +1024,26 @@ impl Endpoint {
             self.respond_tx(now, &key, &req.echo, 491, Some(&tag), &[], None);
             return;
         }
-        let local = SocketAddr::new(self.config.public_ip, call.local_rtp_port);
+        let local = SocketAddr::new(call.media_ip, call.local_rtp_port);
         let (body, media) = match offer_in(&req) {
             Ok(None) => {
                 call.origin.version += 1;
                 (sdp::offer(&self.config.media, local, call.origin), None)
             }
             Ok(Some(offer)) => match sdp::negotiate(&offer, &self.config.media) {
+                // The call's RTP socket is of one family; hold's 0.0.0.0 is
+                // not an address to send to, whatever its family.
+                Ok(neg)
+                    if !neg.remote_rtp.ip().is_unspecified()
+                        && neg.remote_rtp.ip().to_canonical().is_ipv4()
+                            != call.media_ip.is_ipv4() =>
+                {
+                    let warning =
+                        "Warning: 301 passgate \"the media cannot change address family\""
+                            .to_string();
+                    self.respond_tx(now, &key, &req.echo, 488, Some(&tag), &[warning], None);
+                    return;
+                }
                 Ok(neg) => {
                     call.origin.version += 1;
                     (sdp::answer(&neg, local, call.origin), Some(neg))
@@ -1028,7 +1077,7 @@ impl Endpoint {
         if let Some(contact) = &req.contact {
             call.remote_target = contact.clone();
         }
-        let headers = self.answer_headers(transport);
+        let headers = self.answer_headers(transport, source.ip());
         let payload = self.respond_tx(
             now,
             &key,
@@ -1220,7 +1269,7 @@ impl Endpoint {
             return Err(CommandError::WrongState("answer"));
         }
         c.local_rtp_port = local_rtp_port;
-        let local = SocketAddr::new(self.config.public_ip, local_rtp_port);
+        let local = SocketAddr::new(c.media_ip, local_rtp_port);
         let body = match &c.media {
             Some(neg) => sdp::answer(neg, local, c.origin),
             None => {
@@ -1230,10 +1279,11 @@ impl Endpoint {
         };
         c.state = CallState::Answered;
         let (key, tag, transport) = (c.invite_tx.clone(), c.dialog.local_tag.clone(), c.transport);
+        let peer = c.remote.ip();
         let echo = self
             .invite_echo(&key)
             .ok_or(CommandError::WrongState("answer"))?;
-        let headers = self.answer_headers(transport);
+        let headers = self.answer_headers(transport, peer);
         let cseq = self.calls.get(&call.0).map_or(0, |c| c.remote_cseq);
         let payload = self.respond_tx(
             now,
@@ -1258,7 +1308,7 @@ impl Endpoint {
         let echo = self
             .invite_echo(&key)
             .ok_or(CommandError::WrongState("ring"))?;
-        let contact = contact_header(&self.config, &self.host_port(), c.transport);
+        let contact = contact_header(&self.config, &self.host_port(c.remote.ip()), c.transport);
         self.respond_tx(now, &key, &echo, 180, Some(&tag), &[contact], None);
         Ok(())
     }
@@ -1337,7 +1387,7 @@ impl Endpoint {
         let referred_by = format!(
             "Referred-By: <sip:{}@{}>",
             self.config.user,
-            self.host_port()
+            self.host_port(c.remote.ip())
         );
         let headers = [format!("Refer-To: <{refer_to}>"), referred_by];
         let cseq = self.send_request(now, call.0, Method::Refer, &headers);
@@ -1376,7 +1426,8 @@ impl Endpoint {
         headers: &[String],
     ) -> Option<u32> {
         let branch = format!("z9hG4bK{}", self.random_token(16));
-        let host = self.host_port();
+        let peer = self.calls.get(&handle)?.remote.ip();
+        let host = self.host_port(peer);
         let call = self.calls.get_mut(&handle)?;
         call.local_cseq += 1;
         let cseq = call.local_cseq;
@@ -1630,19 +1681,19 @@ impl Endpoint {
         self.server_txs.get(key)?.echo.clone()
     }
 
-    fn capability_headers(&self, transport: TransportKind) -> Vec<String> {
+    fn capability_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
         vec![
             format!("Allow: {ALLOW}"),
             format!("Accept: {ACCEPT}"),
             "Supported: ".to_string(),
             "Accept-Language: en".to_string(),
-            contact_header(&self.config, &self.host_port(), transport),
+            contact_header(&self.config, &self.host_port(peer), transport),
         ]
     }
 
-    fn answer_headers(&self, transport: TransportKind) -> Vec<String> {
+    fn answer_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
         vec![
-            contact_header(&self.config, &self.host_port(), transport),
+            contact_header(&self.config, &self.host_port(peer), transport),
             format!("Allow: {ALLOW}"),
             "Supported: ".to_string(),
         ]
@@ -1671,8 +1722,14 @@ impl Endpoint {
         }
     }
 
-    fn host_port(&self) -> String {
-        match self.config.public_ip {
+    /// Our host:port in Via and Contact for a peer at `peer`: in its family
+    /// when we have an address of it.
+    fn host_port(&self, peer: IpAddr) -> String {
+        match self
+            .config
+            .local_ip_for(peer)
+            .unwrap_or(self.config.public_ip)
+        {
             IpAddr::V6(ip) => format!("[{ip}]:{}", self.config.public_port),
             IpAddr::V4(ip) => format!("{ip}:{}", self.config.public_port),
         }

@@ -1369,3 +1369,88 @@ fn a_strict_router_first_gets_its_uri_as_request_uri_and_the_target_goes_last() 
         vec!["<sip:p1.example.com;lr>", "<sip:caller@198.51.100.20:5070>"]
     );
 }
+
+fn ip6_offer() -> String {
+    "v=0\r\no=- 1 1 IN IP6 2001:db8::20\r\ns=-\r\nc=IN IP6 2001:db8::20\r\nt=0 0\r\n\
+     m=audio 6000 RTP/AVP 0\r\n"
+        .to_string()
+}
+
+#[test]
+fn an_ip6_offer_is_answered_with_our_ipv6_address() {
+    let mut h = Harness::new();
+    h.ep.config.public_ipv6 = Some("2001:db8::1".parse().unwrap());
+    h.feed_from(
+        TransportKind::Udp,
+        "[2001:db8::20]:5070",
+        &invite("z9hG4bK-6", "c6", Some(&ip6_offer())),
+    );
+    let events = h.events();
+    let [Event::IncomingCall(call)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        call.media.as_ref().unwrap().remote_rtp,
+        "[2001:db8::20]:6000".parse().unwrap()
+    );
+    h.ep.answer(h.now, call.call, 40000).unwrap();
+    let (to, ok) = h.sent().pop().unwrap();
+    assert_eq!(to, "[2001:db8::20]:5070".parse().unwrap());
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    assert!(ok.contains("c=IN IP6 2001:db8::1\r\n"), "{ok}");
+    assert!(ok.contains("o=passgate "), "{ok}");
+    assert!(!ok.contains("IP4"), "{ok}");
+    assert_eq!(
+        header(&ok, "Contact"),
+        Some("<sip:passgate@[2001:db8::1]:5060>")
+    );
+}
+
+#[test]
+fn an_ip4_caller_of_a_dual_stack_agent_still_gets_ipv4() {
+    let mut h = Harness::new();
+    h.ep.config.public_ipv6 = Some("2001:db8::1".parse().unwrap());
+    let call = h.offered_call();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.contains("c=IN IP4 192.0.2.1\r\n"), "{ok}");
+    assert_eq!(
+        header(&ok, "Contact"),
+        Some("<sip:passgate@192.0.2.1:5060>")
+    );
+}
+
+#[test]
+fn an_ip6_offer_without_an_ipv6_address_here_is_refused_with_488_and_a_warning() {
+    let mut h = Harness::new();
+    h.feed(&invite("z9hG4bK-6", "c6", Some(&ip6_offer())));
+    let sent = h.sent_text();
+    let refusal = sent.last().unwrap();
+    assert!(refusal.starts_with("SIP/2.0 488 "), "{refusal}");
+    let warning = header(refusal, "Warning").unwrap();
+    assert!(warning.starts_with("301 passgate "), "{warning}");
+    assert!(warning.contains("IPv6"), "{warning}");
+    assert!(h.events().is_empty(), "no call for the application");
+}
+
+#[test]
+fn a_reinvite_moving_the_media_to_the_other_family_is_488_and_the_call_goes_on() {
+    let mut h = Harness::new();
+    h.ep.config.public_ipv6 = Some("2001:db8::1".parse().unwrap());
+    let (call, tag) = h.confirmed_call();
+    h.feed(&in_dialog(
+        "INVITE",
+        2,
+        "z9hG4bK-re6",
+        "call-1",
+        &tag,
+        &ip6_offer(),
+    ));
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 488 Not Acceptable Here"]);
+    assert!(header(&sent[0], "Warning")
+        .unwrap()
+        .starts_with("301 passgate "));
+    assert!(h.events().is_empty(), "the media is not updated");
+    assert!(h.ep.call_id(call).is_some());
+}

@@ -122,6 +122,10 @@ pub struct MediaDescription {
     pub rtpmaps: Vec<RtpMap>,
     pub ptime: Option<u32>,
     pub direction: Option<Direction>,
+    /// `a=rtcp` (RFC 3605): the RTCP port, and address when it is not the stream's.
+    pub rtcp: Option<(u16, Option<IpAddr>)>,
+    /// `a=rtcp-mux` (RFC 5761): RTCP shares the RTP port.
+    pub rtcp_mux: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +206,8 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     rtpmaps: Vec::new(),
                     ptime: None,
                     direction: None,
+                    rtcp: None,
+                    rtcp_mux: false,
                 });
             }
             "a" => {
@@ -224,6 +230,9 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     // leaves its format unknown; the rest of the offer stands.
                     ("rtpmap", Some(arg)) => m.rtpmaps.extend(parse_rtpmap(arg)),
                     ("ptime", Some(arg)) => m.ptime = arg.trim().parse().ok(),
+                    // An a=rtcp we cannot read leaves RTCP on RTP + 1.
+                    ("rtcp", Some(arg)) => m.rtcp = parse_rtcp(arg),
+                    ("rtcp-mux", None) => m.rtcp_mux = true,
                     _ => {}
                 }
             }
@@ -241,6 +250,17 @@ fn parse_connection(value: &str) -> Option<IpAddr> {
     let (_net, _family, addr) = (it.next()?, it.next()?, it.next()?);
     // Multicast forms carry /ttl; unicast telephony never does, but tolerate it.
     addr.split('/').next()?.parse().ok()
+}
+
+/// `a=rtcp:<port> [IN IP4|IP6 <address>]` (RFC 3605 §2.1).
+fn parse_rtcp(arg: &str) -> Option<(u16, Option<IpAddr>)> {
+    let arg = arg.trim();
+    let (port, rest) = arg.split_once(char::is_whitespace).unwrap_or((arg, ""));
+    let port = port.parse().ok()?;
+    if rest.trim().is_empty() {
+        return Some((port, None));
+    }
+    Some((port, Some(parse_connection(rest)?)))
 }
 
 fn parse_rtpmap(arg: &str) -> Option<RtpMap> {
@@ -267,6 +287,12 @@ pub struct Negotiated {
     pub ptime_ms: u32,
     /// Where the caller asked for RTP (before symmetric-RTP learning).
     pub remote_rtp: SocketAddr,
+    /// Where the caller takes RTCP: its `a=rtcp` (RFC 3605), else RTP + 1
+    /// (RFC 3550 §11); with `rtcp_mux`, the RTP address itself.
+    pub remote_rtcp: SocketAddr,
+    /// The offer asked for RTCP on the RTP port (RFC 5761) and the answer
+    /// agrees: RTCP then goes both ways on the RTP ports.
+    pub rtcp_mux: bool,
     /// Our direction in the answer.
     pub direction: Direction,
     /// Index of the answered stream among the offer's m= lines.
@@ -351,12 +377,20 @@ pub fn negotiate(offer: &SessionDescription, policy: &MediaPolicy) -> Result<Neg
         .ptime
         .filter(|p| SUPPORTED_PTIMES.contains(p))
         .unwrap_or(policy.ptime_ms);
+    let remote_rtp = SocketAddr::new(ip, m.port);
+    let remote_rtcp = match (m.rtcp_mux, m.rtcp) {
+        (true, _) => remote_rtp,
+        (false, Some((port, addr))) => SocketAddr::new(addr.unwrap_or(ip), port),
+        (false, None) => SocketAddr::new(ip, m.port.wrapping_add(1)),
+    };
     Ok(Negotiated {
         codec,
         payload_type,
         telephone_event,
         ptime_ms,
-        remote_rtp: SocketAddr::new(ip, m.port),
+        remote_rtp,
+        remote_rtcp,
+        rtcp_mux: m.rtcp_mux,
         direction: direction.answer(),
         stream,
         refused: offer
@@ -421,6 +455,8 @@ pub fn first_choice(policy: &MediaPolicy) -> Negotiated {
         telephone_event: Some(101),
         ptime_ms: policy.ptime_ms,
         remote_rtp: unspecified,
+        remote_rtcp: unspecified,
+        rtcp_mux: false,
         direction: Direction::SendRecv,
         stream: 0,
         refused: Vec::new(),
@@ -482,6 +518,9 @@ fn audio_media(out: &mut String, neg: &Negotiated, port: u16) {
         neg.ptime_ms,
         neg.direction.attribute()
     );
+    if neg.rtcp_mux {
+        out.push_str("a=rtcp-mux\r\n");
+    }
 }
 
 fn rtpmap_line(out: &mut String, codec: Codec, pt: u8) {
@@ -681,5 +720,84 @@ mod tests {
             ),
             Err(SdpError::NoConnection)
         );
+    }
+
+    #[test]
+    fn an_ip6_offer_is_parsed_and_answered_in_ip6() {
+        let offer = parse(
+            "v=0\r\no=- 1 1 IN IP6 2001:db8::5\r\ns=-\r\nc=IN IP6 2001:db8::5\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP 0\r\n",
+        )
+        .unwrap();
+        let neg = negotiate(&offer, &MediaPolicy::default()).unwrap();
+        assert_eq!(neg.remote_rtp, "[2001:db8::5]:4000".parse().unwrap());
+        assert_eq!(neg.remote_rtcp, "[2001:db8::5]:4001".parse().unwrap());
+        let sdp = answer(
+            &neg,
+            "[2001:db8::10]:30000".parse().unwrap(),
+            SdpOrigin {
+                session_id: 3,
+                version: 1,
+            },
+        );
+        assert!(
+            sdp.contains("o=passgate 3 1 IN IP6 2001:db8::10\r\n"),
+            "{sdp}"
+        );
+        assert!(sdp.contains("c=IN IP6 2001:db8::10\r\n"), "{sdp}");
+        assert!(!sdp.contains("IP4"), "{sdp}");
+    }
+
+    #[test]
+    fn rtcp_goes_to_rtp_plus_one_unless_a_rtcp_says_otherwise() {
+        let neg = negotiate(&offer_with("0", ""), &MediaPolicy::default()).unwrap();
+        assert_eq!(neg.remote_rtcp, "10.0.0.5:4001".parse().unwrap());
+        assert!(!neg.rtcp_mux);
+        let neg = negotiate(&offer_with("0", "a=rtcp:5009\r\n"), &MediaPolicy::default()).unwrap();
+        assert_eq!(neg.remote_rtcp, "10.0.0.5:5009".parse().unwrap());
+        let neg = negotiate(
+            &offer_with("0", "a=rtcp:53020 IN IP4 126.16.64.4\r\n"),
+            &MediaPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(neg.remote_rtcp, "126.16.64.4:53020".parse().unwrap());
+        let neg = negotiate(
+            &offer_with("0", "a=rtcp:53020 IN IP6 2001:db8::7\r\n"),
+            &MediaPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(neg.remote_rtcp, "[2001:db8::7]:53020".parse().unwrap());
+        // Unreadable: RTCP stays on RTP + 1.
+        let neg = negotiate(&offer_with("0", "a=rtcp:x\r\n"), &MediaPolicy::default()).unwrap();
+        assert_eq!(neg.remote_rtcp, "10.0.0.5:4001".parse().unwrap());
+        let sdp = answer(
+            &neg,
+            local(),
+            SdpOrigin {
+                session_id: 1,
+                version: 1,
+            },
+        );
+        assert!(!sdp.contains("rtcp-mux"), "{sdp}");
+    }
+
+    #[test]
+    fn rtcp_mux_offered_is_accepted_and_answered() {
+        let neg = negotiate(
+            &offer_with("0", "a=rtcp:4001\r\na=rtcp-mux\r\n"),
+            &MediaPolicy::default(),
+        )
+        .unwrap();
+        assert!(neg.rtcp_mux);
+        assert_eq!(neg.remote_rtcp, neg.remote_rtp);
+        let sdp = answer(
+            &neg,
+            local(),
+            SdpOrigin {
+                session_id: 1,
+                version: 1,
+            },
+        );
+        assert!(sdp.contains("a=rtcp-mux\r\n"), "{sdp}");
     }
 }

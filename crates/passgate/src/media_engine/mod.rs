@@ -33,10 +33,52 @@ pub struct CallMediaState {
     /// Where the SDP says to send until the caller's packets show where they
     /// come from (symmetric RTP); a re-INVITE may move it.
     pub remote_sdp: SocketAddr,
+    /// Where our RTCP goes, from which of the call's sockets.
+    pub rtcp: RtcpRoute,
     /// Where the socket was last connected (a failure is not retried): the
     /// session's strict source once learnt. The kernel then drops other
     /// sources' packets unread, and sends skip a route lookup each.
     connected: Option<SocketAddr>,
+}
+
+/// Where a call's RTCP goes (RFC 3550 §11, RFC 3605, RFC 5761).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtcpRoute {
+    /// Multiplexed: from our RTP port to wherever RTP goes, and read from
+    /// the RTP port by its packet type.
+    Muxed,
+    /// From our RTCP port to the port (and address) of the caller's `a=rtcp`.
+    To(SocketAddr),
+    /// From our RTCP port to the port above the caller's RTP: the RTP
+    /// source once learnt (symmetric RTP), else the SDP's.
+    NextToRtp,
+}
+
+impl RtcpRoute {
+    /// The route offer/answer settled on.
+    pub fn negotiated(neg: &sip::Negotiated) -> RtcpRoute {
+        let rtp = neg.remote_rtp;
+        if neg.rtcp_mux {
+            RtcpRoute::Muxed
+        } else if neg.remote_rtcp == SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)) {
+            RtcpRoute::NextToRtp
+        } else {
+            RtcpRoute::To(neg.remote_rtcp)
+        }
+    }
+
+    /// Where a report goes when RTP goes to `rtp_to`, and whether it leaves
+    /// from the RTP socket (multiplexed) rather than the RTCP one.
+    pub fn destination(self, rtp_to: SocketAddr) -> (SocketAddr, bool) {
+        match self {
+            RtcpRoute::Muxed => (rtp_to, true),
+            RtcpRoute::To(addr) => (addr, false),
+            RtcpRoute::NextToRtp => (
+                SocketAddr::new(rtp_to.ip(), rtp_to.port().wrapping_add(1)),
+                false,
+            ),
+        }
+    }
 }
 
 struct Cell {
@@ -58,6 +100,7 @@ enum Command {
     Attach {
         token: u64,
         socket: UdpSocket,
+        rtcp_socket: UdpSocket,
         cell: Arc<Cell>,
     },
     /// The call changed its session: send what it queued, look at its timer again.
@@ -145,14 +188,17 @@ impl MediaEngine {
         })
     }
 
-    /// Hands the call's RTP socket and session to a media thread.
+    /// Hands the call's RTP and RTCP sockets and its session to a media thread.
     pub fn attach(
         &self,
         socket: UdpSocket,
+        rtcp_socket: UdpSocket,
         session: MediaSession,
         remote_sdp: SocketAddr,
+        rtcp: RtcpRoute,
     ) -> io::Result<CallMedia> {
         socket.set_nonblocking(true)?;
+        rtcp_socket.set_nonblocking(true)?;
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let inbox = self.threads
             [self.next_thread.fetch_add(1, Ordering::Relaxed) % self.threads.len()]
@@ -161,6 +207,7 @@ impl MediaEngine {
             state: Mutex::new(CallMediaState {
                 session,
                 remote_sdp,
+                rtcp,
                 connected: None,
             }),
             events: Notify::new(),
@@ -169,6 +216,7 @@ impl MediaEngine {
         inbox.send(Command::Attach {
             token,
             socket,
+            rtcp_socket,
             cell: cell.clone(),
         });
         Ok(CallMedia { cell, inbox, token })
@@ -184,7 +232,7 @@ impl Drop for MediaEngine {
     }
 }
 
-/// The call task's side of its media. Dropping it closes the RTP socket.
+/// The call task's side of its media. Dropping it closes the RTP and RTCP sockets.
 pub struct CallMedia {
     cell: Arc<Cell>,
     inbox: Arc<Inbox>,

@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,9 +24,12 @@ const TICK: Duration = Duration::from_millis(1);
 /// key press or the caller's speech reaches the flow.
 const MAX_RECEIVE_WAIT: Duration = Duration::from_millis(2);
 const WAKE_TOKEN: u64 = 0;
+/// Set in the epoll token of a call's RTCP socket; the rest is the call's token.
+const RTCP_TOKEN: u64 = 1 << 63;
 
 struct Entry {
     socket: UdpSocket,
+    rtcp_socket: UdpSocket,
     cell: Arc<Cell>,
     /// The deadline this entry has in the timer heap, if any.
     scheduled: Option<Instant>,
@@ -140,15 +143,20 @@ impl Reactor {
             Command::Attach {
                 token,
                 socket,
+                rtcp_socket,
                 cell,
             } => {
                 if let Err(e) = self.epoll.add(socket.as_raw_fd(), token) {
                     tracing::error!(error = %e, "cannot watch an RTP socket; the call will hear nothing");
                 }
+                if let Err(e) = self.epoll.add(rtcp_socket.as_raw_fd(), token | RTCP_TOKEN) {
+                    tracing::warn!(error = %e, "cannot watch an RTCP socket; the caller's reports go unread");
+                }
                 self.entries.insert(
                     token,
                     Entry {
                         socket,
+                        rtcp_socket,
                         cell,
                         scheduled: None,
                     },
@@ -170,6 +178,7 @@ impl Reactor {
             Command::Detach(token) => {
                 if let Some(entry) = self.entries.remove(&token) {
                     self.epoll.remove(entry.socket.as_raw_fd());
+                    self.epoll.remove(entry.rtcp_socket.as_raw_fd());
                 }
             }
             Command::Stop => return false,
@@ -195,6 +204,7 @@ impl Reactor {
                 "a call's media session panicked (message above); that call's media is let go"
             );
             self.epoll.remove(entry.socket.as_raw_fd());
+            self.epoll.remove(entry.rtcp_socket.as_raw_fd());
             self.counters.failed_calls.fetch_add(1, Ordering::Relaxed);
             entry.cell.failed.store(true, Ordering::SeqCst);
             entry.cell.events.notify_one();
@@ -202,10 +212,17 @@ impl Reactor {
     }
 
     fn receive(&mut self, token: u64, now: Instant) {
+        let rtcp = token & RTCP_TOKEN != 0;
+        let token = token & !RTCP_TOKEN;
         let Some(entry) = self.entries.get_mut(&token) else {
             return;
         };
-        match self.batch.recv(&entry.socket) {
+        let socket = if rtcp {
+            &entry.rtcp_socket
+        } else {
+            &entry.socket
+        };
+        match self.batch.recv(socket) {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) => {
@@ -217,7 +234,11 @@ impl Reactor {
         let batch = &self.batch;
         let driven = entry.drive(&self.counters, |session| {
             for (from, datagram) in batch.datagrams() {
-                session.handle_rtp(now, from, datagram);
+                if rtcp {
+                    session.handle_rtcp(now, datagram);
+                } else {
+                    session.handle_rtp(now, from, datagram);
+                }
             }
         });
         match driven {
@@ -270,7 +291,7 @@ impl Entry {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut state = self.cell.lock();
             work(&mut state.session);
-            flush(&self.socket, &self.cell, state, counters)
+            flush(&self.socket, &self.rtcp_socket, &self.cell, state, counters)
         }))
         .map_err(|_| ())
     }
@@ -280,6 +301,7 @@ impl Entry {
 /// returns the session's next deadline.
 fn flush(
     socket: &UdpSocket,
+    rtcp_socket: &UdpSocket,
     cell: &Cell,
     mut state: std::sync::MutexGuard<'_, CallMediaState>,
     counters: &MediaCounters,
@@ -301,10 +323,10 @@ fn flush(
     while let Some(t) = state.session.poll_transmit() {
         let sent = match t {
             Transmit::Rtp(bytes) => socket.send_to(&bytes, to),
-            // RTCP goes to the caller's RTP port + 1 (RFC 3550).
-            Transmit::Rtcp(bytes) => {
-                socket.send_to(&bytes, SocketAddr::new(to.ip(), to.port().wrapping_add(1)))
-            }
+            Transmit::Rtcp(bytes) => match state.rtcp.destination(to) {
+                (rtcp_to, true) => socket.send_to(&bytes, rtcp_to),
+                (rtcp_to, false) => rtcp_socket.send_to(&bytes, rtcp_to),
+            },
         };
         if sent.is_err() {
             counters.send_errors.fetch_add(1, Ordering::Relaxed);

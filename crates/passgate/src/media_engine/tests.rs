@@ -7,9 +7,13 @@ use media::{
     SessionEvent, G711,
 };
 
-use super::MediaEngine;
+use super::{MediaEngine, RtcpRoute};
 
 fn session() -> MediaSession {
+    session_reporting_every(Duration::from_secs(5))
+}
+
+fn session_reporting_every(rtcp_interval: Duration) -> MediaSession {
     let receiver = ReceiverConfig::new(vec![(0, AudioCodec::G711(G711::Ulaw))], Some(101), 8000);
     MediaSession::new(
         Instant::now(),
@@ -17,10 +21,14 @@ fn session() -> MediaSession {
             receiver,
             pacer: PacerConfig::g711(G711::Ulaw, 0x1234, 100, 1000),
             cname: "test".into(),
-            rtcp_interval: Duration::from_secs(5),
+            rtcp_interval,
         },
     )
     .unwrap()
+}
+
+fn rtcp_socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").unwrap()
 }
 
 fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, payload: Vec<u8>) -> Vec<u8> {
@@ -41,7 +49,13 @@ fn attach(engine: &MediaEngine, peer: &UdpSocket) -> (super::CallMedia, std::net
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let local = socket.local_addr().unwrap();
     let media = engine
-        .attach(socket, session(), peer.local_addr().unwrap())
+        .attach(
+            socket,
+            rtcp_socket(),
+            session(),
+            peer.local_addr().unwrap(),
+            RtcpRoute::NextToRtp,
+        )
         .unwrap();
     (media, local)
 }
@@ -243,7 +257,13 @@ fn the_socket_is_connected_to_the_learnt_source_and_others_are_not_heard() {
     let socket = UdpSocket::bind(("127.0.0.1", port)).unwrap();
     let local = socket.local_addr().unwrap();
     let media = engine
-        .attach(socket, session(), caller.local_addr().unwrap())
+        .attach(
+            socket,
+            rtcp_socket(),
+            session(),
+            caller.local_addr().unwrap(),
+            RtcpRoute::NextToRtp,
+        )
         .unwrap();
     press(&caller, local, 1, 10, 8000);
     assert_eq!(digits_within(&media, Duration::from_millis(300)), "1");
@@ -267,4 +287,168 @@ fn the_socket_is_connected_to_the_learnt_source_and_others_are_not_heard() {
         media.read(|m| m.connected),
         Some(other.local_addr().unwrap())
     );
+}
+
+/// Two sockets on consecutive ports, the first even: an RTP/RTCP pair.
+fn port_pair() -> (UdpSocket, UdpSocket) {
+    loop {
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port() & !1;
+        drop(probe);
+        if let (Ok(rtp), Ok(rtcp)) = (
+            UdpSocket::bind(("127.0.0.1", port)),
+            UdpSocket::bind(("127.0.0.1", port + 1)),
+        ) {
+            for s in [&rtp, &rtcp] {
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            }
+            return (rtp, rtcp);
+        }
+    }
+}
+
+/// The first RTCP datagram `on` receives: its source and its packets.
+fn first_rtcp(on: &UdpSocket) -> (std::net::SocketAddr, Vec<media::rtcp::RtcpPacket>) {
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, from) = on.recv_from(&mut buf).expect("an RTCP report within 2 s");
+        if let Ok(packets) = media::rtcp::parse_compound(&buf[..n]) {
+            return (from, packets);
+        }
+    }
+}
+
+#[test]
+fn rtcp_leaves_our_rtcp_port_for_the_port_above_the_callers_rtp() {
+    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let (caller_rtp, caller_rtcp) = port_pair();
+    let (our_rtp, our_rtcp) = port_pair();
+    let our_rtcp_addr = our_rtcp.local_addr().unwrap();
+    let _media = engine
+        .attach(
+            our_rtp,
+            our_rtcp,
+            session_reporting_every(Duration::from_millis(100)),
+            caller_rtp.local_addr().unwrap(),
+            RtcpRoute::NextToRtp,
+        )
+        .unwrap();
+    let (from, packets) = first_rtcp(&caller_rtcp);
+    assert_eq!(from, our_rtcp_addr, "from our RTP port + 1");
+    assert!(matches!(
+        packets[0],
+        media::rtcp::RtcpPacket::ReceiverReport { ssrc: 0x1234, .. }
+    ));
+}
+
+#[test]
+fn rtcp_goes_to_the_callers_a_rtcp_address() {
+    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let (caller_rtp, _) = port_pair();
+    let elsewhere = UdpSocket::bind("127.0.0.1:0").unwrap();
+    elsewhere
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let (our_rtp, our_rtcp) = port_pair();
+    let our_rtcp_addr = our_rtcp.local_addr().unwrap();
+    let _media = engine
+        .attach(
+            our_rtp,
+            our_rtcp,
+            session_reporting_every(Duration::from_millis(100)),
+            caller_rtp.local_addr().unwrap(),
+            RtcpRoute::To(elsewhere.local_addr().unwrap()),
+        )
+        .unwrap();
+    let (from, _) = first_rtcp(&elsewhere);
+    assert_eq!(from, our_rtcp_addr);
+}
+
+#[test]
+fn muxed_rtcp_shares_the_rtp_ports_both_ways() {
+    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let (caller_rtp, _) = port_pair();
+    let (our_rtp, our_rtcp) = port_pair();
+    let our_rtp_addr = our_rtp.local_addr().unwrap();
+    let media = engine
+        .attach(
+            our_rtp,
+            our_rtcp,
+            session_reporting_every(Duration::from_millis(100)),
+            caller_rtp.local_addr().unwrap(),
+            RtcpRoute::Muxed,
+        )
+        .unwrap();
+    let (from, _) = first_rtcp(&caller_rtp);
+    assert_eq!(from, our_rtp_addr, "from our RTP port");
+    // The caller's report on our RTP port reaches the RTCP session.
+    caller_rtp
+        .send_to(&receiver_report_about(0x1234, 64), our_rtp_addr)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let stats = media.read(|m| m.session.stats());
+    assert_eq!(stats.rtcp.remote_fraction_lost, Some(0.25));
+    assert_eq!(stats.receiver.malformed, 0);
+}
+
+#[test]
+fn the_callers_rtcp_on_our_rtcp_port_reaches_the_session() {
+    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let (caller_rtp, caller_rtcp) = port_pair();
+    let (our_rtp, our_rtcp) = port_pair();
+    let our_rtcp_addr = our_rtcp.local_addr().unwrap();
+    let media = engine
+        .attach(
+            our_rtp,
+            our_rtcp,
+            session(),
+            caller_rtp.local_addr().unwrap(),
+            RtcpRoute::NextToRtp,
+        )
+        .unwrap();
+    caller_rtcp
+        .send_to(&receiver_report_about(0x1234, 128), our_rtcp_addr)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let stats = media.read(|m| m.session.stats().rtcp);
+    assert_eq!(stats.remote_fraction_lost, Some(0.5));
+}
+
+/// A receiver report from SSRC 0xCAFE about `ssrc`, with `fraction_lost`/256 lost.
+fn receiver_report_about(ssrc: u32, fraction_lost: u8) -> Vec<u8> {
+    media::rtcp::build_compound(
+        &media::rtcp::RtcpPacket::ReceiverReport {
+            ssrc: 0xCAFE,
+            reports: vec![media::rtcp::ReportBlock {
+                ssrc,
+                fraction_lost,
+                ..Default::default()
+            }],
+        },
+        "caller",
+    )
+}
+
+#[test]
+fn the_negotiated_route_follows_a_rtcp_and_rtcp_mux() {
+    let offer = |extra: &str| {
+        let sdp = sip::sdp::parse(&format!(
+            "v=0\r\nc=IN IP4 10.0.0.5\r\nm=audio 4000 RTP/AVP 0\r\n{extra}"
+        ))
+        .unwrap();
+        RtcpRoute::negotiated(&sip::sdp::negotiate(&sdp, &Default::default()).unwrap())
+    };
+    assert_eq!(offer(""), RtcpRoute::NextToRtp);
+    assert_eq!(offer("a=rtcp:4001\r\n"), RtcpRoute::NextToRtp);
+    assert_eq!(
+        offer("a=rtcp:5000 IN IP4 10.0.0.9\r\n"),
+        RtcpRoute::To("10.0.0.9:5000".parse().unwrap())
+    );
+    assert_eq!(offer("a=rtcp-mux\r\n"), RtcpRoute::Muxed);
+    let caller: std::net::SocketAddr = "10.0.0.5:4000".parse().unwrap();
+    assert_eq!(
+        RtcpRoute::NextToRtp.destination(caller),
+        ("10.0.0.5:4001".parse().unwrap(), false)
+    );
+    assert_eq!(RtcpRoute::Muxed.destination(caller), (caller, true));
 }

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod kamailio;
 pub mod sms_sink;
+pub mod udp_caller;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
