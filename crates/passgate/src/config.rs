@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -77,6 +78,44 @@ pub struct SipConfig {
     /// Who may call when `digest_realm` is set: user = password.
     #[serde(skip_serializing)]
     pub digest_users: std::collections::HashMap<String, String>,
+    /// `[sip.tcp]`: limits on TCP connections.
+    pub tcp: SipTcpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipTcpConfig {
+    /// Connections open at once from every source together.
+    pub max_connections: usize,
+    /// Connections open at once from one source address.
+    pub max_connections_per_source: usize,
+    /// Seconds a connection may stay silent (no call using it) before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds a message may take from its first byte to its last.
+    pub message_timeout_secs: u64,
+}
+
+impl Default for SipTcpConfig {
+    fn default() -> Self {
+        let d = sip::TcpLimits::default();
+        SipTcpConfig {
+            max_connections: d.max_connections,
+            max_connections_per_source: d.max_per_source,
+            idle_timeout_secs: d.idle_timeout.as_secs(),
+            message_timeout_secs: d.message_timeout.as_secs(),
+        }
+    }
+}
+
+impl SipTcpConfig {
+    pub fn limits(&self) -> sip::TcpLimits {
+        sip::TcpLimits {
+            max_connections: self.max_connections,
+            max_per_source: self.max_connections_per_source,
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            message_timeout: Duration::from_secs(self.message_timeout_secs),
+        }
+    }
 }
 
 impl Default for SipConfig {
@@ -96,6 +135,7 @@ impl Default for SipConfig {
             max_calls_per_second: 0.0,
             digest_realm: String::new(),
             digest_users: std::collections::HashMap::new(),
+            tcp: SipTcpConfig::default(),
         }
     }
 }
@@ -425,6 +465,25 @@ impl Config {
         ] {
             if rate.is_nan() || rate < 0.0 {
                 return Err(bad(key, "must be 0 (no limit) or more".into()));
+            }
+        }
+        for (key, value) in [
+            (
+                "sip.tcp.max_connections",
+                self.sip.tcp.max_connections as u64,
+            ),
+            (
+                "sip.tcp.max_connections_per_source",
+                self.sip.tcp.max_connections_per_source as u64,
+            ),
+            ("sip.tcp.idle_timeout_secs", self.sip.tcp.idle_timeout_secs),
+            (
+                "sip.tcp.message_timeout_secs",
+                self.sip.tcp.message_timeout_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(bad(key, "must be at least 1".into()));
             }
         }
         if self.sip.max_calls == 0 {

@@ -12,6 +12,7 @@ mod audit_log;
 mod call;
 mod config;
 mod demo;
+mod fd_budget;
 mod flow_clock;
 mod media_engine;
 mod metrics;

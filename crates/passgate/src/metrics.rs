@@ -269,6 +269,30 @@ impl Metrics {
                 "passgate_sip_refused_total{{reason=\"forbidden\"}} {}",
                 s.endpoint.requests_forbidden
             );
+            out.push_str("# TYPE passgate_sip_tcp_connections gauge\n");
+            let _ = writeln!(out, "passgate_sip_tcp_connections {}", s.tcp_connections);
+            out.push_str("# TYPE passgate_sip_tcp_refused_total counter\n");
+            for (reason, n) in [
+                ("forbidden", s.tcp.refused_forbidden),
+                ("per_source", s.tcp.refused_per_source),
+                ("total", s.tcp.refused_total),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "passgate_sip_tcp_refused_total{{reason=\"{reason}\"}} {n}"
+                );
+            }
+            out.push_str("# TYPE passgate_sip_tcp_closed_total counter\n");
+            for (reason, n) in [
+                ("idle", s.tcp.closed_idle),
+                ("message_timeout", s.tcp.closed_message_timeout),
+                ("framing", s.tcp.closed_framing),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "passgate_sip_tcp_closed_total{{reason=\"{reason}\"}} {n}"
+                );
+            }
             out.push_str("# TYPE passgate_sip_malformed_total counter\n");
             let _ = writeln!(
                 out,

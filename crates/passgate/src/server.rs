@@ -65,7 +65,26 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             &secret,
         ));
     }
-    let mut server = driver::start(config.sip.listen, endpoint)
+    let mut tcp_limits = config.sip.tcp.limits();
+    let (open_files, raise_error) = crate::fd_budget::raise_open_file_limit();
+    let needed =
+        crate::fd_budget::reserved(config.sip.max_calls) + tcp_limits.max_connections as u64;
+    if let Some(e) = raise_error {
+        tracing::warn!(limit = open_files, needed, error = %e, "could not raise the open-file limit (RLIMIT_NOFILE)");
+    }
+    tcp_limits.max_connections =
+        crate::fd_budget::tcp_cap(open_files, config.sip.max_calls, tcp_limits.max_connections);
+    if open_files < needed {
+        tracing::warn!(
+            limit = open_files,
+            needed,
+            tcp_connections = tcp_limits.max_connections,
+            "the open-file limit is below what sip.max_calls and sip.tcp.max_connections need; TCP connections capped lower so calls keep their media sockets"
+        );
+    } else {
+        tracing::info!(limit = open_files, needed, "open-file limit");
+    }
+    let mut server = driver::start_with_limits(config.sip.listen, endpoint, tcp_limits)
         .await
         .with_context(|| format!("binding SIP (UDP and TCP) on {}", config.sip.listen))?;
     let metrics = Arc::new(Metrics::default());

@@ -99,3 +99,22 @@ fn a_flood_is_shed_with_503_while_calls_in_progress_and_options_go_on() {
         "most of the 4500 INVITEs were refused for their rate: {refused}\n{metrics}"
     );
 }
+
+#[test]
+fn options_answers_503_while_no_new_call_can_be_taken() {
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__MAX_CALLS", "1"),
+        ("PASSGATE_CALL__MAX_DURATION_SECS", "4"),
+    ]);
+    sipp("options", agent.sip, &[]).assert_ok("OPTIONS with room for calls");
+    let target = agent.sip;
+    let in_progress = std::thread::spawn(move || sipp("agent_hangup", target, &[]));
+    agent.wait_log(&["incoming call"], Duration::from_secs(10));
+    sipp("options_503", agent.sip, &[]).assert_ok("OPTIONS at sip.max_calls");
+    in_progress
+        .join()
+        .unwrap()
+        .assert_ok("the call in progress");
+    agent.wait_log(&["call finished"], Duration::from_secs(10));
+    sipp("options", agent.sip, &[]).assert_ok("OPTIONS once the call is over");
+}

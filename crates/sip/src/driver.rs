@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -14,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::endpoint::{CallHandle, Endpoint, EndpointConfig, Event, Stats, TransportKind};
 use crate::framing::{Frame, StreamFramer};
+use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
 
 /// The kernel's default (208 KB) drops INVITEs from a few thousand calls/s.
 const UDP_RECV_BUFFER: usize = 4 * 1024 * 1024;
@@ -52,6 +55,51 @@ pub struct DriverStats {
     pub active_calls: usize,
     pub transactions: usize,
     pub tcp_connections: usize,
+    pub tcp: TcpStats,
+}
+
+/// What the TCP transport refused and closed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpStats {
+    pub refused_forbidden: u64,
+    pub refused_per_source: u64,
+    pub refused_total: u64,
+    pub closed_idle: u64,
+    pub closed_message_timeout: u64,
+    pub closed_framing: u64,
+}
+
+#[derive(Default)]
+struct TcpCounters {
+    refused_forbidden: AtomicU64,
+    refused_per_source: AtomicU64,
+    refused_total: AtomicU64,
+    closed_idle: AtomicU64,
+    closed_message_timeout: AtomicU64,
+    closed_framing: AtomicU64,
+}
+
+impl TcpCounters {
+    fn snapshot(&self) -> TcpStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TcpStats {
+            refused_forbidden: get(&self.refused_forbidden),
+            refused_per_source: get(&self.refused_per_source),
+            refused_total: get(&self.refused_total),
+            closed_idle: get(&self.closed_idle),
+            closed_message_timeout: get(&self.closed_message_timeout),
+            closed_framing: get(&self.closed_framing),
+        }
+    }
+
+    fn refused(&self, why: TcpRefusal) {
+        let counter = match why {
+            TcpRefusal::Forbidden => &self.refused_forbidden,
+            TcpRefusal::PerSource => &self.refused_per_source,
+            TcpRefusal::Total => &self.refused_total,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Sends the application's decisions to the driver. Cheap to clone.
@@ -118,11 +166,41 @@ enum TcpInput {
     Closed {
         id: u64,
     },
+    /// The connection has been silent for the idle timeout: may it close?
+    /// (Not while a call in progress uses it.)
+    Idle {
+        id: u64,
+        may_close: oneshot::Sender<bool>,
+    },
+}
+
+/// Holds a connection's admission; releases it when the connection ends.
+struct Admitted {
+    admission: Arc<Mutex<TcpAdmission>>,
+    peer: SocketAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Ok(mut a) = self.admission.lock() {
+            a.release(self.peer.ip());
+        }
+    }
 }
 
 /// Binds UDP and TCP on `listen` (port 0 picks one free for both) and starts
-/// the driver task.
+/// the driver task, with the default TCP limits.
 pub async fn start(listen: SocketAddr, config: EndpointConfig) -> io::Result<SipServer> {
+    start_with_limits(listen, config, TcpLimits::default()).await
+}
+
+/// [`start`] with the given TCP limits (sources outside the endpoint's
+/// `allow_from` are refused TCP connections too).
+pub async fn start_with_limits(
+    listen: SocketAddr,
+    config: EndpointConfig,
+    limits: TcpLimits,
+) -> io::Result<SipServer> {
     let (udp, tcp) = bind_both(listen)?;
     let local_addr = udp.local_addr()?;
     let mut config = config;
@@ -132,9 +210,14 @@ pub async fn start(listen: SocketAddr, config: EndpointConfig) -> io::Result<Sip
     let (cmd_tx, cmd_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (ev_tx, ev_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (tcp_tx, tcp_rx) = mpsc::channel(CHANNEL_DEPTH);
-    tokio::spawn(accept_loop(tcp, tcp_tx));
+    let admission = Arc::new(Mutex::new(TcpAdmission::new(
+        limits,
+        config.allow_from.clone(),
+    )));
+    let counters = Arc::new(TcpCounters::default());
+    tokio::spawn(accept_loop(tcp, tcp_tx, admission, counters.clone()));
     let endpoint = Endpoint::new(config, rand::random());
-    tokio::spawn(run(endpoint, udp, cmd_rx, ev_tx, tcp_rx));
+    tokio::spawn(run(endpoint, udp, cmd_rx, ev_tx, tcp_rx, counters));
     Ok(SipServer {
         handle: SipHandle { commands: cmd_tx },
         events: ev_rx,
@@ -193,6 +276,7 @@ async fn run(
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
     mut tcp_in: mpsc::Receiver<TcpInput>,
+    tcp_counters: Arc<TcpCounters>,
 ) {
     let mut connections: HashMap<u64, (SocketAddr, mpsc::Sender<Vec<u8>>)> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
@@ -253,6 +337,7 @@ async fn run(
                     TcpInput::Opened { id, peer, writer } => { connections.insert(id, (canonical(peer), writer)); }
                     TcpInput::Message { id, peer, data } => ep.handle_input(now, TransportKind::Tcp(id), canonical(peer), &data),
                     TcpInput::Closed { id } => { connections.remove(&id); }
+                    TcpInput::Idle { id, may_close } => { let _ = may_close.send(!ep.uses_connection(id)); }
                 }
             }
             cmd = commands.recv() => {
@@ -274,6 +359,7 @@ async fn run(
                             active_calls: ep.active_calls(),
                             transactions: ep.transactions(),
                             tcp_connections: connections.len(),
+                            tcp: tcp_counters.snapshot(),
                         });
                         Ok(())
                     }
@@ -303,14 +389,52 @@ fn on_socket(to: SocketAddr, socket_v6: bool) -> SocketAddr {
     }
 }
 
-async fn accept_loop(listener: TcpListener, to_endpoint: mpsc::Sender<TcpInput>) {
+async fn accept_loop(
+    listener: TcpListener,
+    to_endpoint: mpsc::Sender<TcpInput>,
+    admission: Arc<Mutex<TcpAdmission>>,
+    counters: Arc<TcpCounters>,
+) {
     let mut next_id = 1u64;
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let id = next_id;
-                next_id += 1;
-                tokio::spawn(connection(id, stream, peer, to_endpoint.clone()));
+                // Admitted by the address it is (an IPv4 caller of a
+                // dual-stack socket as IPv4), as allow_from names it.
+                let peer = canonical(peer);
+                let admitted = match admission.lock() {
+                    Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
+                    Err(_) => Err(TcpRefusal::Total),
+                };
+                match admitted {
+                    Ok(limits) => {
+                        let id = next_id;
+                        next_id += 1;
+                        let guard = Admitted {
+                            admission: admission.clone(),
+                            peer,
+                        };
+                        tokio::spawn(connection(
+                            id,
+                            stream,
+                            peer,
+                            to_endpoint.clone(),
+                            limits,
+                            counters.clone(),
+                            guard,
+                        ));
+                    }
+                    Err(why) => {
+                        counters.refused(why);
+                        // Closed at once: the descriptor is back before the next accept.
+                        drop(stream);
+                        tracing::warn!(
+                            source = %peer.ip(),
+                            reason = %why.as_str(),
+                            "security: TCP connection refused"
+                        );
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "TCP accept failed");
@@ -320,11 +444,23 @@ async fn accept_loop(listener: TcpListener, to_endpoint: mpsc::Sender<TcpInput>)
     }
 }
 
+/// Why a connection's reading stopped.
+enum Ending {
+    PeerClosed,
+    Idle,
+    MessageTimeout,
+    Framing(crate::framing::FramingError),
+    EndpointGone,
+}
+
 async fn connection(
     id: u64,
     stream: TcpStream,
     peer: SocketAddr,
     to_endpoint: mpsc::Sender<TcpInput>,
+    limits: TcpLimits,
+    counters: Arc<TcpCounters>,
+    _admitted: Admitted,
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
@@ -349,32 +485,80 @@ async fn connection(
     });
     let mut framer = StreamFramer::default();
     let mut buf = vec![0u8; 16 * 1024];
-    'read: loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+    let mut last_read = tokio::time::Instant::now();
+    // When the first byte of the message now being received arrived.
+    let mut message_started: Option<tokio::time::Instant> = None;
+    let ending = 'read: loop {
+        let (deadline, on_expiry) = match message_started {
+            Some(t) => (t + limits.message_timeout, Ending::MessageTimeout),
+            None => (last_read + limits.idle_timeout, Ending::Idle),
         };
+        let n = match tokio::time::timeout_at(deadline, reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break Ending::PeerClosed,
+            Ok(Ok(n)) => n,
+            Err(_) => {
+                if matches!(on_expiry, Ending::Idle) {
+                    let (tx, rx) = oneshot::channel();
+                    let asked = to_endpoint.send(TcpInput::Idle { id, may_close: tx }).await;
+                    if asked.is_ok() && rx.await == Ok(false) {
+                        last_read = tokio::time::Instant::now();
+                        continue;
+                    }
+                }
+                break on_expiry;
+            }
+        };
+        last_read = tokio::time::Instant::now();
         framer.push(&buf[..n]);
         loop {
             match framer.next_frame() {
                 Ok(Some(Frame::Message(data))) => {
+                    message_started = None;
                     if to_endpoint
                         .send(TcpInput::Message { id, peer, data })
                         .await
                         .is_err()
                     {
-                        break 'read;
+                        break 'read Ending::EndpointGone;
                     }
                 }
                 Ok(Some(Frame::Ping)) => {
                     let _ = out_tx.try_send(b"\r\n".to_vec());
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    tracing::info!(%peer, error = %e, "closing TCP connection");
-                    break 'read;
-                }
+                Err(e) => break 'read Ending::Framing(e),
             }
+        }
+        if framer.buffered() > 0 {
+            message_started.get_or_insert(last_read);
+        } else {
+            message_started = None;
+        }
+    };
+    match ending {
+        Ending::PeerClosed | Ending::EndpointGone => {}
+        Ending::Idle => {
+            counters.closed_idle.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(source = %peer.ip(), reason = %"idle", "closing TCP connection");
+        }
+        Ending::MessageTimeout => {
+            counters
+                .closed_message_timeout
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                source = %peer.ip(),
+                reason = %"message_timeout",
+                "security: closing TCP connection"
+            );
+        }
+        Ending::Framing(e) => {
+            counters.closed_framing.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                source = %peer.ip(),
+                reason = %"framing",
+                error = %e,
+                "security: closing TCP connection"
+            );
         }
     }
     drop(out_tx);

@@ -357,6 +357,14 @@ impl Endpoint {
         self.calls.len()
     }
 
+    /// Whether a call in progress sends over TCP connection `id` (such a
+    /// connection is kept however long it stays silent).
+    pub fn uses_connection(&self, id: u64) -> bool {
+        self.calls
+            .values()
+            .any(|c| c.transport == TransportKind::Tcp(id))
+    }
+
     /// Transactions still held (for memory accounting and drain checks).
     pub fn transactions(&self) -> usize {
         self.server_txs.len() + self.client_txs.len()
@@ -601,6 +609,12 @@ impl Endpoint {
         }
         match req.method {
             Method::Invite => self.on_invite(now, key, transport, source, req),
+            // Out of dialog, OPTIONS is how trunks and load balancers ask
+            // whether calls may be sent here: 503 while none can be taken.
+            Method::Options if self.draining || self.calls.len() >= self.config.max_calls => {
+                let retry = format!("Retry-After: {}", self.config.retry_after_secs);
+                self.respond_new(now, key, transport, source, &req, 503, &[retry], None, None)
+            }
             Method::Options => {
                 let headers = self.capability_headers(transport, source.ip());
                 self.respond_new(now, key, transport, source, &req, 200, &headers, None, None)

@@ -936,12 +936,25 @@ fn beyond_max_calls_invites_get_503_with_retry_after() {
     let sent = h.sent_text();
     assert_eq!(status_lines(&sent), vec!["SIP/2.0 503 Service Unavailable"]);
     assert_eq!(header(&sent[0], "Retry-After"), Some("5"));
+    // A load balancer's OPTIONS hears that no call can be taken here now.
     h.feed(&request("OPTIONS", 1, "z9hG4bK-o", "o", None, "", None));
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 503 Service Unavailable"]);
+    assert_eq!(header(&sent[0], "Retry-After"), Some("5"));
+}
+
+#[test]
+fn options_gets_503_while_draining_and_200_again_once_calls_can_be_taken() {
+    let mut h = Harness::new();
+    h.ep.set_draining(true);
+    h.feed(&request("OPTIONS", 1, "z9hG4bK-o1", "o1", None, "", None));
     assert_eq!(
         status_lines(&h.sent_text()),
-        vec!["SIP/2.0 200 OK"],
-        "OPTIONS still answered"
+        vec!["SIP/2.0 503 Service Unavailable"]
     );
+    h.ep.set_draining(false);
+    h.feed(&request("OPTIONS", 2, "z9hG4bK-o2", "o2", None, "", None));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
 }
 
 #[test]
@@ -1158,8 +1171,12 @@ fn draining_refuses_new_calls_with_503_but_keeps_answering_the_rest() {
         status_lines(&h.sent_text()),
         vec!["SIP/2.0 503 Service Unavailable"]
     );
+    // Out of dialog, OPTIONS says no call can be taken here.
     h.feed(&request("OPTIONS", 1, "z9hG4bK-o", "o", None, "", None));
-    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 503 Service Unavailable"]
+    );
     h.feed(&in_dialog("INFO", 2, "z9hG4bK-i", "call-1", &tag, ""));
     assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
     assert_eq!(h.ep.stats().calls_refused_draining, 1);

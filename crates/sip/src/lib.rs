@@ -24,6 +24,7 @@ mod route;
 pub mod salvage;
 pub mod sdp;
 mod stateless;
+pub mod tcp_admission;
 mod timer_queue;
 pub mod timers;
 mod transaction;
@@ -35,3 +36,4 @@ pub use endpoint::{
     TransportKind,
 };
 pub use sdp::{Codec, Direction, Negotiated};
+pub use tcp_admission::{TcpLimits, TcpRefusal};
