@@ -284,6 +284,35 @@ struct Call {
     refer_cseq: Option<u32>,
 }
 
+impl Call {
+    /// Whether `ip` is the caller's side of the dialog: the source of the
+    /// INVITE, or the next hop toward the caller (the first route of the
+    /// route set, else the remote target) when it is an IP address.
+    fn is_peer(&self, ip: IpAddr) -> bool {
+        if self.remote.ip() == ip {
+            return true;
+        }
+        let next_hop = self.route_set.first().unwrap_or(&self.remote_target);
+        uri_host_ip(next_hop) == Some(ip)
+    }
+}
+
+/// The host of a SIP URI (bare or in a name-addr) when it is an IP address.
+fn uri_host_ip(uri: &str) -> Option<IpAddr> {
+    let start = uri
+        .find("sip:")
+        .map(|i| i + 4)
+        .or_else(|| uri.find("sips:").map(|i| i + 5))?;
+    let rest = &uri[start..];
+    let end = rest.find([';', '>', '?']).unwrap_or(rest.len());
+    let hostport = &rest[..end];
+    let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+    if let Some(v6) = hostport.strip_prefix('[') {
+        return v6.split_once(']')?.0.parse().ok();
+    }
+    hostport.split(':').next()?.parse().ok()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKey {
     Server(TxKey),
@@ -920,6 +949,19 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(&handle) else {
             return self.respond_new(now, key, transport, source, &req, 481, &[], None, None);
         };
+        // Key presses by INFO count only from the caller's side of the
+        // dialog: with the dialog's ids alone anyone could type into an
+        // authentication (and a forged CSeq would put the caller's own
+        // requests out of order), so the source is checked first.
+        if req.method == Method::Info && !call.is_peer(source.ip()) {
+            self.stats.requests_forbidden += 1;
+            tracing::warn!(
+                source = %source.ip(),
+                reason = %"info_foreign_source",
+                "security: in-dialog INFO refused"
+            );
+            return self.respond_new(now, key, transport, source, &req, 403, &[], None, None);
+        }
         if req.cseq <= call.remote_cseq {
             let reason = "Warning: 399 passgate \"CSeq out of order\"".to_string();
             return self.respond_new(

@@ -1026,6 +1026,54 @@ fn info_with_dtmf_relay_is_reported_as_a_digit() {
 }
 
 #[test]
+fn info_from_outside_the_dialogs_peer_is_refused_and_changes_nothing() {
+    let mut h = Harness::new();
+    let (call, tag) = h.confirmed_call();
+    let body = "Signal=5\r\nDuration=160\r\n";
+    let info = |cseq, branch: &str| {
+        in_dialog("INFO", cseq, branch, "call-1", &tag, body)
+            .replace("application/sdp", "application/dtmf-relay")
+    };
+    // Right dialog ids, a high CSeq, from an address that is not the caller's.
+    h.feed_from(
+        TransportKind::Udp,
+        "203.0.113.9:5060",
+        &info(90, "z9hG4bK-x"),
+    );
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 403 Forbidden"]);
+    assert!(h.events().is_empty(), "no digit from a stranger");
+    assert_eq!(h.ep.stats().requests_forbidden, 1);
+    // The caller's own next INFO (lower CSeq) is in order: the forged one
+    // moved nothing. From another port of the caller's address it counts too.
+    h.feed_from(
+        TransportKind::Udp,
+        "198.51.100.20:5080",
+        &info(2, "z9hG4bK-ok"),
+    );
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    let events = h.events();
+    assert!(
+        matches!(events.as_slice(), [Event::InfoDigit { call: c, digit }] if *c == call && digit.digit == '5'),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn the_host_of_a_route_or_target_uri_is_read_when_it_is_an_ip() {
+    let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+    assert_eq!(uri_host_ip("<sip:203.0.113.7:5060;lr>"), ip("203.0.113.7"));
+    assert_eq!(
+        uri_host_ip("sip:sipp@127.0.0.1:5061;transport=udp"),
+        ip("127.0.0.1")
+    );
+    assert_eq!(
+        uri_host_ip("<sips:a@[2001:db8::1]:5061>"),
+        ip("2001:db8::1")
+    );
+    assert_eq!(uri_host_ip("<sip:proxy.example;lr>"), None);
+}
+
+#[test]
 fn sources_outside_allow_from_get_403_and_start_nothing() {
     let mut h = Harness::new();
     h.ep.config.allow_from = vec!["198.51.100.0/24".parse().unwrap()];

@@ -1,0 +1,177 @@
+//! Attacks on SIP itself, mounted against the real binary: key presses sent
+//! by SIP INFO from outside the dialog's peer, and fingerprinting.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use support::Agent;
+
+fn metrics(agent: &Agent) -> String {
+    let mut s = TcpStream::connect(agent.http).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+fn info_digits(agent: &Agent) -> u64 {
+    metrics(agent)
+        .lines()
+        .find_map(|l| l.strip_prefix("passgate_dtmf_digits_total{source=\"sip_info\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The next SIP response on `socket` whose status line starts with `status`,
+/// skipping others (100 Trying, retransmissions).
+fn expect(socket: &UdpSocket, status: &str) -> String {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 65_536];
+    loop {
+        let (n, _) = socket
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("no {status}: {e}"));
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with(&format!("SIP/2.0 {status}")) {
+            return text;
+        }
+    }
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// A minimal caller over UDP: one dialog, requests built by hand.
+struct Caller {
+    socket: UdpSocket,
+    target: SocketAddr,
+    call_id: String,
+    to_tag: String,
+}
+
+impl Caller {
+    fn request(
+        &self,
+        method: &str,
+        cseq: u32,
+        from: SocketAddr,
+        extra: &str,
+        body: &str,
+    ) -> String {
+        let to_tag = if self.to_tag.is_empty() {
+            String::new()
+        } else {
+            format!(";tag={}", self.to_tag)
+        };
+        format!(
+            "{method} sip:passgate@{target} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {from};branch=z9hG4bK-{method}-{cseq}-{port};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: \"Unknown Caller\" <sip:+15557654321@127.0.0.1>;tag=attack-caller\r\n\
+             To: <sip:passgate@{target}>{to_tag}\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Contact: <sip:caller@{local}>\r\n\
+             {extra}Content-Length: {len}\r\n\r\n{body}",
+            target = self.target,
+            port = from.port(),
+            call_id = self.call_id,
+            local = self.socket.local_addr().unwrap(),
+            len = body.len(),
+        )
+    }
+
+    fn call(target: SocketAddr) -> Caller {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let media = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut caller = Caller {
+            socket,
+            target,
+            call_id: format!("info-attack-{}", std::process::id()),
+            to_tag: String::new(),
+        };
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+            media.local_addr().unwrap().port()
+        );
+        let local = caller.socket.local_addr().unwrap();
+        let invite = caller.request(
+            "INVITE",
+            1,
+            local,
+            "P-Asserted-Identity: <sip:+15557654321@127.0.0.1>\r\nContent-Type: application/sdp\r\n",
+            &sdp,
+        );
+        caller.socket.send_to(invite.as_bytes(), target).unwrap();
+        let ok = expect(&caller.socket, "200");
+        let to = header(&ok, "To").expect("To");
+        caller.to_tag = to.split(";tag=").nth(1).expect("a To tag").to_string();
+        let ack = caller.request("ACK", 1, local, "", "");
+        caller.socket.send_to(ack.as_bytes(), target).unwrap();
+        std::mem::forget(media);
+        caller
+    }
+
+    fn info(&self, cseq: u32, from: &UdpSocket, digit: char) -> String {
+        let body = format!("Signal={digit}\r\nDuration=160\r\n");
+        let msg = self.request(
+            "INFO",
+            cseq,
+            from.local_addr().unwrap(),
+            "Content-Type: application/dtmf-relay\r\n",
+            &body,
+        );
+        from.send_to(msg.as_bytes(), self.target).unwrap();
+        msg
+    }
+}
+
+#[test]
+fn a_key_press_by_info_from_a_foreign_address_is_refused_and_never_reaches_the_flow() {
+    let agent = Agent::start(&[("PASSGATE_FLOW__OFFER__TIMEOUT", "30s")]);
+    let caller = Caller::call(agent.sip);
+    // The attacker knows the dialog's ids (Call-ID, tags) but sends from elsewhere.
+    let attacker = UdpSocket::bind("127.0.0.2:0").unwrap();
+    caller.info(50, &attacker, '1');
+    let refused = expect(&attacker, "403");
+    assert!(refused.contains("CSeq: 50 INFO"), "{refused}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        info_digits(&agent),
+        0,
+        "the stranger's key reached the call"
+    );
+    // The caller's own key press, with the next CSeq of its own, is taken.
+    caller.info(2, &caller.socket, '1');
+    expect(&caller.socket, "200");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while info_digits(&agent) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(info_digits(&agent), 1, "the caller's key reached the call");
+    let log = agent.log_text();
+    assert!(
+        log.contains(
+            "security: in-dialog INFO refused source=127.0.0.2 reason=info_foreign_source"
+        ),
+        "{log}"
+    );
+    let local = caller.socket.local_addr().unwrap();
+    let bye = caller.request("BYE", 3, local, "", "");
+    caller.socket.send_to(bye.as_bytes(), agent.sip).unwrap();
+    expect(&caller.socket, "200");
+}
