@@ -78,6 +78,9 @@ pub struct SipConfig {
     /// Who may call when `digest_realm` is set: user = password.
     #[serde(skip_serializing)]
     pub digest_users: std::collections::HashMap<String, String>,
+    /// Server header of responses and User-Agent of requests; empty leaves
+    /// them out. Never sent to sources refused by `allow_from`.
+    pub server_header: String,
     /// `[sip.tcp]`: limits on TCP connections.
     pub tcp: SipTcpConfig,
 }
@@ -135,6 +138,7 @@ impl Default for SipConfig {
             max_calls_per_second: 0.0,
             digest_realm: String::new(),
             digest_users: std::collections::HashMap::new(),
+            server_header: String::new(),
             tcp: SipTcpConfig::default(),
         }
     }

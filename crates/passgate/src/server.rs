@@ -46,6 +46,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     endpoint.max_calls = config.sip.max_calls;
     endpoint.trying_after = Duration::from_millis(config.sip.trying_after_ms);
     endpoint.allow_from = config.allow_from();
+    endpoint.server_header =
+        (!config.sip.server_header.is_empty()).then(|| config.sip.server_header.clone());
     let rate = config.sip.calls_per_second_per_source;
     endpoint.calls_per_source = (rate > 0.0).then(|| sip::RateLimit {
         per_second: rate,

@@ -175,3 +175,100 @@ fn a_key_press_by_info_from_a_foreign_address_is_refused_and_never_reaches_the_f
     caller.socket.send_to(bye.as_bytes(), agent.sip).unwrap();
     expect(&caller.socket, "200");
 }
+
+fn options_from(source: &str, target: SocketAddr) -> String {
+    let socket = UdpSocket::bind(format!("{source}:0")).unwrap();
+    let local = socket.local_addr().unwrap();
+    let msg = format!(
+        "OPTIONS sip:passgate@{target} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK-scan-{port};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:scanner@{local}>;tag=scan\r\n\
+         To: <sip:passgate@{target}>\r\n\
+         Call-ID: scan-{port}\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n",
+        port = local.port()
+    );
+    socket.send_to(msg.as_bytes(), target).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 65_536];
+    let (n, _) = socket.recv_from(&mut buf).expect("an answer to OPTIONS");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn no_server_header_by_default_the_configured_one_when_set_and_none_to_a_refused_source() {
+    let quiet = Agent::start(&[]);
+    let answer = options_from("127.0.0.1", quiet.sip);
+    assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+    assert_eq!(header(&answer, "Server"), None, "{answer}");
+    assert!(!answer.contains("passgate/"), "{answer}");
+
+    let named = Agent::start(&[
+        ("PASSGATE_SIP__SERVER_HEADER", "ExampleSBC"),
+        ("PASSGATE_SIP__ALLOW_FROM", "[\"127.0.0.1/32\"]"),
+    ]);
+    let answer = options_from("127.0.0.1", named.sip);
+    assert_eq!(header(&answer, "Server"), Some("ExampleSBC"), "{answer}");
+    let refused = options_from("127.0.0.2", named.sip);
+    assert!(refused.starts_with("SIP/2.0 403"), "{refused}");
+    assert_eq!(header(&refused, "Server"), None, "{refused}");
+}
+
+#[test]
+fn digest_nonces_do_not_tell_how_long_the_process_has_run() {
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__DIGEST_REALM", "passgate"),
+        ("PASSGATE_SIP__DIGEST_USERS", "{trunk = \"s3cret\"}"),
+    ]);
+    let nonce = || {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let caller = Caller {
+            socket,
+            target: agent.sip,
+            call_id: format!("nonce-{}", rand_suffix()),
+            to_tag: String::new(),
+        };
+        let local = caller.socket.local_addr().unwrap();
+        let invite = caller.request("INVITE", 1, local, "", "");
+        caller.socket.send_to(invite.as_bytes(), agent.sip).unwrap();
+        let challenge = expect(&caller.socket, "401");
+        let value = header(&challenge, "WWW-Authenticate").expect("a challenge");
+        value
+            .split("nonce=\"")
+            .nth(1)
+            .and_then(|v| v.split('"').next())
+            .expect("a nonce")
+            .to_string()
+    };
+    let first = nonce();
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = nonce();
+    for n in [&first, &second] {
+        assert_eq!(n.len(), 64, "{n}");
+        assert!(n.bytes().all(|b| b.is_ascii_hexdigit()), "{n}");
+    }
+    // No field counts up with the clock: the issued time is hidden under a
+    // pad that changes with every nonce.
+    for field in 0..4 {
+        let (a, b) = (
+            &first[field * 16..field * 16 + 16],
+            &second[field * 16..field * 16 + 16],
+        );
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap(),
+            u64::from_str_radix(b, 16).unwrap(),
+        );
+        assert!(b.abs_diff(a) > 1 << 20, "{first} then {second}");
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}

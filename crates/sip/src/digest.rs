@@ -1,13 +1,18 @@
 //! Digest authentication of INVITEs (RFC 3261 §22, RFC 2617 with qop=auth).
 //!
-//! Nonces are stateless: the time they were made and a keyed hash of it, so
-//! nothing is stored per call. The time is the issuing process's own clock,
-//! so a nonce is good only on the node that issued it.
+//! Nonces are stateless, so nothing is stored per call: each carries the time
+//! it was made, hidden under a keyed pad drawn from a random salt, and an
+//! HMAC-SHA256 over salt and hidden time. A nonce reads as random (it does not
+//! tell how long the process has run) yet the issuer can check it and read
+//! its age. The time is the issuing process's own clock, so a nonce is good
+//! only on the node that issued it.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
+use sha2::Sha256;
 
 /// How long a nonce stays good.
 const NONCE_LIFETIME_SECS: u64 = 300;
@@ -53,18 +58,56 @@ impl DigestAuth {
         }
     }
 
-    /// The WWW-Authenticate value for a 401, at `now_secs` (any monotonic clock).
-    pub fn challenge(&self, now_secs: u64) -> String {
+    /// The WWW-Authenticate value for a 401, at `now_secs` (any monotonic
+    /// clock), with `salt` fresh random bits.
+    pub fn challenge(&self, now_secs: u64, salt: u64) -> String {
         format!(
             "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"",
             self.realm,
-            self.nonce(now_secs)
+            self.nonce(now_secs, salt)
         )
     }
 
-    fn nonce(&self, at: u64) -> String {
-        let mac = md5_hex(&format!("{at:x}:{}", self.secret));
-        format!("{at:x}.{}", &mac[..16])
+    fn keyed(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.secret.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(label);
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    fn pad(&self, salt: u64) -> u64 {
+        let k = self.keyed(b"pad", &[&salt.to_be_bytes()]);
+        u64::from_be_bytes([k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]])
+    }
+
+    fn tag(&self, salt: u64, hidden: u64) -> String {
+        let k = self.keyed(b"tag", &[&salt.to_be_bytes(), &hidden.to_be_bytes()]);
+        hex(&k[..16])
+    }
+
+    /// 64 hex digits: salt, time XOR pad, tag.
+    fn nonce(&self, at: u64, salt: u64) -> String {
+        let hidden = at ^ self.pad(salt);
+        format!("{salt:016x}{hidden:016x}{}", self.tag(salt, hidden))
+    }
+
+    /// When a nonce made here was issued; None when it was not made here.
+    fn issued(&self, nonce: &str) -> Option<u64> {
+        if nonce.len() != 64 || !nonce.is_ascii() {
+            return None;
+        }
+        let salt = u64::from_str_radix(&nonce[..16], 16).ok()?;
+        let hidden = u64::from_str_radix(&nonce[16..32], 16).ok()?;
+        let expected = self.tag(salt, hidden);
+        // Compared whole, in time independent of where they differ.
+        let differ = expected
+            .bytes()
+            .zip(nonce[32..].bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()));
+        (differ == 0).then(|| hidden ^ self.pad(salt))
     }
 
     /// Checks an Authorization header value for `method`; the user on success.
@@ -97,14 +140,8 @@ impl DigestAuth {
             return Err(DigestError::UnknownUser);
         }
         let password = self.users.get(user).ok_or(DigestError::UnknownUser)?;
-        let issued = nonce
-            .split_once('.')
-            .and_then(|(t, _)| u64::from_str_radix(t, 16).ok())
-            .ok_or(DigestError::StaleNonce)?;
-        if self.nonce(issued) != nonce
-            || now_secs.saturating_sub(issued) > NONCE_LIFETIME_SECS
-            || issued > now_secs
-        {
+        let issued = self.issued(nonce).ok_or(DigestError::StaleNonce)?;
+        if now_secs.saturating_sub(issued) > NONCE_LIFETIME_SECS || issued > now_secs {
             return Err(DigestError::StaleNonce);
         }
         let ha1 = md5_hex(&format!("{user}:{realm}:{password}"));
@@ -148,9 +185,12 @@ fn parse_params(s: &str) -> HashMap<&'static str, String> {
 }
 
 fn md5_hex(s: &str) -> String {
-    let digest = Md5::digest(s.as_bytes());
-    let mut out = String::with_capacity(32);
-    for b in digest {
+    hex(&Md5::digest(s.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         let _ = write!(out, "{b:02x}");
     }
     out
@@ -192,7 +232,7 @@ mod tests {
     fn a_client_answering_the_challenge_is_let_in() {
         let a = auth();
         let header = client_answer(
-            &a.challenge(100),
+            &a.challenge(100, 7),
             "trunk",
             "s3cret",
             "sip:passgate@192.0.2.1",
@@ -206,7 +246,7 @@ mod tests {
     #[test]
     fn wrong_passwords_users_nonces_and_old_nonces_are_refused() {
         let a = auth();
-        let challenge = a.challenge(100);
+        let challenge = a.challenge(100, 7);
         let uri = "sip:passgate@192.0.2.1";
         assert_eq!(
             a.verify(
@@ -232,7 +272,11 @@ mod tests {
             ),
             Err(DigestError::StaleNonce)
         );
-        let forged = challenge.replace("nonce=\"64.", "nonce=\"65.");
+        // The hidden time changed (to make an old nonce look new): refused.
+        let nonce = challenge.split("nonce=\"").nth(1).unwrap()[..64].to_string();
+        let mut tampered = nonce.clone().into_bytes();
+        tampered[31] = if tampered[31] == b'0' { b'1' } else { b'0' };
+        let forged = challenge.replace(&nonce, std::str::from_utf8(&tampered).unwrap());
         assert_eq!(
             a.verify(
                 "INVITE",
@@ -246,6 +290,26 @@ mod tests {
             a.verify("INVITE", Some("Digest username=\"trunk\""), 110),
             Err(DigestError::Incomplete("realm"))
         );
+    }
+
+    #[test]
+    fn nonces_read_as_random_yet_the_issuer_reads_their_time() {
+        let a = auth();
+        let nonce = |c: String| c.split("nonce=\"").nth(1).unwrap()[..64].to_string();
+        let early = nonce(a.challenge(5, 1));
+        let late = nonce(a.challenge(86_400, 2));
+        for n in [&early, &late] {
+            assert!(n.bytes().all(|b| b.is_ascii_hexdigit()), "{n}");
+            assert!(!n.contains('.'), "{n}");
+        }
+        assert_eq!(a.issued(&early), Some(5));
+        assert_eq!(a.issued(&late), Some(86_400));
+        // Same time, other salt: nothing in common that would give the time away.
+        let again = nonce(a.challenge(5, 3));
+        assert_ne!(early[16..32], again[16..32]);
+        // Another secret (another node, another run) cannot read or pass it.
+        let other = DigestAuth::new("passgate", HashMap::new(), "other");
+        assert_eq!(other.issued(&early), None);
     }
 
     #[test]

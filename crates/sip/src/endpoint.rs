@@ -171,6 +171,10 @@ pub struct EndpointConfig {
     /// How long an INVITE waits for its first response before 100 Trying
     /// goes out; zero sends it at once. At most 200 ms (RFC 3261 §17.2.1).
     pub trying_after: Duration,
+    /// Server header of our responses and User-Agent of our requests; None
+    /// leaves them out (nothing tells a scanner what answers). Never sent to
+    /// sources refused for not being in `allow_from`.
+    pub server_header: Option<String>,
 }
 
 impl EndpointConfig {
@@ -200,6 +204,7 @@ impl EndpointConfig {
             calls_per_second: None,
             digest: None,
             trying_after: Duration::from_millis(100),
+            server_header: None,
         }
     }
 }
@@ -484,6 +489,7 @@ impl Endpoint {
             source,
             headers: &[retry],
             body: None,
+            server: self.config.server_header.as_deref(),
         });
         self.send_response_bytes(transport, source, &invite.echo, payload);
         true
@@ -554,6 +560,7 @@ impl Endpoint {
                     source,
                     headers: &headers,
                     body: None,
+                    server: self.config.server_header.as_deref(),
                 });
                 self.send_response_bytes(transport, source, &echo, payload);
             }
@@ -582,6 +589,8 @@ impl Endpoint {
                     source,
                     headers: &[],
                     body: None,
+                    // A refused source learns nothing of what refused it.
+                    server: None,
                 });
                 self.send_response_bytes(transport, source, &req.echo, payload);
             }
@@ -709,7 +718,8 @@ impl Endpoint {
             if let Err(err) = digest.verify("INVITE", req.header("authorization"), now_secs) {
                 tracing::debug!(call_id = req.call_id(), %err, "challenging the INVITE");
                 self.stats.invites_challenged += 1;
-                let challenge = format!("WWW-Authenticate: {}", digest.challenge(now_secs));
+                let salt: u64 = self.rng.random();
+                let challenge = format!("WWW-Authenticate: {}", digest.challenge(now_secs, salt));
                 self.respond_tx(now, &key, &req.echo, 401, None, &[challenge], None);
                 return;
             }
@@ -1518,11 +1528,10 @@ impl Endpoint {
             out.push_str(h);
             out.push_str("\r\n");
         }
-        let _ = write!(
-            out,
-            "User-Agent: {}\r\nContent-Length: 0\r\n\r\n",
-            response::SERVER
-        );
+        if let Some(agent) = &self.config.server_header {
+            let _ = write!(out, "User-Agent: {agent}\r\n");
+        }
+        out.push_str("Content-Length: 0\r\n\r\n");
         let payload = out.into_bytes();
         let (transport, destination) = (call.transport, call.remote);
         let timers = self.config.timers;
@@ -1594,6 +1603,7 @@ impl Endpoint {
             source: tx.source,
             headers: &[],
             body: None,
+            server: self.config.server_header.as_deref(),
         });
         tx.last_response = Some(trying.clone());
         tx.last_code = 100;
@@ -1653,6 +1663,7 @@ impl Endpoint {
             source: tx.source,
             headers,
             body: body.map(|b| ("application/sdp", b)),
+            server: self.config.server_header.as_deref(),
         });
         tx.last_response = Some(payload.clone());
         tx.last_code = code;

@@ -1097,6 +1097,33 @@ fn sources_outside_allow_from_get_403_and_start_nothing() {
 }
 
 #[test]
+fn the_server_header_is_left_out_unless_configured_and_never_sent_to_a_refused_source() {
+    let mut h = Harness::new();
+    h.feed(&request("OPTIONS", 1, "z9hG4bK-o1", "o1", None, "", None));
+    let sent = h.sent_text();
+    assert_eq!(header(&sent[0], "Server"), None, "{}", sent[0]);
+    h.ep.config.server_header = Some("ExampleSBC".into());
+    h.ep.config.allow_from = vec!["198.51.100.0/24".parse().unwrap()];
+    h.feed(&request("OPTIONS", 2, "z9hG4bK-o2", "o2", None, "", None));
+    let sent = h.sent_text();
+    assert_eq!(header(&sent[0], "Server"), Some("ExampleSBC"));
+    h.feed_from(
+        TransportKind::Udp,
+        "203.0.113.5:5060",
+        &request("OPTIONS", 3, "z9hG4bK-o3", "o3", None, "", None),
+    );
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 403 Forbidden"]);
+    assert_eq!(header(&sent[0], "Server"), None, "{}", sent[0]);
+    // Our own requests carry it as User-Agent.
+    let (call, _) = h.confirmed_call();
+    h.ep.hangup(h.now, call).unwrap();
+    let bye = h.sent_text().pop().unwrap();
+    assert!(bye.starts_with("BYE "), "{bye}");
+    assert_eq!(header(&bye, "User-Agent"), Some("ExampleSBC"));
+}
+
+#[test]
 fn new_calls_beyond_the_per_source_rate_get_503_and_calls_in_progress_go_on() {
     let mut h = Harness::new();
     h.ep.rate = crate::admission::CallRateLimiter::new(per_second(1.0, 1.0));

@@ -7,8 +7,6 @@ use std::net::SocketAddr;
 
 use crate::message::EchoHeaders;
 
-pub(crate) const SERVER: &str = concat!("passgate/", env!("CARGO_PKG_VERSION"));
-
 pub(crate) struct ResponseSpec<'a> {
     pub code: u16,
     pub echo: &'a EchoHeaders,
@@ -19,6 +17,8 @@ pub(crate) struct ResponseSpec<'a> {
     /// Further header lines, each without its CRLF.
     pub headers: &'a [String],
     pub body: Option<(&'a str, &'a [u8])>,
+    /// The Server header's value; None leaves the header out.
+    pub server: Option<&'a str>,
 }
 
 pub(crate) fn build(spec: &ResponseSpec<'_>) -> Vec<u8> {
@@ -51,7 +51,9 @@ pub(crate) fn build(spec: &ResponseSpec<'_>) -> Vec<u8> {
         out.push_str(h);
         out.push_str("\r\n");
     }
-    let _ = write!(out, "Server: {SERVER}\r\n");
+    if let Some(server) = spec.server {
+        let _ = write!(out, "Server: {server}\r\n");
+    }
     let mut bytes = match spec.body {
         Some((content_type, body)) => {
             let _ = write!(
