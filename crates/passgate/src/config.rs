@@ -78,6 +78,14 @@ pub struct SipConfig {
     /// Who may call when `digest_realm` is set: user = password.
     #[serde(skip_serializing)]
     pub digest_users: std::collections::HashMap<String, String>,
+    /// Wrong Digest answers from one source within the window before that
+    /// source is refused for `digest_lockout_secs` (0: no limit).
+    pub digest_max_failures_per_source: u32,
+    /// Wrong Digest answers for one user name, from anywhere, within the
+    /// window before that name is refused (0: no limit).
+    pub digest_max_failures_per_user: u32,
+    pub digest_failure_window_secs: u64,
+    pub digest_lockout_secs: u64,
     /// Server header of responses and User-Agent of requests; empty leaves
     /// them out. Never sent to sources refused by `allow_from`.
     pub server_header: String,
@@ -138,6 +146,10 @@ impl Default for SipConfig {
             max_calls_per_second: 0.0,
             digest_realm: String::new(),
             digest_users: std::collections::HashMap::new(),
+            digest_max_failures_per_source: 5,
+            digest_max_failures_per_user: 20,
+            digest_failure_window_secs: 60,
+            digest_lockout_secs: 300,
             server_header: String::new(),
             tcp: SipTcpConfig::default(),
         }
@@ -481,6 +493,11 @@ impl Config {
                 self.sip.tcp.max_connections_per_source as u64,
             ),
             ("sip.tcp.idle_timeout_secs", self.sip.tcp.idle_timeout_secs),
+            (
+                "sip.digest_failure_window_secs",
+                self.sip.digest_failure_window_secs,
+            ),
+            ("sip.digest_lockout_secs", self.sip.digest_lockout_secs),
             (
                 "sip.tcp.message_timeout_secs",
                 self.sip.tcp.message_timeout_secs,

@@ -269,6 +269,24 @@ impl Metrics {
                 "passgate_sip_refused_total{{reason=\"forbidden\"}} {}",
                 s.endpoint.requests_forbidden
             );
+            out.push_str("# TYPE passgate_sip_auth_failures_total counter\n");
+            for (reason, n) in [
+                ("wrong_password", s.endpoint.auth_wrong_password),
+                ("unknown_user", s.endpoint.auth_unknown_user),
+                ("malformed", s.endpoint.auth_malformed),
+                ("stale_nonce", s.endpoint.auth_stale_nonce),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "passgate_sip_auth_failures_total{{reason=\"{reason}\"}} {n}"
+                );
+            }
+            out.push_str("# TYPE passgate_sip_auth_locked_total counter\n");
+            let _ = writeln!(
+                out,
+                "passgate_sip_auth_locked_total {}",
+                s.endpoint.auth_locked
+            );
             out.push_str("# TYPE passgate_sip_tcp_connections gauge\n");
             let _ = writeln!(out, "passgate_sip_tcp_connections {}", s.tcp_connections);
             out.push_str("# TYPE passgate_sip_tcp_refused_total counter\n");

@@ -46,6 +46,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     endpoint.max_calls = config.sip.max_calls;
     endpoint.trying_after = Duration::from_millis(config.sip.trying_after_ms);
     endpoint.allow_from = config.allow_from();
+    endpoint.auth_limits = sip::AuthLimits {
+        per_source: config.sip.digest_max_failures_per_source,
+        per_user: config.sip.digest_max_failures_per_user,
+        window: Duration::from_secs(config.sip.digest_failure_window_secs),
+        cooldown: Duration::from_secs(config.sip.digest_lockout_secs),
+    };
     endpoint.server_header =
         (!config.sip.server_header.is_empty()).then(|| config.sip.server_header.clone());
     let rate = config.sip.calls_per_second_per_source;

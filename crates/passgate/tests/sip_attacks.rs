@@ -272,3 +272,117 @@ fn rand_suffix() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The next final (or 1xx) answer for `call_id` whose status is one of `codes`.
+fn answer_for(socket: &UdpSocket, call_id: &str, codes: &[&str]) -> String {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 65_536];
+    loop {
+        let (n, _) = socket
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("no answer {codes:?} for {call_id}: {e}"));
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if header(&text, "Call-ID") == Some(call_id)
+            && codes
+                .iter()
+                .any(|c| text.starts_with(&format!("SIP/2.0 {c}")))
+        {
+            return text;
+        }
+    }
+}
+
+/// One guess of `password` for user "trunk": an INVITE, and when challenged,
+/// the INVITE again with the answer. The status line of the last answer.
+fn guess(target: SocketAddr, source: &str, n: u32, password: &str) -> String {
+    let socket = UdpSocket::bind(format!("{source}:0")).unwrap();
+    let local = socket.local_addr().unwrap();
+    let caller = Caller {
+        socket,
+        target,
+        call_id: format!("guess-{n}-{}", local.port()),
+        to_tag: String::new(),
+    };
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+    let ct = "Content-Type: application/sdp\r\n";
+    let first = caller.request("INVITE", 1, local, ct, sdp);
+    caller.socket.send_to(first.as_bytes(), target).unwrap();
+    let answer = answer_for(&caller.socket, &caller.call_id, &["401", "403"]);
+    if answer.starts_with("SIP/2.0 403") {
+        return "SIP/2.0 403 (no challenge)".into();
+    }
+    let challenge = header(&answer, "WWW-Authenticate").expect("a challenge");
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("a nonce");
+    let uri = format!("sip:passgate@{target}");
+    let ha1 = md5_hex(&format!("trunk:passgate:{password}"));
+    let ha2 = md5_hex(&format!("INVITE:{uri}"));
+    let response = md5_hex(&format!("{ha1}:{nonce}:00000001:c{n}:auth:{ha2}"));
+    let authorization = format!(
+        "Authorization: Digest username=\"trunk\", realm=\"passgate\", nonce=\"{nonce}\", \
+         uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c{n}\"\r\n"
+    );
+    let second = caller.request("INVITE", 2, local, &format!("{authorization}{ct}"), sdp);
+    caller.socket.send_to(second.as_bytes(), target).unwrap();
+    let last = answer_for(&caller.socket, &caller.call_id, &["200", "401", "403"]);
+    last.lines().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn a_digest_brute_force_is_stopped_at_the_limit_with_one_security_line_per_failure() {
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__DIGEST_REALM", "passgate"),
+        ("PASSGATE_SIP__DIGEST_USERS", "{trunk = \"s3cret\"}"),
+        ("PASSGATE_SIP__DIGEST_MAX_FAILURES_PER_SOURCE", "5"),
+    ]);
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    for n in 1..=30 {
+        answers.push(guess(agent.sip, "127.0.0.2", n, &format!("guess{n}")));
+    }
+    // The right password, from the guesser: refused all the same.
+    let right = guess(agent.sip, "127.0.0.2", 31, "s3cret");
+    eprintln!("31 guesses in {:?}: {answers:?}", started.elapsed());
+    assert!(
+        answers[..5].iter().all(|a| a.starts_with("SIP/2.0 401")),
+        "{answers:?}"
+    );
+    assert!(
+        answers[5..]
+            .iter()
+            .all(|a| a == "SIP/2.0 403 (no challenge)"),
+        "{answers:?}"
+    );
+    assert_eq!(right, "SIP/2.0 403 (no challenge)");
+    // The trunk itself, from its own address, still gets in.
+    let trunk = guess(agent.sip, "127.0.0.1", 32, "s3cret");
+    assert!(trunk.starts_with("SIP/2.0 200"), "{trunk}");
+    let log = agent.log_text();
+    let failed = "security: digest authentication failed source=127.0.0.2 user=\"trunk\" realm=\"passgate\" reason=wrong_password";
+    assert_eq!(log.matches(failed).count(), 5, "{log}");
+    let refused = "security: digest authentication refused source=127.0.0.2 user=\"\" realm=\"passgate\" reason=locked_source";
+    assert_eq!(log.matches(refused).count(), 26, "{log}");
+    assert!(!log.contains("guess1"), "a guessed password in the log");
+    let text = metrics(&agent);
+    assert!(
+        text.contains("passgate_sip_auth_failures_total{reason=\"wrong_password\"} 5\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("passgate_sip_auth_locked_total 26\n"),
+        "{text}"
+    );
+}

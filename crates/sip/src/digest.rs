@@ -58,6 +58,10 @@ impl DigestAuth {
         }
     }
 
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
     /// The WWW-Authenticate value for a 401, at `now_secs` (any monotonic
     /// clock), with `salt` fresh random bits.
     pub fn challenge(&self, now_secs: u64, salt: u64) -> String {
@@ -160,6 +164,17 @@ impl DigestAuth {
             Err(DigestError::WrongResponse)
         }
     }
+}
+
+/// The user name an Authorization header value claims, at most 64
+/// characters (it comes from anyone, and goes into log lines).
+pub fn claimed_user(authorization: &str) -> Option<String> {
+    let params = authorization.trim();
+    let params = params
+        .strip_prefix("Digest")
+        .or_else(|| params.strip_prefix("digest"))?;
+    let user = parse_params(params).remove("username")?;
+    Some(user.chars().take(64).collect())
 }
 
 fn parse_params(s: &str) -> HashMap<&'static str, String> {

@@ -175,6 +175,8 @@ pub struct EndpointConfig {
     /// leaves them out (nothing tells a scanner what answers). Never sent to
     /// sources refused for not being in `allow_from`.
     pub server_header: Option<String>,
+    /// Limits on wrong Digest answers per source and per user name.
+    pub auth_limits: crate::auth_throttle::AuthLimits,
 }
 
 impl EndpointConfig {
@@ -205,6 +207,7 @@ impl EndpointConfig {
             digest: None,
             trying_after: Duration::from_millis(100),
             server_header: None,
+            auth_limits: crate::auth_throttle::AuthLimits::default(),
         }
     }
 }
@@ -222,6 +225,16 @@ pub struct Stats {
     pub calls_refused_draining: u64,
     pub requests_forbidden: u64,
     pub invites_challenged: u64,
+    /// Digest answers with a wrong password.
+    pub auth_wrong_password: u64,
+    /// Digest answers for a user name we do not have (or another realm).
+    pub auth_unknown_user: u64,
+    /// Digest answers missing a parameter.
+    pub auth_malformed: u64,
+    /// Digest answers to a nonce not issued here or expired.
+    pub auth_stale_nonce: u64,
+    /// INVITEs refused without a challenge: source or user name locked.
+    pub auth_locked: u64,
 }
 
 /// Why a new call is answered 503.
@@ -352,6 +365,7 @@ pub struct Endpoint {
     draining: bool,
     /// Zero of the clock digest nonces are stamped with.
     epoch: Option<Instant>,
+    auth_throttle: crate::auth_throttle::AuthThrottle,
 }
 
 impl Endpoint {
@@ -372,6 +386,7 @@ impl Endpoint {
             total_rate: crate::admission::TotalRateLimiter::new(config.calls_per_second),
             draining: false,
             epoch: None,
+            auth_throttle: crate::auth_throttle::AuthThrottle::new(config.auth_limits),
             config,
         }
     }
@@ -715,7 +730,69 @@ impl Endpoint {
             let epoch = *self.epoch.get_or_insert(now);
             // +1: a nonce stamped 0 would read as "issued before the epoch".
             let now_secs = now.saturating_duration_since(epoch).as_secs() + 1;
-            if let Err(err) = digest.verify("INVITE", req.header("authorization"), now_secs) {
+            let authorization = req.header("authorization");
+            let user = authorization.and_then(crate::digest::claimed_user);
+            let realm = digest.realm();
+            // One line per refusal and per wrong answer, for fail2ban; the
+            // user name is quoted and escaped (it comes from anyone).
+            if let Some(locked) = self.auth_throttle.locked(now, source.ip(), user.as_deref()) {
+                self.stats.auth_locked += 1;
+                tracing::warn!(
+                    source = %source.ip(),
+                    user = ?user.as_deref().unwrap_or(""),
+                    realm = ?realm,
+                    reason = %locked.as_str(),
+                    "security: digest authentication refused"
+                );
+                self.respond_tx(now, &key, &req.echo, 403, None, &[], None);
+                return;
+            }
+            let verified = digest.verify("INVITE", authorization, now_secs);
+            match &verified {
+                Ok(user) => self.auth_throttle.succeeded(now, source.ip(), user),
+                Err(crate::digest::DigestError::Missing) => {}
+                Err(err) => {
+                    let (counter, reason) = match err {
+                        crate::digest::DigestError::WrongResponse => {
+                            (&mut self.stats.auth_wrong_password, "wrong_password")
+                        }
+                        crate::digest::DigestError::UnknownUser => {
+                            (&mut self.stats.auth_unknown_user, "unknown_user")
+                        }
+                        crate::digest::DigestError::StaleNonce => {
+                            (&mut self.stats.auth_stale_nonce, "stale_nonce")
+                        }
+                        _ => (&mut self.stats.auth_malformed, "malformed"),
+                    };
+                    *counter += 1;
+                    // A stale nonce is what an honest client with an old
+                    // challenge sends: answered with a new one, not counted
+                    // toward a lock.
+                    let locked = if reason == "stale_nonce" {
+                        None
+                    } else {
+                        self.auth_throttle.failed(now, source.ip(), user.as_deref())
+                    };
+                    tracing::warn!(
+                        source = %source.ip(),
+                        user = ?user.as_deref().unwrap_or(""),
+                        realm = ?realm,
+                        reason = %reason,
+                        "security: digest authentication failed"
+                    );
+                    if let Some(locked) = locked {
+                        tracing::warn!(
+                            source = %source.ip(),
+                            user = ?user.as_deref().unwrap_or(""),
+                            realm = ?realm,
+                            reason = %locked.as_str(),
+                            cooldown_secs = self.config.auth_limits.cooldown.as_secs(),
+                            "security: digest authentication locked"
+                        );
+                    }
+                }
+            }
+            if let Err(err) = verified {
                 tracing::debug!(call_id = req.call_id(), %err, "challenging the INVITE");
                 self.stats.invites_challenged += 1;
                 let salt: u64 = self.rng.random();

@@ -1546,3 +1546,70 @@ fn a_reinvite_moving_the_media_to_the_other_family_is_488_and_the_call_goes_on()
     assert!(h.events().is_empty(), "the media is not updated");
     assert!(h.ep.call_id(call).is_some());
 }
+
+#[test]
+fn wrong_digest_answers_past_the_per_source_limit_get_403_even_with_the_right_password() {
+    let mut h = Harness::new();
+    h.ep.config.digest = Some(crate::digest::DigestAuth::new(
+        "passgate",
+        std::collections::HashMap::from([("trunk".to_string(), "s3cret".to_string())]),
+        "node-secret",
+    ));
+    h.ep.auth_throttle = crate::auth_throttle::AuthThrottle::new(crate::AuthLimits {
+        per_source: 3,
+        ..crate::AuthLimits::default()
+    });
+    let uri = "sip:passgate@192.0.2.1:5060";
+    let guess = |h: &mut Harness, n: u32, password: &str| {
+        h.feed(&invite(
+            &format!("z9hG4bK-c{n}"),
+            &format!("guess-{n}"),
+            Some(&sdp("0", "")),
+        ));
+        let sent = h.sent_text();
+        let Some(challenge) = sent
+            .iter()
+            .find_map(|m| header(m, "WWW-Authenticate"))
+            .map(str::to_string)
+        else {
+            return status_lines(&sent).last().map(|s| s.to_string());
+        };
+        let answer = crate::digest::client_answer(&challenge, "trunk", password, uri);
+        h.feed(
+            &invite(
+                &format!("z9hG4bK-d{n}"),
+                &format!("guess-{n}"),
+                Some(&sdp("0", "")),
+            )
+            .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE")
+            .replace(
+                "Max-Forwards: 70\r\n",
+                &format!("Max-Forwards: 70\r\nAuthorization: {answer}\r\n"),
+            ),
+        );
+        status_lines(&h.sent_text()).last().map(|s| s.to_string())
+    };
+    for n in 1..=3 {
+        assert_eq!(
+            guess(&mut h, n, "guess").as_deref(),
+            Some("SIP/2.0 401 Unauthorized")
+        );
+    }
+    assert_eq!(h.ep.stats().auth_wrong_password, 3);
+    // Locked: no challenge at all, and the right password changes nothing.
+    assert_eq!(
+        guess(&mut h, 4, "s3cret").as_deref(),
+        Some("SIP/2.0 403 Forbidden")
+    );
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.stats().auth_locked, 1);
+    // After the cool-down the trunk gets in.
+    h.advance(Duration::from_secs(301));
+    h.sent_text(); // the unacknowledged 401s' retransmissions
+    let last = guess(&mut h, 5, "s3cret");
+    let events = h.events();
+    assert!(
+        matches!(events.as_slice(), [Event::IncomingCall(_)]),
+        "{last:?} {events:?}"
+    );
+}

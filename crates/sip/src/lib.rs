@@ -12,6 +12,7 @@
 //! be driven by a test clock (see `design.md`).
 
 pub mod admission;
+pub mod auth_throttle;
 pub mod digest;
 pub mod driver;
 pub mod endpoint;
@@ -30,6 +31,7 @@ pub mod timers;
 mod transaction;
 
 pub use admission::{Cidr, RateLimit};
+pub use auth_throttle::AuthLimits;
 pub use digest::DigestAuth;
 pub use endpoint::{
     CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, ReferStatus, Transmit,
