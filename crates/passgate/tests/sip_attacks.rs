@@ -216,6 +216,13 @@ fn no_server_header_by_default_the_configured_one_when_set_and_none_to_a_refused
     let refused = options_from("127.0.0.2", named.sip);
     assert!(refused.starts_with("SIP/2.0 403"), "{refused}");
     assert_eq!(header(&refused, "Server"), None, "{refused}");
+    let log = named.wait_log(&["security: request refused"], Duration::from_secs(5));
+    assert!(
+        log.contains(
+            "security: request refused source=127.0.0.2 reason=not_allowed method=OPTIONS"
+        ),
+        "{log}"
+    );
 }
 
 #[test]

@@ -595,6 +595,12 @@ impl Endpoint {
     ) {
         if !self.allowed(source.ip()) {
             self.stats.requests_forbidden += 1;
+            tracing::warn!(
+                source = %source.ip(),
+                reason = %"not_allowed",
+                method = %req.method.as_str(),
+                "security: request refused"
+            );
             if req.method != Method::Ack {
                 let tag = self.new_tag();
                 let payload = response::build(&ResponseSpec {
@@ -748,55 +754,17 @@ impl Endpoint {
                 return;
             }
             let verified = digest.verify("INVITE", authorization, now_secs);
+            let challenge = verified.is_err().then(|| {
+                let salt: u64 = self.rng.random();
+                format!("WWW-Authenticate: {}", digest.challenge(now_secs, salt))
+            });
             match &verified {
                 Ok(user) => self.auth_throttle.succeeded(now, source.ip(), user),
-                Err(crate::digest::DigestError::Missing) => {}
-                Err(err) => {
-                    let (counter, reason) = match err {
-                        crate::digest::DigestError::WrongResponse => {
-                            (&mut self.stats.auth_wrong_password, "wrong_password")
-                        }
-                        crate::digest::DigestError::UnknownUser => {
-                            (&mut self.stats.auth_unknown_user, "unknown_user")
-                        }
-                        crate::digest::DigestError::StaleNonce => {
-                            (&mut self.stats.auth_stale_nonce, "stale_nonce")
-                        }
-                        _ => (&mut self.stats.auth_malformed, "malformed"),
-                    };
-                    *counter += 1;
-                    // A stale nonce is what an honest client with an old
-                    // challenge sends: answered with a new one, not counted
-                    // toward a lock.
-                    let locked = if reason == "stale_nonce" {
-                        None
-                    } else {
-                        self.auth_throttle.failed(now, source.ip(), user.as_deref())
-                    };
-                    tracing::warn!(
-                        source = %source.ip(),
-                        user = ?user.as_deref().unwrap_or(""),
-                        realm = ?realm,
-                        reason = %reason,
-                        "security: digest authentication failed"
-                    );
-                    if let Some(locked) = locked {
-                        tracing::warn!(
-                            source = %source.ip(),
-                            user = ?user.as_deref().unwrap_or(""),
-                            realm = ?realm,
-                            reason = %locked.as_str(),
-                            cooldown_secs = self.config.auth_limits.cooldown.as_secs(),
-                            "security: digest authentication locked"
-                        );
-                    }
-                }
+                Err(err) => self.auth_failed(now, source.ip(), user.as_deref(), err),
             }
-            if let Err(err) = verified {
+            if let (Err(err), Some(challenge)) = (verified, challenge) {
                 tracing::debug!(call_id = req.call_id(), %err, "challenging the INVITE");
                 self.stats.invites_challenged += 1;
-                let salt: u64 = self.rng.random();
-                let challenge = format!("WWW-Authenticate: {}", digest.challenge(now_secs, salt));
                 self.respond_tx(now, &key, &req.echo, 401, None, &[challenge], None);
                 return;
             }
@@ -1236,6 +1204,58 @@ impl Endpoint {
                 call: CallHandle(handle),
                 media,
             });
+        }
+    }
+
+    /// Counts and logs a wrong Digest answer: one line for fail2ban, the
+    /// user name quoted and escaped (it comes from anyone).
+    fn auth_failed(
+        &mut self,
+        now: Instant,
+        source: IpAddr,
+        user: Option<&str>,
+        err: &crate::digest::DigestError,
+    ) {
+        use crate::digest::DigestError as E;
+        let reason = match err {
+            E::Missing => return,
+            // What an honest client answering an old challenge sends: it is
+            // challenged again, and this counts toward no lock.
+            E::StaleNonce => {
+                self.stats.auth_stale_nonce += 1;
+                tracing::info!(%source, user = ?user.unwrap_or(""), "digest nonce stale or not ours; challenging again");
+                return;
+            }
+            E::WrongResponse => {
+                self.stats.auth_wrong_password += 1;
+                "wrong_password"
+            }
+            E::UnknownUser => {
+                self.stats.auth_unknown_user += 1;
+                "unknown_user"
+            }
+            E::Incomplete(_) => {
+                self.stats.auth_malformed += 1;
+                "malformed"
+            }
+        };
+        let realm = self.config.digest.as_ref().map_or("", |d| d.realm());
+        tracing::warn!(
+            %source,
+            user = ?user.unwrap_or(""),
+            realm = ?realm,
+            reason = %reason,
+            "security: digest authentication failed"
+        );
+        if let Some(locked) = self.auth_throttle.failed(now, source, user) {
+            tracing::warn!(
+                %source,
+                user = ?user.unwrap_or(""),
+                realm = ?realm,
+                reason = %locked.as_str(),
+                cooldown_secs = self.config.auth_limits.cooldown.as_secs(),
+                "security: digest authentication locked"
+            );
         }
     }
 
