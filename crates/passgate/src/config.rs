@@ -721,6 +721,15 @@ mod tests {
             err.contains("sip.trying_after_ms") && err.contains("250"),
             "{err}"
         );
+        for key in [
+            "[sip.tcp]\nmax_connections_per_source = 0\n",
+            "[sip.tcp]\nmessage_timeout_secs = 0\n",
+            "[sip]\ndigest_lockout_secs = 0\n",
+        ] {
+            let err = load_text(key).unwrap_err().to_string();
+            let name = key.split(['\n', ' ']).nth(1).unwrap();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]
