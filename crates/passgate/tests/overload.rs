@@ -98,6 +98,11 @@ fn a_flood_is_shed_with_503_while_calls_in_progress_and_options_go_on() {
         refused > 3000,
         "most of the 4500 INVITEs were refused for their rate: {refused}\n{metrics}"
     );
+    let lines = agent
+        .log_text()
+        .matches("security: call refused source=127.0.0.2 reason=rate")
+        .count() as u64;
+    assert_eq!(lines, refused, "one line per INVITE refused for its rate");
 }
 
 #[test]

@@ -485,7 +485,7 @@ impl Endpoint {
             // A retransmission of a call already taken: its transaction answers.
             return false;
         }
-        self.count_refusal(refusal);
+        self.count_refusal(refusal, source.ip());
         // The same request gets the same tag (§8.2.6.2), with no state kept.
         let tag = format!(
             "{}{:x}",
@@ -534,11 +534,17 @@ impl Endpoint {
         }
     }
 
-    fn count_refusal(&mut self, refusal: Refusal) {
+    /// Counts a refused call. One source over its own rate is logged (a
+    /// line per INVITE, for fail2ban); refusals for the node's capacity are
+    /// only counted, being no one source's doing.
+    fn count_refusal(&mut self, refusal: Refusal, source: IpAddr) {
         let counter = match refusal {
             Refusal::Draining => &mut self.stats.calls_refused_draining,
             Refusal::Overload => &mut self.stats.calls_refused_overload,
-            Refusal::Rate => &mut self.stats.calls_refused_rate,
+            Refusal::Rate => {
+                tracing::warn!(%source, reason = %"rate", "security: call refused");
+                &mut self.stats.calls_refused_rate
+            }
         };
         *counter += 1;
     }
@@ -719,7 +725,7 @@ impl Endpoint {
         }
 
         if let Some(refusal) = self.refusal(now, source.ip(), true) {
-            self.count_refusal(refusal);
+            self.count_refusal(refusal, source.ip());
             let retry = format!("Retry-After: {}", self.config.retry_after_secs);
             self.respond_tx(now, &key, &req.echo, 503, None, &[retry], None);
             return;
