@@ -9,11 +9,13 @@ pub const BASE: u64 = 256;
 /// Descriptors set aside per call (`sip.max_calls`): its RTP socket and room
 /// for an RTCP one.
 pub const PER_CALL: u64 = 2;
+/// The most the soft limit is raised to (Linux's default fs.nr_open).
+pub const MAX_OPEN_FILES: u64 = 1 << 20;
 /// TCP connections left even when the limit is too low for the calls.
 pub const TCP_FLOOR: usize = 16;
 
-/// The open-file limit after trying to raise the soft limit to the hard one,
-/// and the error when it could not be raised.
+/// The open-file limit after trying to raise the soft limit to the hard one
+/// (at most [`MAX_OPEN_FILES`]), and the error when it could not be raised.
 pub fn raise_open_file_limit() -> (u64, Option<std::io::Error>) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -23,18 +25,20 @@ pub fn raise_open_file_limit() -> (u64, Option<std::io::Error>) {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return (1024, Some(std::io::Error::last_os_error()));
     }
-    if lim.rlim_cur >= lim.rlim_max {
+    // An unlimited hard limit is still capped by the kernel (fs.nr_open).
+    let target = lim.rlim_max.min(MAX_OPEN_FILES);
+    if lim.rlim_cur >= target {
         return (lim.rlim_cur, None);
     }
     let raised = libc::rlimit {
-        rlim_cur: lim.rlim_max,
+        rlim_cur: target,
         rlim_max: lim.rlim_max,
     };
     // SAFETY: setrlimit reads the struct we own.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
         return (lim.rlim_cur, Some(std::io::Error::last_os_error()));
     }
-    (lim.rlim_max, None)
+    (target, None)
 }
 
 /// Descriptors the calls and the process need before any TCP connection.
@@ -68,6 +72,21 @@ mod tests {
 
     #[test]
     fn the_limit_is_raised_to_the_hard_limit() {
+        let mut start = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit use structs we own.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut start) },
+            0
+        );
+        // Lowered first (always allowed), so there is something to raise.
+        let lowered = libc::rlimit {
+            rlim_cur: start.rlim_max.min(512),
+            rlim_max: start.rlim_max,
+        };
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
         let (limit, err) = raise_open_file_limit();
         assert!(err.is_none(), "{err:?}");
         let mut lim = libc::rlimit {
@@ -76,7 +95,7 @@ mod tests {
         };
         // SAFETY: as above.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-        assert_eq!(lim.rlim_cur, lim.rlim_max);
+        assert_eq!(lim.rlim_cur, lim.rlim_max.min(MAX_OPEN_FILES));
         assert_eq!(limit, lim.rlim_cur);
     }
 }
