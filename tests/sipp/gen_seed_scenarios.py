@@ -77,10 +77,13 @@ def invite(number, routed=False):
 '''
 
 
+KEY_PCAP = {"#": "pound", "*": "star"}
+
+
 def press(digits, gap_ms=800):
     out = ""
     for d in digits:
-        out += f'  <nop><action><exec play_pcap_audio="{PCAP.format(d)}"/></action></nop>\n'
+        out += f'  <nop><action><exec play_pcap_audio="{PCAP.format(KEY_PCAP.get(d, d))}"/></action></nop>\n'
         out += f'  <pause milliseconds="{gap_ms}"/>\n'
     return out
 
@@ -362,6 +365,21 @@ scenario("seed_typed_number.xml", "passgate seed: typed number",
          + '  <pause milliseconds="1500"/>\n'
          + press("1", gap_ms=2500)
          + press("5550100001", gap_ms=700)
+         + speak("passphrase.wav", 18000)
+         + press("0")
+         + refer_tail(UNKNOWN, "X-Passgate-Auth=verified&amp;X-Passgate-Account=nelson", 2),
+         "auth")
+
+scenario("seed_typed_number_hash.xml", "passgate seed: typed number ended with #",
+         "The fourth branch typed as many callers do: the 10-digit number then # (250 ms after the "
+         "last digit, once the lookup has started). The # ends the entry and must not cut the "
+         "passphrase request and beep; the passphrase (passphrase.wav) is then heard: REFER as verified.",
+         invite(UNKNOWN)
+         + '  <pause milliseconds="1500"/>\n'
+         + press("1", gap_ms=2500)
+         + press("555010000", gap_ms=700)
+         + press("1", gap_ms=250)
+         + press("#", gap_ms=500)
          + speak("passphrase.wav", 18000)
          + press("0")
          + refer_tail(UNKNOWN, "X-Passgate-Auth=verified&amp;X-Passgate-Account=nelson", 2),

@@ -327,7 +327,6 @@ impl Call {
             SipEvent::InfoDigit { digit, .. } => {
                 tracing::info!(digit = %digit.digit, source = "sip-info", "digit");
                 self.services.metrics.digit("sip_info");
-                self.media.update(|m| m.session.external_digit());
                 self.pending.push_back(FlowEvent::Digit(digit.digit));
             }
             SipEvent::Info { content_type, .. } => tracing::debug!(?content_type, "INFO ignored"),
@@ -521,10 +520,12 @@ impl Call {
 
     /// Audit rows are written at once, in the flow's order: they record what
     /// happened and must not wait behind a prompt (the caller may hang up first).
+    /// Barge-in is at once too: it stops what plays now, before the prompts
+    /// that follow it are released.
     async fn run_actions(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
-                audit @ Action::Audit(_) => self.execute(audit).await,
+                now @ (Action::Audit(_) | Action::StopPrompts) => self.execute(now).await,
                 other => self.held.push_back(other),
             }
         }
@@ -545,14 +546,6 @@ impl Call {
                 || unconfirmed_play
                 || (waits_for_playback && self.media.read(|m| m.session.is_playing()))
             {
-                // A caller who knows the menu may type ahead of the prompt.
-                if self
-                    .held
-                    .iter()
-                    .any(|a| matches!(a, Action::CollectDigits(_)))
-                {
-                    self.set_barge_in(BargeIn::Digits);
-                }
                 break;
             }
             if let Some(action) = self.held.pop_front() {
@@ -566,7 +559,13 @@ impl Call {
     async fn execute(&mut self, action: Action) {
         match action {
             Action::Play(prompt) => self.play(prompt),
-            Action::CollectDigits(_) => self.set_barge_in(BargeIn::Digits),
+            // Keys always reach the flow; it says when one barges in.
+            Action::CollectDigits(_) => {}
+            Action::StopPrompts => {
+                if !self.protected_playing {
+                    self.media.update(|m| m.session.stop_playback());
+                }
+            }
             Action::Listen(request) => self.listen(request.vocabulary, request.expected_words),
             Action::StopListening => {
                 self.listening = None;
