@@ -385,6 +385,15 @@ scenario("seed_typed_number_hash.xml", "passgate seed: typed number ended with #
          + refer_tail(UNKNOWN, "X-Passgate-Auth=verified&amp;X-Passgate-Account=nelson", 2),
          "auth")
 
+scenario("seed_late_answer.xml", "passgate seed: a late answer",
+         "Nelson Medina says nothing for a while: late.wav (silence, then the passphrase) plays "
+         "once; the test sizes its silence so that the phrase begins 7 s after the beep. He "
+         "hangs up after 22 s; the audit trail says what was heard.",
+         invite(KNOWN)
+         + '  <nop><action><exec rtp_stream="late.wav,1,0"/></action></nop>\n'
+         + '  <pause milliseconds="22000"/>\n'
+         + bye(KNOWN), "")
+
 scenario("seed_hangup.xml", "passgate seed: caller hangs up",
          "The seed call, sixth branch: the caller hangs up while the passphrase is asked for.",
          invite(KNOWN) + '  <pause milliseconds="3000"/>\n' + bye(KNOWN), "")

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use asr::{ListenOptions, SessionEvent as AsrEvent};
 use auth::flow::{
-    Action, Alternatives, AuthOutcome, Event as FlowEvent, Flow, PlaybackId, Prompt, PromptId,
-    TransferTarget, Vocabulary,
+    Action, Alternatives, AuthOutcome, Event as FlowEvent, Flow, ListenRequest, PlaybackId, Prompt,
+    PromptId, TransferTarget, Vocabulary,
 };
 use auth::phone::{caller_number, CallerHeaders, E164};
 use media::{BargeIn, MediaEvent, SessionEvent as MediaOut, SessionStats};
@@ -566,7 +566,7 @@ impl Call {
                     self.media.update(|m| m.session.stop_playback());
                 }
             }
-            Action::Listen(request) => self.listen(request.vocabulary, request.expected_words),
+            Action::Listen(request) => self.listen(request),
             Action::StopListening => {
                 self.listening = None;
                 self.media.update(|m| m.session.set_listening(false));
@@ -683,12 +683,12 @@ impl Call {
         }
     }
 
-    fn listen(&mut self, vocabulary: Vocabulary, expected_words: Option<usize>) {
+    fn listen(&mut self, request: ListenRequest) {
         let Some(recognizer) = &self.services.recognizer else {
             tracing::warn!("no speech model loaded; the turn hears nothing");
             return;
         };
-        let words = match vocabulary {
+        let words = match request.vocabulary {
             Vocabulary::Full => None,
             Vocabulary::Words(words) => Some(asr::Vocabulary::from_words(words)),
         };
@@ -696,11 +696,15 @@ impl Call {
             vocabulary = words.as_ref().map_or(0, |w| w.words().len()),
             "listening"
         );
-        let options = ListenOptions {
+        let mut options = ListenOptions {
             vocabulary: words,
-            expected_words,
+            expected_words: request.expected_words,
             ..self.services.listen.clone()
         };
+        // The step's own window: how long the caller has to begin, and
+        // the longest turn.
+        options.endpointer.no_speech_timeout = request.timeout;
+        options.endpointer.max_duration = request.max_duration;
         match recognizer.start(&options) {
             Ok(session) => {
                 self.listening = Some(session);

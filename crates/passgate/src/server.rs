@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use asr::{ListenOptions, Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
+use asr::{Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
 use auth::passphrase::MatchRule;
 use auth::store::{redact_url, Store};
 use sip::{driver, CallHandle, EndpointConfig, Event};
@@ -103,7 +103,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             PROMPT_RATE,
         ),
         recognizer,
-        listen: ListenOptions::default(),
+        listen: config.asr.listen.options(),
         audit_log: AuditLog::start(store.clone(), metrics.clone()),
         store,
         sms,

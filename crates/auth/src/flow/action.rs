@@ -112,8 +112,12 @@ pub struct DigitCollection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenRequest {
     pub vocabulary: Vocabulary,
-    /// Longest the recognizer listens before giving its final result.
+    /// How long the caller has to begin speaking: silence until then ends
+    /// the turn.
     pub timeout: Duration,
+    /// Longest the turn's audio runs, an answer begun late included: the
+    /// recognizer gives its final result there whatever it hears.
+    pub max_duration: Duration,
     pub purpose: ListenPurpose,
     /// Words the answer has, when known: the turn may end after a short
     /// pause once that many are heard.

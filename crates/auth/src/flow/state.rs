@@ -139,7 +139,9 @@ impl State {
             | State::Menu { entry, .. } => entry.arm(now),
             State::Passphrase { deadline, .. } => {
                 deadline.get_or_insert(
-                    now + config.passphrase.listen_timeout + config.passphrase.listen_grace,
+                    now + config.passphrase.listen_timeout
+                        + config.passphrase.max_answer
+                        + config.passphrase.listen_grace,
                 );
             }
             _ => {}

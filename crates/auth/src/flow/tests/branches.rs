@@ -118,7 +118,8 @@ const CASES: &[Case] = &[
         configure: defaults,
         script: &[
             KNOWN_CALLER,
-            &[Wait(11), Sent, Played, RightCode, Played, Press("0")],
+            // 8 s to begin, 5 s to finish, 2 s for the result.
+            &[Wait(16), Sent, Played, RightCode, Played, Press("0")],
         ],
         end: End::Agent(Factor::SmsCode),
         prompts: &[PassphraseFailed, EnterCode, WelcomeAfterCode],

@@ -194,7 +194,7 @@ fn a_hash_after_a_full_number_does_not_cut_the_passphrase_request() {
     let config = FlowConfig::default().passphrase;
     assert_eq!(
         call.flow.poll_timeout(),
-        Some(call.now + config.listen_timeout + config.listen_grace)
+        Some(call.now + config.listen_timeout + config.max_answer + config.listen_grace)
     );
     call.run(&[Say(&["하얀 말"]), Verify]);
     assert!(call
