@@ -434,7 +434,9 @@ impl Call {
                 self.services.metrics.recognition(t.processing);
                 // The words may be the passphrase: never logged.
                 tracing::info!(alternatives = t.alternatives.len(), reason = ?t.reason, audio_ms = t.audio.as_millis() as u64, "recognized");
-                let alternatives = Alternatives::new(t.alternatives.into_iter().map(|a| a.text));
+                let alternatives = Alternatives::scored(
+                    t.alternatives.into_iter().map(|a| (a.text, a.confidence)),
+                );
                 self.pending.push_back(FlowEvent::Transcript(alternatives));
             }
             None => {

@@ -21,6 +21,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub asr: AsrConfig,
+    /// `[passphrase]`: how the recognizer's scored alternatives are decided.
+    pub passphrase: auth::passphrase::MatchRule,
     pub transfer: TransferConfig,
     pub prompts: PromptsConfig,
     pub log: LogConfig,
@@ -444,6 +446,21 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| ConfigError::Invalid(format!("{key}: {problem}"));
         self.asr.listen.validate().map_err(ConfigError::Invalid)?;
+        let rule = &self.passphrase;
+        for (key, value) in [
+            ("passphrase.margin", rule.margin),
+            ("passphrase.extra_word_cost", rule.extra_word_cost),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(bad(key, format!("{value} is not a score of 0 or more")));
+            }
+        }
+        if rule.max_candidates == 0 {
+            return Err(bad(
+                "passphrase.max_candidates",
+                "at least 1 candidate must be checked".into(),
+            ));
+        }
         if self.sip.codecs.is_empty() {
             return Err(bad(
                 "sip.codecs",
@@ -741,6 +758,15 @@ mod tests {
             err.contains("prompts.no_barge_in") && err.contains("greting"),
             "{err}"
         );
+        let err = load_text("[passphrase]\nmargin = -1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("passphrase.margin"), "{err}");
+        let rule = load_text("[passphrase]\nmargin = 1.25\n")
+            .unwrap()
+            .passphrase;
+        assert_eq!(rule.margin, 1.25);
+        assert_eq!(rule.max_candidates, 16);
         let err = load_text("[transfer]\nrepresentative = \"bob\"\n")
             .unwrap_err()
             .to_string();

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use asr::{Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
-use auth::passphrase::MatchRule;
 use auth::store::{redact_url, Store};
 use sip::{driver, CallHandle, EndpointConfig, Event};
 use tokio::sync::mpsc;
@@ -111,7 +110,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         sms_cap: config.sms_cap,
         crm,
         lockout: config.lockout,
-        match_rule: MatchRule::default(),
+        match_rule: config.passphrase,
         flow: Arc::new(config.flow.clone()),
         no_barge_in: config.prompts.no_barge_in.clone(),
         transfer: config.transfer.clone(),
