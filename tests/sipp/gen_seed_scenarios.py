@@ -77,10 +77,13 @@ def invite(number, routed=False):
 '''
 
 
+KEY_PCAP = {"#": "pound", "*": "star"}
+
+
 def press(digits, gap_ms=800):
     out = ""
     for d in digits:
-        out += f'  <nop><action><exec play_pcap_audio="{PCAP.format(d)}"/></action></nop>\n'
+        out += f'  <nop><action><exec play_pcap_audio="{PCAP.format(KEY_PCAP.get(d, d))}"/></action></nop>\n'
         out += f'  <pause milliseconds="{gap_ms}"/>\n'
     return out
 
@@ -366,6 +369,30 @@ scenario("seed_typed_number.xml", "passgate seed: typed number",
          + press("0")
          + refer_tail(UNKNOWN, "X-Passgate-Auth=verified&amp;X-Passgate-Account=nelson", 2),
          "auth")
+
+scenario("seed_typed_number_hash.xml", "passgate seed: typed number ended with #",
+         "The fourth branch typed as many callers do: the 10-digit number then # (250 ms after the "
+         "last digit, once the lookup has started). The # ends the entry and must not cut the "
+         "passphrase request and beep; the passphrase (passphrase.wav) is then heard: REFER as verified.",
+         invite(UNKNOWN)
+         + '  <pause milliseconds="1500"/>\n'
+         + press("1", gap_ms=2500)
+         + press("555010000", gap_ms=700)
+         + press("1", gap_ms=250)
+         + press("#", gap_ms=500)
+         + speak("passphrase.wav", 18000)
+         + press("0")
+         + refer_tail(UNKNOWN, "X-Passgate-Auth=verified&amp;X-Passgate-Account=nelson", 2),
+         "auth")
+
+scenario("seed_late_answer.xml", "passgate seed: a late answer",
+         "Nelson Medina says nothing for a while: late.wav (silence, then the passphrase) plays "
+         "once; the test sizes its silence so that the phrase begins 7 s after the beep. He "
+         "hangs up after 22 s; the audit trail says what was heard.",
+         invite(KNOWN)
+         + '  <nop><action><exec rtp_stream="late.wav,1,0"/></action></nop>\n'
+         + '  <pause milliseconds="22000"/>\n'
+         + bye(KNOWN), "")
 
 scenario("seed_hangup.xml", "passgate seed: caller hangs up",
          "The seed call, sixth branch: the caller hangs up while the passphrase is asked for.",

@@ -74,6 +74,8 @@ pub struct Flow {
     state: State,
     next_playback: u32,
     unfinished_prompt: Option<UnfinishedPrompt>,
+    /// The terminator a caller may still press after filling an entry.
+    trailing_key: Option<digits::TrailingKey>,
     actions: Vec<Action>,
 }
 
@@ -104,6 +106,7 @@ impl Flow {
             state: State::AwaitingCallerId,
             next_playback: 0,
             unfinished_prompt: None,
+            trailing_key: None,
             actions: Vec::new(),
         })
     }
@@ -194,10 +197,25 @@ impl Flow {
         }
     }
 
+    /// A key belongs to the step collecting keys now, except the terminator
+    /// pressed after an entry was already full: that one belongs to the
+    /// entry before, so it neither answers nor cuts the prompts of the step
+    /// that follows (a number ended with `#` must still hear the passphrase
+    /// request).
     fn on_digit(&mut self, now: Instant, key: char) {
-        if self.state.waits_for_input() && self.state.stage() != Stage::Passphrase {
+        if self.trailing_key.take().is_some_and(|t| t.is(now, key)) {
+            return;
+        }
+        let trailing = self
+            .state
+            .entry()
+            .and_then(|entry| entry.trailing_terminator(now, key));
+        if self.state.waits_for_input()
+            && self.state.stage() != Stage::Passphrase
+            && self.unfinished_prompt.take().is_some()
+        {
             // A key cuts the prompt short (barge-in); its timers start now.
-            self.unfinished_prompt = None;
+            self.emit(Action::StopPrompts);
         }
         match self.state.stage() {
             Stage::OfferTypedNumber => self.on_offer_digit(now, key),
@@ -206,6 +224,7 @@ impl Flow {
             Stage::Menu => self.on_menu_digit(now, key),
             _ => {}
         }
+        self.trailing_key = trailing;
     }
 
     fn on_transcript(&mut self, now: Instant, alternatives: Alternatives) {

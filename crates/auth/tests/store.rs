@@ -147,8 +147,15 @@ async fn accounts_round_trip(db: TestDb) {
         .check_passphrase(&added.id, &heard, &rule)
         .await
         .unwrap());
+    // The recognizer's scores decide which alternatives count.
+    let close = Alternatives::scored([("uh blue river", 40.0), ("blue river", 39.8)]);
     assert!(store
-        .check_passphrase(&added.id, &Alternatives::new(["uh blue river"]), &rule)
+        .check_passphrase(&added.id, &close, &rule)
+        .await
+        .unwrap());
+    let far = Alternatives::scored([("blue wing", 40.0), ("blue river", 38.0)]);
+    assert!(!store
+        .check_passphrase(&added.id, &far, &rule)
         .await
         .unwrap());
     store

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use asr::{ListenOptions, SessionEvent as AsrEvent};
 use auth::flow::{
-    Action, Alternatives, AuthOutcome, Event as FlowEvent, Flow, PlaybackId, Prompt, PromptId,
-    TransferTarget, Vocabulary,
+    Action, Alternatives, AuthOutcome, Event as FlowEvent, Flow, ListenRequest, PlaybackId, Prompt,
+    PromptId, TransferTarget, Vocabulary,
 };
 use auth::phone::{caller_number, CallerHeaders, E164};
 use media::{BargeIn, MediaEvent, SessionEvent as MediaOut, SessionStats};
@@ -327,7 +327,6 @@ impl Call {
             SipEvent::InfoDigit { digit, .. } => {
                 tracing::info!(digit = %digit.digit, source = "sip-info", "digit");
                 self.services.metrics.digit("sip_info");
-                self.media.update(|m| m.session.external_digit());
                 self.pending.push_back(FlowEvent::Digit(digit.digit));
             }
             SipEvent::Info { content_type, .. } => tracing::debug!(?content_type, "INFO ignored"),
@@ -435,7 +434,9 @@ impl Call {
                 self.services.metrics.recognition(t.processing);
                 // The words may be the passphrase: never logged.
                 tracing::info!(alternatives = t.alternatives.len(), reason = ?t.reason, audio_ms = t.audio.as_millis() as u64, "recognized");
-                let alternatives = Alternatives::new(t.alternatives.into_iter().map(|a| a.text));
+                let alternatives = Alternatives::scored(
+                    t.alternatives.into_iter().map(|a| (a.text, a.confidence)),
+                );
                 self.pending.push_back(FlowEvent::Transcript(alternatives));
             }
             None => {
@@ -521,10 +522,12 @@ impl Call {
 
     /// Audit rows are written at once, in the flow's order: they record what
     /// happened and must not wait behind a prompt (the caller may hang up first).
+    /// Barge-in is at once too: it stops what plays now, before the prompts
+    /// that follow it are released.
     async fn run_actions(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
-                audit @ Action::Audit(_) => self.execute(audit).await,
+                now @ (Action::Audit(_) | Action::StopPrompts) => self.execute(now).await,
                 other => self.held.push_back(other),
             }
         }
@@ -545,14 +548,6 @@ impl Call {
                 || unconfirmed_play
                 || (waits_for_playback && self.media.read(|m| m.session.is_playing()))
             {
-                // A caller who knows the menu may type ahead of the prompt.
-                if self
-                    .held
-                    .iter()
-                    .any(|a| matches!(a, Action::CollectDigits(_)))
-                {
-                    self.set_barge_in(BargeIn::Digits);
-                }
                 break;
             }
             if let Some(action) = self.held.pop_front() {
@@ -566,8 +561,14 @@ impl Call {
     async fn execute(&mut self, action: Action) {
         match action {
             Action::Play(prompt) => self.play(prompt),
-            Action::CollectDigits(_) => self.set_barge_in(BargeIn::Digits),
-            Action::Listen(request) => self.listen(request.vocabulary, request.expected_words),
+            // Keys always reach the flow; it says when one barges in.
+            Action::CollectDigits(_) => {}
+            Action::StopPrompts => {
+                if !self.protected_playing {
+                    self.media.update(|m| m.session.stop_playback());
+                }
+            }
+            Action::Listen(request) => self.listen(request),
             Action::StopListening => {
                 self.listening = None;
                 self.media.update(|m| m.session.set_listening(false));
@@ -684,12 +685,12 @@ impl Call {
         }
     }
 
-    fn listen(&mut self, vocabulary: Vocabulary, expected_words: Option<usize>) {
+    fn listen(&mut self, request: ListenRequest) {
         let Some(recognizer) = &self.services.recognizer else {
             tracing::warn!("no speech model loaded; the turn hears nothing");
             return;
         };
-        let words = match vocabulary {
+        let words = match request.vocabulary {
             Vocabulary::Full => None,
             Vocabulary::Words(words) => Some(asr::Vocabulary::from_words(words)),
         };
@@ -697,11 +698,15 @@ impl Call {
             vocabulary = words.as_ref().map_or(0, |w| w.words().len()),
             "listening"
         );
-        let options = ListenOptions {
+        let mut options = ListenOptions {
             vocabulary: words,
-            expected_words,
+            expected_words: request.expected_words,
             ..self.services.listen.clone()
         };
+        // The step's own window: how long the caller has to begin, and
+        // the longest turn.
+        options.endpointer.no_speech_timeout = request.timeout;
+        options.endpointer.max_duration = request.max_duration;
         match recognizer.start(&options) {
             Ok(session) => {
                 self.listening = Some(session);

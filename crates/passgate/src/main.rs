@@ -73,6 +73,11 @@ enum Command {
         /// Use the model's full vocabulary, ignoring asr.vocabulary.
         #[arg(long, conflicts_with = "vocabulary")]
         full: bool,
+        /// Decide as a call would for an account with this passphrase
+        /// (hashed with Argon2id, compared only as hashes), under
+        /// [passphrase] and the passphrase step's listening window.
+        #[arg(long)]
+        passphrase: Option<String>,
         /// 16-bit WAV file.
         file: PathBuf,
     },
@@ -126,6 +131,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             model,
             vocabulary,
             full,
+            passphrase,
             file,
         } => {
             let config = config::Config::load(&cli.config, false)?;
@@ -135,7 +141,13 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             } else {
                 vocabulary.or(config.asr.vocabulary.clone())
             };
-            recognize::run(&model, vocabulary.as_ref(), &file)
+            recognize::run(&recognize::Request {
+                model: &model,
+                vocabulary: vocabulary.as_ref(),
+                wav: &file,
+                config: &config,
+                passphrase: passphrase.as_deref(),
+            })
         }
         Command::Demo { listen } => {
             let mut config = config::Config::default();

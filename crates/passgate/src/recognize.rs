@@ -1,22 +1,49 @@
 //! `passgate recognize FILE.wav`: streams a recording through the same path a
 //! call's audio takes (20 ms frames at the model's rate into a recognizer
-//! session) and prints what was heard. Operators use it to check that a model
-//! and a vocabulary hear their customers' passphrases.
+//! session listening as the passphrase step does) and prints what was heard,
+//! each alternative with its score. With `--passphrase`, also the decision a
+//! call would make for an account with that phrase. Operators use it to
+//! check that a model, a vocabulary and `[passphrase]` hear their customers'
+//! passphrases and turn near misses away.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use asr::{ListenOptions, Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
+use asr::{Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
+use auth::passphrase::{
+    Decision, HashCost, MatchRule, NormalisedPhrase, PassphraseHasher, Verdict,
+};
+
+use crate::config::Config;
 
 /// Frame length a call delivers: 20 ms.
 const FRAME_MS: usize = 20;
 
-pub fn run(model: &Path, vocabulary: Option<&PathBuf>, wav: &Path) -> anyhow::Result<()> {
+pub struct Request<'a> {
+    pub model: &'a Path,
+    pub vocabulary: Option<&'a PathBuf>,
+    pub wav: &'a Path,
+    pub config: &'a Config,
+    pub passphrase: Option<&'a str>,
+}
+
+pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
+    // Hashed first: a phrase that cannot be stored is an error before the
+    // model loads.
+    let stored = request
+        .passphrase
+        .map(|phrase| PassphraseHasher::new(HashCost::default())?.hash(phrase))
+        .transpose()
+        .context("--passphrase")?;
     let loaded = Instant::now();
-    let model = SpeechModel::load(model)?;
+    let model = SpeechModel::load(request.model)?;
     let load_time = loaded.elapsed();
-    let vocabulary = vocabulary.map(|p| Vocabulary::from_file(p)).transpose()?;
+    let vocabulary = request
+        .vocabulary
+        .map(|p| Vocabulary::from_file(p))
+        .transpose()?;
+    let wav = request.wav;
     let file = std::fs::File::open(wav).with_context(|| format!("opening {}", wav.display()))?;
     let rate = model.sample_rate();
     let pcm = media::load_wav(std::io::BufReader::new(file), rate)
@@ -29,11 +56,16 @@ pub fn run(model: &Path, vocabulary: Option<&PathBuf>, wav: &Path) -> anyhow::Re
             ..Default::default()
         },
     );
-    let options = ListenOptions {
-        vocabulary: vocabulary.clone(),
-        max_alternatives: 5,
-        ..Default::default()
-    };
+    // The passphrase step's turn: [asr.listen], its window, and the words
+    // expected when the phrase is known.
+    let step = &request.config.flow.passphrase;
+    let mut options = request.config.asr.listen.options();
+    options.vocabulary = vocabulary.clone();
+    options.expected_words = request
+        .passphrase
+        .map(|p| NormalisedPhrase::new(p).word_count());
+    options.endpointer.no_speech_timeout = step.listen_timeout;
+    options.endpointer.max_duration = step.listen_timeout + step.max_answer;
     let mut session = recognizer.start(&options)?;
     let started = Instant::now();
     let frame = rate as usize * FRAME_MS / 1000;
@@ -60,8 +92,46 @@ pub fn run(model: &Path, vocabulary: Option<&PathBuf>, wav: &Path) -> anyhow::Re
     if transcript.alternatives.is_empty() {
         println!("heard:      (nothing)");
     }
+    let rule = &request.config.passphrase;
+    let decision = stored
+        .map(|stored| {
+            stored.decide(
+                transcript
+                    .alternatives
+                    .iter()
+                    .map(|a| (a.text.as_str(), a.confidence)),
+                rule,
+            )
+        })
+        .transpose()?;
     for (i, alt) in transcript.alternatives.iter().enumerate() {
-        println!("{:>2}. {:>7.2}  {}", i + 1, alt.confidence, alt.text);
+        let verdict = decision
+            .as_ref()
+            .and_then(|d| d.alternatives.get(i))
+            .map(|c| {
+                let cost = c.below_best + c.extra_words as f32 * rule.extra_word_cost;
+                format!(
+                    "   [{:.2} below best, {} extra, cost {cost:.2}: {}]",
+                    c.below_best,
+                    c.extra_words,
+                    verdict_text(c.verdict)
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "{:>2}. {:>7.2}  {}{verdict}",
+            i + 1,
+            alt.confidence,
+            alt.text
+        );
+    }
+    if let Some(decision) = &decision {
+        // The flow hears silence when no alternative has a word.
+        let heard = transcript
+            .alternatives
+            .iter()
+            .any(|a| !NormalisedPhrase::new(&a.text).is_empty());
+        print_decision(heard, decision, rule);
     }
     println!(
         "time:       model load {:.2} s, recognition {:.3} s ({:.1}x real time)",
@@ -70,4 +140,29 @@ pub fn run(model: &Path, vocabulary: Option<&PathBuf>, wav: &Path) -> anyhow::Re
         audio_secs / wall.as_secs_f64().max(1e-9)
     );
     Ok(())
+}
+
+fn verdict_text(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Match => "match",
+        Verdict::NoMatch => "no match",
+        Verdict::NotCounted => "not counted",
+        Verdict::NotChecked => "not checked",
+    }
+}
+
+fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
+    println!(
+        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words)",
+        if !heard {
+            "silence (falls back to the code)"
+        } else if decision.accepted {
+            "accepted"
+        } else {
+            "rejected (falls back to the code)"
+        },
+        rule.margin,
+        rule.extra_word_cost,
+        rule.max_extra_words
+    );
 }

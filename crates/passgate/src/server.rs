@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use asr::{ListenOptions, Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
-use auth::passphrase::MatchRule;
+use asr::{Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
 use auth::store::{redact_url, Store};
 use sip::{driver, CallHandle, EndpointConfig, Event};
 use tokio::sync::mpsc;
@@ -130,7 +129,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             PROMPT_RATE,
         ),
         recognizer,
-        listen: ListenOptions::default(),
+        listen: config.asr.listen.options(),
         audit_log: AuditLog::start(store.clone(), metrics.clone()),
         store,
         sms,
@@ -138,7 +137,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         sms_cap: config.sms_cap,
         crm,
         lockout: config.lockout,
-        match_rule: MatchRule::default(),
+        match_rule: config.passphrase,
         flow: Arc::new(config.flow.clone()),
         no_barge_in: config.prompts.no_barge_in.clone(),
         transfer: config.transfer.clone(),

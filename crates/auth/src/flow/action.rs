@@ -17,6 +17,13 @@ use crate::phone::E164;
 #[derive(Debug, Clone)]
 pub enum Action {
     Play(Prompt),
+    /// The caller pressed a key that answers the step now collecting input
+    /// (barge-in): stop the prompts playing and drop those queued, unless
+    /// the one playing must be heard to the end. Only the flow knows which
+    /// step a key belongs to, so a key that finished the step before (the
+    /// `#` after a full-length number) never cuts the next step's prompts.
+    /// Carry it out at once, ahead of actions waiting for playback.
+    StopPrompts,
     CollectDigits(DigitCollection),
     Listen(ListenRequest),
     /// Drop the current recognition: its answer is no longer wanted.
@@ -86,8 +93,9 @@ pub enum PromptId {
     TransferFailed,
 }
 
-/// How to collect keypad input. The flow runs these timers itself; the
-/// driver uses this to flush type-ahead and enable DTMF detection.
+/// How to collect keypad input. The flow runs these timers itself and
+/// decides barge-in ([`Action::StopPrompts`]); the driver may use this to
+/// enable DTMF detection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DigitCollection {
     pub max_digits: usize,
@@ -104,8 +112,12 @@ pub struct DigitCollection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenRequest {
     pub vocabulary: Vocabulary,
-    /// Longest the recognizer listens before giving its final result.
+    /// How long the caller has to begin speaking: silence until then ends
+    /// the turn.
     pub timeout: Duration,
+    /// Longest the turn's audio runs, an answer begun late included: the
+    /// recognizer gives its final result there whatever it hears.
+    pub max_duration: Duration,
     pub purpose: ListenPurpose,
     /// Words the answer has, when known: the turn may end after a short
     /// pause once that many are heard.

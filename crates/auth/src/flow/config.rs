@@ -95,10 +95,15 @@ pub struct PassphraseStepConfig {
     /// The recognizer's vocabulary: `None` for the model's full vocabulary,
     /// or a word list that every passphrase's words come from.
     pub vocabulary: Option<Vec<String>>,
-    /// Longest the recognizer listens.
+    /// How long the caller has to begin the passphrase once the request
+    /// (and beep) has played: the recognizer gives up on silence then.
     #[serde(with = "humantime_serde")]
     pub listen_timeout: Duration,
-    /// Extra wait past `listen_timeout` for the final result to arrive.
+    /// How long a passphrase begun within `listen_timeout` may take: the
+    /// turn's audio ends at `listen_timeout + max_answer` whatever happens.
+    #[serde(with = "humantime_serde")]
+    pub max_answer: Duration,
+    /// Extra wait past the longest turn for the final result to arrive.
     #[serde(with = "humantime_serde")]
     pub listen_grace: Duration,
     /// Longest wait for `PassphraseChecked`.
@@ -113,6 +118,7 @@ impl Default for PassphraseStepConfig {
         Self {
             vocabulary: None,
             listen_timeout: Duration::from_secs(8),
+            max_answer: Duration::from_secs(5),
             listen_grace: Duration::from_secs(2),
             verify_timeout: Duration::from_secs(10),
             beep: true,

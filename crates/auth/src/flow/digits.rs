@@ -22,6 +22,20 @@ pub(super) struct DigitEntry {
     last_key_at: Option<Instant>,
 }
 
+/// A key that may still arrive for an entry already complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TrailingKey {
+    pub key: char,
+    pub until: Instant,
+}
+
+impl TrailingKey {
+    /// Whether `key` at `now` is this trailing key.
+    pub(super) fn is(&self, now: Instant, key: char) -> bool {
+        key == self.key && now < self.until
+    }
+}
+
 #[derive(Debug)]
 pub(super) enum DigitStep {
     /// Keep collecting.
@@ -79,6 +93,21 @@ impl DigitEntry {
         } else {
             DigitStep::Pending
         }
+    }
+
+    /// When `key` fills the entry to its length, the terminator the caller
+    /// may still press out of habit, and until when: that key ends nothing
+    /// and belongs to this entry, not to the step after it.
+    pub(super) fn trailing_terminator(&self, now: Instant, key: char) -> Option<TrailingKey> {
+        let terminator = self.spec.terminator?;
+        let fills = is_keypad_key(key)
+            && Some(key) != self.spec.restart
+            && key != terminator
+            && self.keys.char_count() + 1 >= self.spec.max_digits;
+        fills.then(|| TrailingKey {
+            key: terminator,
+            until: now + self.spec.inter_digit_timeout,
+        })
     }
 
     /// What was entered so far, ending the entry.
@@ -191,6 +220,38 @@ mod tests {
         e.push(t0 + 9 * SECOND + SECOND / 2, '2');
         assert_eq!(e.deadline(), Some(t0 + 10 * SECOND));
         assert_eq!(e.expire(t0 + 10 * SECOND).unwrap().expose(), "12");
+    }
+
+    #[test]
+    fn the_key_that_fills_the_entry_expects_a_trailing_terminator() {
+        let t0 = Instant::now();
+        let mut e = entry();
+        for key in ['1', '2', '3'] {
+            assert_eq!(e.trailing_terminator(t0, key), None, "{key} does not fill");
+            e.push(t0, key);
+        }
+        assert_eq!(e.trailing_terminator(t0, '#'), None, "# ends it short");
+        assert_eq!(e.trailing_terminator(t0, '*'), None, "* restarts it");
+        let trailing = e.trailing_terminator(t0, '4').unwrap();
+        assert_eq!(
+            trailing,
+            TrailingKey {
+                key: '#',
+                until: t0 + 3 * SECOND
+            }
+        );
+        assert!(trailing.is(t0 + 2 * SECOND, '#'));
+        assert!(!trailing.is(t0 + 3 * SECOND, '#'), "too late to belong");
+        assert!(!trailing.is(t0, '5'));
+
+        let mut no_terminator = DigitEntry::new(DigitCollection {
+            terminator: None,
+            ..entry().spec
+        });
+        for key in ['1', '2', '3'] {
+            no_terminator.push(t0, key);
+        }
+        assert_eq!(no_terminator.trailing_terminator(t0, '4'), None);
     }
 
     #[test]

@@ -101,23 +101,34 @@ pub enum PassphraseCheck {
     Error,
 }
 
-/// Recognizer alternatives, best first. They may be the passphrase, so
-/// `Debug` shows only how many there are.
+/// Recognizer alternatives, best first, each with the recognizer's score
+/// (higher is better). They may be the passphrase, so `Debug` shows only
+/// how many there are.
 #[derive(Clone, Default)]
-pub struct Alternatives(Vec<SecretString>);
+pub struct Alternatives(Vec<(SecretString, f32)>);
 
 impl Alternatives {
+    /// Alternatives without scores: all score the same.
     pub fn new<S: Into<String>>(texts: impl IntoIterator<Item = S>) -> Self {
+        Self::scored(texts.into_iter().map(|t| (t, 0.0)))
+    }
+
+    pub fn scored<S: Into<String>>(alternatives: impl IntoIterator<Item = (S, f32)>) -> Self {
         Self(
-            texts
+            alternatives
                 .into_iter()
-                .map(|t| SecretString::new(t.into()))
+                .map(|(t, score)| (SecretString::new(t.into()), score))
                 .collect(),
         )
     }
 
     pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(SecretString::expose)
+        self.0.iter().map(|(t, _)| t.expose())
+    }
+
+    /// Each text with its score.
+    pub fn scored_texts(&self) -> impl Iterator<Item = (&str, f32)> {
+        self.0.iter().map(|(t, score)| (t.expose(), *score))
     }
 
     pub fn len(&self) -> usize {

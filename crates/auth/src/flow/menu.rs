@@ -49,6 +49,8 @@ impl Flow {
         let listen = ListenRequest {
             vocabulary: Vocabulary::Words(words),
             timeout: menu.timeout,
+            // The menu's own timer ends the step at `timeout`, keys or words.
+            max_duration: menu.timeout,
             purpose: ListenPurpose::Menu,
             expected_words: Some(1),
         };

@@ -23,6 +23,7 @@ impl Flow {
         self.emit(Action::Listen(ListenRequest {
             vocabulary,
             timeout: self.config.passphrase.listen_timeout,
+            max_duration: self.config.passphrase.listen_timeout + self.config.passphrase.max_answer,
             purpose: ListenPurpose::Passphrase,
             expected_words: caller.account.passphrase_words,
         }));

@@ -114,6 +114,17 @@ impl State {
         )
     }
 
+    /// The keypad entry this state collects, if any.
+    pub(super) fn entry(&self) -> Option<&DigitEntry> {
+        match self {
+            State::OfferTypedNumber { entry }
+            | State::NumberEntry { entry, .. }
+            | State::CodeEntry { entry, .. }
+            | State::Menu { entry, .. } => Some(entry),
+            _ => None,
+        }
+    }
+
     /// Whether a recognizer is (or is about to be) listening for this state.
     pub(super) fn is_listening(&self) -> bool {
         matches!(self, State::Passphrase { .. } | State::Menu { .. })
@@ -128,7 +139,9 @@ impl State {
             | State::Menu { entry, .. } => entry.arm(now),
             State::Passphrase { deadline, .. } => {
                 deadline.get_or_insert(
-                    now + config.passphrase.listen_timeout + config.passphrase.listen_grace,
+                    now + config.passphrase.listen_timeout
+                        + config.passphrase.max_answer
+                        + config.passphrase.listen_grace,
                 );
             }
             _ => {}

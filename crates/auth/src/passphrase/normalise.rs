@@ -16,27 +16,7 @@ pub struct NormalisedPhrase(String);
 
 impl NormalisedPhrase {
     pub fn new(text: &str) -> Self {
-        let mut words: Vec<String> = Vec::new();
-        let folded: String = text.nfkc().collect::<String>().to_lowercase();
-        for token in folded.split_whitespace() {
-            if UNKNOWN_WORD_TOKENS.contains(&token) {
-                continue;
-            }
-            let mut word = String::new();
-            for c in token.chars() {
-                if c.is_alphanumeric() || is_combining_mark(c) {
-                    word.push(c);
-                } else if is_apostrophe(c) {
-                    // "don't" must stay one word, as recognizers write it.
-                } else if !word.is_empty() {
-                    // Other punctuation separates words: "white-horse".
-                    words.push(std::mem::take(&mut word));
-                }
-            }
-            if !word.is_empty() {
-                words.push(word);
-            }
-        }
+        let words: Vec<String> = heard_words(text).into_iter().flatten().collect();
         Self(words.join(" "))
     }
 
@@ -55,6 +35,35 @@ impl NormalisedPhrase {
     pub fn word_count(&self) -> usize {
         self.words().count()
     }
+}
+
+/// Recognizer output as matching sees it: the words normalised as a phrase
+/// is, and each unknown-word token kept in its place as `None`, a word that
+/// matches nothing ("하얀 [unk] 말" is not "하얀 말").
+pub fn heard_words(text: &str) -> Vec<Option<String>> {
+    let mut words: Vec<Option<String>> = Vec::new();
+    let folded: String = text.nfkc().collect::<String>().to_lowercase();
+    for token in folded.split_whitespace() {
+        if UNKNOWN_WORD_TOKENS.contains(&token) {
+            words.push(None);
+            continue;
+        }
+        let mut word = String::new();
+        for c in token.chars() {
+            if c.is_alphanumeric() || is_combining_mark(c) {
+                word.push(c);
+            } else if is_apostrophe(c) {
+                // "don't" must stay one word, as recognizers write it.
+            } else if !word.is_empty() {
+                // Other punctuation separates words: "white-horse".
+                words.push(Some(std::mem::take(&mut word)));
+            }
+        }
+        if !word.is_empty() {
+            words.push(Some(word));
+        }
+    }
+    words
 }
 
 fn is_apostrophe(c: char) -> bool {
@@ -99,6 +108,20 @@ mod tests {
         for (raw, expected) in cases {
             assert_eq!(NormalisedPhrase::new(raw).as_str(), expected, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn heard_words_keep_unknown_tokens_in_place() {
+        let some = |w: &str| Some(w.to_string());
+        assert_eq!(
+            heard_words("하얀 [unk] 말!"),
+            [some("하얀"), None, some("말")]
+        );
+        assert_eq!(
+            heard_words("<UNK> white-horse"),
+            [None, some("white"), some("horse")]
+        );
+        assert!(heard_words(" ?! ").is_empty());
     }
 
     #[test]

@@ -275,10 +275,14 @@ impl Store {
         let stored = self.get_account(id).await?.passphrase;
         let alternatives = alternatives.clone();
         let rule = *rule;
-        tokio::task::spawn_blocking(move || stored.matches_any(alternatives.texts(), &rule))
-            .await
-            .map_err(|e| StoreError::Worker(e.to_string()))?
-            .map_err(StoreError::from)
+        tokio::task::spawn_blocking(move || {
+            stored
+                .decide(alternatives.scored_texts(), &rule)
+                .map(|decision| decision.accepted)
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+        .map_err(StoreError::from)
     }
 
     /// [`Store::check_passphrase`] as the flow's answer: a store failure

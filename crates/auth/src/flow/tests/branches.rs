@@ -49,26 +49,29 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "decoy word after the passphrase still matches",
+        name: "a word after the passphrase costs more than the margin: the code",
         configure: defaults,
         script: &[
             KNOWN_CALLER,
-            &[Say(&["하얀 말 아니요"]), Verify, Played, Press("0")],
+            &[
+                Say(&["하얀 말 아니요"]),
+                Verify,
+                Sent,
+                Played,
+                RightCode,
+                Played,
+                Press("0"),
+            ],
         ],
-        end: End::Agent(Factor::Passphrase),
-        prompts: &[WelcomeAfterPassphrase],
+        end: End::Agent(Factor::SmsCode),
+        prompts: &[PassphraseFailed, WelcomeAfterCode],
     },
     Case {
         name: "second N-best alternative matches",
         configure: defaults,
         script: &[
             KNOWN_CALLER,
-            &[
-                Say(&["하얀 소", "[unk] 하얀 말"]),
-                Verify,
-                Played,
-                Press("0"),
-            ],
+            &[Say(&["하얀 소", "하얀 말"]), Verify, Played, Press("0")],
         ],
         end: End::Agent(Factor::Passphrase),
         prompts: &[WelcomeAfterPassphrase],
@@ -118,7 +121,8 @@ const CASES: &[Case] = &[
         configure: defaults,
         script: &[
             KNOWN_CALLER,
-            &[Wait(11), Sent, Played, RightCode, Played, Press("0")],
+            // 8 s to begin, 5 s to finish, 2 s for the result.
+            &[Wait(16), Sent, Played, RightCode, Played, Press("0")],
         ],
         end: End::Agent(Factor::SmsCode),
         prompts: &[PassphraseFailed, EnterCode, WelcomeAfterCode],

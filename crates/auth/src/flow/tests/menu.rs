@@ -79,6 +79,7 @@ fn menu_listens_only_for_its_words() {
         &ListenRequest {
             vocabulary: Vocabulary::Words(vec!["one".into(), "zero".into(), "agent".into()]),
             timeout: Duration::from_secs(10),
+            max_duration: Duration::from_secs(10),
             purpose: ListenPurpose::Menu,
             expected_words: Some(1),
         }

@@ -14,7 +14,9 @@ fn listens_with_the_full_vocabulary_by_default() {
         call.listens(),
         [ListenRequest {
             vocabulary: Vocabulary::Full,
+            // Eight seconds to begin, five more to finish.
             timeout: Duration::from_secs(8),
+            max_duration: Duration::from_secs(13),
             purpose: ListenPurpose::Passphrase,
             // The account's passphrase has two words: the turn may end early.
             expected_words: Some(2),
@@ -98,7 +100,8 @@ fn listen_timer_starts_when_the_beep_has_played() {
     let mut call = Call::new();
     call.run(&[Call(Some(CALLER)), Played, Found, Wait(30)]);
     assert_eq!(call.flow.stage(), Stage::Passphrase, "prompt still playing");
-    call.run(&[Played, Wait(9)]);
+    // 8 s to begin, 5 s to finish, 2 s for the result.
+    call.run(&[Played, Wait(14)]);
     assert_eq!(call.flow.stage(), Stage::Passphrase);
     call.step(Wait(1));
     assert_eq!(call.flow.stage(), Stage::SendingCode);
@@ -112,7 +115,7 @@ fn listen_timer_starts_when_the_beep_has_played() {
 #[test]
 fn late_transcript_after_the_listen_timeout_is_ignored() {
     let mut call = Call::new();
-    call.run(KNOWN_CALLER).run(&[Wait(10), Say(&["하얀 말"])]);
+    call.run(KNOWN_CALLER).run(&[Wait(15), Say(&["하얀 말"])]);
     assert!(call.last.is_empty(), "{:?}", call.last);
     assert_eq!(call.flow.stage(), Stage::SendingCode);
 }
