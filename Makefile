@@ -4,6 +4,10 @@
 
 CARGO ?= cargo
 DEMO_LISTEN ?= 127.0.0.1:5060
+# Where cargo puts its builds: CARGO_TARGET_DIR or build.target-dir move it
+# away from ./target, so ask cargo rather than assume (when the recipe runs,
+# after deps has installed cargo).
+TARGET_DIR = $(or $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),$(CARGO_TARGET_DIR),target)
 
 .PHONY: demo test deps lint unit build release clean soak fuzz bench
 
@@ -25,7 +29,7 @@ test: deps lint
 	$(CARGO) test --workspace
 
 demo: deps release
-	./target/release/passgate demo --listen $(DEMO_LISTEN)
+	$(TARGET_DIR)/release/passgate demo --listen $(DEMO_LISTEN)
 
 clean:
 	$(CARGO) clean
@@ -39,11 +43,11 @@ fuzz:
 # Calls at a steady rate for SOAK_SECONDS (default 600), then RSS growth and
 # what is left after the drain (must be no calls).
 soak: deps release
-	scripts/soak.sh
+	SOAK_BIN=$(TARGET_DIR)/release/passgate scripts/soak.sh
 
 # P1-P4 side by side with SIPp's UAS and a bare rsipstack UAS (bench/),
 # written to bench/results/report.md and charts.png. About 12 minutes.
 bench: deps
 	$(CARGO) build --release -p passgate -p passgate-bench
-	./target/release/passgate-bench --out bench/results
+	BENCH_AGENT_BIN=$(TARGET_DIR)/release/passgate $(TARGET_DIR)/release/passgate-bench --out bench/results
 
