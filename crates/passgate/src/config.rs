@@ -11,6 +11,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod shell_env;
+use shell_env::ShellEnv;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -490,9 +493,12 @@ impl Config {
         }
         let figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(path))
-            .merge(Env::prefixed("PASSGATE_").split("__"));
+            .merge(ShellEnv {
+                env: Env::prefixed("PASSGATE_").split("__"),
+                prefix: "PASSGATE_",
+            });
         let config: Config = figment
-            .extract()
+            .extract_lossy()
             .map_err(|e| ConfigError::Invalid(describe(e)))?;
         config.validate()?;
         Ok(config)

@@ -41,6 +41,61 @@ fn check_config_accepts_the_shipped_file_with_environment_overrides() {
     assert!(stdout.contains("max_calls = 77"), "{stdout}");
 }
 
+/// What a shell or `docker run -e` gives is text: string keys take
+/// numeric-looking values as they are (phone numbers, tokens, leading zeros)
+/// and numeric keys parse theirs.
+#[test]
+fn environment_values_fill_string_keys_verbatim_and_numeric_keys_by_type() {
+    let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .args(["check-config", "--config", "config/passgate.toml"])
+        .env("PASSGATE_SMS__GATEWAY", "webhook")
+        .env("PASSGATE_SMS__WEBHOOK__URL", "https://sms.example/send")
+        .env("PASSGATE_SMS__WEBHOOK__FROM", "+15550009999")
+        .env("PASSGATE_SMS__WEBHOOK__SECRET", "123456")
+        .env("PASSGATE_SIP__USER", "0012")
+        .env("PASSGATE_SIP__DIGEST_REALM", "5060")
+        .env("PASSGATE_SIP__DIGEST_USERS__ALICE", "000123")
+        .env("PASSGATE_PROMPTS__VOICE", "1.50")
+        .env("PASSGATE_SIP__MAX_CALLS", "0077")
+        .env("PASSGATE_SIP__MAX_CALLS_PER_SECOND", "12.5")
+        .env("PASSGATE_SIP__CODECS", "[pcma, pcmu]")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for setting in [
+        "user = \"0012\"",
+        "digest_realm = \"5060\"",
+        "voice = \"1.50\"",
+        "max_calls = 77",
+        "max_calls_per_second = 12.5",
+        "codecs = [\"pcma\", \"pcmu\"]",
+    ] {
+        assert!(stdout.contains(setting), "{setting} not in\n{stdout}");
+    }
+}
+
+#[test]
+fn a_bad_numeric_value_from_the_environment_names_the_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .args(["check-config", "--config", "config/passgate.toml"])
+        .env("PASSGATE_RTP__MEDIA_THREADS", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PASSGATE_RTP__MEDIA_THREADS") && stderr.contains("\"lots\""),
+        "{stderr}"
+    );
+}
+
 fn accounts(db: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_passgate"))
         .current_dir(support::workspace())
