@@ -71,6 +71,10 @@ pub struct NumberEntryConfig {
     pub attempts: u32,
     #[serde(with = "humantime_serde")]
     pub inter_digit_timeout: Duration,
+    /// Cap on the whole entry, from the prompt's end (a restart key starts
+    /// it again); silence is the inter-digit timeout's job. Long enough for
+    /// ten digits typed at the inter-digit limit after a pause to start:
+    /// callers reading a number off a card take 2 to 5 s a digit.
     #[serde(with = "humantime_serde")]
     pub total_timeout: Duration,
     pub terminator: Option<char>,
@@ -82,7 +86,7 @@ impl Default for NumberEntryConfig {
         Self {
             attempts: 3,
             inter_digit_timeout: Duration::from_secs(5),
-            total_timeout: Duration::from_secs(20),
+            total_timeout: Duration::from_secs(60),
             terminator: Some('#'),
             restart: Some('*'),
         }
@@ -234,7 +238,7 @@ mod tests {
             config.number_entry.inter_digit_timeout,
             Duration::from_millis(3500)
         );
-        assert_eq!(config.number_entry.total_timeout, Duration::from_secs(20));
+        assert_eq!(config.number_entry.total_timeout, Duration::from_secs(60));
         assert_eq!(config.passphrase.vocabulary.as_ref().unwrap().len(), 3);
         assert_eq!(config.code.policy.length, 6);
         assert_eq!(config.code.policy.max_tries, 3);

@@ -33,7 +33,7 @@ fn asks_for_ten_digits_with_hash_and_star() {
         DigitCollection {
             max_digits: 10,
             inter_digit_timeout: Duration::from_secs(5),
-            total_timeout: Duration::from_secs(20),
+            total_timeout: Duration::from_secs(60),
             terminator: Some('#'),
             restart: Some('*'),
         }
@@ -93,21 +93,44 @@ fn inter_digit_gap_ends_the_entry() {
 }
 
 #[test]
+fn ten_digits_at_two_point_three_seconds_each_are_accepted() {
+    let mut call = Call::new();
+    call.run(ASKED_FOR_NUMBER).run(&[Wait(3)]);
+    let keys = ["5", "5", "5", "0", "1", "0", "0", "0", "0", "1"];
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            call.last.clear();
+            call.advance(Duration::from_millis(2300));
+            assert!(
+                call.last.is_empty(),
+                "no timeout while the caller types ({:?} in)",
+                call.elapsed()
+            );
+        }
+        call.step(Press(key));
+    }
+    assert_eq!(call.elapsed(), Duration::from_millis(3000 + 9 * 2300));
+    assert_eq!(typed_lookups(&call), ["+15550100001"]);
+    assert_eq!(call.flow.stage(), Stage::NumberLookup);
+}
+
+#[test]
 fn total_timeout_caps_slow_typing() {
     let mut call = Call::new();
-    call.run(ASKED_FOR_NUMBER);
-    for _ in 0..4 {
-        call.run(&[Press("5"), Wait(4)]);
+    call.run(ASKED_FOR_NUMBER).run(&[Wait(40)]);
+    assert!(call.last.is_empty(), "before the first key only the total runs");
+    for _ in 0..9 {
+        call.run(&[Press("5"), Wait(2)]);
         assert!(call.last.is_empty());
     }
-    call.run(&[Press("5"), Wait(3)]);
-    assert!(call.last.is_empty(), "19 s: still inside the total timeout");
+    call.step(Wait(1));
+    assert!(call.last.is_empty(), "59 s: still inside the total timeout");
     call.step(Wait(1));
     assert_eq!(
         call.last_prompts(),
         [PromptId::NumberInvalid, PromptId::EnterNumber]
     );
-    assert_eq!(call.elapsed(), Duration::from_secs(20));
+    assert_eq!(call.elapsed(), Duration::from_secs(60));
 }
 
 #[test]
