@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::message::{self, EchoHeaders, Incoming, MessageError, Method, Request, Response};
+use crate::multipart;
 use crate::response::{self, ResponseSpec};
 use crate::salvage::salvage;
 use crate::sdp::{self, MediaPolicy, Negotiated, SdpOrigin};
@@ -26,7 +27,7 @@ use crate::transaction::{ClientTx, ServerState, ServerTx, TxKey};
 
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
 pub const ACCEPT: &str =
-    "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag";
+    "application/sdp, multipart/mixed, application/dtmf-relay, application/dtmf, message/sipfrag";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransportKind {
@@ -446,6 +447,13 @@ impl Endpoint {
         source: SocketAddr,
         data: &[u8],
     ) {
+        if is_keepalive(data) {
+            // CRLF keep-alives (RFC 5626 §3.5.1 style, sent by phones and
+            // trunks over UDP to hold NAT bindings open) are no message: no
+            // answer, nothing counted. Over TCP the framer answers them.
+            tracing::trace!(%source, "keep-alive");
+            return;
+        }
         self.stats.messages_in += 1;
         if self.refused_statelessly(now, transport, source, data) {
             return;
@@ -730,6 +738,16 @@ impl Endpoint {
             self.respond_tx(now, &key, &req.echo, 503, None, &[retry], None);
             return;
         }
+        if req.contact.is_none() && req.top_via.branch.starts_with("z9hG4bK") {
+            // Without a Contact there is no remote target for the dialog
+            // (RFC 3261 §8.1.1.8, §12.1.1): our BYE or REFER would have
+            // nowhere to go. RFC 2543 made it optional, so a request from
+            // such an element (no magic-cookie branch, RFC 4475 §3.4.1) is
+            // still taken, its From URI as the target.
+            let warning = "Warning: 399 passgate \"Contact header missing\"".to_string();
+            self.respond_tx(now, &key, &req.echo, 400, None, &[warning], None);
+            return;
+        }
         if !accepts_sdp(&req) {
             // Our 200 must carry SDP, which the caller says it cannot take
             // (RFC 4475 §3.3.15).
@@ -789,7 +807,7 @@ impl Endpoint {
             Err(code) => {
                 // A 415 lists what we do take (§21.4.13).
                 let headers = if code == 415 {
-                    vec!["Accept: application/sdp".to_string()]
+                    vec!["Accept: application/sdp, multipart/mixed".to_string()]
                 } else {
                     vec![]
                 };
@@ -1851,11 +1869,12 @@ impl Endpoint {
         self.server_txs.get(key)?.echo.clone()
     }
 
+    // No Supported header: we implement no option tags (RFC 3261 §20.37),
+    // and an empty one has been read as malformed.
     fn capability_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
         vec![
             format!("Allow: {ALLOW}"),
             format!("Accept: {ACCEPT}"),
-            "Supported: ".to_string(),
             "Accept-Language: en".to_string(),
             contact_header(&self.config, &self.host_port(peer), transport),
         ]
@@ -1865,7 +1884,6 @@ impl Endpoint {
         vec![
             contact_header(&self.config, &self.host_port(peer), transport),
             format!("Allow: {ALLOW}"),
-            "Supported: ".to_string(),
         ]
     }
 
@@ -1925,23 +1943,41 @@ fn contact_header(config: &EndpointConfig, host: &str, transport: TransportKind)
 }
 
 /// The offer in a request body: Ok(None) without a body, Err(415) for a body
-/// that is not SDP, Err(400) for SDP that does not parse.
+/// that is neither SDP nor a multipart with an SDP part (other parts, such as
+/// SIP-I's ISUP, are ignored), Err(400) for SDP or a multipart that does not
+/// parse.
 fn offer_in(req: &Request) -> Result<Option<sdp::SessionDescription>, u16> {
     if req.body.is_empty() {
         return Ok(None);
     }
-    let is_sdp = req.content_type.as_deref().is_none_or(|ct| {
-        ct.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/sdp")
-    });
-    if !is_sdp {
+    let content_type = req.content_type.as_deref().unwrap_or("application/sdp");
+    let sdp_body = if multipart::is_multipart(content_type) {
+        match multipart::sdp_part(content_type, &req.body) {
+            Ok(Some(part)) => part,
+            Ok(None) | Err(multipart::MultipartError::RequiredPart(_)) => return Err(415),
+            Err(multipart::MultipartError::Malformed) => return Err(400),
+        }
+    } else if content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/sdp")
+    {
+        &req.body
+    } else {
         return Err(415);
-    }
-    let text = std::str::from_utf8(&req.body).map_err(|_| 400u16)?;
+    };
+    let text = std::str::from_utf8(sdp_body).map_err(|_| 400u16)?;
     sdp::parse(text).map(Some).map_err(|e| e.status())
+}
+
+/// A datagram of line ends and blanks only: a keep-alive, not a message.
+fn is_keepalive(data: &[u8]) -> bool {
+    !data.is_empty()
+        && data
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
 }
 
 /// Whether the request's Accept headers (if any) admit `application/sdp`.

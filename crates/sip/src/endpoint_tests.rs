@@ -502,9 +502,136 @@ fn options_is_answered_with_our_capabilities() {
     assert!(header(&sent[0], "Accept")
         .unwrap()
         .contains("application/sdp"));
-    assert!(sent[0].contains("\r\nSupported:"));
+    assert!(
+        header(&sent[0], "Supported").is_none(),
+        "we support no option tags: no Supported header, not an empty one"
+    );
     assert!(h.events().is_empty());
     assert_eq!(h.ep.active_calls(), 0);
+}
+
+#[test]
+fn a_200_to_invite_carries_no_empty_supported_header() {
+    let mut h = Harness::new();
+    let call = h.offered_call();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    assert!(header(&ok, "Supported").is_none(), "{ok}");
+}
+
+#[test]
+fn an_invite_without_contact_gets_400_with_a_warning_and_no_call() {
+    let mut h = Harness::new();
+    let msg = invite("z9hG4bK-nc", "no-contact", Some(&sdp("0 101", "")))
+        .replace("Contact: <sip:caller@198.51.100.20:5070>\r\n", "");
+    assert!(!msg.contains("Contact"));
+    h.feed(&msg);
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 400 Bad Request"]
+    );
+    let warning = header(&sent[1], "Warning").unwrap();
+    assert!(warning.contains("Contact"), "{warning}");
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.active_calls(), 0);
+}
+
+#[test]
+fn a_udp_crlf_keepalive_is_ignored_silently() {
+    let mut h = Harness::new();
+    for ping in ["\r\n\r\n", "\r\n", "\n"] {
+        h.feed(ping);
+    }
+    assert!(h.sent_text().is_empty(), "no answer to a keep-alive");
+    assert!(h.events().is_empty());
+    let stats = h.ep.stats();
+    assert_eq!(stats.malformed_dropped, 0);
+    assert_eq!(stats.malformed_answered, 0);
+    assert_eq!(stats.messages_in, 0, "a keep-alive is not a message");
+    // The next real request is handled as usual.
+    h.feed(&request("OPTIONS", 1, "z9hG4bK-o", "o-1", None, "", None));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+}
+
+/// An INVITE from a SIP-I gateway: SDP and a binary ISUP part.
+fn sip_i_invite(call_id: &str, content_type: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (part_type, content) in parts {
+        body.extend_from_slice(
+            format!("--sep\r\nContent-Type: {part_type}\r\nContent-Disposition: signal;handling=optional\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--sep--\r\n");
+    let head = request(
+        "INVITE",
+        1,
+        "z9hG4bK-mp",
+        call_id,
+        None,
+        "",
+        Some(content_type),
+    )
+    .replace(
+        "Content-Length: 0",
+        &format!("Content-Length: {}", body.len()),
+    );
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(&body);
+    msg
+}
+
+const ISUP_IAM: &[u8] = &[
+    0x01, 0x00, 0x49, 0x00, 0x00, 0x03, 0x02, 0x00, 0x07, 0x04, 0x10, 0x00, 0x0d, 0x0a, 0xff,
+];
+
+#[test]
+fn an_invite_with_multipart_sdp_and_isup_is_offered_with_the_sdp_part() {
+    let mut h = Harness::new();
+    let offer = sdp("8 101", "");
+    let msg = sip_i_invite(
+        "sip-i-1",
+        "multipart/mixed;boundary=sep",
+        &[
+            ("application/sdp", offer.as_bytes()),
+            ("application/ISUP;version=itu-t92+", ISUP_IAM),
+        ],
+    );
+    h.ep.handle_input(h.now, TransportKind::Udp, CALLER.parse().unwrap(), &msg);
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 100 Trying"]);
+    let events = h.events();
+    let [Event::IncomingCall(call)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    let media = call.media.as_ref().expect("the SDP part was negotiated");
+    assert_eq!(media.codec, crate::sdp::Codec::Pcma);
+    h.ep.answer(h.now, call.call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    assert_eq!(header(&ok, "Content-Type"), Some("application/sdp"));
+    assert!(ok.contains("m=audio 40000 RTP/AVP 8"), "{ok}");
+}
+
+#[test]
+fn a_multipart_invite_without_sdp_gets_415_listing_what_we_accept() {
+    let mut h = Harness::new();
+    let msg = sip_i_invite(
+        "sip-i-2",
+        "multipart/mixed; boundary=\"sep\"",
+        &[("application/ISUP;version=itu-t92+", ISUP_IAM)],
+    );
+    h.ep.handle_input(h.now, TransportKind::Udp, CALLER.parse().unwrap(), &msg);
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 415 Unsupported Media Type"]
+    );
+    let accept = header(&sent[1], "Accept").unwrap();
+    assert!(accept.contains("application/sdp"), "{accept}");
+    assert!(h.events().is_empty());
 }
 
 #[test]

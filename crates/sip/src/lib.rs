@@ -20,6 +20,7 @@ pub mod framing;
 mod grammar;
 pub mod info_dtmf;
 pub mod message;
+pub mod multipart;
 mod response;
 mod route;
 pub mod salvage;

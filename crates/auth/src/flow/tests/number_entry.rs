@@ -118,7 +118,10 @@ fn ten_digits_at_two_point_three_seconds_each_are_accepted() {
 fn total_timeout_caps_slow_typing() {
     let mut call = Call::new();
     call.run(ASKED_FOR_NUMBER).run(&[Wait(40)]);
-    assert!(call.last.is_empty(), "before the first key only the total runs");
+    assert!(
+        call.last.is_empty(),
+        "before the first key only the total runs"
+    );
     for _ in 0..9 {
         call.run(&[Press("5"), Wait(2)]);
         assert!(call.last.is_empty());
