@@ -55,6 +55,32 @@ fn basic_call_over_udp() {
 }
 
 #[test]
+fn an_invite_with_multipart_sdp_and_isup_is_answered_200_with_our_sdp() {
+    let agent = Agent::start(&[]);
+    let run = sipp(
+        "multipart_sip_i",
+        agent.sip,
+        &offer_keys("8", "PCMA", "101", "20"),
+    );
+    run.assert_ok("multipart SIP-I call");
+    let ok = sdp_answer_of_200(&run);
+    assert!(ok.contains("Content-Type: application/sdp"), "{ok}");
+    assert!(
+        ok.contains(" RTP/AVP 8 101"),
+        "answered from the SDP part: {ok}"
+    );
+    assert!(
+        !ok.lines().any(|l| l.trim_end() == "Supported:"),
+        "no empty Supported header: {ok}"
+    );
+    assert!(
+        run.received().last().unwrap().contains("CSeq: 2 BYE"),
+        "the call was set up and the caller's BYE answered:\n{}",
+        run.messages
+    );
+}
+
+#[test]
 fn basic_call_over_tcp() {
     // The 100 Trying asked for at once, as some trunks expect.
     let agent = Agent::start(&[("PASSGATE_SIP__TRYING_AFTER_MS", "0")]);

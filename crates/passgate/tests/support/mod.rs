@@ -234,7 +234,9 @@ pub fn sipp_with(scenario: &str, target: SocketAddr, options: &SippOptions<'_>) 
         .expect("sipp must be installed (make test installs the sip-tester package)");
     SippRun {
         code: output.status.code().unwrap_or(-1),
-        messages: std::fs::read_to_string(&messages).unwrap_or_default(),
+        // Lossy: a scenario may send binary bodies (an ISUP part).
+        messages: String::from_utf8_lossy(&std::fs::read(&messages).unwrap_or_default())
+            .into_owned(),
         errors: std::fs::read_to_string(&errors).unwrap_or_default(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
     }
