@@ -6,6 +6,6 @@ mod caller_id;
 mod e164;
 mod plan;
 
-pub use caller_id::{caller_number, CallerHeaders};
+pub use caller_id::{caller_identity, caller_number, CallerHeaders, CallerIdentity};
 pub use e164::{PhoneError, E164};
 pub use plan::{CountryCode, NumberingPlan};

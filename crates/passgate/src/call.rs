@@ -16,7 +16,7 @@ use auth::flow::{
     Action, Alternatives, AuthOutcome, Event as FlowEvent, Flow, ListenRequest, PlaybackId, Prompt,
     PromptId, TransferTarget, Vocabulary,
 };
-use auth::phone::{caller_number, CallerHeaders, E164};
+use auth::phone::{caller_identity, CallerHeaders, E164};
 use media::{BargeIn, MediaEvent, SessionEvent as MediaOut, SessionStats};
 use sip::{EndReason, Event as SipEvent, IncomingCall, ReferStatus};
 use tokio::sync::mpsc;
@@ -132,7 +132,7 @@ impl Call {
         mut sip_events: mpsc::Receiver<SipEvent>,
     ) -> (CallOutcome, Option<SessionStats>) {
         let call = incoming.call;
-        let caller = caller_number(
+        let identity = caller_identity(
             &CallerHeaders {
                 p_asserted_identity: incoming.p_asserted_identity.as_deref(),
                 remote_party_id: incoming.remote_party_id.as_deref(),
@@ -141,9 +141,17 @@ impl Call {
             },
             &services.flow.numbering,
         );
+        let caller = identity.number;
+        // A caller who asked for privacy is looked up by the number the
+        // network asserted, but the number stays out of the log.
+        let (from_shown, caller_shown) = match (&caller, identity.private) {
+            (_, true) => ("private", "private"),
+            (Some(number), false) => (incoming.from_uri.as_str(), number.as_str()),
+            (None, false) => (incoming.from_uri.as_str(), "withheld"),
+        };
         tracing::info!(
-            from = %incoming.from_uri,
-            caller = caller.as_ref().map_or("withheld", |c| c.as_str()),
+            from = %from_shown,
+            caller = caller_shown,
             source = %incoming.source,
             codec = ?incoming.media.as_ref().map(|m| m.codec),
             telephone_event = ?incoming.media.as_ref().and_then(|m| m.telephone_event),

@@ -852,9 +852,9 @@ impl Endpoint {
             from_uri: req.from_uri.clone(),
             from_display: req.from_display.clone(),
             to_uri: req.to_uri.clone(),
-            p_asserted_identity: req.header("p-asserted-identity").map(str::to_string),
-            remote_party_id: req.header("remote-party-id").map(str::to_string),
-            privacy: req.header("privacy").map(str::to_string),
+            p_asserted_identity: all_values(&req, "p-asserted-identity"),
+            remote_party_id: all_values(&req, "remote-party-id"),
+            privacy: all_values(&req, "privacy"),
             user_agent: req.header("user-agent").map(str::to_string),
             source,
             transport,
@@ -1970,6 +1970,23 @@ fn offer_in(req: &Request) -> Result<Option<sdp::SessionDescription>, u16> {
     };
     let text = std::str::from_utf8(sdp_body).map_err(|_| 400u16)?;
     sdp::parse(text).map(Some).map_err(|e| e.status())
+}
+
+/// Every occurrence of a header, comma-joined (RFC 3261 §7.3.1): identity
+/// headers come one per entry (a sip: and a tel: P-Asserted-Identity, a
+/// Remote-Party-ID per party).
+fn all_values(req: &Request, name: &str) -> Option<String> {
+    let mut values = req
+        .extra
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str());
+    let first = values.next()?;
+    Some(values.fold(first.to_string(), |mut all, v| {
+        all.push_str(", ");
+        all.push_str(v);
+        all
+    }))
 }
 
 /// A datagram of line ends and blanks only: a keep-alive, not a message.

@@ -21,30 +21,56 @@ const WITHHELD_USERS: &[&str] = &[
     "withheld",
 ];
 
+/// Who is calling, as the INVITE's headers tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallerIdentity {
+    /// The number to look the caller up by; `None` when withheld or absent.
+    pub number: Option<E164>,
+    /// The caller asked for privacy (`Privacy: id|user|header`, RFC 3323 and
+    /// RFC 3325, or Remote-Party-ID `privacy=full|uri`): the number still
+    /// identifies the caller for the lookup, but is never written to the log
+    /// or spoken.
+    pub private: bool,
+}
+
 /// The caller's number, in order of trust: P-Asserted-Identity (asserted by
-/// the network), else Remote-Party-ID, else From (set by the caller's own
-/// device). `None` when the caller withheld it or no header holds a number;
-/// the flow treats both as "not recognised".
+/// the network), else Remote-Party-ID (its `party=calling` entries; older
+/// trunks send only this), else From (set by the caller's own device).
+/// `None` when the caller's identity is withheld (an anonymous URI) or no
+/// header holds a number; the flow treats both as "not recognised".
 ///
 /// A withheld identity in a more trusted header is not overridden by a
 /// number in a less trusted one: the caller asked not to be identified.
-pub fn caller_number(headers: &CallerHeaders<'_>, plan: &NumberingPlan) -> Option<E164> {
-    if headers.privacy.is_some_and(privacy_withholds_identity) {
-        return None;
-    }
+///
+/// A privacy request does not withhold a number that arrives anyway: the
+/// network that honours `Privacy: id` removes the asserted identity before it
+/// leaves the trust domain (RFC 3325 §7), so one that reaches us was given to
+/// us to use, as the ANI of a restricted call is to a bank's IVR. The number
+/// is used for the lookup and kept out of logs ([`CallerIdentity::private`]).
+pub fn caller_identity(headers: &CallerHeaders<'_>, plan: &NumberingPlan) -> CallerIdentity {
+    let mut private = headers.privacy.is_some_and(privacy_withholds_identity);
     let sources = [
         headers.p_asserted_identity,
         headers.remote_party_id,
         headers.from,
     ];
+    let mut number = None;
     for value in sources.into_iter().flatten() {
-        match identity_in_header(value, plan) {
-            Identity::Number(number) => return Some(number),
-            Identity::Withheld => return None,
+        match identity_in_header(value, plan, &mut private) {
+            Identity::Number(found) => {
+                number = Some(found);
+                break;
+            }
+            Identity::Withheld => break,
             Identity::NoNumber => {}
         }
     }
-    None
+    CallerIdentity { number, private }
+}
+
+/// The number of [`caller_identity`].
+pub fn caller_number(headers: &CallerHeaders<'_>, plan: &NumberingPlan) -> Option<E164> {
+    caller_identity(headers, plan).number
 }
 
 enum Identity {
@@ -61,16 +87,23 @@ fn privacy_withholds_identity(privacy: &str) -> bool {
         .any(|token| matches!(token.as_str(), "id" | "user" | "header"))
 }
 
-fn identity_in_header(value: &str, plan: &NumberingPlan) -> Identity {
+/// The first number among the header's entries; an entry carrying a
+/// Remote-Party-ID `privacy=full|uri` sets `private`, and one for the called
+/// party (`party=called`) is not the caller.
+fn identity_in_header(value: &str, plan: &NumberingPlan, private: &mut bool) -> Identity {
     let mut withheld = false;
     for entry in split_outside_quotes_and_brackets(value, ',') {
         let (uri, params) = split_name_addr(entry);
-        if remote_party_privacy_hides_number(params) {
-            withheld = true;
+        if header_param(params, "party").is_some_and(|p| p.eq_ignore_ascii_case("called")) {
             continue;
         }
         match number_in_uri(uri, plan) {
-            Identity::Number(number) => return Identity::Number(number),
+            Identity::Number(number) => {
+                if remote_party_privacy_hides_number(params) {
+                    *private = true;
+                }
+                return Identity::Number(number);
+            }
             Identity::Withheld => withheld = true,
             Identity::NoNumber => {}
         }
@@ -82,15 +115,20 @@ fn identity_in_header(value: &str, plan: &NumberingPlan) -> Identity {
     }
 }
 
+/// A header parameter's value (`;name=value`, quotes removed).
+fn header_param<'a>(params: &'a str, wanted: &str) -> Option<&'a str> {
+    params.split(';').find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case(wanted)
+            .then(|| value.trim().trim_matches('"'))
+    })
+}
+
 /// Remote-Party-ID carries its own privacy parameter (`privacy=full|uri`).
 fn remote_party_privacy_hides_number(params: &str) -> bool {
-    params.split(';').any(|param| {
-        let mut parts = param.splitn(2, '=');
-        let name = parts.next().unwrap_or("").trim();
-        let value = parts.next().unwrap_or("").trim().trim_matches('"');
-        name.eq_ignore_ascii_case("privacy")
-            && (value.eq_ignore_ascii_case("full") || value.eq_ignore_ascii_case("uri"))
-    })
+    header_param(params, "privacy")
+        .is_some_and(|v| v.eq_ignore_ascii_case("full") || v.eq_ignore_ascii_case("uri"))
 }
 
 /// Splits `"Name" <uri>;params` or `uri;params` into the URI and the header
@@ -329,36 +367,77 @@ mod tests {
         assert_eq!(number_from(headers), None);
     }
 
+    fn identity(headers: CallerHeaders<'_>) -> (Option<String>, bool) {
+        let id = caller_identity(&headers, &NumberingPlan::default());
+        (id.number.map(|n| n.as_str().to_string()), id.private)
+    }
+
     #[test]
-    fn privacy_header_withholds_identity() {
+    fn a_privacy_header_keeps_the_asserted_number_for_lookup_and_marks_it_private() {
         for privacy in ["id", "user", "header;id", "ID", "session; id"] {
             let headers = CallerHeaders {
                 p_asserted_identity: Some("<sip:+15551234567@carrier>"),
+                from: Some("\"Anonymous\" <sip:anonymous@anonymous.invalid>"),
                 privacy: Some(privacy),
                 ..Default::default()
             };
-            assert_eq!(number_from(headers), None, "{privacy}");
+            assert_eq!(
+                identity(headers),
+                (Some("+15551234567".into()), true),
+                "{privacy}"
+            );
         }
         let none = CallerHeaders {
             p_asserted_identity: Some("<sip:+15551234567@carrier>"),
             privacy: Some("none"),
             ..Default::default()
         };
-        assert_eq!(number_from(none).as_deref(), Some("+15551234567"));
+        assert_eq!(identity(none), (Some("+15551234567".into()), false));
     }
 
     #[test]
-    fn remote_party_id_privacy_parameter_withholds_identity() {
+    fn remote_party_id_privacy_full_keeps_the_number_and_marks_it_private() {
         let hidden = CallerHeaders {
-            remote_party_id: Some("<sip:+15551234567@carrier>;party=calling;privacy=full"),
-            from: Some("<sip:+15551234567@carrier>"),
+            remote_party_id: Some(
+                "\"Nelson\" <sip:5551234567@gw;user=phone>;party=calling;screen=yes;privacy=full",
+            ),
+            from: Some("<sip:anonymous@anonymous.invalid>"),
             ..Default::default()
         };
-        assert_eq!(number_from(hidden), None);
+        assert_eq!(identity(hidden), (Some("+15551234567".into()), true));
         let shown = CallerHeaders {
             remote_party_id: Some("<sip:+15551234567@carrier>;party=calling;privacy=off"),
             ..Default::default()
         };
-        assert_eq!(number_from(shown).as_deref(), Some("+15551234567"));
+        assert_eq!(identity(shown), (Some("+15551234567".into()), false));
+    }
+
+    #[test]
+    fn remote_party_id_alone_names_the_caller_over_from() {
+        let headers = CallerHeaders {
+            remote_party_id: Some(
+                "<sip:+15551234567@gw>;party=calling;id-type=subscriber;screen=yes;privacy=off",
+            ),
+            from: Some("<sip:+15559990000@trunk>"),
+            ..Default::default()
+        };
+        assert_eq!(identity(headers), (Some("+15551234567".into()), false));
+    }
+
+    #[test]
+    fn a_remote_party_id_for_the_called_party_is_not_the_caller() {
+        let headers = CallerHeaders {
+            remote_party_id: Some(
+                "<sip:+15550009999@pbx>;party=called, <sip:+15551234567@gw>;party=calling",
+            ),
+            ..Default::default()
+        };
+        assert_eq!(number_from(headers).as_deref(), Some("+15551234567"));
+        let only_called = CallerHeaders {
+            remote_party_id: Some("<sip:+15550009999@pbx>;party=called"),
+            from: Some("<sip:+15551234567@gw>"),
+            ..Default::default()
+        };
+        assert_eq!(number_from(only_called).as_deref(), Some("+15551234567"));
     }
 }

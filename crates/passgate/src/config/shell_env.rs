@@ -40,10 +40,11 @@ impl Provider for ShellEnv {
 fn value_of(text: &str) -> Value {
     let trimmed = text.trim();
     if trimmed.starts_with('[') || trimmed.starts_with('{') {
-        if let Ok(parsed) = trimmed.parse::<Value>() {
-            if matches!(parsed, Value::Array(..) | Value::Dict(..)) {
-                return leaves_as_strings(parsed);
-            }
+        let parsed: Value = trimmed
+            .parse()
+            .unwrap_or_else(|never: std::convert::Infallible| match never {});
+        if matches!(parsed, Value::Array(..) | Value::Dict(..)) {
+            return leaves_as_strings(parsed);
         }
     }
     Value::from(text.to_string())
