@@ -79,6 +79,8 @@ pub enum CallOutcome {
     TransferFailed,
     CallerHungUp,
     AgentHungUp,
+    /// The peer answered 481 to a request in the dialog: it was gone.
+    DialogGone,
 }
 
 struct Call {
@@ -341,8 +343,20 @@ impl Call {
             SipEvent::Refer { status, .. } => self.on_refer(status).await,
             SipEvent::CallEnded { reason, .. } => {
                 tracing::info!(?reason, "call ended");
-                if reason == EndReason::RemoteBye || reason == EndReason::Cancelled {
+                if matches!(
+                    reason,
+                    EndReason::RemoteBye | EndReason::Cancelled | EndReason::DialogGone
+                ) {
                     self.pending.push_back(FlowEvent::Hangup);
+                }
+                if reason == EndReason::DialogGone && self.ended.is_none() {
+                    // The peer answered 481: nobody is left to hear a
+                    // prompt or to take a BYE (RFC 5057). A transfer under
+                    // way did not happen.
+                    if let Some(t) = self.transfer.take() {
+                        self.services.metrics.transfer(t.outcome.label(), false);
+                    }
+                    self.ended = Some(CallOutcome::DialogGone);
                 }
                 if self.ended.is_none() {
                     self.ended = Some(if self.transfer.is_some() {

@@ -79,6 +79,7 @@ impl Metrics {
             CallOutcome::TransferFailed => "transfer_failed".to_string(),
             CallOutcome::CallerHungUp => "caller_hung_up".to_string(),
             CallOutcome::AgentHungUp => "agent_hung_up".to_string(),
+            CallOutcome::DialogGone => "dialog_gone".to_string(),
         };
         self.add(
             &format!("passgate_call_outcomes_total{{outcome=\"{kind}\"}}"),

@@ -439,3 +439,38 @@ fn a_passphrase_begun_7_s_after_the_beat_is_heard_within_listen_timeout() {
         "too late for 6 s: {audit}"
     );
 }
+
+/// The REFER finds the dialog gone at the caller's side (481): the call ends
+/// there, quietly, and is recorded as such.
+#[test]
+fn a_refer_answered_481_ends_the_call_without_a_prompt_or_a_bye() {
+    let agent = Agent::start(&[
+        ("PASSGATE_FLOW__OFFER__TIMEOUT", "2s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = sipp_in(dir.path(), "refer_481", agent.sip);
+    run.assert_ok(&format!(
+        "the REFER answered 481\n--- passgate log ---\n{}",
+        agent.log_text()
+    ));
+    assert!(
+        !run.received().iter().any(|m| m.contains("BYE sip:")),
+        "a BYE went into the dead dialog:\n{}",
+        run.messages
+    );
+    let log = agent.wait_log(&["call finished"], Duration::from_secs(5));
+    assert!(log.contains("call ended reason=DialogGone"), "{log}");
+    assert!(log.contains("call finished outcome=DialogGone"), "{log}");
+    assert!(
+        !log.contains("prompt=TransferFailed"),
+        "nobody is left to hear it: {log}"
+    );
+    let audit = passgate(&agent, &["audit", "--json"]);
+    let last = audit.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("\"caller_hung_up\"") && last.contains("transferring"),
+        "the call's last row: {audit}"
+    );
+    assert!(!audit.contains("\"transfer_failed\""), "{audit}");
+}

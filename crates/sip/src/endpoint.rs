@@ -103,6 +103,9 @@ pub enum EndReason {
     Cancelled,
     /// Our 2xx was never acknowledged (64·T1); we sent BYE.
     AckTimeout,
+    /// The peer answered 481 to a request of ours in the dialog (RFC 5057):
+    /// the dialog no longer exists there; no BYE is sent.
+    DialogGone,
     /// The application (or negotiation) rejected the INVITE with this code.
     Rejected(u16),
     /// We offered in our 2xx (the INVITE had no SDP) and the ACK carried no
@@ -1310,6 +1313,13 @@ impl Endpoint {
     }
 
     fn client_final(&mut self, tx: ClientTx, code: u16) {
+        if code == 481 && tx.method != Method::Bye {
+            // The peer has no such dialog (RFC 5057 §5.1): it is gone, and
+            // with it the call. End it here, without a BYE the peer would
+            // only answer 481 again.
+            self.dialog_gone(tx.call, tx.method);
+            return;
+        }
         match tx.method {
             Method::Bye => self.forget_call(tx.call),
             Method::Refer => {
@@ -1894,6 +1904,21 @@ impl Endpoint {
             remote_tag: req.from_tag.clone(),
         };
         self.dialogs.get(&key).copied()
+    }
+
+    /// The peer answered 481 to a request in the call's dialog.
+    fn dialog_gone(&mut self, handle: u64, method: Method) {
+        let Some(call) = self.calls.remove(&handle) else {
+            return;
+        };
+        tracing::info!(call_id = %call.dialog.call_id, method = method.as_str(), "481 to our request: the dialog is gone");
+        self.dialogs.remove(&call.dialog);
+        if call.state != CallState::Ending {
+            self.events.push_back(Event::CallEnded {
+                call: CallHandle(handle),
+                reason: EndReason::DialogGone,
+            });
+        }
     }
 
     /// Drops the call unless a BYE of ours is still waiting for its response.

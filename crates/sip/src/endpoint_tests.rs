@@ -1036,6 +1036,50 @@ fn refer_reports_acceptance_and_the_notify_progress() {
 }
 
 #[test]
+fn a_481_to_our_refer_ends_the_call_without_a_bye() {
+    let mut h = Harness::new();
+    let (call, tag) = h.confirmed_call();
+    h.ep.refer(h.now, call, "sip:agents@pbx.example").unwrap();
+    let refer = h.sent_text().pop().unwrap();
+    let branch = header(&refer, "Via")
+        .unwrap()
+        .split("branch=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    h.feed(&format!(
+        "SIP/2.0 481 Call/Transaction Does Not Exist\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch={branch}\r\n\
+         From: <sip:passgate@192.0.2.1>;tag={tag}\r\nTo: <sip:x@y>;tag=caller-tag\r\n\
+         Call-ID: call-1\r\nCSeq: 1 REFER\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let events = h.events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::CallEnded {
+                reason: EndReason::DialogGone,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(h.ep.active_calls(), 0, "the call is forgotten");
+    // The application's hang-up that may follow sends nothing either.
+    let _ = h.ep.hangup(h.now, call);
+    h.advance(Duration::from_secs(40));
+    assert!(h.sent_text().is_empty(), "no BYE into the dead dialog");
+    // A request in the old dialog is now unknown.
+    h.feed(&in_dialog("BYE", 5, "z9hG4bK-late", "call-1", &tag, ""));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    );
+}
+
+#[test]
 fn refer_without_an_answer_times_out_as_408() {
     let mut h = Harness::new();
     let (call, _) = h.confirmed_call();
