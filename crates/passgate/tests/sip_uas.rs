@@ -243,6 +243,40 @@ fn malformed_messages_then_a_good_call() {
 }
 
 #[test]
+fn crlf_keepalives_are_ignored_over_udp_and_ponged_over_tcp() {
+    let agent = Agent::start(&[]);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    for ping in [&b"\r\n\r\n"[..], b"\r\n"] {
+        socket.send_to(ping, agent.sip).unwrap();
+    }
+    let mut buf = [0u8; 64];
+    assert!(
+        socket.recv_from(&mut buf).is_err(),
+        "no answer to a UDP keep-alive"
+    );
+    // RFC 5626 §3.5.1: a double-CRLF ping over TCP gets one CRLF back.
+    let mut tcp = std::net::TcpStream::connect(agent.sip).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    std::io::Write::write_all(&mut tcp, b"\r\n\r\n").unwrap();
+    let mut pong = [0u8; 2];
+    std::io::Read::read_exact(&mut tcp, &mut pong).unwrap();
+    assert_eq!(&pong, b"\r\n");
+    // Still answering, and nothing about the pings at the test's log level
+    // (debug for passgate and sip).
+    sipp("options", agent.sip, &[]).assert_ok("OPTIONS after the pings");
+    let log = agent.log_text();
+    assert!(
+        !log.contains("malformed")
+            && !log.contains("cannot be answered")
+            && !log.contains("Request-Line"),
+        "{log}"
+    );
+}
+
+#[test]
 fn responses_follow_rport_to_the_observed_source() {
     let agent = Agent::start(&[]);
     let run = sipp("nat_options", agent.sip, &[]);
