@@ -14,6 +14,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 use support::cli::spoken_as;
+use support::udp_caller::{answer_rtp_port, offer, UdpCaller};
 use support::{free_port, Agent, Capture, CapturedRtp, SippOptions, SippRun};
 
 /// One call at a time: the gap checks measure time, which other agents
@@ -242,5 +243,82 @@ fn rtp_keeps_flowing_while_the_caller_is_silent_for_20_seconds() {
         sent.len() as f64 > span / 0.020 * 0.95,
         "{} packets in {span:.1} s",
         sent.len()
+    );
+}
+
+/// One RTP packet as a phone sends it: `pt` with `payload`, on SSRC 0x5eed.
+fn rtp(pt: u8, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&timestamp.to_be_bytes());
+    p.extend_from_slice(&0x5eedu32.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+#[test]
+fn a_call_with_key_presses_and_no_loss_logs_no_lost_packets() {
+    let _one = serial();
+    let agent = Agent::start(&[]);
+    let media = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sdp = offer(
+        "127.0.0.1".parse().unwrap(),
+        media.local_addr().unwrap().port(),
+        "",
+    );
+    let (caller, ok) = UdpCaller::invite(agent.sip, &sdp);
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    let to = std::net::SocketAddr::new(agent.sip.ip(), answer_rtp_port(&ok));
+    // As phones send it: audio, a key press (telephone-event packets taking
+    // the next sequence numbers of the same SSRC, the end packet three
+    // times), then audio again; nothing lost.
+    let silence = [0xFFu8; 160];
+    let (mut seq, mut ts) = (0u16, 0u32);
+    let start = std::time::Instant::now();
+    let mut pace = |n: u32| {
+        let due = start + std::time::Duration::from_millis(20 * u64::from(n));
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+    };
+    let mut sent = 0u32;
+    for _ in 0..50 {
+        pace(sent);
+        media
+            .send_to(&rtp(0, seq, ts, seq == 0, &silence), to)
+            .unwrap();
+        (seq, ts, sent) = (seq + 1, ts + 160, sent + 1);
+    }
+    let key_ts = ts;
+    for (i, end) in [false, false, false, false, true, true, true]
+        .into_iter()
+        .enumerate()
+    {
+        pace(sent);
+        let duration = (160 * (i as u16 + 1)).min(800);
+        let mut event = vec![5u8, if end { 0x80 | 10 } else { 10 }];
+        event.extend_from_slice(&duration.to_be_bytes());
+        media
+            .send_to(&rtp(101, seq, key_ts, i == 0, &event), to)
+            .unwrap();
+        (seq, sent) = (seq + 1, sent + 1);
+    }
+    ts += 7 * 160;
+    for _ in 0..50 {
+        pace(sent);
+        media
+            .send_to(&rtp(0, seq, ts, false, &silence), to)
+            .unwrap();
+        (seq, ts, sent) = (seq + 1, ts + 160, sent + 1);
+    }
+    caller.bye();
+    let log = agent.wait_log(&["call finished"], std::time::Duration::from_secs(10));
+    let finished = log
+        .lines()
+        .find(|l| l.contains("call finished"))
+        .unwrap_or_else(|| panic!("no call finished line:\n{log}"));
+    assert!(finished.contains("rtp_in=107"), "{finished}");
+    assert!(finished.contains(" lost=0"), "{finished}");
+    assert!(
+        log.contains("digit digit=5"),
+        "the key press was heard:\n{log}"
     );
 }
