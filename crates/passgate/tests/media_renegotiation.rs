@@ -275,7 +275,7 @@ fn a_call_with_key_presses_and_no_loss_logs_no_lost_packets() {
     let silence = [0xFFu8; 160];
     let (mut seq, mut ts) = (0u16, 0u32);
     let start = std::time::Instant::now();
-    let mut pace = |n: u32| {
+    let pace = |n: u32| {
         let due = start + std::time::Duration::from_millis(20 * u64::from(n));
         std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
     };
