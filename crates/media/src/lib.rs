@@ -12,6 +12,7 @@
 //! - [`resample`]: 8/16/48 kHz conversion with `rubato`.
 //! - [`dtmf_rfc4733`]: telephone-event digits, once per (SSRC, event timestamp).
 //! - [`dtmf_inband`]: Goertzel tone detector with Q.24-style checks.
+//! - [`plc`]: G.711 Appendix I loss concealment (pitch-waveform replication).
 //! - [`pacer`]: prompt playback paced by `now`, with barge-in.
 //! - [`prompt`]: WAV prompt files to mono PCM at the codec rate.
 //! - [`vad`]: energy voice-activity detection for barge-in.
@@ -29,6 +30,7 @@ pub mod jitter;
 #[cfg(feature = "opus")]
 pub mod opus;
 pub mod pacer;
+pub mod plc;
 pub mod prompt;
 pub mod receiver;
 pub mod resample;
