@@ -5,7 +5,7 @@
 //! the telephony or recogniser paths.
 
 use audiopus::coder::{Decoder, Encoder};
-use audiopus::packet::Packet;
+use audiopus::packet::{samples_per_frame, Packet};
 use audiopus::{Application, Channels, MutSignals, SampleRate};
 
 /// RTP timestamp units per second for Opus, whatever the decoded rate.
@@ -82,6 +82,27 @@ impl OpusDecoder {
         out.extend_from_slice(&self.buffer[..n]);
         Ok(n)
     }
+
+    /// Length (samples at the output rate) of the frame that `next_payload`'s in-band FEC
+    /// would restore: the frame before it, at `next_payload`'s frame size.
+    pub fn fec_samples(&self, next_payload: &[u8]) -> Option<usize> {
+        let packet = Packet::try_from(next_payload).ok()?;
+        samples_per_frame(packet, sample_rate(self.rate).ok()?)
+            .ok()
+            .filter(|&n| n > 0 && n <= self.buffer.len())
+    }
+
+    /// Fills the last frame of a loss from the in-band FEC (a coarser copy of the previous
+    /// frame) that `next_payload` carries, appending [`Self::fec_samples`] samples; libopus
+    /// conceals instead when the packet carries none. `next_payload` is then decoded as usual.
+    pub fn recover(&mut self, next_payload: &[u8], out: &mut Vec<i16>) -> Result<usize, OpusError> {
+        let len = self.fec_samples(next_payload).unwrap_or(0);
+        let packet = Packet::try_from(next_payload)?;
+        let signals = MutSignals::try_from(&mut self.buffer[..len])?;
+        let n = self.inner.decode(Some(packet), signals, true)?;
+        out.extend_from_slice(&self.buffer[..n]);
+        Ok(n)
+    }
 }
 
 pub struct OpusEncoder {
@@ -121,6 +142,19 @@ impl OpusEncoder {
         let n = self.inner.encode(pcm, &mut out)?;
         out.truncate(n);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+impl OpusEncoder {
+    /// Adds in-band FEC sized for `loss_percent`, as a caller's phone may (24 kbit/s, enough
+    /// for libopus to carry it).
+    pub(crate) fn add_fec(&mut self, loss_percent: u8) {
+        self.inner.set_inband_fec(true).unwrap();
+        self.inner.set_packet_loss_perc(loss_percent).unwrap();
+        self.inner
+            .set_bitrate(audiopus::Bitrate::BitsPerSecond(24000))
+            .unwrap();
     }
 }
 
@@ -194,6 +228,66 @@ mod tests {
         let before = out.len();
         assert_eq!(dec.conceal(320, &mut out).unwrap(), 320);
         assert!(rms(&out[before..]) > 1000.0, "concealment is not silence");
+    }
+
+    #[test]
+    fn a_lost_frame_comes_back_from_the_next_packets_fec_closer_than_concealment() {
+        let mut enc = OpusEncoder::new(8000).unwrap();
+        enc.add_fec(20);
+        // A voice-like glide (pitch 200 +- 150 Hz at 1.5 Hz, loudness at 3 Hz): it changes
+        // every frame, so guessing forward
+        // from the frame before the loss goes wrong and the FEC copy does not.
+        let input: Vec<i16> = (0..16000)
+            .map(|n| {
+                let t = n as f32 / 8000.0;
+                let phase =
+                    2.0 * PI * (200.0 * t - 150.0 / (2.0 * PI * 1.5) * (2.0 * PI * 1.5 * t).cos());
+                let level = 6000.0 * (0.6 + 0.4 * (2.0 * PI * 3.0 * t).sin());
+                (level * (phase.sin() + 0.5 * (2.0 * phase).sin())) as i16
+            })
+            .collect();
+        let payloads: Vec<Vec<u8>> = input.chunks(160).map(|f| enc.encode(f).unwrap()).collect();
+        let decode_all = |lost: Option<usize>, fec: bool| {
+            let mut dec = OpusDecoder::new(8000).unwrap();
+            let mut out = Vec::new();
+            for (i, p) in payloads.iter().enumerate() {
+                if Some(i) == lost {
+                    continue;
+                }
+                if i > 0 && Some(i - 1) == lost {
+                    if fec {
+                        assert_eq!(dec.fec_samples(p), Some(160));
+                        assert_eq!(dec.recover(p, &mut out).unwrap(), 160);
+                    } else {
+                        assert_eq!(dec.conceal(160, &mut out).unwrap(), 160);
+                    }
+                }
+                dec.decode(p, &mut out).unwrap();
+            }
+            out
+        };
+        let reference = decode_all(None, false);
+        let error = |out: &[i16], frame: usize| {
+            let range = frame * 160..(frame + 1) * 160;
+            out[range.clone()]
+                .iter()
+                .zip(&reference[range])
+                .map(|(&a, &b)| (a as f32 - b as f32).powi(2))
+                .sum::<f32>()
+        };
+        let (mut fec_error, mut plc_error) = (0.0, 0.0);
+        for lost in [20, 35, 50, 65, 80] {
+            let fec = decode_all(Some(lost), true);
+            let plc = decode_all(Some(lost), false);
+            assert_eq!((fec.len(), plc.len()), (reference.len(), reference.len()));
+            fec_error += error(&fec, lost);
+            plc_error += error(&plc, lost);
+        }
+        // Measured: FEC 1.6e7, concealment 9.6e9 (squared error over the five frames).
+        assert!(
+            fec_error * 4.0 < plc_error,
+            "FEC error {fec_error:.3e}, concealment error {plc_error:.3e}"
+        );
     }
 
     #[test]

@@ -396,7 +396,7 @@ impl RtpReceiver {
         if ssrc != packet.ssrc || gap == 0 || gap > MAX_CONCEALED_SAMPLES {
             return;
         }
-        let missing = self.codec_concealment(codec, gap as usize);
+        let missing = self.codec_concealment(codec, &packet.payload, gap as usize);
         if matches!(codec, AudioCodec::G711(_)) {
             self.concealer.conceal(missing, &mut self.pcm);
         } else {
@@ -405,25 +405,42 @@ impl RtpReceiver {
         self.stats.concealed_samples += gap;
     }
 
-    /// Lets the codec make up what it can of `missing` samples; returns what is left.
+    /// Lets the codec make up what it can of `missing` samples before the packet carrying
+    /// `next_payload`; returns what is left.
     #[cfg(feature = "opus")]
-    fn codec_concealment(&mut self, codec: AudioCodec, mut missing: usize) -> usize {
+    fn codec_concealment(
+        &mut self,
+        codec: AudioCodec,
+        next_payload: &[u8],
+        mut missing: usize,
+    ) -> usize {
         let Some(decoder) = self.opus.as_mut().filter(|_| codec == AudioCodec::Opus) else {
             return missing;
         };
+        // The next packet may carry the loss's last frame again (in-band FEC): conceal up
+        // to that frame, then decode it.
+        let fec = decoder
+            .fec_samples(next_payload)
+            .filter(|&n| n <= missing)
+            .unwrap_or(0);
         // libopus conceals in 2.5 ms steps (20 samples at 8 kHz) of at most 120 ms.
-        while missing >= 20 {
-            let step = (missing.min(960) / 20) * 20;
+        while missing.saturating_sub(fec) >= 20 {
+            let step = ((missing - fec).min(960) / 20) * 20;
             match decoder.conceal(step, &mut self.pcm) {
                 Ok(n) if n > 0 => missing = missing.saturating_sub(n),
                 _ => break,
+            }
+        }
+        if fec > 0 && missing == fec {
+            if let Ok(n) = decoder.recover(next_payload, &mut self.pcm) {
+                missing -= n.min(missing);
             }
         }
         missing
     }
 
     #[cfg(not(feature = "opus"))]
-    fn codec_concealment(&mut self, _codec: AudioCodec, missing: usize) -> usize {
+    fn codec_concealment(&mut self, _codec: AudioCodec, _next: &[u8], missing: usize) -> usize {
         missing
     }
 
@@ -824,6 +841,73 @@ mod tests {
         assert_eq!(rx.stats().decode_errors, 0);
         let concealed = f[25].iter().map(|&s| (s as f32).abs()).sum::<f32>() / 320.0;
         assert!(concealed > 100.0, "loss concealment, not silence");
+    }
+
+    #[cfg(feature = "opus")]
+    #[test]
+    fn a_lost_opus_packet_is_restored_from_the_next_packets_fec() {
+        use crate::opus::OpusEncoder;
+        // A voice-like glide at 48 kHz: pitch and loudness change from frame to frame.
+        let pcm: Vec<i16> = (0..48000)
+            .map(|n| {
+                let t = n as f32 / 48000.0;
+                let phase = 2.0 * PI * (200.0 * t - 100.0 / (3.0 * PI) * (3.0 * PI * t).cos());
+                let level = 6000.0 * (0.6 + 0.4 * (6.0 * PI * t).sin());
+                (level * (phase.sin() + 0.5 * (2.0 * phase).sin())) as i16
+            })
+            .collect();
+        // The frames a receiver hands out, with the packets in `lost` missing.
+        let frames_of = |payloads: &[Vec<u8>], lost: &[usize]| -> Vec<i16> {
+            let t = Instant::now();
+            let mut rx = RtpReceiver::new(ReceiverConfig::new(
+                vec![(111, AudioCodec::Opus)],
+                None,
+                8000,
+            ))
+            .unwrap();
+            rx.set_listening(true);
+            for (i, payload) in payloads.iter().enumerate() {
+                if lost.contains(&i) {
+                    continue;
+                }
+                let p = RtpPacket {
+                    payload_type: 111,
+                    marker: i == 0,
+                    sequence_number: i as u16,
+                    timestamp: 960 * i as u32,
+                    ssrc: 5,
+                    payload: Bytes::from(payload.clone()),
+                };
+                let at = t + Duration::from_millis(20 * i as u64);
+                rx.handle_datagram(at, peer(), &p.to_bytes().unwrap());
+            }
+            rx.handle_timeout(t + Duration::from_secs(5));
+            frames(&events(&mut rx))
+                .into_iter()
+                .flatten()
+                .copied()
+                .collect()
+        };
+        let lost = [10, 20, 30, 40];
+        let error_when_lost = |fec: bool| {
+            let mut enc = OpusEncoder::new(48000).unwrap();
+            if fec {
+                enc.add_fec(20);
+            }
+            let payloads: Vec<Vec<u8>> = pcm.chunks(960).map(|f| enc.encode(f).unwrap()).collect();
+            let whole = frames_of(&payloads, &[]);
+            let lossy = frames_of(&payloads, &lost);
+            assert_eq!(whole.len(), lossy.len());
+            lost.iter()
+                .flat_map(|&i| i * 160..(i + 1) * 160)
+                .map(|n| (whole[n] as f32 - lossy[n] as f32).powi(2))
+                .sum::<f32>()
+        };
+        let (with_fec, without) = (error_when_lost(true), error_when_lost(false));
+        assert!(
+            with_fec * 4.0 < without,
+            "error in the lost frames: {with_fec:.3e} with FEC, {without:.3e} concealed"
+        );
     }
 
     /// One RFC 4733 key press (start and end) of `event` at `timestamp`.
