@@ -225,6 +225,19 @@ pub struct RtpConfig {
     /// media learns again). Off: follow whichever source sent last, which
     /// lets anyone who reaches the port inject key presses.
     pub strict_source: bool,
+    /// Which source a call's RTP is learnt from: only the IP the SDP gave
+    /// (from any port), or, for callers behind NAT that advertise a private
+    /// address, also another when none from that IP came first.
+    pub learn_source: LearnSource,
+}
+
+/// `rtp.learn_source`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LearnSource {
+    #[default]
+    SdpAddress,
+    Any,
 }
 
 impl Default for RtpConfig {
@@ -237,6 +250,7 @@ impl Default for RtpConfig {
             media_threads: 1,
             realtime_priority: 10,
             strict_source: true,
+            learn_source: LearnSource::SdpAddress,
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::audit_log::AuditLog;
 use crate::call;
-use crate::config::Config;
+use crate::config::{Config, LearnSource};
 use crate::media_engine::MediaEngine;
 use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
@@ -122,6 +122,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         max_calls: config.sip.max_calls,
         answer_delay: Duration::from_millis(config.sip.answer_delay_ms),
         strict_rtp_source: config.rtp.strict_source,
+        learn_rtp_source: match config.rtp.learn_source {
+            LearnSource::SdpAddress => media::SourceLearning::SdpAddress,
+            LearnSource::Any => media::SourceLearning::Any,
+        },
         tts: Tts::new(
             &config.prompts.voice,
             &config.prompts.cache_dir,
