@@ -40,6 +40,8 @@ pub struct Services {
     pub answer_delay: Duration,
     /// `rtp.strict_source`.
     pub strict_rtp_source: bool,
+    /// `auth.require_verstat`.
+    pub require_verstat: bool,
     /// `rtp.learn_source`.
     pub learn_rtp_source: SourceLearning,
     pub tts: Tts,

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
+use crate::identity::AssertedIdentity;
 use crate::message::{self, EchoHeaders, Incoming, MessageError, Method, Request, Response};
 use crate::multipart;
 use crate::response::{self, ResponseSpec};
@@ -69,8 +70,16 @@ pub struct IncomingCall {
     pub from_uri: String,
     pub from_display: Option<String>,
     pub to_uri: String,
+    /// Kept only from `trusted_identity_sources` (RFC 3325).
     pub p_asserted_identity: Option<String>,
+    /// Kept only from `trusted_identity_sources`.
     pub remote_party_id: Option<String>,
+    /// Whether the source is in `trusted_identity_sources`: when not, the
+    /// caller's number is From's, which anyone may write.
+    pub identity_trusted: bool,
+    /// The STIR/SHAKEN verification result a trusted source gave
+    /// (`verstat`), e.g. `TN-Validation-Passed`.
+    pub verstat: Option<String>,
     pub privacy: Option<String>,
     pub user_agent: Option<String>,
     pub source: SocketAddr,
@@ -172,6 +181,9 @@ pub struct EndpointConfig {
     pub calls_per_second: Option<crate::admission::RateLimit>,
     /// When set, INVITEs must carry Digest credentials (else 401).
     pub digest: Option<crate::digest::DigestAuth>,
+    /// The trust domain (RFC 3325): sources whose `P-Asserted-Identity`,
+    /// `Remote-Party-ID` and `verstat` are believed. Empty: nobody's.
+    pub trusted_identity_sources: Vec<crate::admission::Cidr>,
     /// How long an INVITE waits for its first response before 100 Trying
     /// goes out; zero sends it at once. At most 200 ms (RFC 3261 §17.2.1).
     pub trying_after: Duration,
@@ -209,6 +221,7 @@ impl EndpointConfig {
             calls_per_source: None,
             calls_per_second: None,
             digest: None,
+            trusted_identity_sources: Vec::new(),
             trying_after: Duration::from_millis(100),
             server_header: None,
             auth_limits: crate::auth_throttle::AuthLimits::default(),
@@ -848,6 +861,15 @@ impl Endpoint {
         if let Some(tx) = self.server_txs.get_mut(&key) {
             tx.call = Some(handle);
         }
+        let identity =
+            AssertedIdentity::of(&req, source.ip(), &self.config.trusted_identity_sources);
+        if identity.dropped {
+            tracing::info!(
+                call_id = req.call_id(),
+                %source,
+                "identity headers from a source outside sip.trusted_identity_sources ignored"
+            );
+        }
         let incoming = IncomingCall {
             call: CallHandle(handle),
             call_id: req.echo.call_id.clone(),
@@ -855,8 +877,10 @@ impl Endpoint {
             from_uri: req.from_uri.clone(),
             from_display: req.from_display.clone(),
             to_uri: req.to_uri.clone(),
-            p_asserted_identity: all_values(&req, "p-asserted-identity"),
-            remote_party_id: all_values(&req, "remote-party-id"),
+            p_asserted_identity: identity.p_asserted_identity,
+            remote_party_id: identity.remote_party_id,
+            identity_trusted: identity.trusted,
+            verstat: identity.verstat,
             privacy: all_values(&req, "privacy"),
             user_agent: req.header("user-agent").map(str::to_string),
             source,
@@ -2000,7 +2024,7 @@ fn offer_in(req: &Request) -> Result<Option<sdp::SessionDescription>, u16> {
 /// Every occurrence of a header, comma-joined (RFC 3261 §7.3.1): identity
 /// headers come one per entry (a sip: and a tel: P-Asserted-Identity, a
 /// Remote-Party-ID per party).
-fn all_values(req: &Request, name: &str) -> Option<String> {
+pub(crate) fn all_values(req: &Request, name: &str) -> Option<String> {
     let mut values = req
         .extra
         .iter()
