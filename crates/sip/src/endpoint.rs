@@ -772,7 +772,7 @@ impl Endpoint {
             self.respond_tx(now, &key, &req.echo, 406, None, &[accept, warning], None);
             return;
         }
-        if let Some(digest) = &self.config.digest {
+        if let Some(digest) = &mut self.config.digest {
             let epoch = *self.epoch.get_or_insert(now);
             // +1: a nonce stamped 0 would read as "issued before the epoch".
             let now_secs = now.saturating_duration_since(epoch).as_secs() + 1;
@@ -793,10 +793,11 @@ impl Endpoint {
                 self.respond_tx(now, &key, &req.echo, 403, None, &[], None);
                 return;
             }
-            let verified = digest.verify("INVITE", authorization, now_secs);
+            let verified = digest.verify("INVITE", &req.uri, authorization, now_secs, source.ip());
             let challenge = verified.is_err().then(|| {
                 let salt: u64 = self.rng.random();
-                format!("WWW-Authenticate: {}", digest.challenge(now_secs, salt))
+                let challenge = digest.challenge(now_secs, salt, source.ip());
+                format!("WWW-Authenticate: {challenge}")
             });
             match &verified {
                 Ok(user) => self.auth_throttle.succeeded(now, source.ip(), user),
@@ -1289,6 +1290,8 @@ impl Endpoint {
                 self.stats.auth_malformed += 1;
                 "malformed"
             }
+            E::UriMismatch => "uri_mismatch",
+            E::Replayed => "replayed",
         };
         let realm = self.config.digest.as_ref().map_or("", |d| d.realm());
         tracing::warn!(
