@@ -174,4 +174,22 @@ fn a_sniffed_authorization_replayed_from_another_port_is_challenged() {
         1,
         "the replay made a second call: {log}"
     );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("security: digest authentication failed")
+                && l.contains("reason=replayed")),
+        "{log}"
+    );
+    let mut http = std::net::TcpStream::connect(agent.http).unwrap();
+    std::io::Write::write_all(
+        &mut http,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut metrics = String::new();
+    std::io::Read::read_to_string(&mut http, &mut metrics).unwrap();
+    assert!(
+        metrics.contains("passgate_sip_auth_failures_total{reason=\"replayed\"} 1\n"),
+        "{metrics}"
+    );
 }

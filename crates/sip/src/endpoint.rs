@@ -250,6 +250,10 @@ pub struct Stats {
     pub auth_malformed: u64,
     /// Digest answers to a nonce not issued here or expired.
     pub auth_stale_nonce: u64,
+    /// Digest answers whose nonce count was used before (a replay).
+    pub auth_replayed: u64,
+    /// Digest answers whose `uri` is not the Request-URI.
+    pub auth_uri_mismatch: u64,
     /// INVITEs refused without a challenge: source or user name locked.
     pub auth_locked: u64,
 }
@@ -1290,8 +1294,14 @@ impl Endpoint {
                 self.stats.auth_malformed += 1;
                 "malformed"
             }
-            E::UriMismatch => "uri_mismatch",
-            E::Replayed => "replayed",
+            E::UriMismatch => {
+                self.stats.auth_uri_mismatch += 1;
+                "uri_mismatch"
+            }
+            E::Replayed => {
+                self.stats.auth_replayed += 1;
+                "replayed"
+            }
         };
         let realm = self.config.digest.as_ref().map_or("", |d| d.realm());
         tracing::warn!(
