@@ -47,8 +47,8 @@ pub use action::{
     PlaybackId, Prompt, PromptId, TransferTarget, Vocabulary,
 };
 pub use audit::{
-    AuditEvent, CodeResult, HangupReason, IdentifiedBy, LookupSummary, MenuChoice, MenuInput,
-    OfferAnswer, PassphraseResult, SendResult,
+    AuditEvent, CallerIdTrust, CodeResult, HangupReason, IdentifiedBy, LookupSummary, MenuChoice,
+    MenuInput, OfferAnswer, PassphraseResult, SendResult,
 };
 pub use config::{
     CodeStepConfig, FlowConfig, FlowConfigError, MenuConfig, NumberEntryConfig, OfferConfig,

@@ -37,6 +37,7 @@ pub mod resample;
 pub mod rtcp;
 pub mod rtp_packet;
 pub mod session;
+pub mod source_latch;
 pub mod vad;
 
 pub use codec::AudioCodec;
@@ -58,4 +59,5 @@ pub use resample::{resample_clip, FrameResampler, ResampleError};
 pub use rtcp::{CallMediaStats, RtcpConfig, RtcpSession};
 pub use rtp_packet::{RtpError, RtpPacket};
 pub use session::{BargeIn, MediaSession, SessionConfig, SessionEvent, SessionStats, Transmit};
+pub use source_latch::{SourceLatch, SourceLearning};
 pub use vad::{Vad, VadConfig, VadEvent};

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Symmetric RTP: the address of the last valid packet of a negotiated payload type is
-//! where the driver should send (callers behind NAT advertise unusable addresses).
+//! where the driver should send (callers behind NAT advertise unusable addresses), among
+//! the sources [`SourceLatch`] lets in.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use crate::opus::{OpusDecoder, OpusError};
 use crate::plc::LossConcealer;
 use crate::resample::{FrameResampler, ResampleError};
 use crate::rtp_packet::RtpPacket;
+use crate::source_latch::{SourceLatch, SourceLearning};
 use crate::vad::{Vad, VadConfig, VadEvent};
 
 /// Every codec is decoded to 8 kHz: DTMF detection and VAD work there, and the
@@ -65,6 +67,11 @@ pub struct ReceiverConfig {
     /// pull our prompts to themselves. [`RtpReceiver::forget_remote`]
     /// learns again (a re-INVITE moving the media).
     pub strict_source: bool,
+    /// The caller's media address from the SDP: the source learnt is
+    /// ranked against it (see [`SourceLatch`]). `None`: any source.
+    pub sdp_source: Option<SocketAddr>,
+    /// Whether a source of another IP than the SDP's may be learnt.
+    pub learn_source: SourceLearning,
 }
 
 impl ReceiverConfig {
@@ -93,6 +100,8 @@ impl ReceiverConfig {
             vad: VadConfig::default(),
             output_rate,
             strict_source: true,
+            sdp_source: None,
+            learn_source: SourceLearning::default(),
         }
     }
 }
@@ -160,8 +169,7 @@ pub struct RtpReceiver {
     expected: Option<(u32, u32, u32)>,
     pcm: Vec<i16>,
     listening: bool,
-    remote: Option<SocketAddr>,
-    strict_source: bool,
+    source: SourceLatch,
     events: VecDeque<MediaEvent>,
     stats: ReceiverStats,
 }
@@ -191,17 +199,20 @@ impl RtpReceiver {
             expected: None,
             pcm: Vec::with_capacity(2 * FRAME_SAMPLES),
             listening: false,
-            remote: None,
-            strict_source: config.strict_source,
+            source: SourceLatch::new(config.sdp_source, config.learn_source, config.strict_source),
             events: VecDeque::new(),
             stats: ReceiverStats::default(),
         })
     }
 
     /// Takes a renegotiated set of payload types (a re-INVITE or the answer
-    /// in an ACK): what arrives from now on is read by it. The learnt source,
-    /// the jitter buffer's stream and the counters carry on.
+    /// in an ACK): what arrives from now on is read by it. The jitter
+    /// buffer's stream and the counters carry on, and so does the learnt
+    /// source unless the SDP moved the media.
     pub fn renegotiate(&mut self, config: ReceiverConfig) -> Result<(), ReceiverError> {
+        if let Some(sdp) = config.sdp_source {
+            self.source.moved_to(sdp);
+        }
         #[cfg(feature = "opus")]
         if self.opus.is_none() && config.audio.iter().any(|(_, c)| *c == AudioCodec::Opus) {
             self.opus = Some(OpusDecoder::new(CODEC_RATE)?);
@@ -234,14 +245,14 @@ impl RtpReceiver {
 
     /// Where to send our RTP: the source of the caller's packets, once seen.
     pub fn remote(&self) -> Option<SocketAddr> {
-        self.remote
+        self.source.remote()
     }
 
     /// Whether a datagram from `from` is to be read at all: with a strict
-    /// source, only the learnt one (any, until one is learnt). Counts what
-    /// it refuses.
+    /// source, only the learnt one or one that matches the SDP better
+    /// ([`SourceLatch`]). Counts what it refuses.
     pub fn accepts_source(&mut self, from: SocketAddr) -> bool {
-        let foreign = self.strict_source && self.remote.is_some_and(|r| r != from);
+        let foreign = !self.source.accepts(from);
         if foreign {
             self.stats.datagrams += 1;
             self.stats.foreign_source += 1;
@@ -249,15 +260,15 @@ impl RtpReceiver {
         !foreign
     }
 
-    /// The learnt source when only it is accepted (the socket may be
-    /// connected to it, so the kernel drops the rest before we read them).
+    /// The learnt source when only it will ever be accepted (the socket may
+    /// be connected to it, so the kernel drops the rest before we read them).
     pub fn strict_remote(&self) -> Option<SocketAddr> {
-        self.remote.filter(|_| self.strict_source)
+        self.source.settled()
     }
 
     /// Learn the caller's source again from its next good packet.
     pub fn forget_remote(&mut self) {
-        self.remote = None;
+        self.source.forget();
     }
 
     pub fn stats(&self) -> ReceiverStats {
@@ -284,7 +295,7 @@ impl RtpReceiver {
     pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, packet: RtpPacket) -> Routed {
         if let Some(detector) = &mut self.rfc4733 {
             if detector.handle_packet(now, &packet) {
-                self.remote = Some(from);
+                self.source.learn(from);
                 self.jitter
                     .fill_slot(now, packet.ssrc, packet.sequence_number);
                 self.collect_event_digits();
@@ -299,7 +310,7 @@ impl RtpReceiver {
             self.drain_jitter(now);
             return Routed::Unknown;
         }
-        self.remote = Some(from);
+        self.source.learn(from);
         self.jitter.push(now, packet);
         self.drain_jitter(now);
         Routed::Audio
@@ -958,6 +969,22 @@ mod tests {
         press(&mut rx, t, moved, (2, 5, 3000));
         assert_eq!(digits(&mut rx), "2");
         assert_eq!(rx.remote(), Some(moved));
+    }
+
+    #[test]
+    fn a_source_that_is_not_the_sdp_address_is_not_learnt_even_when_it_comes_first() {
+        let mut config = ReceiverConfig::g711(G711::Ulaw, Some(96), 8000);
+        config.sdp_source = Some(peer());
+        let mut rx = RtpReceiver::new(config).unwrap();
+        let t = Instant::now();
+        let attacker: SocketAddr = "203.0.113.66:40000".parse().unwrap();
+        press(&mut rx, t, attacker, (9, 1, 1000));
+        assert_eq!(rx.remote(), None, "our prompts still go to the SDP address");
+        press(&mut rx, t, peer(), (1, 3, 2000));
+        assert_eq!(digits(&mut rx), "1", "the injected 9 is not heard");
+        assert_eq!(rx.remote(), Some(peer()));
+        assert_eq!(rx.strict_remote(), Some(peer()));
+        assert_eq!(rx.stats().foreign_source, 2);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use asr::{ListenOptions, SessionEvent as AsrEvent};
 use auth::flow::{
-    Action, Alternatives, AuthOutcome, Event as FlowEvent, Flow, ListenRequest, PlaybackId, Prompt,
-    PromptId, TransferTarget, Vocabulary,
+    Action, Alternatives, AuditEvent, AuthOutcome, CallerIdTrust, Event as FlowEvent, Flow,
+    ListenRequest, PlaybackId, Prompt, PromptId, TransferTarget, Vocabulary,
 };
 use auth::phone::{caller_identity, CallerHeaders, E164};
 use media::{BargeIn, MediaEvent, SessionEvent as MediaOut, SessionStats};
@@ -144,6 +144,14 @@ impl Call {
             &services.flow.numbering,
         );
         let caller = identity.number;
+        let (trust, used_for_lookup) =
+            caller_trust(&incoming, caller.is_some(), services.require_verstat);
+        let identity_row = AuditEvent::CallerIdentity {
+            number: caller.clone(),
+            result: trust,
+            verstat: incoming.verstat.clone(),
+            used_for_lookup,
+        };
         // A caller who asked for privacy is looked up by the number the
         // network asserted, but the number stays out of the log.
         let (from_shown, caller_shown) = match (&caller, identity.private) {
@@ -154,11 +162,17 @@ impl Call {
         tracing::info!(
             from = %from_shown,
             caller = caller_shown,
+            caller_id = ?trust,
+            verstat = incoming.verstat.as_deref().unwrap_or("none"),
+            used_for_lookup,
             source = %incoming.source,
             codec = ?incoming.media.as_ref().map(|m| m.codec),
             telephone_event = ?incoming.media.as_ref().and_then(|m| m.telephone_event),
             "incoming call"
         );
+        // A number that does not count is not the caller's: it finds no
+        // account and no lock-out is charged to it.
+        let caller = caller.filter(|_| used_for_lookup);
         // Without an offer in the INVITE we offer in the 200; the media runs
         // on our first choice until the ACK's answer renegotiates it, which
         // comes before the confirmation that lets the first prompt play.
@@ -264,6 +278,10 @@ impl Call {
             pending: VecDeque::new(),
             clock: FlowClock::default(),
         };
+        this.services
+            .audit_log
+            .append(&this.call_id, identity_row, this.caller.as_ref())
+            .await;
         this.pending.push_back(FlowEvent::CallerId(caller));
         this.settle().await;
         let hard_stop = Instant::now() + this.services.max_duration;
@@ -757,6 +775,7 @@ impl Call {
             &TransferResult {
                 auth: outcome.label(),
                 account,
+                verstat: self.incoming.verstat.clone(),
             },
         );
         tracing::info!(?target, outcome = outcome.label(), refer_to = %refer, "transferring (REFER)");
@@ -790,4 +809,26 @@ pub(crate) fn prompt_name(id: PromptId) -> String {
             }
         })
         .collect()
+}
+
+/// How far the caller's number may be believed (RFC 3325 trust domain,
+/// STIR/SHAKEN attestation), and whether it is to find the account: a
+/// number there is, unless the operator requires attestation and the call
+/// has none.
+fn caller_trust(
+    incoming: &IncomingCall,
+    has_number: bool,
+    require_verstat: bool,
+) -> (CallerIdTrust, bool) {
+    let attested = incoming.identity_trusted
+        && incoming
+            .verstat
+            .as_deref()
+            .is_some_and(sip::identity::verstat_passed);
+    let trust = match (incoming.identity_trusted, attested) {
+        (false, _) => CallerIdTrust::Unverified,
+        (true, true) => CallerIdTrust::Attested,
+        (true, false) => CallerIdTrust::Trusted,
+    };
+    (trust, has_number && (attested || !require_verstat))
 }

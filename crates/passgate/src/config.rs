@@ -29,6 +29,7 @@ pub struct Config {
     pub transfer: TransferConfig,
     pub prompts: PromptsConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
     /// `[sms]`: gateway (console, webhook, twilio), message, HTTP policy.
     #[serde(skip_serializing)]
     pub sms: auth::sms::SmsConfig,
@@ -74,6 +75,10 @@ pub struct SipConfig {
     pub trying_after_ms: u64,
     /// Addresses or CIDR blocks allowed to send SIP; empty allows everyone.
     pub allow_from: Vec<String>,
+    /// The trust domain (RFC 3325): addresses or CIDR blocks whose
+    /// P-Asserted-Identity, Remote-Party-ID and STIR/SHAKEN `verstat` are
+    /// believed. Empty believes nobody's: the caller's number is From's.
+    pub trusted_identity_sources: Vec<String>,
     /// New calls per second accepted from one source address (0: no limit).
     pub calls_per_second_per_source: f64,
     /// New calls per second accepted in all (0: no limit).
@@ -147,6 +152,7 @@ impl Default for SipConfig {
             answer_delay_ms: 0,
             trying_after_ms: 100,
             allow_from: Vec::new(),
+            trusted_identity_sources: Vec::new(),
             calls_per_second_per_source: 0.0,
             max_calls_per_second: 0.0,
             digest_realm: String::new(),
@@ -225,6 +231,19 @@ pub struct RtpConfig {
     /// media learns again). Off: follow whichever source sent last, which
     /// lets anyone who reaches the port inject key presses.
     pub strict_source: bool,
+    /// Which source a call's RTP is learnt from: only the IP the SDP gave
+    /// (from any port), or, for callers behind NAT that advertise a private
+    /// address, also another when none from that IP came first.
+    pub learn_source: LearnSource,
+}
+
+/// `rtp.learn_source`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LearnSource {
+    #[default]
+    SdpAddress,
+    Any,
 }
 
 impl Default for RtpConfig {
@@ -237,8 +256,19 @@ impl Default for RtpConfig {
             media_threads: 1,
             realtime_priority: 10,
             strict_source: true,
+            learn_source: LearnSource::SdpAddress,
         }
     }
+}
+
+/// `[auth]`: what the caller's number is worth.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Count the caller-ID match only for calls the trunk attested
+    /// (`verstat` TN-Validation-Passed from a trusted identity source);
+    /// other callers are asked for their account number.
+    pub require_verstat: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -573,10 +603,16 @@ impl Config {
                 "at least one user = password is needed when sip.digest_realm is set".into(),
             ));
         }
-        for entry in &self.sip.allow_from {
-            entry
-                .parse::<sip::Cidr>()
-                .map_err(|e| bad("sip.allow_from", e))?;
+        for (key, list) in [
+            ("sip.allow_from", &self.sip.allow_from),
+            (
+                "sip.trusted_identity_sources",
+                &self.sip.trusted_identity_sources,
+            ),
+        ] {
+            for entry in list {
+                entry.parse::<sip::Cidr>().map_err(|e| bad(key, e))?;
+            }
         }
         for (key, rate) in [
             (
@@ -680,6 +716,14 @@ impl Config {
     pub fn allow_from(&self) -> Vec<sip::Cidr> {
         self.sip
             .allow_from
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect()
+    }
+
+    pub fn trusted_identity_sources(&self) -> Vec<sip::Cidr> {
+        self.sip
+            .trusted_identity_sources
             .iter()
             .filter_map(|c| c.parse().ok())
             .collect()

@@ -276,6 +276,8 @@ impl Metrics {
                 ("unknown_user", s.endpoint.auth_unknown_user),
                 ("malformed", s.endpoint.auth_malformed),
                 ("stale_nonce", s.endpoint.auth_stale_nonce),
+                ("replayed", s.endpoint.auth_replayed),
+                ("uri_mismatch", s.endpoint.auth_uri_mismatch),
             ] {
                 let _ = writeln!(
                     out,

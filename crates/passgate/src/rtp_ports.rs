@@ -1,21 +1,33 @@
 //! Hands out local RTP/RTCP port pairs from `rtp.port_range`: an even port
-//! for RTP and the odd one above it for RTCP (RFC 3550 §11), both bound,
-//! rotating so a pair just released is not reused at once (late packets of
-//! the old call would land in the new one).
+//! for RTP and the odd one above it for RTCP (RFC 3550 §11), both bound.
+//! Each call's pair is drawn at random (a CSPRNG), so that one call's port
+//! tells nothing about the next call's: a stranger who could guess it could
+//! spray it before the caller speaks. The pairs handed out last are not
+//! drawn again at once (late packets of an old call would land in the new
+//! one).
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 use std::net::UdpSocket;
 
+use rand::Rng;
+
 use crate::config::PortRange;
+
+/// Random draws before every pair is tried in turn (a nearly full range).
+const RANDOM_DRAWS: usize = 32;
+/// At most this many pairs handed out last are kept from the draw.
+const RECENT: usize = 64;
 
 pub struct RtpPorts {
     /// The SIP listen address: media of its family is bound there.
     ip: IpAddr,
     first: u16,
     pairs: u32,
-    cursor: AtomicU32,
+    /// The pairs (by index) handed out last, newest at the back.
+    recent: Mutex<VecDeque<u32>>,
 }
 
 /// One call's media sockets.
@@ -33,7 +45,7 @@ impl RtpPorts {
             ip,
             first,
             pairs: pairs.max(1),
-            cursor: AtomicU32::new(rand::random::<u32>() % pairs.max(1)),
+            recent: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -53,20 +65,35 @@ impl RtpPorts {
         }
     }
 
-    /// Binds the next free pair of the range, in the family of `remote` (the
-    /// caller's media address).
+    /// Binds a free pair of the range drawn at random, in the family of
+    /// `remote` (the caller's media address).
     pub fn bind(&self, remote: IpAddr) -> std::io::Result<RtpPair> {
         let ip = self.local_ip_for(remote);
+        let mut rng = rand::rng();
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        // Half the range at most stays out of the draw, so it always has a choice.
+        let keep = RECENT.min(self.pairs as usize / 2);
+        let draws = (0..RANDOM_DRAWS)
+            .map(|_| rng.random_range(0..self.pairs))
+            .filter(|n| !recent.contains(n))
+            .collect::<Vec<_>>();
+        let start = rng.random_range(0..self.pairs);
+        let every = (0..self.pairs).map(|i| (start + i) % self.pairs);
         let mut last_err = None;
-        for _ in 0..self.pairs.min(256) {
-            let n = self.cursor.fetch_add(1, Ordering::Relaxed) % self.pairs;
+        for n in draws.into_iter().chain(every) {
             let port = self.first + (n * 2) as u16;
             let pair = UdpSocket::bind(SocketAddr::new(ip, port)).and_then(|rtp| {
                 let rtcp = UdpSocket::bind(SocketAddr::new(ip, port + 1))?;
                 Ok(RtpPair { rtp, rtcp })
             });
             match pair {
-                Ok(pair) => return Ok(pair),
+                Ok(pair) => {
+                    recent.push_back(n);
+                    while recent.len() > keep {
+                        recent.pop_front();
+                    }
+                    return Ok(pair);
+                }
                 Err(e) => last_err = Some(e),
             }
         }
@@ -86,6 +113,35 @@ mod tests {
                 last: first + 10,
             },
         )
+    }
+
+    #[test]
+    fn consecutive_pairs_are_drawn_at_random_over_the_range() {
+        let ports = RtpPorts::new(
+            "127.0.0.1".parse().unwrap(),
+            PortRange {
+                first: 42000,
+                last: 43999,
+            },
+        );
+        let v4: IpAddr = "127.0.0.1".parse().unwrap();
+        let drawn: Vec<u16> = (0..20)
+            .map(|_| ports.bind(v4).unwrap().rtp.local_addr().unwrap().port())
+            .collect();
+        let steps_of_one_pair = drawn.windows(2).filter(|w| w[1] == w[0] + 2).count();
+        // By chance (1 in 1,000 a step) one at most.
+        assert!(steps_of_one_pair <= 1, "{drawn:?}");
+        let distinct: std::collections::HashSet<_> = drawn.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            drawn.len(),
+            "none drawn twice in a row of 20: {drawn:?}"
+        );
+        let spread = drawn.iter().max().unwrap() - drawn.iter().min().unwrap();
+        assert!(
+            spread > 1000,
+            "over the range, not a corner of it: {drawn:?}"
+        );
     }
 
     #[test]

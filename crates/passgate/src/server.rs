@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::audit_log::AuditLog;
 use crate::call;
-use crate::config::Config;
+use crate::config::{Config, LearnSource};
 use crate::media_engine::MediaEngine;
 use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
@@ -53,6 +53,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     };
     endpoint.server_header =
         (!config.sip.server_header.is_empty()).then(|| config.sip.server_header.clone());
+    endpoint.trusted_identity_sources = config.trusted_identity_sources();
     let rate = config.sip.calls_per_second_per_source;
     endpoint.calls_per_source = (rate > 0.0).then(|| sip::RateLimit {
         per_second: rate,
@@ -122,6 +123,11 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         max_calls: config.sip.max_calls,
         answer_delay: Duration::from_millis(config.sip.answer_delay_ms),
         strict_rtp_source: config.rtp.strict_source,
+        require_verstat: config.auth.require_verstat,
+        learn_rtp_source: match config.rtp.learn_source {
+            LearnSource::SdpAddress => media::SourceLearning::SdpAddress,
+            LearnSource::Any => media::SourceLearning::Any,
+        },
         tts: Tts::new(
             &config.prompts.voice,
             &config.prompts.cache_dir,

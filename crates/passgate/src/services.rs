@@ -17,7 +17,8 @@ use auth::phone::E164;
 use auth::sms::{code_message, Gateway, SmsGateway};
 use auth::store::{LockoutPolicy, SmsCap, Store, Timestamp};
 use media::{
-    AudioCodec, IdleFill, MediaSession, PacerConfig, Ptime, ReceiverConfig, SessionConfig, G711,
+    AudioCodec, IdleFill, MediaSession, PacerConfig, Ptime, ReceiverConfig, SessionConfig,
+    SourceLearning, G711,
 };
 use sip::driver::SipHandle;
 use sip::{Codec, Negotiated};
@@ -39,6 +40,10 @@ pub struct Services {
     pub answer_delay: Duration,
     /// `rtp.strict_source`.
     pub strict_rtp_source: bool,
+    /// `auth.require_verstat`.
+    pub require_verstat: bool,
+    /// `rtp.learn_source`.
+    pub learn_rtp_source: SourceLearning,
     pub tts: Tts,
     pub recognizer: Option<Recognizer>,
     pub listen: ListenOptions,
@@ -102,6 +107,8 @@ impl Services {
         let mut receiver =
             ReceiverConfig::new(vec![(neg.payload_type, audio)], neg.telephone_event, rate);
         receiver.strict_source = self.strict_rtp_source;
+        receiver.sdp_source = Some(neg.remote_rtp);
+        receiver.learn_source = self.learn_rtp_source;
         pacer.payload_type = neg.payload_type;
         pacer.ptime = Ptime::from_millis(neg.ptime_ms).unwrap_or(Ptime::Ms20);
         pacer.idle = IdleFill::Silence;

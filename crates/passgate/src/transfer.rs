@@ -1,7 +1,9 @@
 //! The Refer-To URI of a hand-off: the configured target with the result of
 //! authentication embedded as URI headers (RFC 3261 §19.1.1), so the INVITE
 //! the caller's side sends to the target carries `X-Passgate-Auth` (and
-//! `X-Passgate-Account` when verified) and the PBX knows who is calling.
+//! `X-Passgate-Account` when verified) and the PBX knows who is calling,
+//! and `X-Passgate-Verstat` with the STIR/SHAKEN verification result a
+//! trusted trunk gave for the caller's number.
 
 use std::fmt::Write;
 
@@ -11,6 +13,8 @@ pub struct TransferResult {
     /// verified | failed | no-account | locked | error
     pub auth: &'static str,
     pub account: Option<String>,
+    /// The trunk's `verstat` for the caller's number, when it gave one.
+    pub verstat: Option<String>,
 }
 
 pub fn refer_to(target: &str, result: &TransferResult) -> String {
@@ -23,6 +27,9 @@ pub fn refer_to(target: &str, result: &TransferResult) -> String {
     add(&mut uri, "X-Passgate-Auth", result.auth);
     if let Some(account) = &result.account {
         add(&mut uri, "X-Passgate-Account", account);
+    }
+    if let Some(verstat) = &result.verstat {
+        add(&mut uri, "X-Passgate-Verstat", verstat);
     }
     uri
 }
@@ -49,14 +56,25 @@ mod tests {
         let verified = TransferResult {
             auth: "verified",
             account: Some("42".into()),
+            verstat: None,
         };
         assert_eq!(
             refer_to("sip:agents@pbx.example", &verified),
             "sip:agents@pbx.example?X-Passgate-Auth=verified&X-Passgate-Account=42"
         );
+        let attested = TransferResult {
+            verstat: Some("TN-Validation-Passed".into()),
+            ..verified
+        };
+        assert_eq!(
+            refer_to("sip:agents@pbx.example", &attested),
+            "sip:agents@pbx.example?X-Passgate-Auth=verified&X-Passgate-Account=42\
+             &X-Passgate-Verstat=TN-Validation-Passed"
+        );
         let failed = TransferResult {
             auth: "no-account",
             account: None,
+            verstat: None,
         };
         assert_eq!(
             refer_to("sip:rep@pbx.example;transport=tcp", &failed),
@@ -69,6 +87,7 @@ mod tests {
         let odd = TransferResult {
             auth: "verified",
             account: Some("a b&c=d".into()),
+            verstat: None,
         };
         assert_eq!(
             refer_to("sip:q@pbx?Priority=urgent", &odd),

@@ -100,3 +100,96 @@ fn with_digest_on_a_trunk_with_the_password_gets_in_and_one_without_is_challenge
     );
     assert!(!log.contains("s3cret"), "the password leaked: {log}");
 }
+
+/// The message of a `-trace_msg` block: what follows its "message sent
+/// (N bytes):" line, with the line ends SIP wants and its Content-Length
+/// counted again.
+fn traced_message(block: &str) -> String {
+    let body = block.split_once("bytes):").map_or("", |(_, m)| m);
+    let text = body.trim_start_matches(['\r', '\n']).replace("\r\n", "\n");
+    let (head, sdp) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let sdp = sdp.trim_end().replace('\n', "\r\n") + "\r\n";
+    let head = head
+        .trim_end()
+        .lines()
+        .map(|l| {
+            if l.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {}", sdp.len())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    format!("{head}\r\n\r\n{sdp}")
+}
+
+#[test]
+fn a_sniffed_authorization_replayed_from_another_port_is_challenged() {
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__DIGEST_REALM", "passgate"),
+        ("PASSGATE_SIP__DIGEST_USERS", "{trunk = \"s3cret\"}"),
+    ]);
+    let run = sipp("auth_call", agent.sip, &["-au", "trunk", "-ap", "s3cret"]);
+    run.assert_ok("a call with Digest credentials");
+    // What an eavesdropper saw: the INVITE that got in.
+    let sniffed = run
+        .messages
+        .split("-----------------------------------------------")
+        .filter(|b| b.contains("message sent") && b.contains("Authorization: Digest"))
+        .map(traced_message)
+        .find(|m| m.starts_with("INVITE "))
+        .expect("SIPp sent an INVITE with credentials");
+    // The same request as a new call (new Call-ID and branch), from another port.
+    let replay = sniffed
+        .split("\r\n")
+        .map(|l| {
+            if l.to_ascii_lowercase().starts_with("call-id:") {
+                "Call-ID: replayed-call".to_string()
+            } else if l.starts_with("Via:") {
+                l.replace("branch=z9hG4bK", "branch=z9hG4bK-replayed-")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    socket.send_to(replay.as_bytes(), agent.sip).unwrap();
+    let mut buf = [0u8; 65536];
+    let answer = loop {
+        let (n, _) = socket.recv_from(&mut buf).expect("an answer to the replay");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("SIP/2.0 100") {
+            break text;
+        }
+    };
+    assert!(answer.starts_with("SIP/2.0 401"), "{answer}");
+    let log = agent.log_text();
+    assert_eq!(
+        log.matches("incoming call").count(),
+        1,
+        "the replay made a second call: {log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("security: digest authentication failed")
+                && l.contains("reason=replayed")),
+        "{log}"
+    );
+    let mut http = std::net::TcpStream::connect(agent.http).unwrap();
+    std::io::Write::write_all(
+        &mut http,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut metrics = String::new();
+    std::io::Read::read_to_string(&mut http, &mut metrics).unwrap();
+    assert!(
+        metrics.contains("passgate_sip_auth_failures_total{reason=\"replayed\"} 1\n"),
+        "{metrics}"
+    );
+}

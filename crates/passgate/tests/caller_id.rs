@@ -11,7 +11,11 @@ use support::{sipp, Agent};
 /// Nelson Medina (+15550100001) on file; a call whose only identity for him is
 /// Remote-Party-ID, with the privacy keys given; the log and the audit trail.
 fn rpid_call(rpid_privacy: &str, privacy: &str) -> (String, String) {
-    let agent = Agent::start(&[("PASSGATE_FLOW__PROMPTS__GREETING", "")]);
+    // Remote-Party-ID is believed only from the trust domain: SIPp is the trunk.
+    let agent = Agent::start(&[
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+        ("PASSGATE_SIP__TRUSTED_IDENTITY_SOURCES", "[\"127.0.0.1\"]"),
+    ]);
     support::cli::add_nelson(&agent.database);
     let run = sipp(
         "caller_id_rpid",

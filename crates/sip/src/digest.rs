@@ -2,13 +2,20 @@
 //!
 //! Nonces are stateless, so nothing is stored per call: each carries the time
 //! it was made, hidden under a keyed pad drawn from a random salt, and an
-//! HMAC-SHA256 over salt and hidden time. A nonce reads as random (it does not
-//! tell how long the process has run) yet the issuer can check it and read
-//! its age. The time is the issuing process's own clock, so a nonce is good
+//! HMAC-SHA256 over salt, hidden time and the address it was given to. A
+//! nonce reads as random (it does not tell how long the process has run) yet
+//! the issuer can check it and read its age, and it is good only from that
+//! address. The time is the issuing process's own clock, so a nonce is good
 //! only on the node that issued it.
+//!
+//! Against a replayed Authorization header (RFC 7616 §3.4, §5.4): the `uri`
+//! must name the Request-URI's host, and each nonce's count (`nc`) must go
+//! up, so a header seen on the wire is good for nothing once used. Only
+//! counts of accepted credentials are kept, for as long as their nonce lives.
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::net::IpAddr;
 
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
@@ -23,6 +30,11 @@ pub struct DigestAuth {
     /// user → password
     users: HashMap<String, String>,
     secret: String,
+    /// nonce → (when it was issued, the highest count accepted with it).
+    counts: HashMap<String, (u64, u32)>,
+    /// Expired counts are dropped when `counts` grows to this: amortised
+    /// constant time a call.
+    prune_at: usize,
 }
 
 impl std::fmt::Debug for DigestAuth {
@@ -46,6 +58,10 @@ pub enum DigestError {
     StaleNonce,
     #[error("wrong response")]
     WrongResponse,
+    #[error("the digest uri is not the Request-URI")]
+    UriMismatch,
+    #[error("the nonce count was used before (a replay)")]
+    Replayed,
 }
 
 impl DigestAuth {
@@ -55,6 +71,8 @@ impl DigestAuth {
             realm: realm.to_string(),
             users,
             secret: secret.to_string(),
+            counts: HashMap::new(),
+            prune_at: 1024,
         }
     }
 
@@ -62,13 +80,13 @@ impl DigestAuth {
         &self.realm
     }
 
-    /// The WWW-Authenticate value for a 401, at `now_secs` (any monotonic
-    /// clock), with `salt` fresh random bits.
-    pub fn challenge(&self, now_secs: u64, salt: u64) -> String {
+    /// The WWW-Authenticate value for a 401 to `source`, at `now_secs` (any
+    /// monotonic clock), with `salt` fresh random bits.
+    pub fn challenge(&self, now_secs: u64, salt: u64, source: IpAddr) -> String {
         format!(
             "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"",
             self.realm,
-            self.nonce(now_secs, salt)
+            self.nonce(now_secs, salt, source)
         )
     }
 
@@ -87,25 +105,33 @@ impl DigestAuth {
         u64::from_be_bytes([k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]])
     }
 
-    fn tag(&self, salt: u64, hidden: u64) -> String {
-        let k = self.keyed(b"tag", &[&salt.to_be_bytes(), &hidden.to_be_bytes()]);
+    fn tag(&self, salt: u64, hidden: u64, source: IpAddr) -> String {
+        let source = match source.to_canonical() {
+            IpAddr::V4(ip) => ip.to_ipv6_mapped().octets(),
+            IpAddr::V6(ip) => ip.octets(),
+        };
+        let k = self.keyed(
+            b"tag",
+            &[&salt.to_be_bytes(), &hidden.to_be_bytes(), &source],
+        );
         hex(&k[..16])
     }
 
     /// 64 hex digits: salt, time XOR pad, tag.
-    fn nonce(&self, at: u64, salt: u64) -> String {
+    fn nonce(&self, at: u64, salt: u64, source: IpAddr) -> String {
         let hidden = at ^ self.pad(salt);
-        format!("{salt:016x}{hidden:016x}{}", self.tag(salt, hidden))
+        format!("{salt:016x}{hidden:016x}{}", self.tag(salt, hidden, source))
     }
 
-    /// When a nonce made here was issued; None when it was not made here.
-    fn issued(&self, nonce: &str) -> Option<u64> {
+    /// When a nonce made here for `source` was issued; None when it was not
+    /// made here, or for another address.
+    fn issued(&self, nonce: &str, source: IpAddr) -> Option<u64> {
         if nonce.len() != 64 || !nonce.is_ascii() {
             return None;
         }
         let salt = u64::from_str_radix(&nonce[..16], 16).ok()?;
         let hidden = u64::from_str_radix(&nonce[16..32], 16).ok()?;
-        let expected = self.tag(salt, hidden);
+        let expected = self.tag(salt, hidden, source);
         // Compared whole, in time independent of where they differ.
         let differ = expected
             .bytes()
@@ -114,12 +140,15 @@ impl DigestAuth {
         (differ == 0).then(|| hidden ^ self.pad(salt))
     }
 
-    /// Checks an Authorization header value for `method`; the user on success.
+    /// Checks an Authorization header value of a `method` request to
+    /// `request_uri` from `source`; the user on success.
     pub fn verify(
-        &self,
+        &mut self,
         method: &str,
+        request_uri: &str,
         authorization: Option<&str>,
         now_secs: u64,
+        source: IpAddr,
     ) -> Result<String, DigestError> {
         let value = authorization.ok_or(DigestError::Missing)?.trim();
         let params = value
@@ -144,26 +173,61 @@ impl DigestAuth {
             return Err(DigestError::UnknownUser);
         }
         let password = self.users.get(user).ok_or(DigestError::UnknownUser)?;
-        let issued = self.issued(nonce).ok_or(DigestError::StaleNonce)?;
+        let issued = self.issued(nonce, source).ok_or(DigestError::StaleNonce)?;
         if now_secs.saturating_sub(issued) > NONCE_LIFETIME_SECS || issued > now_secs {
             return Err(DigestError::StaleNonce);
         }
+        if !same_target(uri, request_uri) {
+            return Err(DigestError::UriMismatch);
+        }
         let ha1 = md5_hex(&format!("{user}:{realm}:{password}"));
         let ha2 = md5_hex(&format!("{method}:{uri}"));
-        let expected = match params.get("qop").map(String::as_str) {
+        // Without qop there is no count: the nonce is good once (count 0).
+        let (expected, count) = match params.get("qop").map(String::as_str) {
             Some(qop) => {
                 let nc = get("nc")?;
                 let cnonce = get("cnonce")?;
-                md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}"))
+                let count =
+                    u32::from_str_radix(nc, 16).map_err(|_| DigestError::Incomplete("nc"))?;
+                (
+                    md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")),
+                    count,
+                )
             }
-            None => md5_hex(&format!("{ha1}:{nonce}:{ha2}")),
+            None => (md5_hex(&format!("{ha1}:{nonce}:{ha2}")), 0),
         };
-        if expected.eq_ignore_ascii_case(response) {
-            Ok(user.to_string())
-        } else {
-            Err(DigestError::WrongResponse)
+        if !expected.eq_ignore_ascii_case(response) {
+            return Err(DigestError::WrongResponse);
         }
+        if self
+            .counts
+            .get(nonce)
+            .is_some_and(|&(_, last)| count <= last)
+        {
+            return Err(DigestError::Replayed);
+        }
+        let user = user.to_string();
+        if self.counts.len() >= self.prune_at {
+            self.counts
+                .retain(|_, (at, _)| now_secs.saturating_sub(*at) <= NONCE_LIFETIME_SECS);
+            self.prune_at = (2 * self.counts.len()).max(1024);
+        }
+        self.counts.insert(nonce.to_string(), (issued, count));
+        Ok(user)
     }
+}
+
+/// Whether the digest `uri` names the same scheme, host and port as the
+/// Request-URI. The user part and parameters are not compared: clients
+/// (SIPp among them) answer with `sip:host:port` for `sip:user@host:port`.
+fn same_target(digest_uri: &str, request_uri: &str) -> bool {
+    fn target(uri: &str) -> Option<(String, String)> {
+        let (scheme, rest) = uri.trim().split_once(':')?;
+        let rest = rest.split([';', '?']).next().unwrap_or("");
+        let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        Some((scheme.to_ascii_lowercase(), hostport.to_ascii_lowercase()))
+    }
+    target(digest_uri).is_some_and(|t| Some(t) == target(request_uri))
 }
 
 /// The user name an Authorization header value claims, at most 64
@@ -211,10 +275,16 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// What a client computes from a challenge (RFC 2617 §3.2.2, qop=auth);
-/// the endpoint's tests use it too.
+/// What a client computes from a challenge (RFC 2617 §3.2.2, qop=auth),
+/// with nonce count `nc`; the endpoint's tests use it too.
 #[cfg(test)]
-pub(crate) fn client_answer(challenge: &str, user: &str, password: &str, uri: &str) -> String {
+pub(crate) fn client_answer_nc(
+    challenge: &str,
+    user: &str,
+    password: &str,
+    uri: &str,
+    nc: u32,
+) -> String {
     let nonce = challenge
         .split("nonce=\"")
         .nth(1)
@@ -224,16 +294,28 @@ pub(crate) fn client_answer(challenge: &str, user: &str, password: &str, uri: &s
         .unwrap();
     let ha1 = md5_hex(&format!("{user}:passgate:{password}"));
     let ha2 = md5_hex(&format!("INVITE:{uri}"));
-    let response = md5_hex(&format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"));
+    let response = md5_hex(&format!("{ha1}:{nonce}:{nc:08x}:abc:auth:{ha2}"));
     format!(
         "Digest username=\"{user}\", realm=\"passgate\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"abc\""
+         response=\"{response}\", algorithm=MD5, qop=auth, nc={nc:08x}, cnonce=\"abc\""
     )
+}
+
+/// [`client_answer_nc`] with the first count.
+#[cfg(test)]
+pub(crate) fn client_answer(challenge: &str, user: &str, password: &str, uri: &str) -> String {
+    client_answer_nc(challenge, user, password, uri, 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const URI: &str = "sip:passgate@192.0.2.1";
+
+    fn trunk() -> IpAddr {
+        "198.51.100.7".parse().unwrap()
+    }
 
     fn auth() -> DigestAuth {
         DigestAuth::new(
@@ -245,44 +327,121 @@ mod tests {
 
     #[test]
     fn a_client_answering_the_challenge_is_let_in() {
-        let a = auth();
-        let header = client_answer(
-            &a.challenge(100, 7),
-            "trunk",
-            "s3cret",
-            "sip:passgate@192.0.2.1",
-        );
+        let mut a = auth();
+        let header = client_answer(&a.challenge(100, 7, trunk()), "trunk", "s3cret", URI);
         assert_eq!(
-            a.verify("INVITE", Some(&header), 130),
+            a.verify("INVITE", URI, Some(&header), 130, trunk()),
             Ok("trunk".to_string())
         );
     }
 
     #[test]
-    fn wrong_passwords_users_nonces_and_old_nonces_are_refused() {
-        let a = auth();
-        let challenge = a.challenge(100, 7);
-        let uri = "sip:passgate@192.0.2.1";
+    fn a_replayed_header_is_refused_and_a_higher_count_is_let_in() {
+        let mut a = auth();
+        let challenge = a.challenge(100, 7, trunk());
+        let header = client_answer(&challenge, "trunk", "s3cret", URI);
+        assert!(a.verify("INVITE", URI, Some(&header), 101, trunk()).is_ok());
+        assert_eq!(
+            a.verify("INVITE", URI, Some(&header), 102, trunk()),
+            Err(DigestError::Replayed)
+        );
+        let next = client_answer_nc(&challenge, "trunk", "s3cret", URI, 2);
+        assert!(a.verify("INVITE", URI, Some(&next), 103, trunk()).is_ok());
+        assert_eq!(
+            a.verify("INVITE", URI, Some(&header), 104, trunk()),
+            Err(DigestError::Replayed),
+            "nor a lower count"
+        );
+    }
+
+    #[test]
+    fn a_header_sent_from_another_address_or_for_another_uri_is_refused() {
+        let mut a = auth();
+        let header = client_answer(&a.challenge(100, 7, trunk()), "trunk", "s3cret", URI);
+        let elsewhere: IpAddr = "203.0.113.66".parse().unwrap();
+        assert_eq!(
+            a.verify("INVITE", URI, Some(&header), 101, elsewhere),
+            Err(DigestError::StaleNonce)
+        );
         assert_eq!(
             a.verify(
                 "INVITE",
-                Some(&client_answer(&challenge, "trunk", "guess", uri)),
-                110
+                "sip:passgate@192.0.2.2",
+                Some(&header),
+                101,
+                trunk()
             ),
+            Err(DigestError::UriMismatch)
+        );
+        assert_eq!(
+            a.verify(
+                "INVITE",
+                "sips:passgate@192.0.2.1",
+                Some(&header),
+                101,
+                trunk()
+            ),
+            Err(DigestError::UriMismatch)
+        );
+        let mapped: IpAddr = "::ffff:198.51.100.7".parse().unwrap();
+        assert!(a.verify("INVITE", URI, Some(&header), 101, mapped).is_ok());
+    }
+
+    #[test]
+    fn the_uri_may_leave_out_the_user_but_not_change_the_host() {
+        assert!(same_target(
+            "sip:192.0.2.1:5060",
+            "sip:passgate@192.0.2.1:5060"
+        ));
+        assert!(same_target(
+            "sip:passgate@192.0.2.1;transport=udp",
+            "SIP:Passgate@192.0.2.1"
+        ));
+        assert!(!same_target("sip:192.0.2.1", "sip:passgate@192.0.2.1:5080"));
+        assert!(!same_target("garbage", "sip:passgate@192.0.2.1"));
+    }
+
+    #[test]
+    fn without_qop_a_nonce_is_good_once() {
+        let mut a = auth();
+        let challenge = a.challenge(100, 7, trunk());
+        let nonce = challenge
+            .split("nonce=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let ha1 = md5_hex("trunk:passgate:s3cret");
+        let ha2 = md5_hex(&format!("INVITE:{URI}"));
+        let response = md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
+        let header = format!(
+            "Digest username=\"trunk\", realm=\"passgate\", nonce=\"{nonce}\", uri=\"{URI}\", response=\"{response}\""
+        );
+        assert!(a.verify("INVITE", URI, Some(&header), 101, trunk()).is_ok());
+        assert_eq!(
+            a.verify("INVITE", URI, Some(&header), 102, trunk()),
+            Err(DigestError::Replayed)
+        );
+    }
+
+    #[test]
+    fn wrong_passwords_users_nonces_and_old_nonces_are_refused() {
+        let mut a = auth();
+        let challenge = a.challenge(100, 7, trunk());
+        let uri = URI;
+        let mut verify = |header: &str, at: u64| a.verify("INVITE", uri, Some(header), at, trunk());
+        assert_eq!(
+            verify(&client_answer(&challenge, "trunk", "guess", uri), 110),
             Err(DigestError::WrongResponse)
         );
         assert_eq!(
-            a.verify(
-                "INVITE",
-                Some(&client_answer(&challenge, "mallory", "s3cret", uri)),
-                110
-            ),
+            verify(&client_answer(&challenge, "mallory", "s3cret", uri), 110),
             Err(DigestError::UnknownUser)
         );
         assert_eq!(
-            a.verify(
-                "INVITE",
-                Some(&client_answer(&challenge, "trunk", "s3cret", uri)),
+            verify(
+                &client_answer(&challenge, "trunk", "s3cret", uri),
                 100 + NONCE_LIFETIME_SECS + 1
             ),
             Err(DigestError::StaleNonce)
@@ -293,17 +452,16 @@ mod tests {
         tampered[31] = if tampered[31] == b'0' { b'1' } else { b'0' };
         let forged = challenge.replace(&nonce, std::str::from_utf8(&tampered).unwrap());
         assert_eq!(
-            a.verify(
-                "INVITE",
-                Some(&client_answer(&forged, "trunk", "s3cret", uri)),
-                110
-            ),
+            verify(&client_answer(&forged, "trunk", "s3cret", uri), 110),
             Err(DigestError::StaleNonce)
         );
-        assert_eq!(a.verify("INVITE", None, 110), Err(DigestError::Missing));
         assert_eq!(
-            a.verify("INVITE", Some("Digest username=\"trunk\""), 110),
+            verify("Digest username=\"trunk\"", 110),
             Err(DigestError::Incomplete("realm"))
+        );
+        assert_eq!(
+            a.verify("INVITE", uri, None, 110, trunk()),
+            Err(DigestError::Missing)
         );
     }
 
@@ -311,20 +469,20 @@ mod tests {
     fn nonces_read_as_random_yet_the_issuer_reads_their_time() {
         let a = auth();
         let nonce = |c: String| c.split("nonce=\"").nth(1).unwrap()[..64].to_string();
-        let early = nonce(a.challenge(5, 1));
-        let late = nonce(a.challenge(86_400, 2));
+        let early = nonce(a.challenge(5, 1, trunk()));
+        let late = nonce(a.challenge(86_400, 2, trunk()));
         for n in [&early, &late] {
             assert!(n.bytes().all(|b| b.is_ascii_hexdigit()), "{n}");
             assert!(!n.contains('.'), "{n}");
         }
-        assert_eq!(a.issued(&early), Some(5));
-        assert_eq!(a.issued(&late), Some(86_400));
+        assert_eq!(a.issued(&early, trunk()), Some(5));
+        assert_eq!(a.issued(&late, trunk()), Some(86_400));
         // Same time, other salt: nothing in common that would give the time away.
-        let again = nonce(a.challenge(5, 3));
+        let again = nonce(a.challenge(5, 3, trunk()));
         assert_ne!(early[16..32], again[16..32]);
         // Another secret (another node, another run) cannot read or pass it.
         let other = DigestAuth::new("passgate", HashMap::new(), "other");
-        assert_eq!(other.issued(&early), None);
+        assert_eq!(other.issued(&early, trunk()), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
+use crate::identity::AssertedIdentity;
 use crate::message::{self, EchoHeaders, Incoming, MessageError, Method, Request, Response};
 use crate::multipart;
 use crate::response::{self, ResponseSpec};
@@ -69,8 +70,16 @@ pub struct IncomingCall {
     pub from_uri: String,
     pub from_display: Option<String>,
     pub to_uri: String,
+    /// Kept only from `trusted_identity_sources` (RFC 3325).
     pub p_asserted_identity: Option<String>,
+    /// Kept only from `trusted_identity_sources`.
     pub remote_party_id: Option<String>,
+    /// Whether the source is in `trusted_identity_sources`: when not, the
+    /// caller's number is From's, which anyone may write.
+    pub identity_trusted: bool,
+    /// The STIR/SHAKEN verification result a trusted source gave
+    /// (`verstat`), e.g. `TN-Validation-Passed`.
+    pub verstat: Option<String>,
     pub privacy: Option<String>,
     pub user_agent: Option<String>,
     pub source: SocketAddr,
@@ -172,6 +181,9 @@ pub struct EndpointConfig {
     pub calls_per_second: Option<crate::admission::RateLimit>,
     /// When set, INVITEs must carry Digest credentials (else 401).
     pub digest: Option<crate::digest::DigestAuth>,
+    /// The trust domain (RFC 3325): sources whose `P-Asserted-Identity`,
+    /// `Remote-Party-ID` and `verstat` are believed. Empty: nobody's.
+    pub trusted_identity_sources: Vec<crate::admission::Cidr>,
     /// How long an INVITE waits for its first response before 100 Trying
     /// goes out; zero sends it at once. At most 200 ms (RFC 3261 §17.2.1).
     pub trying_after: Duration,
@@ -209,6 +221,7 @@ impl EndpointConfig {
             calls_per_source: None,
             calls_per_second: None,
             digest: None,
+            trusted_identity_sources: Vec::new(),
             trying_after: Duration::from_millis(100),
             server_header: None,
             auth_limits: crate::auth_throttle::AuthLimits::default(),
@@ -237,6 +250,10 @@ pub struct Stats {
     pub auth_malformed: u64,
     /// Digest answers to a nonce not issued here or expired.
     pub auth_stale_nonce: u64,
+    /// Digest answers whose nonce count was used before (a replay).
+    pub auth_replayed: u64,
+    /// Digest answers whose `uri` is not the Request-URI.
+    pub auth_uri_mismatch: u64,
     /// INVITEs refused without a challenge: source or user name locked.
     pub auth_locked: u64,
 }
@@ -759,7 +776,7 @@ impl Endpoint {
             self.respond_tx(now, &key, &req.echo, 406, None, &[accept, warning], None);
             return;
         }
-        if let Some(digest) = &self.config.digest {
+        if let Some(digest) = &mut self.config.digest {
             let epoch = *self.epoch.get_or_insert(now);
             // +1: a nonce stamped 0 would read as "issued before the epoch".
             let now_secs = now.saturating_duration_since(epoch).as_secs() + 1;
@@ -780,10 +797,11 @@ impl Endpoint {
                 self.respond_tx(now, &key, &req.echo, 403, None, &[], None);
                 return;
             }
-            let verified = digest.verify("INVITE", authorization, now_secs);
+            let verified = digest.verify("INVITE", &req.uri, authorization, now_secs, source.ip());
             let challenge = verified.is_err().then(|| {
                 let salt: u64 = self.rng.random();
-                format!("WWW-Authenticate: {}", digest.challenge(now_secs, salt))
+                let challenge = digest.challenge(now_secs, salt, source.ip());
+                format!("WWW-Authenticate: {challenge}")
             });
             match &verified {
                 Ok(user) => self.auth_throttle.succeeded(now, source.ip(), user),
@@ -848,6 +866,15 @@ impl Endpoint {
         if let Some(tx) = self.server_txs.get_mut(&key) {
             tx.call = Some(handle);
         }
+        let identity =
+            AssertedIdentity::of(&req, source.ip(), &self.config.trusted_identity_sources);
+        if identity.dropped {
+            tracing::info!(
+                call_id = req.call_id(),
+                %source,
+                "identity headers from a source outside sip.trusted_identity_sources ignored"
+            );
+        }
         let incoming = IncomingCall {
             call: CallHandle(handle),
             call_id: req.echo.call_id.clone(),
@@ -855,8 +882,10 @@ impl Endpoint {
             from_uri: req.from_uri.clone(),
             from_display: req.from_display.clone(),
             to_uri: req.to_uri.clone(),
-            p_asserted_identity: all_values(&req, "p-asserted-identity"),
-            remote_party_id: all_values(&req, "remote-party-id"),
+            p_asserted_identity: identity.p_asserted_identity,
+            remote_party_id: identity.remote_party_id,
+            identity_trusted: identity.trusted,
+            verstat: identity.verstat,
             privacy: all_values(&req, "privacy"),
             user_agent: req.header("user-agent").map(str::to_string),
             source,
@@ -1264,6 +1293,14 @@ impl Endpoint {
             E::Incomplete(_) => {
                 self.stats.auth_malformed += 1;
                 "malformed"
+            }
+            E::UriMismatch => {
+                self.stats.auth_uri_mismatch += 1;
+                "uri_mismatch"
+            }
+            E::Replayed => {
+                self.stats.auth_replayed += 1;
+                "replayed"
             }
         };
         let realm = self.config.digest.as_ref().map_or("", |d| d.realm());
@@ -2000,7 +2037,7 @@ fn offer_in(req: &Request) -> Result<Option<sdp::SessionDescription>, u16> {
 /// Every occurrence of a header, comma-joined (RFC 3261 §7.3.1): identity
 /// headers come one per entry (a sip: and a tel: P-Asserted-Identity, a
 /// Remote-Party-ID per party).
-fn all_values(req: &Request, name: &str) -> Option<String> {
+pub(crate) fn all_values(req: &Request, name: &str) -> Option<String> {
     let mut values = req
         .extra
         .iter()

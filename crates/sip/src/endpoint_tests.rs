@@ -1461,6 +1461,16 @@ fn with_digest_configured_an_invite_is_challenged_then_let_in_with_credentials()
         );
     h.feed(&retry);
     assert!(matches!(h.events().as_slice(), [Event::IncomingCall(_)]));
+    // The same header sniffed and replayed in a new call: its count is used.
+    let replay = retry
+        .replace("z9hG4bK-a2", "z9hG4bK-a4")
+        .replace("auth-1", "auth-2");
+    h.feed(&replay);
+    assert!(
+        h.events().is_empty(),
+        "a replayed Authorization started a call"
+    );
+    assert!(status_lines(&h.sent_text()).contains(&"SIP/2.0 401 Unauthorized"));
     let wrong_answer = crate::digest::client_answer(&challenge, "trunk", "guessed", uri);
     let wrong = retry
         .replace("z9hG4bK-a2", "z9hG4bK-a3")

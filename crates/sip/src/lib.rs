@@ -18,6 +18,7 @@ pub mod driver;
 pub mod endpoint;
 pub mod framing;
 mod grammar;
+pub mod identity;
 pub mod info_dtmf;
 pub mod message;
 pub mod multipart;

@@ -15,6 +15,16 @@ pub enum AuditEvent {
     CallStarted {
         caller: Option<E164>,
     },
+    /// How far the calling number may be believed: whether the network
+    /// asserted it from inside the trust domain, the STIR/SHAKEN
+    /// verification result the trunk gave, and whether the number was used
+    /// to find the account.
+    CallerIdentity {
+        number: Option<E164>,
+        result: CallerIdTrust,
+        verstat: Option<String>,
+        used_for_lookup: bool,
+    },
     CallerLookup {
         number: E164,
         result: LookupSummary,
@@ -121,6 +131,17 @@ pub enum CodeResult {
     Rejected { tries_left: u32 },
     Exhausted,
     Expired,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallerIdTrust {
+    /// From a trusted source with a passed verification (`verstat`).
+    Attested,
+    /// From a trusted source, without a passed verification.
+    Trusted,
+    /// From a source outside the trust domain: From only, which anyone may write.
+    Unverified,
 }
 
 /// How the account was found: the first factor.
