@@ -405,13 +405,9 @@ impl Call {
             "media renegotiated"
         );
         let config = self.services.session_config(media, None);
+        // The session learns the caller's source again when the SDP moved
+        // the media (its receiver ranks sources against the new address).
         let applied = self.media.update(|m| {
-            // The caller's media moved: learn its source again. A hold to
-            // 0.0.0.0 moves nothing (RFC 3264 §8.4).
-            let moved = media.remote_rtp != m.remote_sdp && !media.remote_rtp.ip().is_unspecified();
-            if moved {
-                m.session.forget_remote();
-            }
             m.remote_sdp = media.remote_rtp;
             m.rtcp = RtcpRoute::negotiated(media);
             m.session.set_held(now, held);
