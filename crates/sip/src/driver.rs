@@ -46,6 +46,8 @@ pub enum Command {
     },
     /// Stop taking new calls (503); calls in progress go on.
     Drain,
+    /// Whether new calls are welcome: OPTIONS answer 503 when not.
+    SetReady(bool),
     Stats(oneshot::Sender<DriverStats>),
 }
 
@@ -137,6 +139,10 @@ impl SipHandle {
 
     pub async fn drain(&self) {
         self.send(Command::Drain).await
+    }
+
+    pub async fn set_ready(&self, ready: bool) {
+        self.send(Command::SetReady(ready)).await
     }
 
     pub async fn stats(&self) -> Option<DriverStats> {
@@ -351,6 +357,10 @@ async fn run(
                     Command::Refer { call, refer_to } => ep.refer(now, call, &refer_to),
                     Command::Drain => {
                         ep.set_draining(true);
+                        Ok(())
+                    }
+                    Command::SetReady(ready) => {
+                        ep.set_ready(ready);
                         Ok(())
                     }
                     Command::Stats(reply) => {

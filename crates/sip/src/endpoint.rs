@@ -384,6 +384,8 @@ pub struct Endpoint {
     rate: crate::admission::CallRateLimiter,
     total_rate: crate::admission::TotalRateLimiter,
     draining: bool,
+    /// Whether the application can take calls (see [`Endpoint::set_ready`]).
+    ready: bool,
     /// Zero of the clock digest nonces are stamped with.
     epoch: Option<Instant>,
     auth_throttle: crate::auth_throttle::AuthThrottle,
@@ -406,6 +408,7 @@ impl Endpoint {
             rate: crate::admission::CallRateLimiter::new(config.calls_per_source),
             total_rate: crate::admission::TotalRateLimiter::new(config.calls_per_second),
             draining: false,
+            ready: true,
             epoch: None,
             auth_throttle: crate::auth_throttle::AuthThrottle::new(config.auth_limits),
             config,
@@ -416,6 +419,23 @@ impl Endpoint {
     /// graceful shutdown.
     pub fn set_draining(&mut self, draining: bool) {
         self.draining = draining;
+    }
+
+    /// Whether the application can take new calls (its store reachable, under
+    /// its caps). Out-of-dialog OPTIONS answer 503 while it cannot or while
+    /// draining, so a dispatcher probing with OPTIONS stops sending new calls
+    /// at once and resumes when the node is ready again.
+    pub fn set_ready(&mut self, ready: bool) {
+        self.ready = ready;
+    }
+
+    /// The status an out-of-dialog OPTIONS gets: 200 when new calls are welcome.
+    fn options_status(&self) -> u16 {
+        if self.ready && !self.draining {
+            200
+        } else {
+            503
+        }
     }
 
     pub fn stats(&self) -> Stats {
@@ -710,7 +730,10 @@ impl Endpoint {
             }
             Method::Options => {
                 let headers = self.capability_headers(transport, source.ip());
-                self.respond_new(now, key, transport, source, &req, 200, &headers, None, None)
+                let status = self.options_status();
+                self.respond_new(
+                    now, key, transport, source, &req, status, &headers, None, None,
+                )
             }
             Method::Bye
             | Method::Info

@@ -1099,6 +1099,40 @@ fn refer_without_an_answer_times_out_as_408() {
 }
 
 #[test]
+fn options_answer_503_while_not_ready_or_draining_and_200_again_when_ready() {
+    let mut h = Harness::new();
+    let ping = |h: &mut Harness, branch: &str| {
+        h.feed(&request("OPTIONS", 1, branch, "probe", None, "", None));
+        let sent = h.sent_text();
+        status_lines(&sent)
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ping(&mut h, "z9hG4bK-p1"), vec!["SIP/2.0 200 OK"]);
+    h.ep.set_ready(false);
+    assert_eq!(
+        ping(&mut h, "z9hG4bK-p2"),
+        vec!["SIP/2.0 503 Service Unavailable"],
+        "a node that cannot take calls must say so to a dispatcher's probe"
+    );
+    h.ep.set_ready(true);
+    assert_eq!(ping(&mut h, "z9hG4bK-p3"), vec!["SIP/2.0 200 OK"]);
+    h.ep.set_draining(true);
+    assert_eq!(
+        ping(&mut h, "z9hG4bK-p4"),
+        vec!["SIP/2.0 503 Service Unavailable"],
+        "a draining node must not be re-activated by its probe"
+    );
+    // In-dialog OPTIONS (a keep-alive of a call in progress) is not a probe.
+    h.ep.set_draining(false);
+    h.ep.set_ready(false);
+    let (_, tag) = h.confirmed_call();
+    h.feed(&in_dialog("OPTIONS", 2, "z9hG4bK-p5", "call-1", &tag, ""));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+}
+
+#[test]
 fn beyond_max_calls_invites_get_503_with_retry_after() {
     let mut h = Harness::new();
     h.ep.config.max_calls = 1;
