@@ -28,7 +28,7 @@ pub use accounts::{AccountRecord, NewAccount};
 pub use audit::{AuditRow, NewAuditRow};
 pub use codes::CodeId;
 pub use config::{redact_url, LockoutPolicy, SmsCap, StoreConfig};
-pub use error::StoreError;
+pub use error::{StoreError, StoreFailure};
 pub use lockout::{FailedFactor, LockoutStatus};
 pub use time::Timestamp;
 
@@ -45,6 +45,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Where a fresh connection goes, to find out why the pool has none.
+    connect_url: std::sync::Arc<str>,
+    connect_timeout: std::time::Duration,
 }
 
 impl Store {
@@ -92,6 +95,8 @@ impl Store {
         let store = Self {
             pool,
             backend: target.backend(),
+            connect_url: target.connect_url().into(),
+            connect_timeout: config.connect_timeout,
         };
         if store.backend == Backend::Sqlite {
             // Readers then do not block the writer; the setting persists
@@ -115,6 +120,53 @@ impl Store {
             .run(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Connects like [`Store::open`] but without waiting for the database:
+    /// the first query opens the first connection. A node started while
+    /// its database is down starts anyway and finds out when it comes.
+    pub fn open_lazy(config: &StoreConfig) -> Result<Self, StoreError> {
+        let target = url::DatabaseUrl::parse(&config.effective_url())?;
+        target.prepare()?;
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .test_before_acquire(false)
+            .acquire_timeout(config.connect_timeout)
+            .connect_lazy(target.connect_url())?;
+        Ok(Self {
+            pool,
+            backend: target.backend(),
+            connect_url: target.connect_url().into(),
+            connect_timeout: config.connect_timeout,
+        })
+    }
+
+    /// One round trip to the database: whether it answers now.
+    /// When the pool has no connection to give, a connection of its own
+    /// finds out why (refused, timed out, credentials), which the pool's
+    /// "timed out" hides.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use sqlx::Connection;
+        match sqlx::query("SELECT 1").execute(&self.pool).await {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::PoolTimedOut) => {
+                let attempt = tokio::time::timeout(
+                    self.connect_timeout,
+                    sqlx::AnyConnection::connect(&self.connect_url),
+                )
+                .await;
+                match attempt {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+                    }
+                    Ok(Err(e)) => Err(StoreError::Database(e)),
+                    Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Waits for connections in use to be returned, then closes them all.

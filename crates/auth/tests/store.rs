@@ -81,6 +81,8 @@ on_both_engines!(
     racing_nodes_accept_a_code_once,
     audit_rows_round_trip,
     audit_rows_are_written_together_in_order,
+    audit_rows_with_ids_are_stored_once_however_often_sent,
+    store_failures_name_their_cause,
 );
 
 fn hash(phrase: &str) -> StoredPassphrase {
@@ -739,4 +741,64 @@ async fn unsupported_urls_are_refused_without_leaking_passwords() {
         .unwrap_err();
     assert!(matches!(err, StoreError::UnsupportedUrl { .. }));
     assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+async fn audit_rows_with_ids_are_stored_once_however_often_sent(db: TestDb) {
+    let store = db.store().await;
+    let row = |i: i64| {
+        (
+            format!("run-a-{i}"),
+            NewAuditRow::from_flow(
+                &format!("call-{i}"),
+                &AuditEvent::CallStarted { caller: None },
+            ),
+            t(i),
+        )
+    };
+    let first: Vec<_> = (0..3).map(row).collect();
+    assert_eq!(store.append_audit_rows_once(&first).await.unwrap(), 3);
+    // A replay overlapping what was stored: only the new row is added.
+    let replay: Vec<_> = (1..5).map(row).collect();
+    assert_eq!(store.append_audit_rows_once(&replay).await.unwrap(), 2);
+    assert_eq!(store.append_audit_rows_once(&replay).await.unwrap(), 0);
+    let stored = store.audit(100).await.unwrap();
+    let calls: Vec<&str> = stored.iter().map(|r| r.call_id.as_str()).collect();
+    assert_eq!(calls, ["call-0", "call-1", "call-2", "call-3", "call-4"]);
+    // Rows written without an id are not held to it.
+    let plain = NewAuditRow::from_flow("call-x", &AuditEvent::CallStarted { caller: None });
+    store.append_audit_row(&plain, t(9)).await.unwrap();
+    store.append_audit_row(&plain, t(9)).await.unwrap();
+    assert_eq!(store.audit(100).await.unwrap().len(), 7);
+}
+
+async fn store_failures_name_their_cause(db: TestDb) {
+    use auth::store::{StoreConfig, StoreFailure};
+    // Only PostgreSQL has a network to fail; SQLite checks the local kinds.
+    if !db.url.starts_with("postgres") {
+        return;
+    }
+    let refused = "postgres://postgres@127.0.0.1:1/none".to_string();
+    let config = StoreConfig {
+        url: Some(refused),
+        connect_timeout: Duration::from_secs(2),
+        ..StoreConfig::default()
+    };
+    let store = Store::open_lazy(&config).unwrap();
+    let e = store.ping().await.unwrap_err();
+    assert_eq!(e.failure(), StoreFailure::Refused, "{e}");
+    // A port that accepts and never answers: a timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = StoreConfig {
+        url: Some(format!(
+            "postgres://postgres@{}/none",
+            silent.local_addr().unwrap()
+        )),
+        connect_timeout: Duration::from_millis(500),
+        ..StoreConfig::default()
+    };
+    let store = Store::open_lazy(&config).unwrap();
+    let e = store.ping().await.unwrap_err();
+    assert_eq!(e.failure(), StoreFailure::Timeout, "{e}");
+    let live = db.store().await;
+    live.ping().await.unwrap();
 }

@@ -87,6 +87,33 @@ fn insert_audit_sql(rows: usize, backend: Backend) -> String {
     sql
 }
 
+/// One INSERT of rows with their own ids, ignoring ids already stored.
+fn insert_once_sql(rows: usize, backend: Backend) -> String {
+    use std::fmt::Write;
+    const COLUMNS: usize = 7;
+    let mut sql = String::with_capacity(128 + rows * 48);
+    sql.push_str(
+        "INSERT INTO audit_events (row_id, call_id, event, outcome, account_id, detail, at) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        match backend {
+            Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?, ?)"),
+            Backend::Postgres => {
+                sql.push('(');
+                for c in 1..=COLUMNS {
+                    let sep = if c < COLUMNS { ", " } else { ")" };
+                    let _ = write!(sql, "${}{sep}", i * COLUMNS + c);
+                }
+            }
+        }
+    }
+    sql.push_str(" ON CONFLICT (row_id) DO NOTHING");
+    sql
+}
+
 async fn insert_audit_rows<'e, E>(
     executor: E,
     backend: Backend,
@@ -149,6 +176,39 @@ impl Store {
             insert_audit_rows(&self.pool, self.backend, rows).await?;
         }
         Ok(())
+    }
+
+    /// Appends rows each carrying an id of its own, skipping any whose id is
+    /// stored already: a batch sent again (a replay after a crash, a retry
+    /// whose first answer was lost) is stored once. Returns how many rows
+    /// were new. All or none are written.
+    pub async fn append_audit_rows_once(
+        &self,
+        rows: &[(String, NewAuditRow, Timestamp)],
+    ) -> Result<u64, StoreError> {
+        const ROWS_PER_STATEMENT: usize = 400;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_once_sql(chunk.len(), self.backend);
+            let mut query = sqlx::query(&sql);
+            for (id, row, at) in chunk {
+                query = query
+                    .bind(id.clone())
+                    .bind(row.call_id.clone())
+                    .bind(row.event.clone())
+                    .bind(row.outcome.clone())
+                    .bind(row.account.as_ref().map(|a| a.0.clone()))
+                    .bind(row.detail.to_string())
+                    .bind(at.unix_millis());
+            }
+            inserted += query.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// The newest `limit` rows, oldest first (the order to read them in).

@@ -53,7 +53,90 @@ pub enum StoreError {
     Worker(String),
 }
 
+/// Why the database could not be reached or could not write, in the words
+/// an operator acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// Nothing listens at the address (the database is down).
+    Refused,
+    /// No answer, or no free connection, in time.
+    Timeout,
+    /// The database turned our credentials away.
+    AuthFailed,
+    /// The database's disk is full.
+    DiskFull,
+    /// Anything else (a query error, a broken connection).
+    Other,
+}
+
+impl StoreFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreFailure::Refused => "refused",
+            StoreFailure::Timeout => "timeout",
+            StoreFailure::AuthFailed => "auth failed",
+            StoreFailure::DiskFull => "disk full",
+            StoreFailure::Other => "error",
+        }
+    }
+
+    /// The cause of an I/O error, for the store's and the spool's files.
+    pub fn of_io(e: &std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::ConnectionRefused => StoreFailure::Refused,
+            ErrorKind::TimedOut => StoreFailure::Timeout,
+            ErrorKind::StorageFull => StoreFailure::DiskFull,
+            _ if e.raw_os_error() == Some(28) => StoreFailure::DiskFull,
+            _ => StoreFailure::Other,
+        }
+    }
+
+    fn of_sqlx(e: &sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut => StoreFailure::Timeout,
+            sqlx::Error::Io(io) => Self::of_io(io),
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // PostgreSQL: invalid_password, invalid_authorization_specification.
+                Some("28P01") | Some("28000") => StoreFailure::AuthFailed,
+                // PostgreSQL disk_full; SQLite SQLITE_FULL.
+                Some("53100") | Some("13") => StoreFailure::DiskFull,
+                _ => StoreFailure::Other,
+            },
+            other => {
+                // The pool wraps a failed first connection's cause in text.
+                let text = other.to_string();
+                if text.contains("Connection refused") {
+                    StoreFailure::Refused
+                } else if text.contains("password authentication failed") {
+                    StoreFailure::AuthFailed
+                } else {
+                    StoreFailure::Other
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl StoreError {
+    /// Why the store failed, for logs, metrics and `/readyz`.
+    pub fn failure(&self) -> StoreFailure {
+        match self {
+            StoreError::Database(e) => StoreFailure::of_sqlx(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => {
+                StoreFailure::of_sqlx(e)
+            }
+            StoreError::DataDir { source, .. } => StoreFailure::of_io(source),
+            _ => StoreFailure::Other,
+        }
+    }
+
     pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> Self {
         Self::Corrupt {
             what,
