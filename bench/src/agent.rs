@@ -57,6 +57,10 @@ impl Agent {
             .env("PASSGATE_SIP__LISTEN", format!("127.0.0.1:{}", free_port()))
             .env("PASSGATE_HTTP__LISTEN", "127.0.0.1:0")
             .env("PASSGATE_DATABASE__URL", &database)
+            .env(
+                "PASSGATE_DATABASE__AUDIT_SPOOL",
+                dir.path().join("audit.spool"),
+            )
             .env("PASSGATE_LOG__LEVEL", "warn")
             .env(
                 "PASSGATE_PROMPTS__CACHE_DIR",

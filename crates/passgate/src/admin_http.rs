@@ -1,5 +1,8 @@
-//! Admin HTTP: `/healthz` and `/metrics` (Prometheus text). Off loopback every
-//! request must carry `Authorization: Bearer <http.token>`.
+//! Admin HTTP: `/livez` (the process answers), `/readyz` (it can take calls:
+//! store reachable, audit spool writable, under its caps, not draining; 503
+//! with the reasons otherwise), `/healthz` (the same as `/readyz`) and
+//! `/metrics` (Prometheus text). Off loopback every request must carry
+//! `Authorization: Bearer <http.token>`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,12 +15,21 @@ use axum::routing::get;
 use axum::Router;
 use sip::driver::SipHandle;
 
+use crate::health::Health;
 use crate::metrics::Metrics;
+
+/// What `/readyz` judges by: the node's health and `sip.max_calls`.
+#[derive(Clone)]
+pub struct Readiness {
+    pub health: Arc<Health>,
+    pub max_calls: usize,
+}
 
 #[derive(Clone)]
 struct Admin {
     metrics: Arc<Metrics>,
     sip: SipHandle,
+    readiness: Readiness,
     token: Option<Arc<str>>,
 }
 
@@ -27,14 +39,18 @@ pub async fn start(
     token: &str,
     metrics: Arc<Metrics>,
     sip: SipHandle,
+    readiness: Readiness,
 ) -> anyhow::Result<SocketAddr> {
     let state = Admin {
         metrics,
         sip,
+        readiness,
         token: (!token.is_empty()).then(|| Arc::from(token)),
     };
     let app = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/healthz", get(readyz))
         .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state);
@@ -67,10 +83,28 @@ async fn require_token(State(admin): State<Admin>, request: Request, next: Next)
     next.run(request).await
 }
 
-async fn healthz(State(admin): State<Admin>) -> Response {
+async fn livez(State(admin): State<Admin>) -> Response {
     match admin.sip.stats().await {
         Some(s) => (StatusCode::OK, format!("ok calls={}\n", s.active_calls)).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "SIP stopped\n").into_response(),
+    }
+}
+
+async fn readyz(State(admin): State<Admin>) -> Response {
+    let Some(s) = admin.sip.stats().await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: SIP stopped\n").into_response();
+    };
+    let ready = admin
+        .readiness
+        .health
+        .readiness(&admin.metrics, admin.readiness.max_calls);
+    match ready {
+        Ok(()) => (StatusCode::OK, format!("ok calls={}\n", s.active_calls)).into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
     }
 }
 

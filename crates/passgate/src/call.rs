@@ -45,6 +45,7 @@ pub async fn run(
 ) {
     let span = tracing::info_span!("call", call_id = %incoming.call_id);
     services.metrics.call_started();
+    let call_id: Arc<str> = Arc::from(incoming.call_id.as_str());
     let (outcome, stats) = Call::drive(services.clone(), incoming, events)
         .instrument(span.clone())
         .await;
@@ -57,6 +58,8 @@ pub async fn run(
         // `sip.max_calls`, turned thousands of calls a second away (P4 in
         // `bench/`).
         Some(stats) => {
+            // Every answered call's story ends with a row saying how.
+            services.audit_log.end(&call_id, outcome).await;
             services
                 .audit_log
                 .finish(crate::audit_log::Finished {
@@ -81,6 +84,24 @@ pub enum CallOutcome {
     AgentHungUp,
     /// The peer answered 481 to a request in the dialog: it was gone.
     DialogGone,
+    /// Our 200 was never acknowledged (64·T1): the caller never heard us.
+    NoAck,
+}
+
+impl CallOutcome {
+    /// The outcome's name in metrics and in the call's `call_ended` audit row.
+    pub fn label(&self) -> String {
+        match self {
+            CallOutcome::Refused => "refused".to_string(),
+            CallOutcome::Authenticated => "authenticated".to_string(),
+            CallOutcome::Transferred(auth) => format!("transferred_{}", auth.replace('-', "_")),
+            CallOutcome::TransferFailed => "transfer_failed".to_string(),
+            CallOutcome::CallerHungUp => "caller_hung_up".to_string(),
+            CallOutcome::AgentHungUp => "agent_hung_up".to_string(),
+            CallOutcome::DialogGone => "dialog_gone".to_string(),
+            CallOutcome::NoAck => "no_ack".to_string(),
+        }
+    }
 }
 
 struct Call {
@@ -377,7 +398,9 @@ impl Call {
                     self.ended = Some(CallOutcome::DialogGone);
                 }
                 if self.ended.is_none() {
-                    self.ended = Some(if self.transfer.is_some() {
+                    self.ended = Some(if reason == EndReason::AckTimeout {
+                        CallOutcome::NoAck
+                    } else if self.transfer.is_some() {
                         CallOutcome::Transferred("caller-left")
                     } else {
                         CallOutcome::CallerHungUp

@@ -73,6 +73,9 @@ pub struct SipConfig {
     /// How long an INVITE waits for its first response before 100 Trying is
     /// sent (0: at once; at most 200, RFC 3261 §17.2.1).
     pub trying_after_ms: u64,
+    /// RFC 3261 T1, the round-trip estimate every retransmission timer
+    /// starts from; 64·T1 is how long a 200 waits for its ACK.
+    pub timer_t1_ms: u64,
     /// Addresses or CIDR blocks allowed to send SIP; empty allows everyone.
     pub allow_from: Vec<String>,
     /// The trust domain (RFC 3325): addresses or CIDR blocks whose
@@ -151,6 +154,7 @@ impl Default for SipConfig {
             max_calls: 1000,
             answer_delay_ms: 0,
             trying_after_ms: 100,
+            timer_t1_ms: 500,
             allow_from: Vec::new(),
             trusted_identity_sources: Vec::new(),
             calls_per_second_per_source: 0.0,
@@ -320,12 +324,16 @@ impl Default for HttpConfig {
 pub struct DatabaseConfig {
     /// sqlite://PATH or postgres://…
     pub url: String,
+    /// The node's own append-only file that audit rows reach before the
+    /// store: one per node, on a local disk.
+    pub audit_spool: PathBuf,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: "sqlite://data/passgate.db".into(),
+            audit_spool: PathBuf::from("data/audit.spool"),
         }
     }
 }
@@ -651,6 +659,12 @@ impl Config {
         }
         if self.sip.max_calls == 0 {
             return Err(bad("sip.max_calls", "must be at least 1".into()));
+        }
+        if self.sip.timer_t1_ms == 0 {
+            return Err(bad(
+                "sip.timer_t1_ms",
+                "must be at least 1 (RFC 3261 T1, 500 by default)".into(),
+            ));
         }
         if self.sip.trying_after_ms > 200 {
             return Err(bad(

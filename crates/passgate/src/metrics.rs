@@ -21,6 +21,9 @@ pub struct Metrics {
     active: AtomicI64,
     /// Of those, calls over and waiting for their audit rows.
     settling: AtomicI64,
+    /// Audit rows spooled and not yet stored; milliseconds the oldest has waited.
+    spool_rows: AtomicI64,
+    spool_age_ms: AtomicI64,
     counters: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<Histogram>,
     /// Kept by the media threads.
@@ -72,19 +75,34 @@ impl Metrics {
     pub fn call_ended(&self, outcome: CallOutcome) {
         self.settling.fetch_sub(1, Ordering::Relaxed);
         self.active.fetch_sub(1, Ordering::Relaxed);
-        let kind = match outcome {
-            CallOutcome::Refused => "refused".to_string(),
-            CallOutcome::Authenticated => "authenticated".to_string(),
-            CallOutcome::Transferred(auth) => format!("transferred_{}", auth.replace('-', "_")),
-            CallOutcome::TransferFailed => "transfer_failed".to_string(),
-            CallOutcome::CallerHungUp => "caller_hung_up".to_string(),
-            CallOutcome::AgentHungUp => "agent_hung_up".to_string(),
-            CallOutcome::DialogGone => "dialog_gone".to_string(),
-        };
+        self.outcome(&outcome.label());
+    }
+
+    fn outcome(&self, kind: &str) {
         self.add(
             &format!("passgate_call_outcomes_total{{outcome=\"{kind}\"}}"),
             1,
         );
+    }
+
+    /// Calls a previous run left without an end row, closed on start.
+    pub fn calls_interrupted(&self, calls: u64) {
+        for _ in 0..calls {
+            self.outcome(crate::audit_log::INTERRUPTED);
+        }
+    }
+
+    /// Audit rows in the local spool not yet in the store, and the age of
+    /// the oldest (0 when none wait).
+    pub fn audit_spool(&self, rows: usize, oldest_age: Duration) {
+        self.spool_rows.store(rows as i64, Ordering::Relaxed);
+        self.spool_age_ms
+            .store(oldest_age.as_millis() as i64, Ordering::Relaxed);
+    }
+
+    /// The spool could not be written (the rows are kept in memory).
+    pub fn audit_spool_error(&self) {
+        self.add("passgate_audit_spool_errors_total", 1);
     }
 
     pub fn audit(&self, event: &AuditEvent) {
@@ -203,6 +221,18 @@ impl Metrics {
         );
         out.push_str("# TYPE passgate_calls_settling gauge\n");
         let _ = writeln!(out, "passgate_calls_settling {}", self.settling_calls());
+        out.push_str("# TYPE passgate_audit_spool_rows gauge\n");
+        let _ = writeln!(
+            out,
+            "passgate_audit_spool_rows {}",
+            self.spool_rows.load(Ordering::Relaxed)
+        );
+        out.push_str("# TYPE passgate_audit_spool_age_seconds gauge\n");
+        let _ = writeln!(
+            out,
+            "passgate_audit_spool_age_seconds {}",
+            self.spool_age_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
         if let Ok(counters) = self.counters.lock() {
             let mut typed = std::collections::BTreeSet::new();
             for (name, value) in counters.iter() {

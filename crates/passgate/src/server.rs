@@ -16,11 +16,15 @@ use tokio::sync::mpsc;
 use crate::audit_log::AuditLog;
 use crate::call;
 use crate::config::{Config, LearnSource};
+use crate::health::Health;
 use crate::media_engine::MediaEngine;
 use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
 use crate::services::{Services, PROMPT_RATE};
 use crate::tts::Tts;
+
+/// How long stopping waits for the store to take the spooled audit rows.
+const FLUSH_ON_EXIT: Duration = Duration::from_secs(5);
 
 /// Events queued for one call before the SIP driver waits for that call.
 const CALL_EVENT_DEPTH: usize = 64;
@@ -44,6 +48,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     endpoint.media.ptime_ms = config.sip.ptime_ms;
     endpoint.max_calls = config.sip.max_calls;
     endpoint.trying_after = Duration::from_millis(config.sip.trying_after_ms);
+    endpoint.timers.t1 = Duration::from_millis(config.sip.timer_t1_ms);
     endpoint.allow_from = config.allow_from();
     endpoint.auth_limits = sip::AuthLimits {
         per_source: config.sip.digest_max_failures_per_source,
@@ -96,6 +101,20 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding SIP (UDP and TCP) on {}", config.sip.listen))?;
     let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    if store.backend() == auth::store::Backend::Sqlite {
+        // Opened and migrated above.
+        health.store_ok();
+    } else {
+        // Not ready until the watcher has reached and migrated the store.
+        server.handle.set_ready(false).await;
+    }
+    let audit_log = AuditLog::start(
+        store.clone(),
+        metrics.clone(),
+        health.clone(),
+        &config.database.audit_spool,
+    )?;
     let media = MediaEngine::start(
         config.rtp.media_threads,
         config.rtp.realtime_priority,
@@ -107,6 +126,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         &config.http.token,
         metrics.clone(),
         server.handle.clone(),
+        crate::admin_http::Readiness {
+            health: health.clone(),
+            max_calls: config.sip.max_calls,
+        },
     )
     .await
     .with_context(|| format!("binding the admin HTTP on {}", config.http.listen))?;
@@ -136,7 +159,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         ),
         recognizer,
         listen: config.asr.listen.options(),
-        audit_log: AuditLog::start(store.clone(), metrics.clone()),
+        audit_log,
         store,
         sms,
         sms_message: config.sms.message.clone(),
@@ -151,6 +174,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     });
 
     tokio::spawn(prerender_prompts(services.clone()));
+    tokio::spawn(crate::health::watch(
+        health.clone(),
+        services.store.clone(),
+        services.sip.clone(),
+        services.metrics.clone(),
+        config.sip.max_calls,
+    ));
 
     let mut calls: HashMap<CallHandle, mpsc::Sender<Event>> = HashMap::new();
     let shutdown = shutdown_signal();
@@ -170,6 +200,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             _ = &mut shutdown, if drain_deadline.is_none() => {
                 let grace = Duration::from_secs(config.call.drain_timeout_secs);
                 tracing::info!(calls = calls.len(), grace_secs = grace.as_secs(), "stopping: refusing new calls, letting calls in progress finish");
+                health.draining();
                 server.handle.drain().await;
                 drain_deadline = Some(tokio::time::Instant::now() + grace);
             }
@@ -179,8 +210,14 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    // Calls over but not finished wait for their audit rows; store them.
-    services.audit_log.flush().await;
+    // Rows the store has not taken yet stay in the spool for the next
+    // start; a store that answers gets them now.
+    if tokio::time::timeout(FLUSH_ON_EXIT, services.audit_log.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the account store did not take every audit row in time; they stay in the spool and are stored at the next start");
+    }
     services.store.close().await;
     Ok(())
 }
@@ -226,16 +263,26 @@ async fn prerender_prompts(services: Arc<Services>) {
     );
 }
 
+/// A SQLite file is opened and migrated at once (failing there is a
+/// configuration error). A database server may be down when a node starts:
+/// the node starts anyway, not ready, and the health watcher migrates and
+/// makes it ready when the server answers.
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = &config.database.url;
-    let store = Store::connect(url)
-        .await
-        .with_context(|| format!("opening the account store at {}", redact_url(url)))?;
-    store
-        .migrate()
-        .await
-        .context("migrating the account store")?;
-    Ok(store)
+    let opening = || format!("opening the account store at {}", redact_url(url));
+    if url.starts_with("sqlite:") {
+        let store = Store::connect(url).await.with_context(opening)?;
+        store
+            .migrate()
+            .await
+            .context("migrating the account store")?;
+        return Ok(store);
+    }
+    Store::open_lazy(&auth::store::StoreConfig {
+        url: Some(url.clone()),
+        ..auth::store::StoreConfig::default()
+    })
+    .with_context(opening)
 }
 
 /// Loads the model once; the flow's passphrase turn listens for the words of

@@ -58,6 +58,10 @@ impl Agent {
             .env("PASSGATE_LOG__LEVEL", "info,passgate=debug,sip=debug")
             .env("PASSGATE_HTTP__LISTEN", "127.0.0.1:0")
             .env("PASSGATE_DATABASE__URL", &database)
+            .env(
+                "PASSGATE_DATABASE__AUDIT_SPOOL",
+                dir.path().join("audit.spool"),
+            )
             // Synthesised prompts are shared by every test run.
             .env(
                 "PASSGATE_PROMPTS__CACHE_DIR",

@@ -1,0 +1,174 @@
+//! Whether this node can take calls, as one notion read by `/readyz` and by
+//! the SIP endpoint's answer to OPTIONS: its store reachable (and migrated),
+//! its audit spool writable, under its caps and not draining. A watcher
+//! checks the store and pushes every change to the endpoint
+//! ([`sip::driver::SipHandle::set_ready`]), so a dispatcher probing with
+//! OPTIONS sees what `/readyz` says.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auth::store::Store;
+use sip::driver::SipHandle;
+
+use crate::metrics::Metrics;
+
+/// How often the watcher asks the store whether it answers.
+const CHECK_EVERY: Duration = Duration::from_millis(500);
+/// A store that takes longer than this to answer a ping is not ready.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct Health {
+    /// `Ok` while the store answers; else why not.
+    store: Mutex<Result<(), String>>,
+    spool_ok: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            store: Mutex::new(Err("not connected yet".to_string())),
+            spool_ok: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Health {
+    pub fn store_ok(&self) {
+        if let Ok(mut s) = self.store.lock() {
+            *s = Ok(());
+        }
+    }
+
+    pub fn store_failed(&self, why: &str) {
+        if let Ok(mut s) = self.store.lock() {
+            *s = Err(why.to_string());
+        }
+    }
+
+    pub fn spool_ok(&self, ok: bool) {
+        self.spool_ok.store(ok, Ordering::Relaxed);
+    }
+
+    pub fn draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// `Ok` when new calls are welcome, else the reasons they are not.
+    pub fn readiness(&self, metrics: &Metrics, max_calls: usize) -> Result<(), String> {
+        let mut why = Vec::new();
+        if self.draining.load(Ordering::Relaxed) {
+            why.push("draining".to_string());
+        }
+        match self.store.lock().as_deref() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => why.push(format!("store: {e}")),
+            Err(_) => why.push("store: unknown".to_string()),
+        }
+        if !self.spool_ok.load(Ordering::Relaxed) {
+            why.push("audit spool: cannot write".to_string());
+        }
+        if metrics.live_calls() >= max_calls as u64 {
+            why.push("at sip.max_calls".to_string());
+        }
+        if metrics.settling_calls() >= crate::audit_log::QUEUE_DEPTH as u64 {
+            why.push("audit queue full".to_string());
+        }
+        if why.is_empty() {
+            Ok(())
+        } else {
+            Err(why.join("; "))
+        }
+    }
+}
+
+/// Brings the store's schema up (retrying until the store answers), then
+/// keeps checking it, and tells the SIP endpoint whenever readiness changes.
+pub async fn watch(
+    health: Arc<Health>,
+    store: Store,
+    sip: SipHandle,
+    metrics: Arc<Metrics>,
+    max_calls: usize,
+) {
+    let mut migrated = false;
+    let mut ready = None;
+    let mut last_error = String::new();
+    loop {
+        let checked = if migrated {
+            ping(&store).await
+        } else {
+            match store.migrate().await {
+                Ok(()) => {
+                    tracing::info!("account store reachable and migrated");
+                    migrated = true;
+                    Ok(())
+                }
+                Err(e) => Err(format!("{} ({e})", e.failure())),
+            }
+        };
+        match checked {
+            Ok(()) => {
+                health.store_ok();
+                last_error.clear();
+            }
+            Err(e) => {
+                if e != last_error {
+                    tracing::warn!(error = %e, "account store unreachable; not ready");
+                    last_error = e.clone();
+                }
+                health.store_failed(&e);
+            }
+        }
+        let now_ready = health.readiness(&metrics, max_calls).is_ok();
+        if ready != Some(now_ready) {
+            tracing::info!(ready = now_ready, "readiness changed");
+            sip.set_ready(now_ready).await;
+            ready = Some(now_ready);
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
+    }
+}
+
+async fn ping(store: &Store) -> Result<(), String> {
+    match tokio::time::timeout(PING_TIMEOUT, store.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{} ({e})", e.failure())),
+        Err(_) => Err("timeout (no answer to a ping)".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_with_the_store_up_the_spool_writable_and_not_draining() {
+        let health = Health::default();
+        let metrics = Metrics::default();
+        let not = health.readiness(&metrics, 10).unwrap_err();
+        assert!(not.contains("not connected"), "{not}");
+        health.store_ok();
+        assert_eq!(health.readiness(&metrics, 10), Ok(()));
+        health.store_failed("refused (connection refused)");
+        assert!(health
+            .readiness(&metrics, 10)
+            .unwrap_err()
+            .contains("store: refused"));
+        health.store_ok();
+        health.spool_ok(false);
+        assert!(health.readiness(&metrics, 10).is_err());
+        health.spool_ok(true);
+        metrics.call_started();
+        assert!(health
+            .readiness(&metrics, 1)
+            .unwrap_err()
+            .contains("max_calls"));
+        assert_eq!(health.readiness(&metrics, 2), Ok(()));
+        health.draining();
+        assert_eq!(health.readiness(&metrics, 2), Err("draining".to_string()));
+    }
+}
