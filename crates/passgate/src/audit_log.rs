@@ -328,7 +328,7 @@ async fn write(
 /// waits for more. A batch the store refuses is sent again until taken.
 async fn move_to_store(store: Store, shared: Arc<Shared>, metrics: Arc<Metrics>) {
     let mut retry = RETRY_FIRST;
-    let mut failing = false;
+    let mut failing: Option<auth::store::StoreFailure> = None;
     loop {
         let batch: Vec<SpooledRow> = match shared.pending.lock() {
             Ok(p) => p.rows.iter().take(BATCH).cloned().collect(),
@@ -354,9 +354,8 @@ async fn move_to_store(store: Store, shared: Arc<Shared>, metrics: Arc<Metrics>)
             .collect();
         match store.append_audit_rows_once(&rows).await {
             Ok(_) => {
-                if failing {
+                if failing.take().is_some() {
                     tracing::info!("the account store takes audit rows again");
-                    failing = false;
                 }
                 retry = RETRY_FIRST;
                 if let Ok(mut p) = shared.pending.lock() {
@@ -390,9 +389,16 @@ async fn move_to_store(store: Store, shared: Arc<Shared>, metrics: Arc<Metrics>)
                 }
             }
             Err(e) => {
-                if !failing {
-                    tracing::warn!(error = %e, cause = %e.failure(), rows = rows.len(), "could not store audit rows; they wait in the spool and are retried");
-                    failing = true;
+                let mut cause = e.failure();
+                if cause == auth::store::StoreFailure::Timeout {
+                    // The pool only says it had no connection; ask why.
+                    if let Err(why) = store.ping().await {
+                        cause = why.failure();
+                    }
+                }
+                if failing != Some(cause) {
+                    tracing::warn!(error = %e, %cause, rows = rows.len(), "could not store audit rows; they wait in the spool and are retried");
+                    failing = Some(cause);
                 }
                 metrics.store_error();
                 tokio::time::sleep(retry).await;

@@ -16,8 +16,10 @@ use crate::metrics::Metrics;
 
 /// How often the watcher asks the store whether it answers.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
-/// A store that takes longer than this to answer a ping is not ready.
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// A store that takes longer than this to answer a ping is not ready
+/// (longer than the pool's wait for a connection, so that the ping can
+/// name why there is none).
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Health {
     /// `Ok` while the store answers; else why not.
@@ -98,18 +100,17 @@ pub async fn watch(
     let mut ready = None;
     let mut last_error = String::new();
     loop {
-        let checked = if migrated {
-            ping(&store).await
-        } else {
-            match store.migrate().await {
+        let mut checked = ping(&store).await;
+        if checked.is_ok() && !migrated {
+            checked = match store.migrate().await {
                 Ok(()) => {
                     tracing::info!("account store reachable and migrated");
                     migrated = true;
                     Ok(())
                 }
                 Err(e) => Err(format!("{} ({e})", e.failure())),
-            }
-        };
+            };
+        }
         match checked {
             Ok(()) => {
                 health.store_ok();

@@ -23,6 +23,10 @@ use crate::rtp_ports::RtpPorts;
 use crate::services::{Services, PROMPT_RATE};
 use crate::tts::Tts;
 
+/// How long a query waits for a connection to the database server: a
+/// caller whose lookup meets an outage is moved on after this.
+const STORE_WAIT: Duration = Duration::from_secs(2);
+
 /// How long stopping waits for the store to take the spooled audit rows.
 const FLUSH_ON_EXIT: Duration = Duration::from_secs(5);
 
@@ -280,6 +284,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     }
     Store::open_lazy(&auth::store::StoreConfig {
         url: Some(url.clone()),
+        connect_timeout: STORE_WAIT,
         ..auth::store::StoreConfig::default()
     })
     .with_context(opening)

@@ -61,6 +61,8 @@ pub enum StoreFailure {
     Refused,
     /// No answer, or no free connection, in time.
     Timeout,
+    /// The server closed a connection in use (it stopped or restarted).
+    ConnectionLost,
     /// The database turned our credentials away.
     AuthFailed,
     /// The database's disk is full.
@@ -74,6 +76,7 @@ impl StoreFailure {
         match self {
             StoreFailure::Refused => "refused",
             StoreFailure::Timeout => "timeout",
+            StoreFailure::ConnectionLost => "connection lost",
             StoreFailure::AuthFailed => "auth failed",
             StoreFailure::DiskFull => "disk full",
             StoreFailure::Other => "error",
@@ -87,6 +90,9 @@ impl StoreFailure {
             ErrorKind::ConnectionRefused => StoreFailure::Refused,
             ErrorKind::TimedOut => StoreFailure::Timeout,
             ErrorKind::StorageFull => StoreFailure::DiskFull,
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => {
+                StoreFailure::ConnectionLost
+            }
             _ if e.raw_os_error() == Some(28) => StoreFailure::DiskFull,
             _ => StoreFailure::Other,
         }
@@ -108,6 +114,8 @@ impl StoreFailure {
                 let text = other.to_string();
                 if text.contains("Connection refused") {
                     StoreFailure::Refused
+                } else if text.contains("at EOF") || text.contains("connection reset") {
+                    StoreFailure::ConnectionLost
                 } else if text.contains("password authentication failed") {
                     StoreFailure::AuthFailed
                 } else {

@@ -16,6 +16,15 @@ impl UdpCaller {
     /// family, retransmitting until a final response, and ACKs a 2xx.
     /// Returns the caller and the final response.
     pub fn invite(target: SocketAddr, sdp: &str) -> (UdpCaller, String) {
+        Self::invite_acking(target, sdp, true)
+    }
+
+    /// As [`UdpCaller::invite`], but never acknowledges the 2xx.
+    pub fn invite_without_ack(target: SocketAddr, sdp: &str) -> (UdpCaller, String) {
+        Self::invite_acking(target, sdp, false)
+    }
+
+    fn invite_acking(target: SocketAddr, sdp: &str, ack: bool) -> (UdpCaller, String) {
         let local = if target.is_ipv6() {
             "[::1]:0"
         } else {
@@ -48,10 +57,17 @@ impl UdpCaller {
                 .find(|l| l.to_ascii_lowercase().starts_with("to:"))
                 .and_then(|l| l.split(";tag=").nth(1))
                 .map(|t| t.trim().to_string());
-            let ack = caller.request("ACK", 1, "z9hG4bK-ack", None);
-            caller.send(&ack);
+            if ack {
+                let ack = caller.request("ACK", 1, "z9hG4bK-ack", None);
+                caller.send(&ack);
+            }
         }
         (caller, final_response)
+    }
+
+    /// The Call-ID of the call.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
     }
 
     /// Ends the call with BYE (waits briefly for its 200).
@@ -141,4 +157,33 @@ pub fn offer(ip: std::net::IpAddr, rtp_port: u16, extra: &str) -> String {
          m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
          a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n{extra}"
     )
+}
+
+/// The status code of the answer to an out-of-dialog OPTIONS, as a
+/// dispatcher's probe sees it; `None` when nothing answers.
+pub fn options_status(target: SocketAddr) -> Option<u16> {
+    let sip = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sip.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let me = sip.local_addr().unwrap();
+    let call_id = format!("probe-{}", rand::random::<u64>());
+    let msg = format!(
+        "OPTIONS sip:passgate@{target} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-{call_id};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:probe@{me}>;tag=probe\r\n\
+         To: <sip:passgate@{target}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    let mut buf = [0u8; 65536];
+    for _ in 0..4 {
+        sip.send_to(msg.as_bytes(), target).expect("send");
+        if let Ok((n, _)) = sip.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            return text.get(8..11).and_then(|c| c.parse().ok());
+        }
+    }
+    None
 }
