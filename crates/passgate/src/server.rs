@@ -214,9 +214,16 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    // Rows the store has not taken yet stay in the spool for the next
-    // start; a store that answers gets them now.
-    if tokio::time::timeout(FLUSH_ON_EXIT, services.audit_log.flush())
+    // SIP has forgotten the calls; their tasks may still be writing the
+    // last rows. Then rows the store has not taken yet stay in the spool
+    // for the next start; a store that answers gets them now.
+    let exit_deadline = tokio::time::Instant::now() + FLUSH_ON_EXIT;
+    while services.metrics.live_calls() + services.metrics.settling_calls() > 0
+        && tokio::time::Instant::now() < exit_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if tokio::time::timeout_at(exit_deadline, services.audit_log.flush())
         .await
         .is_err()
     {

@@ -23,15 +23,42 @@ impl Kamailio {
     /// once an OPTIONS sent through it is answered, so the whole path works.
     pub fn start(passgate: SocketAddr) -> Kamailio {
         let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(
+            dir,
+            "kamailio.cfg",
+            &[format!("PASSGATE=\"sip:{passgate}\"")],
+        )
+    }
+
+    /// Kamailio's dispatcher (`tests/kamailio/dispatcher.cfg`) over `nodes`,
+    /// probing each with OPTIONS every second; returns once a request sent
+    /// through it is answered by one of them.
+    pub fn dispatcher(nodes: &[SocketAddr]) -> Kamailio {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = dir.path().join("dispatcher.list");
+        let lines: String = nodes.iter().map(|n| format!("1 sip:{n}\n")).collect();
+        std::fs::write(&list, lines).expect("dispatcher list");
+        Self::start_in(
+            dir,
+            "dispatcher.cfg",
+            &[format!("DSLIST=\"{}\"", list.display())],
+        )
+    }
+
+    fn start_in(dir: tempfile::TempDir, config: &str, defines: &[String]) -> Kamailio {
         let log = dir.path().join("kamailio.log");
         let sip = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("-f")
-            .arg(workspace().join("tests/kamailio/kamailio.cfg"))
+            .arg(workspace().join("tests/kamailio").join(config))
             .args(["-DD", "-E", "-Y"])
             .arg(dir.path())
-            .args(["-A", &format!("LISTEN=udp:{sip}")])
-            .args(["-A", &format!("PASSGATE=\"sip:{passgate}\"")])
+            .args(["-A", &format!("LISTEN=udp:{sip}")]);
+        for define in defines {
+            command.args(["-A", define]);
+        }
+        let child = command
             // Its own process group: whatever it forks goes with it.
             .process_group(0)
             .stdin(Stdio::null())
