@@ -55,7 +55,7 @@ enum Item {
     /// Answered once every row queued before it is in the store.
     Flush(oneshot::Sender<()>),
     /// A call over, finished (counted and logged) once its rows are spooled.
-    Finished(Finished),
+    Finished(Box<Finished>),
 }
 
 /// A call whose flow and media are gone, to be counted as ended once its
@@ -211,7 +211,7 @@ impl AuditLog {
     /// before is spooled; only a full queue makes this wait.
     pub async fn finish(&self, call: Finished) {
         if let Err(mpsc::error::SendError(Item::Finished(call))) =
-            self.queue.send(Item::Finished(call)).await
+            self.queue.send(Item::Finished(Box::new(call))).await
         {
             tracing::error!("the audit writer has stopped; finishing the call without it");
             call.complete(&self.metrics);
