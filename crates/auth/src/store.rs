@@ -147,25 +147,32 @@ impl Store {
     /// finds out why (refused, timed out, credentials), which the pool's
     /// "timed out" hides.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        use sqlx::Connection;
         match sqlx::query("SELECT 1").execute(&self.pool).await {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::PoolTimedOut) => {
-                let attempt = tokio::time::timeout(
-                    self.connect_timeout,
-                    sqlx::AnyConnection::connect(&self.connect_url),
-                )
-                .await;
-                match attempt {
-                    Ok(Ok(conn)) => {
-                        let _ = conn.close().await;
-                        Err(StoreError::Database(sqlx::Error::PoolTimedOut))
-                    }
-                    Ok(Err(e)) => Err(StoreError::Database(e)),
-                    Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
-                }
-            }
+            Err(sqlx::Error::PoolTimedOut) => Err(self
+                .why_unreachable()
+                .await
+                .unwrap_or(StoreError::Database(sqlx::Error::PoolTimedOut))),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens a connection outside the pool: `None` when that works, else
+    /// the error that says why the database cannot be reached.
+    pub async fn why_unreachable(&self) -> Option<StoreError> {
+        use sqlx::Connection;
+        let attempt = tokio::time::timeout(
+            self.connect_timeout,
+            sqlx::AnyConnection::connect(&self.connect_url),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                None
+            }
+            Ok(Err(e)) => Some(StoreError::Database(e)),
+            Err(_) => Some(StoreError::Database(sqlx::Error::PoolTimedOut)),
         }
     }
 

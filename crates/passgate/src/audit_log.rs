@@ -392,7 +392,7 @@ async fn move_to_store(store: Store, shared: Arc<Shared>, metrics: Arc<Metrics>)
                 let mut cause = e.failure();
                 if cause == auth::store::StoreFailure::Timeout {
                     // The pool only says it had no connection; ask why.
-                    if let Err(why) = store.ping().await {
+                    if let Some(why) = store.why_unreachable().await {
                         cause = why.failure();
                     }
                 }

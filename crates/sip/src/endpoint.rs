@@ -429,15 +429,6 @@ impl Endpoint {
         self.ready = ready;
     }
 
-    /// The status an out-of-dialog OPTIONS gets: 200 when new calls are welcome.
-    fn options_status(&self) -> u16 {
-        if self.ready && !self.draining {
-            200
-        } else {
-            503
-        }
-    }
-
     pub fn stats(&self) -> Stats {
         self.stats
     }
@@ -724,16 +715,15 @@ impl Endpoint {
             Method::Invite => self.on_invite(now, key, transport, source, req),
             // Out of dialog, OPTIONS is how trunks and load balancers ask
             // whether calls may be sent here: 503 while none can be taken.
-            Method::Options if self.draining || self.calls.len() >= self.config.max_calls => {
+            Method::Options
+                if !self.ready || self.draining || self.calls.len() >= self.config.max_calls =>
+            {
                 let retry = format!("Retry-After: {}", self.config.retry_after_secs);
                 self.respond_new(now, key, transport, source, &req, 503, &[retry], None, None)
             }
             Method::Options => {
                 let headers = self.capability_headers(transport, source.ip());
-                let status = self.options_status();
-                self.respond_new(
-                    now, key, transport, source, &req, status, &headers, None, None,
-                )
+                self.respond_new(now, key, transport, source, &req, 200, &headers, None, None)
             }
             Method::Bye
             | Method::Info
