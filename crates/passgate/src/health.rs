@@ -3,7 +3,8 @@
 //! its audit spool writable, under its caps and not draining. A watcher
 //! checks the store and pushes every change to the endpoint
 //! ([`sip::driver::SipHandle::set_ready`]), so a dispatcher probing with
-//! OPTIONS sees what `/readyz` says.
+//! OPTIONS sees what `/readyz` says; the endpoint applies `sip.max_calls` and
+//! the drain itself.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,18 +62,10 @@ impl Health {
 
     /// `Ok` when new calls are welcome, else the reasons they are not.
     pub fn readiness(&self, metrics: &Metrics, max_calls: usize) -> Result<(), String> {
-        let mut why = Vec::new();
-        if self.draining.load(Ordering::Relaxed) {
-            why.push("draining".to_string());
-        }
-        match self.store.lock().as_deref() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => why.push(format!("store: {e}")),
-            Err(_) => why.push("store: unknown".to_string()),
-        }
-        if !self.spool_ok.load(Ordering::Relaxed) {
-            why.push("audit spool: cannot write".to_string());
-        }
+        let mut why = match self.node_readiness() {
+            Ok(()) => Vec::new(),
+            Err(why) => vec![why],
+        };
         if metrics.live_calls() >= max_calls as u64 {
             why.push("at sip.max_calls".to_string());
         }
@@ -85,17 +78,34 @@ impl Health {
             Err(why.join("; "))
         }
     }
+
+    /// Readiness without the call caps: what the SIP endpoint is told. It
+    /// judges `sip.max_calls` itself, call by call, where a watcher polling
+    /// twice a second would lag behind.
+    fn node_readiness(&self) -> Result<(), String> {
+        let mut why = Vec::new();
+        if self.draining.load(Ordering::Relaxed) {
+            why.push("draining".to_string());
+        }
+        match self.store.lock().as_deref() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => why.push(format!("store: {e}")),
+            Err(_) => why.push("store: unknown".to_string()),
+        }
+        if !self.spool_ok.load(Ordering::Relaxed) {
+            why.push("audit spool: cannot write".to_string());
+        }
+        if why.is_empty() {
+            Ok(())
+        } else {
+            Err(why.join("; "))
+        }
+    }
 }
 
 /// Brings the store's schema up (retrying until the store answers), then
 /// keeps checking it, and tells the SIP endpoint whenever readiness changes.
-pub async fn watch(
-    health: Arc<Health>,
-    store: Store,
-    sip: SipHandle,
-    metrics: Arc<Metrics>,
-    max_calls: usize,
-) {
+pub async fn watch(health: Arc<Health>, store: Store, sip: SipHandle) {
     let mut migrated = false;
     let mut ready = None;
     let mut last_error = String::new();
@@ -124,7 +134,7 @@ pub async fn watch(
                 health.store_failed(&e);
             }
         }
-        let now_ready = health.readiness(&metrics, max_calls).is_ok();
+        let now_ready = health.node_readiness().is_ok();
         if ready != Some(now_ready) {
             tracing::info!(ready = now_ready, "readiness changed");
             sip.set_ready(now_ready).await;

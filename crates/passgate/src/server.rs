@@ -182,8 +182,6 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         health.clone(),
         services.store.clone(),
         services.sip.clone(),
-        services.metrics.clone(),
-        config.sip.max_calls,
     ));
 
     let mut calls: HashMap<CallHandle, mpsc::Sender<Event>> = HashMap::new();
