@@ -1,7 +1,8 @@
 //! Two Passgate nodes behind Kamailio's dispatcher (`tests/kamailio/dispatcher.cfg`)
 //! sharing one PostgreSQL, under SIPp load: one node is killed with SIGKILL
 //! and new calls fail over; it comes back, and the other is drained with
-//! SIGTERM without a failed call; in the end every call a node answered has
+//! SIGTERM without a failed call; PostgreSQL stops and the dispatcher takes
+//! the node out until it is back; in the end every call a node answered has
 //! exactly one start and one end row in the shared audit trail.
 
 mod support;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use support::cli::passgate;
 use support::kamailio::Kamailio;
 use support::postgres::PgCluster;
+use support::udp_caller::options_status_line;
 use support::{free_media_port, free_port, workspace, Agent};
 
 /// Calls per second SIPp offers; each lasts 1.5 s.
@@ -122,6 +124,25 @@ fn a_killed_node_fails_over_a_drained_node_fails_no_call_and_every_call_has_an_e
     let (ok, failed) = (stat(&csv, "SuccessfulCall(C)"), stat(&csv, "FailedCall(C)"));
 
     // Every answered call's rows, once the restarted node has stored its spool.
+    // The store goes away: the node says it is not ready, its probe answers
+    // 503, and the dispatcher stops sending it anything (its own 503) until
+    // the store is back.
+    pg.down();
+    let outage = Instant::now();
+    wait_for(
+        "the dispatcher to take the node out",
+        Duration::from_secs(15),
+        || options_status_line(proxy.sip).is_some_and(|l| l.contains("503 No node available")),
+    );
+    let taken_out = outage.elapsed();
+    pg.up();
+    wait_for(
+        "the dispatcher to take the node back",
+        Duration::from_secs(15),
+        || options_status_line(proxy.sip).is_some_and(|l| l.starts_with("SIP/2.0 200")),
+    );
+    eprintln!("store outage: the dispatcher took the node out after {taken_out:?}");
+
     let complete = |rows: &HashMap<String, Vec<(String, String)>>| {
         rows.values()
             .all(|r| r.iter().filter(|e| e.0 == "call_ended").count() == 1)

@@ -162,6 +162,12 @@ pub fn offer(ip: std::net::IpAddr, rtp_port: u16, extra: &str) -> String {
 /// The status code of the answer to an out-of-dialog OPTIONS, as a
 /// dispatcher's probe sees it; `None` when nothing answers.
 pub fn options_status(target: SocketAddr) -> Option<u16> {
+    options_status_line(target).and_then(|line| line.get(8..11).and_then(|c| c.parse().ok()))
+}
+
+/// The status line of the answer to an out-of-dialog OPTIONS (its reason
+/// phrase tells a proxy's own answer from a node's).
+pub fn options_status_line(target: SocketAddr) -> Option<String> {
     let sip = UdpSocket::bind("127.0.0.1:0").expect("bind");
     sip.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
@@ -182,7 +188,7 @@ pub fn options_status(target: SocketAddr) -> Option<u16> {
         sip.send_to(msg.as_bytes(), target).expect("send");
         if let Ok((n, _)) = sip.recv_from(&mut buf) {
             let text = String::from_utf8_lossy(&buf[..n]);
-            return text.get(8..11).and_then(|c| c.parse().ok());
+            return text.lines().next().map(str::to_string);
         }
     }
     None
