@@ -279,20 +279,14 @@ async fn write(
         }
         if !batch.is_empty() {
             let rows = std::mem::take(&mut batch);
-            let spooled = {
-                let shared = shared.clone();
-                tokio::task::spawn_blocking(move || {
-                    let written = match shared.spool.lock() {
-                        Ok(mut spool) => spool.append(&rows),
-                        Err(_) => Err(std::io::Error::other("the spool's lock is poisoned")),
-                    };
-                    (rows, written)
+            let written = {
+                let (shared, rows) = (shared.clone(), rows.clone());
+                tokio::task::spawn_blocking(move || match shared.spool.lock() {
+                    Ok(mut spool) => spool.append(&rows),
+                    Err(_) => Err(std::io::Error::other("the spool's lock is poisoned")),
                 })
                 .await
-            };
-            let Ok((rows, written)) = spooled else {
-                tracing::error!("the audit spool's writer panicked; rows lost");
-                continue;
+                .unwrap_or_else(|_| Err(std::io::Error::other("the spool's writer panicked")))
             };
             match written {
                 Ok(()) => health.spool_ok(true),

@@ -467,10 +467,18 @@ fn a_refer_answered_481_ends_the_call_without_a_prompt_or_a_bye() {
         "nobody is left to hear it: {log}"
     );
     let audit = passgate(&agent, &["audit", "--json"]);
-    let last = audit.lines().last().unwrap_or_default();
+    let mut rows = audit.lines().rev();
+    let (last, flow_last) = (
+        rows.next().unwrap_or_default(),
+        rows.next().unwrap_or_default(),
+    );
     assert!(
-        last.contains("\"caller_hung_up\"") && last.contains("transferring"),
-        "the call's last row: {audit}"
+        last.contains("\"call_ended\"") && last.contains("\"dialog_gone\""),
+        "the call's end row: {audit}"
+    );
+    assert!(
+        flow_last.contains("\"caller_hung_up\"") && flow_last.contains("transferring"),
+        "the flow's last row: {audit}"
     );
     assert!(!audit.contains("\"transfer_failed\""), "{audit}");
 }
