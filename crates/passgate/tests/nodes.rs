@@ -96,7 +96,7 @@ fn an_unacknowledged_call_ends_as_no_ack_in_the_audit_trail_and_the_metrics() {
     );
     let calls = audit_by_call(&agent.database);
     let rows = &calls[caller.call_id()];
-    assert_eq!(rows.first().map(|r| r.0.as_str()), Some("call_started"));
+    assert_eq!(count(rows, "call_started"), 1, "{rows:?}");
     assert_eq!(
         rows.last(),
         Some(&("call_ended".to_string(), "no_ack".to_string())),
