@@ -9,7 +9,7 @@
 //! generic one cost about three times as much on the one runtime thread and
 //! took fewer of the forms RFC 3261 allows. The transaction and dialog
 //! state machines are ours too, because rsipstack's are async, unbounded and cannot
-//! be driven by a test clock (see `design.md`).
+//! be driven by a test clock (README, "SIP behaviour in detail").
 
 pub mod admission;
 pub mod auth_throttle;
