@@ -11,6 +11,7 @@ mod admin_http;
 mod audit_log;
 mod audit_spool;
 mod call;
+mod call_audio;
 mod config;
 mod demo;
 mod fd_budget;
@@ -80,6 +81,13 @@ enum Command {
         /// [passphrase] and the passphrase step's listening window.
         #[arg(long)]
         passphrase: Option<String>,
+        /// Packets lost on the way, in percent: each 20 ms packet is dropped
+        /// with this probability before the receive path.
+        #[arg(long, default_value_t = 0.0, value_parser = loss_percent)]
+        loss: f64,
+        /// Seed of the choice of lost packets (same seed, same packets).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// 16-bit WAV file.
         file: PathBuf,
     },
@@ -134,6 +142,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             vocabulary,
             full,
             passphrase,
+            loss,
+            seed,
             file,
         } => {
             let config = config::Config::load(&cli.config, false)?;
@@ -149,6 +159,10 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 wav: &file,
                 config: &config,
                 passphrase: passphrase.as_deref(),
+                loss: call_audio::Loss {
+                    percent: loss,
+                    seed,
+                },
             })
         }
         Command::Demo { listen } => {
@@ -160,6 +174,13 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             demo::print_instructions(listen);
             serve(config)
         }
+    }
+}
+
+fn loss_percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text} is not a percentage from 0 to 100")),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `passgate recognize FILE.wav`: streams a recording through the same path a
-//! call's audio takes (20 ms frames at the model's rate into a recognizer
-//! session listening as the passphrase step does) and prints what was heard,
+//! call's audio takes (20 ms G.711 µ-law RTP packets through the media
+//! receive path, `--loss` of them lost, its frames at the model's rate into a
+//! recognizer session listening as the passphrase step does) and prints what was heard,
 //! each alternative with its score. With `--passphrase`, also the decision a
 //! call would make for an account with that phrase. Operators use it to
 //! check that a model, a vocabulary and `[passphrase]` hear their customers'
@@ -15,10 +16,11 @@ use auth::passphrase::{
     Decision, HashCost, MatchRule, NormalisedPhrase, PassphraseHasher, Verdict,
 };
 
+use crate::call_audio::{through_a_call, Loss};
 use crate::config::Config;
 
-/// Frame length a call delivers: 20 ms.
-const FRAME_MS: usize = 20;
+/// The rate of a G.711 call's audio.
+const CALL_RATE: u32 = 8000;
 
 pub struct Request<'a> {
     pub model: &'a Path,
@@ -26,6 +28,7 @@ pub struct Request<'a> {
     pub wav: &'a Path,
     pub config: &'a Config,
     pub passphrase: Option<&'a str>,
+    pub loss: Loss,
 }
 
 pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
@@ -46,8 +49,9 @@ pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
     let wav = request.wav;
     let file = std::fs::File::open(wav).with_context(|| format!("opening {}", wav.display()))?;
     let rate = model.sample_rate();
-    let pcm = media::load_wav(std::io::BufReader::new(file), rate)
+    let pcm = media::load_wav(std::io::BufReader::new(file), CALL_RATE)
         .with_context(|| format!("reading {}", wav.display()))?;
+    let heard = through_a_call(&pcm, request.loss, rate)?;
     let recognizer = Recognizer::new(
         model,
         RecognizerConfig {
@@ -68,9 +72,8 @@ pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
     options.endpointer.max_duration = step.listen_timeout + step.max_answer;
     let mut session = recognizer.start(&options)?;
     let started = Instant::now();
-    let frame = rate as usize * FRAME_MS / 1000;
-    for chunk in pcm.chunks(frame) {
-        if recognizer.push(&session, chunk).is_err() {
+    for frame in &heard.frames {
+        if recognizer.push(&session, frame).is_err() {
             break;
         }
     }
@@ -79,8 +82,12 @@ pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
         .wait_final()
         .context("the recognizer stopped without a result")?;
     let wall = started.elapsed();
-    let audio_secs = pcm.len() as f64 / f64::from(rate);
+    let audio_secs = pcm.len() as f64 / f64::from(CALL_RATE);
     println!("file:       {} ({audio_secs:.2} s)", wav.display());
+    println!(
+        "packets:    {} sent, {} lost ({:.1} % asked, seed {})",
+        heard.sent, heard.dropped, request.loss.percent, request.loss.seed
+    );
     println!(
         "mode:       {}",
         match &vocabulary {
