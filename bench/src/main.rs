@@ -3,12 +3,14 @@
 //!
 //! P1 signalling (SIPp callers against Passgate, SIPp's UAS and a bare
 //! rsipstack UAS, interleaved), P2 media (a Rust RTP load generator), P3 the
-//! recognizer, P4 overload at twice Passgate's clean rate.
+//! recognizer, P4 overload at twice Passgate's clean rate, and the
+//! passphrase decision's accuracy in lossy calls (its own accuracy.md too).
 
 use std::path::PathBuf;
 
 use clap::Parser;
 
+mod accuracy;
 mod agent;
 mod chart;
 mod p1_signalling;
@@ -31,7 +33,8 @@ pub struct Options {
     /// Shorter steps: a smoke run of every phase in a couple of minutes.
     #[arg(long)]
     pub quick: bool,
-    /// Phases to run (p1 p2 p3 p4); all when none is given.
+    /// Phases to run (p1 p2 p3 p4 accuracy); all when none is given.
+    /// `accuracy` alone writes only accuracy.md.
     pub phases: Vec<String>,
     /// P4's offered load is twice this rate; default: P1's clean rate.
     #[arg(long)]
@@ -68,6 +71,14 @@ fn main() -> anyhow::Result<()> {
             anyhow::anyhow!("P4 offers twice the clean rate: run P1 with it or pass --clean-rate")
         })?;
         sections.push(p4_overload::run(&opts, rate)?);
+    }
+    if wants("accuracy") {
+        let section = accuracy::run(&opts)?;
+        // Run alone, it leaves the full report as it was.
+        if sections.is_empty() {
+            return Ok(());
+        }
+        sections.push(section);
     }
     let charts: Vec<_> = sections
         .iter_mut()
