@@ -169,6 +169,10 @@ pub struct RtpReceiver {
     expected: Option<(u32, u32, u32)>,
     pcm: Vec<i16>,
     listening: bool,
+    /// Listening opened while the caller was already talking: that utterance
+    /// began before the question ended, so only its tail would reach the
+    /// recogniser. Its frames are held back until it ends.
+    skip_running_speech: bool,
     source: SourceLatch,
     events: VecDeque<MediaEvent>,
     stats: ReceiverStats,
@@ -199,6 +203,7 @@ impl RtpReceiver {
             expected: None,
             pcm: Vec::with_capacity(2 * FRAME_SAMPLES),
             listening: false,
+            skip_running_speech: false,
             source: SourceLatch::new(config.sdp_source, config.learn_source, config.strict_source),
             events: VecDeque::new(),
             stats: ReceiverStats::default(),
@@ -238,8 +243,11 @@ impl RtpReceiver {
         Ok(())
     }
 
-    /// Frames are produced only while someone (the recogniser) listens.
+    /// Frames are produced only while someone (the recogniser) listens. An
+    /// utterance under way when listening opens is not heard: the recogniser
+    /// gets whole utterances or nothing, never one's tail.
     pub fn set_listening(&mut self, listening: bool) {
+        self.skip_running_speech = listening && !self.listening && self.vad.is_speaking();
         self.listening = listening;
     }
 
@@ -472,10 +480,13 @@ impl RtpReceiver {
             }
             match self.vad.push_frame(frame) {
                 Some(VadEvent::SpeechStarted) => self.events.push_back(MediaEvent::SpeechStarted),
-                Some(VadEvent::SpeechEnded) => self.events.push_back(MediaEvent::SpeechEnded),
+                Some(VadEvent::SpeechEnded) => {
+                    self.skip_running_speech = false;
+                    self.events.push_back(MediaEvent::SpeechEnded)
+                }
                 None => {}
             }
-            if self.listening {
+            if self.listening && !self.skip_running_speech {
                 if self.output_rate == CODEC_RATE {
                     self.events.push_back(MediaEvent::Frame(frame.to_vec()));
                 } else {
@@ -576,6 +587,64 @@ mod tests {
         let ev = events(&mut rx);
         assert!(frames(&ev).is_empty());
         assert_eq!(ev, vec![MediaEvent::SpeechStarted]);
+    }
+
+    #[test]
+    fn speech_under_way_when_listening_opens_is_skipped_until_it_ends() {
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, None, 8000)).unwrap();
+        // 0.5 s of speech before listening opens, 0.5 s after it, 1 s of
+        // quiet, then a second utterance of 0.5 s.
+        let mut pcm = sine(300.0, 8000.0, 4000);
+        pcm.extend(sine(300.0, 8000.0, 4000));
+        pcm.extend(vec![0; 8000]);
+        pcm.extend(sine(300.0, 8000.0, 4000));
+        let sent = packets(G711::Ulaw, Ptime::Ms20, pcm);
+        let (before, after) = sent.split_at(25);
+        for (t, d) in before {
+            rx.handle_datagram(*t, peer(), d);
+        }
+        assert_eq!(events(&mut rx), vec![MediaEvent::SpeechStarted]);
+        rx.set_listening(true);
+        for (t, d) in after {
+            rx.handle_datagram(*t, peer(), d);
+        }
+        rx.handle_timeout(sent[sent.len() - 1].0 + Duration::from_secs(1));
+        let ev = events(&mut rx);
+        let ended = ev
+            .iter()
+            .position(|e| *e == MediaEvent::SpeechEnded)
+            .expect("the first utterance ends");
+        assert!(
+            frames(&ev[..ended]).is_empty(),
+            "nothing of the utterance under way is heard"
+        );
+        let heard = frames(&ev[ended..]);
+        let loud = heard
+            .iter()
+            .filter(|f| f.iter().any(|&s| s.unsigned_abs() > 1000))
+            .count();
+        assert!(
+            loud >= 24,
+            "the next utterance is heard whole: {loud} loud frames"
+        );
+    }
+
+    #[test]
+    fn listening_opened_in_quiet_hears_from_the_first_frame() {
+        let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, None, 8000)).unwrap();
+        let mut pcm = vec![0; 1600];
+        pcm.extend(sine(300.0, 8000.0, 4000));
+        let sent = packets(G711::Ulaw, Ptime::Ms20, pcm);
+        let (before, after) = sent.split_at(10);
+        for (t, d) in before {
+            rx.handle_datagram(*t, peer(), d);
+        }
+        rx.set_listening(true);
+        for (t, d) in after {
+            rx.handle_datagram(*t, peer(), d);
+        }
+        rx.handle_timeout(sent[sent.len() - 1].0 + Duration::from_secs(1));
+        assert_eq!(frames(&events(&mut rx)).len(), 25);
     }
 
     #[test]
