@@ -44,7 +44,7 @@ use std::time::Instant;
 
 pub use action::{
     Action, AuthOutcome, DigitCollection, Factor, ListenPurpose, ListenRequest, LookupPurpose,
-    PlaybackId, Prompt, PromptId, TransferTarget, Vocabulary,
+    PlaybackId, Prompt, TransferTarget, Vocabulary,
 };
 pub use audit::{
     AuditEvent, CallerIdTrust, CodeResult, HangupReason, IdentifiedBy, LookupSummary, MenuChoice,
@@ -55,7 +55,7 @@ pub use config::{
     PassphraseStepConfig,
 };
 pub use event::{Account, AccountId, Alternatives, Balance, Event, LookupResult, PassphraseCheck};
-pub use prompts::Prompts;
+pub use prompts::{PromptId, Prompts};
 pub use stage::Stage;
 
 use crate::otp::{OsSecretSource, SecretSource};

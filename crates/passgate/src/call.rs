@@ -562,7 +562,9 @@ impl Call {
                 | MediaOut::Media(MediaEvent::SpeechEnded) => {}
                 MediaOut::Prompt(media::PacerEvent::Started(id)) => {
                     self.protected_playing = self.playing.get(&id).is_some_and(|(_, prompt)| {
-                        self.services.no_barge_in.contains(&prompt_name(*prompt))
+                        self.services
+                            .no_barge_in
+                            .contains(&prompt.name().to_string())
                     });
                     self.set_barge_in(self.barge_in);
                 }
@@ -704,14 +706,14 @@ impl Call {
                 Ok(Arc::from(crate::tts::beep(crate::services::PROMPT_RATE))),
             );
         }
-        let name = prompt_name(prompt.id);
-        if let Some(pcm) = self.services.tts.cached(&name, &prompt.text) {
+        let name = prompt.id.name();
+        if let Some(pcm) = self.services.tts.cached(name, &prompt.text) {
             return self.start_prompt(prompt, Ok(pcm));
         }
         self.rendering = true;
         let (services, tx) = (self.services.clone(), self.background.clone());
         tokio::spawn(async move {
-            let pcm = services.tts.render(&name, &prompt.text).await;
+            let pcm = services.tts.render(name, &prompt.text).await;
             let _ = tx.send(Background::Rendered(prompt, pcm)).await;
         });
     }
@@ -812,22 +814,6 @@ async fn next_transcript(listening: &mut Option<asr::Session>) -> Option<AsrEven
         Some(session) => session.next_event().await,
         None => std::future::pending().await,
     }
-}
-
-/// The prompt's name in configuration and override files: `EnterCode` → `enter_code`.
-pub(crate) fn prompt_name(id: PromptId) -> String {
-    format!("{id:?}")
-        .chars()
-        .enumerate()
-        .flat_map(|(i, c)| {
-            let lower = c.to_ascii_lowercase();
-            if c.is_ascii_uppercase() && i > 0 {
-                vec!['_', lower]
-            } else {
-                vec![lower]
-            }
-        })
-        .collect()
 }
 
 /// How far the caller's number may be believed (RFC 3325 trust domain,

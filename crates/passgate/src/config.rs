@@ -456,31 +456,6 @@ impl Default for TransferConfig {
     }
 }
 
-/// The prompts by the names `[flow.prompts]` and the override files use.
-pub const PROMPT_NAMES: [&str; 21] = [
-    "greeting",
-    "number_not_recognized",
-    "enter_number",
-    "number_invalid",
-    "number_not_found",
-    "number_matched",
-    "passphrase_request",
-    "beep",
-    "passphrase_failed",
-    "enter_code",
-    "code_wrong",
-    "code_expired",
-    "code_send_failed",
-    "welcome_after_passphrase",
-    "welcome_after_code",
-    "menu",
-    "balance",
-    "goodbye",
-    "transferring_to_representative",
-    "transferring_to_agent",
-    "transfer_failed",
-];
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptsConfig {
@@ -595,13 +570,11 @@ impl Config {
             ));
         }
         for name in &self.prompts.no_barge_in {
-            if !PROMPT_NAMES.contains(&name.as_str()) {
+            if auth::flow::PromptId::from_name(name).is_none() {
+                let names: Vec<&str> = auth::flow::PromptId::ALL.iter().map(|p| p.name()).collect();
                 return Err(bad(
                     "prompts.no_barge_in",
-                    format!(
-                        "{name:?} is not a prompt (one of {})",
-                        PROMPT_NAMES.join(", ")
-                    ),
+                    format!("{name:?} is not a prompt (one of {})", names.join(", ")),
                 ));
             }
         }

@@ -234,33 +234,14 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 /// Renders every prompt whose words do not depend on the caller, so a call
 /// never waits for espeak-ng on them.
 async fn prerender_prompts(services: Arc<Services>) {
-    use auth::flow::PromptId::*;
     let started = std::time::Instant::now();
     let mut rendered = 0;
-    for id in [
-        Greeting,
-        NumberNotRecognized,
-        EnterNumber,
-        NumberInvalid,
-        NumberNotFound,
-        NumberMatched,
-        PassphraseRequest,
-        PassphraseFailed,
-        EnterCode,
-        CodeWrong,
-        CodeExpired,
-        CodeSendFailed,
-        Menu,
-        Goodbye,
-        TransferringToRepresentative,
-        TransferringToAgent,
-        TransferFailed,
-    ] {
+    for id in auth::flow::PromptId::ALL {
         let text = services.flow.prompts.template(id);
         if text.is_empty() || text.contains('{') {
             continue;
         }
-        match services.tts.render(&call::prompt_name(id), text).await {
+        match services.tts.render(id.name(), text).await {
             Ok(_) => rendered += 1,
             Err(e) => tracing::warn!(prompt = ?id, error = %e, "could not render a prompt"),
         }

@@ -4,6 +4,7 @@
 
 mod support;
 
+use auth::flow::PromptId;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -363,8 +364,9 @@ fn a_number_ended_with_hash_hears_the_whole_passphrase_request() {
         .count();
     let heard = spurt as f64 * 0.020;
     let prompts = auth::flow::Prompts::default();
-    let expected =
-        prompt_seconds(&prompts.number_matched) + prompt_seconds(&prompts.passphrase_request) + 0.4;
+    let expected = prompt_seconds(prompts.template(PromptId::NumberMatched))
+        + prompt_seconds(prompts.template(PromptId::PassphraseRequest))
+        + 0.4;
     eprintln!(
         "# sent {:.3} s after the tenth digit; prompts after the number: {heard:.2} s of {expected:.2} s",
         hash[0] - tenth_digit
@@ -401,7 +403,8 @@ fn late_answer(late_secs: f64, env: &[(&str, &str)]) -> String {
     assert!(espeak.expect("espeak-ng").success());
     // The caller's audio starts with the request: silence through it and
     // the beep, then `late_secs` more.
-    let silence = prompt_seconds(&auth::flow::Prompts::default().passphrase_request) + 0.4;
+    let silence =
+        prompt_seconds(auth::flow::Prompts::default().template(PromptId::PassphraseRequest)) + 0.4;
     let sox = std::process::Command::new("sox")
         .arg(&raw)
         .args(["-r", "8000", "-c", "1", "-e", "u-law"])

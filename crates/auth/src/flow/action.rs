@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::audit::AuditEvent;
 use super::event::{AccountId, Alternatives};
+use super::prompts::PromptId;
 use crate::otp::OtpCode;
 use crate::phone::E164;
 
@@ -64,33 +65,6 @@ pub struct Prompt {
     pub playback: PlaybackId,
     pub id: PromptId,
     pub text: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PromptId {
-    Greeting,
-    NumberNotRecognized,
-    EnterNumber,
-    NumberInvalid,
-    NumberNotFound,
-    NumberMatched,
-    PassphraseRequest,
-    /// A short tone: "after the beat". Its text is empty.
-    Beep,
-    PassphraseFailed,
-    EnterCode,
-    CodeWrong,
-    CodeExpired,
-    CodeSendFailed,
-    WelcomeAfterPassphrase,
-    WelcomeAfterCode,
-    Menu,
-    Balance,
-    Goodbye,
-    TransferringToRepresentative,
-    TransferringToAgent,
-    TransferFailed,
 }
 
 /// How to collect keypad input. The flow runs these timers itself and

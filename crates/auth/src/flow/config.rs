@@ -243,7 +243,12 @@ mod tests {
         assert_eq!(config.code.policy.length, 6);
         assert_eq!(config.code.policy.max_tries, 3);
         assert_eq!(config.menu.balance_words, ["하나"]);
-        assert_eq!(config.prompts.greeting, "Welcome to IntelePeer.");
+        assert_eq!(
+            config
+                .prompts
+                .template(super::super::prompts::PromptId::Greeting),
+            "Welcome to IntelePeer."
+        );
     }
 
     #[test]

@@ -3,12 +3,11 @@
 
 use std::time::Instant;
 
-use super::action::{
-    Action, AuthOutcome, DigitCollection, LookupPurpose, PromptId, TransferTarget,
-};
+use super::action::{Action, AuthOutcome, DigitCollection, LookupPurpose, TransferTarget};
 use super::audit::{AuditEvent, IdentifiedBy, LookupSummary, OfferAnswer};
 use super::digits::{DigitEntry, DigitStep};
 use super::event::LookupResult;
+use super::prompts::PromptId;
 use super::state::{Identified, State};
 use super::Flow;
 use crate::phone::E164;
@@ -22,7 +21,7 @@ impl Flow {
         self.audit(AuditEvent::CallStarted {
             caller: number.clone(),
         });
-        if !self.config.prompts.greeting.is_empty() {
+        if !self.config.prompts.template(PromptId::Greeting).is_empty() {
             self.play(now, PromptId::Greeting);
         }
         match number {

@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use super::action::{
-    Action, AuthOutcome, DigitCollection, Factor, ListenPurpose, ListenRequest, PromptId,
-    TransferTarget, Vocabulary,
+    Action, AuthOutcome, DigitCollection, Factor, ListenPurpose, ListenRequest, TransferTarget,
+    Vocabulary,
 };
 use super::audit::{AuditEvent, HangupReason, MenuChoice, MenuInput};
 use super::digits::{DigitEntry, DigitStep};
 use super::event::{Account, Alternatives};
+use super::prompts::PromptId;
 use super::stage::Stage;
 use super::state::{Identified, State};
 use super::Flow;

@@ -2,9 +2,10 @@
 
 use std::time::Instant;
 
-use super::action::{Action, ListenPurpose, ListenRequest, PromptId, Vocabulary};
+use super::action::{Action, ListenPurpose, ListenRequest, Vocabulary};
 use super::audit::{AuditEvent, PassphraseResult};
 use super::event::{Alternatives, PassphraseCheck};
+use super::prompts::PromptId;
 use super::stage::Stage;
 use super::state::{Identified, State};
 use super::Flow;

@@ -2,8 +2,9 @@
 
 use std::time::Instant;
 
-use super::action::{Action, AuthOutcome, PromptId, TransferTarget};
+use super::action::{Action, AuthOutcome, TransferTarget};
 use super::audit::{AuditEvent, HangupReason};
+use super::prompts::PromptId;
 use super::stage::Stage;
 use super::state::State;
 use super::Flow;
