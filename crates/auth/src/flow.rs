@@ -1,4 +1,4 @@
-//! The two-factor call flow as a sans-IO state machine (issue 5).
+//! The two-factor call flow as a sans-IO state machine.
 //!
 //! The driver feeds [`Event`]s with the time they happened and executes the
 //! [`Action`]s it gets back, in order; it asks [`Flow::poll_timeout`] when

@@ -222,8 +222,8 @@ impl<'de> Deserialize<'de> for PortRange {
 pub struct RtpConfig {
     /// Local UDP ports for RTP, "first-last".
     pub port_range: PortRange,
-    /// Threads carrying every call's RTP (1 to 64); one carries about 2,000
-    /// calls on one core (P2 in bench/).
+    /// Threads carrying every call's RTP (1 to 64). One thread per core is
+    /// enough; `make bench` (P2) measures what one carries.
     pub media_threads: usize,
     /// Real-time (SCHED_RR) priority of the media threads, 1 to 99, so that
     /// prompts keep their 20 ms pace on a busy machine; 0 leaves them at the

@@ -1,4 +1,4 @@
-//! The call's media proven against SIPp (issue 3): each test starts the real
+//! The call's media proven against SIPp: each test starts the real
 //! `passgate` binary, places one call with a scenario of `tests/sipp/`, and
 //! checks what the agent heard (its log) and what it sent (a tshark capture
 //! on SIPp's media port).

@@ -48,7 +48,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_match_the_design() {
+    fn defaults_are_the_seed_calls_four_digits_for_one_minute() {
         let policy = OtpPolicy::default();
         assert_eq!(policy.length, 4);
         assert_eq!(policy.lifetime, Duration::from_secs(60));
