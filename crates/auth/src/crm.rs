@@ -10,7 +10,9 @@
 
 mod client;
 mod config;
+mod error;
 mod wire;
 
-pub use client::{CrmClient, CrmError};
+pub use client::CrmClient;
 pub use config::CrmConfig;
+pub use error::CrmError;

@@ -30,6 +30,7 @@ mod digits;
 mod event;
 mod identify;
 mod menu;
+mod outcome;
 mod passphrase_step;
 mod prompts;
 mod stage;
@@ -43,8 +44,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use action::{
-    Action, AuthOutcome, DigitCollection, Factor, ListenPurpose, ListenRequest, LookupPurpose,
-    PlaybackId, Prompt, TransferTarget, Vocabulary,
+    Action, DigitCollection, ListenPurpose, ListenRequest, LookupPurpose, Prompt, Vocabulary,
 };
 pub use audit::{
     AuditEvent, CallerIdTrust, CodeResult, HangupReason, IdentifiedBy, LookupSummary, MenuChoice,
@@ -55,7 +55,8 @@ pub use config::{
     PassphraseStepConfig,
 };
 pub use event::{Account, AccountId, Alternatives, Balance, Event, LookupResult, PassphraseCheck};
-pub use prompts::{PromptId, Prompts};
+pub use outcome::{AuthOutcome, Factor, TransferTarget};
+pub use prompts::{PlaybackId, PromptId, Prompts};
 pub use stage::Stage;
 
 use crate::otp::{OsSecretSource, SecretSource};

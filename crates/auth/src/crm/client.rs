@@ -1,31 +1,12 @@
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Client, RequestBuilder, StatusCode};
-use thiserror::Error;
 
 use super::config::CrmConfig;
+use super::error::CrmError;
 use super::wire::{AccountJson, VerifyRequest, VerifyResponse};
 use crate::flow::{Account, AccountId, Alternatives, LookupResult, PassphraseCheck};
 use crate::phone::E164;
 use crate::secret::SecretString;
-
-/// Why a CRM call gave no answer. Never carries the alternatives sent.
-#[derive(Debug, Error)]
-pub enum CrmError {
-    #[error("no {0} URL is configured for the CRM")]
-    NotConfigured(&'static str),
-    #[error("the CRM did not answer within {0:?}")]
-    Timeout(std::time::Duration),
-    #[error("cannot reach the CRM: {0}")]
-    Connect(String),
-    #[error("the CRM answered HTTP {0}")]
-    Status(u16),
-    #[error("the CRM's answer is not what was expected: {0}")]
-    BadResponse(String),
-    #[error("the request to the CRM failed: {0}")]
-    Request(String),
-    #[error("CRM configuration: {0}")]
-    Config(String),
-}
 
 /// Calls the CRM's lookup and verification endpoints.
 #[derive(Clone)]

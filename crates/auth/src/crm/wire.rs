@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::client::CrmError;
+use super::error::CrmError;
 use crate::flow::{Account, AccountId, Balance};
 use crate::phone::E164;
 

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::action::{AuthOutcome, Factor, TransferTarget};
 use super::event::AccountId;
+use super::outcome::{AuthOutcome, Factor, TransferTarget};
 use super::stage::Stage;
 use crate::phone::E164;
 

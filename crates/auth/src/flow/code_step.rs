@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
-use super::action::{Action, AuthOutcome, DigitCollection, Factor, TransferTarget};
+use super::action::{Action, DigitCollection};
 use super::audit::{AuditEvent, CodeResult, SendResult};
 use super::digits::{DigitEntry, DigitStep};
+use super::outcome::{AuthOutcome, Factor, TransferTarget};
 use super::prompts::PromptId;
 use super::stage::Stage;
 use super::state::{Identified, State};

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::action::PlaybackId;
+use super::prompts::PlaybackId;
 use crate::phone::E164;
 use crate::secret::SecretString;
 

@@ -3,10 +3,11 @@
 
 use std::time::Instant;
 
-use super::action::{Action, AuthOutcome, DigitCollection, LookupPurpose, TransferTarget};
+use super::action::{Action, DigitCollection, LookupPurpose};
 use super::audit::{AuditEvent, IdentifiedBy, LookupSummary, OfferAnswer};
 use super::digits::{DigitEntry, DigitStep};
 use super::event::LookupResult;
+use super::outcome::{AuthOutcome, TransferTarget};
 use super::prompts::PromptId;
 use super::state::{Identified, State};
 use super::Flow;

@@ -3,13 +3,11 @@
 
 use std::time::Instant;
 
-use super::action::{
-    Action, AuthOutcome, DigitCollection, Factor, ListenPurpose, ListenRequest, TransferTarget,
-    Vocabulary,
-};
+use super::action::{Action, DigitCollection, ListenPurpose, ListenRequest, Vocabulary};
 use super::audit::{AuditEvent, HangupReason, MenuChoice, MenuInput};
 use super::digits::{DigitEntry, DigitStep};
 use super::event::{Account, Alternatives};
+use super::outcome::{AuthOutcome, Factor, TransferTarget};
 use super::prompts::PromptId;
 use super::stage::Stage;
 use super::state::{Identified, State};

@@ -89,7 +89,7 @@ impl Flow {
         });
         match check {
             PassphraseCheck::Match => {
-                self.authenticated(now, caller, super::action::Factor::Passphrase)
+                self.authenticated(now, caller, super::outcome::Factor::Passphrase)
             }
             // A failed check is not a pass; the code still lets the caller in.
             PassphraseCheck::NoMatch | PassphraseCheck::Error => {

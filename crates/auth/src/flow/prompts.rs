@@ -2,6 +2,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// Identifies one `Play` so that `PromptFinished` can say which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PlaybackId(pub u32);
+
 /// Every prompt the flow plays, in one catalogue: its id, its name in
 /// configuration and override files, and its default words. Adding a prompt
 /// is adding a line to [`PromptId::ALL`]'s table below.

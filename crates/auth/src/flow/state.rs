@@ -1,10 +1,10 @@
 use std::time::Instant;
 
-use super::action::{AuthOutcome, Factor, TransferTarget};
 use super::audit::IdentifiedBy;
 use super::config::FlowConfig;
 use super::digits::DigitEntry;
 use super::event::{Account, AccountId};
+use super::outcome::{AuthOutcome, Factor, TransferTarget};
 use super::stage::Stage;
 use crate::otp::IssuedCode;
 use crate::phone::E164;

@@ -2,8 +2,9 @@
 
 use std::time::Instant;
 
-use super::action::{Action, AuthOutcome, TransferTarget};
+use super::action::Action;
 use super::audit::{AuditEvent, HangupReason};
+use super::outcome::{AuthOutcome, TransferTarget};
 use super::prompts::PromptId;
 use super::stage::Stage;
 use super::state::State;
