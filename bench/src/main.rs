@@ -3,7 +3,8 @@
 //!
 //! P1 signalling (SIPp callers against Passgate, SIPp's UAS and a bare
 //! rsipstack UAS, interleaved), P2 media (a Rust RTP load generator), P3 the
-//! recognizer, P4 overload at twice Passgate's clean rate, and the
+//! recognizer, P4 overload at twice Passgate's clean rate, P5 the seed's
+//! flow with many callers authenticating at once, and the
 //! passphrase decision's accuracy in lossy calls (its own accuracy.md too).
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ mod p1_signalling;
 mod p2_media;
 mod p3_recognizer;
 mod p4_overload;
+mod p5_flow;
 mod proc_stats;
 mod report;
 mod sipp;
@@ -33,7 +35,7 @@ pub struct Options {
     /// Shorter steps: a smoke run of every phase in a couple of minutes.
     #[arg(long)]
     pub quick: bool,
-    /// Phases to run (p1 p2 p3 p4 accuracy); all when none is given.
+    /// Phases to run (p1 p2 p3 p4 p5 accuracy); all when none is given.
     /// `accuracy` alone writes only accuracy.md.
     pub phases: Vec<String>,
     /// P4's offered load is twice this rate; default: P1's clean rate.
@@ -71,6 +73,9 @@ fn main() -> anyhow::Result<()> {
             anyhow::anyhow!("P4 offers twice the clean rate: run P1 with it or pass --clean-rate")
         })?;
         sections.push(p4_overload::run(&opts, rate)?);
+    }
+    if wants("p5") {
+        sections.push(p5_flow::run(&opts)?);
     }
     if wants("accuracy") {
         let section = accuracy::run(&opts)?;

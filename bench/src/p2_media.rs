@@ -9,7 +9,7 @@ mod limits;
 mod receiver;
 mod rtp_out;
 mod sender;
-mod sip_text;
+pub(crate) mod sip_text;
 mod stats;
 mod step;
 mod summary;

@@ -91,6 +91,27 @@ pub fn ack_error(leg: &Leg, invite_branch: &str, to_tag: Option<&str>) -> String
     m
 }
 
+/// NOTIFY of a REFER's progress (RFC 3515): the sipfrag of the new call's
+/// final answer, and the implicit subscription ended.
+pub fn notify(leg: &Leg, branch: &str, answer: &Answer, cseq: u32, status: &str) -> String {
+    let body = format!("SIP/2.0 {status}\r\n");
+    let mut m = format!("NOTIFY {} SIP/2.0\r\n", answer.target);
+    common_headers(
+        &mut m,
+        leg,
+        branch,
+        Some(&answer.to_tag),
+        &format!("{cseq} NOTIFY"),
+    );
+    let _ = write!(
+        m,
+        "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\n\
+         Content-Type: message/sipfrag;version=2.0\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    m
+}
+
 pub fn bye(leg: &Leg, branch: &str, answer: &Answer) -> String {
     let mut m = format!("BYE {} SIP/2.0\r\n", answer.target);
     common_headers(&mut m, leg, branch, Some(&answer.to_tag), "2 BYE");
