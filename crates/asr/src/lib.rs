@@ -10,6 +10,7 @@
 
 mod endpointer;
 mod error;
+mod lag;
 mod model;
 mod pool;
 mod session;

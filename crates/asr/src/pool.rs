@@ -4,11 +4,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::AsrError;
+use crate::lag::Lag;
 use crate::model::SpeechModel;
-use crate::session::{ListenOptions, Session, SessionInner};
+use crate::session::{ListenOptions, PoolShare, Session, SessionInner};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecognizerConfig {
@@ -38,6 +39,7 @@ pub struct Recognizer {
     config: RecognizerConfig,
     queue: SyncSender<Arc<SessionInner>>,
     active: Arc<AtomicUsize>,
+    lag: Arc<Lag>,
 }
 
 impl Recognizer {
@@ -59,6 +61,7 @@ impl Recognizer {
             config,
             queue: tx,
             active: Arc::new(AtomicUsize::new(0)),
+            lag: Arc::new(Lag::new(Instant::now())),
         }
     }
 
@@ -69,6 +72,12 @@ impl Recognizer {
     /// Sessions currently holding a slot.
     pub fn active(&self) -> usize {
         self.active.load(Ordering::Acquire)
+    }
+
+    /// The longest any audio waited for a worker in the last one to two
+    /// seconds: near zero while the pool keeps up, growing past capacity.
+    pub fn lag(&self) -> Duration {
+        self.lag.get(Instant::now())
     }
 
     /// Opens a session, or refuses at once when every slot is taken.
@@ -96,7 +105,10 @@ impl Recognizer {
             options,
             rate,
             backlog,
-            self.active.clone(),
+            PoolShare {
+                active: self.active.clone(),
+                lag: self.lag.clone(),
+            },
         ))
     }
 

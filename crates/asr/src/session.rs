@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::endpointer::{Decision, Endpointer, EndpointerConfig};
 use crate::error::AsrError;
+use crate::lag::Lag;
 use crate::transcript::{EndReason, Transcript};
 use crate::vocabulary::Vocabulary;
 
@@ -78,7 +79,15 @@ pub(crate) struct SessionInner {
     events: mpsc::Sender<SessionEvent>,
     max_backlog_samples: usize,
     active: Arc<AtomicUsize>,
+    lag: Arc<Lag>,
     released: AtomicBool,
+}
+
+/// What a session shares with its pool: the count of sessions holding a
+/// slot, and the record of how long audio waits for a worker.
+pub(crate) struct PoolShare {
+    pub active: Arc<AtomicUsize>,
+    pub lag: Arc<Lag>,
 }
 
 #[derive(Default)]
@@ -87,6 +96,8 @@ struct Queue {
     samples: usize,
     /// On the pool's queue or being processed.
     scheduled: bool,
+    /// When the oldest audio not yet taken by a worker arrived.
+    waiting_since: Option<Instant>,
     finish: Option<EndReason>,
     done: bool,
 }
@@ -117,7 +128,7 @@ impl Session {
         options: &ListenOptions,
         sample_rate: u32,
         max_backlog_samples: usize,
-        active: Arc<AtomicUsize>,
+        pool: PoolShare,
     ) -> Session {
         let (tx, rx) = mpsc::channel(EVENT_DEPTH);
         let inner = Arc::new(SessionInner {
@@ -136,7 +147,8 @@ impl Session {
             }),
             events: tx,
             max_backlog_samples,
-            active,
+            active: pool.active,
+            lag: pool.lag,
             released: AtomicBool::new(false),
         });
         Session { inner, events: rx }
@@ -155,6 +167,7 @@ impl Session {
         }
         q.samples += frame.len();
         q.frames.push_back(frame.to_vec());
+        q.waiting_since.get_or_insert_with(Instant::now);
         Ok(!std::mem::replace(&mut q.scheduled, true))
     }
 
@@ -217,6 +230,10 @@ impl SessionInner {
                 return false;
             }
             q.samples = 0;
+            if let Some(since) = q.waiting_since.take() {
+                let now = Instant::now();
+                self.lag.record(now, now.saturating_duration_since(since));
+            }
             (std::mem::take(&mut q.frames), q.finish)
         };
         let mut work = lock(&self.work);

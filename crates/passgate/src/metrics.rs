@@ -24,6 +24,8 @@ pub struct Metrics {
     /// Audit rows spooled and not yet stored; milliseconds the oldest has waited.
     spool_rows: AtomicI64,
     spool_age_ms: AtomicI64,
+    /// How long audio lately waited for a recognizer worker, in µs.
+    recognizer_lag_us: AtomicI64,
     counters: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<Histogram>,
     /// Kept by the media threads.
@@ -90,6 +92,12 @@ impl Metrics {
         for _ in 0..calls {
             self.outcome(crate::audit_log::INTERRUPTED);
         }
+    }
+
+    /// How far behind the recognizer is (see `asr::Recognizer::lag`).
+    pub fn recognizer_lag(&self, lag: Duration) {
+        self.recognizer_lag_us
+            .store(lag.as_micros() as i64, Ordering::Relaxed);
     }
 
     /// Audit rows in the local spool not yet in the store, and the age of
@@ -226,6 +234,12 @@ impl Metrics {
             out,
             "passgate_audit_spool_rows {}",
             self.spool_rows.load(Ordering::Relaxed)
+        );
+        out.push_str("# TYPE passgate_recognizer_lag_seconds gauge\n");
+        let _ = writeln!(
+            out,
+            "passgate_recognizer_lag_seconds {}",
+            self.recognizer_lag_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         out.push_str("# TYPE passgate_audit_spool_age_seconds gauge\n");
         let _ = writeln!(

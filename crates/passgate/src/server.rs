@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use asr::{Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
+use asr::{Recognizer, SpeechModel, Vocabulary};
 use auth::store::{redact_url, Store};
 use sip::{driver, CallHandle, EndpointConfig, Event};
 use tokio::sync::mpsc;
@@ -106,6 +106,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding SIP (UDP and TCP) on {}", config.sip.listen))?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
+    if let (Some(recognizer), lag @ 1..) = (&recognizer, config.asr.admit_max_lag_ms) {
+        health.admit_by_recognizer_lag(recognizer.clone(), Duration::from_millis(lag));
+    }
     if store.backend() == auth::store::Backend::Sqlite {
         // Opened and migrated above.
         health.store_ok();
@@ -182,6 +185,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         health.clone(),
         services.store.clone(),
         services.sip.clone(),
+        services.metrics.clone(),
     ));
 
     let mut calls: HashMap<CallHandle, mpsc::Sender<Event>> = HashMap::new();
@@ -197,7 +201,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         tokio::select! {
             event = server.events.recv() => {
                 let Some(event) = event else { break };
-                dispatch(&services, &mut calls, event).await;
+                dispatch(&services, &health, &mut calls, event).await;
             }
             _ = &mut shutdown, if drain_deadline.is_none() => {
                 let grace = Duration::from_secs(config.call.drain_timeout_secs);
@@ -289,11 +293,12 @@ fn load_recognizer(config: &mut Config) -> anyhow::Result<Option<Recognizer>> {
         }
     }
     tracing::info!(model = %config.asr.model.display(), rate = model.sample_rate(), "speech model loaded");
-    Ok(Some(Recognizer::new(model, RecognizerConfig::default())))
+    Ok(Some(Recognizer::new(model, config.asr.pool())))
 }
 
 async fn dispatch(
     services: &Arc<Services>,
+    health: &Health,
     calls: &mut HashMap<CallHandle, mpsc::Sender<Event>>,
     event: Event,
 ) {
@@ -304,9 +309,12 @@ async fn dispatch(
             // too, or a backlog of them grows without bound. Calls waiting
             // only for their audit rows are bounded by the audit queue: a
             // stalled store turns new calls away once it is full.
+            // A recognizer behind the calls it has would make every caller
+            // already in wait longer for their decision.
             let metrics = &services.metrics;
             if metrics.live_calls() >= services.max_calls as u64
                 || metrics.settling_calls() >= crate::audit_log::QUEUE_DEPTH as u64
+                || health.recognizer_behind().is_some()
             {
                 services.metrics.call_shed();
                 services.sip.reject(incoming.call, 503).await;
