@@ -28,6 +28,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::agent::Agent;
+use crate::chart::Chart;
 use crate::p2_media::sip_text::Message;
 use crate::proc_stats;
 use crate::report::{table, Section};
@@ -397,9 +398,31 @@ fn section(steps: &[StepResult]) -> Section {
         markdown.push_str(&failure_lines.join("\n"));
         markdown.push('\n');
     }
+    let point = |f: &dyn Fn(&StepResult) -> Option<f64>| -> Vec<(f64, f64)> {
+        steps
+            .iter()
+            .filter_map(|s| Some((s.n as f64, f(s)?)))
+            .collect()
+    };
+    let ms_of = |q: f64| {
+        move |s: &StepResult| percentile(&s.decisions(), q).map(|d| d.as_secs_f64() * 1000.0)
+    };
+    let goal = steps
+        .iter()
+        .map(|s| (s.n as f64, DECISION_P95_GOAL.as_secs_f64() * 1000.0))
+        .collect();
     Section {
         title: "P5 — the seed's flow at scale: callers authenticated at once".into(),
         markdown,
-        charts: Vec::new(),
+        charts: vec![Chart {
+            title: "P5: passphrase decision after the end of speech".into(),
+            x_label: "callers at once (N)".into(),
+            y_label: "ms".into(),
+            series: vec![
+                ("p50".into(), point(&ms_of(0.5))),
+                ("p95".into(), point(&ms_of(0.95))),
+                ("goal (p95)".into(), goal),
+            ],
+        }],
     }
 }
