@@ -37,6 +37,32 @@ pub enum SessionEvent {
     Prompt(PacerEvent),
 }
 
+/// A change to a call's media, by name, for the session's one driver to
+/// apply with its own `now` ([`MediaSession::apply`]). Whoever decides what
+/// the call does (Passgate's call task) sends these and never touches the
+/// session, so the session has one clock and its time only moves forward.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Queue a prompt (PCM at the codec rate) under the sender's id; it
+    /// starts at once if nothing plays. Its [`PacerEvent`]s carry the id.
+    Play {
+        id: PromptId,
+        pcm: std::sync::Arc<[i16]>,
+    },
+    /// Barge-in: the prompt playing stops and those queued are dropped.
+    Stop,
+    SetBargeIn(BargeIn),
+    /// Produce frames of the caller's audio (for a recognizer), or stop.
+    Listen(bool),
+    /// The caller holds the call (`true`) or resumes it.
+    Hold(bool),
+    /// The SDP moved the caller's media (a re-INVITE): see
+    /// [`RtpReceiver::remote_moved`].
+    RemoteMoved(SocketAddr),
+    /// The formats of a renegotiation: see [`MediaSession::renegotiate`].
+    Renegotiated(Box<SessionConfig>),
+}
+
 /// Which input from the caller cuts a prompt short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BargeIn {
@@ -84,6 +110,25 @@ impl MediaSession {
             events: VecDeque::new(),
             out: VecDeque::new(),
         })
+    }
+
+    /// Carries out a [`Command`] at the driver's `now`. Only a renegotiation
+    /// can fail (a codec that cannot be set up); the previous formats stay.
+    pub fn apply(&mut self, now: Instant, command: Command) -> Result<(), ReceiverError> {
+        match command {
+            Command::Play { id, pcm } => {
+                self.pacer.enqueue_as(now, id, pcm);
+                self.pacer.handle_timeout(now);
+                self.pump_pacer();
+            }
+            Command::Stop => self.stop_playback(),
+            Command::SetBargeIn(mode) => self.set_barge_in(mode),
+            Command::Listen(listening) => self.set_listening(listening),
+            Command::Hold(held) => self.set_held(now, held),
+            Command::RemoteMoved(sdp) => self.receiver.remote_moved(sdp),
+            Command::Renegotiated(config) => return self.renegotiate(*config),
+        }
+        Ok(())
     }
 
     /// A datagram from the RTP socket (RTCP multiplexed on it, RFC 5761, is accepted too).

@@ -32,7 +32,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::audit_spool::{Spool, SpooledRow, CALL_ENDED};
-use crate::call::CallOutcome;
+use crate::call::core::CallOutcome;
 use crate::health::Health;
 use crate::metrics::Metrics;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use auth::flow::{AuditEvent, CodeResult, PassphraseResult};
 
-use crate::call::CallOutcome;
+use crate::call::core::CallOutcome;
 use crate::media_engine::MediaCounters;
 
 /// Upper bounds (seconds) of the recognizer latency histogram.
