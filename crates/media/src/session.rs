@@ -532,6 +532,42 @@ mod tests {
     }
 
     #[test]
+    fn commands_name_the_prompt_and_a_move_relearns_the_source_but_a_hold_does_not() {
+        let t0 = Instant::now();
+        let mut cfg = config();
+        cfg.receiver.strict_source = true;
+        cfg.receiver.sdp_source = Some(peer());
+        let mut s = MediaSession::new(t0, cfg).unwrap();
+        let clip = PromptId(7);
+        s.apply(
+            t0,
+            Command::Play {
+                id: clip,
+                pcm: vec![1000; 800].into(),
+            },
+        )
+        .unwrap();
+        s.handle_rtp(t0, peer(), &loud_audio(0));
+        assert_eq!(s.remote(), Some(peer()));
+        // A hold's unspecified address moves nothing.
+        s.apply(t0, Command::RemoteMoved("0.0.0.0:41000".parse().unwrap()))
+            .unwrap();
+        assert_eq!(s.remote(), Some(peer()));
+        // A new address: the old source is foreign now, the new one is learnt.
+        let moved: SocketAddr = "127.0.0.2:42000".parse().unwrap();
+        s.apply(t0, Command::RemoteMoved(moved)).unwrap();
+        assert_eq!(s.remote(), None);
+        s.handle_rtp(t0 + Duration::from_millis(20), peer(), &loud_audio(1));
+        assert_eq!(s.remote(), None, "the old address is not heard");
+        s.handle_rtp(t0 + Duration::from_millis(40), moved, &loud_audio(2));
+        assert_eq!(s.remote(), Some(moved));
+        run(&mut s, t0 + Duration::from_secs(1));
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(events.contains(&SessionEvent::Prompt(PacerEvent::Started(clip))));
+        assert!(events.contains(&SessionEvent::Prompt(PacerEvent::Finished(clip))));
+    }
+
+    #[test]
     fn a_held_call_sends_no_rtp_and_takes_no_keys_until_resumed() {
         let t0 = Instant::now();
         let mut s = MediaSession::new(t0, config()).unwrap();
