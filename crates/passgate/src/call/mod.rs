@@ -57,7 +57,8 @@ pub async fn run(
         // `bench/`).
         Some(stats) => {
             // Every answered call's story ends with a row saying how.
-            services.audit_log.end(&call_id, outcome).await;
+            let outcome = outcome.label();
+            services.audit_log.end(&call_id, &outcome).await;
             services
                 .audit_log
                 .finish(crate::audit_log::Finished {
@@ -67,7 +68,7 @@ pub async fn run(
                 })
                 .await
         }
-        None => services.metrics.call_ended(outcome),
+        None => services.metrics.call_ended(&outcome.label()),
     }
 }
 
