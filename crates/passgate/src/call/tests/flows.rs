@@ -7,6 +7,7 @@ use sip::{EndReason, ReferStatus};
 
 use super::super::core::*;
 use super::*;
+use crate::media_engine::CallMediaCommand;
 
 #[test]
 fn a_known_caller_says_the_passphrase_presses_zero_and_is_transferred_verified() {
@@ -155,7 +156,7 @@ fn an_unknown_number_types_the_account_number_then_says_the_passphrase() {
         .hear_prompts()
         .press("1")
         .hear_prompts()
-        .press("5550100001#");
+        .press("5550100001");
     match call.next_work() {
         Work::LookupAccount { number, .. } => assert_eq!(number.as_str(), "+15550100001"),
         other => panic!("{other:?}"),
@@ -165,7 +166,19 @@ fn an_unknown_number_types_the_account_number_then_says_the_passphrase() {
         Background::Flow(FlowEvent::AccountLookup(LookupResult::Found(nelson()))),
     );
     call.pump();
+    let stops = |call: &Call| {
+        call.media_log
+            .iter()
+            .filter(|c| matches!(c, CallMediaCommand::Session(media::MediaCommand::Stop)))
+            .count()
+    };
+    let stopped = stops(&call);
+    // The `#` that ends a full number comes late, over the next prompts:
+    // it answers nothing there and cuts nothing.
+    call.press("#");
+    assert!(call.media.is_playing());
     call.hear_prompts();
+    assert_eq!(stops(&call), stopped);
     assert!(call.listening, "the passphrase turn is open");
     assert_eq!(
         call.played,
