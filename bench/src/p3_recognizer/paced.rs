@@ -1,6 +1,6 @@
 //! Streams fed as a call feeds them: one 20 ms frame every 20 ms of wall
 //! time, from a tokio task that also waits for the session's events (what
-//! crates/passgate/src/call.rs does), then the passphrase decision the
+//! the call driver in crates/passgate/src/call/ does), then the passphrase decision the
 //! product makes on the final result (services.rs → the account store →
 //! Argon2id on a blocking thread).
 

@@ -58,6 +58,9 @@ pub use receiver::{
 pub use resample::{resample_clip, FrameResampler, ResampleError};
 pub use rtcp::{CallMediaStats, RtcpConfig, RtcpSession};
 pub use rtp_packet::{RtpError, RtpPacket};
-pub use session::{BargeIn, MediaSession, SessionConfig, SessionEvent, SessionStats, Transmit};
+pub use session::{
+    BargeIn, Command as MediaCommand, MediaSession, SessionConfig, SessionEvent, SessionStats,
+    Transmit,
+};
 pub use source_latch::{SourceLatch, SourceLearning};
 pub use vad::{Vad, VadConfig, VadEvent};

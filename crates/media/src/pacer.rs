@@ -228,6 +228,15 @@ impl Pacer {
     pub fn enqueue(&mut self, now: Instant, pcm: impl Into<Arc<[i16]>>) -> PromptId {
         let id = PromptId(self.next_id);
         self.next_id += 1;
+        self.enqueue_as(now, id, pcm);
+        id
+    }
+
+    /// [`Pacer::enqueue`] under an id the caller chose, for a driver that
+    /// names its prompts before they reach the pacer (a command queue). One
+    /// pacer's prompts are named one way or the other, never both, so an
+    /// id names one prompt.
+    pub fn enqueue_as(&mut self, now: Instant, id: PromptId, pcm: impl Into<Arc<[i16]>>) {
         self.queue.push_back((id, pcm.into()));
         if self.next_due.is_none() {
             // Never closer to the previous packet than one ptime.
@@ -240,7 +249,6 @@ impl Pacer {
                 _ => earliest.map_or(now, |e| e.max(now)),
             });
         }
-        id
     }
 
     /// Takes a renegotiated format (a re-INVITE or the answer in an ACK):

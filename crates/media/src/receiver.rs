@@ -275,6 +275,14 @@ impl RtpReceiver {
     }
 
     /// Learn the caller's source again from its next good packet.
+    /// The SDP gave the caller's media a new address (a re-INVITE): sources
+    /// are ranked against it and the caller's is learnt again. An
+    /// unspecified address (a hold, RFC 3264 §8.4) or the same one moves
+    /// nothing.
+    pub fn remote_moved(&mut self, sdp: SocketAddr) {
+        self.source.moved_to(sdp);
+    }
+
     pub fn forget_remote(&mut self) {
         self.source.forget();
     }

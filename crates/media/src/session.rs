@@ -37,6 +37,32 @@ pub enum SessionEvent {
     Prompt(PacerEvent),
 }
 
+/// A change to a call's media, by name, for the session's one driver to
+/// apply with its own `now` ([`MediaSession::apply`]). Whoever decides what
+/// the call does (Passgate's call task) sends these and never touches the
+/// session, so the session has one clock and its time only moves forward.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Queue a prompt (PCM at the codec rate) under the sender's id; it
+    /// starts at once if nothing plays. Its [`PacerEvent`]s carry the id.
+    Play {
+        id: PromptId,
+        pcm: std::sync::Arc<[i16]>,
+    },
+    /// Barge-in: the prompt playing stops and those queued are dropped.
+    Stop,
+    SetBargeIn(BargeIn),
+    /// Produce frames of the caller's audio (for a recognizer), or stop.
+    Listen(bool),
+    /// The caller holds the call (`true`) or resumes it.
+    Hold(bool),
+    /// The SDP moved the caller's media (a re-INVITE): see
+    /// [`RtpReceiver::remote_moved`].
+    RemoteMoved(SocketAddr),
+    /// The formats of a renegotiation: see [`MediaSession::renegotiate`].
+    Renegotiated(Box<SessionConfig>),
+}
+
 /// Which input from the caller cuts a prompt short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BargeIn {
@@ -84,6 +110,25 @@ impl MediaSession {
             events: VecDeque::new(),
             out: VecDeque::new(),
         })
+    }
+
+    /// Carries out a [`Command`] at the driver's `now`. Only a renegotiation
+    /// can fail (a codec that cannot be set up); the previous formats stay.
+    pub fn apply(&mut self, now: Instant, command: Command) -> Result<(), ReceiverError> {
+        match command {
+            Command::Play { id, pcm } => {
+                self.pacer.enqueue_as(now, id, pcm);
+                self.pacer.handle_timeout(now);
+                self.pump_pacer();
+            }
+            Command::Stop => self.stop_playback(),
+            Command::SetBargeIn(mode) => self.set_barge_in(mode),
+            Command::Listen(listening) => self.set_listening(listening),
+            Command::Hold(held) => self.set_held(now, held),
+            Command::RemoteMoved(sdp) => self.receiver.remote_moved(sdp),
+            Command::Renegotiated(config) => return self.renegotiate(*config),
+        }
+        Ok(())
     }
 
     /// A datagram from the RTP socket (RTCP multiplexed on it, RFC 5761, is accepted too).
@@ -484,6 +529,42 @@ mod tests {
             .iter()
             .any(|e| matches!(e, SessionEvent::Media(MediaEvent::Digit { .. }))));
         assert_eq!(s.stats().receiver.unknown_payload_type, 1);
+    }
+
+    #[test]
+    fn commands_name_the_prompt_and_a_move_relearns_the_source_but_a_hold_does_not() {
+        let t0 = Instant::now();
+        let mut cfg = config();
+        cfg.receiver.strict_source = true;
+        cfg.receiver.sdp_source = Some(peer());
+        let mut s = MediaSession::new(t0, cfg).unwrap();
+        let clip = PromptId(7);
+        s.apply(
+            t0,
+            Command::Play {
+                id: clip,
+                pcm: vec![1000; 800].into(),
+            },
+        )
+        .unwrap();
+        s.handle_rtp(t0, peer(), &loud_audio(0));
+        assert_eq!(s.remote(), Some(peer()));
+        // A hold's unspecified address moves nothing.
+        s.apply(t0, Command::RemoteMoved("0.0.0.0:41000".parse().unwrap()))
+            .unwrap();
+        assert_eq!(s.remote(), Some(peer()));
+        // A new address: the old source is foreign now, the new one is learnt.
+        let moved: SocketAddr = "127.0.0.2:42000".parse().unwrap();
+        s.apply(t0, Command::RemoteMoved(moved)).unwrap();
+        assert_eq!(s.remote(), None);
+        s.handle_rtp(t0 + Duration::from_millis(20), peer(), &loud_audio(1));
+        assert_eq!(s.remote(), None, "the old address is not heard");
+        s.handle_rtp(t0 + Duration::from_millis(40), moved, &loud_audio(2));
+        assert_eq!(s.remote(), Some(moved));
+        run(&mut s, t0 + Duration::from_secs(1));
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(events.contains(&SessionEvent::Prompt(PacerEvent::Started(clip))));
+        assert!(events.contains(&SessionEvent::Prompt(PacerEvent::Finished(clip))));
     }
 
     #[test]

@@ -32,7 +32,6 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::audit_spool::{Spool, SpooledRow, CALL_ENDED};
-use crate::call::CallOutcome;
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -61,7 +60,8 @@ enum Item {
 /// A call whose flow and media are gone, to be counted as ended once its
 /// rows are safe.
 pub struct Finished {
-    pub outcome: CallOutcome,
+    /// How the call ended, by name (`CallOutcome::label`).
+    pub outcome: String,
     pub stats: SessionStats,
     /// The call's span, for its last log line.
     pub span: tracing::Span,
@@ -72,12 +72,12 @@ impl Finished {
         let _in_call = self.span.enter();
         metrics.rtp_finished(&self.stats);
         tracing::info!(
-            outcome = ?self.outcome,
+            outcome = %self.outcome,
             rtp_in = self.stats.receiver.datagrams,
             lost = self.stats.receiver.jitter.lost,
             "call finished"
         );
-        metrics.call_ended(self.outcome);
+        metrics.call_ended(&self.outcome);
     }
 }
 
@@ -183,15 +183,15 @@ impl AuditLog {
         self.send_row(row, at).await;
     }
 
-    /// The row that ends every answered call: how it ended.
-    pub async fn end(&self, call_id: &str, outcome: CallOutcome) {
-        let label = outcome.label();
+    /// The row that ends every answered call: how it ended, by name
+    /// (`CallOutcome::label`).
+    pub async fn end(&self, call_id: &str, outcome: &str) {
         let row = NewAuditRow {
             call_id: call_id.to_string(),
             event: CALL_ENDED.to_string(),
-            outcome: Some(label.clone()),
+            outcome: Some(outcome.to_string()),
             account: None,
-            detail: json!({ "event": CALL_ENDED, "outcome": label }),
+            detail: json!({ "event": CALL_ENDED, "outcome": outcome }),
         };
         self.send_row(row, Timestamp::now()).await;
     }
@@ -454,9 +454,9 @@ mod tests {
         log.append(&call_id, AuditEvent::CallStarted { caller: None }, None)
             .await;
         metrics.call_over();
-        log.end(&call_id, CallOutcome::NoAck).await;
+        log.end(&call_id, "no_ack").await;
         log.finish(Finished {
-            outcome: CallOutcome::NoAck,
+            outcome: "no_ack".to_string(),
             stats: SessionStats::default(),
             span: tracing::Span::none(),
         })

@@ -18,6 +18,7 @@ mod fd_budget;
 mod flow_clock;
 mod health;
 mod media_engine;
+mod media_formats;
 mod metrics;
 mod recognize;
 mod rtp_ports;

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use auth::flow::{AuditEvent, CodeResult, PassphraseResult};
 
-use crate::call::CallOutcome;
 use crate::media_engine::MediaCounters;
 
 /// Upper bounds (seconds) of the recognizer latency histogram.
@@ -73,11 +72,12 @@ impl Metrics {
         self.settling.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Follows [`Metrics::call_over`] once the call's audit rows are stored.
-    pub fn call_ended(&self, outcome: CallOutcome) {
+    /// Follows [`Metrics::call_over`] once the call's audit rows are stored;
+    /// `outcome` is the call's outcome by name (`CallOutcome::label`).
+    pub fn call_ended(&self, outcome: &str) {
         self.settling.fetch_sub(1, Ordering::Relaxed);
         self.active.fetch_sub(1, Ordering::Relaxed);
-        self.outcome(&outcome.label());
+        self.outcome(outcome);
     }
 
     fn outcome(&self, kind: &str) {
@@ -380,7 +380,7 @@ mod tests {
         m.call_started();
         m.call_started();
         m.call_over();
-        m.call_ended(CallOutcome::Transferred("no-account"));
+        m.call_ended("transferred_no_account");
         m.call_over();
         m.sms(true);
         m.media_digit(media::DigitSource::Rfc4733);

@@ -16,16 +16,14 @@ use auth::passphrase::MatchRule;
 use auth::phone::E164;
 use auth::sms::{code_message, Gateway, SmsGateway};
 use auth::store::{LockoutPolicy, SmsCap, Store, Timestamp};
-use media::{
-    AudioCodec, IdleFill, MediaSession, PacerConfig, Ptime, ReceiverConfig, SessionConfig,
-    SourceLearning, G711,
-};
+use media::{MediaSession, SourceLearning};
 use sip::driver::SipHandle;
-use sip::{Codec, Negotiated};
+use sip::Negotiated;
 
 use crate::audit_log::AuditLog;
 use crate::config::TransferConfig;
 use crate::media_engine::MediaEngine;
+use crate::media_formats::MediaFormats;
 use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
 use crate::tts::Tts;
@@ -75,52 +73,19 @@ impl Services {
     ) -> anyhow::Result<MediaSession> {
         Ok(MediaSession::new(
             Instant::now(),
-            self.session_config(neg, local),
+            self.media_formats().session_config(neg, local),
         )?)
     }
 
-    /// The media formats `neg` agreed, for a new session or a renegotiation
-    /// (a fresh SSRC, sequence and timestamp, which a renegotiation ignores).
-    /// Between prompts the stream carries encoded silence, so media timers
-    /// of SBCs and NAT bindings on the path see a live call while it waits
-    /// for the caller.
-    pub fn session_config(&self, neg: &Negotiated, local: Option<SocketAddr>) -> SessionConfig {
-        let rate = self
-            .recognizer
-            .as_ref()
-            .map_or(16000, |r| r.model().sample_rate());
-        let (ssrc, seq, ts) = (rand::random(), rand::random(), rand::random());
-        let (audio, mut pacer) = match neg.codec {
-            Codec::Pcmu => (
-                AudioCodec::G711(G711::Ulaw),
-                PacerConfig::g711(G711::Ulaw, ssrc, seq, ts),
-            ),
-            Codec::Pcma => (
-                AudioCodec::G711(G711::Alaw),
-                PacerConfig::g711(G711::Alaw, ssrc, seq, ts),
-            ),
-            Codec::Opus => (
-                AudioCodec::Opus,
-                PacerConfig::opus(neg.payload_type, ssrc, seq, ts),
-            ),
-        };
-        let mut receiver =
-            ReceiverConfig::new(vec![(neg.payload_type, audio)], neg.telephone_event, rate);
-        receiver.strict_source = self.strict_rtp_source;
-        receiver.sdp_source = Some(neg.remote_rtp);
-        receiver.learn_source = self.learn_rtp_source;
-        pacer.payload_type = neg.payload_type;
-        pacer.ptime = Ptime::from_millis(neg.ptime_ms).unwrap_or(Ptime::Ms20);
-        pacer.idle = IdleFill::Silence;
-        let cname = format!(
-            "passgate@{}",
-            local.map_or_else(|| "unknown".to_string(), |a| a.to_string())
-        );
-        SessionConfig {
-            receiver,
-            pacer,
-            cname,
-            rtcp_interval: Duration::from_secs(5),
+    /// What a negotiation means for this node's calls' media.
+    pub fn media_formats(&self) -> MediaFormats {
+        MediaFormats {
+            recognizer_rate: self
+                .recognizer
+                .as_ref()
+                .map_or(16000, |r| r.model().sample_rate()),
+            strict_source: self.strict_rtp_source,
+            learn_source: self.learn_rtp_source,
         }
     }
 

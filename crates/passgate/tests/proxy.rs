@@ -262,7 +262,7 @@ fn passgates_own_bye_reaches_the_caller_through_the_proxy() {
     );
     assert!(
         log.contains("maximum call duration reached; hanging up")
-            && log.contains("outcome=AgentHungUp"),
+            && log.contains("outcome=agent_hung_up"),
         "{log}"
     );
     assert!(!log.contains("no ACK for our 2xx"), "{log}");

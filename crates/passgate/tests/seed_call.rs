@@ -464,7 +464,7 @@ fn a_refer_answered_481_ends_the_call_without_a_prompt_or_a_bye() {
     );
     let log = agent.wait_log(&["call finished"], Duration::from_secs(5));
     assert!(log.contains("call ended reason=DialogGone"), "{log}");
-    assert!(log.contains("call finished outcome=DialogGone"), "{log}");
+    assert!(log.contains("call finished outcome=dialog_gone"), "{log}");
     assert!(
         !log.contains("prompt=TransferFailed"),
         "nobody is left to hear it: {log}"

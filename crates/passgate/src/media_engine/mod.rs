@@ -8,11 +8,13 @@
 //! measured 0.12 % of a core per call at 1,000 calls, half of it outside the
 //! system calls.
 //!
-//! The call task keeps the flow. It changes its session (play, barge-in,
-//! listening) under the session's lock through [`CallMedia`], and is woken
-//! only when the session has events for it (keys, prompt ends, frames while
-//! listening). The session itself stays sans-IO: the threads only move bytes
-//! and pass the time in.
+//! The call task keeps the flow. It changes its media only by named
+//! commands ([`CallMediaCommand`], sent through [`CallMedia::apply`]), which
+//! the media thread carries out at its next wake-up with that wake-up's
+//! `now`: each session has one driver and one clock, so its time only moves
+//! forward. The call task is woken only when the session has events for it
+//! (keys, prompt ends, frames while listening). The session itself stays
+//! sans-IO: the threads only move bytes and pass the time in.
 
 mod poller;
 mod reactor;
@@ -22,19 +24,33 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use media::{MediaSession, SessionEvent};
+use media::{MediaCommand, MediaSession, SessionEvent, SessionStats};
 use tokio::sync::Notify;
 
 use poller::EventFd;
 
-/// What a call and its media thread share.
-pub struct CallMediaState {
-    pub session: MediaSession,
+/// A change to a call's media, carried out by its media thread.
+#[derive(Debug, Clone)]
+pub enum CallMediaCommand {
+    /// A change to the session itself (play, stop, barge-in, listen, hold,
+    /// renegotiated formats).
+    Session(MediaCommand),
+    /// The SDP moved the caller's media (a re-INVITE): RTP goes to `rtp`
+    /// until the caller's packets show their source, which the session
+    /// learns again by its own rule (`MediaCommand::RemoteMoved`), and RTCP
+    /// goes by `rtcp`. An unspecified address (a hold, RFC 3264 §8.4)
+    /// moves nothing.
+    RemoteMoved { rtp: SocketAddr, rtcp: RtcpRoute },
+}
+
+/// What a call and its media thread share. Only the media thread changes it.
+struct CallMediaState {
+    session: MediaSession,
     /// Where the SDP says to send until the caller's packets show where they
     /// come from (symmetric RTP); a re-INVITE may move it.
-    pub remote_sdp: SocketAddr,
+    remote_sdp: SocketAddr,
     /// Where our RTCP goes, from which of the call's sockets.
-    pub rtcp: RtcpRoute,
+    rtcp: RtcpRoute,
     /// Where the socket was last connected (a failure is not retried): the
     /// session's strict source once learnt. The kernel then drops other
     /// sources' packets unread, and sends skip a route lookup each.
@@ -103,8 +119,9 @@ enum Command {
         rtcp_socket: UdpSocket,
         cell: Arc<Cell>,
     },
-    /// The call changed its session: send what it queued, look at its timer again.
-    Poke(u64),
+    /// A change to a call's media: applied at the thread's `now`, then what
+    /// it queued is sent and its timer looked at again.
+    Change(u64, CallMediaCommand),
     Detach(u64),
     Stop,
     /// Makes the session panic, to show one call's bug stays its own.
@@ -240,15 +257,21 @@ pub struct CallMedia {
 }
 
 impl CallMedia {
-    /// Changes the session; what it queues is sent within a tick.
-    pub fn update<R>(&self, change: impl FnOnce(&mut CallMediaState) -> R) -> R {
-        let result = change(&mut self.cell.lock());
-        self.inbox.send(Command::Poke(self.token));
-        result
+    /// Hands a change to the media thread, which carries it out at its next
+    /// wake-up (within a tick while it carries calls), in the order sent.
+    pub fn apply(&self, command: CallMediaCommand) {
+        self.inbox.send(Command::Change(self.token, command));
     }
 
-    pub fn read<R>(&self, look: impl FnOnce(&CallMediaState) -> R) -> R {
-        look(&self.cell.lock())
+    /// The session's counts so far (loss, jitter, packets) for the call's record.
+    pub fn stats(&self) -> SessionStats {
+        self.cell.lock().session.stats()
+    }
+
+    /// Where the RTP socket is connected, if anywhere.
+    #[cfg(test)]
+    fn connected(&self) -> Option<SocketAddr> {
+        self.cell.lock().connected
     }
 
     /// Moves the session's events out, in order.

@@ -10,11 +10,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use media::{MediaSession, Transmit};
+use media::Transmit;
 use std::panic::AssertUnwindSafe;
 
 use super::poller::{Epoll, RecvBatch};
-use super::{CallMediaState, Cell, Command, Inbox, MediaCounters};
+use super::{CallMediaCommand, CallMediaState, Cell, Command, Inbox, MediaCounters};
 
 /// Wake-ups fall on this grid, so calls due within one tick are served by
 /// one wake-up. A call's packets stay 20 ms apart: its due times keep the same
@@ -163,12 +163,14 @@ impl Reactor {
                 );
                 self.after_change(token, now);
             }
-            Command::Poke(token) => self.after_change(token, now),
+            Command::Change(token, change) => self.change(token, change, now),
             #[cfg(test)]
             Command::Panic(token) => {
                 if let Some(entry) = self.entries.get_mut(&token) {
                     if entry
-                        .drive(&self.counters, |_| panic!("injected by a test"))
+                        .drive(&self.counters, |_: &mut CallMediaState| {
+                            panic!("injected by a test")
+                        })
                         .is_err()
                     {
                         self.fail(token);
@@ -191,6 +193,32 @@ impl Reactor {
             return;
         };
         match entry.drive(&self.counters, |_| {}) {
+            Ok(next) => schedule(&mut self.timers, entry, token, next, now),
+            Err(()) => self.fail(token),
+        }
+    }
+
+    /// Carries out one of the call's changes with this wake-up's `now`.
+    fn change(&mut self, token: u64, change: CallMediaCommand, now: Instant) {
+        let Some(entry) = self.entries.get_mut(&token) else {
+            return;
+        };
+        let driven = entry.drive(&self.counters, |state| {
+            let command = match change {
+                CallMediaCommand::Session(command) => command,
+                CallMediaCommand::RemoteMoved { rtp, rtcp } => {
+                    if !rtp.ip().is_unspecified() {
+                        state.remote_sdp = rtp;
+                        state.rtcp = rtcp;
+                    }
+                    media::MediaCommand::RemoteMoved(rtp)
+                }
+            };
+            if let Err(e) = state.session.apply(now, command) {
+                tracing::error!(error = %e, "the renegotiated media could not be set up; keeping the previous formats");
+            }
+        });
+        match driven {
             Ok(next) => schedule(&mut self.timers, entry, token, next, now),
             Err(()) => self.fail(token),
         }
@@ -232,7 +260,8 @@ impl Reactor {
             }
         }
         let batch = &self.batch;
-        let driven = entry.drive(&self.counters, |session| {
+        let driven = entry.drive(&self.counters, |state| {
+            let session = &mut state.session;
             for (from, datagram) in batch.datagrams() {
                 if rtcp {
                     session.handle_rtcp(now, datagram);
@@ -262,8 +291,8 @@ impl Reactor {
             }
             entry.scheduled = None;
             let wallclock = *wallclock.get_or_insert_with(SystemTime::now);
-            match entry.drive(&self.counters, |session| {
-                session.handle_timeout(now, wallclock)
+            match entry.drive(&self.counters, |state| {
+                state.session.handle_timeout(now, wallclock)
             }) {
                 // A deadline still not after `now` waits for the next wake-up
                 // rather than spinning here.
@@ -286,11 +315,11 @@ impl Entry {
     fn drive(
         &self,
         counters: &MediaCounters,
-        work: impl FnOnce(&mut MediaSession),
+        work: impl FnOnce(&mut CallMediaState),
     ) -> Result<Option<Instant>, ()> {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut state = self.cell.lock();
-            work(&mut state.session);
+            work(&mut state);
             flush(&self.socket, &self.rtcp_socket, &self.cell, state, counters)
         }))
         .map_err(|_| ())

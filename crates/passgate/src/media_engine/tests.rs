@@ -7,7 +7,15 @@ use media::{
     SessionEvent, G711,
 };
 
-use super::{MediaEngine, RtcpRoute};
+use super::{CallMedia, CallMediaCommand, MediaEngine, RtcpRoute};
+
+/// Plays `pcm` as the call task does: a command the media thread carries out.
+fn play(media: &CallMedia, pcm: Vec<i16>) {
+    media.apply(CallMediaCommand::Session(media::MediaCommand::Play {
+        id: media::PromptId(1),
+        pcm: pcm.into(),
+    }));
+}
 
 fn session() -> MediaSession {
     session_reporting_every(Duration::from_secs(5))
@@ -67,7 +75,7 @@ fn a_prompt_is_sent_paced_with_consecutive_sequence_numbers_and_timestamps() {
     peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let (media, _) = attach(&engine, &peer);
     // Half a second of prompt: 25 packets of 160 samples.
-    media.update(|m| m.session.play(Instant::now(), vec![1000i16; 4000]));
+    play(&media, vec![1000i16; 4000]);
     let mut got = Vec::new();
     let mut buf = [0u8; 1500];
     let started = Instant::now();
@@ -162,7 +170,7 @@ fn many_calls_on_one_thread_do_not_mix_and_a_dropped_call_frees_its_port() {
         .collect();
     let calls: Vec<_> = peers.iter().map(|p| attach(&engine, p)).collect();
     for (media, _) in &calls {
-        media.update(|m| m.session.play(Instant::now(), vec![0i16; 800]));
+        play(media, vec![0i16; 800]);
     }
     let mut ssrcs = std::collections::HashSet::new();
     for (peer, (_, local)) in peers.iter().zip(&calls) {
@@ -205,7 +213,7 @@ fn a_panic_in_one_call_ends_that_call_only() {
     }
     assert!(!healthy.failed());
     // The thread goes on carrying the other call.
-    healthy.update(|m| m.session.play(Instant::now(), vec![0i16; 800]));
+    play(&healthy, vec![0i16; 800]);
     peers[1]
         .set_read_timeout(Some(Duration::from_secs(2)))
         .unwrap();
@@ -268,7 +276,7 @@ fn the_socket_is_connected_to_the_learnt_source_and_others_are_not_heard() {
     press(&caller, local, 1, 10, 8000);
     assert_eq!(digits_within(&media, Duration::from_millis(300)), "1");
     assert_eq!(
-        media.read(|m| m.connected),
+        media.connected(),
         Some(caller.local_addr().unwrap()),
         "connected to the caller once learnt"
     );
@@ -276,17 +284,17 @@ fn the_socket_is_connected_to_the_learnt_source_and_others_are_not_heard() {
     press(&other, local, 9, 20, 16000);
     assert_eq!(digits_within(&media, Duration::from_millis(300)), "");
     // The caller's media moved (a re-INVITE): the next source is learnt.
-    media.update(|m| m.session.forget_remote());
+    media.apply(CallMediaCommand::RemoteMoved {
+        rtp: other.local_addr().unwrap(),
+        rtcp: RtcpRoute::NextToRtp,
+    });
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(media.read(|m| m.connected), None, "disconnected");
+    assert_eq!(media.connected(), None, "disconnected");
     press(&other, local, 2, 30, 24000);
     let heard = digits_within(&media, Duration::from_millis(300));
-    let stats = media.read(|m| m.session.stats().receiver);
+    let stats = media.stats().receiver;
     assert_eq!(heard, "2", "{stats:?}");
-    assert_eq!(
-        media.read(|m| m.connected),
-        Some(other.local_addr().unwrap())
-    );
+    assert_eq!(media.connected(), Some(other.local_addr().unwrap()));
 }
 
 /// Two sockets on consecutive ports, the first even: an RTP/RTCP pair.
@@ -386,7 +394,7 @@ fn muxed_rtcp_shares_the_rtp_ports_both_ways() {
         .send_to(&receiver_report_about(0x1234, 64), our_rtp_addr)
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let stats = media.read(|m| m.session.stats());
+    let stats = media.stats();
     assert_eq!(stats.rtcp.remote_fraction_lost, Some(0.25));
     assert_eq!(stats.receiver.malformed, 0);
 }
@@ -410,7 +418,7 @@ fn the_callers_rtcp_on_our_rtcp_port_reaches_the_session() {
         .send_to(&receiver_report_about(0x1234, 128), our_rtcp_addr)
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let stats = media.read(|m| m.session.stats().rtcp);
+    let stats = media.stats().rtcp;
     assert_eq!(stats.remote_fraction_lost, Some(0.5));
 }
 
