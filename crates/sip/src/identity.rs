@@ -9,7 +9,6 @@
 use std::net::IpAddr;
 
 use crate::admission::Cidr;
-use crate::endpoint::all_values;
 use crate::message::Request;
 
 /// The longest `verstat` value kept; the standard ones are about 20 characters.
@@ -85,6 +84,23 @@ fn verstat_value(value: &str) -> Option<String> {
         .take(MAX_VERSTAT)
         .collect();
     (!token.is_empty()).then_some(token)
+}
+
+/// Every occurrence of a header, comma-joined (RFC 3261 §7.3.1): identity
+/// headers come one per entry (a sip: and a tel: P-Asserted-Identity, a
+/// Remote-Party-ID per party).
+pub(crate) fn all_values(req: &Request, name: &str) -> Option<String> {
+    let mut values = req
+        .extra
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str());
+    let first = values.next()?;
+    Some(values.fold(first.to_string(), |mut all, v| {
+        all.push_str(", ");
+        all.push_str(v);
+        all
+    }))
 }
 
 #[cfg(test)]

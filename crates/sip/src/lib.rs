@@ -13,9 +13,12 @@
 
 pub mod admission;
 pub mod auth_throttle;
+mod config;
+mod dialog;
 pub mod digest;
 pub mod driver;
 pub mod endpoint;
+mod event;
 pub mod framing;
 mod grammar;
 pub mod identity;
@@ -31,13 +34,14 @@ pub mod tcp_admission;
 mod timer_queue;
 pub mod timers;
 mod transaction;
+pub mod transport;
 
 pub use admission::{Cidr, RateLimit};
 pub use auth_throttle::AuthLimits;
 pub use digest::DigestAuth;
 pub use endpoint::{
-    CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, ReferStatus, Transmit,
-    TransportKind,
+    CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, ReferStatus,
 };
 pub use sdp::{Codec, Direction, Negotiated};
 pub use tcp_admission::{TcpLimits, TcpRefusal};
+pub use transport::{Transmit, TransportKind};

@@ -21,6 +21,49 @@ pub(crate) struct ResponseSpec<'a> {
     pub server: Option<&'a str>,
 }
 
+/// A response the endpoint sends on a transaction: its code and what it
+/// carries beyond the headers it echoes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reply<'a> {
+    pub code: u16,
+    /// Our To tag; None draws a fresh one (every response but 100 has one).
+    pub to_tag: Option<&'a str>,
+    /// Further header lines, each without its CRLF.
+    pub headers: Vec<String>,
+    /// An SDP body.
+    pub body: Option<&'a [u8]>,
+}
+
+impl<'a> Reply<'a> {
+    pub fn new(code: u16) -> Self {
+        Reply {
+            code,
+            ..Reply::default()
+        }
+    }
+
+    /// With the dialog's tag, when there is one.
+    pub fn tag(mut self, to_tag: Option<&'a str>) -> Self {
+        self.to_tag = to_tag;
+        self
+    }
+
+    pub fn header(mut self, line: impl Into<String>) -> Self {
+        self.headers.push(line.into());
+        self
+    }
+
+    pub fn headers(mut self, lines: Vec<String>) -> Self {
+        self.headers.extend(lines);
+        self
+    }
+
+    pub fn sdp(mut self, body: &'a [u8]) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
 pub(crate) fn build(spec: &ResponseSpec<'_>) -> Vec<u8> {
     let mut out = String::with_capacity(512);
     let _ = write!(

@@ -1,0 +1,267 @@
+//! The dialog layer (RFC 3261 §12): a call's dialog as the INVITE made it,
+//! its route set and remote target, the CSeq on each side, the 2xx it
+//! retransmits until the ACK (§13.3.1.4), and the requests we send in it.
+//!
+//! The endpoint looks dialogs up and acts on what they hand back; a dialog
+//! builds its own in-dialog requests and keeps its own timers.
+
+use std::fmt::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::message::Method;
+use crate::sdp::{Negotiated, SdpOrigin};
+use crate::timers::Timers;
+use crate::transaction::TxKey;
+use crate::transport::{Transmit, TransportKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DialogState {
+    /// INVITE received, the application has not answered.
+    Offered,
+    /// 2xx sent, waiting for the ACK.
+    Answered,
+    Confirmed,
+    /// We sent BYE; waiting for its response before forgetting the call.
+    Ending,
+}
+
+/// A dialog's id (§12): Call-ID and the tags of both sides.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct DialogKey {
+    pub call_id: String,
+    pub local_tag: String,
+    pub remote_tag: String,
+}
+
+/// A 2xx to an INVITE, retransmitted by the dialog until ACKed (§13.3.1.4).
+pub(crate) struct Pending2xx {
+    pub cseq: u32,
+    payload: Vec<u8>,
+    next_at: Option<Instant>,
+    interval: Duration,
+    give_up_at: Instant,
+}
+
+/// What the 2xx timer asks of the endpoint.
+pub(crate) enum AckTimer {
+    /// Nothing is waiting (the ACK came, or the call moved on).
+    Idle,
+    /// No ACK within 64·T1: the dialog must end.
+    GaveUp,
+    Wait {
+        retransmit: Option<Transmit>,
+        next: Instant,
+    },
+}
+
+/// A call's dialog, and the session its INVITE set up.
+pub(crate) struct Dialog {
+    pub key: DialogKey,
+    pub transport: TransportKind,
+    /// Where the INVITE came from; in-dialog requests go back there.
+    pub remote: SocketAddr,
+    pub invite_tx: TxKey,
+    pub state: DialogState,
+    /// The From of the INVITE, with its tag: the To of our requests.
+    pub remote_party: String,
+    /// The To of the INVITE, without our tag: the From of our requests.
+    pub local_party: String,
+    pub remote_target: String,
+    pub route_set: Vec<String>,
+    pub remote_cseq: u32,
+    pub local_cseq: u32,
+    pub media: Option<Negotiated>,
+    pub local_rtp_port: u16,
+    /// Our address in the SDP: of the offer's family.
+    pub media_ip: IpAddr,
+    pub origin: SdpOrigin,
+    pub pending_2xx: Option<Pending2xx>,
+    /// The last 2xx carried our offer; the ACK carries the answer.
+    pub awaiting_answer_in_ack: bool,
+    /// The application hung up before the ACK; send BYE once it comes.
+    pub bye_after_ack: bool,
+    pub refer_cseq: Option<u32>,
+}
+
+/// What one request of ours in a dialog carries beyond the dialog's own ids.
+pub(crate) struct OutRequest<'a> {
+    pub method: Method,
+    pub branch: &'a str,
+    /// Our host:port for Via.
+    pub host: &'a str,
+    /// Our Contact header line.
+    pub contact: &'a str,
+    /// Further header lines (Refer-To, a Reason), each without its CRLF.
+    pub headers: &'a [String],
+    pub user_agent: Option<&'a str>,
+}
+
+impl Dialog {
+    /// Whether `ip` is the caller's side of the dialog: the source of the
+    /// INVITE, or the next hop toward the caller (the first route of the
+    /// route set, else the remote target) when it is an IP address.
+    pub fn is_peer(&self, ip: IpAddr) -> bool {
+        if self.remote.ip() == ip {
+            return true;
+        }
+        let next_hop = self.route_set.first().unwrap_or(&self.remote_target);
+        uri_host_ip(next_hop) == Some(ip)
+    }
+
+    /// Takes a request's CSeq if it is in order (§12.2.2): a CSeq at or
+    /// below the last one is refused and changes nothing.
+    pub fn take_remote_cseq(&mut self, cseq: u32) -> bool {
+        if cseq <= self.remote_cseq {
+            return false;
+        }
+        self.remote_cseq = cseq;
+        true
+    }
+
+    /// A target refresh (§12.2.2): our requests go to `contact` from now on.
+    /// Applied only for a request we accept, so a refused re-INVITE leaves
+    /// the dialog as it was.
+    pub fn refresh_target(&mut self, contact: Option<&str>) {
+        if let Some(contact) = contact {
+            self.remote_target = contact.to_string();
+        }
+    }
+
+    /// Builds a request in the dialog with the next local CSeq; returns the
+    /// CSeq and the message. It goes to where the INVITE came from: the
+    /// nearest proxy of the route set, or the caller when there is none.
+    pub fn request(&mut self, out: &OutRequest<'_>) -> (u32, Transmit) {
+        self.local_cseq += 1;
+        let cseq = self.local_cseq;
+        let method = out.method;
+        let target = crate::route::in_dialog_target(&self.remote_target, &self.route_set);
+        let mut text = String::with_capacity(600);
+        let _ = write!(text, "{method} {} SIP/2.0\r\n", target.request_uri);
+        let _ = write!(
+            text,
+            "Via: SIP/2.0/{} {};branch={};rport\r\n",
+            self.transport.via_name(),
+            out.host,
+            out.branch
+        );
+        text.push_str("Max-Forwards: 70\r\n");
+        for route in &target.routes {
+            let _ = write!(text, "Route: {route}\r\n");
+        }
+        let _ = write!(
+            text,
+            "From: {};tag={}\r\n",
+            self.local_party, self.key.local_tag
+        );
+        let _ = write!(text, "To: {}\r\n", self.remote_party);
+        let _ = write!(text, "Call-ID: {}\r\n", self.key.call_id);
+        let _ = write!(text, "CSeq: {cseq} {method}\r\n");
+        let _ = write!(text, "{}\r\n", out.contact);
+        for h in out.headers {
+            text.push_str(h);
+            text.push_str("\r\n");
+        }
+        if let Some(agent) = out.user_agent {
+            let _ = write!(text, "User-Agent: {agent}\r\n");
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        let transmit = Transmit {
+            transport: self.transport,
+            destination: self.remote,
+            payload: text.into_bytes(),
+        };
+        (cseq, transmit)
+    }
+
+    /// Keeps the 2xx sent at `now` for the INVITE with `cseq`, to retransmit
+    /// over UDP until the ACK; returns when to look at it next.
+    pub fn track_2xx(
+        &mut self,
+        now: Instant,
+        timers: &Timers,
+        cseq: u32,
+        payload: Vec<u8>,
+    ) -> Instant {
+        let next_at = (!self.transport.reliable()).then_some(now + timers.t1);
+        let give_up_at = now + timers.transaction_timeout();
+        self.pending_2xx = Some(Pending2xx {
+            cseq,
+            payload,
+            next_at,
+            interval: timers.t1,
+            give_up_at,
+        });
+        next_at.unwrap_or(give_up_at)
+    }
+
+    /// Whether an ACK with `cseq` acknowledges the 2xx we are retransmitting;
+    /// if so, the retransmission stops.
+    pub fn ack_2xx(&mut self, cseq: u32) -> bool {
+        if self.pending_2xx.as_ref().is_none_or(|p| p.cseq != cseq) {
+            return false;
+        }
+        self.pending_2xx = None;
+        true
+    }
+
+    pub fn on_ack_timer(&mut self, now: Instant, timers: &Timers) -> AckTimer {
+        let Some(pending) = self.pending_2xx.as_mut() else {
+            return AckTimer::Idle;
+        };
+        if pending.give_up_at <= now {
+            self.pending_2xx = None;
+            return AckTimer::GaveUp;
+        }
+        let mut retransmit = None;
+        if pending.next_at.is_some_and(|t| t <= now) {
+            retransmit = Some(Transmit {
+                transport: self.transport,
+                destination: self.remote,
+                payload: pending.payload.clone(),
+            });
+            pending.interval = timers.backoff(pending.interval);
+            pending.next_at = Some(now + pending.interval);
+        }
+        let next = pending
+            .next_at
+            .map_or(pending.give_up_at, |n| n.min(pending.give_up_at));
+        AckTimer::Wait { retransmit, next }
+    }
+}
+
+/// The host of a SIP URI (bare or in a name-addr) when it is an IP address.
+pub(crate) fn uri_host_ip(uri: &str) -> Option<IpAddr> {
+    let start = uri
+        .find("sip:")
+        .map(|i| i + 4)
+        .or_else(|| uri.find("sips:").map(|i| i + 5))?;
+    let rest = &uri[start..];
+    let end = rest.find([';', '>', '?']).unwrap_or(rest.len());
+    let hostport = &rest[..end];
+    let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+    if let Some(v6) = hostport.strip_prefix('[') {
+        return v6.split_once(']')?.0.parse().ok();
+    }
+    hostport.split(':').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_of_a_route_or_target_uri_is_read_when_it_is_an_ip() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(uri_host_ip("<sip:203.0.113.7:5060;lr>"), ip("203.0.113.7"));
+        assert_eq!(
+            uri_host_ip("sip:sipp@127.0.0.1:5061;transport=udp"),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            uri_host_ip("<sips:a@[2001:db8::1]:5061>"),
+            ip("2001:db8::1")
+        );
+        assert_eq!(uri_host_ip("<sip:proxy.example;lr>"), None);
+    }
+}

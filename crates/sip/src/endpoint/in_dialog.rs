@@ -1,0 +1,338 @@
+//! Requests inside a dialog (RFC 3261 §12.2.2): the ACK, CANCEL, BYE,
+//! re-INVITE, INFO, NOTIFY and the rest, and what a 481 to our own request
+//! means for the call.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::dialog::{DialogKey, DialogState};
+use crate::event::{CallHandle, EndReason, Event, ReferStatus};
+use crate::message::{Method, Request};
+use crate::response::Reply;
+use crate::sdp::{self, Negotiated};
+use crate::transaction::{ServerTx, TxKey};
+
+use super::invite::offer_in;
+use super::{Endpoint, Inbound, TimerKey, ALLOW};
+
+impl Endpoint {
+    pub(super) fn on_ack(&mut self, now: Instant, key: TxKey, req: Request) {
+        // ACK of a non-2xx final: same branch as the INVITE (§17.2.1).
+        if let Some(tx) = self.server_txs.get_mut(&key) {
+            if let Some(at) = tx.on_ack(now, &self.config.timers) {
+                self.timers.schedule(at, TimerKey::Server(key));
+                return;
+            }
+        }
+        // ACK of a 2xx: a new transaction, matched to the dialog (§13.3.1.4).
+        let Some(handle) = self.find_dialog(&req) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        if !call.ack_2xx(req.cseq) {
+            return;
+        }
+        let first_ack = call.state == DialogState::Answered;
+        if first_ack {
+            call.state = DialogState::Confirmed;
+        }
+        let mut media_update = None;
+        if call.awaiting_answer_in_ack {
+            call.awaiting_answer_in_ack = false;
+            match offer_in(&req)
+                .ok()
+                .flatten()
+                .map(|a| sdp::negotiate(&a, &self.config.media))
+            {
+                Some(Ok(neg)) => {
+                    call.media = Some(neg.clone());
+                    media_update = Some(neg);
+                }
+                _ => {
+                    // Our offer went unanswered: no media can flow, so the
+                    // call ends with a BYE that says why (RFC 3326).
+                    tracing::warn!(call_id = %call.key.call_id, "the ACK carried no acceptable answer to our offer; ending the call");
+                    call.bye_after_ack = false;
+                    let reason =
+                        "Reason: SIP;cause=488;text=\"no acceptable SDP answer in the ACK\"";
+                    self.end_with_bye(now, handle, &[reason.to_string()]);
+                    self.events.push_back(Event::CallEnded {
+                        call: CallHandle(handle),
+                        reason: EndReason::NoAcceptableAnswer,
+                    });
+                    return;
+                }
+            }
+        }
+        let bye = std::mem::take(&mut call.bye_after_ack);
+        // The media first: what the call does on confirmation (play) must
+        // already use the answer's codec and address.
+        if let Some(media) = media_update {
+            self.events.push_back(Event::MediaUpdated {
+                call: CallHandle(handle),
+                media,
+            });
+        }
+        if first_ack {
+            self.events.push_back(Event::CallConfirmed {
+                call: CallHandle(handle),
+            });
+        }
+        if bye {
+            self.send_bye(now, handle);
+        }
+    }
+
+    pub(super) fn on_cancel(&mut self, now: Instant, at: Inbound, req: &Request) {
+        let invite_key = TxKey {
+            method: Method::Invite,
+            ..at.key.clone()
+        };
+        let Some(invite) = self.server_txs.get(&invite_key) else {
+            return self.respond_new(now, &at, req, Reply::new(481));
+        };
+        let (pending, call) = (!invite.is_final(), invite.call);
+        self.respond_new(now, &at, req, Reply::new(200));
+        if !pending {
+            return;
+        }
+        let local_tag = call
+            .and_then(|h| self.calls.get(&h))
+            .map(|c| c.key.local_tag.clone());
+        // The 487 echoes the INVITE's headers, which match the CANCEL's but for CSeq.
+        let mut echo = req.echo.clone();
+        echo.cseq = format!("{} INVITE", req.cseq);
+        let reply = Reply::new(487).tag(local_tag.as_deref());
+        self.respond_tx(now, &invite_key, &echo, reply);
+        if let Some(handle) = call {
+            self.forget_call(handle);
+            self.events.push_back(Event::CallEnded {
+                call: CallHandle(handle),
+                reason: EndReason::Cancelled,
+            });
+        }
+    }
+
+    pub(super) fn on_in_dialog(&mut self, now: Instant, at: Inbound, req: Request) {
+        let source = at.source;
+        let Some(call) = self
+            .find_dialog(&req)
+            .and_then(|handle| Some((handle, self.calls.get_mut(&handle)?)))
+        else {
+            return self.respond_new(now, &at, &req, Reply::new(481));
+        };
+        let (handle, call) = call;
+        // Key presses by INFO count only from the caller's side of the
+        // dialog: with the dialog's ids alone anyone could type into an
+        // authentication (and a forged CSeq would put the caller's own
+        // requests out of order), so the source is checked first.
+        if req.method == Method::Info && !call.is_peer(source.ip()) {
+            self.stats.requests_forbidden += 1;
+            tracing::warn!(
+                source = %source.ip(),
+                reason = %"info_foreign_source",
+                "security: in-dialog INFO refused"
+            );
+            return self.respond_new(now, &at, &req, Reply::new(403));
+        }
+        if !call.take_remote_cseq(req.cseq) {
+            let reply = Reply::new(500).header("Warning: 399 passgate \"CSeq out of order\"");
+            return self.respond_new(now, &at, &req, reply);
+        }
+        let local_tag = call.key.local_tag.clone();
+        let tag = Some(local_tag.as_str());
+        let call_handle = CallHandle(handle);
+        match req.method {
+            Method::Bye => {
+                self.respond_new(now, &at, &req, Reply::new(200).tag(tag));
+                let was_ending = self
+                    .calls
+                    .get(&handle)
+                    .is_some_and(|c| c.state == DialogState::Ending);
+                self.forget_call(handle);
+                if !was_ending {
+                    self.events.push_back(Event::CallEnded {
+                        call: call_handle,
+                        reason: EndReason::RemoteBye,
+                    });
+                }
+            }
+            Method::Invite => self.on_reinvite(now, at, handle, req),
+            Method::Info => {
+                self.respond_new(now, &at, &req, Reply::new(200).tag(tag));
+                let event = match crate::info_dtmf::parse(req.content_type.as_deref(), &req.body) {
+                    Some(digit) => Event::InfoDigit {
+                        call: call_handle,
+                        digit,
+                    },
+                    None => Event::Info {
+                        call: call_handle,
+                        content_type: req.content_type.clone(),
+                        body: req.body,
+                    },
+                };
+                self.events.push_back(event);
+            }
+            Method::Notify => {
+                let is_refer = req.header("event").is_some_and(|e| {
+                    e.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .eq_ignore_ascii_case("refer")
+                });
+                if !is_refer {
+                    return self.respond_new(now, &at, &req, Reply::new(489).tag(tag));
+                }
+                self.respond_new(now, &at, &req, Reply::new(200).tag(tag));
+                if let Some(code) = sipfrag_status(&req.body) {
+                    let status = if code >= 200 {
+                        ReferStatus::Completed(code)
+                    } else {
+                        ReferStatus::Progress(code)
+                    };
+                    self.events.push_back(Event::Refer {
+                        call: call_handle,
+                        status,
+                    });
+                }
+            }
+            Method::Options => {
+                let headers = self.capability_headers(at.transport, source.ip());
+                self.respond_new(now, &at, &req, Reply::new(200).tag(tag).headers(headers))
+            }
+            // We hand calls on; we do not take transfers from the caller.
+            Method::Refer => self.respond_new(now, &at, &req, Reply::new(403).tag(tag)),
+            _ => {
+                let reply = Reply::new(405).tag(tag).header(format!("Allow: {ALLOW}"));
+                self.respond_new(now, &at, &req, reply)
+            }
+        }
+    }
+
+    fn on_reinvite(&mut self, now: Instant, at: Inbound, handle: u64, req: Request) {
+        let Inbound {
+            key,
+            transport,
+            source,
+        } = at;
+        let mut tx = ServerTx::invite(transport, source, None, req.record_route.clone());
+        tx.call = Some(handle);
+        self.server_txs.insert(key.clone(), tx);
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let tag = call.key.local_tag.clone();
+        let (body, media) = match self.reinvite_answer(handle, &req) {
+            Ok(answer) => answer,
+            Err(reply) => {
+                self.respond_tx(now, &key, &req.echo, reply.tag(Some(&tag)));
+                return;
+            }
+        };
+        let headers = self.answer_headers(transport, source.ip());
+        let reply = Reply::new(200)
+            .tag(Some(&tag))
+            .headers(headers)
+            .sdp(body.as_bytes());
+        let payload = self.respond_tx(now, &key, &req.echo, reply);
+        self.track_2xx(now, handle, req.cseq, payload);
+        if let Some(media) = media {
+            self.events.push_back(Event::MediaUpdated {
+                call: CallHandle(handle),
+                media,
+            });
+        }
+    }
+
+    /// Our SDP for a re-INVITE, and the media it changes to (None when it
+    /// carried no offer: ours goes in the 200, the answer comes in the ACK);
+    /// or the response refusing it, which leaves the dialog as it was.
+    fn reinvite_answer(
+        &mut self,
+        handle: u64,
+        req: &Request,
+    ) -> Result<(String, Option<Negotiated>), Reply<'static>> {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return Err(Reply::new(481));
+        };
+        if call.state == DialogState::Offered || call.state == DialogState::Ending {
+            return Err(Reply::new(491));
+        }
+        let local = SocketAddr::new(call.media_ip, call.local_rtp_port);
+        let media = match offer_in(req) {
+            Ok(None) => None,
+            Ok(Some(offer)) => match sdp::negotiate(&offer, &self.config.media) {
+                // The call's RTP socket is of one family; hold's 0.0.0.0 is
+                // not an address to send to, whatever its family.
+                Ok(neg)
+                    if !neg.remote_rtp.ip().is_unspecified()
+                        && neg.remote_rtp.ip().to_canonical().is_ipv4()
+                            != call.media_ip.is_ipv4() =>
+                {
+                    return Err(Reply::new(488).header(
+                        "Warning: 301 passgate \"the media cannot change address family\"",
+                    ));
+                }
+                Ok(neg) => Some(neg),
+                Err(err) => {
+                    return Err(
+                        Reply::new(err.status()).header(format!("Warning: 304 passgate \"{err}\""))
+                    )
+                }
+            },
+            Err(code) => return Err(Reply::new(code)),
+        };
+        call.origin.version += 1;
+        let body = match &media {
+            Some(neg) => sdp::answer(neg, local, call.origin),
+            None => sdp::offer(&self.config.media, local, call.origin),
+        };
+        call.awaiting_answer_in_ack = media.is_none();
+        if let Some(neg) = &media {
+            call.media = Some(neg.clone());
+        }
+        // A re-INVITE is a target refresh (RFC 3261 §12.2.2): our BYE and
+        // REFER go to its Contact from now on. Taken only when we accept it,
+        // so a refused re-INVITE leaves the dialog as it was.
+        call.refresh_target(req.contact.as_deref());
+        Ok((body, media))
+    }
+
+    pub(super) fn find_dialog(&self, req: &Request) -> Option<u64> {
+        let key = DialogKey {
+            call_id: req.echo.call_id.clone(),
+            local_tag: req.to_tag.clone()?,
+            remote_tag: req.from_tag.clone(),
+        };
+        self.dialogs.get(&key).copied()
+    }
+
+    /// The peer answered 481 to a request in the call's dialog.
+    pub(super) fn dialog_gone(&mut self, handle: u64, method: Method) {
+        let Some(call) = self.calls.remove(&handle) else {
+            return;
+        };
+        tracing::info!(call_id = %call.key.call_id, method = method.as_str(), "481 to our request: the dialog is gone");
+        self.dialogs.remove(&call.key);
+        if call.state != DialogState::Ending {
+            self.events.push_back(Event::CallEnded {
+                call: CallHandle(handle),
+                reason: EndReason::DialogGone,
+            });
+        }
+    }
+}
+
+/// The status code in a `message/sipfrag` body ("SIP/2.0 200 OK").
+fn sipfrag_status(body: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(body).ok()?;
+    let line = text.lines().next()?.trim();
+    line.strip_prefix("SIP/2.0 ")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}

@@ -1,0 +1,249 @@
+//! What the endpoint sends: responses on server transactions, requests in a
+//! dialog on client transactions, and the headers that say who we are.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use rand::Rng;
+
+use crate::dialog::{DialogState, OutRequest};
+use crate::message::{EchoHeaders, Method, Request};
+use crate::response::{self, Reply, ResponseSpec};
+use crate::transaction::{ClientTx, ServerTx, TxKey};
+use crate::transport::{response_destination, Transmit, TransportKind};
+
+use super::{Endpoint, EndpointConfig, Inbound, TimerKey, ACCEPT, ALLOW};
+
+impl Endpoint {
+    pub(super) fn send_bye(&mut self, now: Instant, handle: u64) {
+        self.end_with_bye(now, handle, &[]);
+    }
+
+    /// Sends BYE with these extra headers (a Reason) and marks the call ending.
+    pub(super) fn end_with_bye(&mut self, now: Instant, handle: u64, headers: &[String]) {
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.state = DialogState::Ending;
+            call.pending_2xx = None;
+        }
+        if self
+            .send_request(now, handle, Method::Bye, headers)
+            .is_none()
+        {
+            self.forget_call(handle);
+        }
+    }
+
+    /// Sends a request in the call's dialog, in a new client transaction;
+    /// returns its CSeq.
+    pub(super) fn send_request(
+        &mut self,
+        now: Instant,
+        handle: u64,
+        method: Method,
+        headers: &[String],
+    ) -> Option<u32> {
+        let branch = format!("z9hG4bK{}", self.random_token(16));
+        let call = self.calls.get(&handle)?;
+        let host = self.host_port(call.remote.ip());
+        let contact = contact_header(&self.config, &host, call.transport);
+        let call = self.calls.get_mut(&handle)?;
+        let (cseq, transmit) = call.request(&OutRequest {
+            method,
+            branch: &branch,
+            host: &host,
+            contact: &contact,
+            headers,
+            user_agent: self.config.server_header.as_deref(),
+        });
+        let tx = ClientTx::new(
+            now,
+            &self.config.timers,
+            (handle, method, cseq),
+            transmit.transport,
+            transmit.destination,
+            transmit.payload.clone(),
+        );
+        self.timers
+            .schedule(tx.next_deadline(), TimerKey::Client(branch.clone()));
+        self.client_txs.insert(branch, tx);
+        self.transmits.push_back(transmit);
+        Some(cseq)
+    }
+
+    /// Creates a server transaction for a request and answers it at once.
+    pub(super) fn respond_new(
+        &mut self,
+        now: Instant,
+        at: &Inbound,
+        req: &Request,
+        reply: Reply<'_>,
+    ) {
+        self.server_txs.insert(
+            at.key.clone(),
+            ServerTx::new(req.method, at.transport, at.source),
+        );
+        self.respond_tx(now, &at.key, &req.echo, reply);
+    }
+
+    /// An INVITE's 100 Trying, unless a response already went out.
+    pub(super) fn send_trying(&mut self, now: Instant, key: &TxKey) {
+        let Some(tx) = self.server_txs.get_mut(key) else {
+            return;
+        };
+        let Some(echo) = tx.trying_echo() else {
+            return;
+        };
+        let trying = response::build(&ResponseSpec {
+            code: 100,
+            echo: &echo,
+            to_tag: None,
+            source: tx.source,
+            headers: &[],
+            body: None,
+            server: self.config.server_header.as_deref(),
+        });
+        let _ = tx.sent(now, 100, trying.clone(), &self.config.timers);
+        let (transport, source) = (tx.transport, tx.source);
+        self.send_response_bytes(transport, source, &echo, trying);
+    }
+
+    /// Sends a response on an existing server transaction and moves it
+    /// along; returns the response as sent.
+    pub(super) fn respond_tx(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        echo: &EchoHeaders,
+        reply: Reply<'_>,
+    ) -> Vec<u8> {
+        let generated;
+        let to_tag = match reply.to_tag {
+            Some(t) => Some(t),
+            None if reply.code > 100 => {
+                generated = self.new_tag();
+                Some(generated.as_str())
+            }
+            None => None,
+        };
+        let Some(tx) = self.server_txs.get_mut(key) else {
+            return Vec::new();
+        };
+        let headers: Vec<String> = tx
+            .record_route_for(reply.code)
+            .chain(reply.headers)
+            .collect();
+        let payload = response::build(&ResponseSpec {
+            code: reply.code,
+            echo,
+            to_tag,
+            source: tx.source,
+            headers: &headers,
+            body: reply.body.map(|b| ("application/sdp", b)),
+            server: self.config.server_header.as_deref(),
+        });
+        if let Some(at) = tx.sent(now, reply.code, payload.clone(), &self.config.timers) {
+            self.timers.schedule(at, TimerKey::Server(key.clone()));
+        }
+        let (transport, source) = (tx.transport, tx.source);
+        self.send_response_bytes(transport, source, echo, payload.clone());
+        payload
+    }
+
+    pub(super) fn track_2xx(&mut self, now: Instant, handle: u64, cseq: u32, payload: Vec<u8>) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let at = call.track_2xx(now, &self.config.timers, cseq, payload);
+        self.timers.schedule(at, TimerKey::Call(handle));
+    }
+
+    pub(super) fn send_response_bytes(
+        &mut self,
+        transport: TransportKind,
+        source: SocketAddr,
+        echo: &EchoHeaders,
+        payload: Vec<u8>,
+    ) {
+        self.transmits.push_back(Transmit {
+            transport,
+            destination: response_destination(transport, source, echo),
+            payload,
+        });
+    }
+
+    pub(super) fn invite_echo(&self, key: &TxKey) -> Option<EchoHeaders> {
+        self.server_txs.get(key)?.echo.clone()
+    }
+
+    pub(super) fn retry_after(&self) -> String {
+        format!("Retry-After: {}", self.config.retry_after_secs)
+    }
+
+    // No Supported header: we implement no option tags (RFC 3261 §20.37),
+    // and an empty one has been read as malformed.
+    pub(super) fn capability_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
+        vec![
+            format!("Allow: {ALLOW}"),
+            format!("Accept: {ACCEPT}"),
+            "Accept-Language: en".to_string(),
+            contact_header(&self.config, &self.host_port(peer), transport),
+        ]
+    }
+
+    pub(super) fn answer_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
+        vec![
+            contact_header(&self.config, &self.host_port(peer), transport),
+            format!("Allow: {ALLOW}"),
+        ]
+    }
+
+    /// Drops the call unless a BYE of ours is still waiting for its response.
+    pub(super) fn forget_call(&mut self, handle: u64) {
+        let bye_pending = self
+            .client_txs
+            .values()
+            .any(|tx| tx.call == handle && tx.method == Method::Bye);
+        if bye_pending {
+            return;
+        }
+        if let Some(call) = self.calls.remove(&handle) {
+            self.dialogs.remove(&call.key);
+        }
+    }
+
+    /// Our host:port in Via and Contact for a peer at `peer`: in its family
+    /// when we have an address of it.
+    pub(super) fn host_port(&self, peer: IpAddr) -> String {
+        match self
+            .config
+            .local_ip_for(peer)
+            .unwrap_or(self.config.public_ip)
+        {
+            IpAddr::V6(ip) => format!("[{ip}]:{}", self.config.public_port),
+            IpAddr::V4(ip) => format!("{ip}:{}", self.config.public_port),
+        }
+    }
+
+    pub(super) fn new_tag(&mut self) -> String {
+        self.random_token(10)
+    }
+
+    pub(super) fn random_token(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        (0..len)
+            .map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char)
+            .collect()
+    }
+}
+
+pub(super) fn contact_header(
+    config: &EndpointConfig,
+    host: &str,
+    transport: TransportKind,
+) -> String {
+    format!(
+        "Contact: <sip:{}@{host}{}>",
+        config.user,
+        transport.uri_param()
+    )
+}

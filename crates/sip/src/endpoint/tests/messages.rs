@@ -1,0 +1,164 @@
+//! Messages outside any call: OPTIONS, keep-alives, malformed and
+//! unsupported requests, and where responses go (RFC 3581, TCP).
+
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn options_is_answered_with_our_capabilities() {
+    let mut h = Harness::new();
+    h.feed(&request(
+        "OPTIONS",
+        5,
+        "z9hG4bK-opt",
+        "ping-1",
+        None,
+        "",
+        None,
+    ));
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 200 OK"]);
+    let allow = header(&sent[0], "Allow").unwrap();
+    for m in [
+        "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY",
+    ] {
+        assert!(allow.contains(m), "{allow}");
+    }
+    assert!(header(&sent[0], "Accept")
+        .unwrap()
+        .contains("application/sdp"));
+    assert!(
+        header(&sent[0], "Supported").is_none(),
+        "we support no option tags: no Supported header, not an empty one"
+    );
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.active_calls(), 0);
+}
+
+#[test]
+fn a_udp_crlf_keepalive_is_ignored_silently() {
+    let mut h = Harness::new();
+    for ping in ["\r\n\r\n", "\r\n", "\n"] {
+        h.feed(ping);
+    }
+    assert!(h.sent_text().is_empty(), "no answer to a keep-alive");
+    assert!(h.events().is_empty());
+    let stats = h.ep.stats();
+    assert_eq!(stats.malformed_dropped, 0);
+    assert_eq!(stats.malformed_answered, 0);
+    assert_eq!(stats.messages_in, 0, "a keep-alive is not a message");
+    // The next real request is handled as usual.
+    h.feed(&request("OPTIONS", 1, "z9hG4bK-o", "o-1", None, "", None));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+}
+
+#[test]
+fn unknown_method_gets_501_with_allow() {
+    let mut h = Harness::new();
+    let msg = request("OPTIONS", 1, "z9hG4bK-x", "m1", None, "", None)
+        .replace("OPTIONS sip", "FROBNICATE sip")
+        .replace("1 OPTIONS", "1 FROBNICATE");
+    h.feed(&msg);
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 501 Not Implemented"]);
+    assert_eq!(header(&sent[0], "CSeq"), Some("1 FROBNICATE"));
+    assert!(header(&sent[0], "Allow").is_some());
+    let known_not_allowed = request("SUBSCRIBE", 1, "z9hG4bK-s", "m2", None, "", None);
+    h.feed(&known_not_allowed);
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 405 Method Not Allowed"]
+    );
+}
+
+#[test]
+fn malformed_messages_get_400_when_answerable_and_are_dropped_otherwise() {
+    let mut h = Harness::new();
+    let bad_cseq = invite("z9hG4bK-b", "bad-1", None).replace("CSeq: 1 INVITE", "CSeq: one INVITE");
+    h.feed(&bad_cseq);
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 400 Bad Request"]);
+    assert_eq!(header(&sent[0], "Call-ID"), Some("bad-1"));
+    let short_body = invite("z9hG4bK-c", "bad-2", Some("v=0\r\n"))
+        .replace("Content-Length: 5", "Content-Length: 500");
+    h.feed(&short_body);
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 400 Bad Request"]
+    );
+    for garbage in [
+        "",
+        "\0\0\0",
+        "INVITE",
+        "SIP/2.0 200 OK\r\n\r\n",
+        "INVITE sip:x SIP/2.0\r\nVia: nope\r\n\r\n",
+    ] {
+        h.feed(garbage);
+        assert!(h.sent().is_empty(), "{garbage:?} should be dropped");
+    }
+    assert!(h.events().is_empty());
+    let stats = h.ep.stats();
+    assert_eq!((stats.malformed_answered, stats.malformed_dropped), (2, 5));
+}
+
+#[test]
+fn responses_go_to_the_observed_source_with_rport() {
+    let mut h = Harness::new();
+    let natted = "203.0.113.9:40123";
+    h.feed_from(
+        TransportKind::Udp,
+        natted,
+        &request("OPTIONS", 1, "z9hG4bK-n", "nat", None, "", None),
+    );
+    let sent = h.sent();
+    assert_eq!(sent[0].0.to_string(), natted);
+    assert_eq!(
+        header(&sent[0].1, "Via"),
+        Some("SIP/2.0/UDP 198.51.100.20:5070;branch=z9hG4bK-n;rport=40123;received=203.0.113.9")
+    );
+    // Without rport the response goes to the source address and the Via port.
+    let no_rport = request("OPTIONS", 1, "z9hG4bK-m", "nat2", None, "", None).replace(";rport", "");
+    h.feed_from(TransportKind::Udp, natted, &no_rport);
+    assert_eq!(h.sent()[0].0.to_string(), "203.0.113.9:5070");
+}
+
+#[test]
+fn over_tcp_responses_use_the_connection_and_are_not_retransmitted() {
+    let mut h = Harness::new();
+    let conn = TransportKind::Tcp(42);
+    h.feed_from(
+        conn,
+        "198.51.100.20:50123",
+        &invite("z9hG4bK-t", "tcp-1", Some(&sdp("0", ""))).replace("UDP", "TCP"),
+    );
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let sent: Vec<Transmit> = std::iter::from_fn(|| h.ep.poll_transmit()).collect();
+    assert!(sent
+        .iter()
+        .all(|t| t.transport == conn && t.destination.port() == 50123));
+    let ok = String::from_utf8(sent[1].payload.clone()).unwrap();
+    assert_eq!(
+        header(&ok, "Contact"),
+        Some("<sip:passgate@192.0.2.1:5060;transport=tcp>")
+    );
+    h.advance(Duration::from_secs(5));
+    assert!(h.sent().is_empty());
+}
+
+#[test]
+fn require_of_an_unknown_extension_is_420() {
+    let mut h = Harness::new();
+    let msg = invite("z9hG4bK-r", "req", Some(&sdp("0", ""))).replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRequire: 100rel\r\n",
+    );
+    h.feed(&msg);
+    let sent = h.sent_text();
+    assert_eq!(status_lines(&sent), vec!["SIP/2.0 420 Bad Extension"]);
+    assert_eq!(header(&sent[0], "Unsupported"), Some("100rel"));
+}

@@ -1,0 +1,103 @@
+//! Time (RFC 3261 §17, §13.3.1.4): each due deadline goes to the
+//! transaction or dialog it belongs to, which says what to send again or
+//! that it is over.
+
+use std::time::Instant;
+
+use crate::dialog::{AckTimer, DialogState};
+use crate::event::{CallHandle, EndReason, Event};
+use crate::transaction::{ClientTimer, ServerTimer, ServerTx, TxKey};
+use crate::transport::Transmit;
+
+use super::{Endpoint, TimerKey};
+
+impl Endpoint {
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(key) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Server(key) => self.server_timer(now, key),
+                TimerKey::Client(branch) => self.client_timer(now, branch),
+                TimerKey::Call(handle) => self.call_timer(now, handle),
+            }
+        }
+    }
+
+    pub(super) fn server_timer(&mut self, now: Instant, key: TxKey) {
+        let Some(tx) = self.server_txs.get_mut(&key) else {
+            return;
+        };
+        let (trying, retransmit) = match tx.on_timer(now, &self.config.timers) {
+            ServerTimer::Expired => {
+                self.server_txs.remove(&key);
+                return;
+            }
+            ServerTimer::Due { trying, retransmit } => (trying, retransmit),
+        };
+        if let Some(payload) = retransmit {
+            self.stats.retransmissions_sent += 1;
+            self.transmits.push_back(Transmit {
+                transport: tx.transport,
+                destination: tx.source,
+                payload,
+            });
+        }
+        if trying {
+            self.send_trying(now, &key);
+        }
+        if let Some(at) = self.server_txs.get(&key).and_then(ServerTx::next_deadline) {
+            self.timers.schedule(at, TimerKey::Server(key));
+        }
+    }
+
+    pub(super) fn client_timer(&mut self, now: Instant, branch: String) {
+        let Some(tx) = self.client_txs.get_mut(&branch) else {
+            return;
+        };
+        match tx.on_timer(now, &self.config.timers) {
+            ClientTimer::TimedOut => {
+                if let Some(tx) = self.client_txs.remove(&branch) {
+                    tracing::info!(method = %tx.method, "no response to our request (Timer F)");
+                    self.client_final(tx, 408);
+                }
+            }
+            ClientTimer::Wait { retransmit, next } => {
+                if let Some(t) = retransmit {
+                    self.stats.retransmissions_sent += 1;
+                    self.transmits.push_back(t);
+                }
+                self.timers.schedule(next, TimerKey::Client(branch));
+            }
+        }
+    }
+
+    /// The 2xx of a call's INVITE, retransmitted until its ACK; without one
+    /// in 64·T1 the call ends with a BYE.
+    pub(super) fn call_timer(&mut self, now: Instant, handle: u64) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        match call.on_ack_timer(now, &self.config.timers) {
+            AckTimer::Idle => {}
+            AckTimer::GaveUp => {
+                let initial = call.state == DialogState::Answered;
+                tracing::info!(call_id = %call.key.call_id, "no ACK for our 2xx within 64*T1; ending the call");
+                call.state = DialogState::Confirmed;
+                call.bye_after_ack = false;
+                self.send_bye(now, handle);
+                if initial {
+                    self.events.push_back(Event::CallEnded {
+                        call: CallHandle(handle),
+                        reason: EndReason::AckTimeout,
+                    });
+                }
+            }
+            AckTimer::Wait { retransmit, next } => {
+                if let Some(t) = retransmit {
+                    self.stats.retransmissions_sent += 1;
+                    self.transmits.push_back(t);
+                }
+                self.timers.schedule(next, TimerKey::Call(handle));
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! A request we send in a dialog (BYE, REFER): a non-INVITE client
+//! transaction (RFC 3261 §17.1.2), retransmitted over UDP until answered.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::message::{Method, Response};
+use crate::timers::Timers;
+use crate::transport::{Transmit, TransportKind};
+
+pub(crate) struct ClientTx {
+    pub call: u64,
+    pub method: Method,
+    pub cseq: u32,
+    payload: Vec<u8>,
+    transport: TransportKind,
+    destination: SocketAddr,
+    /// Timer E (non-INVITE retransmission); None over TCP or once answered.
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    /// Timer F.
+    expires_at: Instant,
+}
+
+/// What a due timer asks of the endpoint.
+pub(crate) enum ClientTimer {
+    /// No final response within 64·T1 (Timer F): the request failed as 408.
+    TimedOut,
+    /// Look again at this time, after sending this retransmission if any.
+    Wait {
+        retransmit: Option<Transmit>,
+        next: Instant,
+    },
+}
+
+impl ClientTx {
+    /// A request sent at `now`; its first transmission is [`ClientTx::transmit`].
+    pub fn new(
+        now: Instant,
+        timers: &Timers,
+        (call, method, cseq): (u64, Method, u32),
+        transport: TransportKind,
+        destination: SocketAddr,
+        payload: Vec<u8>,
+    ) -> Self {
+        ClientTx {
+            call,
+            method,
+            cseq,
+            payload,
+            transport,
+            destination,
+            retransmit_at: (!transport.reliable()).then_some(now + timers.t1),
+            interval: timers.t1,
+            expires_at: now + timers.transaction_timeout(),
+        }
+    }
+
+    pub fn transmit(&self) -> Transmit {
+        Transmit {
+            transport: self.transport,
+            destination: self.destination,
+            payload: self.payload.clone(),
+        }
+    }
+
+    pub fn next_deadline(&self) -> Instant {
+        match self.retransmit_at {
+            Some(r) => r.min(self.expires_at),
+            None => self.expires_at,
+        }
+    }
+
+    /// Whether `resp` answers this request (same CSeq and method).
+    pub fn answered_by(&self, resp: &Response) -> bool {
+        self.method.as_str() == resp.cseq_method && self.cseq == resp.cseq
+    }
+
+    /// A provisional response arrived: retransmit at T2 from now on
+    /// (§17.1.2.2). Returns the deadline to schedule, if it moved.
+    pub fn on_provisional(&mut self, now: Instant, timers: &Timers) -> Option<Instant> {
+        self.retransmit_at?;
+        self.interval = timers.t2;
+        self.retransmit_at = Some(now + self.interval);
+        self.retransmit_at
+    }
+
+    pub fn on_timer(&mut self, now: Instant, timers: &Timers) -> ClientTimer {
+        if self.expires_at <= now {
+            return ClientTimer::TimedOut;
+        }
+        let mut retransmit = None;
+        if self.retransmit_at.is_some_and(|t| t <= now) {
+            retransmit = Some(self.transmit());
+            self.interval = timers.backoff(self.interval);
+            self.retransmit_at = Some(now + self.interval);
+        }
+        ClientTimer::Wait {
+            retransmit,
+            next: self.next_deadline(),
+        }
+    }
+}
