@@ -314,6 +314,13 @@ impl Metrics {
                 "passgate_sip_refused_total{{reason=\"forbidden\"}} {}",
                 s.endpoint.requests_forbidden
             );
+            let _ = writeln!(
+                out,
+                "passgate_sip_refused_total{{reason=\"backlog\"}} {}",
+                s.calls.refused_backlog
+            );
+            out.push_str("# TYPE passgate_sip_calls_stalled_total counter\n");
+            let _ = writeln!(out, "passgate_sip_calls_stalled_total {}", s.calls.stalled);
             out.push_str("# TYPE passgate_sip_auth_failures_total counter\n");
             for (reason, n) in [
                 ("wrong_password", s.endpoint.auth_wrong_password),
@@ -408,6 +415,22 @@ mod tests {
             text.matches("# TYPE passgate_call_outcomes_total counter")
                 .count(),
             1
+        );
+    }
+
+    #[test]
+    fn calls_the_sip_driver_ended_or_refused_for_the_application_are_exported() {
+        let mut sip = sip::driver::DriverStats::default();
+        sip.calls.stalled = 2;
+        sip.calls.refused_backlog = 3;
+        let text = Metrics::default().render(Some(sip));
+        assert!(
+            text.contains("passgate_sip_calls_stalled_total 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("passgate_sip_refused_total{reason=\"backlog\"} 3\n"),
+            "{text}"
         );
     }
 }

@@ -2,7 +2,6 @@
 //! starts SIP and the admin HTTP, gives each incoming call its own task, and
 //! on SIGTERM drains (new calls 503, calls in progress finish) before exiting.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use asr::{Recognizer, SpeechModel, Vocabulary};
 use auth::store::{redact_url, Store};
-use sip::{driver, CallHandle, EndpointConfig, Event};
-use tokio::sync::mpsc;
+use sip::{driver, EndpointConfig};
 
 use crate::audit_log::AuditLog;
 use crate::call;
@@ -30,8 +28,8 @@ const STORE_WAIT: Duration = Duration::from_secs(2);
 /// How long stopping waits for the store to take the spooled audit rows.
 const FLUSH_ON_EXIT: Duration = Duration::from_secs(5);
 
-/// Events queued for one call before the SIP driver waits for that call.
-const CALL_EVENT_DEPTH: usize = 64;
+/// While draining, how often SIP is asked whether calls remain.
+const DRAIN_CHECK: Duration = Duration::from_millis(50);
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
@@ -188,30 +186,32 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         services.metrics.clone(),
     ));
 
-    let mut calls: HashMap<CallHandle, mpsc::Sender<Event>> = HashMap::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let mut drain_deadline: Option<tokio::time::Instant> = None;
     let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
     loop {
-        if drain_deadline.is_some() && calls.is_empty() {
-            tracing::info!("all calls finished; exiting");
-            break;
-        }
         tokio::select! {
-            event = server.events.recv() => {
-                let Some(event) = event else { break };
-                dispatch(&services, &health, &mut calls, event).await;
+            new_call = server.calls.recv() => {
+                let Some(new_call) = new_call else { break };
+                start_call(&services, &health, new_call).await;
             }
             _ = &mut shutdown, if drain_deadline.is_none() => {
                 let grace = Duration::from_secs(config.call.drain_timeout_secs);
-                tracing::info!(calls = calls.len(), grace_secs = grace.as_secs(), "stopping: refusing new calls, letting calls in progress finish");
+                tracing::info!(calls = services.metrics.live_calls(), grace_secs = grace.as_secs(), "stopping: refusing new calls, letting calls in progress finish");
                 health.draining();
                 server.handle.drain().await;
                 drain_deadline = Some(tokio::time::Instant::now() + grace);
             }
+            _ = tokio::time::sleep(DRAIN_CHECK), if drain_deadline.is_some() => {
+                let sip_calls = server.handle.stats().await.map_or(0, |s| s.active_calls);
+                if sip_calls == 0 {
+                    tracing::info!("all calls finished; exiting");
+                    break;
+                }
+            }
             _ = tokio::time::sleep_until(drain_deadline.unwrap_or(far)) => {
-                tracing::warn!(calls = calls.len(), "drain deadline reached; exiting with calls in progress");
+                tracing::warn!(calls = services.metrics.live_calls(), "drain deadline reached; exiting with calls in progress");
                 break;
             }
         }
@@ -296,56 +296,29 @@ fn load_recognizer(config: &mut Config) -> anyhow::Result<Option<Recognizer>> {
     Ok(Some(Recognizer::new(model, config.asr.pool())))
 }
 
-async fn dispatch(
-    services: &Arc<Services>,
-    health: &Health,
-    calls: &mut HashMap<CallHandle, mpsc::Sender<Event>>,
-    event: Event,
-) {
-    let handle = match &event {
-        Event::IncomingCall(incoming) => {
-            // sip.max_calls counts calls SIP still knows; calls that SIP has
-            // ended but whose tasks are behind (a saturated machine) count
-            // too, or a backlog of them grows without bound. Calls waiting
-            // only for their audit rows are bounded by the audit queue: a
-            // stalled store turns new calls away once it is full.
-            // A recognizer behind the calls it has would make every caller
-            // already in wait longer for their decision.
-            let metrics = &services.metrics;
-            if metrics.live_calls() >= services.max_calls as u64
-                || metrics.settling_calls() >= crate::audit_log::QUEUE_DEPTH as u64
-                || health.recognizer_behind().is_some()
-            {
-                services.metrics.call_shed();
-                services.sip.reject(incoming.call, 503).await;
-                return;
-            }
-            let (tx, rx) = mpsc::channel(CALL_EVENT_DEPTH);
-            calls.insert(incoming.call, tx);
-            // Boxed: the call's future is large, and tokio copies a task's
-            // future into its cell at spawn and its stage again at the end.
-            tokio::spawn(Box::pin(call::run(
-                services.clone(),
-                (**incoming).clone(),
-                rx,
-            )));
-            return;
-        }
-        Event::CallConfirmed { call }
-        | Event::MediaUpdated { call, .. }
-        | Event::Info { call, .. }
-        | Event::InfoDigit { call, .. }
-        | Event::Refer { call, .. }
-        | Event::CallEnded { call, .. } => *call,
-    };
-    let ended = matches!(event, Event::CallEnded { .. });
-    if let Some(tx) = calls.get(&handle) {
-        // A call task that has already finished has dropped its receiver.
-        let _ = tx.send(event).await;
+/// Starts a call's task, unless the node is past its capacity: then the
+/// call is refused with 503.
+async fn start_call(services: &Arc<Services>, health: &Health, new_call: driver::NewCall) {
+    let driver::NewCall { incoming, events } = new_call;
+    // sip.max_calls counts calls SIP still knows; calls that SIP has
+    // ended but whose tasks are behind (a saturated machine) count
+    // too, or a backlog of them grows without bound. Calls waiting
+    // only for their audit rows are bounded by the audit queue: a
+    // stalled store turns new calls away once it is full.
+    // A recognizer behind the calls it has would make every caller
+    // already in wait longer for their decision.
+    let metrics = &services.metrics;
+    if metrics.live_calls() >= services.max_calls as u64
+        || metrics.settling_calls() >= crate::audit_log::QUEUE_DEPTH as u64
+        || health.recognizer_behind().is_some()
+    {
+        services.metrics.call_shed();
+        services.sip.reject(incoming.call, 503).await;
+        return;
     }
-    if ended {
-        calls.remove(&handle);
-    }
+    // Boxed: the call's future is large, and tokio copies a task's
+    // future into its cell at spawn and its stage again at the end.
+    tokio::spawn(Box::pin(call::run(services.clone(), incoming, events)));
 }
 
 async fn shutdown_signal() {

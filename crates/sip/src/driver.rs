@@ -14,7 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::endpoint::{CallHandle, Endpoint, EndpointConfig, Event, Stats, TransportKind};
+use crate::call_events::{CallRouter, Routed};
+pub use crate::call_events::{NewCall, CALL_EVENT_DEPTH};
+use crate::endpoint::{CallHandle, Endpoint, EndpointConfig, Stats, TransportKind};
 use crate::framing::{Frame, StreamFramer};
 use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
 
@@ -58,6 +60,19 @@ pub struct DriverStats {
     pub transactions: usize,
     pub tcp_connections: usize,
     pub tcp: TcpStats,
+    pub calls: CallChannelStats,
+}
+
+/// Calls the driver ended or refused because the application did not take
+/// their events: SIP never waits for a call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallChannelStats {
+    /// Calls whose channel was full ([`CALL_EVENT_DEPTH`] events waiting):
+    /// ended with BYE (or 500) and their channel closed.
+    pub stalled: u64,
+    /// New calls refused with 503 while the application had not taken the
+    /// ones before (its channel of new calls full).
+    pub refused_backlog: u64,
 }
 
 /// What the TCP transport refused and closed.
@@ -154,7 +169,8 @@ impl SipHandle {
 
 pub struct SipServer {
     pub handle: SipHandle,
-    pub events: mpsc::Receiver<Event>,
+    /// New calls, each with the channel of its own events.
+    pub calls: mpsc::Receiver<NewCall>,
     pub local_addr: SocketAddr,
 }
 
@@ -214,7 +230,7 @@ pub async fn start_with_limits(
         config.public_port = local_addr.port();
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(CHANNEL_DEPTH);
-    let (ev_tx, ev_rx) = mpsc::channel(CHANNEL_DEPTH);
+    let (calls_tx, calls_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (tcp_tx, tcp_rx) = mpsc::channel(CHANNEL_DEPTH);
     let admission = Arc::new(Mutex::new(TcpAdmission::new(
         limits,
@@ -223,10 +239,11 @@ pub async fn start_with_limits(
     let counters = Arc::new(TcpCounters::default());
     tokio::spawn(accept_loop(tcp, tcp_tx, admission, counters.clone()));
     let endpoint = Endpoint::new(config, rand::random());
-    tokio::spawn(run(endpoint, udp, cmd_rx, ev_tx, tcp_rx, counters));
+    let router = CallRouter::new(calls_tx, CALL_EVENT_DEPTH);
+    tokio::spawn(run(endpoint, udp, cmd_rx, router, tcp_rx, counters));
     Ok(SipServer {
         handle: SipHandle { commands: cmd_tx },
-        events: ev_rx,
+        calls: calls_rx,
         local_addr,
     })
 }
@@ -280,13 +297,14 @@ async fn run(
     mut ep: Endpoint,
     udp: UdpSocket,
     mut commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<Event>,
+    mut router: CallRouter,
     mut tcp_in: mpsc::Receiver<TcpInput>,
     tcp_counters: Arc<TcpCounters>,
 ) {
     let mut connections: HashMap<u64, (SocketAddr, mpsc::Sender<Vec<u8>>)> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     let udp_v6 = udp.local_addr().is_ok_and(|a| a.is_ipv6());
+    let mut call_stats = CallChannelStats::default();
     loop {
         while let Some(t) = ep.poll_transmit() {
             match t.transport {
@@ -311,10 +329,39 @@ async fn run(
                 },
             }
         }
+        // Never awaited: a call that does not take its events is ended,
+        // and a new call the application has no room for refused.
+        let mut acted = false;
         while let Some(ev) = ep.poll_event() {
-            if events.send(ev).await.is_err() {
-                return;
+            let (call, result) = match router.route(ev) {
+                Routed::Done => continue,
+                Routed::AppGone => return,
+                Routed::Refused(call) => {
+                    call_stats.refused_backlog += 1;
+                    tracing::warn!(
+                        call = call.0,
+                        "the application has not taken the calls before; refusing a new one"
+                    );
+                    (call, ep.reject(Instant::now(), call, 503))
+                }
+                Routed::Stalled(call) => {
+                    call_stats.stalled += 1;
+                    tracing::warn!(
+                        call = call.0,
+                        call_id = ep.call_id(call).unwrap_or(""),
+                        "call not taking its events; ending it"
+                    );
+                    (call, ep.end_stalled(Instant::now(), call))
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(call = call.0, error = %e, "call already ending");
             }
+            acted = true;
+        }
+        if acted {
+            // What ending those calls sent is still to go out.
+            continue;
         }
         let sleep_until = ep
             .poll_timeout()
@@ -370,6 +417,7 @@ async fn run(
                             transactions: ep.transactions(),
                             tcp_connections: connections.len(),
                             tcp: tcp_counters.snapshot(),
+                            calls: call_stats,
                         });
                         Ok(())
                     }

@@ -18,8 +18,6 @@ mod invite;
 mod outbound;
 mod timers;
 
-use outbound::contact_header;
-
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
@@ -558,7 +556,7 @@ impl Endpoint {
         let c = offered(&mut self.calls, call, "ring")?;
         let (key, tag) = (c.invite_tx.clone(), c.key.local_tag.clone());
         let (peer, transport) = (c.remote.ip(), c.transport);
-        let contact = contact_header(&self.config, &self.host_port(peer), transport);
+        let contact = self.contact(peer, transport);
         let echo = self
             .invite_echo(&key)
             .ok_or(CommandError::WrongState("ring"))?;

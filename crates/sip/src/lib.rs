@@ -13,6 +13,7 @@
 
 pub mod admission;
 pub mod auth_throttle;
+mod call_events;
 mod config;
 mod dialog;
 pub mod digest;

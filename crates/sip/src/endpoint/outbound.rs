@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use rand::Rng;
 
+use crate::config::EndpointConfig;
 use crate::dialog::{DialogState, OutRequest};
 use crate::message::{EchoHeaders, Method, Request};
 use crate::response::{self, Reply, ResponseSpec};
 use crate::transaction::{ClientTx, ServerTx, TxKey};
 use crate::transport::{response_destination, Transmit, TransportKind};
 
-use super::{Endpoint, EndpointConfig, Inbound, TimerKey, ACCEPT, ALLOW};
+use super::{Endpoint, Inbound, TimerKey, ACCEPT, ALLOW};
 
 impl Endpoint {
     pub(super) fn send_bye(&mut self, now: Instant, handle: u64) {
@@ -186,13 +187,18 @@ impl Endpoint {
             format!("Allow: {ALLOW}"),
             format!("Accept: {ACCEPT}"),
             "Accept-Language: en".to_string(),
-            contact_header(&self.config, &self.host_port(peer), transport),
+            self.contact(peer, transport),
         ]
+    }
+
+    /// Our Contact header line for a peer at `peer` over `transport`.
+    pub(super) fn contact(&self, peer: IpAddr, transport: TransportKind) -> String {
+        contact_header(&self.config, &self.host_port(peer), transport)
     }
 
     pub(super) fn answer_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
         vec![
-            contact_header(&self.config, &self.host_port(peer), transport),
+            self.contact(peer, transport),
             format!("Allow: {ALLOW}"),
         ]
     }
@@ -236,7 +242,7 @@ impl Endpoint {
     }
 }
 
-pub(super) fn contact_header(
+fn contact_header(
     config: &EndpointConfig,
     host: &str,
     transport: TransportKind,
