@@ -19,7 +19,10 @@ struct Caller {
 
 impl Caller {
     async fn send(&self, msg: String) {
-        self.socket.send_to(msg.as_bytes(), self.server).await.unwrap();
+        self.socket
+            .send_to(msg.as_bytes(), self.server)
+            .await
+            .unwrap();
     }
 
     /// The next message from the agent that `pick` accepts; others are skipped.
@@ -64,14 +67,20 @@ impl Caller {
     }
 
     /// INVITE, answered by the application, ACKed: returns the To tag.
-    async fn call(&self, call_id: &str, calls: &mut tokio::sync::mpsc::Receiver<NewCall>, handle: &driver::SipHandle) -> (String, NewCall) {
+    async fn call(
+        &self,
+        call_id: &str,
+        calls: &mut tokio::sync::mpsc::Receiver<NewCall>,
+        handle: &driver::SipHandle,
+    ) -> (String, NewCall) {
         let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
                    m=audio 6000 RTP/AVP 0\r\n";
         let body = format!(
             "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
             sdp.len()
         );
-        self.send(self.request("INVITE", call_id, 1, "", &body)).await;
+        self.send(self.request("INVITE", call_id, 1, "", &body))
+            .await;
         let new_call = timeout(WAIT, calls.recv()).await.unwrap().unwrap();
         handle.answer(new_call.incoming.call, 40_000).await;
         let ok = self
@@ -127,7 +136,9 @@ async fn a_call_that_stops_reading_is_ended_and_counted_while_another_goes_on() 
         let cseq_line = format!("CSeq: {cseq} INFO");
         caller
             .until(|m| {
-                m.starts_with("SIP/2.0 200") && m.contains("Call-ID: live") && m.contains(&cseq_line)
+                m.starts_with("SIP/2.0 200")
+                    && m.contains("Call-ID: live")
+                    && m.contains(&cseq_line)
             })
             .await;
         assert!(

@@ -197,10 +197,7 @@ impl Endpoint {
     }
 
     pub(super) fn answer_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
-        vec![
-            self.contact(peer, transport),
-            format!("Allow: {ALLOW}"),
-        ]
+        vec![self.contact(peer, transport), format!("Allow: {ALLOW}")]
     }
 
     /// Drops the call unless a BYE of ours is still waiting for its response.
@@ -242,11 +239,7 @@ impl Endpoint {
     }
 }
 
-fn contact_header(
-    config: &EndpointConfig,
-    host: &str,
-    transport: TransportKind,
-) -> String {
+fn contact_header(config: &EndpointConfig, host: &str, transport: TransportKind) -> String {
     format!(
         "Contact: <sip:{}@{host}{}>",
         config.user,
