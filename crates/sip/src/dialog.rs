@@ -264,4 +264,122 @@ mod tests {
         );
         assert_eq!(uri_host_ip("<sip:proxy.example;lr>"), None);
     }
+
+    fn dialog(transport: TransportKind, route_set: &[&str]) -> Dialog {
+        Dialog {
+            key: DialogKey {
+                call_id: "c1".into(),
+                local_tag: "ours".into(),
+                remote_tag: "theirs".into(),
+            },
+            transport,
+            remote: "198.51.100.20:5070".parse().unwrap(),
+            invite_tx: TxKey {
+                branch: "z9hG4bK1".into(),
+                sent_by: "198.51.100.20:5070".into(),
+                method: Method::Invite,
+            },
+            state: DialogState::Confirmed,
+            remote_party: "<sip:caller@example.com>;tag=theirs".into(),
+            local_party: "<sip:agent@192.0.2.1>".into(),
+            remote_target: "<sip:caller@198.51.100.20:5070>".into(),
+            route_set: route_set.iter().map(|r| r.to_string()).collect(),
+            remote_cseq: 1,
+            local_cseq: 0,
+            media: None,
+            local_rtp_port: 0,
+            media_ip: "192.0.2.1".parse().unwrap(),
+            origin: SdpOrigin {
+                session_id: 1,
+                version: 1,
+            },
+            pending_2xx: None,
+            awaiting_answer_in_ack: false,
+            bye_after_ack: false,
+            refer_cseq: None,
+        }
+    }
+
+    fn out<'a>(method: Method, headers: &'a [String]) -> OutRequest<'a> {
+        OutRequest {
+            method,
+            branch: "z9hG4bKx",
+            host: "192.0.2.1:5060",
+            contact: "Contact: <sip:agent@192.0.2.1:5060>",
+            headers,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn our_requests_count_cseq_up_follow_the_route_set_and_a_refreshed_target() {
+        let mut d = dialog(TransportKind::Udp, &["<sip:p1.example.com;lr>"]);
+        let (cseq, first) = d.request(&out(Method::Refer, &[]));
+        assert_eq!(cseq, 1);
+        let text = String::from_utf8(first.payload).unwrap();
+        assert!(
+            text.starts_with("REFER <sip:caller@198.51.100.20:5070> SIP/2.0\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Route: <sip:p1.example.com;lr>\r\n"));
+        assert!(text.contains("From: <sip:agent@192.0.2.1>;tag=ours\r\n"));
+        assert!(text.contains("To: <sip:caller@example.com>;tag=theirs\r\n"));
+        assert!(text.contains("CSeq: 1 REFER\r\n"));
+        assert_eq!(first.destination, d.remote, "to where the INVITE came from");
+
+        d.refresh_target(Some("<sip:caller@198.51.100.77:5080>"));
+        d.refresh_target(None);
+        let (cseq, bye) = d.request(&out(Method::Bye, &["Reason: SIP;cause=500".into()]));
+        assert_eq!(cseq, 2);
+        let text = String::from_utf8(bye.payload).unwrap();
+        assert!(
+            text.starts_with("BYE <sip:caller@198.51.100.77:5080> SIP/2.0\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Reason: SIP;cause=500\r\n"));
+    }
+
+    #[test]
+    fn a_cseq_at_or_below_the_last_is_refused_and_changes_nothing() {
+        let mut d = dialog(TransportKind::Udp, &[]);
+        assert!(!d.take_remote_cseq(1));
+        assert!(d.take_remote_cseq(5));
+        assert!(!d.take_remote_cseq(3));
+        assert_eq!(d.remote_cseq, 5);
+    }
+
+    #[test]
+    fn the_2xx_is_sent_again_until_its_ack_and_given_up_at_64_t1() {
+        let t = Timers::default();
+        let now = Instant::now();
+        let mut d = dialog(TransportKind::Udp, &[]);
+        assert_eq!(d.track_2xx(now, &t, 1, b"200".to_vec()), now + t.t1);
+        match d.on_ack_timer(now + t.t1, &t) {
+            AckTimer::Wait { retransmit, next } => {
+                assert_eq!(retransmit.unwrap().payload, b"200");
+                assert_eq!(next, now + t.t1 * 3);
+            }
+            _ => panic!("retransmits"),
+        }
+        assert!(!d.ack_2xx(2), "an ACK for another CSeq");
+        assert!(d.ack_2xx(1));
+        assert!(matches!(d.on_ack_timer(now + t.t1 * 3, &t), AckTimer::Idle));
+
+        let mut tcp = dialog(TransportKind::Tcp(1), &[]);
+        let give_up = tcp.track_2xx(now, &t, 1, b"200".to_vec());
+        assert_eq!(
+            give_up,
+            now + t.transaction_timeout(),
+            "nothing to send again over TCP"
+        );
+        assert!(matches!(tcp.on_ack_timer(give_up, &t), AckTimer::GaveUp));
+    }
+
+    #[test]
+    fn the_peer_is_the_invites_source_or_the_next_hop_toward_it() {
+        let d = dialog(TransportKind::Udp, &["<sip:203.0.113.7;lr>"]);
+        assert!(d.is_peer("198.51.100.20".parse().unwrap()));
+        assert!(d.is_peer("203.0.113.7".parse().unwrap()));
+        assert!(!d.is_peer("203.0.113.8".parse().unwrap()));
+    }
 }

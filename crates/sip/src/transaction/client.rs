@@ -101,3 +101,60 @@ impl ClientTx {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bye(now: Instant, transport: TransportKind) -> ClientTx {
+        ClientTx::new(
+            now,
+            &Timers::default(),
+            (1, Method::Bye, 2),
+            transport,
+            "192.0.2.9:5060".parse().unwrap(),
+            b"BYE".to_vec(),
+        )
+    }
+
+    #[test]
+    fn over_udp_a_request_is_sent_again_doubling_to_t2_then_times_out_at_64_t1() {
+        let t = Timers::default();
+        let start = Instant::now();
+        let mut tx = bye(start, TransportKind::Udp);
+        let mut now: Instant;
+        let mut sent_at = Vec::new();
+        loop {
+            now = tx.next_deadline();
+            match tx.on_timer(now, &t) {
+                ClientTimer::TimedOut => break,
+                ClientTimer::Wait { retransmit, .. } => {
+                    if retransmit.is_some() {
+                        sent_at.push(now - start);
+                    }
+                }
+            }
+        }
+        assert_eq!(now - start, t.transaction_timeout(), "Timer F");
+        assert_eq!(sent_at[..4], [t.t1, t.t1 * 3, t.t1 * 7, t.t1 * 15]);
+        assert!(sent_at.windows(2).all(|w| w[1] - w[0] <= t.t2));
+    }
+
+    #[test]
+    fn a_provisional_slows_retransmission_to_t2_and_tcp_never_retransmits() {
+        let t = Timers::default();
+        let now = Instant::now();
+        let mut udp = bye(now, TransportKind::Udp);
+        assert_eq!(udp.on_provisional(now, &t), Some(now + t.t2));
+        let mut tcp = bye(now, TransportKind::Tcp(4));
+        assert_eq!(tcp.on_provisional(now, &t), None);
+        assert_eq!(tcp.next_deadline(), now + t.transaction_timeout());
+        assert!(matches!(
+            tcp.on_timer(now + t.t1, &t),
+            ClientTimer::Wait {
+                retransmit: None,
+                ..
+            }
+        ));
+    }
+}

@@ -141,3 +141,54 @@ impl ServerTx {
         ServerTimer::Due { trying, retransmit }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timers() -> Timers {
+        Timers::default()
+    }
+
+    fn source() -> SocketAddr {
+        "192.0.2.9:5060".parse().unwrap()
+    }
+
+    #[test]
+    fn a_non_invite_final_lingers_64_t1_over_udp_and_not_at_all_over_tcp() {
+        let now = Instant::now();
+        let mut udp = ServerTx::new(Method::Options, TransportKind::Udp, source());
+        let at = udp.sent(now, 200, b"200".to_vec(), &timers());
+        assert_eq!(at, Some(now + timers().transaction_timeout()));
+        assert!(udp.is_final());
+        assert_eq!(
+            udp.last_response(),
+            Some(&b"200"[..]),
+            "absorbs retransmissions"
+        );
+        assert!(matches!(
+            udp.on_timer(now + Duration::from_secs(1), &timers()),
+            ServerTimer::Due {
+                trying: false,
+                retransmit: None
+            }
+        ));
+        assert!(matches!(
+            udp.on_timer(now + timers().transaction_timeout(), &timers()),
+            ServerTimer::Expired
+        ));
+
+        let mut tcp = ServerTx::new(Method::Bye, TransportKind::Tcp(3), source());
+        assert_eq!(tcp.sent(now, 200, b"200".to_vec(), &timers()), Some(now));
+        assert!(matches!(tcp.on_timer(now, &timers()), ServerTimer::Expired));
+    }
+
+    #[test]
+    fn a_provisional_starts_no_timer() {
+        let now = Instant::now();
+        let mut tx = ServerTx::new(Method::Invite, TransportKind::Udp, source());
+        assert_eq!(tx.sent(now, 180, b"180".to_vec(), &timers()), None);
+        assert!(!tx.is_final());
+        assert_eq!(tx.next_deadline(), None);
+    }
+}
