@@ -30,7 +30,7 @@ pub use crate::event::{CallHandle, EndReason, Event, IncomingCall, ReferStatus};
 pub use crate::transport::{Transmit, TransportKind};
 
 use crate::dialog::{Dialog, DialogKey, DialogState};
-use crate::message::{self, Incoming, MessageError, Method, Request, Response};
+use crate::message::{self, Incoming, MessageError, Method, Request};
 use crate::response::{self, Reply, ResponseSpec};
 use crate::salvage::salvage;
 use crate::sdp;
@@ -466,54 +466,6 @@ impl Endpoint {
 
     fn allowed(&self, ip: IpAddr) -> bool {
         self.config.allow_from.is_empty() || self.config.allow_from.iter().any(|c| c.contains(ip))
-    }
-
-    fn on_response(&mut self, now: Instant, resp: Response) {
-        let Some(tx) = self.client_txs.get_mut(&resp.branch) else {
-            return;
-        };
-        if !tx.answered_by(&resp) {
-            return;
-        }
-        if resp.code < 200 {
-            if let Some(at) = tx.on_provisional(now, &self.config.timers) {
-                self.timers.schedule(at, TimerKey::Client(resp.branch));
-            }
-            return;
-        }
-        if let Some(tx) = self.client_txs.remove(&resp.branch) {
-            self.client_final(tx, resp.code);
-        }
-    }
-
-    fn client_final(&mut self, tx: ClientTx, code: u16) {
-        if code == 481 && tx.method != Method::Bye {
-            // The peer has no such dialog (RFC 5057 §5.1): it is gone, and
-            // with it the call. End it here, without a BYE the peer would
-            // only answer 481 again.
-            self.dialog_gone(tx.call, tx.method);
-            return;
-        }
-        match tx.method {
-            Method::Bye => self.forget_call(tx.call),
-            Method::Refer => {
-                let status = if (200..300).contains(&code) {
-                    ReferStatus::Accepted
-                } else {
-                    ReferStatus::Rejected(code)
-                };
-                if let Some(call) = self.calls.get_mut(&tx.call) {
-                    if code >= 300 {
-                        call.refer_cseq = None;
-                    }
-                    self.events.push_back(Event::Refer {
-                        call: CallHandle(tx.call),
-                        status,
-                    });
-                }
-            }
-            _ => {}
-        }
     }
 
     // ---- the application's decisions ----------------------------------------

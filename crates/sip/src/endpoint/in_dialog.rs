@@ -1,16 +1,16 @@
 //! Requests inside a dialog (RFC 3261 §12.2.2): the ACK, CANCEL, BYE,
-//! re-INVITE, INFO, NOTIFY and the rest, and what a 481 to our own request
-//! means for the call.
+//! re-INVITE, INFO, NOTIFY and the rest; and the responses to our own
+//! requests in it (a REFER's outcome, a 481 that means the dialog is gone).
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::dialog::{DialogKey, DialogState};
 use crate::event::{CallHandle, EndReason, Event, ReferStatus};
-use crate::message::{Method, Request};
+use crate::message::{Method, Request, Response};
 use crate::response::Reply;
 use crate::sdp::{self, Negotiated};
-use crate::transaction::{ServerTx, TxKey};
+use crate::transaction::{ClientTx, ServerTx, TxKey};
 
 use super::invite::offer_in;
 use super::{Endpoint, Inbound, TimerKey, ALLOW};
@@ -299,6 +299,54 @@ impl Endpoint {
         // so a refused re-INVITE leaves the dialog as it was.
         call.refresh_target(req.contact.as_deref());
         Ok((body, media))
+    }
+
+    pub(super) fn on_response(&mut self, now: Instant, resp: Response) {
+        let Some(tx) = self.client_txs.get_mut(&resp.branch) else {
+            return;
+        };
+        if !tx.answered_by(&resp) {
+            return;
+        }
+        if resp.code < 200 {
+            if let Some(at) = tx.on_provisional(now, &self.config.timers) {
+                self.timers.schedule(at, TimerKey::Client(resp.branch));
+            }
+            return;
+        }
+        if let Some(tx) = self.client_txs.remove(&resp.branch) {
+            self.client_final(tx, resp.code);
+        }
+    }
+
+    pub(super) fn client_final(&mut self, tx: ClientTx, code: u16) {
+        if code == 481 && tx.method != Method::Bye {
+            // The peer has no such dialog (RFC 5057 §5.1): it is gone, and
+            // with it the call. End it here, without a BYE the peer would
+            // only answer 481 again.
+            self.dialog_gone(tx.call, tx.method);
+            return;
+        }
+        match tx.method {
+            Method::Bye => self.forget_call(tx.call),
+            Method::Refer => {
+                let status = if (200..300).contains(&code) {
+                    ReferStatus::Accepted
+                } else {
+                    ReferStatus::Rejected(code)
+                };
+                if let Some(call) = self.calls.get_mut(&tx.call) {
+                    if code >= 300 {
+                        call.refer_cseq = None;
+                    }
+                    self.events.push_back(Event::Refer {
+                        call: CallHandle(tx.call),
+                        status,
+                    });
+                }
+            }
+            _ => {}
+        }
     }
 
     pub(super) fn find_dialog(&self, req: &Request) -> Option<u64> {
