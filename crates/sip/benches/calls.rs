@@ -46,7 +46,12 @@ fn to_tag(response: &[u8]) -> String {
 fn one_call(ep: &mut Endpoint, now: &mut Instant, n: u64) {
     let caller = "127.0.0.1:5061".parse().unwrap();
     let udp = TransportKind::Udp;
-    ep.handle_input(*now, udp, caller, request("INVITE", n, 1, "", SDP).as_bytes());
+    ep.handle_input(
+        *now,
+        udp,
+        caller,
+        request("INVITE", n, 1, "", SDP).as_bytes(),
+    );
     let call = match ep.poll_event() {
         Some(Event::IncomingCall(incoming)) => incoming.call,
         other => panic!("{other:?}"),
