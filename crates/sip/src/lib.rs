@@ -2,8 +2,11 @@
 //!
 //! The protocol logic ([`Endpoint`]) is sans-IO: it takes datagrams and stream
 //! messages with the time they arrived, and hands back what to send, what
-//! happened and when it next needs to be woken. [`driver`] is the thin tokio
-//! layer that owns the UDP socket, the TCP listener and the clock.
+//! happened and when it next needs to be woken. It is built along RFC 3261's
+//! layers: [`transport`] (§18), `transaction` (§17), `dialog` (§12), and the
+//! UAS itself in [`endpoint`]. [`driver`] is the thin tokio layer that owns the
+//! UDP socket, the TCP listener and the clock, and hands each call its own
+//! channel of events without ever waiting on one.
 //!
 //! Messages are read by our own parser (`grammar`, `message`): rsipstack's
 //! generic one cost about three times as much on the one runtime thread and

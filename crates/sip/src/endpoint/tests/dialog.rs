@@ -515,3 +515,35 @@ fn a_strict_router_first_gets_its_uri_as_request_uri_and_the_target_goes_last() 
         vec!["<sip:p1.example.com;lr>", "<sip:caller@198.51.100.20:5070>"]
     );
 }
+
+#[test]
+fn a_stalled_call_is_ended_with_a_bye_that_says_why_or_500_before_the_answer() {
+    let mut h = Harness::new();
+    let (call, _) = h.confirmed_call();
+    h.ep.end_stalled(h.now, call).unwrap();
+    let sent = h.sent_text();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].starts_with("BYE "), "{}", sent[0]);
+    assert_eq!(
+        header(&sent[0], "Reason"),
+        Some("SIP;cause=500;text=\"call not responding\"")
+    );
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::LocalBye,
+            ..
+        }]
+    ));
+    h.ep.end_stalled(h.now, call).unwrap();
+    assert!(h.sent().is_empty(), "a call already ending is left alone");
+
+    let mut h = Harness::new();
+    let offered = h.offered_call();
+    h.ep.end_stalled(h.now, offered).unwrap();
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 500 Server Internal Error"]
+    );
+    assert_eq!(h.ep.active_calls(), 0);
+}
