@@ -266,6 +266,12 @@ impl Flow {
         self.emit(Action::Play(Prompt { playback, id, text }));
     }
 
+    /// Asks for `id`'s audio with these words ahead of playing it.
+    fn prepare_with(&mut self, id: PromptId, values: &[(&str, &str)]) {
+        let text = prompts::render(self.config.prompts.template(id), values);
+        self.emit(Action::Prepare { id, text });
+    }
+
     /// A keypad entry is about to be collected under `spec`.
     fn collect_digits(&mut self, spec: DigitCollection) {
         self.emit(Action::CollectDigits(spec));

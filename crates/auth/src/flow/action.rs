@@ -18,6 +18,14 @@ use crate::phone::E164;
 #[derive(Debug, Clone)]
 pub enum Action {
     Play(Prompt),
+    /// A prompt this call may play soon, with these words: have its audio
+    /// ready so that it starts at once when it comes (the welcome with the
+    /// caller's name, while they speak their passphrase). Nothing waits for
+    /// it, and it may never be played.
+    Prepare {
+        id: PromptId,
+        text: String,
+    },
     /// The caller pressed a key that answers the step now collecting input
     /// (barge-in): stop the prompts playing and drop those queued, unless
     /// the one playing must be heard to the end. Only the flow knows which

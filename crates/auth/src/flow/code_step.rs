@@ -17,6 +17,10 @@ use crate::secret::SecretString;
 impl Flow {
     pub(super) fn fall_back_to_code(&mut self, now: Instant, caller: Identified) {
         self.play(now, PromptId::PassphraseFailed);
+        self.prepare_with(
+            PromptId::WelcomeAfterCode,
+            &[("name", &caller.account.name)],
+        );
         let to = caller.account.sms_number.clone();
         let account = caller.account.id.clone();
         match IssuedCode::issue(self.secrets.as_mut(), &self.config.code.policy, now) {

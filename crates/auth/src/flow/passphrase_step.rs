@@ -28,6 +28,12 @@ impl Flow {
             purpose: ListenPurpose::Passphrase,
             expected_words: caller.account.passphrase_words,
         }));
+        // Right after the answer comes the welcome with the caller's name:
+        // rendered now, it does not stand between the decision and the caller.
+        self.prepare_with(
+            PromptId::WelcomeAfterPassphrase,
+            &[("name", &caller.account.name)],
+        );
         self.state = State::Passphrase {
             caller,
             deadline: None,

@@ -110,6 +110,11 @@ pub enum Command {
     /// Find the prompt's audio and answer with [`Background::Rendered`];
     /// everything after it waits for that answer.
     Render(Prompt),
+    /// Render this prompt's audio if it is not ready; nothing waits for it.
+    Prepare {
+        id: PromptId,
+        text: String,
+    },
     Recognizer(RecognizerCommand),
     /// Work off the call; its result comes back as [`Background::Flow`].
     Work(Work),
@@ -592,7 +597,9 @@ impl CallCore {
     fn run_actions(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
-                now @ (Action::Audit(_) | Action::StopPrompts) => self.execute(now),
+                now @ (Action::Audit(_) | Action::StopPrompts | Action::Prepare { .. }) => {
+                    self.execute(now)
+                }
                 other => self.held.push_back(other),
             }
         }
@@ -630,6 +637,7 @@ impl CallCore {
                 self.rendering = true;
                 self.commands.push_back(Command::Render(prompt));
             }
+            Action::Prepare { id, text } => self.commands.push_back(Command::Prepare { id, text }),
             // Keys always reach the flow; it says when one barges in.
             Action::CollectDigits(_) => {}
             Action::StopPrompts => {

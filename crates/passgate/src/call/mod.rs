@@ -314,6 +314,7 @@ impl Driver {
                 }
                 Command::Media(change) => self.media.apply(change),
                 Command::Render(prompt) => self.render(core, now, prompt),
+                Command::Prepare { id, text } => self.prepare(id, text),
                 Command::Recognizer(command) => self.recognizer(core, now, command),
                 Command::Work(work) => self.spawn(work),
                 Command::Audit(event) => {
@@ -343,6 +344,19 @@ impl Driver {
         tokio::spawn(async move {
             let pcm = services.tts.render(name, &prompt.text).await;
             let _ = tx.send(Background::Rendered(prompt, pcm)).await;
+        });
+    }
+
+    /// Renders a prompt the call may play soon, off the call task.
+    fn prepare(&self, id: PromptId, text: String) {
+        if self.services.tts.cached(id.name(), &text).is_some() {
+            return;
+        }
+        let services = self.services.clone();
+        tokio::spawn(async move {
+            if let Err(e) = services.tts.render(id.name(), &text).await {
+                tracing::warn!(prompt = id.name(), error = %e, "could not render a prompt ahead");
+            }
         });
     }
 

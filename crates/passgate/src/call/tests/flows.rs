@@ -34,6 +34,14 @@ fn a_known_caller_says_the_passphrase_presses_zero_and_is_transferred_verified()
     assert!(!call.listening, "listening waits for the prompts before it");
     call.hear_prompts();
     assert!(call.listening);
+    assert_eq!(
+        call.prepared,
+        [(
+            PromptId::WelcomeAfterPassphrase,
+            format!("{} welcome back.", nelson().name)
+        )],
+        "the welcome with the caller's name is rendered while they speak"
+    );
     call.say("하얀 말");
     assert!(!call.listening);
     assert!(matches!(call.next_work(), Work::VerifyPassphrase { .. }));

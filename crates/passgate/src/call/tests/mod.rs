@@ -162,6 +162,8 @@ struct Call {
     media_log: Vec<CallMediaCommand>,
     listening: bool,
     tallies: Vec<Tally>,
+    /// Prompts the core asked to have ready, with their words.
+    prepared: Vec<(PromptId, String)>,
 }
 
 impl Call {
@@ -189,6 +191,7 @@ impl Call {
             media_log: Vec::new(),
             listening: false,
             tallies: Vec::new(),
+            prepared: Vec::new(),
         };
         call.pump();
         call
@@ -235,6 +238,7 @@ impl Call {
             Command::Work(work) => self.work.push_back(work),
             Command::Audit(row) => self.audit.push(row),
             Command::Tally(t) => self.tallies.push(t),
+            Command::Prepare { id, text } => self.prepared.push((id, text)),
         }
     }
 
