@@ -19,6 +19,7 @@
 //! - [`receiver`]: the whole receive path of a call, datagrams to digits and frames.
 //! - [`session`]: receiver, pacer and RTCP of one call joined, with barge-in; what
 //!   Passgate's media threads drive.
+//! - [`srtp`]: SRTP/SRTCP protect and check (RFC 3711, webrtc-rs `webrtc-srtp`).
 //! - [`digit`]: the DTMF key type both detectors report.
 
 pub mod codec;
@@ -38,6 +39,7 @@ pub mod rtcp;
 pub mod rtp_packet;
 pub mod session;
 pub mod source_latch;
+pub mod srtp;
 pub mod vad;
 
 pub use codec::AudioCodec;
@@ -59,8 +61,9 @@ pub use resample::{resample_clip, FrameResampler, ResampleError};
 pub use rtcp::{CallMediaStats, RtcpConfig, RtcpSession};
 pub use rtp_packet::{RtpError, RtpPacket};
 pub use session::{
-    BargeIn, Command as MediaCommand, MediaSession, SessionConfig, SessionEvent, SessionStats,
-    Transmit,
+    BargeIn, Command as MediaCommand, MediaSession, SessionConfig, SessionError, SessionEvent,
+    SessionStats, Transmit,
 };
 pub use source_latch::{SourceLatch, SourceLearning};
+pub use srtp::{Srtp, SrtpConfig, SrtpMaster, SrtpProfile, SrtpStats};
 pub use vad::{Vad, VadConfig, VadEvent};

@@ -15,6 +15,7 @@ use crate::receiver::{
 };
 use crate::rtcp::{CallMediaStats, RtcpConfig, RtcpSession};
 use crate::rtp_packet::{RtpError, RtpPacket};
+use crate::srtp::{self, Srtp, SrtpConfig, SrtpError, SrtpStats};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
@@ -23,6 +24,9 @@ pub struct SessionConfig {
     pub pacer: PacerConfig,
     pub cname: String,
     pub rtcp_interval: std::time::Duration,
+    /// SDES keys when the call's media is SRTP: every packet both ways is
+    /// protected, and one that fails its check never reaches the receiver.
+    pub srtp: Option<SrtpConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +80,15 @@ pub enum BargeIn {
 pub struct SessionStats {
     pub receiver: ReceiverStats,
     pub rtcp: CallMediaStats,
+    pub srtp: SrtpStats,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Receiver(#[from] ReceiverError),
+    #[error(transparent)]
+    Srtp(#[from] SrtpError),
 }
 
 #[derive(Debug)]
@@ -83,6 +96,9 @@ pub struct MediaSession {
     receiver: RtpReceiver,
     pacer: Pacer,
     rtcp: RtcpSession,
+    srtp: Option<Srtp>,
+    /// What an SRTP session of an earlier offer/answer counted.
+    srtp_before: SrtpStats,
     barge_in: BargeIn,
     /// The caller holds the call: it hears nothing and what it sends is
     /// not input (music on hold is not an answer).
@@ -93,7 +109,7 @@ pub struct MediaSession {
 
 impl MediaSession {
     /// `now` starts the RTCP report timer.
-    pub fn new(now: Instant, config: SessionConfig) -> Result<Self, ReceiverError> {
+    pub fn new(now: Instant, config: SessionConfig) -> Result<Self, SessionError> {
         let mut rtcp = RtcpSession::new(RtcpConfig {
             local_ssrc: config.pacer.ssrc,
             cname: config.cname,
@@ -105,6 +121,8 @@ impl MediaSession {
             receiver: RtpReceiver::new(config.receiver)?,
             pacer: Pacer::new(config.pacer),
             rtcp,
+            srtp: config.srtp.map(Srtp::new).transpose()?,
+            srtp_before: SrtpStats::default(),
             barge_in: BargeIn::Off,
             held: false,
             events: VecDeque::new(),
@@ -113,8 +131,9 @@ impl MediaSession {
     }
 
     /// Carries out a [`Command`] at the driver's `now`. Only a renegotiation
-    /// can fail (a codec that cannot be set up); the previous formats stay.
-    pub fn apply(&mut self, now: Instant, command: Command) -> Result<(), ReceiverError> {
+    /// can fail (a codec or SRTP keys that cannot be set up); the previous
+    /// formats stay.
+    pub fn apply(&mut self, now: Instant, command: Command) -> Result<(), SessionError> {
         match command {
             Command::Play { id, pcm } => {
                 self.pacer.enqueue_as(now, id, pcm);
@@ -136,6 +155,21 @@ impl MediaSession {
         if !self.receiver.accepts_source(from) {
             return;
         }
+        let plain;
+        let datagram = match self.srtp.as_mut() {
+            None => datagram,
+            Some(ctx) => {
+                plain = if srtp::is_rtcp(datagram) {
+                    ctx.unprotect_rtcp(datagram)
+                } else {
+                    ctx.unprotect_rtp(datagram)
+                };
+                match &plain {
+                    Some(p) => &p[..],
+                    None => return,
+                }
+            }
+        };
         match RtpPacket::parse(datagram) {
             Ok(packet) => {
                 self.receiver.count_datagram(false);
@@ -156,7 +190,16 @@ impl MediaSession {
 
     /// A datagram from the RTCP socket.
     pub fn handle_rtcp(&mut self, now: Instant, datagram: &[u8]) {
-        self.rtcp.handle_rtcp(now, datagram);
+        match self.srtp.as_mut() {
+            None => {
+                self.rtcp.handle_rtcp(now, datagram);
+            }
+            Some(ctx) => {
+                if let Some(plain) = ctx.unprotect_rtcp(datagram) {
+                    self.rtcp.handle_rtcp(now, &plain);
+                }
+            }
+        }
     }
 
     /// `wallclock` is the time of day, needed only for RTCP sender reports.
@@ -167,7 +210,14 @@ impl MediaSession {
         self.pump_pacer();
         self.rtcp.handle_timeout(now, wallclock);
         while let Some(report) = self.rtcp.poll_transmit() {
-            self.out.push_back(Transmit::Rtcp(report));
+            match self.srtp.as_mut() {
+                None => self.out.push_back(Transmit::Rtcp(report)),
+                Some(ctx) => {
+                    if let Some(wire) = ctx.protect_rtcp(&report) {
+                        self.out.push_back(Transmit::Rtcp(wire.to_vec()));
+                    }
+                }
+            }
         }
     }
 
@@ -212,8 +262,19 @@ impl MediaSession {
     /// ACK to our offer): both directions use them from now on. `config`'s
     /// SSRC, first sequence number and timestamp are ignored: the stream
     /// carries on.
-    pub fn renegotiate(&mut self, config: SessionConfig) -> Result<(), ReceiverError> {
+    /// New SDES keys apply at once; an answer without them makes the media
+    /// plain again.
+    pub fn renegotiate(&mut self, config: SessionConfig) -> Result<(), SessionError> {
         self.receiver.renegotiate(config.receiver)?;
+        match (self.srtp.as_mut(), config.srtp) {
+            (Some(ctx), Some(keys)) => ctx.rekey(keys)?,
+            (None, Some(keys)) => self.srtp = Some(Srtp::new(keys)?),
+            (Some(ctx), None) => {
+                self.srtp_before = add_srtp(self.srtp_before, ctx.stats());
+                self.srtp = None;
+            }
+            (None, None) => {}
+        }
         self.rtcp.set_clock_rate(config.pacer.clock_rate);
         self.pacer.renegotiate(config.pacer);
         Ok(())
@@ -273,7 +334,16 @@ impl MediaSession {
         SessionStats {
             receiver: self.receiver.stats(),
             rtcp: self.rtcp.stats(),
+            srtp: self
+                .srtp
+                .as_ref()
+                .map_or(self.srtp_before, |c| add_srtp(self.srtp_before, c.stats())),
         }
+    }
+
+    /// Whether the call's media is SRTP now.
+    pub fn is_secure(&self) -> bool {
+        self.srtp.is_some()
     }
 
     fn pump_receiver(&mut self) {
@@ -300,12 +370,28 @@ impl MediaSession {
             self.rtcp.on_rtp_sent(out.due, &out.packet);
             // The pacer builds only well-formed headers, so serialising cannot fail.
             if let Ok(bytes) = out.packet.to_bytes() {
-                self.out.push_back(Transmit::Rtp(bytes));
+                match self.srtp.as_mut() {
+                    None => self.out.push_back(Transmit::Rtp(bytes)),
+                    Some(ctx) => {
+                        if let Some(wire) = ctx.protect_rtp(&bytes) {
+                            self.out.push_back(Transmit::Rtp(wire));
+                        }
+                    }
+                }
             }
         }
         while let Some(event) = self.pacer.poll_event() {
             self.events.push_back(SessionEvent::Prompt(event));
         }
+    }
+}
+
+fn add_srtp(a: SrtpStats, b: SrtpStats) -> SrtpStats {
+    SrtpStats {
+        unprotected: a.unprotected + b.unprotected,
+        auth_failures: a.auth_failures + b.auth_failures,
+        replayed: a.replayed + b.replayed,
+        malformed: a.malformed + b.malformed,
     }
 }
 
@@ -322,6 +408,7 @@ mod tests {
             pacer: PacerConfig::g711(G711::Ulaw, 0xBEEF, 1, 0),
             cname: "passgate@test".into(),
             rtcp_interval: Duration::from_secs(5),
+            srtp: None,
         }
     }
 
@@ -502,6 +589,7 @@ mod tests {
             pacer: PacerConfig::g711(G711::Alaw, 1, 1, 1),
             cname: "ignored".into(),
             rtcp_interval: Duration::from_secs(5),
+            srtp: None,
         })
         .unwrap();
         let after = rtp_of(&run(&mut s, t0 + Duration::from_millis(300)));

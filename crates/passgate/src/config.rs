@@ -239,6 +239,11 @@ pub struct RtpConfig {
     /// (from any port), or, for callers behind NAT that advertise a private
     /// address, also another when none from that IP came first.
     pub learn_source: LearnSource,
+    /// SRTP with SDES keys (RFC 4568): "off" (plain RTP only), "offer"
+    /// (SRTP when the caller's offer has a usable a=crypto), "required"
+    /// (an offer without one gets 488). The keys travel in the SDP, so they
+    /// are secret only when SIP runs over TLS.
+    pub srtp: sip::SrtpMode,
 }
 
 /// `rtp.learn_source`.
@@ -261,6 +266,7 @@ impl Default for RtpConfig {
             realtime_priority: 10,
             strict_source: true,
             learn_source: LearnSource::SdpAddress,
+            srtp: sip::SrtpMode::Off,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What an SDP negotiation means for a call's media: the negotiated codec,
-//! payload types and packet time as a `media::SessionConfig`, for a new
-//! session and for every renegotiation.
+//! payload types, packet time and SDES keys as a `media::SessionConfig`, for
+//! a new session and for every renegotiation.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -63,6 +63,26 @@ impl MediaFormats {
             pacer,
             cname,
             rtcp_interval: Duration::from_secs(5),
+            srtp: neg.srtp.as_ref().map(srtp_config),
         }
+    }
+}
+
+/// The media crate's view of the SDES keys offer/answer settled.
+fn srtp_config(params: &sip::SrtpParams) -> media::SrtpConfig {
+    let master = |k: &sip::SrtpKey| {
+        let mut key = [0u8; 16];
+        let mut salt = [0u8; 14];
+        key.copy_from_slice(k.master_key());
+        salt.copy_from_slice(k.master_salt());
+        media::SrtpMaster { key, salt }
+    };
+    media::SrtpConfig {
+        profile: match params.suite {
+            sip::SrtpSuite::AesCm128HmacSha1_80 => media::SrtpProfile::Aes128CmSha1_80,
+            sip::SrtpSuite::AesCm128HmacSha1_32 => media::SrtpProfile::Aes128CmSha1_32,
+        },
+        local: master(&params.local),
+        remote: master(&params.remote),
     }
 }

@@ -217,6 +217,18 @@ impl Metrics {
             "passgate_rtp_foreign_source_packets_total",
             stats.receiver.foreign_source,
         );
+        self.add(
+            "passgate_srtp_dropped_total{why=\"auth_failed\"}",
+            stats.srtp.auth_failures,
+        );
+        self.add(
+            "passgate_srtp_dropped_total{why=\"replayed\"}",
+            stats.srtp.replayed,
+        );
+        self.add(
+            "passgate_srtp_dropped_total{why=\"malformed\"}",
+            stats.srtp.malformed,
+        );
     }
 
     pub fn render(&self, sip: Option<sip::driver::DriverStats>) -> String {

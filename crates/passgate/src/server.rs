@@ -48,6 +48,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     endpoint.user = config.sip.user.clone();
     endpoint.media.codecs = config.codecs();
     endpoint.media.ptime_ms = config.sip.ptime_ms;
+    endpoint.media.srtp = config.rtp.srtp;
     endpoint.max_calls = config.sip.max_calls;
     endpoint.trying_after = Duration::from_millis(config.sip.trying_after_ms);
     endpoint.timers.t1 = Duration::from_millis(config.sip.timer_t1_ms);

@@ -16,6 +16,8 @@ pub struct EndpointConfig {
     /// call is refused with 488.
     pub public_ipv6: Option<Ipv6Addr>,
     pub public_port: u16,
+    /// The port of the TLS listener, written in Contact and Via of TLS calls.
+    pub tls_port: Option<u16>,
     /// User part of our Contact.
     pub user: String,
     pub media: MediaPolicy,
@@ -63,6 +65,7 @@ impl EndpointConfig {
             public_ip: public.ip(),
             public_ipv6: None,
             public_port: public.port(),
+            tls_port: None,
             user: "passgate".into(),
             media: MediaPolicy::default(),
             timers: Timers::default(),

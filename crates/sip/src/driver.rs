@@ -1,6 +1,7 @@
 //! The tokio side of the user agent: one UDP socket and one TCP listener on
-//! the same address, the clock, and channels to the application. All protocol
-//! decisions are the [`Endpoint`]'s; this task only moves bytes and time.
+//! the same address, optionally a TLS listener (`tls_accept`), the clock, and
+//! channels to the application. All protocol decisions are the
+//! [`Endpoint`]'s; this task only moves bytes and time.
 
 use std::collections::HashMap;
 use std::io;
@@ -10,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::call_events::{CallRouter, Routed};
@@ -84,16 +85,20 @@ pub struct TcpStats {
     pub closed_idle: u64,
     pub closed_message_timeout: u64,
     pub closed_framing: u64,
+    /// TLS connections closed before or during the handshake (a bad or
+    /// refused client certificate, a stalled or non-TLS client).
+    pub tls_handshake_failed: u64,
 }
 
 #[derive(Default)]
-struct TcpCounters {
+pub(crate) struct TcpCounters {
     refused_forbidden: AtomicU64,
     refused_per_source: AtomicU64,
     refused_total: AtomicU64,
     closed_idle: AtomicU64,
     closed_message_timeout: AtomicU64,
     closed_framing: AtomicU64,
+    pub(crate) tls_handshake_failed: AtomicU64,
 }
 
 impl TcpCounters {
@@ -106,10 +111,11 @@ impl TcpCounters {
             closed_idle: get(&self.closed_idle),
             closed_message_timeout: get(&self.closed_message_timeout),
             closed_framing: get(&self.closed_framing),
+            tls_handshake_failed: get(&self.tls_handshake_failed),
         }
     }
 
-    fn refused(&self, why: TcpRefusal) {
+    pub(crate) fn refused(&self, why: TcpRefusal) {
         let counter = match why {
             TcpRefusal::Forbidden => &self.refused_forbidden,
             TcpRefusal::PerSource => &self.refused_per_source,
@@ -172,16 +178,24 @@ pub struct SipServer {
     /// New calls, each with the channel of its own events.
     pub calls: mpsc::Receiver<NewCall>,
     pub local_addr: SocketAddr,
+    /// Where the TLS listener took connections, when there is one.
+    pub tls_addr: Option<SocketAddr>,
 }
 
-enum TcpInput {
+/// The TLS listener: its address (port 0 picks one) and its certificates.
+pub struct TlsListen {
+    pub listen: SocketAddr,
+    pub config: Arc<crate::tls::TlsConfigStore>,
+}
+
+pub(crate) enum TcpInput {
     Opened {
         id: u64,
         peer: SocketAddr,
         writer: mpsc::Sender<Vec<u8>>,
     },
     Message {
-        id: u64,
+        transport: TransportKind,
         peer: SocketAddr,
         data: Vec<u8>,
     },
@@ -197,9 +211,9 @@ enum TcpInput {
 }
 
 /// Holds a connection's admission; releases it when the connection ends.
-struct Admitted {
-    admission: Arc<Mutex<TcpAdmission>>,
-    peer: SocketAddr,
+pub(crate) struct Admitted {
+    pub(crate) admission: Arc<Mutex<TcpAdmission>>,
+    pub(crate) peer: SocketAddr,
 }
 
 impl Drop for Admitted {
@@ -223,12 +237,35 @@ pub async fn start_with_limits(
     config: EndpointConfig,
     limits: TcpLimits,
 ) -> io::Result<SipServer> {
+    start_with_tls(listen, config, limits, None).await
+}
+
+/// [`start_with_limits`] with a TLS listener beside UDP and TCP, under the
+/// same connection limits (counted together with TCP).
+pub async fn start_with_tls(
+    listen: SocketAddr,
+    config: EndpointConfig,
+    limits: TcpLimits,
+    tls: Option<TlsListen>,
+) -> io::Result<SipServer> {
     let (udp, tcp) = bind_both(listen)?;
     let local_addr = udp.local_addr()?;
     let mut config = config;
     if config.public_port == 0 {
         config.public_port = local_addr.port();
     }
+    let tls = match tls {
+        Some(t) => {
+            let listener = TcpListener::bind(t.listen).await?;
+            let addr = listener.local_addr()?;
+            if config.tls_port.is_none_or(|p| p == 0) {
+                config.tls_port = Some(addr.port());
+            }
+            Some((listener, t.config, addr))
+        }
+        None => None,
+    };
+    let tls_addr = tls.as_ref().map(|t| t.2);
     let (cmd_tx, cmd_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (calls_tx, calls_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (tcp_tx, tcp_rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -237,7 +274,18 @@ pub async fn start_with_limits(
         config.allow_from.clone(),
     )));
     let counters = Arc::new(TcpCounters::default());
-    tokio::spawn(accept_loop(tcp, tcp_tx, admission, counters.clone()));
+    let ids = Arc::new(AtomicU64::new(1));
+    if let Some((listener, store, _)) = tls {
+        tokio::spawn(crate::tls_accept::accept_loop(
+            listener,
+            store,
+            tcp_tx.clone(),
+            admission.clone(),
+            counters.clone(),
+            ids.clone(),
+        ));
+    }
+    tokio::spawn(accept_loop(tcp, tcp_tx, admission, counters.clone(), ids));
     let endpoint = Endpoint::new(config, rand::random());
     let router = CallRouter::new(calls_tx, CALL_EVENT_DEPTH);
     tokio::spawn(run(endpoint, udp, cmd_rx, router, tcp_rx, counters));
@@ -245,6 +293,7 @@ pub async fn start_with_limits(
         handle: SipHandle { commands: cmd_tx },
         calls: calls_rx,
         local_addr,
+        tls_addr,
     })
 }
 
@@ -314,7 +363,7 @@ async fn run(
                         tracing::warn!(destination = %t.destination, error = %e, "UDP send failed");
                     }
                 }
-                TransportKind::Tcp(id) => match connections.get(&id) {
+                TransportKind::Tcp(id) | TransportKind::Tls(id) => match connections.get(&id) {
                     Some((_, writer)) => {
                         if writer.try_send(t.payload).is_err() {
                             tracing::warn!(
@@ -388,7 +437,7 @@ async fn run(
                 let now = Instant::now();
                 match input {
                     TcpInput::Opened { id, peer, writer } => { connections.insert(id, (canonical(peer), writer)); }
-                    TcpInput::Message { id, peer, data } => ep.handle_input(now, TransportKind::Tcp(id), canonical(peer), &data),
+                    TcpInput::Message { transport, peer, data } => ep.handle_input(now, transport, canonical(peer), &data),
                     TcpInput::Closed { id } => { connections.remove(&id); }
                     TcpInput::Idle { id, may_close } => { let _ = may_close.send(!ep.uses_connection(id)); }
                 }
@@ -433,7 +482,7 @@ async fn run(
 
 /// An IPv4 caller of a dual-stack socket, as the IPv4 address it is: the
 /// endpoint answers it in IPv4 (Via, Contact, SDP).
-fn canonical(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
@@ -452,8 +501,8 @@ async fn accept_loop(
     to_endpoint: mpsc::Sender<TcpInput>,
     admission: Arc<Mutex<TcpAdmission>>,
     counters: Arc<TcpCounters>,
+    ids: Arc<AtomicU64>,
 ) {
-    let mut next_id = 1u64;
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -466,14 +515,14 @@ async fn accept_loop(
                 };
                 match admitted {
                     Ok(limits) => {
-                        let id = next_id;
-                        next_id += 1;
+                        let id = ids.fetch_add(1, Ordering::Relaxed);
+                        let _ = stream.set_nodelay(true);
                         let guard = Admitted {
                             admission: admission.clone(),
                             peer,
                         };
                         tokio::spawn(connection(
-                            id,
+                            TransportKind::Tcp(id),
                             stream,
                             peer,
                             to_endpoint.clone(),
@@ -511,17 +560,23 @@ enum Ending {
     EndpointGone,
 }
 
-async fn connection(
-    id: u64,
-    stream: TcpStream,
+/// Reads and writes one stream connection, TCP or TLS: `transport` names it.
+pub(crate) async fn connection<S>(
+    transport: TransportKind,
+    stream: S,
     peer: SocketAddr,
     to_endpoint: mpsc::Sender<TcpInput>,
     limits: TcpLimits,
     counters: Arc<TcpCounters>,
     _admitted: Admitted,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let id = match transport {
+        TransportKind::Tcp(id) | TransportKind::Tls(id) => id,
+        TransportKind::Udp => return,
+    };
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
     if to_endpoint
         .send(TcpInput::Opened {
@@ -536,7 +591,8 @@ async fn connection(
     }
     let write_task = tokio::spawn(async move {
         while let Some(bytes) = out_rx.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
+            // TLS holds records until flushed; for TCP flushing costs nothing.
+            if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
                 break;
             }
         }
@@ -573,7 +629,11 @@ async fn connection(
                 Ok(Some(Frame::Message(data))) => {
                     message_started = None;
                     if to_endpoint
-                        .send(TcpInput::Message { id, peer, data })
+                        .send(TcpInput::Message {
+                            transport,
+                            peer,
+                            data,
+                        })
                         .await
                         .is_err()
                     {

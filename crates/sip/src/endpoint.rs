@@ -178,9 +178,9 @@ impl Endpoint {
     /// Whether a call in progress sends over TCP connection `id` (such a
     /// connection is kept however long it stays silent).
     pub fn uses_connection(&self, id: u64) -> bool {
-        self.calls
-            .values()
-            .any(|c| c.transport == TransportKind::Tcp(id))
+        self.calls.values().any(
+            |c| matches!(c.transport, TransportKind::Tcp(i) | TransportKind::Tls(i) if i == id),
+        )
     }
 
     /// Transactions still held (for memory accounting and drain checks).
@@ -603,7 +603,7 @@ impl Endpoint {
         let referred_by = format!(
             "Referred-By: <sip:{}@{}>",
             self.config.user,
-            self.host_port(c.remote.ip())
+            self.host_port(c.remote.ip(), c.transport)
         );
         let headers = [format!("Refer-To: <{refer_to}>"), referred_by];
         let cseq = self.send_request(now, call.0, Method::Refer, &headers);

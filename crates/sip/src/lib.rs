@@ -32,11 +32,14 @@ pub mod multipart;
 mod response;
 mod route;
 pub mod salvage;
+pub mod sdes;
 pub mod sdp;
 mod stateless;
 pub mod tcp_admission;
 mod timer_queue;
 pub mod timers;
+pub mod tls;
+mod tls_accept;
 mod transaction;
 pub mod transport;
 
@@ -46,6 +49,8 @@ pub use digest::DigestAuth;
 pub use endpoint::{
     CallHandle, EndReason, Endpoint, EndpointConfig, Event, IncomingCall, ReferStatus,
 };
+pub use sdes::{SrtpKey, SrtpMode, SrtpParams, SrtpSuite};
 pub use sdp::{Codec, Direction, Negotiated};
 pub use tcp_admission::{TcpLimits, TcpRefusal};
+pub use tls::{TlsConfigStore, TlsError, TlsSettings};
 pub use transport::{Transmit, TransportKind};

@@ -3,11 +3,15 @@
 //! We answer the first audio `RTP/AVP` stream with one codec chosen by our
 //! preference among those offered, plus `telephone-event` at the payload type
 //! and clock rate the *offer* used, and refuse every other stream (port 0).
+//! With SRTP on (`MediaPolicy::srtp`), an `RTP/SAVP` stream, or an `RTP/AVP`
+//! one carrying `a=crypto`, is answered with SDES keys ([`crate::sdes`]).
 
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Deserialize;
+
+use crate::sdes::{self, CryptoOffer, SrtpMode, SrtpParams};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -126,6 +130,8 @@ pub struct MediaDescription {
     pub rtcp: Option<(u16, Option<IpAddr>)>,
     /// `a=rtcp-mux` (RFC 5761): RTCP shares the RTP port.
     pub rtcp_mux: bool,
+    /// The `a=crypto` lines we could use, in the offer's order of preference.
+    pub crypto: Vec<CryptoOffer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +153,12 @@ pub enum SdpError {
     NoCommonCodec { offered: String },
     #[error("the audio stream has no connection address")]
     NoConnection,
+    #[error("SRTP is required here and the offer is plain RTP")]
+    SrtpRequired,
+    #[error("no usable a=crypto in the RTP/SAVP offer (AES_CM_128_HMAC_SHA1_80 or _32, one key, no MKI)")]
+    NoUsableCrypto,
+    #[error("SRTP is off here (rtp.srtp) and the offer has only RTP/SAVP")]
+    SrtpOff,
 }
 
 impl SdpError {
@@ -208,6 +220,7 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     direction: None,
                     rtcp: None,
                     rtcp_mux: false,
+                    crypto: Vec::new(),
                 });
             }
             "a" => {
@@ -233,6 +246,7 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     // An a=rtcp we cannot read leaves RTCP on RTP + 1.
                     ("rtcp", Some(arg)) => m.rtcp = parse_rtcp(arg),
                     ("rtcp-mux", None) => m.rtcp_mux = true,
+                    ("crypto", Some(arg)) => m.crypto.extend(sdes::parse_crypto(arg)),
                     _ => {}
                 }
             }
@@ -295,6 +309,10 @@ pub struct Negotiated {
     pub rtcp_mux: bool,
     /// Our direction in the answer.
     pub direction: Direction,
+    /// SDES keys when the stream is SRTP; a fresh local key for each answer.
+    pub srtp: Option<SrtpParams>,
+    /// The answered stream's transport, `RTP/AVP` or `RTP/SAVP`, as offered.
+    protocol: String,
     /// Index of the answered stream among the offer's m= lines.
     stream: usize,
     /// The offer's m= lines, refused in the answer except `stream`.
@@ -307,6 +325,7 @@ pub struct MediaPolicy {
     /// Enabled codecs, most preferred first.
     pub codecs: Vec<Codec>,
     pub ptime_ms: u32,
+    pub srtp: SrtpMode,
 }
 
 impl Default for MediaPolicy {
@@ -314,6 +333,7 @@ impl Default for MediaPolicy {
         MediaPolicy {
             codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::Opus],
             ptime_ms: 20,
+            srtp: SrtpMode::Off,
         }
     }
 }
@@ -321,11 +341,7 @@ impl Default for MediaPolicy {
 const SUPPORTED_PTIMES: [u32; 4] = [10, 20, 30, 40];
 
 pub fn negotiate(offer: &SessionDescription, policy: &MediaPolicy) -> Result<Negotiated, SdpError> {
-    let stream = offer
-        .media
-        .iter()
-        .position(|m| m.kind == "audio" && m.protocol == "RTP/AVP" && m.port != 0)
-        .ok_or(SdpError::NoAudio)?;
+    let (stream, srtp) = choose_stream(offer, policy.srtp)?;
     let m = &offer.media[stream];
     let lookup = |fmt: &str| -> Option<RtpMap> {
         let pt: u8 = fmt.parse().ok()?;
@@ -392,6 +408,8 @@ pub fn negotiate(offer: &SessionDescription, policy: &MediaPolicy) -> Result<Neg
         remote_rtcp,
         rtcp_mux: m.rtcp_mux,
         direction: direction.answer(),
+        srtp: srtp.map(SrtpParams::answering),
+        protocol: m.protocol.clone(),
         stream,
         refused: offer
             .media
@@ -405,6 +423,38 @@ pub fn negotiate(offer: &SessionDescription, policy: &MediaPolicy) -> Result<Neg
             })
             .collect(),
     })
+}
+
+/// The audio stream to answer and the offer's crypto line to take. Plain
+/// `RTP/AVP` carrying `a=crypto` is answered with SRTP too (carriers send
+/// that), unless SRTP is off.
+fn choose_stream(
+    offer: &SessionDescription,
+    mode: SrtpMode,
+) -> Result<(usize, Option<&CryptoOffer>), SdpError> {
+    let mut refusal = SdpError::NoAudio;
+    for (i, m) in offer.media.iter().enumerate() {
+        if m.kind != "audio" || m.port == 0 {
+            continue;
+        }
+        let crypto = m.crypto.first();
+        match (m.protocol.as_str(), mode, crypto) {
+            ("RTP/AVP", SrtpMode::Off, _) => return Ok((i, None)),
+            ("RTP/AVP", SrtpMode::Offer, c) => return Ok((i, c)),
+            ("RTP/AVP" | "RTP/SAVP", SrtpMode::Offer | SrtpMode::Required, Some(c)) => {
+                return Ok((i, Some(c)))
+            }
+            ("RTP/AVP", SrtpMode::Required, None) => refusal = SdpError::SrtpRequired,
+            ("RTP/SAVP", SrtpMode::Offer | SrtpMode::Required, None) => {
+                refusal = SdpError::NoUsableCrypto
+            }
+            ("RTP/SAVP", SrtpMode::Off, _) if refusal == SdpError::NoAudio => {
+                refusal = SdpError::SrtpOff
+            }
+            _ => {}
+        }
+    }
+    Err(refusal)
 }
 
 fn static_rtpmap(pt: u8) -> Option<RtpMap> {
@@ -458,6 +508,8 @@ pub fn first_choice(policy: &MediaPolicy) -> Negotiated {
         remote_rtcp: unspecified,
         rtcp_mux: false,
         direction: Direction::SendRecv,
+        srtp: None,
+        protocol: "RTP/AVP".to_string(),
         stream: 0,
         refused: Vec::new(),
     }
@@ -495,7 +547,7 @@ fn header(ip: IpAddr, origin: SdpOrigin) -> String {
 }
 
 fn audio_media(out: &mut String, neg: &Negotiated, port: u16) {
-    let _ = write!(out, "m=audio {port} RTP/AVP {}", neg.payload_type);
+    let _ = write!(out, "m=audio {port} {} {}", neg.protocol, neg.payload_type);
     if let Some(te) = neg.telephone_event {
         let _ = write!(out, " {te}");
     }
@@ -520,6 +572,9 @@ fn audio_media(out: &mut String, neg: &Negotiated, port: u16) {
     );
     if neg.rtcp_mux {
         out.push_str("a=rtcp-mux\r\n");
+    }
+    if let Some(srtp) = &neg.srtp {
+        out.push_str(&srtp.attribute());
     }
 }
 

@@ -22,6 +22,7 @@ fn preference_decides_between_offered_codecs() {
     let pcma_first = MediaPolicy {
         codecs: vec![Codec::Pcma, Codec::Pcmu],
         ptime_ms: 20,
+        srtp: SrtpMode::Off,
     };
     let neg = negotiate(&offer, &pcma_first).unwrap();
     assert_eq!((neg.codec, neg.payload_type), (Codec::Pcma, 8));

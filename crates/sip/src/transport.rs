@@ -14,6 +14,9 @@ pub enum TransportKind {
     /// A TCP connection, by the driver's id for it. Responses and in-dialog
     /// requests go back over the connection the request came in on.
     Tcp(u64),
+    /// A TLS connection (RFC 3261 §26), by the driver's id for it; reused
+    /// like a TCP one.
+    Tls(u64),
 }
 
 impl TransportKind {
@@ -22,13 +25,14 @@ impl TransportKind {
         match self {
             TransportKind::Udp => "UDP",
             TransportKind::Tcp(_) => "TCP",
+            TransportKind::Tls(_) => "TLS",
         }
     }
 
     /// Whether the transport delivers by itself: nothing is retransmitted
     /// over it, and transactions on it linger for no retransmissions (§17).
     pub(crate) fn reliable(self) -> bool {
-        matches!(self, TransportKind::Tcp(_))
+        matches!(self, TransportKind::Tcp(_) | TransportKind::Tls(_))
     }
 
     /// The `transport` URI parameter of our Contact over it, if any.
@@ -36,6 +40,7 @@ impl TransportKind {
         match self {
             TransportKind::Udp => "",
             TransportKind::Tcp(_) => ";transport=tcp",
+            TransportKind::Tls(_) => ";transport=tls",
         }
     }
 }
@@ -57,7 +62,7 @@ pub(crate) fn response_destination(
     echo: &EchoHeaders,
 ) -> SocketAddr {
     match transport {
-        TransportKind::Tcp(_) => source,
+        TransportKind::Tcp(_) | TransportKind::Tls(_) => source,
         TransportKind::Udp => {
             let via = echo.vias.first().map(String::as_str).unwrap_or("");
             match via_port_unless_rport(via) {

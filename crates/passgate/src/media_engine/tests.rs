@@ -30,6 +30,7 @@ fn session_reporting_every(rtcp_interval: Duration) -> MediaSession {
             pacer: PacerConfig::g711(G711::Ulaw, 0x1234, 100, 1000),
             cname: "test".into(),
             rtcp_interval,
+            srtp: None,
         },
     )
     .unwrap()

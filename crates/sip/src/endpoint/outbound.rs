@@ -45,7 +45,7 @@ impl Endpoint {
     ) -> Option<u32> {
         let branch = format!("z9hG4bK{}", self.random_token(16));
         let call = self.calls.get(&handle)?;
-        let host = self.host_port(call.remote.ip());
+        let host = self.host_port(call.remote.ip(), call.transport);
         let contact = contact_header(&self.config, &host, call.transport);
         let call = self.calls.get_mut(&handle)?;
         let (cseq, transmit) = call.request(&OutRequest {
@@ -193,7 +193,7 @@ impl Endpoint {
 
     /// Our Contact header line for a peer at `peer` over `transport`.
     pub(super) fn contact(&self, peer: IpAddr, transport: TransportKind) -> String {
-        contact_header(&self.config, &self.host_port(peer), transport)
+        contact_header(&self.config, &self.host_port(peer, transport), transport)
     }
 
     pub(super) fn answer_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
@@ -215,15 +215,19 @@ impl Endpoint {
     }
 
     /// Our host:port in Via and Contact for a peer at `peer`: in its family
-    /// when we have an address of it.
-    pub(super) fn host_port(&self, peer: IpAddr) -> String {
+    /// when we have an address of it, on the TLS listener's port over TLS.
+    pub(super) fn host_port(&self, peer: IpAddr, transport: TransportKind) -> String {
+        let port = match transport {
+            TransportKind::Tls(_) => self.config.tls_port.unwrap_or(self.config.public_port),
+            _ => self.config.public_port,
+        };
         match self
             .config
             .local_ip_for(peer)
             .unwrap_or(self.config.public_ip)
         {
-            IpAddr::V6(ip) => format!("[{ip}]:{}", self.config.public_port),
-            IpAddr::V4(ip) => format!("{ip}:{}", self.config.public_port),
+            IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+            IpAddr::V4(ip) => format!("{ip}:{port}"),
         }
     }
 

@@ -1,0 +1,125 @@
+//! SIP over TLS (RFC 3261 §26, RFC 5630) on rustls: the server's
+//! certificate and key, optional client certificates (mutual TLS with the
+//! trunks' CAs), and reloading both without touching connections already up.
+//!
+//! A TLS connection is admitted, capped and timed exactly like a TCP one
+//! (`tcp_admission`); the handshake must finish within the message timeout.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+
+/// Where the certificates come from and whom we accept (`sip.tls.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key: PKCS#8, PKCS#1 (RSA) or SEC1 (ECDSA).
+    pub key: PathBuf,
+    /// PEM CA certificates of the trunks allowed to connect. When set, a
+    /// client must present a valid, unexpired certificate issued by one.
+    pub client_ca: Option<PathBuf>,
+    /// Refuse TLS 1.2 (only 1.3 is offered).
+    pub tls13_only: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+fn file_error(path: &Path, problem: impl ToString) -> TlsError {
+    TlsError::File {
+        path: path.to_path_buf(),
+        problem: problem.to_string(),
+    }
+}
+
+/// Builds the rustls server configuration `settings` describe.
+pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.cert)
+        .map_err(|e| file_error(&settings.cert, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error(&settings.cert, e))?;
+    if certs.is_empty() {
+        return Err(file_error(&settings.cert, "no certificate in the file"));
+    }
+    // The key's own error could quote what it read: name the file only.
+    let key = PrivateKeyDer::from_pem_file(&settings.key)
+        .map_err(|_| file_error(&settings.key, "no PEM private key could be read"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if settings.tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match &settings.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            for ca in CertificateDer::pem_file_iter(path).map_err(|e| file_error(path, e))? {
+                let ca = ca.map_err(|e| file_error(path, e))?;
+                roots.add(ca).map_err(|e| file_error(path, e))?;
+            }
+            if roots.is_empty() {
+                return Err(file_error(path, "no CA certificate in the file"));
+            }
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| TlsError::Config(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(format!("certificate and key: {e}")))
+}
+
+/// The configuration new connections get. [`TlsConfigStore::reload`]
+/// swaps it; connections already up keep the session they negotiated, so
+/// calls on them go on.
+pub struct TlsConfigStore {
+    settings: TlsSettings,
+    current: RwLock<Arc<ServerConfig>>,
+}
+
+impl TlsConfigStore {
+    pub fn load(settings: TlsSettings) -> Result<TlsConfigStore, TlsError> {
+        let config = Arc::new(server_config(&settings)?);
+        Ok(TlsConfigStore {
+            settings,
+            current: RwLock::new(config),
+        })
+    }
+
+    /// Reads the files again. On error the previous configuration stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let fresh = Arc::new(server_config(&self.settings)?);
+        let mut current = self
+            .current
+            .write()
+            .map_err(|_| TlsError::Config("configuration lock poisoned".into()))?;
+        *current = fresh;
+        Ok(())
+    }
+
+    pub fn acceptor(&self) -> io::Result<tokio_rustls::TlsAcceptor> {
+        let current = self
+            .current
+            .read()
+            .map_err(|_| io::Error::other("TLS configuration lock poisoned"))?;
+        Ok(tokio_rustls::TlsAcceptor::from(current.clone()))
+    }
+}
