@@ -4,8 +4,12 @@ r"""A pjsip (pjsua2) caller for testing Passgate against a second SIP stack.
     caller.py --target sip:passgate@127.0.0.1:5060 --from +15550100001 \
               --port 5072 --log pjsua.log STEP...
 
-Places one call over UDP from --address (127.0.0.1 unless told) and runs the
-steps in order:
+Places one call over UDP from --address (127.0.0.1 unless told), or over TLS
+with --tls-ca (the CA that must have signed Passgate's certificate; --tls-cert
+and --tls-key present a client certificate), with SRTP when --srtp is
+optional (RTP/AVP with a=crypto) or mandatory (RTP/SAVP); the call a REFER
+starts goes to the target over UDP, with plain RTP unless --srtp-transfer.
+Runs the steps in order:
 
     wait:S                 handle events for S seconds
     wait_confirmed:S       until the call is answered and ACKed
@@ -51,6 +55,12 @@ os.dup2(2, 1)
 import pjsua2 as pj  # noqa: E402
 
 STARTED = time.monotonic()
+
+SRTP_USE = {
+    "off": pj.PJMEDIA_SRTP_DISABLED,
+    "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+    "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+}
 
 
 def emit(event, **fields):
@@ -148,6 +158,7 @@ class Caller(pj.Call):
         self.app.refer_to = prm.dstUri
         emit("refer", call=self.name, refer_to=prm.dstUri, status=prm.statusCode)
         # Accept (202) and let pjsua call the target with its own Call object.
+        self.app.account_for_transfer()
         target = Caller(self.app.account, "transfer", self.app)
         self.app.calls.append(target)
         prm.newCall = target
@@ -173,6 +184,17 @@ class App:
         tcfg.boundAddress = args.address
         tcfg.publicAddress = args.address
         self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        if args.tls_ca:
+            tls = pj.TransportConfig()
+            tls.port = 0
+            tls.boundAddress = args.address
+            tls.tlsConfig.CaListFile = args.tls_ca
+            tls.tlsConfig.verifyServer = True
+            tls.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+            if args.tls_cert:
+                tls.tlsConfig.certFile = args.tls_cert
+                tls.tlsConfig.privKeyFile = args.tls_key
+            self.ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls)
         self.ep.libStart()
         self.ep.audDevManager().setNullDev()
         if args.codecs.lower() != "all":
@@ -182,6 +204,11 @@ class App:
         acfg.mediaConfig.transportConfig.boundAddress = args.address
         acfg.mediaConfig.transportConfig.publicAddress = args.address
         acfg.mediaConfig.transportConfig.port = args.rtp_port
+        acfg.mediaConfig.srtpUse = SRTP_USE[args.srtp]
+        # The key exchange is as safe as the hop it crosses: 0 lets SDES go
+        # over any transport; TLS is chosen by the target URI.
+        acfg.mediaConfig.srtpSecureSignaling = 0
+        self.acfg = acfg
         self.account = pj.Account()
         self.account.create(acfg)
         self.calls = []
@@ -191,6 +218,15 @@ class App:
         self.refer_to = None
         self.dtmf_sent = []
         self.timed_out = []
+
+    def account_for_transfer(self):
+        """The call a REFER makes goes to SIPp, which knows no SRTP."""
+        if self.args.srtp != "off" and not self.args.srtp_transfer:
+            self.acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED
+            try:
+                self.account.modify(self.acfg)
+            except pj.Error as e:
+                emit("error", what="account for the transfer", reason=e.info())
 
     def set_codecs(self, names):
         """Enables the named codecs in that order of preference, no others."""
@@ -353,6 +389,11 @@ def main():
         "--codecs", default="PCMU,PCMA", help='codecs offered, in order ("all": pjsip\'s defaults)'
     )
     parser.add_argument("--log", help="pjsip's log file (every SIP message)")
+    parser.add_argument("--tls-ca", help="CA file: adds a TLS transport that verifies the server")
+    parser.add_argument("--tls-cert", help="client certificate for mutual TLS")
+    parser.add_argument("--tls-key", help="client key for mutual TLS")
+    parser.add_argument("--srtp", choices=sorted(SRTP_USE), default="off")
+    parser.add_argument("--srtp-transfer", action="store_true", help="keep SRTP for the REFER's call")
     parser.add_argument("steps", nargs="*")
     args = parser.parse_args()
     app = App(args)

@@ -12,7 +12,9 @@ use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod shell_env;
+mod sip_tls;
 use shell_env::ShellEnv;
+pub use sip_tls::SipTlsConfig;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -102,8 +104,10 @@ pub struct SipConfig {
     /// Server header of responses and User-Agent of requests; empty leaves
     /// them out. Never sent to sources refused by `allow_from`.
     pub server_header: String,
-    /// `[sip.tcp]`: limits on TCP connections.
+    /// `[sip.tcp]`: limits on TCP connections (TLS ones too).
     pub tcp: SipTcpConfig,
+    /// `[sip.tls]`: SIP over TLS.
+    pub tls: SipTlsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,6 +171,7 @@ impl Default for SipConfig {
             digest_lockout_secs: 300,
             server_header: String::new(),
             tcp: SipTcpConfig::default(),
+            tls: SipTlsConfig::default(),
         }
     }
 }
@@ -558,6 +563,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| ConfigError::Invalid(format!("{key}: {problem}"));
         self.asr.listen.validate().map_err(ConfigError::Invalid)?;
+        self.sip.tls.validate().map_err(ConfigError::Invalid)?;
         let rule = &self.passphrase;
         for (key, value) in [
             ("passphrase.margin", rule.margin),

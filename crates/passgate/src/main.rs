@@ -22,6 +22,7 @@ mod media_formats;
 mod metrics;
 mod recognize;
 mod rtp_ports;
+mod secure_trunk;
 mod server;
 mod services;
 mod telemetry;

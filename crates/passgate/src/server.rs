@@ -100,9 +100,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     } else {
         tracing::info!(limit = open_files, needed, "open-file limit");
     }
-    let mut server = driver::start_with_limits(config.sip.listen, endpoint, tcp_limits)
+    let tls = crate::secure_trunk::tls_listener(&config)?;
+    if let Some(t) = &tls {
+        crate::secure_trunk::reload_on_sighup(t.config.clone())?;
+    }
+    let mut server = driver::start_with_tls(config.sip.listen, endpoint, tcp_limits, tls)
         .await
-        .with_context(|| format!("binding SIP (UDP and TCP) on {}", config.sip.listen))?;
+        .with_context(|| format!("binding SIP (UDP, TCP, TLS) on {}", config.sip.listen))?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     if let (Some(recognizer), lag @ 1..) = (&recognizer, config.asr.admit_max_lag_ms) {
@@ -142,6 +146,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // Scripts and tests wait for these lines (the ports matter when they were 0).
     println!("HTTP listening on {http}");
     println!("SIP listening on {} (UDP and TCP)", server.local_addr);
+    if let Some(tls) = server.tls_addr {
+        println!("SIP over TLS listening on {tls}");
+    }
     tracing::info!(sip = %server.local_addr, public = %config.public_ip(), public_v6 = ?config.public_ipv6(), %http, "passgate ready");
 
     let services = Arc::new(Services {

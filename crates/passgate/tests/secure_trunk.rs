@@ -1,0 +1,777 @@
+//! Secure trunks against the real binary: pjsip (pjsua2, `tests/pjsua/caller.py`)
+//! calls over SIP/TLS with SRTP (RTP/SAVP, SDES) and goes through the seed's
+//! verified branch to its REFER while tshark watches loopback; `rtp.srtp =
+//! "required"` refuses a plain offer; SRTP packets with a bad tag or
+//! replayed are dropped and counted; under mutual TLS a client with a
+//! certificate from elsewhere is refused.
+//!
+//! Certificates are made by each test with the `openssl` command (Debian
+//! `openssl`), never committed. Needs what `second_stack.rs` needs (pjsua2,
+//! sipp, espeak-ng, sox, tshark as root).
+
+mod support;
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::udp_caller::{answer_rtp_port, offer, UdpCaller};
+use support::{free_media_port, free_port, workspace, Agent, Capture};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const LISTENING: &str = "}: listening vocabulary=";
+const ACCEPTED: &str = "playing prompt=WelcomeAfterPassphrase";
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (scripts/ensure-deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and certificates it signs, made fresh in `dir`.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new(dir: &Path) -> Pki {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Passgate test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        Pki {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `name.pem` and `name.key` (key "rsa" or "ec"), signed by the CA for
+    /// 127.0.0.1, for `usage` serverAuth or clientAuth.
+    fn issue(&self, name: &str, key: &str, usage: &str) {
+        let newkey = if key == "rsa" { "rsa:2048" } else { "ec" };
+        let mut req = vec![
+            "req",
+            "-new",
+            "-newkey",
+            newkey,
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+        ];
+        if key == "ec" {
+            req.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        let (keyfile, csr) = (format!("{name}.key"), format!("{name}.csr"));
+        req.extend(["-keyout", &keyfile, "-out", &csr]);
+        openssl(&self.dir, &req);
+        let ext = format!("{name}.ext");
+        std::fs::write(
+            self.dir.join(&ext),
+            format!(
+                "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"
+            ),
+        )
+        .unwrap();
+        let pem = format!("{name}.pem");
+        openssl(
+            &self.dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+}
+
+/// A self-signed client certificate no configured CA issued.
+fn stranger(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "stranger.key",
+            "-out",
+            "stranger.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+}
+
+struct PjsuaRun {
+    code: Option<i32>,
+    events: Vec<Value>,
+    stderr: String,
+    sip_log: String,
+}
+
+impl PjsuaRun {
+    fn of(&self, event: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["event"] == event).collect()
+    }
+
+    fn story(&self) -> String {
+        let events: Vec<String> = self.events.iter().map(Value::to_string).collect();
+        format!(
+            "caller.py exit {:?}\n{}\n--- stderr (tail) ---\n{}",
+            self.code,
+            events.join("\n"),
+            tail(&self.stderr, 3000)
+        )
+    }
+
+    fn received(&self, head: &str) -> Vec<&str> {
+        self.sip_log
+            .split("--end msg--")
+            .filter(|block| block.contains("RX ") && block.contains(head))
+            .collect()
+    }
+}
+
+fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+fn pjsua(target: &str, dir: &Path, options: &[String], steps: &[String]) -> PjsuaRun {
+    let log = dir.join("pjsua.log");
+    let _ = std::fs::remove_file(&log);
+    let port = free_port();
+    let output = Command::new("timeout")
+        .args(["150", "python3"])
+        .arg(workspace().join("tests/pjsua/caller.py"))
+        .args(["--target", target])
+        .args(["--from", "+15550100001", "--port", &port.to_string()])
+        .args(["--codecs", "PCMU,PCMA"])
+        .arg("--log")
+        .arg(&log)
+        .args(options)
+        .args(steps)
+        .current_dir(dir)
+        .output()
+        .expect("python3 (scripts/ensure-deps.sh installs pjsua2)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    PjsuaRun {
+        code: output.status.code(),
+        events: stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        sip_log: std::fs::read_to_string(&log).unwrap_or_default(),
+    }
+}
+
+fn signal_when_logged(agent: &Agent, needle: &'static str, signal: PathBuf) {
+    let log = agent.log.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(needle) {
+                let _ = std::fs::write(&signal, "");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+}
+
+fn spoken_pcm16(text: &str, dir: &Path, out: &Path) {
+    let raw = dir.join("raw.wav");
+    let espeak = Command::new("espeak-ng")
+        .args(["-v", "ko", "-s", "140", "-w"])
+        .arg(&raw)
+        .arg(text)
+        .status();
+    assert!(espeak.expect("espeak-ng").success());
+    let sox = Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+        .arg(out)
+        .args(["pad", "0", "2.5"])
+        .status();
+    assert!(sox.expect("sox").success());
+}
+
+/// SIPp's built-in UAS over UDP as the REFER's target.
+fn transfer_target(dir: &Path) -> (std::process::Child, u16, PathBuf) {
+    let messages = dir.join("target-messages.log");
+    let media_port = free_media_port();
+    let port = loop {
+        let p = free_port();
+        if p.abs_diff(media_port) > 2 {
+            break p;
+        }
+    };
+    let child = Command::new("sipp")
+        .current_dir(dir)
+        .args(["-sn", "uas", "-m", "1", "-nostdin", "-timeout", "120"])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &media_port.to_string(), "-trace_msg"])
+        .arg("-message_file")
+        .arg(&messages)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp");
+    (child, port, messages)
+}
+
+fn metrics(agent: &Agent) -> String {
+    let mut http = std::net::TcpStream::connect(agent.http).unwrap();
+    std::io::Write::write_all(
+        &mut http,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut http, &mut text).unwrap();
+    text
+}
+
+/// Frames of the capture that tshark's display filter `filter` selects,
+/// with the SIP and RTP dissectors tried on every port involved.
+fn tshark_count(file: &Path, decode_as: &[String], filter: &str) -> usize {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file);
+    for d in decode_as {
+        cmd.args(["-d", d]);
+    }
+    let out = cmd
+        .args(["-Y", filter, "-T", "fields", "-e", "frame.number"])
+        .output()
+        .expect("tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
+/// The UDP payloads to or from `port` (source, destination, bytes).
+fn udp_payloads(file: &Path, port: u16) -> Vec<(u16, u16, Vec<u8>)> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-Y", &format!("udp.port == {port}"), "-T", "fields"])
+        .args([
+            "-E",
+            "separator=;",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+        ])
+        .args(["-e", "udp.payload"])
+        .output()
+        .expect("tshark");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(';').collect();
+            let bytes = (0..f.get(2)?.len() / 2)
+                .map(|i| u8::from_str_radix(&f[2][2 * i..2 * i + 2], 16).unwrap_or(0))
+                .collect();
+            Some((f[0].parse().ok()?, f[1].parse().ok()?, bytes))
+        })
+        .collect()
+}
+
+/// The share of the commonest byte value in `payload`: G.711 silence and
+/// speech repeat a few values; ciphertext does not.
+fn commonest_share(payload: &[u8]) -> f64 {
+    let mut counts = [0usize; 256];
+    for b in payload {
+        counts[*b as usize] += 1;
+    }
+    *counts.iter().max().unwrap_or(&0) as f64 / payload.len().max(1) as f64
+}
+
+#[test]
+fn pjsip_over_tls_with_srtp_is_verified_and_transferred_and_nothing_is_in_the_clear() {
+    let _one = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    pki.issue("server", "ec", "serverAuth");
+    let (mut target, target_port, target_messages) = transfer_target(dir.path());
+    let target_uri = format!("sip:agents@127.0.0.1:{target_port}");
+    let first = 30000 + (free_port() % 14000) / 2 * 2;
+    let range = format!("{first}-{}", first + 40);
+    let tls_port = free_port();
+    let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
+    let agent = Agent::start(&[
+        ("PASSGATE_RTP__PORT_RANGE", range.as_str()),
+        ("PASSGATE_RTP__SRTP", "required"),
+        ("PASSGATE_SIP__TLS__CERT", cert.to_str().unwrap()),
+        ("PASSGATE_SIP__TLS__KEY", key.to_str().unwrap()),
+        ("PASSGATE_SIP__TLS__PORT", &tls_port.to_string()),
+        ("PASSGATE_TRANSFER__AUTHENTICATED", target_uri.as_str()),
+        ("PASSGATE_FLOW__MENU__TIMEOUT", "30s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    support::cli::add_nelson(&agent.database);
+    let capture = Capture::start_filter(&format!(
+        "tcp port {tls_port} or udp port {} or tcp port {} or udp portrange {first}-{}",
+        agent.sip.port(),
+        agent.sip.port(),
+        first + 41
+    ));
+    let passphrase = dir.path().join("passphrase.wav");
+    spoken_pcm16("하얀 말", dir.path(), &passphrase);
+    let listening = dir.path().join("listening");
+    let accepted = dir.path().join("accepted");
+    signal_when_logged(&agent, LISTENING, listening.clone());
+    signal_when_logged(&agent, ACCEPTED, accepted.clone());
+    let steps = vec![
+        "wait_confirmed:20".to_string(),
+        format!("wait_file:{}:60", listening.display()),
+        format!("play:{}", passphrase.display()),
+        format!("wait_file:{}:60", accepted.display()),
+        "stop".to_string(),
+        "dtmf_until_refer:0:3:40".to_string(),
+        "until_disconnected:30".to_string(),
+    ];
+    let options = vec![
+        "--tls-ca".to_string(),
+        pki.path("ca.pem").display().to_string(),
+        "--srtp".to_string(),
+        "mandatory".to_string(),
+    ];
+    let run = pjsua(
+        &format!("sip:passgate@127.0.0.1:{tls_port};transport=tls"),
+        dir.path(),
+        &options,
+        &steps,
+    );
+    let story = run.story();
+    let log = agent.wait_log(&["transfer completed"], Duration::from_secs(10));
+    assert!(
+        run.code == Some(0) && run.of("done").len() == 1,
+        "caller.py did not finish every step:\n{story}\n--- passgate ---\n{}",
+        tail(&log, 8000)
+    );
+    // The call went over TLS and SRTP: pjsip's INVITE came over TLS, and
+    // our answer is RTP/SAVP with a key of ours.
+    let ok = run.received("Response msg 200/INVITE");
+    let first_ok = ok.first().unwrap_or_else(|| panic!("no 200: {story}"));
+    assert!(first_ok.contains("TLS"), "{first_ok}");
+    assert!(
+        first_ok.contains("RTP/SAVP") && first_ok.contains("a=crypto:"),
+        "{first_ok}"
+    );
+    assert!(first_ok.contains(";transport=tls>"), "Contact: {first_ok}");
+    assert!(first_ok.contains("Via: SIP/2.0/TLS"), "{first_ok}");
+    // The verified branch to the REFER, followed by pjsip.
+    assert_eq!(
+        run.of("refer")
+            .first()
+            .map(|e| e["refer_to"].as_str().unwrap_or("")),
+        Some(format!("<{target_uri}?X-Passgate-Auth=verified&X-Passgate-Account=nelson>").as_str()),
+        "{story}"
+    );
+    assert!(
+        log.contains("digit digit=0 source=Rfc4733"),
+        "{}",
+        tail(&log, 6000)
+    );
+    assert!(log.contains("transfer completed"), "{}", tail(&log, 6000));
+    assert!(
+        run.of("request_in")
+            .iter()
+            .any(|e| e["call"] == "main" && e["method"] == "BYE"),
+        "Passgate's BYE came over the caller's TLS connection: {story}"
+    );
+    assert!(
+        run.received("Response msg 200/NOTIFY").len() >= 2,
+        "{story}"
+    );
+    let target_done = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        matches!(target.try_wait(), Ok(Some(_)))
+    });
+    let messages = std::fs::read_to_string(&target_messages).unwrap_or_default();
+    assert!(
+        target_done && messages.contains("X-Passgate-Auth: verified"),
+        "{messages}"
+    );
+    // What loopback carried between pjsip and Passgate.
+    let file = capture.stop();
+    let mut decode_as = vec![
+        format!("tcp.port=={tls_port},sip"),
+        format!("udp.port=={},sip", agent.sip.port()),
+    ];
+    let tls_frames = {
+        let mut d = decode_as.clone();
+        d[0] = format!("tcp.port=={tls_port},tls");
+        tshark_count(&file.file, &d, "tls.app_data")
+    };
+    assert!(tls_frames >= 10, "TLS records seen: {tls_frames}");
+    decode_as[0] = format!("tcp.port=={tls_port},tls");
+    let sip_frames = tshark_count(&file.file, &decode_as, "sip");
+    assert_eq!(sip_frames, 0, "SIP in the clear on the wire");
+    let rtp_port = run
+        .of("media")
+        .first()
+        .and_then(|e| e["remote_rtp"].as_str())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no media event: {story}"));
+    let packets = udp_payloads(&file.file, rtp_port);
+    let (sent, received): (Vec<_>, Vec<_>) =
+        packets.iter().partition(|(src, _, _)| *src == rtp_port);
+    assert!(
+        sent.len() > 200 && received.len() > 200,
+        "RTP both ways: {} sent, {} received",
+        sent.len(),
+        received.len()
+    );
+    for (_, _, bytes) in sent.iter().chain(received.iter()) {
+        if media::srtp::is_rtcp(bytes) {
+            continue;
+        }
+        // 12-byte header, then 160 bytes of PCMU (20 ms) or a 4-byte
+        // RFC 4733 event, then the 80-bit tag.
+        if bytes[1] & 0x7f != 0 {
+            assert_eq!(bytes.len(), 12 + 4 + 10, "an SRTP telephone-event");
+            continue;
+        }
+        assert_eq!(bytes.len(), 12 + 160 + 10, "an SRTP packet of 20 ms");
+        let share = commonest_share(&bytes[12..172]);
+        assert!(
+            share < 0.2,
+            "a payload that reads as plain G.711 ({share:.2})"
+        );
+    }
+    let stats = metrics(&agent);
+    assert!(
+        stats.contains("passgate_srtp_dropped_total{why=\"auth_failed\"} 0\n"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn required_srtp_refuses_plain_rtp_and_drops_tampered_and_replayed_packets() {
+    let _one = serial();
+    let agent = Agent::start(&[("PASSGATE_RTP__SRTP", "required")]);
+    // SRTP without TLS: said at start.
+    let log = agent.wait_log(&["SDES keys travel in the SDP"], Duration::from_secs(5));
+    assert!(log.contains("rtp.srtp is on but sip.tls is not"), "{log}");
+    let media = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media_port = media.local_addr().unwrap().port();
+    let ip = "127.0.0.1".parse().unwrap();
+
+    let (_plain, refused) = UdpCaller::invite(agent.sip, &offer(ip, media_port, ""));
+    assert!(refused.starts_with("SIP/2.0 488"), "{refused}");
+    assert!(
+        refused
+            .contains("Warning: 304 passgate \"SRTP is required here and the offer is plain RTP\""),
+        "{refused}"
+    );
+
+    // An RTP/SAVP offer with our key: answered with the passgate's own.
+    let ours = media::SrtpMaster {
+        key: *b"0123456789abcdef",
+        salt: *b"0123456789abcd",
+    };
+    let inline = base64(&[&ours.key[..], &ours.salt[..]].concat());
+    let savp = offer(
+        ip,
+        media_port,
+        &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{inline}\r\n"),
+    )
+    .replace("RTP/AVP", "RTP/SAVP");
+    let (call, answer) = UdpCaller::invite(agent.sip, &savp);
+    assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+    assert!(
+        answer.contains("m=audio ") && answer.contains(" RTP/SAVP 0"),
+        "{answer}"
+    );
+    let line = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
+        .unwrap_or_else(|| panic!("no a=crypto in {answer}"));
+    let theirs = unbase64(line.trim());
+    assert_eq!(theirs.len(), 30);
+    assert_ne!(&theirs[..16], &ours.key[..], "a key of its own");
+    let mut srtp = media::Srtp::new(media::SrtpConfig {
+        profile: media::SrtpProfile::Aes128CmSha1_80,
+        local: ours,
+        remote: media::SrtpMaster {
+            key: theirs[..16].try_into().unwrap(),
+            salt: theirs[16..].try_into().unwrap(),
+        },
+    })
+    .unwrap();
+    let to = std::net::SocketAddr::new(ip, answer_rtp_port(&answer));
+    let rtp = |seq: u16| {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0xCA, 0xFE, 0, 1];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend(std::iter::repeat_n(0xFFu8, 160));
+        p
+    };
+    let mut wire = Vec::new();
+    for seq in 1..=20u16 {
+        wire.push(srtp.protect_rtp(&rtp(seq)).unwrap().to_vec());
+    }
+    // The call's media is attached once the ACK is in.
+    std::thread::sleep(Duration::from_millis(300));
+    for packet in &wire[..10] {
+        media.send_to(packet, to).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A replay of packet 5, then packet 11 with one payload bit flipped.
+    media.send_to(&wire[4], to).unwrap();
+    let mut tampered = wire[10].clone();
+    tampered[50] ^= 0x01;
+    media.send_to(&tampered, to).unwrap();
+    for packet in &wire[11..] {
+        media.send_to(packet, to).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // What Passgate sends opens with its key and carries PCMU.
+    media
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut opened = 0;
+    for _ in 0..20 {
+        if let Ok((n, _)) = media.recv_from(&mut buf) {
+            if !media::srtp::is_rtcp(&buf[..n]) && srtp.unprotect_rtp(&buf[..n]).is_some() {
+                opened += 1;
+            }
+        }
+    }
+    assert!(
+        opened >= 10,
+        "Passgate's SRTP opened with its key: {opened}"
+    );
+    call.bye();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        let stats = metrics(&agent);
+        if stats.contains("passgate_srtp_dropped_total{why=\"auth_failed\"}")
+            || Instant::now() > deadline
+        {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        stats.contains("passgate_srtp_dropped_total{why=\"auth_failed\"} 1\n")
+            && stats.contains("passgate_srtp_dropped_total{why=\"replayed\"} 1\n"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains("passgate_rtp_packets_received_total 19\n")
+            && stats.contains("passgate_rtp_packets_lost_total 1\n"),
+        "the 19 good packets reached the receiver, the tampered one never: {stats}"
+    );
+    let log = agent.log_text();
+    assert!(
+        !log.contains(line.trim()) && !log.contains(&inline),
+        "a key in the log"
+    );
+}
+
+#[test]
+fn mutual_tls_refuses_a_client_certificate_from_elsewhere() {
+    let _one = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    pki.issue("server", "rsa", "serverAuth");
+    pki.issue("trunk", "ec", "clientAuth");
+    stranger(dir.path());
+    let tls_port = free_port();
+    let (cert, key, ca) = (
+        pki.path("server.pem"),
+        pki.path("server.key"),
+        pki.path("ca.pem"),
+    );
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__TLS__CERT", cert.to_str().unwrap()),
+        ("PASSGATE_SIP__TLS__KEY", key.to_str().unwrap()),
+        ("PASSGATE_SIP__TLS__PORT", &tls_port.to_string()),
+        ("PASSGATE_SIP__TLS__CLIENT_CA", ca.to_str().unwrap()),
+    ]);
+    let target = format!("sip:passgate@127.0.0.1:{tls_port};transport=tls");
+    let with = |cert: &str, key: &str| {
+        vec![
+            "--tls-ca".to_string(),
+            ca.display().to_string(),
+            "--tls-cert".to_string(),
+            dir.path().join(cert).display().to_string(),
+            "--tls-key".to_string(),
+            dir.path().join(key).display().to_string(),
+        ]
+    };
+    let refused = pjsua(
+        &target,
+        dir.path(),
+        &with("stranger.pem", "stranger.key"),
+        &["wait_confirmed:10".to_string()],
+    );
+    assert!(
+        refused
+            .of("call_state")
+            .iter()
+            .all(|e| e["state"] != "CONFIRMED"),
+        "{}",
+        refused.story()
+    );
+    let log = agent.wait_log(
+        &["security: closing TLS connection"],
+        Duration::from_secs(5),
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("security: closing TLS connection")
+                && l.contains("reason=tls_handshake")
+                && l.contains("source=127.0.0.1")),
+        "{log}"
+    );
+    // A trunk with a certificate from the configured CA gets its call; a
+    // SIGHUP while it is up reloads the certificate and the call goes on.
+    let reload = dir.path().join("reload");
+    let hup = reload.clone();
+    let pid = agent.pid();
+    let log_path = agent.log.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .contains(" answered rtp_port=")
+            {
+                let _ = Command::new("kill")
+                    .args(["-HUP", &pid.to_string()])
+                    .status();
+                let _ = std::fs::write(&hup, "");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let accepted = pjsua(
+        &target,
+        dir.path(),
+        &with("trunk.pem", "trunk.key"),
+        &[
+            "wait_confirmed:20".to_string(),
+            format!("wait_file:{}:30", reload.display()),
+            "wait_rtp:100:20".to_string(),
+            "hangup".to_string(),
+        ],
+    );
+    assert!(
+        accepted.code == Some(0) && accepted.of("done").len() == 1,
+        "{}\n{}",
+        accepted.story(),
+        tail(&agent.log_text(), 5000)
+    );
+    let log = agent.wait_log(&["TLS certificate reloaded"], Duration::from_secs(5));
+    assert!(log.contains("TLS certificate reloaded"), "{log}");
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn unbase64(text: &str) -> Vec<u8> {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let (mut acc, mut bits, mut out) = (0u32, 0, Vec::new());
+    for c in text.trim_end_matches('=').bytes() {
+        acc = (acc << 6) | A.iter().position(|&a| a == c).expect("base64") as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
