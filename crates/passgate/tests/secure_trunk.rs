@@ -86,6 +86,11 @@ impl Pki {
     /// `name.pem` and `name.key` (key "rsa" or "ec"), signed by the CA for
     /// 127.0.0.1, for `usage` serverAuth or clientAuth.
     fn issue(&self, name: &str, key: &str, usage: &str) {
+        self.issue_for_days(name, key, usage, "2");
+    }
+
+    /// As [`Pki::issue`]; "-1" days makes a certificate that has expired.
+    fn issue_for_days(&self, name: &str, key: &str, usage: &str, days: &str) {
         let newkey = if key == "rsa" { "rsa:2048" } else { "ec" };
         let mut req = vec![
             "req",
@@ -126,7 +131,7 @@ impl Pki {
                 "-out",
                 &pem,
                 "-days",
-                "2",
+                days,
                 "-extfile",
                 &ext,
             ],
@@ -154,6 +159,10 @@ fn stranger(dir: &Path) {
             "2",
             "-subj",
             "/CN=127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=clientAuth",
         ],
     );
 }
@@ -643,12 +652,13 @@ fn required_srtp_refuses_plain_rtp_and_drops_tampered_and_replayed_packets() {
 }
 
 #[test]
-fn mutual_tls_refuses_a_client_certificate_from_elsewhere() {
+fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps_the_call() {
     let _one = serial();
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
     pki.issue("server", "rsa", "serverAuth");
     pki.issue("trunk", "ec", "clientAuth");
+    pki.issue_for_days("expired", "ec", "clientAuth", "-1");
     stranger(dir.path());
     let tls_port = free_port();
     let (cert, key, ca) = (
@@ -663,47 +673,49 @@ fn mutual_tls_refuses_a_client_certificate_from_elsewhere() {
         ("PASSGATE_SIP__TLS__CLIENT_CA", ca.to_str().unwrap()),
     ]);
     let target = format!("sip:passgate@127.0.0.1:{tls_port};transport=tls");
-    let with = |cert: &str, key: &str| {
+    let with = |name: &str| {
         vec![
             "--tls-ca".to_string(),
             ca.display().to_string(),
             "--tls-cert".to_string(),
-            dir.path().join(cert).display().to_string(),
+            dir.path().join(format!("{name}.pem")).display().to_string(),
             "--tls-key".to_string(),
-            dir.path().join(key).display().to_string(),
+            dir.path().join(format!("{name}.key")).display().to_string(),
         ]
     };
-    let refused = pjsua(
-        &target,
-        dir.path(),
-        &with("stranger.pem", "stranger.key"),
-        &["wait_confirmed:10".to_string()],
-    );
-    assert!(
-        refused
-            .of("call_state")
-            .iter()
-            .all(|e| e["state"] != "CONFIRMED"),
-        "{}",
-        refused.story()
-    );
-    let log = agent.wait_log(
-        &["security: closing TLS connection"],
-        Duration::from_secs(5),
-    );
-    assert!(
-        log.lines()
-            .any(|l| l.contains("security: closing TLS connection")
-                && l.contains("reason=tls_handshake")
-                && l.contains("source=127.0.0.1")),
-        "{log}"
-    );
-    // A trunk with a certificate from the configured CA gets its call; a
-    // SIGHUP while it is up reloads the certificate and the call goes on.
+    for (client, why) in [("stranger", "UnknownIssuer"), ("expired", "Expired")] {
+        let refused = pjsua(
+            &target,
+            dir.path(),
+            &with(client),
+            &["wait_confirmed:10".to_string()],
+        );
+        assert!(
+            refused
+                .of("call_state")
+                .iter()
+                .all(|e| e["state"] != "CONFIRMED"),
+            "{client}: {}",
+            refused.story()
+        );
+        let log = agent.wait_log(&[why], Duration::from_secs(5));
+        assert!(
+            log.lines()
+                .any(|l| l.contains("security: closing TLS connection")
+                    && l.contains("reason=tls_handshake")
+                    && l.contains("source=127.0.0.1")
+                    && l.contains(why)),
+            "{client}: {log}"
+        );
+    }
+    // A trunk with a certificate from the configured CA gets its call. While
+    // it is up the certificate files are replaced (RSA by ECDSA) and SIGHUP
+    // reloads them: the call goes on, and a new connection gets the new one.
     let reload = dir.path().join("reload");
     let hup = reload.clone();
     let pid = agent.pid();
     let log_path = agent.log.clone();
+    let pki_dir = dir.path().to_path_buf();
     std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -711,6 +723,7 @@ fn mutual_tls_refuses_a_client_certificate_from_elsewhere() {
                 .unwrap_or_default()
                 .contains(" answered rtp_port=")
             {
+                Pki { dir: pki_dir }.issue("server", "ec", "serverAuth");
                 let _ = Command::new("kill")
                     .args(["-HUP", &pid.to_string()])
                     .status();
@@ -723,7 +736,7 @@ fn mutual_tls_refuses_a_client_certificate_from_elsewhere() {
     let accepted = pjsua(
         &target,
         dir.path(),
-        &with("trunk.pem", "trunk.key"),
+        &with("trunk"),
         &[
             "wait_confirmed:20".to_string(),
             format!("wait_file:{}:30", reload.display()),
@@ -739,6 +752,29 @@ fn mutual_tls_refuses_a_client_certificate_from_elsewhere() {
     );
     let log = agent.wait_log(&["TLS certificate reloaded"], Duration::from_secs(5));
     assert!(log.contains("TLS certificate reloaded"), "{log}");
+    assert!(
+        log.contains("call ended"),
+        "the call ended by the caller's BYE"
+    );
+    let served = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{tls_port}")])
+        .arg("-cert")
+        .arg(dir.path().join("trunk.pem"))
+        .arg("-key")
+        .arg(dir.path().join("trunk.key"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let served = String::from_utf8_lossy(&served.stdout);
+    let fresh = std::fs::read_to_string(dir.path().join("server.pem")).unwrap();
+    let body = |pem: &str| -> String {
+        pem.lines()
+            .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+            .take_while(|l| !l.starts_with("-----END CERTIFICATE"))
+            .collect()
+    };
+    assert!(!body(&fresh).is_empty());
+    assert_eq!(body(&served), body(&fresh), "{served}");
 }
 
 fn base64(bytes: &[u8]) -> String {
