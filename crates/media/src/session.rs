@@ -494,6 +494,85 @@ mod tests {
         }
     }
 
+    fn keys(local: u8, remote: u8) -> crate::srtp::SrtpConfig {
+        let master = |b: u8| crate::srtp::SrtpMaster {
+            key: [b; 16],
+            salt: [b; 14],
+        };
+        crate::srtp::SrtpConfig {
+            profile: crate::srtp::SrtpProfile::Aes128CmSha1_80,
+            local: master(local),
+            remote: master(remote),
+        }
+    }
+
+    #[test]
+    fn with_srtp_only_authentic_packets_are_heard_and_every_packet_sent_is_protected() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(
+            t0,
+            SessionConfig {
+                srtp: Some(keys(1, 2)),
+                ..config()
+            },
+        )
+        .unwrap();
+        assert!(s.is_secure());
+        let mut caller = Srtp::new(keys(2, 1)).unwrap();
+        s.set_barge_in(BargeIn::Digits);
+        s.play(t0, vec![1000; 8000]);
+        let sent = run(&mut s, t0 + Duration::from_millis(100));
+        for t in &sent {
+            let Transmit::Rtp(b) = t else { continue };
+            assert_eq!(b.len(), 12 + 160 + 10);
+            assert!(caller.unprotect_rtp(b).is_some(), "opens with our key");
+        }
+        // A key press in plain RTP, then one with a flipped bit: neither is heard.
+        let t1 = t0 + Duration::from_millis(110);
+        s.handle_rtp(t1, peer(), &event_packet(1, true, 800));
+        let mut tampered = caller
+            .protect_rtp(&event_packet(2, true, 800))
+            .unwrap()
+            .to_vec();
+        tampered[14] ^= 0x80;
+        s.handle_rtp(t1, peer(), &tampered);
+        assert!(s.is_playing(), "no barge-in from an unauthentic key");
+        assert_eq!(s.remote(), None, "nothing unauthentic latches the source");
+        let good = caller.protect_rtp(&event_packet(3, true, 800)).unwrap();
+        s.handle_rtp(t1, peer(), &good);
+        s.handle_rtp(t1, peer(), &good);
+        assert!(!s.is_playing(), "the authentic key barges in");
+        let stats = s.stats().srtp;
+        // The plain packet is too short to carry a tag: malformed.
+        assert_eq!(
+            (
+                stats.unprotected,
+                stats.auth_failures,
+                stats.replayed,
+                stats.malformed
+            ),
+            (1, 1, 1, 1)
+        );
+        // A re-INVITE rekeys our side: the old key no longer opens what we send.
+        s.renegotiate(SessionConfig {
+            srtp: Some(keys(5, 2)),
+            ..config()
+        })
+        .unwrap();
+        s.play(t1, vec![1000; 800]);
+        let after = run(&mut s, t1 + Duration::from_millis(60));
+        let rtp: Vec<_> = after
+            .iter()
+            .filter_map(|t| match t {
+                Transmit::Rtp(b) => Some(b),
+                _ => None,
+            })
+            .collect();
+        assert!(!rtp.is_empty());
+        assert!(rtp.iter().all(|b| caller.unprotect_rtp(b).is_none()));
+        assert_eq!(s.stats().srtp.auth_failures, 1, "counts survive a rekey");
+    }
+
     #[test]
     fn a_key_from_sip_info_barges_in_like_one_in_rtp() {
         let t0 = Instant::now();
