@@ -3,7 +3,8 @@
 # Debian packages: SIPp (sip-tester) and tshark for the SIP and media tests,
 # espeak-ng and sox for synthesised speech, pkg-config/cmake/libopus-dev for
 # Opus, postgresql for the store tests, fonts-dejavu-core for the bench chart,
-# kamailio for the tests through a record-routing proxy.
+# kamailio for the tests through a record-routing proxy, openssl for the
+# certificates the TLS tests make.
 set -euo pipefail
 
 need_pkgs=()
@@ -15,6 +16,8 @@ have_cmd sipp || need_pkgs+=(sip-tester)
 have_cmd tshark || need_pkgs+=(tshark)
 # A real SIP proxy in front of Passgate: crates/passgate/tests/proxy.rs.
 { have_cmd kamailio || [ -x /usr/sbin/kamailio ]; } || need_pkgs+=(kamailio)
+# Test certificates (CA, server, client, expired) are made by the TLS tests.
+have_cmd openssl || need_pkgs+=(openssl)
 have_cmd espeak-ng || need_pkgs+=(espeak-ng)
 have_cmd sox || need_pkgs+=(sox)
 have_cmd pkg-config || need_pkgs+=(pkg-config)

@@ -1,12 +1,16 @@
 //! Per-packet cost of the receive path (parse, jitter, G.711 decode, DTMF, VAD, frame out)
-//! and of the send path (pace, encode, serialise), for one 20 ms G.711 packet.
+//! and of the send path (pace, encode, serialise), for one 20 ms G.711 packet, and
+//! what SRTP adds to each (protect before sending, check and decrypt on receipt).
 
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use media::{Pacer, PacerConfig, ReceiverConfig, RtpPacket, RtpReceiver, G711};
+use media::{
+    Pacer, PacerConfig, ReceiverConfig, RtpPacket, RtpReceiver, Srtp, SrtpConfig, SrtpMaster,
+    SrtpProfile, G711,
+};
 
 fn speechish(samples: usize) -> Vec<i16> {
     (0..samples)
@@ -103,5 +107,41 @@ fn send_path(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, receive_paths, send_path);
+fn srtp_paths(c: &mut Criterion) {
+    let keys = |a: u8, b: u8| SrtpConfig {
+        profile: SrtpProfile::Aes128CmSha1_80,
+        local: SrtpMaster {
+            key: [a; 16],
+            salt: [a; 14],
+        },
+        remote: SrtpMaster {
+            key: [b; 16],
+            salt: [b; 14],
+        },
+    };
+    let mut ours = Srtp::new(keys(1, 2)).unwrap();
+    let mut theirs = Srtp::new(keys(2, 1)).unwrap();
+    let mut bytes = datagram();
+    let mut seq: u16 = 0;
+    c.bench_function("srtp: protect one packet (AES_CM_128_HMAC_SHA1_80)", |b| {
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            bytes[2..4].copy_from_slice(&seq.to_be_bytes());
+            black_box(ours.protect_rtp(black_box(&bytes)))
+        })
+    });
+    c.bench_function("srtp: check and decrypt one packet", |b| {
+        b.iter_batched(
+            || {
+                seq = seq.wrapping_add(1);
+                bytes[2..4].copy_from_slice(&seq.to_be_bytes());
+                theirs.protect_rtp(&bytes).unwrap()
+            },
+            |wire| black_box(ours.unprotect_rtp(&wire)),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, receive_paths, send_path, srtp_paths);
 criterion_main!(benches);
