@@ -371,6 +371,7 @@ impl Metrics {
                 ("idle", s.tcp.closed_idle),
                 ("message_timeout", s.tcp.closed_message_timeout),
                 ("framing", s.tcp.closed_framing),
+                ("tls_handshake", s.tcp.tls_handshake_failed),
             ] {
                 let _ = writeln!(
                     out,

@@ -436,8 +436,17 @@ fn pjsip_over_tls_with_srtp_is_verified_and_transferred_and_nothing_is_in_the_cl
         first_ok.contains("RTP/SAVP") && first_ok.contains("a=crypto:"),
         "{first_ok}"
     );
-    assert!(first_ok.contains(";transport=tls>"), "Contact: {first_ok}");
-    assert!(first_ok.contains("Via: SIP/2.0/TLS"), "{first_ok}");
+    assert!(
+        first_ok.contains(&format!("127.0.0.1:{tls_port};transport=tls>")),
+        "Contact: {first_ok}"
+    );
+    // Passgate's own requests in the dialog name TLS and its TLS port.
+    let refer = run.received("Request msg REFER");
+    let refer = refer.first().unwrap_or_else(|| panic!("no REFER: {story}"));
+    assert!(
+        refer.contains(&format!("Via: SIP/2.0/TLS 127.0.0.1:{tls_port};")),
+        "{refer}"
+    );
     // The verified branch to the REFER, followed by pjsip.
     assert_eq!(
         run.of("refer")
@@ -708,6 +717,12 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
             "{client}: {log}"
         );
     }
+    let stats = metrics(&agent);
+    let closed = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("passgate_sip_tcp_closed_total{reason=\"tls_handshake\"} "))
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    assert!(closed >= Some(2), "{stats}");
     // A trunk with a certificate from the configured CA gets its call. While
     // it is up the certificate files are replaced (RSA by ECDSA) and SIGHUP
     // reloads them: the call goes on, and a new connection gets the new one.
