@@ -1,5 +1,5 @@
 //! The tokio side of the user agent: one UDP socket and one TCP listener on
-//! the same address, optionally a TLS listener (`tls_accept`), the clock, and
+//! the same address, optionally a TLS listener, the clock, and
 //! channels to the application. All protocol decisions are the
 //! [`Endpoint`]'s; this task only moves bytes and time.
 
@@ -91,14 +91,14 @@ pub struct TcpStats {
 }
 
 #[derive(Default)]
-pub(crate) struct TcpCounters {
+struct TcpCounters {
     refused_forbidden: AtomicU64,
     refused_per_source: AtomicU64,
     refused_total: AtomicU64,
     closed_idle: AtomicU64,
     closed_message_timeout: AtomicU64,
     closed_framing: AtomicU64,
-    pub(crate) tls_handshake_failed: AtomicU64,
+    tls_handshake_failed: AtomicU64,
 }
 
 impl TcpCounters {
@@ -115,7 +115,7 @@ impl TcpCounters {
         }
     }
 
-    pub(crate) fn refused(&self, why: TcpRefusal) {
+    fn refused(&self, why: TcpRefusal) {
         let counter = match why {
             TcpRefusal::Forbidden => &self.refused_forbidden,
             TcpRefusal::PerSource => &self.refused_per_source,
@@ -188,7 +188,7 @@ pub struct TlsListen {
     pub config: Arc<crate::tls::TlsConfigStore>,
 }
 
-pub(crate) enum TcpInput {
+enum TcpInput {
     Opened {
         id: u64,
         peer: SocketAddr,
@@ -211,9 +211,9 @@ pub(crate) enum TcpInput {
 }
 
 /// Holds a connection's admission; releases it when the connection ends.
-pub(crate) struct Admitted {
-    pub(crate) admission: Arc<Mutex<TcpAdmission>>,
-    pub(crate) peer: SocketAddr,
+struct Admitted {
+    admission: Arc<Mutex<TcpAdmission>>,
+    peer: SocketAddr,
 }
 
 impl Drop for Admitted {
@@ -276,7 +276,7 @@ pub async fn start_with_tls(
     let counters = Arc::new(TcpCounters::default());
     let ids = Arc::new(AtomicU64::new(1));
     if let Some((listener, store, _)) = tls {
-        tokio::spawn(crate::tls_accept::accept_loop(
+        tokio::spawn(tls_accept_loop(
             listener,
             store,
             tcp_tx.clone(),
@@ -482,7 +482,7 @@ async fn run(
 
 /// An IPv4 caller of a dual-stack socket, as the IPv4 address it is: the
 /// endpoint answers it in IPv4 (Via, Contact, SDP).
-pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
+fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
@@ -561,7 +561,7 @@ enum Ending {
 }
 
 /// Reads and writes one stream connection, TCP or TLS: `transport` names it.
-pub(crate) async fn connection<S>(
+async fn connection<S>(
     transport: TransportKind,
     stream: S,
     peer: SocketAddr,
@@ -682,4 +682,100 @@ pub(crate) async fn connection<S>(
     drop(out_tx);
     let _ = to_endpoint.send(TcpInput::Closed { id }).await;
     write_task.abort();
+}
+
+/// The TLS listener: admission as for TCP (who, how many in all and per
+/// source), then the handshake within the message timeout, then the same
+/// connection loop as TCP with messages marked [`TransportKind::Tls`].
+async fn tls_accept_loop(
+    listener: TcpListener,
+    store: Arc<crate::tls::TlsConfigStore>,
+    to_endpoint: mpsc::Sender<TcpInput>,
+    admission: Arc<Mutex<TcpAdmission>>,
+    counters: Arc<TcpCounters>,
+    ids: Arc<AtomicU64>,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let peer = canonical(peer);
+        let admitted = match admission.lock() {
+            Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
+            Err(_) => Err(TcpRefusal::Total),
+        };
+        let limits = match admitted {
+            Ok(limits) => limits,
+            Err(why) => {
+                counters.refused(why);
+                drop(stream);
+                tracing::warn!(
+                    source = %peer.ip(),
+                    reason = %why.as_str(),
+                    "security: TLS connection refused"
+                );
+                continue;
+            }
+        };
+        let guard = Admitted {
+            admission: admission.clone(),
+            peer,
+        };
+        let acceptor = match store.acceptor() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "no TLS configuration; connection closed");
+                continue;
+            }
+        };
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let to_endpoint = to_endpoint.clone();
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let handshake =
+                tokio::time::timeout(limits.message_timeout, acceptor.accept(stream)).await;
+            let tls = match handshake {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    counters
+                        .tls_handshake_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        source = %peer.ip(),
+                        reason = %"tls_handshake",
+                        error = %e,
+                        "security: closing TLS connection"
+                    );
+                    return;
+                }
+                Err(_) => {
+                    counters
+                        .tls_handshake_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        source = %peer.ip(),
+                        reason = %"tls_handshake_timeout",
+                        "security: closing TLS connection"
+                    );
+                    return;
+                }
+            };
+            connection(
+                TransportKind::Tls(id),
+                tls,
+                peer,
+                to_endpoint,
+                limits,
+                counters,
+                guard,
+            )
+            .await;
+        });
+    }
 }

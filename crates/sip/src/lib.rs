@@ -39,7 +39,6 @@ pub mod tcp_admission;
 mod timer_queue;
 pub mod timers;
 pub mod tls;
-mod tls_accept;
 mod transaction;
 pub mod transport;
 

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod kamailio;
+pub mod pki;
 pub mod postgres;
 pub mod sms_sink;
 pub mod udp_caller;
