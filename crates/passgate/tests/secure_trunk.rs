@@ -545,6 +545,7 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
         ("PASSGATE_SIP__TLS__KEY", key.to_str().unwrap()),
         ("PASSGATE_SIP__TLS__PORT", &tls_port.to_string()),
         ("PASSGATE_SIP__TLS__CLIENT_CA", ca.to_str().unwrap()),
+        ("PASSGATE_RTP__SRTP", "required"),
     ]);
     let target = format!("sip:passgate@127.0.0.1:{tls_port};transport=tls");
     let with = |name: &str| {
@@ -613,13 +614,23 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
             std::thread::sleep(Duration::from_millis(50));
         }
     });
+    // The call is SRTP, and pjsip holds and resumes it: each re-INVITE's
+    // answer carries a new key of Passgate's, and pjsip still opens what
+    // Passgate sends after it.
+    let mut options = with("trunk");
+    options.extend(["--srtp".to_string(), "mandatory".to_string()]);
     let accepted = pjsua(
         &target,
         dir.path(),
-        &with("trunk"),
+        &options,
         &[
             "wait_confirmed:20".to_string(),
             format!("wait_file:{}:30", reload.display()),
+            "wait_rtp:100:20".to_string(),
+            "hold".to_string(),
+            "wait_media:10".to_string(),
+            "unhold".to_string(),
+            "wait_media:10".to_string(),
             "wait_rtp:100:20".to_string(),
             "hangup".to_string(),
         ],
@@ -636,6 +647,25 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
         log.contains("call ended"),
         "the call ended by the caller's BYE"
     );
+    let keys: Vec<String> = accepted
+        .received("Response msg 200/INVITE")
+        .iter()
+        .filter_map(|m| {
+            m.lines()
+                .find(|l| l.starts_with("a=crypto:"))
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(keys.len() >= 3, "an answer per INVITE: {keys:?}");
+    let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+    assert_eq!(distinct.len(), keys.len(), "a new key in every answer");
+    // Packets in flight across a rekey may fail; a wrong key would fail all.
+    let stats = metrics(&agent);
+    let failed = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("passgate_srtp_dropped_total{why=\"auth_failed\"} "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(failed.is_some_and(|n| n < 10), "{stats}");
     let served = Command::new("openssl")
         .args(["s_client", "-connect", &format!("127.0.0.1:{tls_port}")])
         .arg("-cert")
