@@ -1,10 +1,10 @@
-//! SDP offer/answer: parse an offer, negotiate it under the default and a
-//! narrow policy, and write the answer.
+//! SDP offer/answer: parse an offer, negotiate it under the default policy,
+//! a narrow one that requires SRTP, and one that offers it, and write the answer.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sip::sdp::{self, MediaPolicy, SdpOrigin};
-use sip::Codec;
+use sip::{Codec, SrtpMode};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -21,12 +21,21 @@ fuzz_target!(|data: &[u8]| {
     let narrow = MediaPolicy {
         codecs: vec![Codec::Pcma],
         ptime_ms: 30,
+        srtp: SrtpMode::Required,
     };
-    for policy in [MediaPolicy::default(), narrow] {
+    let offering = MediaPolicy {
+        srtp: SrtpMode::Offer,
+        ..MediaPolicy::default()
+    };
+    for policy in [MediaPolicy::default(), narrow, offering] {
         if let Ok(neg) = sdp::negotiate(&offer, &policy) {
             let answer = sdp::answer(&neg, local, origin);
             // Our own answer must parse back.
-            sdp::parse(&answer).expect("our answer parses");
+            let parsed = sdp::parse(&answer).expect("our answer parses");
+            // Our SDES key must read back as one usable crypto line.
+            if neg.srtp.is_some() {
+                assert!(parsed.media.iter().any(|m| m.crypto.len() == 1));
+            }
         }
         let _ = sdp::offer(&policy, local, origin);
     }
