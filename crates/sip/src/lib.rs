@@ -39,6 +39,7 @@ pub mod tcp_admission;
 mod timer_queue;
 pub mod timers;
 pub mod tls;
+pub mod tls_client_auth;
 mod transaction;
 pub mod transport;
 

@@ -24,6 +24,10 @@ pub struct TlsSettings {
     /// PEM CA certificates of the trunks allowed to connect. When set, a
     /// client must present a valid, unexpired certificate issued by one.
     pub client_ca: Option<PathBuf>,
+    /// SHA-256 fingerprints of client certificates taken as they are
+    /// (self-signed trunk certificates). With `client_ca` or these, every
+    /// client must present a certificate.
+    pub client_fingerprints: Vec<crate::tls_client_auth::Fingerprint>,
     /// Refuse TLS 1.2 (only 1.3 is offered).
     pub tls13_only: bool,
 }
@@ -64,8 +68,8 @@ pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    let builder = match &settings.client_ca {
-        None => builder.with_no_client_auth(),
+    let issued = match &settings.client_ca {
+        None => None,
         Some(path) => {
             let mut roots = RootCertStore::empty();
             for ca in CertificateDer::pem_file_iter(path).map_err(|e| file_error(path, e))? {
@@ -79,8 +83,17 @@ pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
                     .map_err(|e| TlsError::Config(e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
+            Some(verifier)
         }
+    };
+    let builder = if issued.is_none() && settings.client_fingerprints.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        builder.with_client_cert_verifier(Arc::new(crate::tls_client_auth::PinnedOrIssued {
+            issued,
+            pins: settings.client_fingerprints.clone(),
+            algorithms: provider.signature_verification_algorithms,
+        }))
     };
     builder
         .with_single_cert(certs, key)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use sip::driver::{start_with_tls, TlsListen};
 use sip::{EndpointConfig, TcpLimits, TlsConfigStore, TlsSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -106,11 +106,22 @@ fn settings(dir: &Path) -> TlsSettings {
         cert: dir.join("server.pem"),
         key: dir.join("server.key"),
         client_ca: None,
+        client_fingerprints: Vec::new(),
         tls13_only: false,
     }
 }
 
 async fn tls_client(dir: &Path, addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStream> {
+    try_tls_client(dir, addr, None).await.unwrap()
+}
+
+/// A TLS client trusting `server.pem`, presenting `client` (`NAME.pem`,
+/// `NAME.key`) when given.
+async fn try_tls_client(
+    dir: &Path,
+    addr: SocketAddr,
+    client: Option<&str>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(dir.join("server.pem")).unwrap())
@@ -120,14 +131,48 @@ async fn tls_client(dir: &Path, addr: SocketAddr) -> tokio_rustls::client::TlsSt
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let config = match client {
+        None => config.with_no_client_auth(),
+        Some(name) => config
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_file(dir.join(format!("{name}.pem"))).unwrap()],
+                PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key"))).unwrap(),
+            )
+            .unwrap(),
+    };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await.unwrap();
     connector
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
-        .unwrap()
+}
+
+/// A self-signed client certificate `NAME.pem` with its key `NAME.key`.
+fn client_cert(dir: &Path, name: &str) {
+    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=trunk",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ],
+    );
 }
 
 fn options(from: SocketAddr) -> String {
@@ -158,7 +203,14 @@ async fn read_response<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Strin
 }
 
 async fn start(dir: &Path, limits: TcpLimits) -> (sip::driver::SipServer, Arc<TlsConfigStore>) {
-    let store = Arc::new(TlsConfigStore::load(settings(dir)).unwrap());
+    start_with(settings(dir), limits).await
+}
+
+async fn start_with(
+    settings: TlsSettings,
+    limits: TcpLimits,
+) -> (sip::driver::SipServer, Arc<TlsConfigStore>) {
+    let store = Arc::new(TlsConfigStore::load(settings).unwrap());
     let server = start_with_tls(
         "127.0.0.1:0".parse().unwrap(),
         EndpointConfig::new("127.0.0.1:0".parse().unwrap()),
@@ -281,4 +333,57 @@ async fn a_reload_takes_new_files_and_keeps_the_old_ones_when_the_new_are_bad() 
         .await
         .unwrap();
     assert!(read_response(&mut client).await.starts_with("SIP/2.0 200"));
+}
+
+#[tokio::test]
+async fn a_pinned_self_signed_client_certificate_is_taken_and_another_is_refused() {
+    let dir = Dir::new("pinned");
+    server_cert(&dir.0, "ec-sec1");
+    client_cert(&dir.0, "trunk");
+    client_cert(&dir.0, "other");
+    let pinned = sip::tls_client_auth::fingerprint(
+        &CertificateDer::from_pem_file(dir.0.join("trunk.pem")).unwrap(),
+    );
+    let settings = TlsSettings {
+        client_fingerprints: vec![pinned],
+        ..settings(&dir.0)
+    };
+    let (server, _) = start_with(settings, TcpLimits::default()).await;
+    let tls_addr = server.tls_addr.unwrap();
+    let mut trunk = try_tls_client(&dir.0, tls_addr, Some("trunk"))
+        .await
+        .unwrap();
+    let me = trunk.get_ref().0.local_addr().unwrap();
+    trunk.write_all(options(me).as_bytes()).await.unwrap();
+    assert!(read_response(&mut trunk).await.starts_with("SIP/2.0 200"));
+    for client in [Some("other"), None] {
+        // TLS 1.3 clients finish first; the server's refusal shows on use.
+        let answered = match try_tls_client(&dir.0, tls_addr, client).await {
+            Err(_) => false,
+            Ok(mut stream) => {
+                let _ = stream.write_all(options(me).as_bytes()).await;
+                let mut buf = [0u8; 64];
+                matches!(
+                    tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await,
+                    Ok(Ok(n)) if n > 0
+                )
+            }
+        };
+        assert!(!answered, "{client:?} was answered");
+    }
+    let mut failed = 0;
+    for _ in 0..100 {
+        failed = server
+            .handle
+            .stats()
+            .await
+            .unwrap()
+            .tcp
+            .tls_handshake_failed;
+        if failed >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(failed, 2);
 }

@@ -16,6 +16,10 @@ pub struct SipTlsConfig {
     /// PEM CA certificates of the trunks allowed to connect: when set, a
     /// client must present an unexpired certificate issued by one of them.
     pub client_ca: String,
+    /// SHA-256 fingerprints ("AB:CD:…") of client certificates taken as they
+    /// are, for trunks with self-signed certificates; with these or
+    /// `client_ca`, every client must present a certificate.
+    pub client_fingerprints: Vec<String>,
     /// Lowest TLS version accepted: "1.2" or "1.3".
     pub min_version: String,
 }
@@ -27,6 +31,7 @@ impl Default for SipTlsConfig {
             key: String::new(),
             port: 5061,
             client_ca: String::new(),
+            client_fingerprints: Vec::new(),
             min_version: "1.2".into(),
         }
     }
@@ -50,6 +55,13 @@ impl SipTlsConfig {
         if !self.client_ca.is_empty() && !self.enabled() {
             return Err("sip.tls.client_ca: needs sip.tls.cert and sip.tls.key".into());
         }
+        for f in &self.client_fingerprints {
+            if sip::tls_client_auth::parse_fingerprint(f).is_none() {
+                return Err(format!(
+                    "sip.tls.client_fingerprints: {f:?} is not a SHA-256 fingerprint (64 hex digits)"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -58,6 +70,11 @@ impl SipTlsConfig {
             cert: PathBuf::from(&self.cert),
             key: PathBuf::from(&self.key),
             client_ca: (!self.client_ca.is_empty()).then(|| PathBuf::from(&self.client_ca)),
+            client_fingerprints: self
+                .client_fingerprints
+                .iter()
+                .filter_map(|f| sip::tls_client_auth::parse_fingerprint(f))
+                .collect(),
             tls13_only: self.min_version == "1.3",
         }
     }
