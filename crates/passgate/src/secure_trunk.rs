@@ -1,9 +1,11 @@
 //! Secure trunks at start-up: the TLS listener's certificates, their reload
-//! on SIGHUP, and the warning that SDES keys over plain signalling are not
-//! secret.
+//! on SIGHUP or when the files change, and the warning that SDES keys over
+//! plain signalling are not secret.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use sip::driver::TlsListen;
@@ -46,4 +48,48 @@ pub fn reload_on_sighup(store: Arc<sip::TlsConfigStore>) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+/// Reloads the certificates when their files change (modification time or
+/// size), checked every `every`. A change that does not load yet (the key
+/// written before the certificate) is tried again at the next check.
+pub fn reload_on_change(store: Arc<sip::TlsConfigStore>, files: Vec<PathBuf>, every: Duration) {
+    if every.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut loaded = stamps(&files);
+        let mut failing = false;
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let now = stamps(&files);
+            if now == loaded {
+                continue;
+            }
+            match store.reload() {
+                Ok(()) => {
+                    loaded = now;
+                    failing = false;
+                    tracing::info!("TLS certificate reloaded (the files changed)");
+                }
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays");
+                }
+                Err(_) => {}
+            }
+        }
+    });
+}
+
+fn stamps(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(f).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        })
+        .collect()
 }

@@ -103,6 +103,16 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let tls = crate::secure_trunk::tls_listener(&config)?;
     if let Some(t) = &tls {
         crate::secure_trunk::reload_on_sighup(t.config.clone())?;
+        let s = &config.sip.tls;
+        crate::secure_trunk::reload_on_change(
+            t.config.clone(),
+            [&s.cert, &s.key, &s.client_ca]
+                .into_iter()
+                .filter(|f| !f.is_empty())
+                .map(std::path::PathBuf::from)
+                .collect(),
+            Duration::from_secs(s.reload_check_secs),
+        );
     }
     let mut server = driver::start_with_tls(config.sip.listen, endpoint, tcp_limits, tls)
         .await

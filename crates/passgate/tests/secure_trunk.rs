@@ -546,6 +546,8 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
         ("PASSGATE_SIP__TLS__PORT", &tls_port.to_string()),
         ("PASSGATE_SIP__TLS__CLIENT_CA", ca.to_str().unwrap()),
         ("PASSGATE_RTP__SRTP", "required"),
+        // The reload below is SIGHUP's alone.
+        ("PASSGATE_SIP__TLS__RELOAD_CHECK_SECS", "0"),
     ]);
     let target = format!("sip:passgate@127.0.0.1:{tls_port};transport=tls");
     let with = |name: &str| {
@@ -666,23 +668,63 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
         .find_map(|l| l.strip_prefix("passgate_srtp_dropped_total{why=\"auth_failed\"} "))
         .and_then(|n| n.trim().parse::<u64>().ok());
     assert!(failed.is_some_and(|n| n < 10), "{stats}");
-    let served = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{tls_port}")])
-        .arg("-cert")
-        .arg(dir.path().join("trunk.pem"))
-        .arg("-key")
-        .arg(dir.path().join("trunk.key"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl s_client");
-    let served = String::from_utf8_lossy(&served.stdout);
     let fresh = std::fs::read_to_string(dir.path().join("server.pem")).unwrap();
-    let body = |pem: &str| -> String {
-        pem.lines()
-            .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
-            .take_while(|l| !l.starts_with("-----END CERTIFICATE"))
-            .collect()
-    };
-    assert!(!body(&fresh).is_empty());
-    assert_eq!(body(&served), body(&fresh), "{served}");
+    assert!(!pem_body(&fresh).is_empty());
+    assert_eq!(
+        pem_body(&served_certificate(tls_port, Some((dir.path(), "trunk")))),
+        pem_body(&fresh)
+    );
+}
+
+/// What a new TLS connection to `port` is served (`openssl s_client`'s
+/// output), presenting `client` (`NAME.pem`, `NAME.key` in the directory).
+fn served_certificate(port: u16, client: Option<(&Path, &str)>) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_client", "-connect", &format!("127.0.0.1:{port}")]);
+    if let Some((dir, name)) = client {
+        cmd.arg("-cert")
+            .arg(dir.join(format!("{name}.pem")))
+            .arg("-key")
+            .arg(dir.join(format!("{name}.key")));
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("openssl s_client");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The base64 of the first certificate in PEM text.
+fn pem_body(pem: &str) -> String {
+    pem.lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .take_while(|l| !l.starts_with("-----END CERTIFICATE"))
+        .collect()
+}
+
+#[test]
+fn a_certificate_replaced_on_disk_is_served_without_a_signal() {
+    let _one = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    pki.issue("server", "rsa", "serverAuth");
+    let tls_port = free_port();
+    let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__TLS__CERT", cert.to_str().unwrap()),
+        ("PASSGATE_SIP__TLS__KEY", key.to_str().unwrap()),
+        ("PASSGATE_SIP__TLS__PORT", &tls_port.to_string()),
+        ("PASSGATE_SIP__TLS__RELOAD_CHECK_SECS", "1"),
+    ]);
+    let first = std::fs::read_to_string(&cert).unwrap();
+    assert_eq!(
+        pem_body(&served_certificate(tls_port, None)),
+        pem_body(&first)
+    );
+    pki.issue("server", "ec", "serverAuth");
+    let fresh = std::fs::read_to_string(&cert).unwrap();
+    assert_ne!(pem_body(&fresh), pem_body(&first));
+    let log = agent.wait_log(&["TLS certificate reloaded"], Duration::from_secs(10));
+    assert!(log.contains("(the files changed)"), "{log}");
+    assert_eq!(
+        pem_body(&served_certificate(tls_port, None)),
+        pem_body(&fresh)
+    );
 }

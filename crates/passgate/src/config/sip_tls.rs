@@ -22,6 +22,9 @@ pub struct SipTlsConfig {
     pub client_fingerprints: Vec<String>,
     /// Lowest TLS version accepted: "1.2" or "1.3".
     pub min_version: String,
+    /// Seconds between checks of the certificate and key files: a change
+    /// reloads them (0: only on SIGHUP).
+    pub reload_check_secs: u64,
 }
 
 impl Default for SipTlsConfig {
@@ -33,6 +36,7 @@ impl Default for SipTlsConfig {
             client_ca: String::new(),
             client_fingerprints: Vec::new(),
             min_version: "1.2".into(),
+            reload_check_secs: 10,
         }
     }
 }
