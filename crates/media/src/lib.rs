@@ -51,7 +51,7 @@ pub use jitter::{JitterBuffer, JitterConfig, JitterStats};
 #[cfg(feature = "opus")]
 pub use opus::{OpusDecoder, OpusEncoder, OpusError};
 pub use pacer::{
-    BetweenPrompts, IdleFill, OutgoingPacket, Pacer, PacerConfig, PacerEvent, PromptId, Ptime,
+    BetweenPrompts, ClipId, IdleFill, OutgoingPacket, Pacer, PacerConfig, PacerEvent, Ptime,
 };
 pub use prompt::{load_wav, PromptError};
 pub use receiver::{

@@ -129,8 +129,11 @@ impl PacerConfig {
     }
 }
 
+/// One clip of audio handed to the pacer: which one started, finished or
+/// was stopped. Not the flow's prompt (that is `auth::flow::PromptId`): the
+/// same prompt played twice is two clips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PromptId(pub u64);
+pub struct ClipId(pub u64);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingPacket {
@@ -138,20 +141,20 @@ pub struct OutgoingPacket {
     /// The instant the packet was due; the driver sends it as soon as it polls it.
     pub due: Instant,
     /// `None` for silence between prompts.
-    pub prompt: Option<PromptId>,
+    pub prompt: Option<ClipId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PacerEvent {
-    Started(PromptId),
-    Finished(PromptId),
+    Started(ClipId),
+    Finished(ClipId),
     /// Removed by [`Pacer::stop`], whether it had started or was still queued.
-    Stopped(PromptId),
+    Stopped(ClipId),
 }
 
 #[derive(Debug)]
 struct Playing {
-    id: PromptId,
+    id: ClipId,
     pcm: Arc<[i16]>,
     offset: usize,
 }
@@ -166,7 +169,7 @@ pub struct Pacer {
     #[cfg(feature = "opus")]
     opus: Option<crate::opus::OpusEncoder>,
     next_id: u64,
-    queue: VecDeque<(PromptId, Arc<[i16]>)>,
+    queue: VecDeque<(ClipId, Arc<[i16]>)>,
     current: Option<Playing>,
     silence_packets_left: usize,
     /// When the next prompt packet is due; `Some` exactly while a prompt plays.
@@ -225,8 +228,8 @@ impl Pacer {
 
     /// Queues PCM at the codec's clock rate; if nothing is playing it starts at `now`.
     /// Prompts are shared, not copied: every call plays the same few.
-    pub fn enqueue(&mut self, now: Instant, pcm: impl Into<Arc<[i16]>>) -> PromptId {
-        let id = PromptId(self.next_id);
+    pub fn enqueue(&mut self, now: Instant, pcm: impl Into<Arc<[i16]>>) -> ClipId {
+        let id = ClipId(self.next_id);
         self.next_id += 1;
         self.enqueue_as(now, id, pcm);
         id
@@ -236,7 +239,7 @@ impl Pacer {
     /// names its prompts before they reach the pacer (a command queue). One
     /// pacer's prompts are named one way or the other, never both, so an
     /// id names one prompt.
-    pub fn enqueue_as(&mut self, now: Instant, id: PromptId, pcm: impl Into<Arc<[i16]>>) {
+    pub fn enqueue_as(&mut self, now: Instant, id: ClipId, pcm: impl Into<Arc<[i16]>>) {
         self.queue.push_back((id, pcm.into()));
         if self.next_due.is_none() {
             // Never closer to the previous packet than one ptime.

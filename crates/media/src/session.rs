@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
-use crate::pacer::{Pacer, PacerConfig, PacerEvent, PromptId};
+use crate::pacer::{ClipId, Pacer, PacerConfig, PacerEvent};
 use crate::receiver::{
     MediaEvent, ReceiverConfig, ReceiverError, ReceiverStats, Routed, RtpReceiver,
 };
@@ -50,7 +50,7 @@ pub enum Command {
     /// Queue a prompt (PCM at the codec rate) under the sender's id; it
     /// starts at once if nothing plays. Its [`PacerEvent`]s carry the id.
     Play {
-        id: PromptId,
+        id: ClipId,
         pcm: std::sync::Arc<[i16]>,
     },
     /// Barge-in: the prompt playing stops and those queued are dropped.
@@ -246,7 +246,7 @@ impl MediaSession {
     }
 
     /// Queues a prompt (PCM at the codec rate); it starts at once if nothing is playing.
-    pub fn play(&mut self, now: Instant, pcm: impl Into<std::sync::Arc<[i16]>>) -> PromptId {
+    pub fn play(&mut self, now: Instant, pcm: impl Into<std::sync::Arc<[i16]>>) -> ClipId {
         let id = self.pacer.enqueue(now, pcm);
         self.pacer.handle_timeout(now);
         self.pump_pacer();
@@ -705,7 +705,7 @@ mod tests {
         cfg.receiver.strict_source = true;
         cfg.receiver.sdp_source = Some(peer());
         let mut s = MediaSession::new(t0, cfg).unwrap();
-        let clip = PromptId(7);
+        let clip = ClipId(7);
         s.apply(
             t0,
             Command::Play {

@@ -208,7 +208,7 @@ pub struct CallCore {
     verstat: Option<String>,
     /// Prompts sent to the media and not yet reported finished or stopped,
     /// by the id the media knows them by.
-    playing: HashMap<media::PromptId, (PlaybackId, PromptId)>,
+    playing: HashMap<media::ClipId, (PlaybackId, PromptId)>,
     next_clip: u64,
     /// The barge-in the flow wants now; a protected prompt turns it off
     /// while it plays.
@@ -704,7 +704,7 @@ impl CallCore {
         match pcm {
             Ok(pcm) => {
                 tracing::debug!(prompt = ?prompt.id, "playing");
-                let id = media::PromptId(self.next_clip);
+                let id = media::ClipId(self.next_clip);
                 self.next_clip += 1;
                 self.playing.insert(id, (prompt.playback, prompt.id));
                 self.media(MediaCommand::Play { id, pcm });

@@ -12,7 +12,7 @@ use super::{CallMedia, CallMediaCommand, MediaEngine, RtcpRoute};
 /// Plays `pcm` as the call task does: a command the media thread carries out.
 fn play(media: &CallMedia, pcm: Vec<i16>) {
     media.apply(CallMediaCommand::Session(media::MediaCommand::Play {
-        id: media::PromptId(1),
+        id: media::ClipId(1),
         pcm: pcm.into(),
     }));
 }

@@ -69,7 +69,7 @@ fn offer(payload_type: &str, address: &str, direction: &str) -> sip::Negotiated 
 
 /// A prompt the fake media thread is playing or has queued.
 struct Clip {
-    id: media::PromptId,
+    id: media::ClipId,
     left: Duration,
 }
 
