@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub mod printed;
 mod shell_env;
 mod sip_tls;
 use shell_env::ShellEnv;
@@ -49,6 +50,9 @@ pub struct Config {
     #[serde(skip_serializing)]
     pub crm: auth::crm::CrmConfig,
 }
+
+/// The shortest `sip.digest_nonce_secret` taken.
+pub const MIN_NONCE_SECRET_CHARS: usize = 32;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -101,6 +105,12 @@ pub struct SipConfig {
     pub digest_max_failures_per_user: u32,
     pub digest_failure_window_secs: u64,
     pub digest_lockout_secs: u64,
+    /// Key of the Digest nonces (at least 32 characters), the same on every
+    /// node behind one load balancer so that a challenge one node gave may
+    /// be answered to another; empty: a random key per process.
+    pub digest_nonce_secret: String,
+    /// How long a Digest nonce stays good.
+    pub digest_nonce_lifetime_secs: u64,
     /// Server header of responses and User-Agent of requests; empty leaves
     /// them out. Never sent to sources refused by `allow_from`.
     pub server_header: String,
@@ -169,6 +179,8 @@ impl Default for SipConfig {
             digest_max_failures_per_user: 20,
             digest_failure_window_secs: 60,
             digest_lockout_secs: 300,
+            digest_nonce_secret: String::new(),
+            digest_nonce_lifetime_secs: sip::digest::NONCE_LIFETIME_SECS,
             server_header: String::new(),
             tcp: SipTcpConfig::default(),
             tls: SipTlsConfig::default(),
@@ -628,6 +640,17 @@ impl Config {
                 "at least one user = password is needed when sip.digest_realm is set".into(),
             ));
         }
+        let secret = &self.sip.digest_nonce_secret;
+        if !secret.is_empty() && secret.chars().count() < MIN_NONCE_SECRET_CHARS {
+            // The value is a secret: only its length is told.
+            return Err(bad(
+                "sip.digest_nonce_secret",
+                format!(
+                    "{} characters is too short; at least {MIN_NONCE_SECRET_CHARS} (e.g. `openssl rand -hex 32`)",
+                    secret.chars().count()
+                ),
+            ));
+        }
         for (key, list) in [
             ("sip.allow_from", &self.sip.allow_from),
             (
@@ -665,6 +688,10 @@ impl Config {
                 self.sip.digest_failure_window_secs,
             ),
             ("sip.digest_lockout_secs", self.sip.digest_lockout_secs),
+            (
+                "sip.digest_nonce_lifetime_secs",
+                self.sip.digest_nonce_lifetime_secs,
+            ),
             (
                 "sip.tcp.message_timeout_secs",
                 self.sip.tcp.message_timeout_secs,

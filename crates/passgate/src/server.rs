@@ -73,13 +73,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         burst: total.max(1.0),
     });
     if !config.sip.digest_realm.is_empty() {
-        // A per-process key: a nonce is good on the node that issued it.
-        let secret = format!("{:032x}", rand::random::<u128>());
-        endpoint.digest = Some(sip::DigestAuth::new(
-            &config.sip.digest_realm,
-            config.sip.digest_users.clone(),
-            &secret,
-        ));
+        endpoint.digest = Some(digest_auth(&config));
     }
     let mut tcp_limits = config.sip.tcp.limits();
     let (open_files, raise_error) = crate::fd_budget::raise_open_file_limit();
@@ -300,6 +294,33 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// Loads the model once; the flow's passphrase turn listens for the words of
 /// `asr.vocabulary` when one is configured.
+/// Digest authentication as configured: nonces keyed by
+/// `sip.digest_nonce_secret` (else a per-process key, good only on this node)
+/// and stamped with wall-clock time, so nodes sharing the key take each
+/// other's nonces.
+fn digest_auth(config: &Config) -> sip::DigestAuth {
+    let secret = if config.sip.digest_nonce_secret.is_empty() {
+        if config.database.url.starts_with("postgres") {
+            tracing::warn!(
+                "sip.digest_nonce_secret is not set: a Digest challenge from this node cannot be answered to another node sharing the database"
+            );
+        }
+        format!("{:032x}", rand::random::<u128>())
+    } else {
+        config.sip.digest_nonce_secret.clone()
+    };
+    let unix_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    sip::DigestAuth::new(
+        &config.sip.digest_realm,
+        config.sip.digest_users.clone(),
+        &secret,
+    )
+    .with_wall_clock(std::time::Instant::now(), unix_secs)
+    .with_lifetime(config.sip.digest_nonce_lifetime_secs)
+}
+
 fn load_recognizer(config: &mut Config) -> anyhow::Result<Option<Recognizer>> {
     let model = SpeechModel::load(&config.asr.model)
         .with_context(|| format!("asr.model = {}", config.asr.model.display()))?;

@@ -393,3 +393,135 @@ fn a_digest_brute_force_is_stopped_at_the_limit_with_one_security_line_per_failu
         "{text}"
     );
 }
+
+/// An INVITE to `challenger`, then the INVITE again with the right answer
+/// for "trunk" sent to `answerer` (the same node or another), `wait` after
+/// the challenge. The final answer's text.
+fn challenged_by_then_answered_to(
+    challenger: SocketAddr,
+    answerer: SocketAddr,
+    wait: Duration,
+    n: u32,
+) -> String {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = socket.local_addr().unwrap();
+    let call_id = format!("node-change-{n}-{}", local.port());
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+    let ct = "Content-Type: application/sdp\r\n";
+    let first = Caller {
+        socket,
+        target: challenger,
+        call_id: call_id.clone(),
+        to_tag: String::new(),
+    };
+    let invite = first.request("INVITE", 1, local, ct, sdp);
+    first.socket.send_to(invite.as_bytes(), challenger).unwrap();
+    let answer = answer_for(&first.socket, &call_id, &["401"]);
+    let challenge = header(&answer, "WWW-Authenticate").expect("a challenge");
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("a nonce")
+        .to_string();
+    std::thread::sleep(wait);
+    let second = Caller {
+        socket: first.socket,
+        target: answerer,
+        call_id,
+        to_tag: String::new(),
+    };
+    let uri = format!("sip:passgate@{answerer}");
+    let ha1 = md5_hex("trunk:passgate:s3cret");
+    let ha2 = md5_hex(&format!("INVITE:{uri}"));
+    let response = md5_hex(&format!("{ha1}:{nonce}:00000001:c{n}:auth:{ha2}"));
+    let authorization = format!(
+        "Authorization: Digest username=\"trunk\", realm=\"passgate\", nonce=\"{nonce}\", \
+         uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c{n}\"\r\n"
+    );
+    let invite = second.request("INVITE", 2, local, &format!("{authorization}{ct}"), sdp);
+    second.socket.send_to(invite.as_bytes(), answerer).unwrap();
+    // The first 401 is retransmitted until acknowledged: skip it.
+    loop {
+        let answer = answer_for(&second.socket, &second.call_id, &["200", "401", "403"]);
+        if header(&answer, "CSeq") == Some("2 INVITE") {
+            return answer;
+        }
+    }
+}
+
+#[test]
+fn a_challenge_from_one_node_is_answered_to_another_sharing_the_nonce_secret() {
+    const SECRET: &str = "shared-nonce-secret-7c1d0e4b9a2f83561d0e";
+    const OTHER: &str = "another-nonce-secret-0a9b8c7d6e5f40312233";
+    let node = |secret: &str| {
+        Agent::start(&[
+            ("PASSGATE_SIP__DIGEST_REALM", "passgate"),
+            ("PASSGATE_SIP__DIGEST_USERS", "{trunk = \"s3cret\"}"),
+            ("PASSGATE_SIP__DIGEST_NONCE_SECRET", secret),
+            ("PASSGATE_SIP__DIGEST_NONCE_LIFETIME_SECS", "2"),
+        ])
+    };
+    let (a, b, c) = (node(SECRET), node(SECRET), node(OTHER));
+    let status = |text: &str| text.lines().next().unwrap_or("").to_string();
+
+    let moved = challenged_by_then_answered_to(a.sip, b.sip, Duration::ZERO, 1);
+    assert!(status(&moved).starts_with("SIP/2.0 200"), "{moved}");
+
+    // Another key: refused, and challenged again as stale (the password was right).
+    let foreign = challenged_by_then_answered_to(a.sip, c.sip, Duration::ZERO, 2);
+    assert!(status(&foreign).starts_with("SIP/2.0 401"), "{foreign}");
+    let again = header(&foreign, "WWW-Authenticate").unwrap_or("");
+    assert!(again.contains("stale=true"), "{foreign}");
+
+    // Older than its lifetime (2 s): a fresh challenge, stale=true.
+    let expired = challenged_by_then_answered_to(a.sip, b.sip, Duration::from_millis(3500), 3);
+    assert!(status(&expired).starts_with("SIP/2.0 401"), "{expired}");
+    assert!(
+        header(&expired, "WWW-Authenticate")
+            .unwrap_or("")
+            .contains("stale=true"),
+        "{expired}"
+    );
+    let stale = metrics(&b);
+    assert!(
+        stale.contains("passgate_sip_auth_failures_total{reason=\"stale_nonce\"} 1\n"),
+        "{stale}"
+    );
+
+    for node in [&a, &b, &c] {
+        let log = node.log_text();
+        assert!(!log.contains(SECRET) && !log.contains(OTHER), "{log}");
+    }
+}
+
+#[test]
+fn nodes_sharing_postgresql_without_a_nonce_secret_are_warned_naming_the_key() {
+    // Nothing listens there: the node starts, not ready, and says what it lacks.
+    let database = format!(
+        "postgres://passgate@127.0.0.1:{}/passgate",
+        support::free_port()
+    );
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__DIGEST_REALM", "passgate"),
+        ("PASSGATE_SIP__DIGEST_USERS", "{trunk = \"s3cret\"}"),
+        ("PASSGATE_DATABASE__URL", database.as_str()),
+    ]);
+    let log = agent.wait_log(
+        &["sip.digest_nonce_secret is not set"],
+        Duration::from_secs(5),
+    );
+    assert!(log.contains("sip.digest_nonce_secret is not set"), "{log}");
+    let shared = Agent::start(&[
+        ("PASSGATE_SIP__DIGEST_REALM", "passgate"),
+        ("PASSGATE_SIP__DIGEST_USERS", "{trunk = \"s3cret\"}"),
+        (
+            "PASSGATE_SIP__DIGEST_NONCE_SECRET",
+            "shared-nonce-secret-7c1d0e4b9a2f83561d0e",
+        ),
+        ("PASSGATE_DATABASE__URL", database.as_str()),
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    let log = shared.log_text();
+    assert!(!log.contains("digest_nonce_secret"), "{log}");
+}

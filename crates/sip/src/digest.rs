@@ -1,28 +1,36 @@
 //! Digest authentication of INVITEs (RFC 3261 §22, RFC 2617 with qop=auth).
 //!
-//! Nonces are stateless, so nothing is stored per call: each carries the time
-//! it was made, hidden under a keyed pad drawn from a random salt, and an
-//! HMAC-SHA256 over salt, hidden time and the address it was given to. A
-//! nonce reads as random (it does not tell how long the process has run) yet
-//! the issuer can check it and read its age, and it is good only from that
-//! address. The time is the issuing process's own clock, so a nonce is good
-//! only on the node that issued it.
+//! Nonces are stateless, so nothing is stored per call: each carries the
+//! wall-clock time it was made (UNIX seconds), hidden under a keyed pad drawn
+//! from a random salt, and an HMAC-SHA256 over salt, hidden time and the
+//! address it was given to. A nonce reads as random (it does not tell how
+//! long the process has run) yet whoever holds the key can check it and read
+//! its age, and it is good only from that address. Nodes given the same key
+//! and clocks within [`MAX_CLOCK_SKEW_SECS`] of each other take each other's
+//! nonces, so a caller challenged by one node may answer to another.
 //!
 //! Against a replayed Authorization header (RFC 7616 §3.4, §5.4): the `uri`
 //! must name the Request-URI's host, and each nonce's count (`nc`) must go
 //! up, so a header seen on the wire is good for nothing once used. Only
-//! counts of accepted credentials are kept, for as long as their nonce lives.
+//! counts of accepted credentials are kept, for as long as their nonce lives,
+//! and by each node for itself: a header accepted by one node is refused by
+//! that node again, but another node sharing the key has not seen it (the
+//! nonce still binds it to the source address it was given to).
 
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::IpAddr;
+use std::time::Instant;
 
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
-/// How long a nonce stays good.
-const NONCE_LIFETIME_SECS: u64 = 300;
+/// How long a nonce stays good unless [`DigestAuth::with_lifetime`] says.
+pub const NONCE_LIFETIME_SECS: u64 = 300;
+/// How far ahead of this node's clock a nonce's time may be (another node's
+/// clock running ahead) and still be taken.
+pub const MAX_CLOCK_SKEW_SECS: u64 = 30;
 
 #[derive(Clone)]
 pub struct DigestAuth {
@@ -30,6 +38,11 @@ pub struct DigestAuth {
     /// user → password
     users: HashMap<String, String>,
     secret: String,
+    lifetime_secs: u64,
+    /// An instant and the wall-clock time (UNIX seconds) at it: nonce times
+    /// are read off the monotonic clock from there. Unset, the first instant
+    /// seen counts as second 1 (nonces then hold only within one process).
+    clock: Option<(Instant, u64)>,
     /// nonce → (when it was issued, the highest count accepted with it).
     counts: HashMap<String, (u64, u32)>,
     /// Expired counts are dropped when `counts` grows to this: amortised
@@ -42,6 +55,7 @@ impl std::fmt::Debug for DigestAuth {
         f.debug_struct("DigestAuth")
             .field("realm", &self.realm)
             .field("users", &self.users.len())
+            .field("lifetime_secs", &self.lifetime_secs)
             .finish_non_exhaustive()
     }
 }
@@ -54,6 +68,9 @@ pub enum DigestError {
     Incomplete(&'static str),
     #[error("unknown user or wrong realm")]
     UnknownUser,
+    /// The answer is right for the nonce, but the nonce has expired, was
+    /// made with another key, or for another address: the client should
+    /// answer a fresh challenge (`stale=true`, RFC 2617 §3.2.1).
     #[error("the nonce was not issued here or has expired")]
     StaleNonce,
     #[error("wrong response")]
@@ -71,22 +88,49 @@ impl DigestAuth {
             realm: realm.to_string(),
             users,
             secret: secret.to_string(),
+            lifetime_secs: NONCE_LIFETIME_SECS,
+            clock: None,
             counts: HashMap::new(),
             prune_at: 1024,
         }
+    }
+
+    /// Nonces stamped with wall-clock time: `unix_secs` is the time at
+    /// `at`. Needed for nonces to hold across nodes.
+    pub fn with_wall_clock(mut self, at: Instant, unix_secs: u64) -> DigestAuth {
+        self.clock = Some((at, unix_secs));
+        self
+    }
+
+    /// How long a nonce stays good (at least 1 s).
+    pub fn with_lifetime(mut self, secs: u64) -> DigestAuth {
+        self.lifetime_secs = secs.max(1);
+        self
     }
 
     pub fn realm(&self) -> &str {
         &self.realm
     }
 
-    /// The WWW-Authenticate value for a 401 to `source`, at `now_secs` (any
-    /// monotonic clock), with `salt` fresh random bits.
-    pub fn challenge(&self, now_secs: u64, salt: u64, source: IpAddr) -> String {
+    /// The time nonces are stamped with at `now`, in seconds.
+    pub fn clock_secs(&mut self, now: Instant) -> u64 {
+        let (at, secs) = *self.clock.get_or_insert((now, 1));
+        if now >= at {
+            secs.saturating_add(now.duration_since(at).as_secs())
+        } else {
+            secs.saturating_sub(at.duration_since(now).as_secs())
+        }
+    }
+
+    /// The WWW-Authenticate value for a 401 to `source`, at `now_secs`
+    /// ([`DigestAuth::clock_secs`]), with `salt` fresh random bits; `stale`
+    /// after [`DigestError::StaleNonce`].
+    pub fn challenge(&self, now_secs: u64, salt: u64, source: IpAddr, stale: bool) -> String {
         format!(
-            "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"",
+            "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"{}",
             self.realm,
-            self.nonce(now_secs, salt, source)
+            self.nonce(now_secs, salt, source),
+            if stale { ", stale=true" } else { "" }
         )
     }
 
@@ -173,13 +217,6 @@ impl DigestAuth {
             return Err(DigestError::UnknownUser);
         }
         let password = self.users.get(user).ok_or(DigestError::UnknownUser)?;
-        let issued = self.issued(nonce, source).ok_or(DigestError::StaleNonce)?;
-        if now_secs.saturating_sub(issued) > NONCE_LIFETIME_SECS || issued > now_secs {
-            return Err(DigestError::StaleNonce);
-        }
-        if !same_target(uri, request_uri) {
-            return Err(DigestError::UriMismatch);
-        }
         let ha1 = md5_hex(&format!("{user}:{realm}:{password}"));
         let ha2 = md5_hex(&format!("{method}:{uri}"));
         // Without qop there is no count: the nonce is good once (count 0).
@@ -196,8 +233,19 @@ impl DigestAuth {
             }
             None => (md5_hex(&format!("{ha1}:{nonce}:{ha2}")), 0),
         };
+        // The answer is judged first: a wrong password counts as one whatever
+        // the nonce, and only a right answer to a bad nonce is "stale".
         if !expected.eq_ignore_ascii_case(response) {
             return Err(DigestError::WrongResponse);
+        }
+        let issued = self.issued(nonce, source).ok_or(DigestError::StaleNonce)?;
+        if now_secs.saturating_sub(issued) > self.lifetime_secs
+            || issued > now_secs.saturating_add(MAX_CLOCK_SKEW_SECS)
+        {
+            return Err(DigestError::StaleNonce);
+        }
+        if !same_target(uri, request_uri) {
+            return Err(DigestError::UriMismatch);
         }
         if self
             .counts
@@ -208,8 +256,9 @@ impl DigestAuth {
         }
         let user = user.to_string();
         if self.counts.len() >= self.prune_at {
+            let lifetime = self.lifetime_secs;
             self.counts
-                .retain(|_, (at, _)| now_secs.saturating_sub(*at) <= NONCE_LIFETIME_SECS);
+                .retain(|_, (at, _)| now_secs.saturating_sub(*at) <= lifetime);
             self.prune_at = (2 * self.counts.len()).max(1024);
         }
         self.counts.insert(nonce.to_string(), (issued, count));
@@ -328,7 +377,7 @@ mod tests {
     #[test]
     fn a_client_answering_the_challenge_is_let_in() {
         let mut a = auth();
-        let header = client_answer(&a.challenge(100, 7, trunk()), "trunk", "s3cret", URI);
+        let header = client_answer(&a.challenge(100, 7, trunk(), false), "trunk", "s3cret", URI);
         assert_eq!(
             a.verify("INVITE", URI, Some(&header), 130, trunk()),
             Ok("trunk".to_string())
@@ -338,7 +387,7 @@ mod tests {
     #[test]
     fn a_replayed_header_is_refused_and_a_higher_count_is_let_in() {
         let mut a = auth();
-        let challenge = a.challenge(100, 7, trunk());
+        let challenge = a.challenge(100, 7, trunk(), false);
         let header = client_answer(&challenge, "trunk", "s3cret", URI);
         assert!(a.verify("INVITE", URI, Some(&header), 101, trunk()).is_ok());
         assert_eq!(
@@ -357,7 +406,7 @@ mod tests {
     #[test]
     fn a_header_sent_from_another_address_or_for_another_uri_is_refused() {
         let mut a = auth();
-        let header = client_answer(&a.challenge(100, 7, trunk()), "trunk", "s3cret", URI);
+        let header = client_answer(&a.challenge(100, 7, trunk(), false), "trunk", "s3cret", URI);
         let elsewhere: IpAddr = "203.0.113.66".parse().unwrap();
         assert_eq!(
             a.verify("INVITE", URI, Some(&header), 101, elsewhere),
@@ -404,7 +453,7 @@ mod tests {
     #[test]
     fn without_qop_a_nonce_is_good_once() {
         let mut a = auth();
-        let challenge = a.challenge(100, 7, trunk());
+        let challenge = a.challenge(100, 7, trunk(), false);
         let nonce = challenge
             .split("nonce=\"")
             .nth(1)
@@ -428,7 +477,7 @@ mod tests {
     #[test]
     fn wrong_passwords_users_nonces_and_old_nonces_are_refused() {
         let mut a = auth();
-        let challenge = a.challenge(100, 7, trunk());
+        let challenge = a.challenge(100, 7, trunk(), false);
         let uri = URI;
         let mut verify = |header: &str, at: u64| a.verify("INVITE", uri, Some(header), at, trunk());
         assert_eq!(
@@ -469,8 +518,8 @@ mod tests {
     fn nonces_read_as_random_yet_the_issuer_reads_their_time() {
         let a = auth();
         let nonce = |c: String| c.split("nonce=\"").nth(1).unwrap()[..64].to_string();
-        let early = nonce(a.challenge(5, 1, trunk()));
-        let late = nonce(a.challenge(86_400, 2, trunk()));
+        let early = nonce(a.challenge(5, 1, trunk(), false));
+        let late = nonce(a.challenge(86_400, 2, trunk(), false));
         for n in [&early, &late] {
             assert!(n.bytes().all(|b| b.is_ascii_hexdigit()), "{n}");
             assert!(!n.contains('.'), "{n}");
@@ -478,11 +527,98 @@ mod tests {
         assert_eq!(a.issued(&early, trunk()), Some(5));
         assert_eq!(a.issued(&late, trunk()), Some(86_400));
         // Same time, other salt: nothing in common that would give the time away.
-        let again = nonce(a.challenge(5, 3, trunk()));
+        let again = nonce(a.challenge(5, 3, trunk(), false));
         assert_ne!(early[16..32], again[16..32]);
         // Another secret (another node, another run) cannot read or pass it.
         let other = DigestAuth::new("passgate", HashMap::new(), "other");
         assert_eq!(other.issued(&early, trunk()), None);
+    }
+
+    #[test]
+    fn nodes_sharing_the_key_take_each_others_nonces_within_their_lifetime() {
+        let start = Instant::now();
+        let later = start + std::time::Duration::from_secs(20);
+        let wall = 1_800_000_000;
+        // Two nodes started 20 s apart with the same key and one wall clock.
+        let mut a = auth().with_wall_clock(start, wall);
+        let mut b = auth().with_wall_clock(later, wall + 20);
+        let issued_at_a = a.clock_secs(later);
+        assert_eq!(issued_at_a, wall + 20);
+        let challenge = a.challenge(issued_at_a, 7, trunk(), false);
+        let header = client_answer(&challenge, "trunk", "s3cret", URI);
+        let at_b = b.clock_secs(later + std::time::Duration::from_secs(3));
+        assert_eq!(
+            b.verify("INVITE", URI, Some(&header), at_b, trunk()),
+            Ok("trunk".to_string())
+        );
+        // Each node keeps its own counts: A has not seen the header yet,
+        // B refuses it again.
+        assert!(a
+            .verify("INVITE", URI, Some(&header), at_b, trunk())
+            .is_ok());
+        assert_eq!(
+            b.verify("INVITE", URI, Some(&header), at_b, trunk()),
+            Err(DigestError::Replayed)
+        );
+        // Another key: the right answer to a nonce it did not make is stale.
+        let mut other = DigestAuth::new(
+            "passgate",
+            HashMap::from([("trunk".to_string(), "s3cret".to_string())]),
+            "another key",
+        )
+        .with_wall_clock(later, wall + 20);
+        let fresh = client_answer_nc(&challenge, "trunk", "s3cret", URI, 9);
+        assert_eq!(
+            other.verify("INVITE", URI, Some(&fresh), at_b, trunk()),
+            Err(DigestError::StaleNonce)
+        );
+        // A wrong password is one, whoever made the nonce.
+        let wrong = client_answer(&challenge, "trunk", "guess", URI);
+        assert_eq!(
+            other.verify("INVITE", URI, Some(&wrong), at_b, trunk()),
+            Err(DigestError::WrongResponse)
+        );
+    }
+
+    #[test]
+    fn nonces_expire_after_their_lifetime_and_tolerate_a_clock_running_ahead() {
+        let mut a = auth().with_lifetime(2);
+        let challenge = a.challenge(1_000, 7, trunk(), false);
+        let header = |nc| client_answer_nc(&challenge, "trunk", "s3cret", URI, nc);
+        assert!(a
+            .verify("INVITE", URI, Some(&header(1)), 1_002, trunk())
+            .is_ok());
+        assert_eq!(
+            a.verify("INVITE", URI, Some(&header(2)), 1_003, trunk()),
+            Err(DigestError::StaleNonce)
+        );
+        // Made by a node whose clock is ahead of ours.
+        let ahead = a.challenge(1_000 + MAX_CLOCK_SKEW_SECS, 8, trunk(), false);
+        let answer = client_answer(&ahead, "trunk", "s3cret", URI);
+        assert!(a
+            .verify("INVITE", URI, Some(&answer), 1_000, trunk())
+            .is_ok());
+        let too_far = a.challenge(1_001 + MAX_CLOCK_SKEW_SECS, 9, trunk(), false);
+        let answer = client_answer(&too_far, "trunk", "s3cret", URI);
+        assert_eq!(
+            a.verify("INVITE", URI, Some(&answer), 1_000, trunk()),
+            Err(DigestError::StaleNonce)
+        );
+        assert!(a
+            .challenge(1_000, 10, trunk(), true)
+            .ends_with(", stale=true"));
+        assert!(!challenge.contains("stale"));
+    }
+
+    #[test]
+    fn the_clock_reads_wall_time_off_the_monotonic_clock() {
+        let at = Instant::now();
+        let mut a = auth().with_wall_clock(at + std::time::Duration::from_secs(5), 1_000);
+        assert_eq!(a.clock_secs(at), 995);
+        assert_eq!(a.clock_secs(at + std::time::Duration::from_secs(65)), 1_060);
+        let mut unset = auth();
+        assert_eq!(unset.clock_secs(at), 1);
+        assert_eq!(unset.clock_secs(at + std::time::Duration::from_secs(9)), 10);
     }
 
     #[test]

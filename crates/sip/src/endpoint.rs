@@ -116,8 +116,6 @@ pub struct Endpoint {
     draining: bool,
     /// Whether the application can take calls (see [`Endpoint::set_ready`]).
     ready: bool,
-    /// Zero of the clock digest nonces are stamped with.
-    epoch: Option<Instant>,
     auth_throttle: crate::auth_throttle::AuthThrottle,
 }
 
@@ -146,7 +144,6 @@ impl Endpoint {
             total_rate: crate::admission::TotalRateLimiter::new(config.calls_per_second),
             draining: false,
             ready: true,
-            epoch: None,
             auth_throttle: crate::auth_throttle::AuthThrottle::new(config.auth_limits),
             config,
         }

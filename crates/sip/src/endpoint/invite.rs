@@ -193,9 +193,7 @@ impl Endpoint {
         let Some(digest) = &mut self.config.digest else {
             return Ok(());
         };
-        let epoch = *self.epoch.get_or_insert(now);
-        // +1: a nonce stamped 0 would read as "issued before the epoch".
-        let now_secs = now.saturating_duration_since(epoch).as_secs() + 1;
+        let now_secs = digest.clock_secs(now);
         let authorization = req.header("authorization");
         let user = authorization.and_then(crate::digest::claimed_user);
         let realm = digest.realm();
@@ -215,7 +213,8 @@ impl Endpoint {
         let verified = digest.verify("INVITE", &req.uri, authorization, now_secs, source);
         let challenge = verified.is_err().then(|| {
             let salt: u64 = self.rng.random();
-            let challenge = digest.challenge(now_secs, salt, source);
+            let stale = verified == Err(crate::digest::DigestError::StaleNonce);
+            let challenge = digest.challenge(now_secs, salt, source, stale);
             format!("WWW-Authenticate: {challenge}")
         });
         match &verified {
