@@ -119,7 +119,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("{} is valid. Settings in effect:\n", cli.config.display());
             print!(
                 "{}",
-                toml::to_string(&config).context("printing the configuration")?
+                config::printed::settings(&config).context("printing the configuration")?
             );
             Ok(())
         }

@@ -81,6 +81,63 @@ fn environment_values_fill_string_keys_verbatim_and_numeric_keys_by_type() {
 }
 
 #[test]
+fn check_config_prints_no_secret() {
+    let token = "admin-token-5f1c9a";
+    let nonce_secret = "nonce-secret-0123456789abcdef0123456789";
+    let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .args(["check-config", "--config", "config/passgate.toml"])
+        .env("PASSGATE_HTTP__TOKEN", token)
+        .env("PASSGATE_SIP__DIGEST_NONCE_SECRET", nonce_secret)
+        .env("PASSGATE_SIP__DIGEST_REALM", "passgate")
+        .env("PASSGATE_SIP__DIGEST_USERS__TRUNK", "trunk-password-77")
+        .env(
+            "PASSGATE_DATABASE__URL",
+            "postgres://passgate:db-password-42@db.example/passgate",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for secret in [token, nonce_secret, "trunk-password-77", "db-password-42"] {
+        assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+    }
+    for setting in [
+        "token = \"<redacted>\"",
+        "digest_nonce_secret = \"<redacted>\"",
+        "url = \"postgres://passgate:<redacted>@db.example/passgate\"",
+        "digest_realm = \"passgate\"",
+    ] {
+        assert!(printed.contains(setting), "{setting} not in\n{printed}");
+    }
+}
+
+#[test]
+fn a_short_nonce_secret_names_the_key_and_not_the_value() {
+    let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .args(["check-config", "--config", "config/passgate.toml"])
+        .env("PASSGATE_SIP__DIGEST_NONCE_SECRET", "short-secret-xyz")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sip.digest_nonce_secret") && stderr.contains("at least 32"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("short-secret-xyz"), "{stderr}");
+}
+
+#[test]
 fn a_bad_numeric_value_from_the_environment_names_the_key() {
     let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
         .current_dir(support::workspace())
