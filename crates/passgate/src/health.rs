@@ -1,7 +1,9 @@
 //! Whether this node can take calls, as one notion read by `/readyz` and by
 //! the SIP endpoint's answer to OPTIONS: its store reachable (and migrated),
-//! its audit spool writable, under its caps and not draining. A watcher
-//! checks the store and pushes every change to the endpoint
+//! its audit spool writable, an RTP port pair free for a new call (the range
+//! not exhausted, the open-file limit not reached), under its caps and not
+//! draining. A watcher checks the store and the ports and pushes every
+//! change to the endpoint
 //! ([`sip::driver::SipHandle::set_ready`]), so a dispatcher probing with
 //! OPTIONS sees what `/readyz` says; the endpoint applies `sip.max_calls` and
 //! the drain itself.
@@ -27,6 +29,8 @@ pub struct Health {
     /// `Ok` while the store answers; else why not.
     store: Mutex<Result<(), String>>,
     spool_ok: AtomicBool,
+    /// `Ok` while a new call could bind its RTP pair; else why not.
+    media: Mutex<Result<(), String>>,
     draining: AtomicBool,
     /// The recognizer and the lag past which new calls are refused.
     recognizer: OnceLock<(Recognizer, Duration)>,
@@ -37,6 +41,7 @@ impl Default for Health {
         Health {
             store: Mutex::new(Err("not connected yet".to_string())),
             spool_ok: AtomicBool::new(true),
+            media: Mutex::new(Ok(())),
             draining: AtomicBool::new(false),
             recognizer: OnceLock::new(),
         }
@@ -58,6 +63,12 @@ impl Health {
 
     pub fn spool_ok(&self, ok: bool) {
         self.spool_ok.store(ok, Ordering::Relaxed);
+    }
+
+    pub fn media_ports(&self, bindable: Result<(), String>) {
+        if let Ok(mut m) = self.media.lock() {
+            *m = bindable;
+        }
     }
 
     pub fn draining(&self) {
@@ -116,6 +127,11 @@ impl Health {
         if !self.spool_ok.load(Ordering::Relaxed) {
             why.push("audit spool: cannot write".to_string());
         }
+        match self.media.lock().as_deref() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => why.push(format!("rtp ports: {e}")),
+            Err(_) => why.push("rtp ports: unknown".to_string()),
+        }
         if let (Some(lag), Some((_, max_lag))) = (self.recognizer_behind(), self.recognizer.get()) {
             why.push(format!(
                 "recognizer {} ms behind (asr.admit_max_lag_ms = {})",
@@ -132,11 +148,19 @@ impl Health {
 }
 
 /// Brings the store's schema up (retrying until the store answers), then
-/// keeps checking it, and tells the SIP endpoint whenever readiness changes.
-pub async fn watch(health: Arc<Health>, store: Store, sip: SipHandle, metrics: Arc<Metrics>) {
+/// keeps checking it and whether a new call could bind its RTP ports
+/// (`rtp_ports`), and tells the SIP endpoint whenever readiness changes.
+pub async fn watch(
+    health: Arc<Health>,
+    store: Store,
+    sip: SipHandle,
+    metrics: Arc<Metrics>,
+    rtp_ports: impl Fn() -> std::io::Result<()>,
+) {
     let mut migrated = false;
     let mut ready = None;
     let mut last_error = String::new();
+    let mut last_media_error = String::new();
     loop {
         let mut checked = ping(&store).await;
         if checked.is_ok() && !migrated {
@@ -165,6 +189,16 @@ pub async fn watch(health: Arc<Health>, store: Store, sip: SipHandle, metrics: A
         if let Some(lag) = health.recognizer_lag() {
             metrics.recognizer_lag(lag);
         }
+        let media = rtp_ports().map_err(|e| format!("no pair can be bound ({e})"));
+        if let Err(e) = &media {
+            if e != &last_media_error {
+                tracing::warn!(error = %e, "no RTP port pair for a new call; not ready");
+                last_media_error = e.clone();
+            }
+        } else {
+            last_media_error.clear();
+        }
+        health.media_ports(media);
         let readiness = health.node_readiness();
         let now_ready = readiness.is_ok();
         if ready != Some(now_ready) {
@@ -210,6 +244,13 @@ mod tests {
         health.spool_ok(false);
         assert!(health.readiness(&metrics, 10).is_err());
         health.spool_ok(true);
+        health.media_ports(Err("no pair can be bound (address in use)".into()));
+        assert!(health
+            .readiness(&metrics, 10)
+            .unwrap_err()
+            .contains("rtp ports: no pair"));
+        health.media_ports(Ok(()));
+        assert_eq!(health.readiness(&metrics, 10), Ok(()));
         metrics.call_started();
         assert!(health
             .readiness(&metrics, 1)

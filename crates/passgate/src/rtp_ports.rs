@@ -68,7 +68,18 @@ impl RtpPorts {
     /// Binds a free pair of the range drawn at random, in the family of
     /// `remote` (the caller's media address).
     pub fn bind(&self, remote: IpAddr) -> std::io::Result<RtpPair> {
-        let ip = self.local_ip_for(remote);
+        self.bind_pair(self.local_ip_for(remote), true)
+    }
+
+    /// Whether a new call could have its pair now (in the family of the
+    /// listen address): a pair is bound and let go at once, and kept out of
+    /// nothing. Fails when every pair is taken or no socket can be opened
+    /// (the open-file limit reached).
+    pub fn probe(&self) -> std::io::Result<()> {
+        self.bind_pair(self.local_ip_for(self.ip), false).map(drop)
+    }
+
+    fn bind_pair(&self, ip: IpAddr, remember: bool) -> std::io::Result<RtpPair> {
         let mut rng = rand::rng();
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         // Half the range at most stays out of the draw, so it always has a choice.
@@ -88,9 +99,11 @@ impl RtpPorts {
             });
             match pair {
                 Ok(pair) => {
-                    recent.push_back(n);
-                    while recent.len() > keep {
-                        recent.pop_front();
+                    if remember {
+                        recent.push_back(n);
+                        while recent.len() > keep {
+                            recent.pop_front();
+                        }
                     }
                     return Ok(pair);
                 }
@@ -171,6 +184,21 @@ mod tests {
         let pair = ports.bind("127.0.0.1".parse().unwrap()).unwrap();
         assert_eq!(pair.rtp.local_addr().unwrap().port(), 41102);
         assert_eq!(pair.rtcp.local_addr().unwrap().port(), 41103);
+    }
+
+    #[test]
+    fn the_probe_fails_while_every_pair_is_taken_and_passes_once_one_is_free() {
+        let ports = ports("127.0.0.1", 41401);
+        assert!(ports.probe().is_ok());
+        let held: Vec<RtpPair> = (0..5)
+            .map(|_| ports.bind("127.0.0.1".parse().unwrap()).unwrap())
+            .collect();
+        assert!(ports.probe().is_err());
+        assert!(ports.bind("127.0.0.1".parse().unwrap()).is_err());
+        drop(held);
+        assert!(ports.probe().is_ok());
+        // The probe's pair was let go: a call still gets one.
+        assert!(ports.bind("127.0.0.1".parse().unwrap()).is_ok());
     }
 
     #[test]

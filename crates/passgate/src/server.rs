@@ -191,11 +191,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     });
 
     tokio::spawn(prerender_prompts(services.clone()));
+    let ports = services.clone();
     tokio::spawn(crate::health::watch(
         health.clone(),
         services.store.clone(),
         services.sip.clone(),
         services.metrics.clone(),
+        move || ports.ports.probe(),
     ));
 
     let shutdown = shutdown_signal();

@@ -123,3 +123,77 @@ fn options_answers_503_while_no_new_call_can_be_taken() {
     agent.wait_log(&["call finished"], Duration::from_secs(10));
     sipp("options", agent.sip, &[]).assert_ok("OPTIONS once the call is over");
 }
+
+/// Two consecutive UDP ports on loopback (an RTP/RTCP pair, the first even), held until dropped.
+fn hold_rtp_pair() -> (u16, Vec<std::net::UdpSocket>) {
+    loop {
+        let first = 30_000 + (free_port() % 10_000) / 2 * 2;
+        let held: Result<Vec<_>, _> = (first..first + 2)
+            .map(|p| std::net::UdpSocket::bind(("127.0.0.1", p)))
+            .collect();
+        if let Ok(held) = held {
+            return (first, held);
+        }
+    }
+}
+
+fn readyz(agent: &Agent) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(agent.http).unwrap();
+    write!(
+        s,
+        "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
+
+fn wait_options(agent: &Agent, status: u16, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while support::udp_caller::options_status(agent.sip) != Some(status) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no OPTIONS {status} {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn options_and_invites_answer_503_while_no_rtp_port_can_be_bound() {
+    // A range of one RTP/RTCP pair, taken by someone else before the node starts.
+    let (first, held) = hold_rtp_pair();
+    let range = format!("{first}-{}", first + 1);
+    let agent = Agent::start(&[
+        ("PASSGATE_RTP__PORT_RANGE", range.as_str()),
+        ("PASSGATE_CALL__MAX_DURATION_SECS", "4"),
+    ]);
+    wait_options(&agent, 503, "while the range is taken");
+    sipp("options_503", agent.sip, &[]).assert_ok("OPTIONS without an RTP port");
+    sipp("expect_503", agent.sip, &[]).assert_ok("INVITE without an RTP port");
+    let (code, body) = readyz(&agent);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("rtp ports: no pair can be bound"), "{body}");
+    assert!(
+        agent
+            .log_text()
+            .contains("no RTP port pair for a new call; not ready"),
+        "{}",
+        agent.log_text()
+    );
+
+    // The ports are let go: ready again, and a call gets the pair.
+    drop(held);
+    wait_options(&agent, 200, "once the ports are free");
+    assert_eq!(readyz(&agent).0, 200);
+    let target = agent.sip;
+    let call = std::thread::spawn(move || sipp("agent_hangup", target, &[]));
+    agent.wait_log(&["answered"], Duration::from_secs(10));
+    // That call holds the only pair: no room for another.
+    wait_options(&agent, 503, "while a call holds the only pair");
+    call.join().unwrap().assert_ok("the call on the only pair");
+    wait_options(&agent, 200, "once the call is over");
+}
