@@ -6,8 +6,7 @@
 
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/postgres.rs"]
-mod postgres_server;
+use test_postgres as postgres_server;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -1,13 +1,12 @@
 //! The account store on SQLite and on a real PostgreSQL (started by the
-//! harness in `support/postgres.rs`). Every test runs on both engines.
+//! workspace's `test-postgres` crate). Every test runs on both engines.
 //!
 //! `cargo test -p auth --test store` runs both; the PostgreSQL half needs
 //! Debian's `postgresql` package (binaries under
 //! `/usr/lib/postgresql/*/bin`) and is skipped, with a message on stderr,
 //! where they are missing.
 
-#[path = "support/postgres.rs"]
-mod postgres_server;
+use test_postgres as postgres_server;
 
 use std::time::Duration;
 

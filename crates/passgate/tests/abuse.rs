@@ -4,12 +4,9 @@
 
 mod support;
 
-#[path = "../../auth/tests/support/postgres.rs"]
-mod postgres;
-
 use std::time::Duration;
 
-use support::{sipp, Agent};
+use support::{postgres, sipp, Agent};
 
 #[test]
 fn a_caller_locked_out_on_one_node_is_locked_out_on_the_other() {

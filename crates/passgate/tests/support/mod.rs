@@ -6,7 +6,8 @@
 pub mod cli;
 pub mod kamailio;
 pub mod pki;
-pub mod postgres;
+#[allow(unused_imports)] // only the tests that need PostgreSQL use it
+pub use test_postgres as postgres;
 pub mod sms_sink;
 pub mod udp_caller;
 
