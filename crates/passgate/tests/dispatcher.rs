@@ -1,9 +1,11 @@
 //! Two Passgate nodes behind Kamailio's dispatcher (`tests/kamailio/dispatcher.cfg`)
-//! sharing one PostgreSQL, under SIPp load: one node is killed with SIGKILL
-//! and new calls fail over; it comes back, and the other is drained with
-//! SIGTERM without a failed call; PostgreSQL stops and the dispatcher takes
-//! the node out until it is back; in the end every call a node answered has
-//! exactly one start and one end row in the shared audit trail.
+//! sharing one PostgreSQL, all under one SIPp load: one node is killed with
+//! SIGKILL and new calls fail over; it comes back, and the other is drained
+//! with SIGTERM without a failed call; PostgreSQL stops for 20 s, the node
+//! says it is not ready (`/readyz` and OPTIONS 503), the dispatcher takes it
+//! out (new calls get its 503) until the store is back, and the calls in
+//! progress complete; in the end every answered call has exactly one start
+//! and one end row in the shared audit trail.
 
 mod support;
 
@@ -15,13 +17,15 @@ use std::time::{Duration, Instant};
 use support::cli::passgate;
 use support::kamailio::Kamailio;
 use support::postgres::PgCluster;
-use support::udp_caller::options_status_line;
+use support::udp_caller::{options_status, options_status_line};
 use support::{free_media_port, free_port, workspace, Agent};
 
 /// Calls per second SIPp offers; each lasts 1.5 s.
 const RATE: u32 = 10;
-/// Seconds of load.
-const LOAD_SECS: u32 = 24;
+/// Seconds of load: the kill, the drain and the store outage all fall in it.
+const LOAD_SECS: u32 = 45;
+/// How long PostgreSQL is stopped.
+const OUTAGE: Duration = Duration::from_secs(20);
 
 fn node(database: &str, port: u16, spool: &std::path::Path) -> Agent {
     let listen = format!("127.0.0.1:{port}");
@@ -35,9 +39,14 @@ fn node(database: &str, port: u16, spool: &std::path::Path) -> Agent {
 }
 
 fn ready(agent: &Agent) -> bool {
+    readyz(agent).starts_with("HTTP/1.1 200")
+}
+
+/// `/readyz`'s whole answer.
+fn readyz(agent: &Agent) -> String {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(agent.http) else {
-        return false;
+        return String::new();
     };
     let _ = write!(
         s,
@@ -45,7 +54,24 @@ fn ready(agent: &Agent) -> bool {
     );
     let mut text = String::new();
     let _ = s.read_to_string(&mut text);
-    text.starts_with("HTTP/1.1 200")
+    text
+}
+
+fn metric(agent: &Agent, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(agent.http) else {
+        return 0;
+    };
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
 }
 
 fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
@@ -54,6 +80,32 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The sum of the last values of SIPp's `-trace_counts` columns (per
+/// scenario step: `3_200_Unexp` is what came instead of the INVITE's 200)
+/// ending with any of `suffixes`, over steps `steps`.
+fn counts(dir: &std::path::Path, steps: std::ops::RangeInclusive<u32>, suffixes: &[&str]) -> u64 {
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with("_counts.csv"))
+        .expect("SIPp's counts file");
+    let csv = std::fs::read_to_string(file.path()).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap_or("").split(';').collect();
+    steps
+        .flat_map(|step| {
+            header
+                .iter()
+                .filter(move |h| {
+                    h.split_once('_').is_some_and(|(n, rest)| {
+                        n == step.to_string() && suffixes.iter().any(|s| rest.ends_with(s))
+                    })
+                })
+                .map(|h| stat(&csv, h))
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// The last value of a column of SIPp's statistics file.
@@ -90,16 +142,21 @@ fn a_killed_node_fails_over_a_drained_node_fails_no_call_and_every_call_has_an_e
     let media_port = free_media_port().to_string();
     let stats_path = stats.clone();
     let calls = (RATE * LOAD_SECS).to_string();
+    let sipp_dir = dir.path().to_path_buf();
+    let scenario = workspace().join("tests/sipp/routed_caller_bye.xml");
+    let load_started = Instant::now();
     let load = std::thread::spawn(move || {
         Command::new("sipp")
-            .current_dir(workspace())
-            .args(["-sf", "tests/sipp/routed_caller_bye.xml"])
+            // -trace_counts writes its file into the working directory.
+            .current_dir(sipp_dir)
+            .arg("-sf")
+            .arg(scenario)
             .args(["-r", &RATE.to_string(), "-m", &calls, "-l", "100"])
             // A call whose next message does not come within 3 s fails: a
             // new call must reach a live node within that.
             .args(["-recv_timeout", "3000", "-timeout", "90", "-nostdin"])
             .args(["-i", "127.0.0.1", "-p", &sipp_port, "-mp", &media_port])
-            .args(["-trace_stat", "-fd", "1", "-stf"])
+            .args(["-trace_stat", "-trace_counts", "-fd", "1", "-stf"])
             .arg(&stats_path)
             .arg(target.to_string())
             .output()
@@ -119,29 +176,65 @@ fn a_killed_node_fails_over_a_drained_node_fails_no_call_and_every_call_has_an_e
     std::thread::sleep(Duration::from_secs(3));
     b.terminate();
     let drained = b.wait_exit(Duration::from_secs(20));
-    let out = load.join().unwrap();
-    let csv = std::fs::read_to_string(&stats).unwrap_or_default();
-    let (ok, failed) = (stat(&csv, "SuccessfulCall(C)"), stat(&csv, "FailedCall(C)"));
 
-    // Every answered call's rows, once the restarted node has stored its spool.
-    // The store goes away: the node says it is not ready, its probe answers
-    // 503, and the dispatcher stops sending it anything (its own 503) until
-    // the store is back.
+    // The store goes away under load: the node says it is not ready, its
+    // probe answers 503, and the dispatcher stops sending it calls (its own
+    // 503) until the store is back; the calls it has complete, their rows
+    // waiting in its spool.
     pg.down();
     let outage = Instant::now();
+    let outage_at = load_started.elapsed();
+    wait_for(
+        "/readyz 503 without the store",
+        Duration::from_secs(10),
+        || readyz(&a2).starts_with("HTTP/1.1 503"),
+    );
+    let why = readyz(&a2);
+    assert!(why.contains("store:"), "{why}");
+    assert_eq!(options_status(a2.sip), Some(503), "OPTIONS follows /readyz");
     wait_for(
         "the dispatcher to take the node out",
-        Duration::from_secs(15),
+        Duration::from_secs(10),
         || options_status_line(proxy.sip).is_some_and(|l| l.contains("503 No node available")),
     );
     let taken_out = outage.elapsed();
+    let mut spooled = 0;
+    while outage.elapsed() < OUTAGE {
+        spooled = spooled.max(metric(&a2, "passgate_audit_spool_rows"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        load_started.elapsed() < Duration::from_secs(u64::from(LOAD_SECS)),
+        "the outage ended after the load"
+    );
     pg.up();
+    wait_for(
+        "/readyz 200 with the store back",
+        Duration::from_secs(15),
+        || ready(&a2),
+    );
+    assert_eq!(options_status(a2.sip), Some(200), "OPTIONS follows /readyz");
     wait_for(
         "the dispatcher to take the node back",
         Duration::from_secs(15),
         || options_status_line(proxy.sip).is_some_and(|l| l.starts_with("SIP/2.0 200")),
     );
-    eprintln!("store outage: the dispatcher took the node out after {taken_out:?}");
+    let back_at = load_started.elapsed();
+    eprintln!(
+        "store outage from {outage_at:?} to {back_at:?} of the load: the dispatcher took the node out after {taken_out:?}; {spooled} rows waited in the spool"
+    );
+    assert!(
+        spooled > 0,
+        "the rows of calls ended in the outage waited in the spool"
+    );
+
+    let out = load.join().unwrap();
+    let csv = std::fs::read_to_string(&stats).unwrap_or_default();
+    let (ok, failed) = (stat(&csv, "SuccessfulCall(C)"), stat(&csv, "FailedCall(C)"));
+    // Calls refused before an answer (the proxy's 503 while no node was
+    // ready), and calls that failed once answered (their BYE unanswered).
+    let refused = counts(dir.path(), 0..=3, &["_Unexp", "_Timeout"]);
+    let failed_answered = counts(dir.path(), 4..=7, &["_Unexp", "_Timeout"]);
 
     let complete = |rows: &HashMap<String, Vec<(String, String)>>| {
         rows.values()
@@ -158,7 +251,8 @@ fn a_killed_node_fails_over_a_drained_node_fails_no_call_and_every_call_has_an_e
         .filter(|r| r.iter().any(|e| e.1 == "interrupted"))
         .count() as u64;
     let summary = format!(
-        "{ok} calls succeeded, {failed} failed, {interrupted} closed as interrupted, {} in the audit trail; \
+        "{ok} calls succeeded, {failed} failed ({refused} refused before an answer, \
+         {failed_answered} after it), {interrupted} closed as interrupted, {} in the audit trail; \
          drain exit {drained:?}, {} s after the kill\n--- sipp ---\n{}\n--- kamailio ---\n{}",
         rows.len(),
         killed.elapsed().as_secs(),
@@ -174,11 +268,26 @@ fn a_killed_node_fails_over_a_drained_node_fails_no_call_and_every_call_has_an_e
     eprintln!("{summary}");
     assert_eq!(drained, Some(0), "the drained node exits 0: {summary}");
     assert_eq!(ok + failed, u64::from(RATE * LOAD_SECS), "{summary}");
-    // Only the calls the killed node had in progress may fail: every new
-    // call reached a live node within 3 s, and the drain failed none.
     assert!(
-        failed <= interrupted + 2,
-        "more calls failed than the killed node had in progress: {summary}"
+        refused + failed_answered >= failed,
+        "a failure neither before nor after the answer: {summary}"
+    );
+    // Only the calls the killed node had in progress may fail once
+    // answered: every new call reached a live node within 3 s, the drain
+    // failed none, and the store outage none in progress.
+    assert!(
+        failed_answered <= interrupted + 2,
+        "more answered calls failed than the killed node had in progress: {summary}"
+    );
+    // Refused only while no node was ready: the outage and the probe's lag.
+    let outage_calls = u64::from(RATE) * (OUTAGE.as_secs() + 4);
+    assert!(
+        refused <= outage_calls,
+        "calls refused outside the store outage: {summary}"
+    );
+    assert!(
+        refused >= u64::from(RATE) * 10,
+        "the dispatcher kept sending calls to a node without its store: {summary}"
     );
     for (call, events) in &rows {
         let count = |event: &str| events.iter().filter(|e| e.0 == event).count();
