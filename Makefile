@@ -9,7 +9,7 @@ DEMO_LISTEN ?= 127.0.0.1:5060
 # after deps has installed cargo).
 TARGET_DIR = $(or $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),$(CARGO_TARGET_DIR),target)
 
-.PHONY: demo test deps lint unit build release clean soak fuzz bench bench-accuracy
+.PHONY: demo test deps lint unit build release clean soak fuzz bench bench-accuracy bench-scale-out
 
 deps:
 	@scripts/ensure-deps.sh
@@ -46,7 +46,9 @@ soak: deps release
 	SOAK_BIN=$(TARGET_DIR)/release/passgate scripts/soak.sh
 
 # P1-P4 side by side with SIPp's UAS and a bare rsipstack UAS (bench/),
-# written to bench/results/report.md and charts.png, and the passphrase
+# written to bench/results/report.md and charts.png, calls/s through
+# Kamailio's dispatcher to one and two nodes beside SIPp's UAS to
+# bench/results/scale_out.md (alone: bench-scale-out), and the passphrase
 # accuracy in lossy calls to bench/results/accuracy.md (alone: bench-accuracy).
 bench: deps
 	$(CARGO) build --release -p passgate -p passgate-bench
@@ -55,4 +57,8 @@ bench: deps
 bench-accuracy: deps
 	$(CARGO) build --release -p passgate -p passgate-bench
 	BENCH_AGENT_BIN=$(TARGET_DIR)/release/passgate $(TARGET_DIR)/release/passgate-bench --out bench/results accuracy
+
+bench-scale-out: deps
+	$(CARGO) build --release -p passgate -p passgate-bench
+	BENCH_AGENT_BIN=$(TARGET_DIR)/release/passgate $(TARGET_DIR)/release/passgate-bench --out bench/results scaleout
 

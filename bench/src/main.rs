@@ -4,8 +4,10 @@
 //! P1 signalling (SIPp callers against Passgate, SIPp's UAS and a bare
 //! rsipstack UAS, interleaved), P2 media (a Rust RTP load generator), P3 the
 //! recognizer, P4 overload at twice Passgate's clean rate, P5 the seed's
-//! flow with many callers authenticating at once, and the
-//! passphrase decision's accuracy in lossy calls (its own accuracy.md too).
+//! flow with many callers authenticating at once, calls per second through
+//! Kamailio's dispatcher to one and two nodes beside SIPp's UAS (its own
+//! scale_out.md too), and the passphrase decision's accuracy in lossy calls
+//! (its own accuracy.md too).
 
 use std::path::PathBuf;
 
@@ -14,6 +16,7 @@ use clap::Parser;
 mod accuracy;
 mod agent;
 mod chart;
+mod kamailio;
 mod p1_signalling;
 mod p2_media;
 mod p3_recognizer;
@@ -21,6 +24,7 @@ mod p4_overload;
 mod p5_flow;
 mod proc_stats;
 mod report;
+mod scale_out;
 mod sipp;
 
 #[global_allocator]
@@ -35,8 +39,9 @@ pub struct Options {
     /// Shorter steps: a smoke run of every phase in a couple of minutes.
     #[arg(long)]
     pub quick: bool,
-    /// Phases to run (p1 p2 p3 p4 p5 accuracy); all when none is given.
-    /// `accuracy` alone writes only accuracy.md.
+    /// Phases to run (p1 p2 p3 p4 p5 scaleout accuracy); all when none is
+    /// given. `scaleout` and `accuracy` write scale_out.md and accuracy.md;
+    /// run alone, only those.
     pub phases: Vec<String>,
     /// P4's offered load is twice this rate; default: P1's clean rate.
     #[arg(long)]
@@ -76,6 +81,22 @@ fn main() -> anyhow::Result<()> {
     }
     if wants("p5") {
         sections.push(p5_flow::run(&opts)?);
+    }
+    if wants("scaleout") {
+        let section = scale_out::run(&opts)?;
+        std::fs::write(
+            opts.out.join("scale_out.md"),
+            format!(
+                "# {}\n\nRun by `make bench` or `make bench-scale-out` on {started}.\n\nMachine: {machine}.\n\n{}",
+                section.title, section.markdown
+            ),
+        )?;
+        eprintln!("scale-out: {}", opts.out.join("scale_out.md").display());
+        let alone = opts.phases.iter().all(|p| p == "scaleout");
+        if alone && !opts.phases.is_empty() {
+            return Ok(());
+        }
+        sections.push(section);
     }
     if wants("accuracy") {
         let section = accuracy::run(&opts)?;

@@ -22,7 +22,7 @@ use crate::sipp;
 pub fn passgate_env(max_calls_per_second: Option<u32>) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("PASSGATE_SIP__MAX_CALLS", "100000".to_string()),
-        ("PASSGATE_RTP__PORT_RANGE", "\"20000-60000\"".to_string()),
+        ("PASSGATE_RTP__PORT_RANGE", "20000-60000".to_string()),
         ("PASSGATE_RUNTIME__WORKER_THREADS", "1".to_string()),
         // mimalloc's transparent huge pages: each page a call frees and the
         // next one touches was zeroed again, 2 MB at a time.

@@ -77,27 +77,22 @@ impl Plan {
     }
 }
 
-/// TOML string literal for an environment override.
-fn toml_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 fn overrides(plan: &Plan, prompt: &str) -> Vec<(&'static str, String)> {
     vec![
         ("PASSGATE_SIP__MAX_CALLS", (plan.most() + 100).to_string()),
         // An RTP + RTCP pair per call.
-        ("PASSGATE_RTP__PORT_RANGE", toml_string("20000-29999")),
+        ("PASSGATE_RTP__PORT_RANGE", "20000-29999".to_string()),
         ("PASSGATE_CALL__MAX_DURATION_SECS", "3600".into()),
-        ("PASSGATE_FLOW__OFFER__TIMEOUT", toml_string("30s")),
+        ("PASSGATE_FLOW__OFFER__TIMEOUT", "30s".to_string()),
         (
             "PASSGATE_FLOW__NUMBER_ENTRY__INTER_DIGIT_TIMEOUT",
-            toml_string("1h"),
+            "1h".to_string(),
         ),
         (
             "PASSGATE_FLOW__NUMBER_ENTRY__TOTAL_TIMEOUT",
-            toml_string("1h"),
+            "1h".to_string(),
         ),
-        ("PASSGATE_FLOW__PROMPTS__ENTER_NUMBER", toml_string(prompt)),
+        ("PASSGATE_FLOW__PROMPTS__ENTER_NUMBER", prompt.to_string()),
         ("PASSGATE_PROMPTS__NO_BARGE_IN", "[\"enter_number\"]".into()),
     ]
 }

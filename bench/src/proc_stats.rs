@@ -36,6 +36,27 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
     })
 }
 
+/// User + system CPU time of every live process in process group `pgid`
+/// (a server and the workers it forked).
+pub fn group_cpu(pgid: u32) -> Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (_, after) = stat.rsplit_once(')')?;
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            // pgrp is field 5, utime and stime 14 and 15; `after` starts at field 3.
+            (fields.get(2)?.parse::<u32>().ok()? == pgid).then_some(())?;
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND)
+}
+
 pub fn rss(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status

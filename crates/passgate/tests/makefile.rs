@@ -29,12 +29,16 @@ fn dry_run(targets: &[&str], target_dir: Option<&str>) -> String {
 fn make_demo_soak_and_bench_run_the_binaries_from_cargos_target_dir() {
     let elsewhere = tempfile::tempdir().unwrap();
     let dir = elsewhere.path().to_str().unwrap();
-    let commands = dry_run(&["demo", "soak", "bench", "bench-accuracy"], Some(dir));
+    let commands = dry_run(
+        &["demo", "soak", "bench", "bench-accuracy", "bench-scale-out"],
+        Some(dir),
+    );
     for expected in [
         format!("{dir}/release/passgate demo --listen"),
         format!("SOAK_BIN={dir}/release/passgate scripts/soak.sh"),
         format!("BENCH_AGENT_BIN={dir}/release/passgate {dir}/release/passgate-bench"),
         format!("{dir}/release/passgate-bench --out bench/results accuracy"),
+        format!("{dir}/release/passgate-bench --out bench/results scaleout"),
     ] {
         assert!(
             commands.contains(&expected),
