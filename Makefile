@@ -23,6 +23,7 @@ release:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/check-layout.py
 
 # Unit tests and the SIPp integration tests (they start the real binary).
 test: deps lint

@@ -15,14 +15,14 @@ use axum::routing::get;
 use axum::Router;
 use sip::driver::SipHandle;
 
-use crate::health::Health;
+use crate::health::{CallCaps, Health};
 use crate::metrics::Metrics;
 
-/// What `/readyz` judges by: the node's health and `sip.max_calls`.
+/// What `/readyz` judges by: the node's health and its call caps.
 #[derive(Clone)]
 pub struct Readiness {
     pub health: Arc<Health>,
-    pub max_calls: usize,
+    pub caps: CallCaps,
 }
 
 #[derive(Clone)]
@@ -97,7 +97,7 @@ async fn readyz(State(admin): State<Admin>) -> Response {
     let ready = admin
         .readiness
         .health
-        .readiness(&admin.metrics, admin.readiness.max_calls);
+        .readiness(&admin.metrics, admin.readiness.caps);
     match ready {
         Ok(()) => (StatusCode::OK, format!("ok calls={}\n", s.active_calls)).into_response(),
         Err(why) => (

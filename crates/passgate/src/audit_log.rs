@@ -135,7 +135,7 @@ impl AuditLog {
                 "audit rows from the last run to store; its calls left open are closed as interrupted"
             );
         }
-        metrics.calls_interrupted(interrupted.len() as u64);
+        metrics.calls_closed_as(INTERRUPTED, interrupted.len() as u64);
         let mut pending = Pending::default();
         pending.rows.extend(recovered.pending);
         pending.rows.extend(interrupted);

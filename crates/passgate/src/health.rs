@@ -25,6 +25,14 @@ const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// name why there is none).
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many calls a node carries at most: `sip.max_calls` in progress, and
+/// calls over but waiting for their audit rows (the audit queue's depth).
+#[derive(Debug, Clone, Copy)]
+pub struct CallCaps {
+    pub max_calls: usize,
+    pub max_settling: usize,
+}
+
 pub struct Health {
     /// `Ok` while the store answers; else why not.
     store: Mutex<Result<(), String>>,
@@ -93,15 +101,15 @@ impl Health {
     }
 
     /// `Ok` when new calls are welcome, else the reasons they are not.
-    pub fn readiness(&self, metrics: &Metrics, max_calls: usize) -> Result<(), String> {
+    pub fn readiness(&self, metrics: &Metrics, caps: CallCaps) -> Result<(), String> {
         let mut why = match self.node_readiness() {
             Ok(()) => Vec::new(),
             Err(why) => vec![why],
         };
-        if metrics.live_calls() >= max_calls as u64 {
+        if metrics.live_calls() >= caps.max_calls as u64 {
             why.push("at sip.max_calls".to_string());
         }
-        if metrics.settling_calls() >= crate::audit_log::QUEUE_DEPTH as u64 {
+        if metrics.settling_calls() >= caps.max_settling as u64 {
             why.push("audit queue full".to_string());
         }
         if why.is_empty() {
@@ -231,33 +239,40 @@ mod tests {
     fn ready_only_with_the_store_up_the_spool_writable_and_not_draining() {
         let health = Health::default();
         let metrics = Metrics::default();
-        let not = health.readiness(&metrics, 10).unwrap_err();
+        let caps = |max_calls| CallCaps {
+            max_calls,
+            max_settling: 16,
+        };
+        let not = health.readiness(&metrics, caps(10)).unwrap_err();
         assert!(not.contains("not connected"), "{not}");
         health.store_ok();
-        assert_eq!(health.readiness(&metrics, 10), Ok(()));
+        assert_eq!(health.readiness(&metrics, caps(10)), Ok(()));
         health.store_failed("refused (connection refused)");
         assert!(health
-            .readiness(&metrics, 10)
+            .readiness(&metrics, caps(10))
             .unwrap_err()
             .contains("store: refused"));
         health.store_ok();
         health.spool_ok(false);
-        assert!(health.readiness(&metrics, 10).is_err());
+        assert!(health.readiness(&metrics, caps(10)).is_err());
         health.spool_ok(true);
         health.media_ports(Err("no pair can be bound (address in use)".into()));
         assert!(health
-            .readiness(&metrics, 10)
+            .readiness(&metrics, caps(10))
             .unwrap_err()
             .contains("rtp ports: no pair"));
         health.media_ports(Ok(()));
-        assert_eq!(health.readiness(&metrics, 10), Ok(()));
+        assert_eq!(health.readiness(&metrics, caps(10)), Ok(()));
         metrics.call_started();
         assert!(health
-            .readiness(&metrics, 1)
+            .readiness(&metrics, caps(1))
             .unwrap_err()
             .contains("max_calls"));
-        assert_eq!(health.readiness(&metrics, 2), Ok(()));
+        assert_eq!(health.readiness(&metrics, caps(2)), Ok(()));
         health.draining();
-        assert_eq!(health.readiness(&metrics, 2), Err("draining".to_string()));
+        assert_eq!(
+            health.readiness(&metrics, caps(2)),
+            Err("draining".to_string())
+        );
     }
 }

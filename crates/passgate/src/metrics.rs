@@ -87,10 +87,11 @@ impl Metrics {
         );
     }
 
-    /// Calls a previous run left without an end row, closed on start.
-    pub fn calls_interrupted(&self, calls: u64) {
+    /// Calls a previous run left without an end row, closed on start with
+    /// `outcome`.
+    pub fn calls_closed_as(&self, outcome: &str, calls: u64) {
         for _ in 0..calls {
-            self.outcome(crate::audit_log::INTERRUPTED);
+            self.outcome(outcome);
         }
     }
 

