@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(distance("말", "마"), 1);
         assert_eq!(distance("말", "말이"), 2);
         assert_eq!(distance("horse", "house"), 1);
-        assert_eq!(distance("", "말"), 2);
+        assert_eq!(distance("", "말"), 3);
     }
 
     #[test]
