@@ -11,8 +11,8 @@
 mod decoys;
 mod endpointer;
 mod error;
-mod lag;
 mod filler;
+mod lag;
 mod lexicon;
 mod model;
 mod pool;

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::AsrError;
-use crate::lag::Lag;
 use crate::filler::Filler;
+use crate::lag::Lag;
 use crate::model::SpeechModel;
 use crate::session::{ListenOptions, PoolShare, Session, SessionInner};
 

@@ -11,8 +11,11 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod filler;
 mod shell_env;
 mod sip_tls;
+
+pub use filler::FillerConfig;
 use shell_env::ShellEnv;
 pub use sip_tls::SipTlsConfig;
 
@@ -400,46 +403,6 @@ impl Default for AsrConfig {
             listen: ListenConfig::default(),
             filler: FillerConfig::default(),
         }
-    }
-}
-
-/// The filler decoding the passphrase turn is measured against
-/// (`asr::Filler`): the vocabulary plus decoys drawn from the model's
-/// lexicon. Both zero: no filler.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FillerConfig {
-    /// The model's most common words.
-    pub common_words: usize,
-    /// For each vocabulary word, the lexicon words spelled closest to it.
-    pub near_words: usize,
-    /// Taken off the filler hypothesis' score before it joins the
-    /// alternatives (log-likelihood).
-    pub penalty: f32,
-}
-
-impl Default for FillerConfig {
-    fn default() -> Self {
-        // Off: measured on the tuning voices it separated no impostor the
-        // closed vocabulary let through (bench/results/filler-tuning.md).
-        FillerConfig {
-            common_words: 0,
-            near_words: 0,
-            penalty: 0.0,
-        }
-    }
-}
-
-impl FillerConfig {
-    pub fn decoys(&self) -> asr::DecoyConfig {
-        asr::DecoyConfig {
-            common_words: self.common_words,
-            near_words: self.near_words,
-        }
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.common_words > 0 || self.near_words > 0
     }
 }
 
@@ -910,19 +873,6 @@ mod tests {
         assert_eq!(config.flow, expected);
         assert_eq!(config.lockout, auth::store::LockoutPolicy::default());
         assert_eq!(config.sms_cap, auth::store::SmsCap::default());
-    }
-
-    #[test]
-    fn the_filler_is_off_unless_it_is_given_words() {
-        let config = load_text("").unwrap();
-        assert!(!config.asr.filler.enabled());
-        let config =
-            load_text("[asr.filler]\ncommon_words = 200\npenalty = 1.5\n").unwrap();
-        assert!(config.asr.filler.enabled());
-        assert_eq!(config.asr.filler.decoys().common_words, 200);
-        assert_eq!(config.asr.filler.decoys().near_words, 0);
-        assert_eq!(config.asr.filler.penalty, 1.5);
-        assert!(load_text("[asr.filler]\nwords = 1\n").is_err());
     }
 
     #[test]

@@ -136,7 +136,10 @@ fn recognize_decides_near_misses_as_the_call_would() {
         .lines()
         .find(|l| l.trim_start().starts_with("1."))
         .unwrap_or_else(|| panic!("an alternative: {out}"));
-    assert!(first.ends_with("words inside the phrase: rejects]"), "{out}");
+    assert!(
+        first.ends_with("words inside the phrase: rejects]"),
+        "{out}"
+    );
     let lower = out
         .lines()
         .find(|l| l.contains("  하얀 말   ["))
