@@ -43,6 +43,15 @@ def recognize(binary, wav):
     return alts, decision.split()[1]
 
 
+def words_inside(words, want, max_extra=2):
+    """The phrase's words in order with other words inside them (reject_words_inside)."""
+    for idx in itertools.combinations(range(len(words)), len(want)):
+        span = idx[-1] - idx[0] + 1
+        if len(want) < span <= len(want) + max_extra and [words[i] for i in idx] == want:
+            return True
+    return False
+
+
 def accepts(alts, margin, cost, max_extra=2):
     want = PASSPHRASE.split()
     if not alts:
@@ -50,6 +59,8 @@ def accepts(alts, margin, cost, max_extra=2):
     best = alts[0][0]
     for score, text in alts:
         words = text.split()
+        if words_inside(words, want, max_extra):
+            return False
         extra = max(0, len(words) - len(want))
         if extra > max_extra or (best - score) + extra * cost > margin:
             continue

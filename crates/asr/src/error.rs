@@ -13,6 +13,13 @@ pub enum AsrError {
     },
     #[error("vocabulary file {0} lists no words")]
     VocabularyEmpty(PathBuf),
+    #[error("cannot read the model's lexicon {path}: {source}")]
+    LexiconRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the model's lexicon {path} is not in the expected form: {reason}")]
+    LexiconFormat { path: PathBuf, reason: &'static str },
     #[error("Vosk could not create a recognizer (is the vocabulary valid for this model?)")]
     RecognizerCreate,
     #[error("all {0} recognition slots are busy")]

@@ -8,17 +8,23 @@
 //! refused at once ([`AsrError::Busy`]) so the caller can fall back to another
 //! factor instead of queueing without bound.
 
+mod decoys;
 mod endpointer;
 mod error;
+mod filler;
 mod lag;
+mod lexicon;
 mod model;
 mod pool;
 mod session;
 mod transcript;
 mod vocabulary;
 
+pub use decoys::{with_decoys, DecoyConfig};
 pub use endpointer::{Decision, Endpointer, EndpointerConfig};
 pub use error::AsrError;
+pub use filler::Filler;
+pub use lexicon::{Lexicon, LexiconWord};
 pub use model::SpeechModel;
 pub use pool::{Recognizer, RecognizerConfig};
 pub use session::{ListenOptions, Session, SessionEvent};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::AsrError;
+use crate::filler::Filler;
 use crate::lag::Lag;
 use crate::model::SpeechModel;
 use crate::session::{ListenOptions, PoolShare, Session, SessionInner};
@@ -40,6 +41,7 @@ pub struct Recognizer {
     queue: SyncSender<Arc<SessionInner>>,
     active: Arc<AtomicUsize>,
     lag: Arc<Lag>,
+    filler: Option<Arc<Filler>>,
 }
 
 impl Recognizer {
@@ -62,7 +64,15 @@ impl Recognizer {
             queue: tx,
             active: Arc::new(AtomicUsize::new(0)),
             lag: Arc::new(Lag::new(Instant::now())),
+            filler: None,
         }
+    }
+
+    /// Sessions listening for the filler's vocabulary also decode against
+    /// the filler ([`Filler`]).
+    pub fn with_filler(mut self, filler: Filler) -> Recognizer {
+        self.filler = Some(Arc::new(filler));
+        self
     }
 
     pub fn model(&self) -> &SpeechModel {
@@ -99,9 +109,28 @@ impl Recognizer {
             return Err(AsrError::RecognizerCreate);
         };
         recognizer.set_max_alternatives(options.max_alternatives.max(1));
+        let filler = match &self.filler {
+            Some(f) if f.applies_to(options.vocabulary.as_ref()) => {
+                let made = vosk::Recognizer::new_with_grammar(
+                    self.model.vosk(),
+                    rate as f32,
+                    &f.grammar().grammar(),
+                );
+                let Some(mut filler) = made else {
+                    self.active.fetch_sub(1, Ordering::AcqRel);
+                    return Err(AsrError::RecognizerCreate);
+                };
+                // One alternative: N-best form, whose score is the
+                // hypothesis' log-likelihood.
+                filler.set_max_alternatives(1);
+                Some((filler, f.penalty()))
+            }
+            _ => None,
+        };
         let backlog = (self.config.max_backlog.as_millis() as usize) * rate as usize / 1000;
         Ok(Session::new(
             recognizer,
+            filler,
             options,
             rate,
             backlog,

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::endpointer::{Decision, Endpointer, EndpointerConfig};
 use crate::error::AsrError;
 use crate::lag::Lag;
-use crate::transcript::{EndReason, Transcript};
+use crate::transcript::{Alternative, EndReason, Transcript};
 use crate::vocabulary::Vocabulary;
 
 #[derive(Debug, Clone)]
@@ -104,6 +104,9 @@ struct Queue {
 
 struct Work {
     recognizer: vosk::Recognizer,
+    /// Decodes the same audio against a filler vocabulary (see
+    /// [`crate::Filler`]); its best hypothesis joins the alternatives.
+    filler: Option<(vosk::Recognizer, f32)>,
     endpointer: Endpointer,
     /// Audio the end-pointer has seen and Vosk not yet (see `FEED_FRAMES`).
     unfed: Vec<i16>,
@@ -125,6 +128,7 @@ struct Work {
 impl Session {
     pub(crate) fn new(
         recognizer: vosk::Recognizer,
+        filler: Option<(vosk::Recognizer, f32)>,
         options: &ListenOptions,
         sample_rate: u32,
         max_backlog_samples: usize,
@@ -135,6 +139,7 @@ impl Session {
             queue: Mutex::new(Queue::default()),
             work: Mutex::new(Work {
                 recognizer,
+                filler,
                 endpointer: Endpointer::new(options.endpointer, sample_rate),
                 unfed: Vec::new(),
                 unfed_frames: 0,
@@ -310,7 +315,11 @@ impl SessionInner {
             _ => {
                 work.feed();
                 let started = Instant::now();
-                let result = Transcript::from_vosk(work.recognizer.final_result());
+                let mut result = Transcript::from_vosk(work.recognizer.final_result());
+                if let Some((filler, penalty)) = work.filler.as_mut() {
+                    let heard = Transcript::from_vosk(filler.final_result());
+                    merge_filler(&mut result, heard.into_iter().next(), *penalty);
+                }
                 work.processing += started.elapsed();
                 result
             }
@@ -342,11 +351,29 @@ impl Work {
         let started = Instant::now();
         // A rejected buffer only happens for absurd lengths; treat it as noise.
         let _ = self.recognizer.accept_waveform(&self.unfed);
+        if let Some((filler, _)) = self.filler.as_mut() {
+            let _ = filler.accept_waveform(&self.unfed);
+        }
         self.processing += started.elapsed();
         self.fed_samples += self.unfed.len() as u64;
         self.unfed.clear();
         self.unfed_frames = 0;
     }
+}
+
+/// Adds the filler's best hypothesis, at its score less `penalty`, to the
+/// alternatives, best first. The same words as an alternative already there
+/// keep the higher score.
+fn merge_filler(alternatives: &mut Vec<Alternative>, filler: Option<Alternative>, penalty: f32) {
+    let Some(mut filler) = filler else { return };
+    filler.filler = true;
+    filler.confidence -= penalty;
+    if let Some(same) = alternatives.iter_mut().find(|a| a.text == filler.text) {
+        same.confidence = same.confidence.max(filler.confidence);
+    } else {
+        alternatives.push(filler);
+    }
+    alternatives.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
 }
 
 /// Whether the words heard so far reach the number expected.

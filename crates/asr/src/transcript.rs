@@ -4,7 +4,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alternative {
     pub text: String,
+    /// Vosk's score: in N-best mode the hypothesis' total log-likelihood
+    /// (higher is better), comparable across recognizers fed the same audio.
     pub confidence: f32,
+    /// Heard by the filler decoding ([`crate::Filler`]), not by the
+    /// session's own vocabulary.
+    pub filler: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +54,13 @@ impl Transcript {
                 .map(|a| Alternative {
                     text: a.text.trim().to_string(),
                     confidence: a.confidence,
+                    filler: false,
                 })
                 .collect(),
             vosk::CompleteResult::Single(s) => vec![Alternative {
                 text: s.text.trim().to_string(),
                 confidence: s.result.iter().map(|w| w.conf).fold(1.0, f32::min),
+                filler: false,
             }],
         };
         alternatives.retain(|a| !a.text.is_empty());

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use asr::{
-    EndReason, ListenOptions, Recognizer, RecognizerConfig, SessionEvent, SpeechModel, Transcript,
-    Vocabulary,
+    with_decoys, DecoyConfig, EndReason, Filler, Lexicon, ListenOptions, Recognizer,
+    RecognizerConfig, SessionEvent, SpeechModel, Transcript, Vocabulary,
 };
 
 const PASSPHRASE: &str = "하얀 말";
@@ -405,4 +405,62 @@ fn speech_cut_off_by_the_end_of_the_turn_is_recognised_to_its_last_frame() {
     assert_eq!(t.reason, EndReason::Finished, "{t:?}");
     assert_eq!(t.recognised, t.audio, "{t:?}");
     assert!(heard(&t, PASSPHRASE), "{t:?}");
+}
+
+#[test]
+fn the_lexicon_is_read_from_the_models_language_model() {
+    let lexicon = Lexicon::load(model().path()).unwrap();
+    let words = lexicon.words();
+    assert!(words.len() > 400_000, "{} words", words.len());
+    assert!(words.windows(2).all(|w| w[0].cost <= w[1].cost));
+    let rank = |word: &str| words.iter().position(|w| w.word == word);
+    // A particle is commoner than a colour word; both are there.
+    assert!(rank("의").unwrap() < rank("하얀").unwrap());
+    assert!(rank("파란").is_some());
+}
+
+#[test]
+fn the_filler_joins_the_alternatives_of_its_vocabulary_only() {
+    let lexicon = Lexicon::load(model().path()).unwrap();
+    let closed = Vocabulary::from_words(["하얀", "말"]);
+    let decoys = DecoyConfig {
+        common_words: 500,
+        near_words: 5,
+    };
+    let grammar = with_decoys(&closed, &lexicon, &decoys);
+    assert!(grammar.words().len() > 500, "{}", grammar.words().len());
+    let options = ListenOptions {
+        vocabulary: Some(closed.clone()),
+        ..Default::default()
+    };
+    // A word inserted: the closed list can only force it onto its words.
+    let audio = speech("하얀 예쁜 말", "ko", 175, Channel::Telephone);
+    let rec = recognizer().with_filler(Filler::new(closed.clone(), grammar.clone(), 0.0));
+    let t = recognize(&rec, &options, &audio);
+    assert_eq!(
+        t.alternatives.iter().filter(|a| a.filler).count(),
+        1,
+        "{t:?}"
+    );
+    assert!(t
+        .alternatives
+        .windows(2)
+        .all(|w| w[0].confidence >= w[1].confidence));
+    // The filler has the same words and more, so it explains the audio
+    // about as well at least (scores move by a few units with how the
+    // frames were batched, which depends on timing).
+    let filler = t.alternatives.iter().find(|a| a.filler).unwrap();
+    let closed_best = t.alternatives.iter().find(|a| !a.filler).unwrap();
+    assert!(filler.confidence > closed_best.confidence - 5.0, "{t:?}");
+    // Its penalty comes off its score: it sinks below every alternative of
+    // the vocabulary (scores are a few hundred at most).
+    let penalised = recognizer().with_filler(Filler::new(closed, grammar, 1000.0));
+    let p = recognize(&penalised, &options, &audio);
+    let last = p.alternatives.last().unwrap();
+    assert!(last.filler, "{p:?}");
+    assert!(last.confidence < -500.0, "{p:?}");
+    assert!(p.alternatives[0].confidence > 0.0 && !p.alternatives[0].filler);
+    // A session listening for other words gets no filler.
+    let other = recognize(&rec, &vocabulary_mode(), &audio);
+    assert!(other.alternatives.iter().all(|a| !a.filler), "{other:?}");
 }

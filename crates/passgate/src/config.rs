@@ -11,10 +11,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod filler;
 pub mod printed;
 mod recognizer;
 mod shell_env;
 mod sip_tls;
+pub use filler::FillerConfig;
 pub use recognizer::AsrConfig;
 use shell_env::ShellEnv;
 pub use sip_tls::SipTlsConfig;

@@ -15,6 +15,7 @@ mod call_audio;
 mod config;
 mod demo;
 mod fd_budget;
+mod filler;
 mod flow_clock;
 mod health;
 mod media_engine;

@@ -52,6 +52,11 @@ pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
     let pcm = media::load_wav(std::io::BufReader::new(file), CALL_RATE)
         .with_context(|| format!("reading {}", wav.display()))?;
     let heard = through_a_call(&pcm, request.loss, rate)?;
+    let filler = match &vocabulary {
+        Some(v) => crate::filler::passphrase_filler(request.model, v, &request.config.asr.filler)?,
+        None => None,
+    };
+    let filler_words = filler.as_ref().map(|f| f.grammar().words().len());
     let recognizer = Recognizer::new(
         model,
         RecognizerConfig {
@@ -60,6 +65,10 @@ pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
             ..Default::default()
         },
     );
+    let recognizer = match filler {
+        Some(filler) => recognizer.with_filler(filler),
+        None => recognizer,
+    };
     // The passphrase step's turn: [asr.listen], its window, and the words
     // expected when the phrase is known.
     let step = &request.config.flow.passphrase;
@@ -91,7 +100,13 @@ pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
     println!(
         "mode:       {}",
         match &vocabulary {
-            Some(v) => format!("vocabulary of {} words", v.words().len()),
+            Some(v) => match filler_words {
+                Some(n) => format!(
+                    "vocabulary of {} words, filler of {n} words",
+                    v.words().len()
+                ),
+                None => format!("vocabulary of {} words", v.words().len()),
+            },
             None => "full vocabulary".to_string(),
         }
     );
@@ -126,10 +141,11 @@ pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
             })
             .unwrap_or_default();
         println!(
-            "{:>2}. {:>7.2}  {}{verdict}",
+            "{:>2}. {:>7.2}  {}{verdict}{}",
             i + 1,
             alt.confidence,
-            alt.text
+            alt.text,
+            if alt.filler { "   (filler)" } else { "" }
         );
     }
     if let Some(decision) = &decision {
@@ -155,12 +171,13 @@ fn verdict_text(verdict: Verdict) -> &'static str {
         Verdict::NoMatch => "no match",
         Verdict::NotCounted => "not counted",
         Verdict::NotChecked => "not checked",
+        Verdict::WordsInside => "words inside the phrase: rejects",
     }
 }
 
 fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
     println!(
-        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words)",
+        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{})",
         if !heard {
             "silence (falls back to the code)"
         } else if decision.accepted {
@@ -170,6 +187,11 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
         },
         rule.margin,
         rule.extra_word_cost,
-        rule.max_extra_words
+        rule.max_extra_words,
+        if rule.reject_words_inside {
+            ", words inside reject"
+        } else {
+            ""
+        }
     );
 }

@@ -336,8 +336,21 @@ fn load_recognizer(config: &mut Config) -> anyhow::Result<Option<Recognizer>> {
             config.flow.passphrase.vocabulary = Some(vocabulary.words().to_vec());
         }
     }
+    // The passphrase turn's words, however they were given, get the filler.
+    let filler = match &config.flow.passphrase.vocabulary {
+        Some(words) => crate::filler::passphrase_filler(
+            &config.asr.model,
+            &Vocabulary::from_words(words),
+            &config.asr.filler,
+        )?,
+        None => None,
+    };
     tracing::info!(model = %config.asr.model.display(), rate = model.sample_rate(), "speech model loaded");
-    Ok(Some(Recognizer::new(model, config.asr.pool())))
+    let recognizer = Recognizer::new(model, config.asr.pool());
+    Ok(Some(match filler {
+        Some(filler) => recognizer.with_filler(filler),
+        None => recognizer,
+    }))
 }
 
 /// Starts a call's task, unless the node is past its capacity: then the

@@ -13,7 +13,11 @@ use super::normalise::{heard_words, NormalisedPhrase};
 /// correctly ("하얀 예쁜 말") does not pass on a much weaker alternative that
 /// dropped the middle word. The phrase must be a contiguous run of words: a
 /// word inside it, and an unknown-word token anywhere in the run, is a
-/// mismatch. Only the runs are compared, each by Argon2 verification.
+/// mismatch. With `reject_words_inside`, an alternative that has the
+/// phrase's words with other words inside them ends the decision as a
+/// rejection, whatever its cost: the recognizer heard something between
+/// the words at least as well as any weaker alternative that leaves it out.
+/// Only the runs are compared, each by Argon2 verification.
 ///
 /// The defaults come from a tuning set (espeak-ng Korean voices `ko`,
 /// `ko+f2`, `ko+m3` at 130 and 170 words a minute, through 8 kHz µ-law, in
@@ -36,6 +40,9 @@ pub struct MatchRule {
     pub max_extra_words: usize,
     /// Argon2 runs per check at most: bounds the CPU one call can spend.
     pub max_candidates: usize,
+    /// An alternative that has the phrase's words with other words inside
+    /// ("하얀 네 말") rejects the call: no alternative below it counts.
+    pub reject_words_inside: bool,
 }
 
 impl Default for MatchRule {
@@ -45,6 +52,7 @@ impl Default for MatchRule {
             extra_word_cost: 0.6,
             max_extra_words: 2,
             max_candidates: 16,
+            reject_words_inside: true,
         }
     }
 }
@@ -68,9 +76,12 @@ pub enum Verdict {
     NoMatch,
     /// Its cost is beyond the margin, or it has too many extra words.
     NotCounted,
-    /// Not looked at: an earlier alternative matched, or the Argon2 budget
-    /// (`max_candidates`) was spent.
+    /// Not looked at: an earlier alternative matched or had the phrase
+    /// with words inside, or the Argon2 budget (`max_candidates`) was spent.
     NotChecked,
+    /// It has the phrase's words with other words inside them, so nothing
+    /// below it counts (`reject_words_inside`).
+    WordsInside,
 }
 
 /// The decision over all alternatives, best first.
@@ -96,6 +107,7 @@ impl StoredPassphrase {
         let word_count = self.word_count();
         let mut tried: Vec<NormalisedPhrase> = Vec::new();
         let mut accepted = false;
+        let mut split = false;
         let mut considered = Vec::with_capacity(alternatives.len());
         for (text, score) in &alternatives {
             let words = heard_words(text.as_ref());
@@ -108,8 +120,15 @@ impl StoredPassphrase {
             let cost = below_best + extra_words as f32 * rule.extra_word_cost;
             // A NaN cost is not within the margin.
             let counts = extra_words <= rule.max_extra_words && cost <= rule.margin;
-            let verdict = if accepted {
+            let verdict = if accepted || split {
                 Verdict::NotChecked
+            } else if rule.reject_words_inside
+                && self.search_split(&words, rule, &mut tried)? == Some(true)
+            {
+                // Heard with a word inside it, at least as well as anything
+                // below: a weaker alternative without that word must not pass.
+                split = true;
+                Verdict::WordsInside
             } else if !counts {
                 Verdict::NotCounted
             } else {
@@ -145,6 +164,52 @@ impl StoredPassphrase {
         Ok(self.decide(scored, rule)?.accepted)
     }
 
+    /// Whether the phrase's words are in `words` in order with other words
+    /// (at most `max_extra_words`, unknown ones too) between them: "하얀 네
+    /// 말" for "하얀 말". `None` when the Argon2 budget ran out first.
+    fn search_split(
+        &self,
+        words: &[Option<String>],
+        rule: &MatchRule,
+        tried: &mut Vec<NormalisedPhrase>,
+    ) -> Result<Option<bool>, PassphraseError> {
+        let length = self.word_count();
+        if length < 2 || words.len() <= length {
+            return Ok(Some(false));
+        }
+        let mut runs: Vec<Vec<usize>> = Vec::new();
+        split_runs(
+            words.len(),
+            length,
+            length + rule.max_extra_words,
+            &mut Vec::with_capacity(length),
+            &mut |indices| runs.push(indices.to_vec()),
+        );
+        for indices in runs {
+            // The phrase's own words must be known; what is inside may not.
+            let Some(run) = indices
+                .iter()
+                .map(|&i| words[i].clone())
+                .collect::<Option<Vec<String>>>()
+            else {
+                continue;
+            };
+            let candidate = NormalisedPhrase::new(&run.join(" "));
+            if candidate.is_empty() || tried.contains(&candidate) {
+                continue;
+            }
+            if tried.len() >= rule.max_candidates {
+                return Ok(None);
+            }
+            let verified = self.verifies(&candidate)?;
+            tried.push(candidate);
+            if verified {
+                return Ok(Some(true));
+            }
+        }
+        Ok(Some(false))
+    }
+
     /// Whether a run of the phrase's length inside `words` is the phrase;
     /// `None` when the Argon2 budget ran out first. A shorter alternative
     /// is tried whole: a hash stored with a wrong word count must still
@@ -175,6 +240,33 @@ impl StoredPassphrase {
             }
         }
         Ok(Some(false))
+    }
+}
+
+/// Calls `visit` with every increasing choice of `length` indices below
+/// `count` that has a gap somewhere and spans at most `widest` words.
+fn split_runs(
+    count: usize,
+    length: usize,
+    widest: usize,
+    picked: &mut Vec<usize>,
+    visit: &mut dyn FnMut(&[usize]),
+) {
+    if picked.len() == length {
+        let span = picked[length - 1] - picked[0] + 1;
+        if span > length && span <= widest {
+            visit(picked);
+        }
+        return;
+    }
+    let from = picked.last().map_or(0, |&last| last + 1);
+    for i in from..count {
+        if picked.first().is_some_and(|&first| i + 1 - first > widest) {
+            break;
+        }
+        picked.push(i);
+        split_runs(count, length, widest, picked, visit);
+        picked.pop();
     }
 }
 
@@ -235,7 +327,11 @@ mod tests {
 
     #[test]
     fn a_lower_alternative_counts_only_within_the_margin() {
-        let rule = MatchRule::default();
+        // The margin alone: words heard inside the phrase reject on their own.
+        let rule = MatchRule {
+            reject_words_inside: false,
+            ..MatchRule::default()
+        };
         let stored = stored("하얀 말");
         // The near miss recognised as itself; "하얀 말" far below it.
         let near_miss = stored
@@ -297,22 +393,81 @@ mod tests {
         let stored = stored("x y");
         let decision = stored
             .decide(
-                [("a b c", 0.0), ("a b", 0.0), ("b c", 0.0), ("x y", 0.0)],
+                [("a b", 0.0), ("b c", 0.0), ("a b", 0.0), ("x y", 0.0)],
                 &rule,
             )
             .unwrap();
-        // "a b", "b c" and "a b" again, "b c" again: two runs hashed, then
-        // "x y" is the third.
+        // "a b", "b c" and "a b" again: two runs hashed, then "x y" is the
+        // third.
         assert!(decision.accepted);
         let capped = MatchRule {
             max_candidates: 2,
             ..rule
         };
+        // "a b c": "a c" (words inside), "a b" and "b c" spend a budget of 3.
+        let decision = stored
+            .decide([("a b c", 0.0), ("x y", 0.0)], &rule)
+            .unwrap();
+        assert!(!decision.accepted);
+        assert_eq!(decision.alternatives[1].verdict, Verdict::NotChecked);
         let decision = stored
             .decide([("a b c", 0.0), ("x y", 0.0)], &capped)
             .unwrap();
         assert!(!decision.accepted);
         assert_eq!(decision.alternatives[1].verdict, Verdict::NotChecked);
+    }
+
+    #[test]
+    fn words_heard_inside_the_phrase_reject_weaker_alternatives() {
+        let rule = MatchRule::default();
+        let stored = stored("하얀 말");
+        let decide = |alternatives: &[(&str, f32)]| {
+            stored.decide(alternatives.iter().copied(), &rule).unwrap()
+        };
+        // A near miss with a word inserted, heard as such, and "하얀 말"
+        // close behind: the inserted word was heard, so it is rejected.
+        let inserted = decide(&[("하얀 네 검은 말", 60.0), ("하얀 말", 59.8)]);
+        assert!(!inserted.accepted);
+        assert_eq!(
+            inserted
+                .alternatives
+                .iter()
+                .map(|c| c.verdict)
+                .collect::<Vec<_>>(),
+            [Verdict::WordsInside, Verdict::NotChecked]
+        );
+        assert!(!decide(&[("하얀 [unk] 말", 60.0), ("하얀 말", 59.9)]).accepted);
+        // Below the phrase, or around it rather than inside, it changes
+        // nothing.
+        assert!(decide(&[("하얀 말", 60.0), ("하얀 네 말", 59.9)]).accepted);
+        assert!(decide(&[("하얀 말 네", 60.0), ("하얀 말", 59.8)]).accepted);
+        assert!(decide(&[("네 하얀 말", 60.0), ("하얀 말", 59.8)]).accepted);
+        // More words inside than max_extra_words is another phrase.
+        assert!(decide(&[("하얀 네 둘 셋 말", 60.0), ("하얀 말", 59.8)]).accepted);
+        // Off, the weaker alternative passes as before.
+        let off = MatchRule {
+            reject_words_inside: false,
+            ..rule
+        };
+        assert!(
+            stored
+                .decide([("하얀 네 말", 60.0), ("하얀 말", 59.8)], &off)
+                .unwrap()
+                .accepted
+        );
+    }
+
+    #[test]
+    fn split_runs_have_a_gap_and_a_bounded_span() {
+        let mut seen = Vec::new();
+        split_runs(5, 2, 4, &mut Vec::new(), &mut |r| seen.push(r.to_vec()));
+        assert_eq!(
+            seen,
+            [vec![0, 2], vec![0, 3], vec![1, 3], vec![1, 4], vec![2, 4]]
+        );
+        let mut three = Vec::new();
+        split_runs(4, 3, 4, &mut Vec::new(), &mut |r| three.push(r.to_vec()));
+        assert_eq!(three, [vec![0, 1, 3], vec![0, 2, 3]]);
     }
 
     #[test]

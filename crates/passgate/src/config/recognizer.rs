@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::FillerConfig;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AsrConfig {
@@ -22,6 +24,7 @@ pub struct AsrConfig {
     /// than this for a recognizer worker; 0 turns this admission off.
     pub admit_max_lag_ms: u64,
     pub listen: ListenConfig,
+    pub filler: FillerConfig,
 }
 
 impl AsrConfig {
@@ -54,6 +57,7 @@ impl Default for AsrConfig {
             max_sessions: 0,
             admit_max_lag_ms: 300,
             listen: ListenConfig::default(),
+            filler: FillerConfig::default(),
         }
     }
 }

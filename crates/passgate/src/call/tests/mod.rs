@@ -335,6 +335,7 @@ impl Call {
             alternatives: vec![asr::Alternative {
                 text: words.to_string(),
                 confidence: 0.9,
+                filler: false,
             }],
             reason: asr::EndReason::EndOfSpeech,
             audio: Duration::from_secs(2),
