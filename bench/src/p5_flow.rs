@@ -269,8 +269,7 @@ async fn run_step(
         ),
         ("PASSGATE_SMS__GATEWAY", "webhook".into()),
         ("PASSGATE_SMS__WEBHOOK__URL", sms_url),
-        // Quoted: unquoted, an environment value that reads as a number is one.
-        ("PASSGATE_SMS__WEBHOOK__FROM", "\"+15550009999\"".into()),
+        ("PASSGATE_SMS__WEBHOOK__FROM", "+15550009999".into()),
         ("PASSGATE_SMS__WEBHOOK__SECRET", "p5-sink".into()),
         ("PASSGATE_SIP__MAX_CALLS", (n + 50).to_string()),
     ])?;
