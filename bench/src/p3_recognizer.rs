@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use asr::{EndReason, ListenOptions, Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
+use asr::{ListenOptions, Recognizer, RecognizerConfig, SpeechModel, TurnEnd, Vocabulary};
 use auth::flow::{AccountId, Balance, PassphraseCheck};
 use auth::passphrase::{HashCost, MatchRule, PassphraseHasher};
 use auth::phone::E164;
@@ -474,7 +474,7 @@ mod tests {
         // The end-pointer fired on the 45th frame (index 44): 900 ms of audio.
         let transcript = Transcript {
             alternatives: Vec::new(),
-            reason: EndReason::EndOfSpeech,
+            reason: TurnEnd::EndOfSpeech,
             audio: Duration::from_millis(900),
             recognised: Duration::from_millis(900),
             processing: Duration::ZERO,
@@ -510,7 +510,7 @@ mod tests {
             // Fired on frame 24; speech went on to frame 27.
             transcript: Transcript {
                 alternatives: Vec::new(),
-                reason: EndReason::EndOfSpeech,
+                reason: TurnEnd::EndOfSpeech,
                 audio: Duration::from_millis(500),
                 recognised: Duration::from_millis(500),
                 processing: Duration::ZERO,
@@ -544,7 +544,7 @@ mod tests {
                 final_at: t0,
                 transcript: Transcript {
                     alternatives: Vec::new(),
-                    reason: EndReason::MaxDuration,
+                    reason: TurnEnd::MaxDuration,
                     audio: Duration::from_millis(200),
                     recognised: Duration::from_millis(200),
                     processing: Duration::ZERO,

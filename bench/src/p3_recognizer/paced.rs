@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use asr::{EndReason, ListenOptions, Recognizer, Session, SessionEvent, Transcript};
+use asr::{ListenOptions, RecognitionEvent, Recognizer, Session, Transcript, TurnEnd};
 use auth::flow::{AccountId, Alternatives, PassphraseCheck};
 use auth::passphrase::MatchRule;
 use auth::store::Store;
@@ -34,7 +34,7 @@ impl Paced {
     /// The frame that made the end-pointer fire: the session's audio ends
     /// with it.
     fn end_of_speech_frame(&self) -> Option<usize> {
-        if self.transcript.reason != EndReason::EndOfSpeech {
+        if self.transcript.reason != TurnEnd::EndOfSpeech {
             return None;
         }
         let frames = (self.transcript.audio.as_micros() / FRAME.as_micros()) as usize;
@@ -90,7 +90,7 @@ pub async fn feed(
         let due = start + FRAME * fed.len() as u32;
         tokio::select! {
             event = session.next_event() => match event {
-                Some(SessionEvent::Final(transcript)) => {
+                Some(RecognitionEvent::Final(transcript)) => {
                     return Ok(Paced {
                         fed,
                         final_at: Instant::now(),
@@ -207,7 +207,7 @@ impl Load {
     pub fn overloaded(&self) -> usize {
         self.streams
             .iter()
-            .filter(|p| p.transcript.reason == EndReason::Overloaded)
+            .filter(|p| p.transcript.reason == TurnEnd::Overloaded)
             .count()
     }
 }

@@ -451,7 +451,7 @@ pub(super) fn describe(d: &Decided) -> String {
         return format!("{check} (turn ended before the speech did)");
     }
     match (d.paced.transcript.reason, d.latency()) {
-        (EndReason::EndOfSpeech, Some(l)) => format!("{check}, {}", ms(l.total)),
+        (TurnEnd::EndOfSpeech, Some(l)) => format!("{check}, {}", ms(l.total)),
         (reason, _) => format!("{check} ({reason:?})"),
     }
 }

@@ -27,6 +27,6 @@ pub use filler::Filler;
 pub use lexicon::{Lexicon, LexiconWord};
 pub use model::SpeechModel;
 pub use pool::{Recognizer, RecognizerConfig};
-pub use session::{ListenOptions, Session, SessionEvent};
-pub use transcript::{Alternative, EndReason, Transcript};
+pub use session::{ListenOptions, RecognitionEvent, Session};
+pub use transcript::{Alternative, Transcript, TurnEnd};
 pub use vocabulary::Vocabulary;

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::endpointer::{Decision, Endpointer, EndpointerConfig};
 use crate::error::AsrError;
 use crate::lag::Lag;
-use crate::transcript::{Alternative, EndReason, Transcript};
+use crate::transcript::{Alternative, Transcript, TurnEnd};
 use crate::vocabulary::Vocabulary;
 
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ impl Default for ListenOptions {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum SessionEvent {
+pub enum RecognitionEvent {
     SpeechStarted,
     Partial(String),
     Final(Transcript),
@@ -70,13 +70,13 @@ const PAUSE_CHECK_EVERY_FRAMES: usize = 2;
 
 pub struct Session {
     pub(crate) inner: Arc<SessionInner>,
-    events: mpsc::Receiver<SessionEvent>,
+    events: mpsc::Receiver<RecognitionEvent>,
 }
 
 pub(crate) struct SessionInner {
     queue: Mutex<Queue>,
     work: Mutex<Work>,
-    events: mpsc::Sender<SessionEvent>,
+    events: mpsc::Sender<RecognitionEvent>,
     max_backlog_samples: usize,
     active: Arc<AtomicUsize>,
     lag: Arc<Lag>,
@@ -98,7 +98,7 @@ struct Queue {
     scheduled: bool,
     /// When the oldest audio not yet taken by a worker arrived.
     waiting_since: Option<Instant>,
-    finish: Option<EndReason>,
+    finish: Option<TurnEnd>,
     done: bool,
 }
 
@@ -167,7 +167,7 @@ impl Session {
             return Ok(false);
         }
         if q.samples + frame.len() > self.inner.max_backlog_samples {
-            q.finish = Some(EndReason::Overloaded);
+            q.finish = Some(TurnEnd::Overloaded);
             return Err(AsrError::Overloaded);
         }
         q.samples += frame.len();
@@ -182,20 +182,20 @@ impl Session {
         if q.done {
             return false;
         }
-        q.finish.get_or_insert(EndReason::Finished);
+        q.finish.get_or_insert(TurnEnd::Finished);
         !std::mem::replace(&mut q.scheduled, true)
     }
 
-    pub async fn next_event(&mut self) -> Option<SessionEvent> {
+    pub async fn next_event(&mut self) -> Option<RecognitionEvent> {
         self.events.recv().await
     }
 
-    pub fn try_event(&mut self) -> Option<SessionEvent> {
+    pub fn try_event(&mut self) -> Option<RecognitionEvent> {
         self.events.try_recv().ok()
     }
 
     /// Waits (blocking the thread) for the next event.
-    pub fn wait_event(&mut self) -> Option<SessionEvent> {
+    pub fn wait_event(&mut self) -> Option<RecognitionEvent> {
         self.events.blocking_recv()
     }
 
@@ -203,7 +203,7 @@ impl Session {
     /// benchmarks; calls use [`Session::next_event`].
     pub fn wait_final(&mut self) -> Option<Transcript> {
         while let Some(ev) = self.events.blocking_recv() {
-            if let SessionEvent::Final(t) = ev {
+            if let RecognitionEvent::Final(t) = ev {
                 return Some(t);
             }
         }
@@ -252,11 +252,11 @@ impl SessionInner {
             }
             match decision {
                 Decision::SpeechStarted => {
-                    let _ = self.events.try_send(SessionEvent::SpeechStarted);
+                    let _ = self.events.try_send(RecognitionEvent::SpeechStarted);
                 }
-                Decision::EndOfSpeech => end = Some(EndReason::EndOfSpeech),
-                Decision::NoSpeech => end = Some(EndReason::NoSpeech),
-                Decision::MaxDuration => end = Some(EndReason::MaxDuration),
+                Decision::EndOfSpeech => end = Some(TurnEnd::EndOfSpeech),
+                Decision::NoSpeech => end = Some(TurnEnd::NoSpeech),
+                Decision::MaxDuration => end = Some(TurnEnd::MaxDuration),
                 Decision::Listening => {
                     if work.endpointer.paused() {
                         // A partial every few frames of the pause, not every
@@ -264,7 +264,7 @@ impl SessionInner {
                         if work.pause_frames.is_multiple_of(PAUSE_CHECK_EVERY_FRAMES)
                             && answer_complete(&mut work)
                         {
-                            end = Some(EndReason::EndOfSpeech);
+                            end = Some(TurnEnd::EndOfSpeech);
                         }
                         work.pause_frames += 1;
                     } else {
@@ -304,14 +304,14 @@ impl SessionInner {
         let text = partial_text(&mut work.recognizer);
         if !text.is_empty() && text != work.last_partial {
             work.last_partial = text.clone();
-            let _ = self.events.try_send(SessionEvent::Partial(text));
+            let _ = self.events.try_send(RecognitionEvent::Partial(text));
         }
     }
 
-    fn finalize(&self, work: &mut Work, reason: EndReason) {
+    fn finalize(&self, work: &mut Work, reason: TurnEnd) {
         let alternatives = match reason {
             // Nothing was said: do not let the language model invent words.
-            EndReason::NoSpeech => Vec::new(),
+            TurnEnd::NoSpeech => Vec::new(),
             _ => {
                 work.feed();
                 let started = Instant::now();
@@ -337,7 +337,7 @@ impl SessionInner {
             q.scheduled = false;
             q.frames.clear();
         }
-        let _ = self.events.try_send(SessionEvent::Final(transcript));
+        let _ = self.events.try_send(RecognitionEvent::Final(transcript));
         self.release();
     }
 }

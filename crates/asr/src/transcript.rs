@@ -12,8 +12,9 @@ pub struct Alternative {
     pub filler: bool,
 }
 
+/// Why a listening turn ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
+pub enum TurnEnd {
     /// Silence after speech.
     EndOfSpeech,
     /// No speech before the no-speech timeout.
@@ -31,7 +32,7 @@ pub enum EndReason {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transcript {
     pub alternatives: Vec<Alternative>,
-    pub reason: EndReason,
+    pub reason: TurnEnd,
     /// Audio received.
     pub audio: Duration,
     /// The part of `audio` the recognizer was given: all of it, except

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use asr::{
-    with_decoys, DecoyConfig, EndReason, Filler, Lexicon, ListenOptions, Recognizer,
-    RecognizerConfig, SessionEvent, SpeechModel, Transcript, Vocabulary,
+    with_decoys, DecoyConfig, Filler, Lexicon, ListenOptions, RecognitionEvent, Recognizer,
+    RecognizerConfig, SpeechModel, Transcript, TurnEnd, Vocabulary,
 };
 
 const PASSPHRASE: &str = "하얀 말";
@@ -169,7 +169,7 @@ fn the_passphrase_is_recognised_at_16k_in_vocabulary_mode() {
         &vocabulary_mode(),
         &speech(PASSPHRASE, "ko", 140, Channel::Wideband),
     );
-    assert_eq!(t.reason, EndReason::EndOfSpeech, "{t:?}");
+    assert_eq!(t.reason, TurnEnd::EndOfSpeech, "{t:?}");
     assert!(heard(&t, PASSPHRASE), "{t:?}");
     assert_eq!(t.recognised, t.audio, "every frame decoded: {t:?}");
     assert!(t.processing < t.audio, "faster than real time: {t:?}");
@@ -209,7 +209,7 @@ fn silence_and_noise_give_an_empty_result() {
     let t = recognize(&rec, &vocabulary_mode(), &silence);
     assert_eq!(
         (t.alternatives.len(), t.reason),
-        (0, EndReason::NoSpeech),
+        (0, TurnEnd::NoSpeech),
         "{t:?}"
     );
     let mut seed = 12345u32;
@@ -266,9 +266,9 @@ fn full_vocabulary_mode_streams_partials_and_n_best_alternatives() {
     let mut started = false;
     let final_t = loop {
         match session.wait_event() {
-            Some(SessionEvent::SpeechStarted) => started = true,
-            Some(SessionEvent::Partial(_)) => partials += 1,
-            Some(SessionEvent::Final(t)) => break t,
+            Some(RecognitionEvent::SpeechStarted) => started = true,
+            Some(RecognitionEvent::Partial(_)) => partials += 1,
+            Some(RecognitionEvent::Final(t)) => break t,
             None => panic!("no final result"),
         }
     };
@@ -357,7 +357,7 @@ fn audio_beyond_the_backlog_abandons_the_session_with_a_clear_outcome() {
         Err(asr::AsrError::Overloaded)
     ));
     let t = session.wait_final().unwrap();
-    assert_eq!(t.reason, EndReason::Overloaded);
+    assert_eq!(t.reason, TurnEnd::Overloaded);
 }
 
 #[test]
@@ -377,7 +377,7 @@ fn ends_early(rec: &Recognizer, audio: &[i16]) {
     let early = recognize(rec, &with(2), audio);
     let more_expected = recognize(rec, &with(3), audio);
     for t in [&waited, &early, &more_expected] {
-        assert_eq!(t.reason, EndReason::EndOfSpeech, "{t:?}");
+        assert_eq!(t.reason, TurnEnd::EndOfSpeech, "{t:?}");
         assert!(heard(t, PASSPHRASE), "{t:?}");
     }
     // 700 ms of silence ends a turn; 100 ms does once both words are heard.
@@ -402,7 +402,7 @@ fn speech_cut_off_by_the_end_of_the_turn_is_recognised_to_its_last_frame() {
     let last_sound = audio.iter().rposition(|s| s.unsigned_abs() > 300).unwrap();
     audio.truncate(last_sound + 1);
     let t = recognize(&rec, &vocabulary_mode(), &audio);
-    assert_eq!(t.reason, EndReason::Finished, "{t:?}");
+    assert_eq!(t.reason, TurnEnd::Finished, "{t:?}");
     assert_eq!(t.recognised, t.audio, "{t:?}");
     assert!(heard(&t, PASSPHRASE), "{t:?}");
 }

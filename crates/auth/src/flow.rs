@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use action::{
-    Action, DigitCollection, ListenPurpose, ListenRequest, LookupPurpose, Prompt, Vocabulary,
+    Action, DigitCollection, ListenPurpose, ListenRequest, ListenWords, LookupPurpose, Prompt,
 };
 pub use audit::{
     AuditEvent, CallerIdTrust, CodeResult, HangupReason, IdentifiedBy, LookupSummary, MenuChoice,

@@ -89,7 +89,7 @@ pub struct DigitCollection {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenRequest {
-    pub vocabulary: Vocabulary,
+    pub vocabulary: ListenWords,
     /// How long the caller has to begin speaking: silence until then ends
     /// the turn.
     pub timeout: Duration,
@@ -104,7 +104,7 @@ pub struct ListenRequest {
 
 /// What the recognizer may hear.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Vocabulary {
+pub enum ListenWords {
     /// The model's whole vocabulary.
     Full,
     /// A fixed word list (a Vosk grammar plus `[unk]`). Never built from

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::action::{Action, DigitCollection, ListenPurpose, ListenRequest, Vocabulary};
+use super::action::{Action, DigitCollection, ListenPurpose, ListenRequest, ListenWords};
 use super::audit::{AuditEvent, HangupReason, MenuChoice, MenuInput};
 use super::digits::{DigitEntry, DigitStep};
 use super::event::{Account, Alternatives};
@@ -46,7 +46,7 @@ impl Flow {
             .cloned()
             .collect();
         let listen = ListenRequest {
-            vocabulary: Vocabulary::Words(words),
+            vocabulary: ListenWords::Words(words),
             timeout: menu.timeout,
             // The menu's own timer ends the step at `timeout`, keys or words.
             max_duration: menu.timeout,

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::action::{Action, ListenPurpose, ListenRequest, Vocabulary};
+use super::action::{Action, ListenPurpose, ListenRequest, ListenWords};
 use super::audit::{AuditEvent, PassphraseResult};
 use super::event::{Alternatives, PassphraseCheck};
 use super::prompts::PromptId;
@@ -18,8 +18,8 @@ impl Flow {
             self.play(now, PromptId::Beep);
         }
         let vocabulary = match &self.config.passphrase.vocabulary {
-            Some(words) => Vocabulary::Words(words.clone()),
-            None => Vocabulary::Full,
+            Some(words) => ListenWords::Words(words.clone()),
+            None => ListenWords::Full,
         };
         self.emit(Action::Listen(ListenRequest {
             vocabulary,

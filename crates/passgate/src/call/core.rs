@@ -38,10 +38,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use asr::{ListenOptions, SessionEvent as AsrEvent};
+use asr::{ListenOptions, RecognitionEvent};
 use auth::flow::{
     AccountId, Action, Alternatives, AuditEvent, AuthOutcome, Event as FlowEvent, Flow,
-    ListenRequest, PlaybackId, Prompt, PromptId, TransferTarget, Vocabulary,
+    ListenRequest, ListenWords, PlaybackId, Prompt, PromptId, TransferTarget,
 };
 use auth::otp::OtpCode;
 use auth::phone::E164;
@@ -182,7 +182,7 @@ pub enum RecognizerInput {
     Started,
     /// No turn could be opened (the worker pool is busy).
     Unavailable,
-    Event(AsrEvent),
+    Event(RecognitionEvent),
     /// The turn's session ended without a result.
     Closed,
 }
@@ -412,11 +412,11 @@ impl CallCore {
                 self.commands
                     .push_back(Command::Tally(Tally::RecognizerBusy));
             }
-            RecognizerInput::Event(AsrEvent::SpeechStarted) => {
+            RecognizerInput::Event(RecognitionEvent::SpeechStarted) => {
                 tracing::debug!("speech started")
             }
-            RecognizerInput::Event(AsrEvent::Partial(_)) => {}
-            RecognizerInput::Event(AsrEvent::Final(t)) => {
+            RecognizerInput::Event(RecognitionEvent::Partial(_)) => {}
+            RecognizerInput::Event(RecognitionEvent::Final(t)) => {
                 self.stop_listening(false);
                 self.commands
                     .push_back(Command::Tally(Tally::Recognition(t.processing)));
@@ -724,8 +724,8 @@ impl CallCore {
             return;
         };
         let words = match request.vocabulary {
-            Vocabulary::Full => None,
-            Vocabulary::Words(words) => Some(asr::Vocabulary::from_words(words)),
+            ListenWords::Full => None,
+            ListenWords::Words(words) => Some(asr::Vocabulary::from_words(words)),
         };
         tracing::debug!(
             vocabulary = words.as_ref().map_or(0, |w| w.words().len()),

@@ -18,7 +18,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::Instant;
 
-use asr::SessionEvent as AsrEvent;
+use asr::RecognitionEvent;
 use auth::flow::{AuditEvent, CallerIdTrust, Event as FlowEvent, Flow, Prompt, PromptId};
 use auth::phone::{caller_identity, CallerHeaders, E164};
 use media::{SessionEvent, SessionStats};
@@ -256,9 +256,9 @@ async fn drive(
             }
             Woke::Recognizer(ev) => {
                 let input = match ev {
-                    Some(AsrEvent::Final(t)) => {
+                    Some(RecognitionEvent::Final(t)) => {
                         driver.listening = None;
-                        RecognizerInput::Event(AsrEvent::Final(t))
+                        RecognizerInput::Event(RecognitionEvent::Final(t))
                     }
                     Some(ev) => RecognizerInput::Event(ev),
                     None => {
@@ -281,7 +281,7 @@ async fn drive(
 enum Woke {
     Sip(Option<SipEvent>),
     Media,
-    Recognizer(Option<AsrEvent>),
+    Recognizer(Option<RecognitionEvent>),
     Background(Background),
     Timer,
 }
@@ -438,7 +438,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Waits for the recognizer's next event, or forever when not listening.
-async fn next_transcript(listening: &mut Option<asr::Session>) -> Option<AsrEvent> {
+async fn next_transcript(listening: &mut Option<asr::Session>) -> Option<RecognitionEvent> {
     match listening {
         Some(session) => session.next_event().await,
         None => std::future::pending().await,

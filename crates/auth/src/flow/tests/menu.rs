@@ -77,7 +77,7 @@ fn menu_listens_only_for_its_words() {
     assert_eq!(
         call.listens().last().unwrap(),
         &ListenRequest {
-            vocabulary: Vocabulary::Words(vec!["one".into(), "zero".into(), "agent".into()]),
+            vocabulary: ListenWords::Words(vec!["one".into(), "zero".into(), "agent".into()]),
             timeout: Duration::from_secs(10),
             max_duration: Duration::from_secs(10),
             purpose: ListenPurpose::Menu,

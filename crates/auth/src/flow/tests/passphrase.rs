@@ -13,7 +13,7 @@ fn listens_with_the_full_vocabulary_by_default() {
     assert_eq!(
         call.listens(),
         [ListenRequest {
-            vocabulary: Vocabulary::Full,
+            vocabulary: ListenWords::Full,
             // Eight seconds to begin, five more to finish.
             timeout: Duration::from_secs(8),
             max_duration: Duration::from_secs(13),
@@ -32,7 +32,7 @@ fn listens_with_a_configured_word_list() {
     call.run(KNOWN_CALLER);
     assert_eq!(
         call.listens()[0].vocabulary,
-        Vocabulary::Words(vec!["하얀".into(), "말".into(), "바다".into()])
+        ListenWords::Words(vec!["하얀".into(), "말".into(), "바다".into()])
     );
 }
 

@@ -337,7 +337,7 @@ impl Call {
                 confidence: 0.9,
                 filler: false,
             }],
-            reason: asr::EndReason::EndOfSpeech,
+            reason: asr::TurnEnd::EndOfSpeech,
             audio: Duration::from_secs(2),
             recognised: Duration::from_secs(2),
             processing: Duration::from_millis(40),
@@ -345,7 +345,7 @@ impl Call {
         self.wait(Duration::from_secs(2));
         self.core.handle_recognizer(
             self.now,
-            RecognizerInput::Event(asr::SessionEvent::Final(transcript)),
+            RecognizerInput::Event(asr::RecognitionEvent::Final(transcript)),
         );
         self.pump();
         self
