@@ -135,7 +135,7 @@ impl Flow {
 
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Action> {
         self.fire_due_timers(now);
-        self.settle(now);
+        self.arm_timers_once_quiet(now);
         std::mem::take(&mut self.actions)
     }
 
@@ -160,7 +160,7 @@ impl Flow {
             Event::CodeFailed => self.on_code_failed(now),
             Event::TransferFailed => self.on_transfer_failed(now),
         }
-        self.settle(now);
+        self.arm_timers_once_quiet(now);
         std::mem::take(&mut self.actions)
     }
 
@@ -237,7 +237,7 @@ impl Flow {
     }
 
     /// Input timers start once no prompt is still playing.
-    fn settle(&mut self, now: Instant) {
+    fn arm_timers_once_quiet(&mut self, now: Instant) {
         if self.unfinished_prompt.is_none() {
             self.state.arm(now, &self.config);
         }

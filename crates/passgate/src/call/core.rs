@@ -269,7 +269,7 @@ impl CallCore {
         core.commands
             .extend(first_rows.into_iter().map(Command::Audit));
         core.pending.push_back(FlowEvent::CallerId(caller));
-        core.settle(now);
+        core.run_until_quiet(now);
         core
     }
 
@@ -315,7 +315,7 @@ impl CallCore {
             );
             self.end(CallOutcome::AgentHungUp, true);
         }
-        self.settle(now);
+        self.run_until_quiet(now);
     }
 
     pub fn handle_sip(&mut self, now: Instant, event: SipEvent) {
@@ -339,7 +339,7 @@ impl CallCore {
             SipEvent::CallEnded { reason, .. } => self.call_ended(reason),
             SipEvent::IncomingCall(_) => {}
         }
-        self.settle(now);
+        self.run_until_quiet(now);
     }
 
     /// SIP let the call go without saying how (it is shutting down).
@@ -387,7 +387,7 @@ impl CallCore {
                 }
             }
         }
-        self.settle(now);
+        self.run_until_quiet(now);
     }
 
     /// The media thread let the call's media go after a bug in it.
@@ -429,7 +429,7 @@ impl CallCore {
             }
             RecognizerInput::Closed => self.stop_listening(false),
         }
-        self.settle(now);
+        self.run_until_quiet(now);
     }
 
     pub fn handle_background(&mut self, now: Instant, done: Background) {
@@ -441,7 +441,7 @@ impl CallCore {
                 self.start_prompt(prompt, pcm);
             }
         }
-        self.settle(now);
+        self.run_until_quiet(now);
     }
 
     /// Time only moves forward (module docs).
@@ -568,9 +568,10 @@ impl CallCore {
 
     /// Hands the flow what is waiting and carries out its actions until the
     /// call is quiet.
+    ///
     /// Once the call has ended the flow still hears what happened (a
     /// hang-up), so its last rows are stored, but nothing held is released.
-    fn settle(&mut self, now: Instant) {
+    fn run_until_quiet(&mut self, now: Instant) {
         loop {
             if let Some(ev) = self.pending.pop_front() {
                 let actions = self.flow.handle_event(self.clock.now(now), ev);
