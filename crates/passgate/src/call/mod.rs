@@ -52,9 +52,8 @@ pub async fn run(
         // Finished once its story is in the audit trail: the audit writer
         // counts and logs it after storing the rows queued before it. The
         // task need not wait for that: under load the store commits in
-        // batches of hundreds, and calls waiting for it, counted against
-        // `sip.max_calls`, turned thousands of calls a second away (P4 in
-        // `bench/`).
+        // batches of hundreds, and calls waiting only for their rows must not
+        // count against `sip.max_calls`, or a busy store turns new calls away.
         Some(stats) => {
             // Every answered call's story ends with a row saying how.
             let outcome = outcome.label();
