@@ -27,6 +27,10 @@ have_pkg libopus-dev || need_pkgs+=(libopus-dev)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 # The benchmark report's chart is drawn with this font (bench/src/chart.rs).
 have_pkg fonts-dejavu-core || need_pkgs+=(fonts-dejavu-core)
+# The browser tests drive Debian's Chromium (never a downloaded one) over the
+# DevTools protocol; node and npm fetch the page's SIP library.
+have_cmd chromium || need_pkgs+=(chromium)
+have_cmd npm || need_pkgs+=(npm)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need_pkgs[*]}"
@@ -49,6 +53,17 @@ fi
 if ! python3 -c "import pjsua2" >/dev/null 2>&1; then
   echo "ensure-deps: installing pjsua2-python (pjsip's Python binding)"
   python3 -m pip install --quiet --disable-pip-version-check pjsua2-python
+fi
+
+# The web page's npm packages (web/package-lock.json) and the bundle the
+# agent serves (web/dist/), rebuilt when the lock file is newer.
+web_dir="$(dirname "$0")/../web"
+if [ ! -d "$web_dir/node_modules" ] || [ "$web_dir/package-lock.json" -nt "$web_dir/node_modules/.package-lock.json" ]; then
+  echo "ensure-deps: installing the web page's npm packages"
+  (cd "$web_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -f "$web_dir/dist/jssip.min.js" ] || [ "$web_dir/package-lock.json" -nt "$web_dir/dist/jssip.min.js" ]; then
+  (cd "$web_dir" && npm run --silent build)
 fi
 
 # libvosk.so (PyPI `vosk` wheel) must exist before the asr crate builds, and
