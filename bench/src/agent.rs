@@ -42,6 +42,12 @@ impl Agent {
         let binary = std::env::var_os("BENCH_AGENT_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target/release/passgate"));
+        Agent::start_at(&root, &binary, env)
+    }
+
+    /// Starts `binary` from the checkout `root` it was built from, with that
+    /// checkout's configuration: an earlier build may not know later keys.
+    pub fn start_at(root: &Path, binary: &Path, env: &[(&str, String)]) -> anyhow::Result<Agent> {
         if !binary.exists() {
             bail!(
                 "{} is missing: run `cargo build --release -p passgate`",
@@ -51,8 +57,8 @@ impl Agent {
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("passgate.log");
         let database = format!("sqlite://{}", dir.path().join("passgate.db").display());
-        let mut cmd = Command::new(&binary);
-        cmd.current_dir(&root)
+        let mut cmd = Command::new(binary);
+        cmd.current_dir(root)
             .args(["run", "--config", "config/passgate.toml"])
             .env("PASSGATE_SIP__LISTEN", format!("127.0.0.1:{}", free_port()))
             .env("PASSGATE_HTTP__LISTEN", "127.0.0.1:0")

@@ -15,6 +15,7 @@ use clap::Parser;
 
 mod accuracy;
 mod agent;
+mod baseline;
 mod chart;
 mod kamailio;
 mod p1_signalling;
@@ -39,8 +40,8 @@ pub struct Options {
     /// Shorter steps: a smoke run of every phase in a couple of minutes.
     #[arg(long)]
     pub quick: bool,
-    /// Phases to run (p1 p2 p3 p4 p5 scaleout accuracy); all when none is
-    /// given. `scaleout` and `accuracy` write scale_out.md and accuracy.md;
+    /// Phases to run (p1 p2 p3 p4 p5 scaleout accuracy, and baseline, which
+    /// only runs when named); all when none is given. `scaleout` and `accuracy` write scale_out.md and accuracy.md;
     /// run alone, only those.
     pub phases: Vec<String>,
     /// P4's offered load is twice this rate; default: P1's clean rate.
@@ -78,6 +79,20 @@ fn main() -> anyhow::Result<()> {
             anyhow::anyhow!("P4 offers twice the clean rate: run P1 with it or pass --clean-rate")
         })?;
         sections.push(p4_overload::run(&opts, rate)?);
+    }
+    if opts.phases.iter().any(|p| p == "baseline") {
+        let section = baseline::run(&opts)?;
+        std::fs::write(
+            opts.out.join("baseline.md"),
+            format!(
+                "# {}\n\nRun by `make bench-baseline` on {started}.\n\nMachine: {machine}.\n\n{}",
+                section.title, section.markdown
+            ),
+        )?;
+        eprintln!("baseline: {}", opts.out.join("baseline.md").display());
+        if opts.phases.iter().all(|p| p == "baseline") {
+            return Ok(());
+        }
     }
     if wants("p5") {
         sections.push(p5_flow::run(&opts)?);

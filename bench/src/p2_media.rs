@@ -30,10 +30,10 @@ const LONG_PROMPT: &str = "Please enter the 10-digit phone number associated wit
 
 const WARM_UP_CALLS: usize = 20;
 
-struct Plan {
+pub(crate) struct Plan {
     steps: Vec<usize>,
-    warmup: Duration,
-    window: Duration,
+    pub(crate) warmup: Duration,
+    pub(crate) window: Duration,
     setup_rate: f64,
     key_every: Duration,
 }
@@ -41,7 +41,7 @@ struct Plan {
 impl Plan {
     /// BENCH_P2_STEPS ("0,300,2000") and BENCH_P2_WINDOW_SECS change the
     /// steps and the window, for looking closer at one load (with perf).
-    fn new(quick: bool) -> anyhow::Result<Plan> {
+    pub(crate) fn new(quick: bool) -> anyhow::Result<Plan> {
         let mut plan = if quick {
             Plan {
                 steps: vec![0, 50, 100],
@@ -77,7 +77,7 @@ impl Plan {
     }
 }
 
-fn overrides(plan: &Plan, prompt: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn overrides(plan: &Plan, prompt: &str) -> Vec<(&'static str, String)> {
     vec![
         ("PASSGATE_SIP__MAX_CALLS", (plan.most() + 100).to_string()),
         // An RTP + RTCP pair per call.
@@ -114,10 +114,50 @@ fn spoken_seconds(text: &str) -> anyhow::Result<f64> {
 
 /// The number-entry prompt, said as many times as it takes to outlast
 /// `needed`, and how long it is.
-fn long_prompt(needed: Duration) -> anyhow::Result<(String, f64)> {
+pub(crate) fn long_prompt(needed: Duration) -> anyhow::Result<(String, f64)> {
     let once = spoken_seconds(LONG_PROMPT)?;
     let times = (needed.as_secs_f64() / once).ceil().max(1.0) as usize;
     Ok((vec![LONG_PROMPT; times].join(" "), once * times as f64))
+}
+
+fn step_config(plan: &Plan, calls: usize) -> step::StepConfig {
+    step::StepConfig {
+        calls,
+        warmup: plan.warmup,
+        window: plan.window,
+        setup_rate: plan.setup_rate,
+        teardown_rate: 1000.0,
+        key_every: plan.key_every,
+    }
+}
+
+/// A few calls first, not reported, so the baseline is the agent as calls
+/// leave it (prompts rendered, the store opened) rather than as it starts.
+pub(crate) fn warm_up(agent: &Agent, plan: &Plan) -> anyhow::Result<()> {
+    let warm_up = step::StepConfig {
+        warmup: Duration::from_secs(1),
+        window: Duration::from_secs(1),
+        ..step_config(plan, WARM_UP_CALLS)
+    };
+    step::run(agent, &warm_up, "warm").context("P2 warm-up calls")?;
+    if plan.window > Duration::from_secs(5) {
+        // Tokio's blocking threads (the store's) retire 10 s after their
+        // last job, taking their memory with them; so do they by the end of
+        // every step's window.
+        std::thread::sleep(Duration::from_secs(11));
+    }
+    Ok(())
+}
+
+/// One measured step of `calls` media calls.
+pub(crate) fn step(
+    agent: &Agent,
+    plan: &Plan,
+    calls: usize,
+    run_id: &str,
+) -> anyhow::Result<step::StepResult> {
+    step::run(agent, &step_config(plan, calls), run_id)
+        .with_context(|| format!("P2 step with {calls} calls"))
 }
 
 pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
@@ -135,33 +175,11 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
     eprintln!("p2: the number-entry prompt lasts {prompt_secs:.1} s");
     let env = overrides(&plan, &prompt);
     let agent = Agent::start(&env)?;
-    let config = |calls| step::StepConfig {
-        calls,
-        warmup: plan.warmup,
-        window: plan.window,
-        setup_rate: plan.setup_rate,
-        teardown_rate: 1000.0,
-        key_every: plan.key_every,
-    };
-    // A few calls first, not reported, so the baseline is the agent as calls
-    // leave it (prompts rendered, the store opened) rather than as it starts.
-    let warm_up = step::StepConfig {
-        warmup: Duration::from_secs(1),
-        window: Duration::from_secs(1),
-        ..config(WARM_UP_CALLS)
-    };
-    step::run(&agent, &warm_up, "warm").context("P2 warm-up calls")?;
-    if !opts.quick {
-        // Tokio's blocking threads (the store's) retire 10 s after their
-        // last job, taking their memory with them; so do they by the end of
-        // every step's window.
-        std::thread::sleep(Duration::from_secs(11));
-    }
+    warm_up(&agent, &plan)?;
     let mut results = Vec::new();
     for (i, &calls) in plan.steps.iter().enumerate() {
         eprintln!("p2: {calls} calls");
-        let result = step::run(&agent, &config(calls), &i.to_string())
-            .with_context(|| format!("P2 step with {calls} calls"))?;
+        let result = step(&agent, &plan, calls, &i.to_string())?;
         eprintln!(
             "p2: {calls} calls: agent {:.1} % CPU, {:.1} MiB",
             result.agent_cores * 100.0,

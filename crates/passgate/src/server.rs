@@ -16,9 +16,10 @@ use crate::call;
 use crate::config::{Config, LearnSource};
 use crate::health::Health;
 use crate::media_engine::MediaEngine;
+use crate::media_formats::MediaFormats;
 use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
-use crate::services::{Services, PROMPT_RATE};
+use crate::services::{AccountChecks, CallMedia, CallPolicy, Services, Speech, PROMPT_RATE};
 use crate::tts::Tts;
 
 /// How long a query waits for a connection to the database server: a
@@ -158,38 +159,53 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(sip = %server.local_addr, public = %config.public_ip(), public_v6 = ?config.public_ipv6(), %http, "passgate ready");
 
+    let recognizer_rate = recognizer
+        .as_ref()
+        .map_or(16000, |r: &asr::Recognizer| r.model().sample_rate());
     let services = Arc::new(Services {
         sip: server.handle.clone(),
-        ports: RtpPorts::new(config.sip.listen.ip(), config.rtp.port_range),
-        media,
-        max_duration: Duration::from_secs(config.call.max_duration_secs),
-        max_calls: config.sip.max_calls,
-        answer_delay: Duration::from_millis(config.sip.answer_delay_ms),
-        strict_rtp_source: config.rtp.strict_source,
-        require_verstat: config.auth.require_verstat,
-        learn_rtp_source: match config.rtp.learn_source {
-            LearnSource::SdpAddress => media::SourceLearning::SdpAddress,
-            LearnSource::Any => media::SourceLearning::Any,
+        media: CallMedia {
+            ports: RtpPorts::new(config.sip.listen.ip(), config.rtp.port_range),
+            engine: media,
+            formats: MediaFormats {
+                recognizer_rate,
+                strict_source: config.rtp.strict_source,
+                learn_source: match config.rtp.learn_source {
+                    LearnSource::SdpAddress => media::SourceLearning::SdpAddress,
+                    LearnSource::Any => media::SourceLearning::Any,
+                },
+            },
         },
-        tts: Tts::new(
-            &config.prompts.voice,
-            &config.prompts.cache_dir,
-            config.prompts.dir.as_deref(),
-            PROMPT_RATE,
-        ),
-        recognizer,
-        listen: config.asr.listen.options(),
+        speech: Speech {
+            tts: Tts::new(
+                &config.prompts.voice,
+                &config.prompts.cache_dir,
+                config.prompts.dir.as_deref(),
+                PROMPT_RATE,
+            ),
+            recognizer,
+            listen: config.asr.listen.options(),
+        },
+        accounts: AccountChecks {
+            store,
+            crm,
+            sms,
+            sms_message: config.sms.message.clone(),
+            sms_cap: config.sms_cap,
+            lockout: config.lockout,
+            match_rule: config.passphrase,
+            metrics: metrics.clone(),
+        },
+        policy: CallPolicy {
+            max_duration: Duration::from_secs(config.call.max_duration_secs),
+            max_calls: config.sip.max_calls,
+            answer_delay: Duration::from_millis(config.sip.answer_delay_ms),
+            require_verstat: config.auth.require_verstat,
+            flow: Arc::new(config.flow.clone()),
+            no_barge_in: config.prompts.no_barge_in.clone(),
+            transfer: config.transfer.clone(),
+        },
         audit_log,
-        store,
-        sms,
-        sms_message: config.sms.message.clone(),
-        sms_cap: config.sms_cap,
-        crm,
-        lockout: config.lockout,
-        match_rule: config.passphrase,
-        flow: Arc::new(config.flow.clone()),
-        no_barge_in: config.prompts.no_barge_in.clone(),
-        transfer: config.transfer.clone(),
         metrics,
     });
 
@@ -197,10 +213,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let ports = services.clone();
     tokio::spawn(crate::health::watch(
         health.clone(),
-        services.store.clone(),
+        services.accounts.store.clone(),
         services.sip.clone(),
         services.metrics.clone(),
-        move || ports.ports.probe(),
+        move || ports.media.ports.probe(),
     ));
 
     let shutdown = shutdown_signal();
@@ -248,7 +264,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     {
         tracing::warn!("the account store did not take every audit row in time; they stay in the spool and are stored at the next start");
     }
-    services.store.close().await;
+    services.accounts.store.close().await;
     Ok(())
 }
 
@@ -258,11 +274,11 @@ async fn prerender_prompts(services: Arc<Services>) {
     let started = std::time::Instant::now();
     let mut rendered = 0;
     for id in auth::flow::PromptId::ALL {
-        let text = services.flow.prompts.template(id);
+        let text = services.policy.flow.prompts.template(id);
         if text.is_empty() || text.contains('{') {
             continue;
         }
-        match services.tts.render(id.name(), text).await {
+        match services.speech.tts.render(id.name(), text).await {
             Ok(_) => rendered += 1,
             Err(e) => tracing::warn!(prompt = ?id, error = %e, "could not render a prompt"),
         }
@@ -365,7 +381,7 @@ async fn start_call(services: &Arc<Services>, health: &Health, new_call: driver:
     // A recognizer behind the calls it has would make every caller
     // already in wait longer for their decision.
     let metrics = &services.metrics;
-    if metrics.live_calls() >= services.max_calls as u64
+    if metrics.live_calls() >= services.policy.max_calls as u64
         || metrics.settling_calls() >= crate::audit_log::QUEUE_DEPTH as u64
         || health.recognizer_behind().is_some()
     {

@@ -85,11 +85,11 @@ async fn drive(
             from: Some(incoming.from_uri.as_str()),
             privacy: incoming.privacy.as_deref(),
         },
-        &services.flow.numbering,
+        &services.policy.flow.numbering,
     );
     let caller = identity.number;
     let (trust, used_for_lookup) =
-        caller_trust(&incoming, caller.is_some(), services.require_verstat);
+        caller_trust(&incoming, caller.is_some(), services.policy.require_verstat);
     let identity_row = AuditEvent::CallerIdentity {
         number: caller.clone(),
         result: trust,
@@ -129,9 +129,9 @@ async fn drive(
         services.sip.reject(call, 500).await;
         return (CallOutcome::Refused, None);
     };
-    if !services.answer_delay.is_zero() {
+    if !services.policy.answer_delay.is_zero() {
         services.sip.ring(call).await;
-        let until = tokio::time::Instant::now() + services.answer_delay;
+        let until = tokio::time::Instant::now() + services.policy.answer_delay;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => break,
@@ -152,7 +152,7 @@ async fn drive(
         .media
         .as_ref()
         .map_or(incoming.source.ip(), |m| m.remote_rtp.ip());
-    let RtpPair { rtp, rtcp } = match services.ports.bind(family) {
+    let RtpPair { rtp, rtcp } = match services.media.ports.bind(family) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "no RTP port available; refusing the call");
@@ -160,7 +160,7 @@ async fn drive(
             return (CallOutcome::Refused, None);
         }
     };
-    let media = match services.media_session(&negotiated, rtp.local_addr().ok()) {
+    let media = match services.media.session(&negotiated, rtp.local_addr().ok()) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "cannot set up media; refusing the call");
@@ -168,7 +168,7 @@ async fn drive(
             return (CallOutcome::Refused, None);
         }
     };
-    let flow = match Flow::new(services.flow.clone()) {
+    let flow = match Flow::new(services.policy.flow.clone()) {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "flow configuration is invalid; refusing the call");
@@ -178,10 +178,13 @@ async fn drive(
     };
     let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
     let rtcp_route = RtcpRoute::negotiated(&negotiated);
-    let media = match services
-        .media
-        .attach(rtp, rtcp, media, negotiated.remote_rtp, rtcp_route)
-    {
+    let media = match services.media.engine.attach(
+        rtp,
+        rtcp,
+        media,
+        negotiated.remote_rtp,
+        rtcp_route,
+    ) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "cannot hand the RTP socket to a media thread; refusing the call");
@@ -200,14 +203,15 @@ async fn drive(
     }
     let (background, mut results) = mpsc::channel(32);
     let settings = Arc::new(CallSettings {
-        max_duration: services.max_duration,
-        no_barge_in: services.no_barge_in.clone(),
-        transfer: services.transfer.clone(),
+        max_duration: services.policy.max_duration,
+        no_barge_in: services.policy.no_barge_in.clone(),
+        transfer: services.policy.transfer.clone(),
         listen: services
+            .speech
             .recognizer
             .as_ref()
-            .map(|_| services.listen.clone()),
-        media: services.media_formats(),
+            .map(|_| services.speech.listen.clone()),
+        media: services.media.formats,
     });
     let mut driver = Driver {
         call_id: Arc::from(incoming.call_id.as_str()),
@@ -336,24 +340,24 @@ impl Driver {
             return core.handle_background(now, Background::Rendered(prompt, Ok(pcm)));
         }
         let name = prompt.id.name();
-        if let Some(pcm) = self.services.tts.cached(name, &prompt.text) {
+        if let Some(pcm) = self.services.speech.tts.cached(name, &prompt.text) {
             return core.handle_background(now, Background::Rendered(prompt, Ok(pcm)));
         }
         let (services, tx) = (self.services.clone(), self.background.clone());
         tokio::spawn(async move {
-            let pcm = services.tts.render(name, &prompt.text).await;
+            let pcm = services.speech.tts.render(name, &prompt.text).await;
             let _ = tx.send(Background::Rendered(prompt, pcm)).await;
         });
     }
 
     /// Renders a prompt the call may play soon, off the call task.
     fn prepare(&self, id: PromptId, text: String) {
-        if self.services.tts.cached(id.name(), &text).is_some() {
+        if self.services.speech.tts.cached(id.name(), &text).is_some() {
             return;
         }
         let services = self.services.clone();
         tokio::spawn(async move {
-            if let Err(e) = services.tts.render(id.name(), &text).await {
+            if let Err(e) = services.speech.tts.render(id.name(), &text).await {
                 tracing::warn!(prompt = id.name(), error = %e, "could not render a prompt ahead");
             }
         });
@@ -362,7 +366,7 @@ impl Driver {
     fn recognizer(&mut self, core: &mut CallCore, now: Instant, command: RecognizerCommand) {
         match command {
             RecognizerCommand::Start(options) => {
-                let started = match &self.services.recognizer {
+                let started = match &self.services.speech.recognizer {
                     Some(recognizer) => recognizer.start(&options).map_err(|e| e.to_string()),
                     None => Err("no speech model loaded".to_string()),
                 };
@@ -378,7 +382,9 @@ impl Driver {
                 }
             }
             RecognizerCommand::Push(pcm) => {
-                if let (Some(session), Some(rec)) = (&self.listening, &self.services.recognizer) {
+                if let (Some(session), Some(rec)) =
+                    (&self.listening, &self.services.speech.recognizer)
+                {
                     if rec.push(session, &pcm).is_err() {
                         tracing::warn!("recognizer overloaded; this turn is abandoned");
                     }
@@ -395,17 +401,20 @@ impl Driver {
         // query's future is large.
         tokio::spawn(Box::pin(async move {
             let event = match work {
-                Work::LookupAccount { number, caller } => {
-                    FlowEvent::AccountLookup(services.lookup(&number, caller.as_ref()).await)
-                }
+                Work::LookupAccount { number, caller } => FlowEvent::AccountLookup(
+                    services.accounts.lookup(&number, caller.as_ref()).await,
+                ),
                 Work::VerifyPassphrase {
                     account,
                     alternatives,
                 } => FlowEvent::PassphraseChecked(
-                    services.verify_passphrase(&account, &alternatives).await,
+                    services
+                        .accounts
+                        .verify_passphrase(&account, &alternatives)
+                        .await,
                 ),
                 Work::SendCode { to, account, code } => {
-                    if services.send_code(&account, &to, &code).await {
+                    if services.accounts.send_code(&account, &to, &code).await {
                         FlowEvent::CodeSent
                     } else {
                         FlowEvent::CodeFailed
