@@ -19,7 +19,7 @@ use crate::media_engine::MediaEngine;
 use crate::media_formats::MediaFormats;
 use crate::metrics::Metrics;
 use crate::rtp_ports::RtpPorts;
-use crate::services::{AccountChecks, CallMedia, CallPolicy, Services, Speech, PROMPT_RATE};
+use crate::services::{AccountChecks, CallPolicy, MediaResources, Services, Speech, PROMPT_RATE};
 use crate::tts::Tts;
 
 /// How long a query waits for a connection to the database server: a
@@ -164,7 +164,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .map_or(16000, |r: &asr::Recognizer| r.model().sample_rate());
     let services = Arc::new(Services {
         sip: server.handle.clone(),
-        media: CallMedia {
+        media: MediaResources {
             ports: RtpPorts::new(config.sip.listen.ip(), config.rtp.port_range),
             engine: media,
             formats: MediaFormats {

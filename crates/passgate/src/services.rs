@@ -26,7 +26,7 @@ use crate::tts::Tts;
 
 pub struct Services {
     pub sip: SipHandle,
-    pub media: CallMedia,
+    pub media: MediaResources,
     pub speech: Speech,
     pub accounts: AccountChecks,
     pub policy: CallPolicy,
@@ -36,7 +36,7 @@ pub struct Services {
 
 /// Where a call's media runs: its RTP port pair, the media threads, and what
 /// a negotiation means for this node's media.
-pub struct CallMedia {
+pub struct MediaResources {
     pub ports: RtpPorts,
     pub engine: MediaEngine,
     pub formats: MediaFormats,
@@ -67,7 +67,7 @@ pub struct CallPolicy {
 /// The codec rate prompts are rendered at (G.711).
 pub const PROMPT_RATE: u32 = 8000;
 
-impl CallMedia {
+impl MediaResources {
     /// The call's media: receive path at the recognizer's rate, prompts in
     /// the negotiated codec and packet time.
     pub fn session(
