@@ -180,14 +180,7 @@ fn a_sniffed_authorization_replayed_from_another_port_is_challenged() {
                 && l.contains("reason=replayed")),
         "{log}"
     );
-    let mut http = std::net::TcpStream::connect(agent.http).unwrap();
-    std::io::Write::write_all(
-        &mut http,
-        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
-    let mut metrics = String::new();
-    std::io::Read::read_to_string(&mut http, &mut metrics).unwrap();
+    let metrics = agent.metrics_text();
     assert!(
         metrics.contains("passgate_sip_auth_failures_total{reason=\"replayed\"} 1\n"),
         "{metrics}"

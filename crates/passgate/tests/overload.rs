@@ -76,18 +76,7 @@ fn a_flood_is_shed_with_503_while_calls_in_progress_and_options_go_on() {
     );
     let log = agent.wait_log(&["call finished"], Duration::from_secs(5));
     assert!(log.contains("call finished"), "{log}");
-    let metrics = {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(agent.http).unwrap();
-        write!(
-            s,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        text
-    };
+    let metrics = agent.metrics_text();
     let refused: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("passgate_sip_refused_total{reason=\"rate\"} "))

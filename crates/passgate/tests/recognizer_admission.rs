@@ -6,26 +6,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::cli::{add_nelson, spoken_as};
 use support::udp_caller::{offer, options_status, options_status_line, UdpCaller};
 use support::{free_port, workspace, Agent};
-
-fn metrics(agent: &Agent) -> String {
-    let mut s = TcpStream::connect(agent.http).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
 
 fn lag_seconds(metrics: &str) -> f64 {
     metrics
@@ -74,7 +60,7 @@ fn a_recognizer_falling_behind_turns_new_calls_away_until_it_catches_up() {
     let mut refused = None;
     let mut worst_lag: f64 = 0.0;
     while started.elapsed() < Duration::from_secs(60) && refused.is_none() {
-        worst_lag = worst_lag.max(lag_seconds(&metrics(&agent)));
+        worst_lag = worst_lag.max(lag_seconds(&agent.metrics_text()));
         if let Some(line) = options_status_line(agent.sip) {
             if line.starts_with("SIP/2.0 503") {
                 refused = Some(line);

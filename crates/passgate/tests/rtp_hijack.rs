@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,19 +74,14 @@ fn spray(ports: std::ops::RangeInclusive<u16>, stop: Arc<AtomicBool>) -> Sprayed
     sprayed
 }
 
+/// A sample the agent must export (a missing one fails the test).
 fn metric(agent: &Agent, name: &str) -> u64 {
-    let mut s = TcpStream::connect(agent.http).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut metrics = String::new();
-    s.read_to_string(&mut metrics).unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    let metrics = agent.metrics_text();
+    assert!(
+        metrics.lines().any(|l| l.starts_with(name)),
+        "no {name} in {metrics}"
+    );
+    support::metric_in(&metrics, name) as u64
 }
 
 #[test]

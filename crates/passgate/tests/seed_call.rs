@@ -5,8 +5,6 @@
 mod support;
 
 use auth::flow::PromptId;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -181,14 +179,7 @@ fn a_caller_who_hangs_up_mid_flow_is_audited_and_nothing_is_left_running() {
     agent.wait_log(&["call finished"], Duration::from_secs(5));
     let audit = passgate(&agent, &["audit", "--json"]);
     assert!(audit.contains("\"caller_hung_up\""), "{audit}");
-    let mut s = TcpStream::connect(agent.http).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut metrics = String::new();
-    s.read_to_string(&mut metrics).unwrap();
+    let metrics = agent.metrics_text();
     assert!(metrics.contains("passgate_calls_active 0\n"), "{metrics}");
     assert!(metrics.contains("passgate_sip_transactions"), "{metrics}");
 }

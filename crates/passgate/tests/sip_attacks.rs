@@ -3,26 +3,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use support::Agent;
 
-fn metrics(agent: &Agent) -> String {
-    let mut s = TcpStream::connect(agent.http).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
-
 fn info_digits(agent: &Agent) -> u64 {
-    metrics(agent)
+    agent
+        .metrics_text()
         .lines()
         .find_map(|l| l.strip_prefix("passgate_dtmf_digits_total{source=\"sip_info\"} "))
         .and_then(|v| v.trim().parse().ok())
@@ -383,7 +371,7 @@ fn a_digest_brute_force_is_stopped_at_the_limit_with_one_security_line_per_failu
     let refused = "security: digest authentication refused source=127.0.0.2 user=\"\" realm=\"passgate\" reason=locked_source";
     assert_eq!(log.matches(refused).count(), 26, "{log}");
     assert!(!log.contains("guess1"), "a guessed password in the log");
-    let text = metrics(&agent);
+    let text = agent.metrics_text();
     assert!(
         text.contains("passgate_sip_auth_failures_total{reason=\"wrong_password\"} 5\n"),
         "{text}"
@@ -483,7 +471,7 @@ fn a_challenge_from_one_node_is_answered_to_another_sharing_the_nonce_secret() {
             .contains("stale=true"),
         "{expired}"
     );
-    let stale = metrics(&b);
+    let stale = b.metrics_text();
     assert!(
         stale.contains("passgate_sip_auth_failures_total{reason=\"stale_nonce\"} 1\n"),
         "{stale}"

@@ -104,24 +104,8 @@ fn open_files(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-fn metrics(agent: &Agent) -> String {
-    use std::io::Read;
-    let mut s = TcpStream::connect(agent.http).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
-
 fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    support::metric_in(text, name) as u64
 }
 
 fn refused(text: &str, reason: &str) -> u64 {
@@ -164,7 +148,7 @@ fn still_open(streams: &[TcpStream]) -> usize {
 fn settle(agent: &Agent, attempts: u64) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = metrics(agent);
+        let text = agent.metrics_text();
         let seen = metric(&text, "passgate_sip_tcp_connections")
             + refused(&text, "forbidden")
             + refused(&text, "per_source")
@@ -261,7 +245,7 @@ fn tcp_connections_are_capped_per_source_and_in_all_and_a_slowloris_is_cut_while
     assert!(slow.join().unwrap(), "the slowloris was cut off");
     udp_and_tcp_calls_complete(&agent, "while 80 connections are held");
     assert_eq!(still_open(&two) + still_open(&three), 80);
-    let text = metrics(&agent);
+    let text = agent.metrics_text();
     assert_eq!(
         metric(
             &text,
@@ -338,7 +322,7 @@ fn an_idle_connection_is_closed_but_one_carrying_a_call_is_kept() {
         matches!(idle.peek(&mut b), Ok(0)),
         "the idle connection was closed"
     );
-    let text = metrics(&agent);
+    let text = agent.metrics_text();
     assert!(
         metric(&text, "passgate_sip_tcp_closed_total{reason=\"idle\"}") >= 1,
         "{text}"

@@ -33,6 +33,15 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// One sample in a `/metrics` text: `name` with its labels as written; 0
+/// when absent.
+pub fn metric_in(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 pub struct Agent {
     child: Child,
     pub sip: SocketAddr,
@@ -126,6 +135,29 @@ impl Agent {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The admin listener's `/metrics` text; empty when it does not answer
+    /// (the agent may be stopping or killed).
+    pub fn metrics_text(&self) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(self.http) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        );
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    }
+
+    /// One sample of `/metrics`: `name` with its labels as written; 0 when
+    /// the sample is absent (a counter not yet incremented).
+    pub fn metric(&self, name: &str) -> f64 {
+        metric_in(&self.metrics_text(), name)
     }
 
     pub fn log_text(&self) -> String {
