@@ -10,6 +10,7 @@
 mod accounts;
 mod amount;
 mod audit;
+mod audit_search;
 mod codes;
 mod config;
 mod error;
@@ -26,6 +27,7 @@ use sqlx::AnyPool;
 
 pub use accounts::{AccountRecord, NewAccount};
 pub use audit::{AuditRow, NewAuditRow};
+pub use audit_search::{AuditPage, AuditQuery};
 pub use codes::CodeId;
 pub use config::{redact_url, LockoutPolicy, SmsCap, StoreConfig};
 pub use error::{StoreError, StoreFailure};

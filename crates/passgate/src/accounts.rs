@@ -79,7 +79,14 @@ pub async fn run(config: &Config, command: AccountsCommand) -> anyhow::Result<()
             balance,
             id,
         } => {
-            let account = add(&store, plan, &name, &phones, &passphrase, &balance, id).await?;
+            let new = NewAccountInput {
+                name: &name,
+                phones: &phones,
+                passphrase: &passphrase,
+                balance: &balance,
+                id,
+            };
+            let account = add(&store, plan, new, "cli").await?;
             println!("added account {} ({})", account, name.trim());
         }
         AccountsCommand::List { json } => {
@@ -94,15 +101,12 @@ pub async fn run(config: &Config, command: AccountsCommand) -> anyhow::Result<()
         }
         AccountsCommand::SetPassphrase { id, passphrase } => {
             let id = AccountId(id);
-            let hashed = hasher()?.hash(&passphrase).context("passphrase")?;
-            store.set_passphrase(&id, &hashed, Timestamp::now()).await?;
-            record(&store, "account_passphrase_set", &id).await;
+            set_passphrase(&store, &id, &passphrase, "cli").await?;
             println!("passphrase of {id} replaced");
         }
         AccountsCommand::Remove { id } => {
             let id = AccountId(id);
-            store.remove_account(&id).await?;
-            record(&store, "account_removed", &id).await;
+            remove(&store, &id, "cli").await?;
             println!("removed account {id}");
         }
     }
@@ -110,16 +114,32 @@ pub async fn run(config: &Config, command: AccountsCommand) -> anyhow::Result<()
     Ok(())
 }
 
-/// Adds an account; shared with the demo, which creates one on first start.
+/// An account to add, as an operator gives it: numbers as typed, the
+/// passphrase in clear (hashed here, never kept), the balance as text.
+pub struct NewAccountInput<'a> {
+    pub name: &'a str,
+    pub phones: &'a [String],
+    pub passphrase: &'a str,
+    pub balance: &'a str,
+    pub id: Option<String>,
+}
+
+/// Adds an account and records who did (`by`: `cli`, `console`, `demo`).
+/// The command line, the console and the demo all add accounts here, so
+/// the same rules hold for each.
 pub async fn add(
     store: &Store,
     plan: &NumberingPlan,
-    name: &str,
-    phones: &[String],
-    passphrase: &str,
-    balance: &str,
-    id: Option<String>,
+    new: NewAccountInput<'_>,
+    by: &'static str,
 ) -> anyhow::Result<AccountId> {
+    let NewAccountInput {
+        name,
+        phones,
+        passphrase,
+        balance,
+        id,
+    } = new;
     let phones = phones
         .iter()
         .map(|p| {
@@ -143,8 +163,28 @@ pub async fn add(
             Timestamp::now(),
         )
         .await?;
-    record(store, "account_added", &account.id).await;
+    record(store, "account_added", &account.id, by).await;
     Ok(account.id)
+}
+
+/// Replaces an account's passphrase (hashed here) and records who did.
+pub async fn set_passphrase(
+    store: &Store,
+    id: &AccountId,
+    passphrase: &str,
+    by: &'static str,
+) -> anyhow::Result<()> {
+    let hashed = hasher()?.hash(passphrase).context("passphrase")?;
+    store.set_passphrase(id, &hashed, Timestamp::now()).await?;
+    record(store, "account_passphrase_set", id, by).await;
+    Ok(())
+}
+
+/// Removes an account (its audit rows stay) and records who did.
+pub async fn remove(store: &Store, id: &AccountId, by: &'static str) -> anyhow::Result<()> {
+    store.remove_account(id).await?;
+    record(store, "account_removed", id, by).await;
+    Ok(())
 }
 
 pub async fn audit(config: &Config, json: bool, limit: u32) -> anyhow::Result<()> {
@@ -172,13 +212,13 @@ fn hasher() -> anyhow::Result<PassphraseHasher> {
 }
 
 /// Administrative changes go to the audit trail too (never the passphrase).
-async fn record(store: &Store, event: &str, account: &AccountId) {
+async fn record(store: &Store, event: &str, account: &AccountId, by: &'static str) {
     let row = NewAuditRow {
         call_id: "-".into(),
         event: event.into(),
         outcome: None,
         account: Some(account.clone()),
-        detail: serde_json::json!({ "by": "cli" }),
+        detail: serde_json::json!({ "by": by }),
     };
     if let Err(e) = store.append_audit_row(&row, Timestamp::now()).await {
         tracing::warn!(error = %e, "could not write the audit row");

@@ -1,8 +1,10 @@
 //! Admin HTTP: `/livez` (the process answers), `/readyz` (it can take calls:
 //! store reachable, audit spool writable, under its caps, not draining; 503
 //! with the reasons otherwise), `/healthz` (the same as `/readyz`) and
-//! `/metrics` (Prometheus text). Off loopback every request must carry
-//! `Authorization: Bearer <http.token>`.
+//! `/metrics` (Prometheus text), and the operator console (`crate::console`:
+//! its JSON endpoints, and its page at `/console/`). When `http.token` is
+//! set (it must be off loopback) every request but the console page's
+//! files must carry `Authorization: Bearer <http.token>`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +42,7 @@ pub async fn start(
     metrics: Arc<Metrics>,
     sip: SipHandle,
     readiness: Readiness,
+    console: crate::console::Console,
 ) -> anyhow::Result<SocketAddr> {
     let state = Admin {
         metrics,
@@ -52,8 +55,10 @@ pub async fn start(
         .route("/readyz", get(readyz))
         .route("/healthz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .merge(crate::console::api(console.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .with_state(state);
+        .with_state(state)
+        .merge(crate::console::pages(console));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {

@@ -331,10 +331,12 @@ pub struct RuntimeConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Admin HTTP (health, metrics).
+    /// Admin HTTP (health, metrics, the operator console).
     pub listen: SocketAddr,
     /// Bearer token the admin HTTP requires; mandatory when not on loopback.
     pub token: String,
+    /// Directory of the web pages; the operator console is `console/` under it.
+    pub assets: PathBuf,
 }
 
 impl Default for HttpConfig {
@@ -342,6 +344,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             token: String::new(),
+            assets: PathBuf::from("web"),
         }
     }
 }

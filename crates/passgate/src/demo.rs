@@ -29,24 +29,35 @@ pub async fn prepare(config: &Config) -> anyhow::Result<()> {
     let number = E164::parse(DEMO_NUMBER)?;
     if store.find_by_phone(&number).await?.is_none() {
         let phones = [DEMO_NUMBER.to_string()];
-        let id = crate::accounts::add(
-            &store,
-            &config.flow.numbering,
-            DEMO_NAME,
-            &phones,
-            demo_passphrase(config),
-            DEMO_BALANCE,
-            Some("nelson".into()),
-        )
-        .await?;
+        let new = crate::accounts::NewAccountInput {
+            name: DEMO_NAME,
+            phones: &phones,
+            passphrase: demo_passphrase(config),
+            balance: DEMO_BALANCE,
+            id: Some("nelson".into()),
+        };
+        let id = crate::accounts::add(&store, &config.flow.numbering, new, "demo").await?;
         println!("created the demo account {id}: {DEMO_NAME}, {DEMO_NUMBER}");
     }
     store.close().await;
     Ok(())
 }
 
-pub fn print_instructions(listen: SocketAddr) {
+/// What the demo's console shows: the account, its passphrase, the texts.
+pub fn console(config: &Config) -> crate::console::Demo {
+    crate::console::Demo {
+        name: DEMO_NAME,
+        number: DEMO_NUMBER,
+        passphrase: demo_passphrase(config),
+        sms: Default::default(),
+    }
+}
+
+/// The console's address comes first: it is where the demo is watched.
+pub fn print_instructions(listen: SocketAddr, http: SocketAddr) {
     let lines = [
+        format!("Console: http://{http}/console/"),
+        String::new(),
         "Passgate demo".to_string(),
         String::new(),
         format!("Call sip:passgate@{listen} from a softphone (UDP or TCP; PCMU or PCMA)."),
@@ -55,13 +66,14 @@ pub fn print_instructions(listen: SocketAddr) {
         ),
         "(\"white horse\" in the Korean test model); any other number is asked to type the"
             .to_string(),
-        "account's number (5550100001). One-time codes are printed in this log.".to_string(),
+        "account's number (5550100001). One-time codes are shown on the console and".to_string(),
+        "printed in this log.".to_string(),
         String::new(),
         "With SIPp, from the repository root:".to_string(),
         "  sipp -sf tests/sipp/basic_call.xml -m 1 -key codec_pt 0 -key codec_name PCMU \\"
             .to_string(),
         format!("       -key te_pt 101 -key ptime 20 {listen}"),
-        "Admin: http://127.0.0.1:8080/metrics. Stop with Ctrl-C.".to_string(),
+        format!("Metrics: http://{http}/metrics. Stop with Ctrl-C."),
     ];
     println!("{}\n", lines.join("\n"));
 }

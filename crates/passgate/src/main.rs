@@ -13,6 +13,7 @@ mod audit_spool;
 mod call;
 mod call_audio;
 mod config;
+mod console;
 mod demo;
 mod fd_budget;
 mod filler;
@@ -99,6 +100,9 @@ enum Command {
         /// SIP listen address (UDP and TCP).
         #[arg(long, default_value = "127.0.0.1:5060")]
         listen: std::net::SocketAddr,
+        /// Admin HTTP and console address (kept on loopback: the demo has no token).
+        #[arg(long, default_value = "127.0.0.1:8080", value_parser = loopback)]
+        http: std::net::SocketAddr,
     },
 }
 
@@ -126,7 +130,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run => {
             let config = config::Config::load(&cli.config, false)?;
-            serve(config)
+            serve(config, None)
         }
         Command::Accounts { command } => {
             let config = config::Config::load(&cli.config, false)?;
@@ -168,15 +172,25 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 },
             })
         }
-        Command::Demo { listen } => {
+        Command::Demo { listen, http } => {
             let mut config = config::Config::default();
             config.sip.listen = listen;
+            config.http.listen = http;
             config.asr.vocabulary =
                 Some(PathBuf::from("config/vocabulary-ko.txt")).filter(|p| p.is_file());
+            demo::print_instructions(listen, http);
             block_on(demo::prepare(&config))?;
-            demo::print_instructions(listen);
-            serve(config)
+            let console = demo::console(&config);
+            serve(config, Some(console))
         }
+    }
+}
+
+fn loopback(text: &str) -> Result<std::net::SocketAddr, String> {
+    match text.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_loopback() => Ok(a),
+        Ok(a) => Err(format!("{a} is not on loopback")),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -195,7 +209,7 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow
         .block_on(f)
 }
 
-fn serve(config: config::Config) -> anyhow::Result<()> {
+fn serve(config: config::Config, demo: Option<console::Demo>) -> anyhow::Result<()> {
     telemetry::init(&config.log.level);
     raise_open_file_limit();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -209,7 +223,7 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
     // On a worker like every other task: run from `block_on` the main loop
     // would sit on its own thread, and every call event would cross threads.
     runtime.block_on(async {
-        tokio::spawn(server::run(config))
+        tokio::spawn(server::run(config, demo))
             .await
             .context("the main loop stopped")?
     })

@@ -57,6 +57,25 @@ impl Metrics {
         self.settling.load(Ordering::Relaxed).max(0) as u64
     }
 
+    /// The sum of the counters whose full name (family and labels) `pick`
+    /// chooses: the console's charts read totals through it.
+    pub fn counter_sum(&self, pick: impl Fn(&str) -> bool) -> u64 {
+        self.counters
+            .lock()
+            .map(|c| c.iter().filter(|(n, _)| pick(n)).map(|(_, v)| *v).sum())
+            .unwrap_or(0)
+    }
+
+    /// How far behind the recognizer was at its last reading.
+    pub fn recognizer_lag_now(&self) -> Duration {
+        Duration::from_micros(self.recognizer_lag_us.load(Ordering::Relaxed).max(0) as u64)
+    }
+
+    /// Audit rows spooled and not yet in the store.
+    pub fn spooled_rows(&self) -> u64 {
+        self.spool_rows.load(Ordering::Relaxed).max(0) as u64
+    }
+
     /// A new call refused because too many calls are live (or settling).
     pub fn call_shed(&self) {
         self.add("passgate_calls_shed_total", 1);

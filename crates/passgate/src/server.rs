@@ -32,7 +32,9 @@ const FLUSH_ON_EXIT: Duration = Duration::from_secs(5);
 /// While draining, how often SIP is asked whether calls remain.
 const DRAIN_CHECK: Duration = Duration::from_millis(50);
 
-pub async fn run(mut config: Config) -> anyhow::Result<()> {
+/// Runs the node; `demo` is set by `passgate demo`, whose console shows
+/// the demo account and the texts sent.
+pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let recognizer = load_recognizer(&mut config)?;
     let sms = auth::sms::Gateway::from_config(&config.sms).context("sms")?;
@@ -136,6 +138,16 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         metrics.media.clone(),
     )
     .with_context(|| format!("starting {} media threads", config.rtp.media_threads))?;
+    let live = Arc::new(crate::console::LiveCalls::default());
+    let demo = demo.map(Arc::new);
+    let console = crate::console::Console {
+        store: store.clone(),
+        live: live.clone(),
+        series: crate::console::series::start(metrics.clone()),
+        numbering: Arc::new(config.flow.numbering.clone()),
+        demo: demo.clone(),
+        assets: config.http.assets.clone(),
+    };
     let http = crate::admin_http::start(
         config.http.listen,
         &config.http.token,
@@ -148,6 +160,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
                 max_settling: crate::audit_log::QUEUE_DEPTH,
             },
         },
+        console,
     )
     .await
     .with_context(|| format!("binding the admin HTTP on {}", config.http.listen))?;
@@ -195,6 +208,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             lockout: config.lockout,
             match_rule: config.passphrase,
             metrics: metrics.clone(),
+            demo_sms: demo.as_ref().map(|d| d.sms.clone()),
         },
         policy: CallPolicy {
             max_duration: Duration::from_secs(config.call.max_duration_secs),
@@ -207,6 +221,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         },
         audit_log,
         metrics,
+        live,
     });
 
     tokio::spawn(prerender_prompts(services.clone()));

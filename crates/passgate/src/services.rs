@@ -32,6 +32,8 @@ pub struct Services {
     pub policy: CallPolicy,
     pub audit_log: AuditLog,
     pub metrics: Arc<Metrics>,
+    /// The calls as the console shows them; each call's driver publishes there.
+    pub live: Arc<crate::console::LiveCalls>,
 }
 
 /// Where a call's media runs: its RTP port pair, the media threads, and what

@@ -222,25 +222,29 @@ impl Store {
         .await?;
         let mut out = rows
             .iter()
-            .map(|row| {
-                let detail: String = row.try_get("detail")?;
-                Ok(AuditRow {
-                    id: row.try_get("id")?,
-                    call_id: row.try_get("call_id")?,
-                    event: row.try_get("event")?,
-                    outcome: row.try_get("outcome")?,
-                    account: row
-                        .try_get::<Option<String>, _>("account_id")?
-                        .map(AccountId),
-                    detail: serde_json::from_str(&detail)
-                        .map_err(|e| StoreError::corrupt("audit detail", e))?,
-                    at: Timestamp::from_unix_millis(row.try_get("at")?),
-                })
-            })
+            .map(audit_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
         out.reverse();
         Ok(out)
     }
+}
+
+/// The columns every audit query selects, in [`audit_row`]'s names.
+pub(super) const AUDIT_COLUMNS: &str = "id, call_id, event, outcome, account_id, detail, at";
+
+pub(super) fn audit_row(row: &sqlx::any::AnyRow) -> Result<AuditRow, StoreError> {
+    let detail: String = row.try_get("detail")?;
+    Ok(AuditRow {
+        id: row.try_get("id")?,
+        call_id: row.try_get("call_id")?,
+        event: row.try_get("event")?,
+        outcome: row.try_get("outcome")?,
+        account: row
+            .try_get::<Option<String>, _>("account_id")?
+            .map(AccountId),
+        detail: serde_json::from_str(&detail).map_err(|e| StoreError::corrupt("audit detail", e))?,
+        at: Timestamp::from_unix_millis(row.try_get("at")?),
+    })
 }
 
 /// A one-word result for the event, for `passgate audit` and queries.

@@ -273,6 +273,11 @@ impl CallCore {
         core
     }
 
+    /// Where the flow is, for the console's view of the call.
+    pub fn stage(&self) -> auth::flow::Stage {
+        self.flow.stage()
+    }
+
     /// How the call ended, once it has.
     pub fn outcome(&self) -> Option<CallOutcome> {
         self.outcome

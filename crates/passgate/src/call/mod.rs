@@ -26,6 +26,7 @@ use sip::{CallHandle, Event as SipEvent, IncomingCall};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::console::live::LiveCall;
 use crate::media_engine::{CallMedia, RtcpRoute};
 use crate::rtp_ports::RtpPair;
 use crate::services::Services;
@@ -44,9 +45,11 @@ pub async fn run(
     let span = tracing::info_span!("call", call_id = %incoming.call_id);
     services.metrics.call_started();
     let call_id: Arc<str> = Arc::from(incoming.call_id.as_str());
-    let (outcome, stats) = drive(services.clone(), incoming, events)
+    let live = services.live.open(&call_id, Instant::now());
+    let (outcome, stats) = drive(services.clone(), incoming, events, &live)
         .instrument(span.clone())
         .await;
+    live.finish(&outcome.label(), Instant::now());
     services.metrics.call_over();
     match stats {
         // Finished once its story is in the audit trail: the audit writer
@@ -76,6 +79,7 @@ async fn drive(
     services: Arc<Services>,
     incoming: IncomingCall,
     mut sip_events: mpsc::Receiver<SipEvent>,
+    live: &LiveCall,
 ) -> (CallOutcome, Option<SessionStats>) {
     let call = incoming.call;
     let identity = caller_identity(
@@ -103,6 +107,7 @@ async fn drive(
         (Some(number), false) => (incoming.from_uri.as_str(), number.as_str()),
         (None, false) => (incoming.from_uri.as_str(), "withheld"),
     };
+    live.set_caller(caller_shown);
     tracing::info!(
         from = %from_shown,
         caller = caller_shown,
@@ -222,6 +227,7 @@ async fn drive(
         listening: None,
         background,
         caller: caller.clone(),
+        live,
     };
     let now = Instant::now();
     let mut core = CallCore::new(
@@ -233,6 +239,7 @@ async fn drive(
         vec![identity_row],
     );
     driver.carry_out(&mut core, now).await;
+    driver.live.set_stage(core.stage());
     while core.outcome().is_none() {
         let deadline = core.poll_timeout();
         let woke = tokio::select! {
@@ -275,6 +282,7 @@ async fn drive(
             Woke::Timer => core.handle_timeout(now),
         }
         driver.carry_out(&mut core, now).await;
+        driver.live.set_stage(core.stage());
     }
     let outcome = core.outcome().unwrap_or(CallOutcome::CallerHungUp);
     (outcome, Some(driver.media.stats()))
@@ -290,7 +298,7 @@ enum Woke {
 }
 
 /// The call's side of the world: what the core's commands are carried out with.
-struct Driver {
+struct Driver<'a> {
     services: Arc<Services>,
     call: CallHandle,
     media: CallMedia,
@@ -302,9 +310,11 @@ struct Driver {
     /// The Call-ID, shared by the call's audit rows.
     call_id: Arc<str>,
     caller: Option<E164>,
+    /// Where the console sees the call: the driver publishes what the core reports.
+    live: &'a LiveCall,
 }
 
-impl Driver {
+impl Driver<'_> {
     /// Carries out the core's commands, in order, until it has none. An
     /// answer that is ready at once (a prompt's audio already rendered, a
     /// recognizer turn opened) goes back to the core with the same `now`.
@@ -322,6 +332,7 @@ impl Driver {
                 Command::Work(work) => self.spawn(work),
                 Command::Audit(event) => {
                     self.services.metrics.audit(&event);
+                    self.live.record(&event, now);
                     self.services
                         .audit_log
                         .append(&self.call_id, event, self.caller.as_ref())

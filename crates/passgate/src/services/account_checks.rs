@@ -26,6 +26,8 @@ pub struct AccountChecks {
     pub lockout: LockoutPolicy,
     pub match_rule: MatchRule,
     pub metrics: Arc<Metrics>,
+    /// `passgate demo` only: the texts sent, for the console to show.
+    pub demo_sms: Option<Arc<crate::console::SmsInbox>>,
 }
 
 impl AccountChecks {
@@ -102,6 +104,9 @@ impl AccountChecks {
             Ok(receipt) => {
                 tracing::info!(gateway = ?receipt.gateway, attempts = receipt.attempts, "code sent by SMS");
                 self.metrics.sms(true);
+                if let Some(inbox) = &self.demo_sms {
+                    inbox.push(to, body.expose());
+                }
                 true
             }
             Err(e) => {
