@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod http;
 pub mod kamailio;
 pub mod pki;
 #[allow(unused_imports)] // only the tests that need PostgreSQL use it

@@ -1,0 +1,80 @@
+// Opens the operator console in Debian's Chromium (headless, driven over the
+// DevTools protocol by playwright-core; no browser download), says "ready"
+// once the page shows its calls table, then waits for a call to appear live
+// and to end verified and transferred. Prints one JSON line with what it
+// saw, and takes a screenshot.
+//
+//   node web/tests/console-call.mjs <console URL> <screenshot.png> [timeout s]
+//
+// Exit 0 when the page showed the call live, then verified and transferred.
+import { chromium } from "playwright-core";
+
+const [url, screenshot, timeoutArg] = process.argv.slice(2);
+if (!url || !screenshot) {
+  console.error("usage: console-call.mjs <console URL> <screenshot.png> [timeout s]");
+  process.exit(2);
+}
+const timeoutMs = Number(timeoutArg || 120) * 1000;
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+let result = { sawLive: false, liveStages: [], verified: false, transferred: false, outcome: null, steps: [] };
+let code = 1;
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector("#call-rows tr", { timeout: 15000 });
+  await page.waitForFunction(() => /Updated/.test(document.getElementById("status").textContent), null, { timeout: 15000 });
+  console.log("ready");
+
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const rows = await page.$$eval("#call-rows tr[data-call-id]", (trs) =>
+      trs.map((tr) => ({
+        live: tr.classList.contains("live"),
+        stage: tr.dataset.stage,
+        verified: tr.dataset.verified,
+        transfer: tr.dataset.transfer,
+        outcome: tr.dataset.outcome,
+        steps: Array.from(tr.querySelectorAll(".step")).map((s) => s.textContent),
+        text: tr.textContent,
+      })));
+    for (const r of rows.filter((r) => r.live)) {
+      result.sawLive = true;
+      if (!result.liveStages.includes(r.stage)) result.liveStages.push(r.stage);
+    }
+    const done = rows.find((r) => !r.live && r.outcome);
+    if (done) {
+      result.verified = done.verified === "yes" && /verified \(passphrase\)/.test(done.text);
+      result.transferred = done.transfer === "completed" && /completed → authenticated as verified/.test(done.text);
+      result.outcome = done.outcome;
+      result.steps = done.steps;
+      break;
+    }
+    await page.waitForTimeout(200);
+  }
+  // Let the next metrics poll draw the call in the charts before the picture.
+  await page.waitForTimeout(5500);
+  await page.screenshot({ path: screenshot, fullPage: true });
+  result.pageErrors = errors;
+  code = result.sawLive && result.verified && result.transferred && errors.length === 0 ? 0 : 1;
+} catch (e) {
+  result.error = String(e);
+} finally {
+  console.log(JSON.stringify(result));
+  await browser.close();
+}
+process.exit(code);
