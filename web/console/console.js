@@ -8,6 +8,7 @@
 const POLL_CALLS_MS = 1000;
 const POLL_METRICS_MS = 5000;
 const POLL_SLOW_MS = 10000;
+const POLL_AUDIT_MS = 5000;
 const CHART_POINTS = 150;
 const GOOD = new Set(["found", "match", "accepted", "authenticated", "sent", "valid", "verified", "caller_id", "yes"]);
 const BAD = new Set(["no_match", "rejected", "not_found", "locked", "failed", "error", "timed_out", "silence", "exhausted", "expired", "invalid", "capped"]);
@@ -22,6 +23,8 @@ const CHARTS = [
 
 const $ = (id) => document.getElementById(id);
 let auditBefore = null;
+// Older pages loaded: the periodic refresh would throw them away.
+let auditPaged = false;
 
 (function takeTokenFromAddress() {
   const m = location.hash.match(/token=([^&]+)/);
@@ -65,7 +68,7 @@ function el(tag, text, cls) {
 }
 
 function outcomeClass(outcome) {
-  if (!outcome) return "step";
+  if (!outcome) return "";
   if (GOOD.has(outcome) || outcome.startsWith("transferred_verified")) return "step good";
   if (BAD.has(outcome)) return "step bad";
   return "step";
@@ -166,6 +169,7 @@ async function searchAudit(more) {
     if (v) q.set(k, v);
   }
   if (more && auditBefore !== null) q.set("before", auditBefore);
+  auditPaged = more;
   const res = await api("/api/console/audit?" + q.toString());
   const data = await res.json();
   if (!res.ok) {
@@ -180,7 +184,9 @@ async function searchAudit(more) {
     tr.appendChild(el("td", r.at));
     tr.appendChild(el("td", r.call_id));
     tr.appendChild(el("td", r.event));
-    tr.appendChild(el("td", r.outcome || "—", outcomeClass(r.outcome)));
+    const outcome = el("td");
+    outcome.appendChild(el("span", r.outcome || "—", outcomeClass(r.outcome)));
+    tr.appendChild(outcome);
     tr.appendChild(el("td", r.account || "—"));
     body.appendChild(tr);
   }
@@ -295,6 +301,6 @@ $("account-form").addEventListener("submit", (ev) => addAccount(ev).catch((e) =>
 every(POLL_CALLS_MS, refreshCalls);
 every(POLL_METRICS_MS, refreshMetrics);
 every(POLL_SLOW_MS, refreshAccounts);
+every(POLL_AUDIT_MS, async () => { if (!auditPaged) await searchAudit(false); });
 let demoMode = true;
 every(POLL_CALLS_MS * 2, async () => { if (demoMode) demoMode = await refreshDemo(); });
-searchAudit(false).catch(() => {});

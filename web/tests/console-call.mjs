@@ -66,11 +66,15 @@ try {
     }
     await page.waitForTimeout(200);
   }
+  // The audit table refreshes itself: the call's end row shows up.
+  result.auditShowsCall = await page
+    .waitForFunction(() => /call_ended/.test(document.getElementById("audit-rows").textContent), null, { timeout: 15000 })
+    .then(() => true, () => false);
   // Let the next metrics poll draw the call in the charts before the picture.
   await page.waitForTimeout(5500);
   await page.screenshot({ path: screenshot, fullPage: true });
   result.pageErrors = errors;
-  code = result.sawLive && result.verified && result.transferred && errors.length === 0 ? 0 : 1;
+  code = result.sawLive && result.verified && result.transferred && result.auditShowsCall && errors.length === 0 ? 0 : 1;
 } catch (e) {
   result.error = String(e);
 } finally {

@@ -95,7 +95,8 @@ pub fn first_code(text: &str) -> Option<String> {
         .map(|w| w.iter().collect())
 }
 
-fn relay_code(sipp_port: u16, code: &str) {
+/// Sends the code to SIPp's call as the SMS would reach the caller.
+pub fn relay_code(sipp_port: u16, code: &str) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let local = socket.local_addr().unwrap();
     let body = format!("code={code}");
