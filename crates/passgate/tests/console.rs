@@ -59,7 +59,11 @@ fn off_loopback_every_console_endpoint_needs_the_token_and_the_page_does_not() {
         ("DELETE", "/api/console/accounts/nelson"),
         ("PUT", "/api/console/accounts/nelson/passphrase"),
     ] {
-        assert_eq!(request(remote, method, path, None, None).status, 401, "{method} {path}");
+        assert_eq!(
+            request(remote, method, path, None, None).status,
+            401,
+            "{method} {path}"
+        );
     }
     let accounts = get(remote, "/api/console/accounts", Some(TOKEN));
     assert_eq!(accounts.status, 200, "{}", accounts.body);
@@ -74,13 +78,23 @@ fn off_loopback_every_console_endpoint_needs_the_token_and_the_page_does_not() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Passgate console"), "{}", page.body);
     assert_eq!(get(remote, "/console/console.js", None).status, 200);
-    for probe in ["/console/..%2FCargo.toml", "/console/.gitignore", "/console/nothing.html"] {
+    for probe in [
+        "/console/..%2FCargo.toml",
+        "/console/.gitignore",
+        "/console/nothing.html",
+    ] {
         assert_eq!(get(remote, probe, None).status, 404, "{probe}");
     }
 }
 
 fn add(agent: &Agent, body: serde_json::Value) -> Reply {
-    request(agent.http, "POST", "/api/console/accounts", None, Some(&body))
+    request(
+        agent.http,
+        "POST",
+        "/api/console/accounts",
+        None,
+        Some(&body),
+    )
 }
 
 #[test]
@@ -128,7 +142,11 @@ fn accounts_follow_the_command_lines_rules_and_never_show_a_passphrase() {
     ] {
         let reply = add(&agent, body.clone());
         assert_eq!(reply.status, status, "{body}: {}", reply.body);
-        assert!(reply.body.contains(problem), "{problem:?} not in {}", reply.body);
+        assert!(
+            reply.body.contains(problem),
+            "{problem:?} not in {}",
+            reply.body
+        );
         assert!(
             !reply.body.contains("white horse") && !reply.body.contains("12345"),
             "a passphrase came back: {}",
@@ -139,10 +157,15 @@ fn accounts_follow_the_command_lines_rules_and_never_show_a_passphrase() {
     assert_eq!(list.status, 200);
     let accounts = list.json();
     assert_eq!(accounts.as_array().map(Vec::len), Some(1), "{accounts}");
-    assert_eq!(accounts[0]["phones"], json!(["+15550100001", "+15550100011"]));
+    assert_eq!(
+        accounts[0]["phones"],
+        json!(["+15550100001", "+15550100011"])
+    );
     assert_eq!(accounts[0]["balance"], "1234.56");
     assert!(
-        !list.body.contains("argon2") && !list.body.contains("white") && !list.body.contains("passphrase"),
+        !list.body.contains("argon2")
+            && !list.body.contains("white")
+            && !list.body.contains("passphrase"),
         "passphrase material in the listing: {}",
         list.body
     );
@@ -165,10 +188,21 @@ fn accounts_follow_the_command_lines_rules_and_never_show_a_passphrase() {
     let unknown = set("nobody", "black ox");
     assert_eq!(unknown.status, 404, "{}", unknown.body);
     assert!(!unknown.body.contains("black ox"));
-    let remove = |id: &str| request(agent.http, "DELETE", &format!("/api/console/accounts/{id}"), None, None);
+    let remove = |id: &str| {
+        request(
+            agent.http,
+            "DELETE",
+            &format!("/api/console/accounts/{id}"),
+            None,
+            None,
+        )
+    };
     assert_eq!(remove("nelson").status, 204);
     assert_eq!(remove("nelson").status, 404);
-    assert_eq!(get(agent.http, "/api/console/accounts", None).json(), json!([]));
+    assert_eq!(
+        get(agent.http, "/api/console/accounts", None).json(),
+        json!([])
+    );
 
     // Each change is in the audit trail, marked as the console's, and
     // found by the account's id.
@@ -179,7 +213,12 @@ fn accounts_follow_the_command_lines_rules_and_never_show_a_passphrase() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["event"].as_str().unwrap(), r["detail"]["by"].as_str().unwrap_or("")))
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap(),
+                r["detail"]["by"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(
         events,
@@ -257,7 +296,10 @@ fn a_real_call_is_seen_live_then_verified_and_transferred_and_found_in_the_audit
         .iter()
         .any(|s| s["event"] == "caller_lookup" && s["outcome"] == "found"));
     let run = caller.join().unwrap();
-    run.assert_ok(&format!("the verified call\n--- log ---\n{}", agent.log_text()));
+    run.assert_ok(&format!(
+        "the verified call\n--- log ---\n{}",
+        agent.log_text()
+    ));
 
     let ended = wait_calls(&agent, Duration::from_secs(10), |c| {
         c["recent"][0]["outcome"].is_string()
@@ -278,9 +320,19 @@ fn a_real_call_is_seen_live_then_verified_and_transferred_and_found_in_the_audit
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| format!("{}:{}", s["event"].as_str().unwrap(), s["outcome"].as_str().unwrap_or("-")))
+        .map(|s| {
+            format!(
+                "{}:{}",
+                s["event"].as_str().unwrap(),
+                s["outcome"].as_str().unwrap_or("-")
+            )
+        })
         .collect();
-    for step in ["passphrase_checked:match", "authenticated:authenticated", "transferred:verified"] {
+    for step in [
+        "passphrase_checked:match",
+        "authenticated:authenticated",
+        "transferred:verified",
+    ] {
         assert!(steps.iter().any(|s| s == step), "{step} not in {steps:?}");
     }
 
@@ -290,16 +342,44 @@ fn a_real_call_is_seen_live_then_verified_and_transferred_and_found_in_the_audit
     assert_eq!(by_number.status, 200, "{}", by_number.body);
     let rows = by_number.json()["rows"].as_array().unwrap().clone();
     assert!(rows.len() >= 6, "{rows:?}");
-    assert!(rows.iter().all(|r| r["call_id"] == "passgate-console-1"), "{rows:?}");
-    assert!(rows.iter().any(|r| r["event"] == "call_ended"), "every row of the call, its end too");
-    let ended_rows = get(agent.http, "/api/console/audit?outcome=transferred_verified", None).json();
-    assert_eq!(ended_rows["rows"].as_array().map(Vec::len), Some(1), "{ended_rows}");
-    let by_account = get(agent.http, "/api/console/audit?account=nelson&limit=3", None).json();
+    assert!(
+        rows.iter().all(|r| r["call_id"] == "passgate-console-1"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r["event"] == "call_ended"),
+        "every row of the call, its end too"
+    );
+    let ended_rows = get(
+        agent.http,
+        "/api/console/audit?outcome=transferred_verified",
+        None,
+    )
+    .json();
+    assert_eq!(
+        ended_rows["rows"].as_array().map(Vec::len),
+        Some(1),
+        "{ended_rows}"
+    );
+    let by_account = get(
+        agent.http,
+        "/api/console/audit?account=nelson&limit=3",
+        None,
+    )
+    .json();
     assert_eq!(by_account["rows"].as_array().map(Vec::len), Some(3));
     let before = by_account["next_before"].as_i64().expect("a next page");
-    let next = get(agent.http, &format!("/api/console/audit?account=nelson&limit=3&before={before}"), None).json();
+    let next = get(
+        agent.http,
+        &format!("/api/console/audit?account=nelson&limit=3&before={before}"),
+        None,
+    )
+    .json();
     assert!(next["rows"][0]["id"].as_i64().unwrap() < before);
-    assert_eq!(get(agent.http, "/api/console/audit?number=bogus", None).status, 400);
+    assert_eq!(
+        get(agent.http, "/api/console/audit?number=bogus", None).status,
+        400
+    );
     let nobody = get(agent.http, "/api/console/audit?number=%2B15550100002", None).json();
     assert_eq!(nobody["rows"], json!([]));
 
@@ -307,13 +387,24 @@ fn a_real_call_is_seen_live_then_verified_and_transferred_and_found_in_the_audit
     std::thread::sleep(Duration::from_millis(2500));
     let metrics = get(agent.http, "/api/console/metrics", None).json();
     let samples = metrics["samples"].as_array().unwrap();
-    let sum = |k: &str| samples.iter().map(|s| s[k].as_u64().unwrap_or(0)).sum::<u64>();
+    let sum = |k: &str| {
+        samples
+            .iter()
+            .map(|s| s[k].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
     assert_eq!((sum("calls"), sum("verified")), (1, 1), "{metrics}");
     assert!(samples.iter().any(|s| s["live_calls"] == 1), "{metrics}");
 
     // No response tells the passphrase, in words or hashed.
-    for path in ENDPOINTS.iter().chain(&["/api/console/audit?account=nelson"]) {
+    for path in ENDPOINTS
+        .iter()
+        .chain(&["/api/console/audit?account=nelson"])
+    {
         let body = get(agent.http, path, None).body;
-        assert!(!body.contains("하얀") && !body.contains("argon2"), "{path}: {body}");
+        assert!(
+            !body.contains("하얀") && !body.contains("argon2"),
+            "{path}: {body}"
+        );
     }
 }

@@ -38,7 +38,10 @@ fn the_console_page_shows_a_call_live_then_verified_and_transferred() {
     let mut browser = Command::new("node")
         .current_dir(workspace())
         .arg("web/tests/console-call.mjs")
-        .arg(format!("http://{}/console/#token=browser-t0ken", agent.http))
+        .arg(format!(
+            "http://{}/console/#token=browser-t0ken",
+            agent.http
+        ))
         .arg(&screenshot)
         .arg("120")
         .stdout(Stdio::piped())
@@ -70,7 +73,10 @@ fn the_console_page_shows_a_call_live_then_verified_and_transferred() {
             ..Default::default()
         },
     );
-    run.assert_ok(&format!("the verified call\n--- log ---\n{}", agent.log_text()));
+    run.assert_ok(&format!(
+        "the verified call\n--- log ---\n{}",
+        agent.log_text()
+    ));
     let seen = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the browser's report");
@@ -98,5 +104,9 @@ fn the_console_page_shows_a_call_live_then_verified_and_transferred() {
     let steps = report["steps"].to_string();
     assert!(steps.contains("passphrase checked: match"), "{steps}");
     let png = std::fs::read(&screenshot).expect("the screenshot");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
 }

@@ -66,29 +66,48 @@ fn start_demo(sip: u16, http: u16) -> Demo {
 #[test]
 fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() {
     assert!(
-        workspace().join("web/node_modules/playwright-core").is_dir(),
+        workspace()
+            .join("web/node_modules/playwright-core")
+            .is_dir(),
         "web/node_modules is missing: make deps runs npm ci in web/"
     );
     let (sip, http) = (free_port(), free_port());
     let demo = start_demo(sip, http);
     let first = demo.lines.recv_timeout(Duration::from_secs(30)).unwrap();
     let console = format!("http://127.0.0.1:{http}/console/");
-    assert_eq!(first, format!("Console: {console}"), "the console's address comes first");
+    assert_eq!(
+        first,
+        format!("Console: {console}"),
+        "the console's address comes first"
+    );
     loop {
         let line = demo
             .lines
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the demo did not start: {}", std::fs::read_to_string(&demo.log).unwrap_or_default()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the demo did not start: {}",
+                    std::fs::read_to_string(&demo.log).unwrap_or_default()
+                )
+            });
         if line.starts_with("SIP listening on") {
             break;
         }
     }
-    let shown = get(format!("127.0.0.1:{http}").parse().unwrap(), "/api/console/demo", None);
+    let shown = get(
+        format!("127.0.0.1:{http}").parse().unwrap(),
+        "/api/console/demo",
+        None,
+    );
     assert_eq!(shown.status, 200, "{}", shown.body);
     let shown = shown.json();
     assert_eq!(
         (&shown["name"], &shown["number"], &shown["passphrase"]),
-        (&"Nelson Medina".into(), &"+15550100001".into(), &"하얀 말".into())
+        (
+            &"Nelson Medina".into(),
+            &"+15550100001".into(),
+            &"하얀 말".into()
+        )
     );
 
     let mut browser = Command::new("node")
@@ -108,7 +127,11 @@ fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() 
         }
     });
     let ready = page.recv_timeout(Duration::from_secs(60));
-    assert_eq!(ready.as_deref(), Ok("ready"), "the demo's panel did not show");
+    assert_eq!(
+        ready.as_deref(),
+        Ok("ready"),
+        "the demo's panel did not show"
+    );
 
     // A wrong passphrase: the demo sends a code, to the page.
     let dir = tempfile::tempdir().unwrap();
@@ -132,16 +155,26 @@ fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() 
     });
     let read = page
         .recv_timeout(Duration::from_secs(90))
-        .unwrap_or_else(|_| panic!("no code on the page:\n{}", std::fs::read_to_string(&demo.log).unwrap_or_default()));
+        .unwrap_or_else(|_| {
+            panic!(
+                "no code on the page:\n{}",
+                std::fs::read_to_string(&demo.log).unwrap_or_default()
+            )
+        });
     let read: serde_json::Value = serde_json::from_str(&read).unwrap();
-    let code = read["code"].as_str().unwrap_or_else(|| panic!("{read}")).to_string();
+    let code = read["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{read}"))
+        .to_string();
     relay_code(sipp_port, &code);
     let run = caller.join().unwrap();
     run.assert_ok(&format!(
         "the SMS-code call\n--- demo log ---\n{}",
         std::fs::read_to_string(&demo.log).unwrap_or_default()
     ));
-    let report = page.recv_timeout(Duration::from_secs(60)).expect("the page's report");
+    let report = page
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the page's report");
     let out = browser.wait_with_output().unwrap();
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert!(

@@ -242,7 +242,8 @@ pub(super) fn audit_row(row: &sqlx::any::AnyRow) -> Result<AuditRow, StoreError>
         account: row
             .try_get::<Option<String>, _>("account_id")?
             .map(AccountId),
-        detail: serde_json::from_str(&detail).map_err(|e| StoreError::corrupt("audit detail", e))?,
+        detail: serde_json::from_str(&detail)
+            .map_err(|e| StoreError::corrupt("audit detail", e))?,
         at: Timestamp::from_unix_millis(row.try_get("at")?),
     })
 }

@@ -113,18 +113,31 @@ mod tests {
         (store, dir)
     }
 
-    fn call(store_rows: &mut Vec<(NewAuditRow, Timestamp)>, id: &str, number: &str, account: &str, result: PassphraseResult) {
+    fn call(
+        store_rows: &mut Vec<(NewAuditRow, Timestamp)>,
+        id: &str,
+        number: &str,
+        account: &str,
+        result: PassphraseResult,
+    ) {
         let number = E164::parse(number).unwrap();
         let account = AccountId(account.into());
         for event in [
-            AuditEvent::CallStarted { caller: Some(number.clone()) },
+            AuditEvent::CallStarted {
+                caller: Some(number.clone()),
+            },
             AuditEvent::CallerLookup {
                 number,
-                result: LookupSummary::Found { account: account.clone() },
+                result: LookupSummary::Found {
+                    account: account.clone(),
+                },
             },
             AuditEvent::PassphraseChecked { account, result },
         ] {
-            store_rows.push((NewAuditRow::from_flow(id, &event), Timestamp::from_unix_millis(1)));
+            store_rows.push((
+                NewAuditRow::from_flow(id, &event),
+                Timestamp::from_unix_millis(1),
+            ));
         }
     }
 
@@ -132,9 +145,27 @@ mod tests {
     async fn rows_are_found_by_number_account_and_outcome_a_page_at_a_time() {
         let (store, _dir) = store().await;
         let mut rows = Vec::new();
-        call(&mut rows, "c1", "+15550100001", "nelson", PassphraseResult::Match);
-        call(&mut rows, "c2", "+15550100002", "ana", PassphraseResult::NoMatch);
-        call(&mut rows, "c3", "+15550100001", "nelson", PassphraseResult::NoMatch);
+        call(
+            &mut rows,
+            "c1",
+            "+15550100001",
+            "nelson",
+            PassphraseResult::Match,
+        );
+        call(
+            &mut rows,
+            "c2",
+            "+15550100002",
+            "ana",
+            PassphraseResult::NoMatch,
+        );
+        call(
+            &mut rows,
+            "c3",
+            "+15550100001",
+            "nelson",
+            PassphraseResult::NoMatch,
+        );
         rows.push((
             NewAuditRow {
                 call_id: "-".into(),
@@ -196,7 +227,10 @@ mod tests {
         assert_eq!(nelson_failures.rows[0].call_id, "c3");
 
         let first = store
-            .search_audit(&AuditQuery { limit: 4, ..AuditQuery::default() })
+            .search_audit(&AuditQuery {
+                limit: 4,
+                ..AuditQuery::default()
+            })
             .await
             .unwrap();
         assert_eq!(first.rows.len(), 4);

@@ -59,11 +59,7 @@ pub async fn add(State(console): State<Console>, body: Bytes) -> Response {
     match accounts::add(&console.store, &console.numbering, new, BY).await {
         Ok(id) => {
             tracing::info!(account = %id, by = BY, "account added");
-            (
-                StatusCode::CREATED,
-                Json(serde_json::json!({ "id": id.0 })),
-            )
-                .into_response()
+            (StatusCode::CREATED, Json(serde_json::json!({ "id": id.0 }))).into_response()
         }
         Err(e) => refused(&e),
     }

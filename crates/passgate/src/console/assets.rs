@@ -12,7 +12,10 @@ use axum::Router;
 
 pub fn router<S: Clone + Send + Sync + 'static>(dir: PathBuf) -> Router<S> {
     Router::new()
-        .route("/console", get(|| async { Redirect::permanent("/console/") }))
+        .route(
+            "/console",
+            get(|| async { Redirect::permanent("/console/") }),
+        )
         .route("/console/", get(index))
         .route("/console/{file}", get(file))
         .with_state(dir)
@@ -71,7 +74,10 @@ mod tests {
     #[test]
     fn only_known_kinds_are_served() {
         assert_eq!(content_type("index.html"), Some("text/html; charset=utf-8"));
-        assert_eq!(content_type("console.js"), Some("text/javascript; charset=utf-8"));
+        assert_eq!(
+            content_type("console.js"),
+            Some("text/javascript; charset=utf-8")
+        );
         assert_eq!(content_type("passgate.db"), None);
         assert_eq!(content_type("Makefile"), None);
     }

@@ -269,7 +269,9 @@ impl LiveCall {
             _ => {}
         }
         if story.steps.len() < MAX_STEPS {
-            let at_ms = now.saturating_duration_since(self.status.started).as_millis() as u64;
+            let at_ms = now
+                .saturating_duration_since(self.status.started)
+                .as_millis() as u64;
             story.steps.push(Step {
                 event: row.event,
                 outcome: row.outcome,
@@ -394,7 +396,11 @@ mod tests {
         let referring = calls.live(t0 + Duration::from_secs(5));
         let transfer = referring[0].transfer.clone().unwrap();
         assert_eq!(
-            (transfer.target.as_str(), transfer.auth.as_str(), transfer.state),
+            (
+                transfer.target.as_str(),
+                transfer.auth.as_str(),
+                transfer.state
+            ),
             ("authenticated", "verified", "referring")
         );
         call.finish("transferred_verified", t0 + Duration::from_secs(6));
@@ -412,7 +418,9 @@ mod tests {
         let calls = Arc::new(LiveCalls::default());
         let now = Instant::now();
         for i in 0..RECENT_CALLS + 10 {
-            calls.open(&format!("c-{i}"), now).finish("caller_hung_up", now);
+            calls
+                .open(&format!("c-{i}"), now)
+                .finish("caller_hung_up", now);
         }
         let recent = calls.recent();
         assert_eq!(recent.len(), RECENT_CALLS);
