@@ -31,6 +31,12 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_audit_row_id.sql"),
         postgres: include_str!("../../migrations/postgres/0002_audit_row_id.sql"),
     },
+    Script {
+        version: 3,
+        description: "audit search",
+        sqlite: include_str!("../../migrations/sqlite/0003_audit_search.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_audit_search.sql"),
+    },
 ];
 
 #[derive(Debug)]
