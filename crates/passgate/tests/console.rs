@@ -408,3 +408,86 @@ fn a_real_call_is_seen_live_then_verified_and_transferred_and_found_in_the_audit
         );
     }
 }
+
+/// `code` standing alone in `text` (four digits inside a timestamp or a
+/// longer id are chance).
+fn contains_code(text: &str, code: &str) -> bool {
+    text.match_indices(code).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+#[test]
+fn the_sms_branch_shows_the_code_factor_but_never_the_code() {
+    let sipp_port = support::free_port();
+    let sink = support::sms_sink::SmsSink::start(sipp_port);
+    let vars = sink.env();
+    let mut env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend([
+        ("PASSGATE_FLOW__MENU__TIMEOUT", "30s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    let agent = Agent::start(&env);
+    support::cli::add_nelson(&agent.database);
+    let dir = tempfile::tempdir().unwrap();
+    spoken_as("검은 소", dir.path(), "wrong.wav");
+    let run = support::sipp_with(
+        "seed_sms_code",
+        agent.sip,
+        &support::SippOptions {
+            dir: Some(dir.path()),
+            port: Some(sipp_port),
+            timeout_secs: Some(90),
+            extra: &["-cid_str", "passgate-seed-%u"],
+            ..Default::default()
+        },
+    );
+    run.assert_ok(&format!(
+        "the SMS-code call\n--- log ---\n{}",
+        agent.log_text()
+    ));
+    let sms = sink.messages();
+    let code = support::sms_sink::first_code(sms[0]["body"].as_str().unwrap()).unwrap();
+    let ended = wait_calls(&agent, Duration::from_secs(10), |c| {
+        c["recent"][0]["outcome"].is_string()
+    })
+    .expect("the call ended");
+    let call = &ended["recent"][0];
+    assert_eq!(call["verified_by"], "sms_code", "{call}");
+    assert_eq!(call["outcome"], "transferred_verified", "{call}");
+    let steps = call["steps"].to_string();
+    for step in [
+        "\"passphrase_checked\"",
+        "\"no_match\"",
+        "\"code_send\"",
+        "\"code_checked\"",
+        "\"accepted\"",
+    ] {
+        assert!(steps.contains(step), "{step} not in {steps}");
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let metrics = get(agent.http, "/api/console/metrics", None).json();
+    let sent: u64 = metrics["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sms_sent"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(sent, 1, "{metrics}");
+    for path in ENDPOINTS.iter().chain(&[
+        "/api/console/audit?account=nelson",
+        "/api/console/audit?number=%2B15550100001",
+    ]) {
+        let body = get(agent.http, path, None).body;
+        assert!(
+            !contains_code(&body, &code),
+            "the code {code} in {path}: {body}"
+        );
+        assert!(
+            !body.contains("검은") && !body.contains("하얀"),
+            "{path}: {body}"
+        );
+    }
+}
