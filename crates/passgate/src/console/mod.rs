@@ -72,9 +72,14 @@ pub fn api<S: Clone + Send + Sync + 'static>(console: Console) -> Router<S> {
         .with_state(console)
 }
 
-/// The page's files.
+/// The page's files. A missing page is said once, at start: the endpoints
+/// work without it.
 pub fn pages<S: Clone + Send + Sync + 'static>(console: Console) -> Router<S> {
-    assets::router(console.assets.join("console"))
+    let dir = console.assets.join("console");
+    if !dir.join("index.html").is_file() {
+        tracing::warn!(dir = %dir.display(), "the console's page is not there (http.assets); /console/ answers 404");
+    }
+    assets::router(dir)
 }
 
 async fn calls(State(console): State<Console>) -> Response {
