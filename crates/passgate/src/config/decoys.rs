@@ -1,0 +1,38 @@
+//! `[asr.decoys]`: the words the passphrase turn listens for besides the
+//! vocabulary (`asr::with_decoys`).
+
+use serde::{Deserialize, Serialize};
+
+/// Decoys drawn from the model's lexicon for the passphrase turn, so that
+/// speech which is not a vocabulary word has somewhere to go instead of
+/// being forced onto the nearest vocabulary word. Both zero: none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecoysConfig {
+    /// The model's most common words.
+    pub common_words: usize,
+    /// For each vocabulary word, the lexicon words spelled closest to it.
+    pub near_words: usize,
+}
+
+impl Default for DecoysConfig {
+    fn default() -> Self {
+        DecoysConfig {
+            common_words: 0,
+            near_words: 0,
+        }
+    }
+}
+
+impl DecoysConfig {
+    pub fn decoys(&self) -> asr::DecoyConfig {
+        asr::DecoyConfig {
+            common_words: self.common_words,
+            near_words: self.near_words,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.common_words > 0 || self.near_words > 0
+    }
+}
