@@ -38,10 +38,9 @@ def has_run(words, want):
 
 
 def accepts(alts, margin, cost, lead, inside=True):
-    """The shipped rule (margin, extra_word_cost, reject_words_inside) and
-    min_lead: the best matching alternative must score at least `lead`
-    above every alternative that neither matches nor only adds edge words to
-    the phrase."""
+    """The shipped rule: margin, extra_word_cost, reject_words_inside, and
+    min_lead (when above 0, the matching alternative must score at least
+    `lead` above every alternative without the phrase)."""
     if not alts:
         return False
     best = alts[0][0]
@@ -58,6 +57,8 @@ def accepts(alts, margin, cost, lead, inside=True):
             break
     if matched is None:
         return False
+    if lead <= 0:
+        return True
     rivals = [s for s, t in alts if not has_run(words_of(t), PASSPHRASE)]
     return not rivals or matched - max(rivals) >= lead
 
@@ -66,28 +67,33 @@ def main():
     rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
     if any(r["set"] != "TUNING" for r in rows):
         sys.exit("the dump has REPORTING judgements: tune on TUNING only")
-    alts = lambda r: [(float(s), t) for s, t in r["alternatives"]]
+    def alts(r, penalty):
+        # The filler's hypothesis (recorded with penalty 0) at its score
+        # less `penalty`, as the recognizer merges it.
+        out = [(float(a[0]) - (penalty if len(a) > 2 and a[2] else 0.0), a[1])
+               for a in r["alternatives"]]
+        return sorted(out, key=lambda a: -a[0])
+    has_filler = any(len(a) > 2 and a[2] for r in rows for a in r["alternatives"])
+    penalties = [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 1000.0] if has_filler else [0.0]
     true = [r for r in rows if not r["impostor"]]
     imp = [r for r in rows if r["impostor"]]
     print(f"{len(true)} true, {len(imp)} impostor judgements")
-    grid = itertools.product([0.25, 0.5, 1.0, 1.5, 2.0, 3.0], [0.0, 0.3, 0.6, 1.0, 100],
-                             [-100, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0])
-    scored = []
-    for margin, cost, lead in grid:
-        for loss in (0.0, 10.0):
+    grid = itertools.product(penalties, [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0], [0.0, 0.3, 0.6, 1.0],
+                             [0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0])
+    for penalty, margin, cost, lead in grid:
+        line = f"penalty {penalty:6} margin {margin:5} extra_word_cost {cost:4} min_lead {lead:4}:"
+        for loss in (0.0, 5.0, 10.0):
             t = [r for r in true if r["loss"] == loss]
             i = [r for r in imp if r["loss"] == loss]
-            ta = sum(accepts(alts(r), margin, cost, lead) for r in t)
-            fa = sum(accepts(alts(r), margin, cost, lead) for r in i)
-            scored.append((margin, cost, lead, loss, ta, len(t), fa, len(i)))
-    for m, c, l, loss, ta, nt, fa, ni in scored:
-        print(f"margin {m:5} extra_word_cost {c:5} min_lead {l:6}  loss {loss:4}: "
-              f"true accept {ta}/{nt}, false accept {fa}/{ni}")
+            ta = sum(accepts(alts(r, penalty), margin, cost, lead) for r in t)
+            fa = sum(accepts(alts(r, penalty), margin, cost, lead) for r in i)
+            line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
+        print(line)
     print("\nwrong decisions under the configured rule:")
     for r in rows:
         wrong = (r["decision"] == "accepted") == r["impostor"]
         if wrong:
-            shown = " | ".join(f"{t} {float(s):.2f}" for s, t in r["alternatives"])
+            shown = " | ".join(f"{a[1]} {float(a[0]):.2f}" for a in r["alternatives"])
             print(f"  {r['voice']:6} {r['speed']} {r['loss']:4} {r['said']:10} -> {r['decision']:8} {shown}")
 
 

@@ -143,11 +143,19 @@ struct Judged {
     top: String,
 }
 
+/// One alternative as `passgate recognize` printed it.
+struct Heard {
+    score: f32,
+    words: String,
+    /// From the filler decoding (`[asr.filler]`).
+    filler: bool,
+}
+
 /// What `passgate recognize` reported for one recording.
 struct Report {
     outcome: Outcome,
-    /// The alternatives, best first, with their scores.
-    alternatives: Vec<(f32, String)>,
+    /// The alternatives, best first.
+    alternatives: Vec<Heard>,
     /// The rule the decision was made under.
     rule: String,
 }
@@ -228,7 +236,7 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
                                 top: report
                                     .alternatives
                                     .first()
-                                    .map(|(_, t)| t.clone())
+                                    .map(|h| h.words.clone())
                                     .unwrap_or_default(),
                             });
                         }
@@ -280,7 +288,7 @@ fn dump_line(clip: &Clip, loss: f64, report: &Report) -> String {
     let alternatives: Vec<String> = report
         .alternatives
         .iter()
-        .map(|(score, text)| format!("[{score}, {}]", json_string(text)))
+        .map(|h| format!("[{}, {}, {}]", h.score, json_string(&h.words), h.filler))
         .collect();
     format!(
         "{{\"set\": \"{}\", \"voice\": \"{}\", \"speed\": {}, \"said\": {}, \"impostor\": {}, \"loss\": {loss}, \"decision\": \"{}\", \"alternatives\": [{}]}}\n",
@@ -499,9 +507,14 @@ fn parse_report(stdout: &str) -> anyhow::Result<Report> {
             let rest = rest.trim_start();
             let (score, words) = rest.split_once(char::is_whitespace)?;
             let score = score.parse::<f32>().ok()?;
+            let filler = words.ends_with("   (filler)");
             let words = words.split("   [").next().unwrap_or("");
             let words = words.split("   (filler)").next().unwrap_or("");
-            Some((score, words.trim().to_string()))
+            Some(Heard {
+                score,
+                words: words.trim().to_string(),
+                filler,
+            })
         })
         .collect();
     Ok(Report {

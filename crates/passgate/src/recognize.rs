@@ -262,12 +262,13 @@ fn verdict_text(verdict: Verdict) -> &'static str {
         Verdict::NotCounted => "not counted",
         Verdict::NotChecked => "not checked",
         Verdict::WordsInside => "words inside the phrase: rejects",
+        Verdict::Rival => "a rival within min_lead: rejects",
     }
 }
 
 fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
     println!(
-        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{})",
+        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{}{})",
         if !heard {
             "silence (falls back to the code)"
         } else if decision.accepted {
@@ -282,6 +283,11 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
             ", words inside reject"
         } else {
             ""
+        },
+        if rule.min_lead > 0.0 {
+            format!(", min lead {:.2}", rule.min_lead)
+        } else {
+            String::new()
         }
     );
 }

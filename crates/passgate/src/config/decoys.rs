@@ -17,6 +17,8 @@ pub struct DecoysConfig {
 
 impl Default for DecoysConfig {
     fn default() -> Self {
+        // Off: with espeak-ng voices the decoys took the true phrase as
+        // well as the near misses (bench/results/accuracy.md).
         DecoysConfig {
             common_words: 0,
             near_words: 0,
