@@ -550,8 +550,8 @@ fn report(sets: &[Set], clips: &[Clip], judged: &[Judged], rule: &str, secs: f64
          `LOSS SEED FILE` per judgement, the model loaded once per worker): 20 ms \
          G.711 µ-law packets, each lost with probability LOSS, through the media \
          receive path (jitter buffer, decode, concealment, resampling) into the \
-         recognizer (`[asr]` of config/passgate.toml: vocabulary mode with \
-         its decoys) and the `[passphrase]` decision of config/passgate.toml.\n\n\
+         recognizer (vocabulary mode as `[asr]` of config/passgate.toml sets \
+         it) and the `[passphrase]` decision of config/passgate.toml.\n\n\
          Operating point in use: {rule}.\n\n\
          | set | voices | words/min | impostors |\n|---|---|---|---|\n"
     ));

@@ -225,3 +225,53 @@ fn recognize_shows_the_filler_hypothesis_when_the_filler_is_on() {
     );
     assert!(decision(&stdout).starts_with("rejected"), "{stdout}");
 }
+
+/// `--batch`: recordings named on standard input as `LOSS SEED FILE`, one
+/// report each ending in `end.`, with the model loaded once: the same
+/// recording passes without loss and is silence with every packet lost.
+#[test]
+fn recognize_batch_judges_each_line_with_one_model() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = spoken_in_a_call("하얀 말", "ko+f2", 150, dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .args(["recognize", "--passphrase", "하얀 말", "--batch"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "0 0 {}", wav.display()).unwrap();
+    writeln!(stdin, "100 0 {}", wav.display()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let reports: Vec<&str> = stdout.split("end.\n").filter(|r| !r.is_empty()).collect();
+    assert_eq!(reports.len(), 2, "{stdout}");
+    assert!(decision(reports[0]).starts_with("accepted"), "{stdout}");
+    assert!(decision(reports[1]).starts_with("silence"), "{stdout}");
+    // One model for both: the load time printed is the same.
+    let load = |r: &str| {
+        r.lines()
+            .find_map(|l| l.strip_prefix("time:"))
+            .and_then(|l| l.split(',').next())
+            .map(str::to_string)
+    };
+    assert_eq!(load(reports[0]), load(reports[1]), "{stdout}");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .args(["recognize", "--batch"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = bad.stdin.as_ref().unwrap();
+    writeln!(stdin, "ten 0 {}", wav.display()).unwrap();
+    let out = bad.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ten"));
+}

@@ -18,7 +18,7 @@ pub struct DecoysConfig {
 impl Default for DecoysConfig {
     fn default() -> Self {
         // Off: with espeak-ng voices the decoys took the true phrase as
-        // well as the near misses (bench/results/accuracy.md).
+        // well as the near misses (bench/results/accuracy-tuning.md).
         DecoysConfig {
             common_words: 0,
             near_words: 0,
