@@ -275,3 +275,37 @@ fn recognize_batch_judges_each_line_with_one_model() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ten"));
 }
+
+/// `[asr.decoys]` on: the passphrase turn listens for the vocabulary plus
+/// words from the model's lexicon spelled closest to each of its words, and
+/// the mode line counts them.
+#[test]
+fn recognize_listens_for_decoys_when_they_are_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = spoken_in_a_call("하얀 말", "ko+f2", 150, dir.path());
+    let mode = |near: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
+            .current_dir(support::workspace())
+            .env("PASSGATE_ASR__DECOYS__NEAR_WORDS", near)
+            .args(["recognize", "--passphrase", "하얀 말"])
+            .arg(&wav)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}");
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("mode:"))
+            .unwrap_or_else(|| panic!("no mode line in {stdout}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(mode("0"), "vocabulary of 20 words and 0 decoys");
+    let with = mode("5");
+    let decoys: usize = with
+        .strip_prefix("vocabulary of 20 words and ")
+        .and_then(|r| r.strip_suffix(" decoys"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{with}"));
+    assert!(decoys > 20 && decoys <= 100, "{with}");
+}

@@ -38,3 +38,18 @@ impl DecoysConfig {
         self.common_words > 0 || self.near_words > 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoys_are_off_unless_given_words() {
+        assert!(!crate::config::Config::default().asr.decoys.enabled());
+        let decoys: DecoysConfig = toml::from_str("near_words = 5\n").unwrap();
+        assert!(decoys.enabled());
+        assert_eq!(decoys.decoys().near_words, 5);
+        assert_eq!(decoys.decoys().common_words, 0);
+        assert!(toml::from_str::<DecoysConfig>("near = 5\n").is_err());
+    }
+}
