@@ -5,25 +5,16 @@ use serde::{Deserialize, Serialize};
 
 /// Decoys drawn from the model's lexicon for the passphrase turn, so that
 /// speech which is not a vocabulary word has somewhere to go instead of
-/// being forced onto the nearest vocabulary word. Both zero: none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// being forced onto the nearest vocabulary word. Both zero (the default):
+/// none, because with espeak-ng voices the decoys took the true phrase as
+/// well as the near misses (bench/results/accuracy-tuning.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DecoysConfig {
     /// The model's most common words.
     pub common_words: usize,
     /// For each vocabulary word, the lexicon words spelled closest to it.
     pub near_words: usize,
-}
-
-impl Default for DecoysConfig {
-    fn default() -> Self {
-        // Off: with espeak-ng voices the decoys took the true phrase as
-        // well as the near misses (bench/results/accuracy-tuning.md).
-        DecoysConfig {
-            common_words: 0,
-            near_words: 0,
-        }
-    }
 }
 
 impl DecoysConfig {
