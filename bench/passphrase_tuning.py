@@ -1,100 +1,100 @@
 #!/usr/bin/env python3
 """The passphrase decision's operating point ([passphrase] in the config).
 
-Speech from espeak-ng Korean voices, through 8 kHz mu-law as in a call, goes
-through `passgate recognize --passphrase` (the call's listening and decision
-path, the shipped vocabulary mode). Two separate sets:
+Replays the decision over the alternatives `make bench-accuracy` recorded
+for the TUNING set, for a grid of the rule's parameters, and prints the true
+and false accepts of each. Record them with
 
-  tune    voices ko, ko+f2, ko+m3 at 130 and 170 words/min. Prints the
-          alternatives' scores and, for a grid of margin / extra_word_cost,
-          the true and false accepts of the rule (re-implemented here from
-          crates/auth/src/passphrase/matching.rs to sweep it; the words are
-          compared in clear, which only a tuning run may do).
-  report  voices ko+f4, ko+m1, ko+m7 at 145 and 190 words/min, never used to
-          choose. Counts the decisions the binary itself prints under the
-          configured rule.
+  BENCH_ACCURACY_SETS=tuning BENCH_ACCURACY_DUMP=/tmp/tuning.jsonl \
+      passgate-bench --out /tmp/tuning accuracy
 
-Run from the repository root after `cargo build`:
-  python3 bench/passphrase_tuning.py tune|report [path/to/passgate]
+then run `python3 bench/passphrase_tuning.py /tmp/tuning.jsonl`. The rule is
+re-implemented here from crates/auth/src/passphrase/matching.rs to sweep it;
+the words are compared in clear, which only a tuning run may do. REPORTING
+judgements in the dump are refused: they are never used to choose.
 """
-import itertools, os, re, subprocess, sys, tempfile
+import itertools, json, sys
 
-PASSPHRASE = "하얀 말"
-IMPOSTORS = ["하얀 예쁜 말", "빨간 말", "파란 말", "하얀 작은 말", "검은 말", "하얀 소", "말 하얀"]
-SETS = {
-    "tune": (["ko", "ko+f2", "ko+m3"], [130, 170]),
-    "report": (["ko+f4", "ko+m1", "ko+m7"], [145, 190]),
-}
-LINE = re.compile(r"^\s*\d+\.\s+(-?[\d.]+)\s+(.*?)\s+\[")
+PASSPHRASE = "하얀 말".split()
+MAX_EXTRA = 2
 
 
-def speak(text, voice, speed, path, tmp):
-    raw, law = os.path.join(tmp, "raw.wav"), os.path.join(tmp, "law.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", raw, text], check=True)
-    subprocess.run(["sox", raw, "-r", "8000", "-c", "1", "-e", "u-law", law], check=True)
-    subprocess.run(["sox", law, "-e", "signed", "-b", "16", path, "pad", "0.5", "1"], check=True)
+def words_of(text):
+    # heard_words: [unk] and <unk> are unknown words.
+    return [None if w in ("[unk]", "<unk>") else w for w in text.split()]
 
 
-def recognize(binary, wav):
-    out = subprocess.run([binary, "recognize", "--passphrase", PASSPHRASE, wav],
-                         capture_output=True, text=True, check=True).stdout
-    alts = [(float(m.group(1)), m.group(2)) for m in map(LINE.match, out.splitlines()) if m]
-    decision = next(l for l in out.splitlines() if l.startswith("decision:"))
-    return alts, decision.split()[1]
-
-
-def words_inside(words, want, max_extra=2):
-    """The phrase's words in order with other words inside them (reject_words_inside)."""
+def words_inside(words, want):
     for idx in itertools.combinations(range(len(words)), len(want)):
         span = idx[-1] - idx[0] + 1
-        if len(want) < span <= len(want) + max_extra and [words[i] for i in idx] == want:
+        if len(want) < span <= len(want) + MAX_EXTRA and [words[i] for i in idx] == want:
             return True
     return False
 
 
-def accepts(alts, margin, cost, max_extra=2):
-    want = PASSPHRASE.split()
+def has_run(words, want):
+    n = min(len(want), len(words))
+    return any(words[i:i + n] == want for i in range(len(words) - n + 1))
+
+
+def accepts(alts, margin, cost, lead, inside=True):
+    """The shipped rule: margin, extra_word_cost, reject_words_inside, and
+    min_lead (when above 0, the matching alternative must score at least
+    `lead` above every alternative without the phrase)."""
     if not alts:
         return False
     best = alts[0][0]
+    matched = None
     for score, text in alts:
-        words = text.split()
-        if words_inside(words, want, max_extra):
+        words = words_of(text)
+        if inside and words_inside(words, PASSPHRASE):
             return False
-        extra = max(0, len(words) - len(want))
-        if extra > max_extra or (best - score) + extra * cost > margin:
+        extra = max(0, len(words) - len(PASSPHRASE))
+        if extra > MAX_EXTRA or (best - score) + extra * cost > margin:
             continue
-        for i in range(len(words) - len(want) + 1):
-            if words[i:i + len(want)] == want:
-                return True
-    return False
+        if has_run(words, PASSPHRASE):
+            matched = score
+            break
+    if matched is None:
+        return False
+    if lead <= 0:
+        return True
+    rivals = [s for s, t in alts if not has_run(words_of(t), PASSPHRASE)]
+    return not rivals or matched - max(rivals) >= lead
 
 
 def main():
-    which = sys.argv[1] if len(sys.argv) > 1 else "tune"
-    binary = sys.argv[2] if len(sys.argv) > 2 else "target/release/passgate"
-    voices, speeds = SETS[which]
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for voice, speed, phrase in itertools.product(voices, speeds, [PASSPHRASE] + IMPOSTORS):
-            wav = os.path.join(tmp, "said.wav")
-            speak(phrase, voice, speed, wav, tmp)
-            alts, decision = recognize(binary, wav)
-            results.append((phrase == PASSPHRASE, f"{voice}/{speed} {phrase}", alts, decision))
-            shown = " | ".join(f"{t} {s:.2f}" for s, t in alts)
-            print(f"{voice:6} {speed} {phrase:8} -> {decision:9} {shown}")
-    true = [r for r in results if r[0]]
-    imp = [r for r in results if not r[0]]
-    if which == "tune":
-        for margin, cost in itertools.product([0, 0.25, 0.5, 1, 2, 1000], [0, 0.25, 0.5, 1000]):
-            ta = sum(accepts(r[2], margin, cost) for r in true)
-            fa = [r[1] for r in imp if accepts(r[2], margin, cost)]
-            print(f"margin {margin:>6} extra_word_cost {cost:>6}: true accept {ta}/{len(true)}, "
-                  f"false accept {len(fa)}/{len(imp)} {fa}")
-    ta = sum(r[3] == "accepted" for r in true)
-    fa = [r[1] for r in imp if r[3] == "accepted"]
-    print(f"{which} set, configured rule: true accept {ta}/{len(true)}, "
-          f"false accept {len(fa)}/{len(imp)} {fa}")
+    rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+    if any(r["set"] != "TUNING" for r in rows):
+        sys.exit("the dump has REPORTING judgements: tune on TUNING only")
+    def alts(r, penalty):
+        # The filler's hypothesis (recorded with penalty 0) at its score
+        # less `penalty`, as the recognizer merges it.
+        out = [(float(a[0]) - (penalty if len(a) > 2 and a[2] else 0.0), a[1])
+               for a in r["alternatives"]]
+        return sorted(out, key=lambda a: -a[0])
+    has_filler = any(len(a) > 2 and a[2] for r in rows for a in r["alternatives"])
+    penalties = [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 1000.0] if has_filler else [0.0]
+    true = [r for r in rows if not r["impostor"]]
+    imp = [r for r in rows if r["impostor"]]
+    print(f"{len(true)} true, {len(imp)} impostor judgements")
+    grid = itertools.product(penalties, [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0], [0.0, 0.3, 0.6, 1.0],
+                             [0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0])
+    for penalty, margin, cost, lead in grid:
+        line = f"penalty {penalty:6} margin {margin:5} extra_word_cost {cost:4} min_lead {lead:4}:"
+        for loss in (0.0, 5.0, 10.0):
+            t = [r for r in true if r["loss"] == loss]
+            i = [r for r in imp if r["loss"] == loss]
+            ta = sum(accepts(alts(r, penalty), margin, cost, lead) for r in t)
+            fa = sum(accepts(alts(r, penalty), margin, cost, lead) for r in i)
+            line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
+        print(line)
+    print("\nwrong decisions under the configured rule:")
+    for r in rows:
+        wrong = (r["decision"] == "accepted") == r["impostor"]
+        if wrong:
+            shown = " | ".join(f"{a[1]} {float(a[0]):.2f}" for a in r["alternatives"])
+            print(f"  {r['voice']:6} {r['speed']} {r['loss']:4} {r['said']:10} -> {r['decision']:8} {shown}")
 
 
 if __name__ == "__main__":

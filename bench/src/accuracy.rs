@@ -1,21 +1,27 @@
 //! Accuracy: does the passphrase decision accept the account holder and turn
 //! impostors away, in a call with lost packets? Every clip is spoken by an
 //! espeak-ng Korean voice, preceded by 0.5-2 s of silence and mixed with
-//! background noise, and judged by `passgate recognize --passphrase --loss
-//! --seed`: 8 kHz G.711 µ-law RTP packets of 20 ms through the media crate's
-//! receive path (jitter buffer, decode, concealment, resampling) into the
-//! recognizer and the decision under the shipped `[passphrase]` rule of
+//! background noise, and judged by `passgate recognize --passphrase --batch`
+//! (one process per worker, the model loaded once): 8 kHz G.711 µ-law RTP
+//! packets of 20 ms, some lost, through the media crate's receive path
+//! (jitter buffer, decode, concealment, resampling) into the recognizer and
+//! the decision under the shipped `[passphrase]` rule of
 //! config/passgate.toml, so what this measures is what a call decides.
 //!
-//! Two disjoint sets of voices: TUNING (the voices the operating point was
-//! chosen on, bench/passphrase_tuning.py) and REPORTING (never used to
-//! choose anything). Both are reported; the goals are judged on REPORTING.
+//! Two disjoint sets, differing in voices, speeds and impostor phrases:
+//! TUNING (what the operating point was chosen on, with
+//! bench/passphrase_tuning.py over this benchmark's dump) and REPORTING
+//! (never used to choose anything). Both are reported; the goals are judged
+//! on REPORTING.
 //!
 //! Writes bench/results/accuracy.md on its own, so it can run alone:
-//! `passgate-bench accuracy`.
+//! `passgate-bench accuracy`. `BENCH_ACCURACY_SETS=tuning` (or `reporting`)
+//! runs one set only; `BENCH_ACCURACY_DUMP=FILE` writes every judgement's
+//! alternatives with their scores there, one JSON object a line, for tuning.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -28,14 +34,24 @@ use crate::report::Section;
 const PASSPHRASE: &str = "하얀 말";
 
 /// Near misses: what an impostor who half-knows the phrase, or a caller
-/// who misspeaks, says.
-const IMPOSTORS: &[(&str, &str)] = &[
+/// who misspeaks, says. The tuning set's.
+const TUNING_IMPOSTORS: &[(&str, &str)] = &[
     ("파란 말", "one word changed"),
     ("하얀 소", "one word changed"),
     ("하얀 예쁜 말", "a word inserted"),
     ("하얀 작은 말", "a word inserted"),
     ("말 하얀", "words swapped"),
     ("하얀 고양이 검은 말", "the words inside a longer phrase"),
+];
+/// The same kinds of near miss in other words (a two-word phrase has one
+/// swap only), never used to choose.
+const REPORTING_IMPOSTORS: &[(&str, &str)] = &[
+    ("노란 말", "one word changed"),
+    ("하얀 개", "one word changed"),
+    ("하얀 멋진 말", "a word inserted"),
+    ("하얀 늙은 말", "a word inserted"),
+    ("말 하얀", "words swapped"),
+    ("하얀 나무 아래 말", "the words inside a longer phrase"),
 ];
 /// Takes of the true phrase per voice and speed, each with its own silence,
 /// noise and lost packets.
@@ -46,7 +62,9 @@ const TUNING_VOICES: &[&str] = &["ko", "ko+f2", "ko+m3"];
 /// Never used to choose: the rates the goals are judged on.
 const REPORTING_VOICES: &[&str] = &["ko+f1", "ko+f4", "ko+m1", "ko+m5", "ko+m7"];
 /// Words a minute: slow, espeak-ng's default, brisk.
-const SPEEDS: &[u32] = &[130, 175, 210];
+const TUNING_SPEEDS: &[u32] = &[130, 175, 210];
+/// Between and around the tuning speeds.
+const REPORTING_SPEEDS: &[u32] = &[120, 155, 195];
 const LOSSES: &[f64] = &[0.0, 5.0, 10.0];
 /// Clips judged at once: the recognizer is single-threaded per process.
 const WORKERS: usize = 2;
@@ -66,6 +84,37 @@ impl Set {
         match self {
             Set::Tuning => "TUNING",
             Set::Reporting => "REPORTING",
+        }
+    }
+
+    fn voices(self) -> &'static [&'static str] {
+        match self {
+            Set::Tuning => TUNING_VOICES,
+            Set::Reporting => REPORTING_VOICES,
+        }
+    }
+
+    fn speeds(self) -> &'static [u32] {
+        match self {
+            Set::Tuning => TUNING_SPEEDS,
+            Set::Reporting => REPORTING_SPEEDS,
+        }
+    }
+
+    fn impostors(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Set::Tuning => TUNING_IMPOSTORS,
+            Set::Reporting => REPORTING_IMPOSTORS,
+        }
+    }
+
+    /// The sets `BENCH_ACCURACY_SETS` asks for (both when unset).
+    fn chosen() -> anyhow::Result<Vec<Set>> {
+        match std::env::var("BENCH_ACCURACY_SETS").ok().as_deref() {
+            None | Some("") | Some("both") => Ok(vec![Set::Tuning, Set::Reporting]),
+            Some("tuning") => Ok(vec![Set::Tuning]),
+            Some("reporting") => Ok(vec![Set::Reporting]),
+            Some(other) => bail!("BENCH_ACCURACY_SETS={other}: tuning, reporting or both"),
         }
     }
 }
@@ -94,6 +143,23 @@ struct Judged {
     top: String,
 }
 
+/// One alternative as `passgate recognize` printed it.
+struct Heard {
+    score: f32,
+    words: String,
+    /// From the filler decoding (`[asr.filler]`).
+    filler: bool,
+}
+
+/// What `passgate recognize` reported for one recording.
+struct Report {
+    outcome: Outcome,
+    /// The alternatives, best first.
+    alternatives: Vec<Heard>,
+    /// The rule the decision was made under.
+    rule: String,
+}
+
 pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
     let began = Instant::now();
     let root = crate::agent::workspace();
@@ -106,8 +172,10 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
             binary.display()
         );
     }
+    let sets = Set::chosen()?;
+    let dump = std::env::var_os("BENCH_ACCURACY_DUMP").map(PathBuf::from);
     let dir = tempfile::tempdir()?;
-    let clips = synthesise(dir.path(), opts.quick)?;
+    let clips = synthesise(dir.path(), &sets, opts.quick)?;
     eprintln!(
         "accuracy: {} clips synthesised, {} judgements to make",
         clips.len(),
@@ -119,19 +187,25 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
         .collect();
     let next = AtomicUsize::new(0);
     let judged = Mutex::new(Vec::new());
+    let dumped = Mutex::new(String::new());
     let rule = Mutex::new(None);
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let workers: Vec<_> = (0..WORKERS)
-            .map(|_| {
-                scope.spawn(|| -> anyhow::Result<()> {
+            .map(|w| {
+                let (binary, root, dir) = (&binary, &root, dir.path());
+                let (next, jobs, clips) = (&next, &jobs, &clips);
+                let (judged, dumped, rule) = (&judged, &dumped, &rule);
+                scope.spawn(move || -> anyhow::Result<()> {
+                    let mut judge = Judge::start(binary, root, &dir.join(format!("judge{w}.log")))?;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&(c, loss)) = jobs.get(i) else {
-                            return Ok(());
+                            return judge.stop();
                         };
                         let clip = &clips[c];
                         let seed = (i as u64) * 7919 + 17;
-                        let (outcome, top, used) = judge(&binary, &root, &clip.wav, loss, seed)?;
+                        let report = judge.judge(&clip.wav, loss, seed)?;
+                        let outcome = report.outcome;
                         let wrong = (outcome == Outcome::Accepted) == clip.impostor.is_some();
                         eprintln!(
                             "accuracy: {}/{} {} {}/{} loss {loss}% {} -> {}{}",
@@ -148,15 +222,22 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
                             outcome_name(outcome),
                             if wrong { " (WRONG)" } else { "" }
                         );
+                        if let Ok(mut d) = dumped.lock() {
+                            d.push_str(&dump_line(clip, loss, &report));
+                        }
                         if let Ok(mut r) = rule.lock() {
-                            r.get_or_insert(used);
+                            r.get_or_insert(report.rule);
                         }
                         if let Ok(mut j) = judged.lock() {
                             j.push(Judged {
                                 clip: c,
                                 loss,
                                 outcome,
-                                top,
+                                top: report
+                                    .alternatives
+                                    .first()
+                                    .map(|h| h.words.clone())
+                                    .unwrap_or_default(),
                             });
                         }
                     }
@@ -171,9 +252,13 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
         }
         Ok(())
     })?;
+    if let Some(path) = dump {
+        let lines = dumped.into_inner().unwrap_or_default();
+        std::fs::write(&path, lines).with_context(|| format!("writing {}", path.display()))?;
+    }
     let judged = judged.into_inner().unwrap_or_default();
     let rule = rule.into_inner().ok().flatten().unwrap_or_default();
-    let md = report(&clips, &judged, &rule, began.elapsed().as_secs_f64());
+    let md = report(&sets, &clips, &judged, &rule, began.elapsed().as_secs_f64());
     let started = std::process::Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d %H:%M UTC")
@@ -197,20 +282,119 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
     })
 }
 
+/// One judgement as a JSON object on one line: the clip, the loss, the
+/// decision and the alternatives with their scores.
+fn dump_line(clip: &Clip, loss: f64, report: &Report) -> String {
+    let alternatives: Vec<String> = report
+        .alternatives
+        .iter()
+        .map(|h| format!("[{}, {}, {}]", h.score, json_string(&h.words), h.filler))
+        .collect();
+    format!(
+        "{{\"set\": \"{}\", \"voice\": \"{}\", \"speed\": {}, \"said\": {}, \"impostor\": {}, \"loss\": {loss}, \"decision\": \"{}\", \"alternatives\": [{}]}}\n",
+        clip.set.name(),
+        clip.voice,
+        clip.speed,
+        json_string(clip.text),
+        clip.impostor.is_some(),
+        outcome_name(report.outcome),
+        alternatives.join(", ")
+    )
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A `passgate recognize --batch` process: the model loaded once, one
+/// recording judged per line written to it.
+struct Judge {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    log: PathBuf,
+}
+
+impl Judge {
+    fn start(binary: &Path, root: &Path, log: &Path) -> anyhow::Result<Judge> {
+        let errors = std::fs::File::create(log)?;
+        let mut child = Command::new(binary)
+            .current_dir(root)
+            .args(["recognize", "--passphrase", PASSPHRASE, "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(errors)
+            .spawn()
+            .context("starting passgate recognize --batch")?;
+        let stdin = child.stdin.take().context("no stdin")?;
+        let stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+        Ok(Judge {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            log: log.to_path_buf(),
+        })
+    }
+
+    fn judge(&mut self, wav: &Path, loss: f64, seed: u64) -> anyhow::Result<Report> {
+        let stdin = self.stdin.as_mut().context("the judge was stopped")?;
+        writeln!(stdin, "{loss} {seed} {}", wav.display())?;
+        stdin.flush()?;
+        let mut report = String::new();
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line)? == 0 {
+                bail!(
+                    "passgate recognize --batch ended: {report}{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            if line.trim_end() == "end." {
+                break;
+            }
+            report.push_str(&line);
+        }
+        parse_report(&report)
+    }
+
+    fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.stdin.take());
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!(
+                "passgate recognize --batch failed: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Every clip once, as 16-bit 8 kHz WAV: speech after leading silence, with
 /// pink or brown noise about 25 dB below it throughout.
-fn synthesise(dir: &Path, quick: bool) -> anyhow::Result<Vec<Clip>> {
-    let mut said: Vec<(&'static str, Option<&'static str>)> = vec![(PASSPHRASE, None); TRUE_TAKES];
-    said.extend(IMPOSTORS.iter().map(|&(t, k)| (t, Some(k))));
-    let sets = [
-        (Set::Tuning, TUNING_VOICES),
-        (Set::Reporting, REPORTING_VOICES),
-    ];
+fn synthesise(dir: &Path, sets: &[Set], quick: bool) -> anyhow::Result<Vec<Clip>> {
     let mut clips = Vec::new();
-    for (set, voices) in sets {
-        let voices = if quick { &voices[..1] } else { voices };
+    for &set in sets {
+        let mut said: Vec<(&'static str, Option<&'static str>)> =
+            vec![(PASSPHRASE, None); TRUE_TAKES];
+        said.extend(set.impostors().iter().map(|&(t, k)| (t, Some(k))));
+        let voices = if quick {
+            &set.voices()[..1]
+        } else {
+            set.voices()
+        };
         for &voice in voices {
-            for &speed in SPEEDS {
+            for &speed in set.speeds() {
                 for &(text, impostor) in &said {
                     let n = clips.len();
                     let wav = dir.join(format!("clip{n}.wav"));
@@ -294,29 +478,9 @@ fn run_tool(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The call's decision for one clip at one loss rate, the top alternative,
-/// and the rule it was made under.
-fn judge(
-    binary: &Path,
-    root: &Path,
-    wav: &Path,
-    loss: f64,
-    seed: u64,
-) -> anyhow::Result<(Outcome, String, String)> {
-    let out = Command::new(binary)
-        .current_dir(root)
-        .args(["recognize", "--passphrase", PASSPHRASE])
-        .args(["--loss", &loss.to_string(), "--seed", &seed.to_string()])
-        .arg(wav)
-        .output()
-        .context("running passgate recognize")?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "passgate recognize failed: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+/// The decision, the alternatives and the rule out of one recording's
+/// report.
+fn parse_report(stdout: &str) -> anyhow::Result<Report> {
     let decision = stdout
         .lines()
         .find_map(|l| l.strip_prefix("decision:"))
@@ -334,17 +498,30 @@ fn judge(
         .and_then(|(_, r)| r.rsplit_once(')'))
         .map(|(r, _)| r.to_string())
         .unwrap_or_default();
-    let top = stdout
+    // " 1.   62.34  하얀 말   [verdict]": the score and the words.
+    let alternatives = stdout
         .lines()
-        .find_map(|l| l.trim_start().strip_prefix("1."))
-        .map(|l| {
-            let l = l.trim();
-            // "score  words   [verdict]": the words only.
-            let words = l.split_once(char::is_whitespace).map_or("", |(_, w)| w);
-            words.split("   [").next().unwrap_or("").trim().to_string()
+        .filter_map(|l| {
+            let (number, rest) = l.trim_start().split_once(". ")?;
+            number.parse::<usize>().ok()?;
+            let rest = rest.trim_start();
+            let (score, words) = rest.split_once(char::is_whitespace)?;
+            let score = score.parse::<f32>().ok()?;
+            let filler = words.ends_with("   (filler)");
+            let words = words.split("   [").next().unwrap_or("");
+            let words = words.split("   (filler)").next().unwrap_or("");
+            Some(Heard {
+                score,
+                words: words.trim().to_string(),
+                filler,
+            })
         })
-        .unwrap_or_default();
-    Ok((outcome, top, rule))
+        .collect();
+    Ok(Report {
+        outcome,
+        alternatives,
+        rule,
+    })
 }
 
 fn outcome_name(outcome: Outcome) -> &'static str {
@@ -363,31 +540,45 @@ fn rate(n: usize, of: usize) -> f64 {
     }
 }
 
-fn report(clips: &[Clip], judged: &[Judged], rule: &str, secs: f64) -> String {
+fn report(sets: &[Set], clips: &[Clip], judged: &[Judged], rule: &str, secs: f64) -> String {
     let mut md = String::new();
     md.push_str(&format!(
         "True passphrase \"{PASSPHRASE}\" ({TRUE_TAKES} takes per voice and speed) and \
-         {} near-miss impostors, spoken by espeak-ng at {:?} words/min, 0.5-2 s of \
+         6 near-miss impostors, spoken by espeak-ng voices at 3 speeds, 0.5-2 s of \
          leading silence, pink or brown noise about 25 dB below the speech; \
-         judged by `passgate recognize --passphrase --loss L --seed S`: 20 ms \
-         G.711 µ-law packets, each lost with probability L, through the media \
+         judged by `passgate recognize --passphrase --batch` (a line \
+         `LOSS SEED FILE` per judgement, the model loaded once per worker): 20 ms \
+         G.711 µ-law packets, each lost with probability LOSS, through the media \
          receive path (jitter buffer, decode, concealment, resampling) into the \
-         recognizer (vocabulary mode, config/vocabulary-ko.txt) and the \
-         `[passphrase]` decision of config/passgate.toml.\n\n\
-         - TUNING voices (the operating point was chosen on these, \
-         bench/passphrase_tuning.py): {}\n\
-         - REPORTING voices (never used to choose): {}\n\
-         - Operating point in use: {rule}\n\n",
-        IMPOSTORS.len(),
-        SPEEDS,
-        TUNING_VOICES.join(", "),
-        REPORTING_VOICES.join(", "),
+         recognizer (vocabulary mode as `[asr]` of config/passgate.toml sets \
+         it) and the `[passphrase]` decision of config/passgate.toml.\n\n\
+         Operating point in use: {rule}.\n\n\
+         | set | voices | words/min | impostors |\n|---|---|---|---|\n"
     ));
+    for &set in sets {
+        let purpose = match set {
+            Set::Tuning => {
+                "TUNING (the operating point was chosen on it, bench/passphrase_tuning.py)"
+            }
+            Set::Reporting => "REPORTING (never used to choose)",
+        };
+        md.push_str(&format!(
+            "| {purpose} | {} | {:?} | {} |\n",
+            set.voices().join(", "),
+            set.speeds(),
+            set.impostors()
+                .iter()
+                .map(|(t, k)| format!("{t} ({k})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    md.push('\n');
     md.push_str(
         "| set | loss | true accept | false accept | true heard as silence | goal |\n\
          |---|---|---|---|---|---|\n",
     );
-    for set in [Set::Reporting, Set::Tuning] {
+    for &set in sets.iter().rev() {
         for &loss in LOSSES {
             let of = |want_true: bool| -> Vec<&Judged> {
                 judged
@@ -431,18 +622,27 @@ fn report(clips: &[Clip], judged: &[Judged], rule: &str, secs: f64) -> String {
             ));
         }
     }
-    md.push_str("\nFalse accepts by kind of near miss (both sets, all loss levels):\n\n");
-    md.push_str("| impostor | kind | false accepts |\n|---|---|---|\n");
-    for &(text, kind) in IMPOSTORS {
-        let all: Vec<_> = judged
-            .iter()
-            .filter(|j| clips[j.clip].text == text && clips[j.clip].impostor.is_some())
-            .collect();
-        let fa = all
-            .iter()
-            .filter(|j| j.outcome == Outcome::Accepted)
-            .count();
-        md.push_str(&format!("| {text} | {kind} | {fa}/{} |\n", all.len()));
+    md.push_str("\nFalse accepts by kind of near miss (all loss levels):\n\n");
+    md.push_str("| set | impostor | kind | false accepts |\n|---|---|---|---|\n");
+    for &set in sets.iter().rev() {
+        for &(text, kind) in set.impostors() {
+            let all: Vec<_> = judged
+                .iter()
+                .filter(|j| {
+                    let c = &clips[j.clip];
+                    c.set == set && c.text == text && c.impostor.is_some()
+                })
+                .collect();
+            let fa = all
+                .iter()
+                .filter(|j| j.outcome == Outcome::Accepted)
+                .count();
+            md.push_str(&format!(
+                "| {} | {text} | {kind} | {fa}/{} |\n",
+                set.name(),
+                all.len()
+            ));
+        }
     }
     let mut wrong: Vec<&Judged> = judged
         .iter()

@@ -11,11 +11,13 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod decoys;
 mod filler;
 pub mod printed;
 mod recognizer;
 mod shell_env;
 mod sip_tls;
+pub use decoys::DecoysConfig;
 pub use filler::FillerConfig;
 pub use recognizer::AsrConfig;
 use shell_env::ShellEnv;

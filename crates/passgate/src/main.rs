@@ -92,8 +92,14 @@ enum Command {
         /// Seed of the choice of lost packets (same seed, same packets).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Judge many recordings with the model loaded once: standard input
+        /// names one a line as `LOSS SEED FILE`, and each report ends with
+        /// a line `end.`.
+        #[arg(long, conflicts_with_all = ["file", "loss", "seed"])]
+        batch: bool,
         /// 16-bit WAV file.
-        file: PathBuf,
+        #[arg(required_unless_present = "batch")]
+        file: Option<PathBuf>,
     },
     /// Run with no configuration file at all, on loopback, and print how to call it.
     Demo {
@@ -151,6 +157,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             passphrase,
             loss,
             seed,
+            batch,
             file,
         } => {
             let config = config::Config::load(&cli.config, false)?;
@@ -160,16 +167,22 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             } else {
                 vocabulary.or(config.asr.vocabulary.clone())
             };
+            let input = match (&file, batch) {
+                (Some(wav), false) => recognize::Input::File {
+                    wav,
+                    loss: call_audio::Loss {
+                        percent: loss,
+                        seed,
+                    },
+                },
+                _ => recognize::Input::Batch,
+            };
             recognize::run(&recognize::Request {
                 model: &model,
                 vocabulary: vocabulary.as_ref(),
-                wav: &file,
                 config: &config,
                 passphrase: passphrase.as_deref(),
-                loss: call_audio::Loss {
-                    percent: loss,
-                    seed,
-                },
+                input,
             })
         }
         Command::Demo { listen, http } => {

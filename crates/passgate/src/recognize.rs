@@ -7,6 +7,7 @@
 //! check that a model, a vocabulary and `[passphrase]` hear their customers'
 //! passphrases and turn near misses away.
 
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -25,144 +26,233 @@ const CALL_RATE: u32 = 8000;
 pub struct Request<'a> {
     pub model: &'a Path,
     pub vocabulary: Option<&'a PathBuf>,
-    pub wav: &'a Path,
     pub config: &'a Config,
     pub passphrase: Option<&'a str>,
-    pub loss: Loss,
+    pub input: Input<'a>,
+}
+
+/// What to recognize.
+pub enum Input<'a> {
+    /// One recording, through a call with this loss.
+    File { wav: &'a Path, loss: Loss },
+    /// Recordings named on standard input, one a line as `LOSS SEED FILE`,
+    /// each reported as a single file is and followed by a line `end.`, with
+    /// the model loaded once for all of them (benchmarks judge hundreds).
+    Batch,
+}
+
+/// What stays the same from one recording to the next.
+struct Listener {
+    recognizer: Recognizer,
+    options: asr::ListenOptions,
+    vocabulary: Option<Vocabulary>,
+    /// The vocabulary and its decoys.
+    listened: Option<Vocabulary>,
+    filler_words: Option<usize>,
+    stored: Option<auth::passphrase::StoredPassphrase>,
+    load_time: std::time::Duration,
+    rate: u32,
 }
 
 pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
-    // Hashed first: a phrase that cannot be stored is an error before the
-    // model loads.
-    let stored = request
-        .passphrase
-        .map(|phrase| PassphraseHasher::new(HashCost::default())?.hash(phrase))
-        .transpose()
-        .context("--passphrase")?;
-    let loaded = Instant::now();
-    let model = SpeechModel::load(request.model)?;
-    let load_time = loaded.elapsed();
-    let vocabulary = request
-        .vocabulary
-        .map(|p| Vocabulary::from_file(p))
-        .transpose()?;
-    let wav = request.wav;
-    let file = std::fs::File::open(wav).with_context(|| format!("opening {}", wav.display()))?;
-    let rate = model.sample_rate();
-    let pcm = media::load_wav(std::io::BufReader::new(file), CALL_RATE)
-        .with_context(|| format!("reading {}", wav.display()))?;
-    let heard = through_a_call(&pcm, request.loss, rate)?;
-    let filler = match &vocabulary {
-        Some(v) => crate::filler::passphrase_filler(request.model, v, &request.config.asr.filler)?,
-        None => None,
-    };
-    let filler_words = filler.as_ref().map(|f| f.grammar().words().len());
-    let recognizer = Recognizer::new(
-        model,
-        RecognizerConfig {
-            workers: 1,
-            max_sessions: 1,
-            ..Default::default()
-        },
-    );
-    let recognizer = match filler {
-        Some(filler) => recognizer.with_filler(filler),
-        None => recognizer,
-    };
-    // The passphrase step's turn: [asr.listen], its window, and the words
-    // expected when the phrase is known.
-    let step = &request.config.flow.passphrase;
-    let mut options = request.config.asr.listen.options();
-    options.vocabulary = vocabulary.clone();
-    options.expected_words = request
-        .passphrase
-        .map(|p| NormalisedPhrase::new(p).word_count());
-    options.endpointer.no_speech_timeout = step.listen_timeout;
-    options.endpointer.max_duration = step.listen_timeout + step.max_answer;
-    let mut session = recognizer.start(&options)?;
-    let started = Instant::now();
-    for frame in &heard.frames {
-        if recognizer.push(&session, frame).is_err() {
-            break;
+    let listener = Listener::new(request)?;
+    match &request.input {
+        Input::File { wav, loss } => listener.judge(wav, *loss, &request.config.passphrase),
+        Input::Batch => {
+            let stdin = std::io::stdin();
+            for line in stdin.lock().lines() {
+                let line = line.context("reading standard input")?;
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let (wav, loss) = batch_line(line)?;
+                listener.judge(&wav, loss, &request.config.passphrase)?;
+                println!("end.");
+                std::io::stdout()
+                    .flush()
+                    .context("writing standard output")?;
+            }
+            Ok(())
         }
     }
-    recognizer.finish(&session);
-    let transcript = session
-        .wait_final()
-        .context("the recognizer stopped without a result")?;
-    let wall = started.elapsed();
-    let audio_secs = pcm.len() as f64 / f64::from(CALL_RATE);
-    println!("file:       {} ({audio_secs:.2} s)", wav.display());
-    println!(
-        "packets:    {} sent, {} lost ({:.1} % asked, seed {})",
-        heard.sent, heard.dropped, request.loss.percent, request.loss.seed
-    );
-    println!(
-        "mode:       {}",
-        match &vocabulary {
-            Some(v) => match filler_words {
-                Some(n) => format!(
-                    "vocabulary of {} words, filler of {n} words",
-                    v.words().len()
-                ),
-                None => format!("vocabulary of {} words", v.words().len()),
+}
+
+/// `LOSS SEED FILE`.
+fn batch_line(line: &str) -> anyhow::Result<(PathBuf, Loss)> {
+    let mut parts = line.splitn(3, ' ');
+    let (Some(percent), Some(seed), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
+        anyhow::bail!("a batch line is `LOSS SEED FILE`, not {line:?}");
+    };
+    let percent = crate::loss_percent(percent).map_err(anyhow::Error::msg)?;
+    let seed = seed
+        .parse()
+        .with_context(|| format!("seed {seed:?} in {line:?}"))?;
+    Ok((PathBuf::from(file), Loss { percent, seed }))
+}
+
+impl Listener {
+    fn new(request: &Request<'_>) -> anyhow::Result<Listener> {
+        // Hashed first: a phrase that cannot be stored is an error before the
+        // model loads.
+        let stored = request
+            .passphrase
+            .map(|phrase| PassphraseHasher::new(HashCost::default())?.hash(phrase))
+            .transpose()
+            .context("--passphrase")?;
+        let loaded = Instant::now();
+        let model = SpeechModel::load(request.model)?;
+        let load_time = loaded.elapsed();
+        let vocabulary = request
+            .vocabulary
+            .map(|p| Vocabulary::from_file(p))
+            .transpose()?;
+        // The passphrase turn listens for the vocabulary and its decoys.
+        let listened = vocabulary
+            .clone()
+            .map(|v| {
+                crate::filler::passphrase_vocabulary(request.model, v, &request.config.asr.decoys)
+            })
+            .transpose()?;
+        let rate = model.sample_rate();
+        let filler = match &listened {
+            Some(v) => {
+                crate::filler::passphrase_filler(request.model, v, &request.config.asr.filler)?
+            }
+            None => None,
+        };
+        let filler_words = filler.as_ref().map(|f| f.grammar().words().len());
+        let recognizer = Recognizer::new(
+            model,
+            RecognizerConfig {
+                workers: 1,
+                max_sessions: 1,
+                ..Default::default()
             },
-            None => "full vocabulary".to_string(),
-        }
-    );
-    println!("end:        {:?}", transcript.reason);
-    if transcript.alternatives.is_empty() {
-        println!("heard:      (nothing)");
-    }
-    let rule = &request.config.passphrase;
-    let decision = stored
-        .map(|stored| {
-            stored.decide(
-                transcript
-                    .alternatives
-                    .iter()
-                    .map(|a| (a.text.as_str(), a.confidence)),
-                rule,
-            )
+        );
+        let recognizer = match filler {
+            Some(filler) => recognizer.with_filler(filler),
+            None => recognizer,
+        };
+        // The passphrase step's turn: [asr.listen], its window, and the words
+        // expected when the phrase is known.
+        let step = &request.config.flow.passphrase;
+        let mut options = request.config.asr.listen.options();
+        options.vocabulary = listened.clone();
+        options.expected_words = request
+            .passphrase
+            .map(|p| NormalisedPhrase::new(p).word_count());
+        options.endpointer.no_speech_timeout = step.listen_timeout;
+        options.endpointer.max_duration = step.listen_timeout + step.max_answer;
+        Ok(Listener {
+            recognizer,
+            options,
+            vocabulary,
+            listened,
+            filler_words,
+            stored,
+            load_time,
+            rate,
         })
-        .transpose()?;
-    for (i, alt) in transcript.alternatives.iter().enumerate() {
-        let verdict = decision
+    }
+
+    fn judge(&self, wav: &Path, loss: Loss, rule: &MatchRule) -> anyhow::Result<()> {
+        let file =
+            std::fs::File::open(wav).with_context(|| format!("opening {}", wav.display()))?;
+        let pcm = media::load_wav(std::io::BufReader::new(file), CALL_RATE)
+            .with_context(|| format!("reading {}", wav.display()))?;
+        let heard = through_a_call(&pcm, loss, self.rate)?;
+        let recognizer = &self.recognizer;
+        let mut session = recognizer.start(&self.options)?;
+        let started = Instant::now();
+        for frame in &heard.frames {
+            if recognizer.push(&session, frame).is_err() {
+                break;
+            }
+        }
+        recognizer.finish(&session);
+        let transcript = session
+            .wait_final()
+            .context("the recognizer stopped without a result")?;
+        let wall = started.elapsed();
+        let audio_secs = pcm.len() as f64 / f64::from(CALL_RATE);
+        println!("file:       {} ({audio_secs:.2} s)", wav.display());
+        println!(
+            "packets:    {} sent, {} lost ({:.1} % asked, seed {})",
+            heard.sent, heard.dropped, loss.percent, loss.seed
+        );
+        println!(
+            "mode:       {}",
+            match (&self.vocabulary, &self.listened) {
+                (Some(v), Some(l)) => {
+                    let decoys = l.words().len().saturating_sub(v.words().len());
+                    let filler = self
+                        .filler_words
+                        .map(|n| format!(", filler of {n} words"))
+                        .unwrap_or_default();
+                    format!(
+                        "vocabulary of {} words and {decoys} decoys{filler}",
+                        v.words().len()
+                    )
+                }
+                _ => "full vocabulary".to_string(),
+            }
+        );
+        println!("end:        {:?}", transcript.reason);
+        if transcript.alternatives.is_empty() {
+            println!("heard:      (nothing)");
+        }
+        let decision = self
+            .stored
             .as_ref()
-            .and_then(|d| d.alternatives.get(i))
-            .map(|c| {
-                let cost = c.below_best + c.extra_words as f32 * rule.extra_word_cost;
-                format!(
-                    "   [{:.2} below best, {} extra, cost {cost:.2}: {}]",
-                    c.below_best,
-                    c.extra_words,
-                    verdict_text(c.verdict)
+            .map(|stored| {
+                stored.decide(
+                    transcript
+                        .alternatives
+                        .iter()
+                        .map(|a| (a.text.as_str(), a.confidence)),
+                    rule,
                 )
             })
-            .unwrap_or_default();
+            .transpose()?;
+        for (i, alt) in transcript.alternatives.iter().enumerate() {
+            let verdict = decision
+                .as_ref()
+                .and_then(|d| d.alternatives.get(i))
+                .map(|c| {
+                    let cost = c.below_best + c.extra_words as f32 * rule.extra_word_cost;
+                    format!(
+                        "   [{:.2} below best, {} extra, cost {cost:.2}: {}]",
+                        c.below_best,
+                        c.extra_words,
+                        verdict_text(c.verdict)
+                    )
+                })
+                .unwrap_or_default();
+            println!(
+                "{:>2}. {:>7.2}  {}{verdict}{}",
+                i + 1,
+                alt.confidence,
+                alt.text,
+                if alt.filler { "   (filler)" } else { "" }
+            );
+        }
+        if let Some(decision) = &decision {
+            // The flow hears silence when no alternative has a word.
+            let heard = transcript
+                .alternatives
+                .iter()
+                .any(|a| !NormalisedPhrase::new(&a.text).is_empty());
+            print_decision(heard, decision, rule);
+        }
         println!(
-            "{:>2}. {:>7.2}  {}{verdict}{}",
-            i + 1,
-            alt.confidence,
-            alt.text,
-            if alt.filler { "   (filler)" } else { "" }
+            "time:       model load {:.2} s, recognition {:.3} s ({:.1}x real time)",
+            self.load_time.as_secs_f64(),
+            wall.as_secs_f64(),
+            audio_secs / wall.as_secs_f64().max(1e-9)
         );
+        Ok(())
     }
-    if let Some(decision) = &decision {
-        // The flow hears silence when no alternative has a word.
-        let heard = transcript
-            .alternatives
-            .iter()
-            .any(|a| !NormalisedPhrase::new(&a.text).is_empty());
-        print_decision(heard, decision, rule);
-    }
-    println!(
-        "time:       model load {:.2} s, recognition {:.3} s ({:.1}x real time)",
-        load_time.as_secs_f64(),
-        wall.as_secs_f64(),
-        audio_secs / wall.as_secs_f64().max(1e-9)
-    );
-    Ok(())
 }
 
 fn verdict_text(verdict: Verdict) -> &'static str {
@@ -172,12 +262,13 @@ fn verdict_text(verdict: Verdict) -> &'static str {
         Verdict::NotCounted => "not counted",
         Verdict::NotChecked => "not checked",
         Verdict::WordsInside => "words inside the phrase: rejects",
+        Verdict::Rival => "a rival within min_lead: rejects",
     }
 }
 
 fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
     println!(
-        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{})",
+        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{}{})",
         if !heard {
             "silence (falls back to the code)"
         } else if decision.accepted {
@@ -192,6 +283,11 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
             ", words inside reject"
         } else {
             ""
+        },
+        if rule.min_lead > 0.0 {
+            format!(", min lead {:.2}", rule.min_lead)
+        } else {
+            String::new()
         }
     );
 }

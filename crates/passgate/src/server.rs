@@ -367,6 +367,15 @@ fn load_recognizer(config: &mut Config) -> anyhow::Result<Option<Recognizer>> {
             config.flow.passphrase.vocabulary = Some(vocabulary.words().to_vec());
         }
     }
+    // The passphrase turn's words, however they were given, get the decoys.
+    if let Some(words) = config.flow.passphrase.vocabulary.take() {
+        let listened = crate::filler::passphrase_vocabulary(
+            &config.asr.model,
+            Vocabulary::from_words(&words),
+            &config.asr.decoys,
+        )?;
+        config.flow.passphrase.vocabulary = Some(listened.words().to_vec());
+    }
     // The passphrase turn's words, however they were given, get the filler.
     let filler = match &config.flow.passphrase.vocabulary {
         Some(words) => crate::filler::passphrase_filler(

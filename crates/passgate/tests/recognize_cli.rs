@@ -225,3 +225,87 @@ fn recognize_shows_the_filler_hypothesis_when_the_filler_is_on() {
     );
     assert!(decision(&stdout).starts_with("rejected"), "{stdout}");
 }
+
+/// `--batch`: recordings named on standard input as `LOSS SEED FILE`, one
+/// report each ending in `end.`, with the model loaded once: the same
+/// recording passes without loss and is silence with every packet lost.
+#[test]
+fn recognize_batch_judges_each_line_with_one_model() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = spoken_in_a_call("하얀 말", "ko+f2", 150, dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .args(["recognize", "--passphrase", "하얀 말", "--batch"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "0 0 {}", wav.display()).unwrap();
+    writeln!(stdin, "100 0 {}", wav.display()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let reports: Vec<&str> = stdout.split("end.\n").filter(|r| !r.is_empty()).collect();
+    assert_eq!(reports.len(), 2, "{stdout}");
+    assert!(decision(reports[0]).starts_with("accepted"), "{stdout}");
+    assert!(decision(reports[1]).starts_with("silence"), "{stdout}");
+    // One model for both: the load time printed is the same.
+    let load = |r: &str| {
+        r.lines()
+            .find_map(|l| l.strip_prefix("time:"))
+            .and_then(|l| l.split(',').next())
+            .map(str::to_string)
+    };
+    assert_eq!(load(reports[0]), load(reports[1]), "{stdout}");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .args(["recognize", "--batch"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = bad.stdin.as_ref().unwrap();
+    writeln!(stdin, "ten 0 {}", wav.display()).unwrap();
+    let out = bad.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ten"));
+}
+
+/// `[asr.decoys]` on: the passphrase turn listens for the vocabulary plus
+/// words from the model's lexicon spelled closest to each of its words, and
+/// the mode line counts them.
+#[test]
+fn recognize_listens_for_decoys_when_they_are_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = spoken_in_a_call("하얀 말", "ko+f2", 150, dir.path());
+    let mode = |near: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
+            .current_dir(support::workspace())
+            .env("PASSGATE_ASR__DECOYS__NEAR_WORDS", near)
+            .args(["recognize", "--passphrase", "하얀 말"])
+            .arg(&wav)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}");
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("mode:"))
+            .unwrap_or_else(|| panic!("no mode line in {stdout}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(mode("0"), "vocabulary of 20 words and 0 decoys");
+    let with = mode("5");
+    let decoys: usize = with
+        .strip_prefix("vocabulary of 20 words and ")
+        .and_then(|r| r.strip_suffix(" decoys"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{with}"));
+    assert!(decoys > 20 && decoys <= 100, "{with}");
+}

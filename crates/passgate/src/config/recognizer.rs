@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::FillerConfig;
+use super::{DecoysConfig, FillerConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -24,6 +24,8 @@ pub struct AsrConfig {
     /// than this for a recognizer worker; 0 turns this admission off.
     pub admit_max_lag_ms: u64,
     pub listen: ListenConfig,
+    /// Words the passphrase turn listens for besides the vocabulary.
+    pub decoys: DecoysConfig,
     pub filler: FillerConfig,
 }
 
@@ -57,6 +59,7 @@ impl Default for AsrConfig {
             max_sessions: 0,
             admit_max_lag_ms: 300,
             listen: ListenConfig::default(),
+            decoys: DecoysConfig::default(),
             filler: FillerConfig::default(),
         }
     }
