@@ -35,6 +35,8 @@ pub enum Command {
     Answer {
         call: CallHandle,
         rtp_port: u16,
+        /// The answer's SDP when the application writes it (WebRTC).
+        sdp: Option<String>,
     },
     Reject {
         call: CallHandle,
@@ -88,17 +90,25 @@ pub struct TcpStats {
     /// TLS connections closed before or during the handshake (a bad or
     /// refused client certificate, a stalled or non-TLS client).
     pub tls_handshake_failed: u64,
+    /// WebSocket handshakes refused: no `sip` subprotocol, no token off
+    /// loopback, not WebSocket, or too slow.
+    pub ws_refused: u64,
+    /// WebSocket connections closed for a frame that was not one SIP
+    /// message within the size limit.
+    pub ws_closed_frames: u64,
 }
 
 #[derive(Default)]
-struct TcpCounters {
-    refused_forbidden: AtomicU64,
-    refused_per_source: AtomicU64,
-    refused_total: AtomicU64,
-    closed_idle: AtomicU64,
-    closed_message_timeout: AtomicU64,
-    closed_framing: AtomicU64,
-    tls_handshake_failed: AtomicU64,
+pub(crate) struct TcpCounters {
+    pub(crate) refused_forbidden: AtomicU64,
+    pub(crate) refused_per_source: AtomicU64,
+    pub(crate) refused_total: AtomicU64,
+    pub(crate) closed_idle: AtomicU64,
+    pub(crate) closed_message_timeout: AtomicU64,
+    pub(crate) closed_framing: AtomicU64,
+    pub(crate) tls_handshake_failed: AtomicU64,
+    pub(crate) ws_refused: AtomicU64,
+    pub(crate) ws_closed_frames: AtomicU64,
 }
 
 impl TcpCounters {
@@ -112,10 +122,12 @@ impl TcpCounters {
             closed_message_timeout: get(&self.closed_message_timeout),
             closed_framing: get(&self.closed_framing),
             tls_handshake_failed: get(&self.tls_handshake_failed),
+            ws_refused: get(&self.ws_refused),
+            ws_closed_frames: get(&self.ws_closed_frames),
         }
     }
 
-    fn refused(&self, why: TcpRefusal) {
+    pub(crate) fn refused(&self, why: TcpRefusal) {
         let counter = match why {
             TcpRefusal::Forbidden => &self.refused_forbidden,
             TcpRefusal::PerSource => &self.refused_per_source,
@@ -143,7 +155,22 @@ impl SipHandle {
     }
 
     pub async fn answer(&self, call: CallHandle, rtp_port: u16) {
-        self.send(Command::Answer { call, rtp_port }).await
+        self.send(Command::Answer {
+            call,
+            rtp_port,
+            sdp: None,
+        })
+        .await
+    }
+
+    /// Answers with SDP the application wrote (a WebRTC stack's answer).
+    pub async fn answer_with_sdp(&self, call: CallHandle, rtp_port: u16, sdp: String) {
+        self.send(Command::Answer {
+            call,
+            rtp_port,
+            sdp: Some(sdp),
+        })
+        .await
     }
 
     pub async fn reject(&self, call: CallHandle, code: u16) {
@@ -180,6 +207,8 @@ pub struct SipServer {
     pub local_addr: SocketAddr,
     /// Where the TLS listener took connections, when there is one.
     pub tls_addr: Option<SocketAddr>,
+    /// Where the WebSocket listener takes connections, when there is one.
+    pub ws_addr: Option<SocketAddr>,
 }
 
 /// The TLS listener: its address (port 0 picks one) and its certificates.
@@ -188,7 +217,14 @@ pub struct TlsListen {
     pub config: Arc<crate::tls::TlsConfigStore>,
 }
 
-enum TcpInput {
+/// The WebSocket listener (RFC 7118): its address (port 0 picks one) and
+/// the token a connection off loopback must carry ([`crate::ws`]).
+pub struct WsListen {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
+}
+
+pub(crate) enum TcpInput {
     Opened {
         id: u64,
         peer: SocketAddr,
@@ -211,9 +247,9 @@ enum TcpInput {
 }
 
 /// Holds a connection's admission; releases it when the connection ends.
-struct Admitted {
-    admission: Arc<Mutex<TcpAdmission>>,
-    peer: SocketAddr,
+pub(crate) struct Admitted {
+    pub(crate) admission: Arc<Mutex<TcpAdmission>>,
+    pub(crate) peer: SocketAddr,
 }
 
 impl Drop for Admitted {
@@ -248,6 +284,18 @@ pub async fn start_with_tls(
     limits: TcpLimits,
     tls: Option<TlsListen>,
 ) -> io::Result<SipServer> {
+    start_with_listeners(listen, config, limits, tls, None).await
+}
+
+/// [`start_with_tls`] with a WebSocket listener too, under the same
+/// connection limits (counted together with TCP and TLS).
+pub async fn start_with_listeners(
+    listen: SocketAddr,
+    config: EndpointConfig,
+    limits: TcpLimits,
+    tls: Option<TlsListen>,
+    ws: Option<WsListen>,
+) -> io::Result<SipServer> {
     let (udp, tcp) = bind_both(listen)?;
     let local_addr = udp.local_addr()?;
     let mut config = config;
@@ -266,6 +314,17 @@ pub async fn start_with_tls(
         None => None,
     };
     let tls_addr = tls.as_ref().map(|t| t.2);
+    let ws = match ws {
+        Some(w) => {
+            let listener = TcpListener::bind(w.listen).await?;
+            let addr = listener.local_addr()?;
+            config.ws_port.get_or_insert(addr.port());
+            let token: Option<Arc<str>> = w.token.filter(|t| !t.is_empty()).map(Arc::from);
+            Some((listener, token, addr))
+        }
+        None => None,
+    };
+    let ws_addr = ws.as_ref().map(|w| w.2);
     let (cmd_tx, cmd_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (calls_tx, calls_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (tcp_tx, tcp_rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -276,9 +335,19 @@ pub async fn start_with_tls(
     let counters = Arc::new(TcpCounters::default());
     let ids = Arc::new(AtomicU64::new(1));
     if let Some((listener, store, _)) = tls {
-        tokio::spawn(tls_accept_loop(
+        tokio::spawn(crate::tls_accept::tls_accept_loop(
             listener,
             store,
+            tcp_tx.clone(),
+            admission.clone(),
+            counters.clone(),
+            ids.clone(),
+        ));
+    }
+    if let Some((listener, token, _)) = ws {
+        tokio::spawn(crate::ws_driver::accept_loop(
+            listener,
+            token,
             tcp_tx.clone(),
             admission.clone(),
             counters.clone(),
@@ -294,6 +363,7 @@ pub async fn start_with_tls(
         calls: calls_rx,
         local_addr,
         tls_addr,
+        ws_addr,
     })
 }
 
@@ -363,7 +433,7 @@ async fn run(
                         tracing::warn!(destination = %t.destination, error = %e, "UDP send failed");
                     }
                 }
-                TransportKind::Tcp(id) | TransportKind::Tls(id) => match connections.get(&id) {
+                TransportKind::Tcp(id) | TransportKind::Tls(id) | TransportKind::Ws(id) => match connections.get(&id) {
                     Some((_, writer)) => {
                         if writer.try_send(t.payload).is_err() {
                             tracing::warn!(
@@ -447,7 +517,7 @@ async fn run(
                 let now = Instant::now();
                 let result = match cmd {
                     Command::Ring { call } => ep.ring(now, call),
-                    Command::Answer { call, rtp_port } => ep.answer(now, call, rtp_port),
+                    Command::Answer { call, rtp_port, sdp } => ep.answer_with_sdp(now, call, rtp_port, sdp),
                     Command::Reject { call, code } => ep.reject(now, call, code),
                     Command::Hangup { call } => ep.hangup(now, call),
                     Command::Refer { call, refer_to } => ep.refer(now, call, &refer_to),
@@ -482,7 +552,7 @@ async fn run(
 
 /// An IPv4 caller of a dual-stack socket, as the IPv4 address it is: the
 /// endpoint answers it in IPv4 (Via, Contact, SDP).
-fn canonical(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
@@ -561,7 +631,7 @@ enum Ending {
 }
 
 /// Reads and writes one stream connection, TCP or TLS: `transport` names it.
-async fn connection<S>(
+pub(crate) async fn connection<S>(
     transport: TransportKind,
     stream: S,
     peer: SocketAddr,
@@ -572,9 +642,8 @@ async fn connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let id = match transport {
-        TransportKind::Tcp(id) | TransportKind::Tls(id) => id,
-        TransportKind::Udp => return,
+    let Some(id) = transport.connection() else {
+        return;
     };
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
@@ -682,100 +751,4 @@ async fn connection<S>(
     drop(out_tx);
     let _ = to_endpoint.send(TcpInput::Closed { id }).await;
     write_task.abort();
-}
-
-/// The TLS listener: admission as for TCP (who, how many in all and per
-/// source), then the handshake within the message timeout, then the same
-/// connection loop as TCP with messages marked [`TransportKind::Tls`].
-async fn tls_accept_loop(
-    listener: TcpListener,
-    store: Arc<crate::tls::TlsConfigStore>,
-    to_endpoint: mpsc::Sender<TcpInput>,
-    admission: Arc<Mutex<TcpAdmission>>,
-    counters: Arc<TcpCounters>,
-    ids: Arc<AtomicU64>,
-) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "TLS accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let peer = canonical(peer);
-        let admitted = match admission.lock() {
-            Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
-            Err(_) => Err(TcpRefusal::Total),
-        };
-        let limits = match admitted {
-            Ok(limits) => limits,
-            Err(why) => {
-                counters.refused(why);
-                drop(stream);
-                tracing::warn!(
-                    source = %peer.ip(),
-                    reason = %why.as_str(),
-                    "security: TLS connection refused"
-                );
-                continue;
-            }
-        };
-        let guard = Admitted {
-            admission: admission.clone(),
-            peer,
-        };
-        let acceptor = match store.acceptor() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "no TLS configuration; connection closed");
-                continue;
-            }
-        };
-        let id = ids.fetch_add(1, Ordering::Relaxed);
-        let to_endpoint = to_endpoint.clone();
-        let counters = counters.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let handshake =
-                tokio::time::timeout(limits.message_timeout, acceptor.accept(stream)).await;
-            let tls = match handshake {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    counters
-                        .tls_handshake_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        source = %peer.ip(),
-                        reason = %"tls_handshake",
-                        error = %e,
-                        "security: closing TLS connection"
-                    );
-                    return;
-                }
-                Err(_) => {
-                    counters
-                        .tls_handshake_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        source = %peer.ip(),
-                        reason = %"tls_handshake_timeout",
-                        "security: closing TLS connection"
-                    );
-                    return;
-                }
-            };
-            connection(
-                TransportKind::Tls(id),
-                tls,
-                peer,
-                to_endpoint,
-                limits,
-                counters,
-                guard,
-            )
-            .await;
-        });
-    }
 }

@@ -40,8 +40,11 @@ mod timer_queue;
 pub mod timers;
 pub mod tls;
 pub mod tls_client_auth;
+mod tls_accept;
 mod transaction;
 pub mod transport;
+pub mod ws;
+mod ws_driver;
 
 pub use admission::{Cidr, RateLimit};
 pub use auth_throttle::AuthLimits;

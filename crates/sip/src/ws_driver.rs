@@ -1,0 +1,239 @@
+//! The WebSocket listener (RFC 7118): connections admitted as TCP ones are
+//! (allow-list, caps in all and per source, counted together with TCP and
+//! TLS), the handshake within the message timeout, then one SIP message per
+//! frame to the endpoint, which answers and sends in-dialog requests back
+//! over the same connection ([`TransportKind::Ws`]). What may connect and
+//! which frames are SIP is decided in [`crate::ws`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::driver::{canonical, Admitted, TcpCounters, TcpInput};
+use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
+use crate::transport::TransportKind;
+use crate::ws::{self, WsFrame, WsRefusal};
+
+/// Accepts WebSocket connections until the endpoint goes away.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    token: Option<Arc<str>>,
+    to_endpoint: mpsc::Sender<TcpInput>,
+    admission: Arc<Mutex<TcpAdmission>>,
+    counters: Arc<TcpCounters>,
+    ids: Arc<AtomicU64>,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "WebSocket accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let peer = canonical(peer);
+        let admitted = match admission.lock() {
+            Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
+            Err(_) => Err(TcpRefusal::Total),
+        };
+        let limits = match admitted {
+            Ok(limits) => limits,
+            Err(why) => {
+                counters.refused(why);
+                drop(stream);
+                tracing::warn!(
+                    source = %peer.ip(),
+                    reason = %why.as_str(),
+                    "security: WebSocket connection refused"
+                );
+                continue;
+            }
+        };
+        let guard = Admitted {
+            admission: admission.clone(),
+            peer,
+        };
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(serve(
+            stream,
+            peer,
+            id,
+            token.clone(),
+            to_endpoint.clone(),
+            limits,
+            counters.clone(),
+            guard,
+        ));
+    }
+}
+
+/// Why a connection's reading stopped.
+enum Ending {
+    PeerClosed,
+    Idle,
+    Refused(WsRefusal),
+    Protocol(WsError),
+    EndpointGone,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    token: Option<Arc<str>>,
+    to_endpoint: mpsc::Sender<TcpInput>,
+    limits: TcpLimits,
+    counters: Arc<TcpCounters>,
+    _admitted: Admitted,
+) {
+    let _ = stream.set_nodelay(true);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(ws::MAX_MESSAGE))
+        .max_frame_size(Some(ws::MAX_MESSAGE));
+    let mut refusal = None;
+    let check = |request: &Request, mut response: Response| {
+        let protocols: Vec<&str> = request
+            .headers()
+            .get_all("sec-websocket-protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        match ws::admit_handshake(
+            peer.ip(),
+            request.uri().query(),
+            &protocols,
+            token.as_deref(),
+        ) {
+            Ok(()) => {
+                response
+                    .headers_mut()
+                    .insert("sec-websocket-protocol", HeaderValue::from_static("sip"));
+                Ok(response)
+            }
+            Err(why) => {
+                refusal = Some(why);
+                let mut refused = ErrorResponse::new(Some(format!("{}\n", why.as_str())));
+                *refused.status_mut() = match why {
+                    WsRefusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(refused)
+            }
+        }
+    };
+    let handshake = tokio::time::timeout(
+        limits.message_timeout,
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config)),
+    )
+    .await;
+    let socket = match handshake {
+        Ok(Ok(socket)) => socket,
+        Ok(Err(e)) => {
+            counters.ws_refused.fetch_add(1, Ordering::Relaxed);
+            let reason = refusal.map_or("handshake", WsRefusal::as_str);
+            tracing::warn!(source = %peer.ip(), reason = %reason, error = %e, "security: WebSocket handshake refused");
+            return;
+        }
+        Err(_) => {
+            counters.ws_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(source = %peer.ip(), reason = %"handshake_timeout", "security: WebSocket handshake refused");
+            return;
+        }
+    };
+    let (mut sink, mut frames) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
+    let opened = TcpInput::Opened {
+        id,
+        peer,
+        writer: out_tx.clone(),
+    };
+    if to_endpoint.send(opened).await.is_err() {
+        return;
+    }
+    let write_task = tokio::spawn(async move {
+        while let Some(bytes) = out_rx.recv().await {
+            let message = match String::from_utf8(bytes) {
+                Ok(text) => Message::text(text),
+                Err(e) => Message::binary(e.into_bytes()),
+            };
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let transport = TransportKind::Ws(id);
+    let mut last_read = tokio::time::Instant::now();
+    let ending = loop {
+        let next = tokio::time::timeout_at(last_read + limits.idle_timeout, frames.next()).await;
+        let message = match next {
+            Err(_) => {
+                let (tx, rx) = oneshot::channel();
+                let asked = to_endpoint.send(TcpInput::Idle { id, may_close: tx }).await;
+                if asked.is_ok() && rx.await == Ok(false) {
+                    last_read = tokio::time::Instant::now();
+                    continue;
+                }
+                break Ending::Idle;
+            }
+            Ok(None) => break Ending::PeerClosed,
+            Ok(Some(Err(WsError::Capacity(_)))) => break Ending::Refused(WsRefusal::Oversized),
+            Ok(Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed))) => {
+                break Ending::PeerClosed
+            }
+            Ok(Some(Err(e))) => break Ending::Protocol(e),
+            Ok(Some(Ok(message))) => message,
+        };
+        last_read = tokio::time::Instant::now();
+        let data = match message {
+            Message::Text(text) => text.as_bytes().to_vec(),
+            Message::Binary(bytes) => bytes.to_vec(),
+            Message::Close(_) => break Ending::PeerClosed,
+            // Pings are answered by the WebSocket layer; pongs keep it alive.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        match ws::classify_frame(&data) {
+            Ok(WsFrame::KeepAlive) => continue,
+            Ok(WsFrame::Message) => {}
+            Err(why) => break Ending::Refused(why),
+        }
+        let input = TcpInput::Message {
+            transport,
+            peer,
+            data,
+        };
+        if to_endpoint.send(input).await.is_err() {
+            break Ending::EndpointGone;
+        }
+    };
+    match ending {
+        Ending::PeerClosed | Ending::EndpointGone => {}
+        Ending::Idle => {
+            counters.closed_idle.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(source = %peer.ip(), reason = %"idle", "closing WebSocket connection");
+        }
+        Ending::Refused(why) => {
+            counters.ws_closed_frames.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(source = %peer.ip(), reason = %why.as_str(), "security: closing WebSocket connection");
+        }
+        Ending::Protocol(e) => {
+            counters.closed_framing.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(source = %peer.ip(), reason = %"framing", error = %e, "security: closing WebSocket connection");
+        }
+    }
+    drop(out_tx);
+    let _ = to_endpoint.send(TcpInput::Closed { id }).await;
+    // Let a close frame go out; the connection's admission goes with the guard.
+    let _ = tokio::time::timeout(Duration::from_millis(200), write_task).await;
+}
