@@ -33,13 +33,16 @@ struct Admin {
     token: Option<Arc<str>>,
 }
 
-/// Binds the listener (so a bad address fails start-up) and serves in the background.
+/// Binds the listener (so a bad address fails start-up) and serves in the
+/// background, with `pages` (routes of their own, such as the test phone's)
+/// beside the admin routes.
 pub async fn start(
     listen: SocketAddr,
     token: &str,
     metrics: Arc<Metrics>,
     sip: SipHandle,
     readiness: Readiness,
+    pages: Router,
 ) -> anyhow::Result<SocketAddr> {
     let state = Admin {
         metrics,
@@ -53,7 +56,8 @@ pub async fn start(
         .route("/healthz", get(readyz))
         .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .with_state(state);
+        .with_state(state)
+        .merge(pages);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {

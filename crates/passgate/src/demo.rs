@@ -45,8 +45,26 @@ pub async fn prepare(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn print_instructions(listen: SocketAddr) {
+/// Where `passgate demo` takes browsers' SIP over WebSocket (loopback only:
+/// the demo has no token).
+pub const DEMO_WS_LISTEN: &str = "127.0.0.1:8088";
+
+/// The demo account as the test phone page shows it, when the node is the demo.
+pub fn shown_account(config: &Config) -> Option<crate::phone_page::DemoAccount> {
+    config
+        .phone
+        .show_demo_account
+        .then(|| crate::phone_page::DemoAccount {
+            number: DEMO_NUMBER.to_string(),
+            name: DEMO_NAME.to_string(),
+            passphrase: demo_passphrase(config).to_string(),
+        })
+}
+
+pub fn print_instructions(listen: SocketAddr, http: SocketAddr) {
     let lines = [
+        format!("Call from a browser: http://{http}/phone (the test phone)"),
+        String::new(),
         "Passgate demo".to_string(),
         String::new(),
         format!("Call sip:passgate@{listen} from a softphone (UDP or TCP; PCMU or PCMA)."),
@@ -61,7 +79,7 @@ pub fn print_instructions(listen: SocketAddr) {
         "  sipp -sf tests/sipp/basic_call.xml -m 1 -key codec_pt 0 -key codec_name PCMU \\"
             .to_string(),
         format!("       -key te_pt 101 -key ptime 20 {listen}"),
-        "Admin: http://127.0.0.1:8080/metrics. Stop with Ctrl-C.".to_string(),
+        format!("Admin: http://{http}/metrics. Stop with Ctrl-C."),
     ];
     println!("{}\n", lines.join("\n"));
 }

@@ -21,6 +21,7 @@ mod health;
 mod media_engine;
 mod media_formats;
 mod metrics;
+mod phone_page;
 mod recognize;
 mod rtp_ports;
 mod secure_trunk;
@@ -29,6 +30,7 @@ mod services;
 mod telemetry;
 mod transfer;
 mod tts;
+mod webrtc_call;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -173,8 +175,10 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.sip.listen = listen;
             config.asr.vocabulary =
                 Some(PathBuf::from("config/vocabulary-ko.txt")).filter(|p| p.is_file());
+            config.sip.ws.listen = demo::DEMO_WS_LISTEN.to_string();
+            config.phone.show_demo_account = true;
             block_on(demo::prepare(&config))?;
-            demo::print_instructions(listen);
+            demo::print_instructions(listen, config.http.listen);
             serve(config)
         }
     }
