@@ -48,9 +48,10 @@
     const target = uri.clone();
     target.clearHeaders();
     const headers = {};
-    for (const name of Object.keys(uri.headers)) {
+    // JsSIP keeps a URI's headers (RFC 3261 §19.1.1) as lists by name.
+    for (const [name, values] of Object.entries(uri._headers || {})) {
       if (name.toLowerCase().startsWith('x-passgate-')) {
-        headers[name] = decodeURIComponent(uri.getHeader(name));
+        headers[name] = [].concat(values).map((v) => decodeURIComponent(v)).join(',');
       }
     }
     state.transfer = { target: target.toString(), headers };
