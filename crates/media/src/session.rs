@@ -153,7 +153,9 @@ impl MediaSession {
     /// A datagram for the WebRTC transport; the RTP in it joins the
     /// receive path as plain RTP from the browser's address.
     fn handle_webrtc(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        let Some(w) = self.webrtc.as_mut() else { return };
+        let Some(w) = self.webrtc.as_mut() else {
+            return;
+        };
         w.handle_datagram(now, from, datagram);
         let mut plain = Vec::new();
         while let Some(packet) = w.poll_rtp() {

@@ -104,8 +104,7 @@ impl WebRtcTransport {
             WebRtcCodec::Opus => config.enable_opus(true, false),
         };
         let mut rtc = config.build(now);
-        let candidate =
-            Candidate::host(local, "udp").map_err(|_| WebRtcError::Candidate(local))?;
+        let candidate = Candidate::host(local, "udp").map_err(|_| WebRtcError::Candidate(local))?;
         if rtc.add_local_candidate(candidate).is_none() {
             return Err(WebRtcError::Candidate(local));
         }

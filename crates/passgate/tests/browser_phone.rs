@@ -55,7 +55,9 @@ impl Phone {
 
     fn answer(&mut self) -> serde_json::Value {
         let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("the driver answers");
+        self.stdout
+            .read_line(&mut line)
+            .expect("the driver answers");
         serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line:?}"))
     }
 
@@ -153,7 +155,10 @@ fn the_page_calls_says_the_passphrase_presses_zero_and_is_transferred_verified()
     let result = phone.send("result");
     assert_eq!(ended["state"], "transferred-ended", "{result}");
     // The page showed where the REFER would go and what it says.
-    assert_eq!(result["transfer"]["target"], "sip:agents@127.0.0.1", "{result}");
+    assert_eq!(
+        result["transfer"]["target"], "sip:agents@127.0.0.1",
+        "{result}"
+    );
     assert_eq!(
         result["transfer"]["headers"],
         serde_json::json!({"X-Passgate-Auth": "verified", "X-Passgate-Account": "nelson"}),
@@ -166,11 +171,17 @@ fn the_page_calls_says_the_passphrase_presses_zero_and_is_transferred_verified()
         "{result}"
     );
     // Both ways had sound: the prompts reached the page, the microphone Passgate.
-    assert!(result["line_peak"].as_f64().unwrap_or(0.0) > 0.05, "{result}");
+    assert!(
+        result["line_peak"].as_f64().unwrap_or(0.0) > 0.05,
+        "{result}"
+    );
     let log = agent.wait_log(&["outcome=transferred_verified"], Duration::from_secs(10));
     assert!(log.contains("digit digit=0 source=\"sip-info\""), "{log}");
     assert!(log.contains("transfer completed"), "{log}");
-    assert!(log.contains("call finished outcome=transferred_verified"), "{log}");
+    assert!(
+        log.contains("call finished outcome=transferred_verified"),
+        "{log}"
+    );
     let trail = audit(&agent);
     for event in [
         "\"passphrase_checked\"",
@@ -180,7 +191,10 @@ fn the_page_calls_says_the_passphrase_presses_zero_and_is_transferred_verified()
     ] {
         assert!(trail.contains(event), "{event} missing:\n{trail}");
     }
-    assert!(!trail.contains("하얀"), "the passphrase leaked into the audit");
+    assert!(
+        !trail.contains("하얀"),
+        "the passphrase leaked into the audit"
+    );
 }
 
 #[test]
@@ -208,7 +222,12 @@ fn the_page_takes_the_sms_branch_with_the_code_from_the_sink() {
         std::thread::sleep(Duration::from_millis(200));
     };
     // Typed once the page has been asked for it.
-    let log = wait_count(&agent, "playing prompt=EnterCode", 1, Duration::from_secs(20));
+    let log = wait_count(
+        &agent,
+        "playing prompt=EnterCode",
+        1,
+        Duration::from_secs(20),
+    );
     assert!(log.contains("playing prompt=EnterCode"), "{log}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(phone.send(&format!("press {code}"))["pressed"], code);
@@ -233,10 +252,7 @@ fn the_page_takes_the_sms_branch_with_the_code_from_the_sink() {
 #[test]
 fn the_page_without_its_bundle_says_how_to_build_it() {
     let empty = tempfile::tempdir().unwrap();
-    let agent = Agent::start(&[(
-        "PASSGATE_PHONE__ASSETS",
-        empty.path().to_str().unwrap(),
-    )]);
+    let agent = Agent::start(&[("PASSGATE_PHONE__ASSETS", empty.path().to_str().unwrap())]);
     let mut stream = std::net::TcpStream::connect(agent.http).unwrap();
     write!(
         stream,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::driver::{canonical, connection, Admitted, TcpCounters, TcpInput};
+use crate::stream_conn::{canonical, connection, Admitted, TcpCounters, TcpInput};
 use crate::tcp_admission::{TcpAdmission, TcpRefusal};
 use crate::transport::TransportKind;
 

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::driver::{canonical, Admitted, TcpCounters, TcpInput};
+use crate::stream_conn::{canonical, Admitted, TcpCounters, TcpInput};
 use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
 use crate::transport::TransportKind;
 use crate::ws::{self, WsFrame, WsRefusal};
@@ -102,6 +102,8 @@ async fn serve(
         .max_message_size(Some(ws::MAX_MESSAGE))
         .max_frame_size(Some(ws::MAX_MESSAGE));
     let mut refusal = None;
+    // The handshake library's callback type, large error and all.
+    #[allow(clippy::result_large_err)]
     let check = |request: &Request, mut response: Response| {
         let protocols: Vec<&str> = request
             .headers()

@@ -117,7 +117,9 @@ async fn options_over_websocket_is_answered_on_the_same_connection() {
     let server = start("127.0.0.1", TcpLimits::default()).await;
     let ws_addr = server.ws_addr.expect("a WebSocket listener");
     let mut ws = connect(LOOPBACK, ws_addr, "sip", "").await.unwrap();
-    ws.send(Message::text(options("ws-options-1"))).await.unwrap();
+    ws.send(Message::text(options("ws-options-1")))
+        .await
+        .unwrap();
     let response = next_text(&mut ws).await;
     assert!(response.starts_with("SIP/2.0 200"), "{response}");
     assert!(
