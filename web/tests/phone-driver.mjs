@@ -7,6 +7,7 @@
 //   press KEYS               -> clicks each key on the page's keypad
 //   wait STATE SECONDS       -> answers once the page's state is STATE
 //   result                   -> the page's state, transfer, events, meters
+//   screenshot PATH          -> saves the page as a PNG
 //   quit
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
@@ -90,6 +91,9 @@ for await (const line of lines) {
       answer({ state: await waitState(args[0], Number(args[1] || 30)) });
     } else if (command === 'result') {
       answer(await result());
+    } else if (command === 'screenshot') {
+      await page.screenshot({ path: args[0], fullPage: true });
+      answer({ saved: args[0] });
     } else if (command === 'quit') {
       break;
     } else {

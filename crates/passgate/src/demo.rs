@@ -62,7 +62,12 @@ pub fn shown_account(config: &Config) -> Option<crate::phone_page::DemoAccount> 
 }
 
 pub fn print_instructions(listen: SocketAddr, http: SocketAddr) {
-    let lines = [
+    println!("{}\n", instructions(listen, http).join("\n"));
+}
+
+/// What `passgate demo` prints first: the test phone's address leads.
+fn instructions(listen: SocketAddr, http: SocketAddr) -> Vec<String> {
+    vec![
         format!("Call from a browser: http://{http}/phone (the test phone)"),
         String::new(),
         "Passgate demo".to_string(),
@@ -80,6 +85,30 @@ pub fn print_instructions(listen: SocketAddr, http: SocketAddr) {
             .to_string(),
         format!("       -key te_pt 101 -key ptime 20 {listen}"),
         format!("Admin: http://{http}/metrics. Stop with Ctrl-C."),
-    ];
-    println!("{}\n", lines.join("\n"));
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_phone_page_is_the_first_thing_the_demo_says() {
+        let http = "127.0.0.1:8080".parse().unwrap();
+        let lines = instructions("127.0.0.1:5060".parse().unwrap(), http);
+        assert_eq!(
+            lines[0],
+            "Call from a browser: http://127.0.0.1:8080/phone (the test phone)"
+        );
+        let config = Config {
+            phone: crate::config::PhoneConfig {
+                show_demo_account: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let shown = shown_account(&config).expect("the demo shows its account");
+        assert_eq!(shown.number, DEMO_NUMBER);
+        assert!(shown_account(&Config::default()).is_none());
+    }
 }
