@@ -139,7 +139,19 @@ fn audit(agent: &Agent) -> String {
 
 #[test]
 fn the_page_calls_says_the_passphrase_presses_zero_and_is_transferred_verified() {
-    let agent = start_agent(&[]);
+    verified_call(&[], "codec=Pcmu");
+}
+
+#[test]
+fn the_same_call_in_opus_when_sip_codecs_puts_it_first() {
+    verified_call(
+        &[("PASSGATE_SIP__CODECS", "[\"opus\", \"pcmu\"]".into())],
+        "codec=Opus",
+    );
+}
+
+fn verified_call(extra: &[(&str, String)], codec: &str) {
+    let agent = start_agent(extra);
     let dir = tempfile::tempdir().unwrap();
     let mic = microphone("하얀 말", dir.path());
     let mut phone = Phone::open(&format!("http://{}/phone", agent.http), &mic);
@@ -147,8 +159,9 @@ fn the_page_calls_says_the_passphrase_presses_zero_and_is_transferred_verified()
     assert_eq!(connected["state"], "connected", "{connected}");
     let log = wait_count(&agent, "playing prompt=Menu", 1, Duration::from_secs(60));
     assert!(
-        log.contains("webrtc=true") && log.contains("playing prompt=Menu"),
-        "no menu after the passphrase:\n{log}"
+        log.contains(&format!("{codec} ptime=20 webrtc=true"))
+            && log.contains("playing prompt=Menu"),
+        "no {codec} call with a menu after the passphrase:\n{log}"
     );
     assert_eq!(phone.send("press 0")["pressed"], "0");
     let ended = phone.send("wait transferred-ended 30");
