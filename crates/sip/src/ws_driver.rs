@@ -6,11 +6,14 @@
 //! which frames are SIP is decided in [`crate::ws`].
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -22,6 +25,48 @@ use crate::stream_conn::{canonical, Admitted, TcpCounters, TcpInput};
 use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
 use crate::transport::TransportKind;
 use crate::ws::{self, WsFrame, WsRefusal};
+
+/// How often a connection looks whether a message has begun arriving.
+const PARTIAL_CHECK: Duration = Duration::from_millis(250);
+
+/// A stream that counts the bytes read from it: how a connection tells a
+/// message begun from a silent line while the WebSocket layer buffers it.
+struct Counted<S> {
+    inner: S,
+    received: Arc<AtomicU64>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.received.fetch_add(read, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// Accepts WebSocket connections until the endpoint goes away.
 pub(crate) async fn accept_loop(
@@ -81,6 +126,7 @@ pub(crate) async fn accept_loop(
 enum Ending {
     PeerClosed,
     Idle,
+    MessageTimeout,
     Refused(WsRefusal),
     Protocol(WsError),
     EndpointGone,
@@ -98,6 +144,11 @@ async fn serve(
     _admitted: Admitted,
 ) {
     let _ = stream.set_nodelay(true);
+    let received = Arc::new(AtomicU64::new(0));
+    let stream = Counted {
+        inner: stream,
+        received: received.clone(),
+    };
     let config = WebSocketConfig::default()
         .max_message_size(Some(ws::MAX_MESSAGE))
         .max_frame_size(Some(ws::MAX_MESSAGE));
@@ -176,11 +227,31 @@ async fn serve(
         let _ = sink.close().await;
     });
     let transport = TransportKind::Ws(id);
+    // As over TCP: a connection silent for the idle timeout closes (unless a
+    // call uses it), and a message must be whole within the message timeout
+    // of its first byte (a frame sent a byte at a time).
     let mut last_read = tokio::time::Instant::now();
+    let mut seen = received.load(Ordering::Relaxed);
+    let mut started: Option<tokio::time::Instant> = None;
     let ending = loop {
-        let next = tokio::time::timeout_at(last_read + limits.idle_timeout, frames.next()).await;
-        let message = match next {
+        let deadline = match started {
+            Some(t) => t + limits.message_timeout,
+            None => last_read + limits.idle_timeout,
+        };
+        let look = (tokio::time::Instant::now() + PARTIAL_CHECK).min(deadline);
+        let message = match tokio::time::timeout_at(look, frames.next()).await {
             Err(_) => {
+                let now = tokio::time::Instant::now();
+                if started.is_none() && received.load(Ordering::Relaxed) != seen {
+                    started = Some(now);
+                    continue;
+                }
+                if now < deadline {
+                    continue;
+                }
+                if started.is_some() {
+                    break Ending::MessageTimeout;
+                }
                 let (tx, rx) = oneshot::channel();
                 let asked = to_endpoint.send(TcpInput::Idle { id, may_close: tx }).await;
                 if asked.is_ok() && rx.await == Ok(false) {
@@ -198,6 +269,8 @@ async fn serve(
             Ok(Some(Ok(message))) => message,
         };
         last_read = tokio::time::Instant::now();
+        seen = received.load(Ordering::Relaxed);
+        started = None;
         let data = match message {
             Message::Text(text) => text.as_bytes().to_vec(),
             Message::Binary(bytes) => bytes.to_vec(),
@@ -224,6 +297,12 @@ async fn serve(
         Ending::Idle => {
             counters.closed_idle.fetch_add(1, Ordering::Relaxed);
             tracing::info!(source = %peer.ip(), reason = %"idle", "closing WebSocket connection");
+        }
+        Ending::MessageTimeout => {
+            counters
+                .closed_message_timeout
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(source = %peer.ip(), reason = %"message_timeout", "security: closing WebSocket connection");
         }
         Ending::Refused(why) => {
             counters.ws_closed_frames.fetch_add(1, Ordering::Relaxed);

@@ -281,3 +281,27 @@ async fn the_tcp_caps_apply_to_websocket_connections() {
     assert!(second.is_err(), "a second connection from one source");
     stats_until(&server, |s| s.tcp.refused_per_source == 1).await;
 }
+
+#[tokio::test]
+async fn a_frame_trickled_past_the_message_timeout_closes_the_connection() {
+    use tokio::io::AsyncWriteExt;
+    let limits = TcpLimits {
+        message_timeout: Duration::from_secs(1),
+        ..TcpLimits::default()
+    };
+    let server = start("127.0.0.1", limits).await;
+    let ws_addr = server.ws_addr.unwrap();
+    let mut ws = connect(LOOPBACK, ws_addr, "sip", "").await.unwrap();
+    // A masked text frame announcing 300 bytes, of which 10 ever come.
+    let mut partial = vec![0x81, 0xFE, 0x01, 0x2C, 1, 2, 3, 4];
+    partial.extend_from_slice(b"OPTIONS si");
+    ws.get_mut().write_all(&partial).await.unwrap();
+    let began = std::time::Instant::now();
+    assert!(closed(&mut ws).await, "a frame cut short was waited for");
+    assert!(
+        began.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        began.elapsed()
+    );
+    stats_until(&server, |s| s.tcp.closed_message_timeout == 1).await;
+}
