@@ -6,7 +6,9 @@
 (function () {
   'use strict';
   const $ = (id) => document.getElementById(id);
-  const token = new URLSearchParams(location.search).get('token');
+  const params = new URLSearchParams(location.search);
+  const token = params.get('token');
+  const dtmf = params.get('dtmf');
   const withToken = (path) => token ? `${path}?token=${encodeURIComponent(token)}` : path;
   const state = { session: null, ua: null, events: [], transfer: null, muted: false };
   window.phone = state;
@@ -178,8 +180,14 @@
     button.id = `key-${key === '*' ? 'star' : key === '#' ? 'hash' : key}`;
     button.addEventListener('click', () => {
       if (!state.session || !state.session.isEstablished()) return;
-      state.session.sendDTMF(key);
-      log(`key ${key} (SIP INFO)`);
+      // SIP INFO (JsSIP's default), or RFC 4733 in the media with ?dtmf=rfc4733.
+      if (dtmf === 'rfc4733') {
+        state.session.sendDTMF(key, { transportType: JsSIP.C.DTMF_TRANSPORT.RFC2833 });
+        log(`key ${key} (RFC 4733)`);
+      } else {
+        state.session.sendDTMF(key);
+        log(`key ${key} (SIP INFO)`);
+      }
     });
     $('keypad').appendChild(button);
   }

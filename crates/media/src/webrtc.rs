@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use str0m::change::SdpOffer;
 use str0m::config::CryptoProvider;
-use str0m::media::Mid;
+use str0m::format::{Codec, FormatParams};
+use str0m::media::{Frequency, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
@@ -86,12 +87,15 @@ fn crypto() -> Arc<CryptoProvider> {
 impl WebRtcTransport {
     /// Answers `offer` (SDP text) with ICE-lite, one host candidate at
     /// `local` (the call's UDP port at our media address) and `codec`
-    /// only. Returns the transport and the answer's SDP text.
+    /// only, and `telephone_event` (payload type and clock rate, as the
+    /// offer numbered it) for RFC 4733 keys. Returns the transport and the
+    /// answer's SDP text.
     pub fn accept(
         now: Instant,
         offer: &str,
         local: SocketAddr,
         codec: WebRtcCodec,
+        telephone_event: Option<(u8, u32)>,
     ) -> Result<(WebRtcTransport, String), WebRtcError> {
         let config = RtcConfig::new()
             .set_crypto_provider(crypto())
@@ -103,6 +107,19 @@ impl WebRtcTransport {
             WebRtcCodec::Pcma => config.enable_pcma(true, false),
             WebRtcCodec::Opus => config.enable_opus(true, false),
         };
+        let mut config = config;
+        if let Some((pt, rate)) = telephone_event {
+            if let Some(rate) = Frequency::new(rate) {
+                config.codec_config().add_config(
+                    pt.into(),
+                    None,
+                    Codec::Tele,
+                    rate,
+                    None,
+                    FormatParams::parse_line("0-16"),
+                );
+            }
+        }
         let mut rtc = config.build(now);
         let candidate = Candidate::host(local, "udp").map_err(|_| WebRtcError::Candidate(local))?;
         if rtc.add_local_candidate(candidate).is_none() {

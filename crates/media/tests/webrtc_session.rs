@@ -61,7 +61,7 @@ fn a_browser_peer_and_the_session_hear_each_other_through_dtls_srtp() {
     assert!(offer_text.contains("UDP/TLS/RTP/SAVPF"), "{offer_text}");
 
     let (transport, answer) =
-        WebRtcTransport::accept(start, &offer_text, our_addr, WebRtcCodec::Pcmu).unwrap();
+        WebRtcTransport::accept(start, &offer_text, our_addr, WebRtcCodec::Pcmu, None).unwrap();
     assert!(answer.contains("a=ice-lite"), "{answer}");
     assert!(answer.contains("a=fingerprint:"), "{answer}");
     assert!(

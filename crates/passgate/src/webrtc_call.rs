@@ -32,7 +32,10 @@ pub fn media_for(
         Codec::Pcma => WebRtcCodec::Pcma,
         Codec::Opus => WebRtcCodec::Opus,
     };
-    let (transport, answer) = WebRtcTransport::accept(Instant::now(), &offer.0, candidate, codec)
-        .context("answering the WebRTC offer")?;
+    // The events' clock the negotiation preferred: the codec's.
+    let events = neg.telephone_event.map(|pt| (pt, neg.codec.clock_rate()));
+    let (transport, answer) =
+        WebRtcTransport::accept(Instant::now(), &offer.0, candidate, codec, events)
+            .context("answering the WebRTC offer")?;
     Ok((session.with_webrtc(transport), Some(answer)))
 }

@@ -139,7 +139,7 @@ fn audit(agent: &Agent) -> String {
 
 #[test]
 fn the_page_calls_says_the_passphrase_presses_zero_and_is_transferred_verified() {
-    verified_call(&[], "codec=Pcmu");
+    verified_call(&[], "codec=Pcmu", "", "source=\"sip-info\"");
 }
 
 #[test]
@@ -147,14 +147,21 @@ fn the_same_call_in_opus_when_sip_codecs_puts_it_first() {
     verified_call(
         &[("PASSGATE_SIP__CODECS", "[\"opus\", \"pcmu\"]".into())],
         "codec=Opus",
+        "",
+        "source=\"sip-info\"",
     );
 }
 
-fn verified_call(extra: &[(&str, String)], codec: &str) {
+#[test]
+fn the_same_call_with_the_key_sent_as_rfc_4733_in_the_media() {
+    verified_call(&[], "codec=Pcmu", "?dtmf=rfc4733", "source=Rfc4733");
+}
+
+fn verified_call(extra: &[(&str, String)], codec: &str, query: &str, key_source: &str) {
     let agent = start_agent(extra);
     let dir = tempfile::tempdir().unwrap();
     let mic = microphone("하얀 말", dir.path());
-    let mut phone = Phone::open(&format!("http://{}/phone", agent.http), &mic);
+    let mut phone = Phone::open(&format!("http://{}/phone{query}", agent.http), &mic);
     let connected = phone.send("call");
     assert_eq!(connected["state"], "connected", "{connected}");
     let log = wait_count(&agent, "playing prompt=Menu", 1, Duration::from_secs(60));
@@ -189,7 +196,11 @@ fn verified_call(extra: &[(&str, String)], codec: &str) {
         "{result}"
     );
     let log = agent.wait_log(&["outcome=transferred_verified"], Duration::from_secs(10));
-    assert!(log.contains("digit digit=0 source=\"sip-info\""), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("digit digit=0") && l.contains(key_source)),
+        "no 0 by {key_source}:\n{log}"
+    );
     assert!(log.contains("transfer completed"), "{log}");
     assert!(
         log.contains("call finished outcome=transferred_verified"),

@@ -408,13 +408,11 @@ pub fn negotiate(offer: &SessionDescription, policy: &MediaPolicy) -> Result<Neg
         .iter()
         .filter(|r| r.encoding.eq_ignore_ascii_case("telephone-event"))
         .collect();
-    // A WebRTC caller's keys come by SIP INFO; its answer has no events.
     let telephone_event = events
         .iter()
         .find(|r| r.clock_rate == codec.clock_rate())
         .or_else(|| events.first())
-        .map(|r| r.payload_type)
-        .filter(|_| !webrtc);
+        .map(|r| r.payload_type);
     let ip = m
         .connection
         .or(offer.connection)

@@ -292,8 +292,8 @@ fn a_webrtc_offer_is_taken_for_the_webrtc_stack_to_answer() {
     assert_eq!((neg.codec, neg.payload_type), (Codec::Pcmu, 0));
     // c=0.0.0.0 is WebRTC's placeholder, not a hold.
     assert_eq!(neg.direction, Direction::SendRecv);
-    // Keys come by SIP INFO; the answer carries no events.
-    assert_eq!(neg.telephone_event, None);
+    // RFC 4733 keys at the offer's 8 kHz event type (JsSIP's INFO works too).
+    assert_eq!(neg.telephone_event, Some(126));
     assert!(neg.rtcp_mux);
     assert!(neg.srtp.is_none());
     // Even where SRTP by SDES is required: the keys come from DTLS.
