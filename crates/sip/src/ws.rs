@@ -4,7 +4,7 @@
 //! A connection must ask for the `sip` subprotocol (§4). From a source off
 //! loopback it must also carry the admin token, as the `token` query
 //! parameter of the request URI or as a subprotocol `passgate-token.<token>`
-//! (a browser can set neither a header nor a cookie on another port); with
+//! (a browser's WebSocket can carry no Authorization header); with
 //! no token configured, only loopback may connect. Each text or binary frame
 //! carries exactly one SIP message (§5.1): a frame over the size limit, or
 //! one that does not start like a SIP request or response, closes the
