@@ -41,6 +41,7 @@ pub mod session;
 pub mod source_latch;
 pub mod srtp;
 pub mod vad;
+pub mod webrtc;
 
 pub use codec::AudioCodec;
 pub use digit::Digit;
@@ -67,3 +68,4 @@ pub use session::{
 pub use source_latch::{SourceLatch, SourceLearning};
 pub use srtp::{Srtp, SrtpConfig, SrtpMaster, SrtpProfile, SrtpStats};
 pub use vad::{Vad, VadConfig, VadEvent};
+pub use webrtc::{WebRtcCodec, WebRtcError, WebRtcStats, WebRtcTransport};

@@ -35,7 +35,9 @@ struct Admin {
     token: Option<Arc<str>>,
 }
 
-/// Binds the listener (so a bad address fails start-up) and serves in the background.
+/// Binds the listener (so a bad address fails start-up) and serves in the
+/// background, with `pages` (routes of their own, such as the test phone's)
+/// beside the admin routes.
 pub async fn start(
     listen: SocketAddr,
     token: &str,
@@ -43,6 +45,7 @@ pub async fn start(
     sip: SipHandle,
     readiness: Readiness,
     console: crate::console::Console,
+    pages: Router,
 ) -> anyhow::Result<SocketAddr> {
     let state = Admin {
         metrics,
@@ -58,7 +61,8 @@ pub async fn start(
         .merge(crate::console::api(console.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
-        .merge(crate::console::pages(console));
+        .merge(crate::console::pages(console))
+        .merge(pages);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {

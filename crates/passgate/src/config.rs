@@ -13,12 +13,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod decoys;
 mod filler;
+mod phone;
 pub mod printed;
 mod recognizer;
 mod shell_env;
 mod sip_tls;
 pub use decoys::DecoysConfig;
 pub use filler::FillerConfig;
+pub use phone::{PhoneConfig, SipWsConfig};
 pub use recognizer::AsrConfig;
 use shell_env::ShellEnv;
 pub use sip_tls::SipTlsConfig;
@@ -55,6 +57,8 @@ pub struct Config {
     /// `[crm]`: optional web calls for lookup and passphrase verification.
     #[serde(skip_serializing)]
     pub crm: auth::crm::CrmConfig,
+    /// `[phone]`: the browser test phone's page.
+    pub phone: PhoneConfig,
 }
 
 /// The shortest `sip.digest_nonce_secret` taken.
@@ -124,6 +128,8 @@ pub struct SipConfig {
     pub tcp: SipTcpConfig,
     /// `[sip.tls]`: SIP over TLS.
     pub tls: SipTlsConfig,
+    /// `[sip.ws]`: SIP over WebSocket, for browsers.
+    pub ws: SipWsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,6 +196,7 @@ impl Default for SipConfig {
             server_header: String::new(),
             tcp: SipTcpConfig::default(),
             tls: SipTlsConfig::default(),
+            ws: SipWsConfig::default(),
         }
     }
 }
@@ -453,6 +460,7 @@ impl Config {
         let bad = |key: &str, problem: String| ConfigError::Invalid(format!("{key}: {problem}"));
         self.asr.listen.validate().map_err(ConfigError::Invalid)?;
         self.sip.tls.validate().map_err(ConfigError::Invalid)?;
+        self.sip.ws.listen_addr().map_err(ConfigError::Invalid)?;
         let rule = &self.passphrase;
         for (key, value) in [
             ("passphrase.margin", rule.margin),

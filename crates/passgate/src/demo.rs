@@ -43,6 +43,22 @@ pub async fn prepare(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where `passgate demo` takes browsers' SIP over WebSocket (loopback only:
+/// the demo has no token).
+pub const DEMO_WS_LISTEN: &str = "127.0.0.1:8088";
+
+/// The demo account as the test phone page shows it, when the node is the demo.
+pub fn shown_account(config: &Config) -> Option<crate::phone_page::DemoAccount> {
+    config
+        .phone
+        .show_demo_account
+        .then(|| crate::phone_page::DemoAccount {
+            number: DEMO_NUMBER.to_string(),
+            name: DEMO_NAME.to_string(),
+            passphrase: demo_passphrase(config).to_string(),
+        })
+}
+
 /// What the demo's console shows: the account, its passphrase, the texts.
 pub fn console(config: &Config) -> crate::console::Demo {
     crate::console::Demo {
@@ -53,9 +69,15 @@ pub fn console(config: &Config) -> crate::console::Demo {
     }
 }
 
-/// The console's address comes first: it is where the demo is watched.
 pub fn print_instructions(listen: SocketAddr, http: SocketAddr) {
-    let lines = [
+    println!("{}\n", instructions(listen, http).join("\n"));
+}
+
+/// What `passgate demo` prints first: the test phone's address, then the
+/// console's, where the call is watched.
+fn instructions(listen: SocketAddr, http: SocketAddr) -> Vec<String> {
+    vec![
+        format!("Call from a browser: http://{http}/phone (the test phone)"),
         format!("Console: http://{http}/console/"),
         String::new(),
         "Passgate demo".to_string(),
@@ -74,6 +96,30 @@ pub fn print_instructions(listen: SocketAddr, http: SocketAddr) {
             .to_string(),
         format!("       -key te_pt 101 -key ptime 20 {listen}"),
         format!("Metrics: http://{http}/metrics. Stop with Ctrl-C."),
-    ];
-    println!("{}\n", lines.join("\n"));
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_phone_page_is_the_first_thing_the_demo_says() {
+        let http = "127.0.0.1:8080".parse().unwrap();
+        let lines = instructions("127.0.0.1:5060".parse().unwrap(), http);
+        assert_eq!(
+            lines[0],
+            "Call from a browser: http://127.0.0.1:8080/phone (the test phone)"
+        );
+        assert_eq!(lines[1], "Console: http://127.0.0.1:8080/console/");
+        let config = Config {
+            phone: crate::config::PhoneConfig {
+                show_demo_account: true,
+            },
+            ..Default::default()
+        };
+        let shown = shown_account(&config).expect("the demo shows its account");
+        assert_eq!(shown.number, DEMO_NUMBER);
+        assert!(shown_account(&Config::default()).is_none());
+    }
 }

@@ -22,6 +22,7 @@ mod health;
 mod media_engine;
 mod media_formats;
 mod metrics;
+mod phone_page;
 mod recognize;
 mod rtp_ports;
 mod secure_trunk;
@@ -30,6 +31,7 @@ mod services;
 mod telemetry;
 mod transfer;
 mod tts;
+mod webrtc_call;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -191,6 +193,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.http.listen = http;
             config.asr.vocabulary =
                 Some(PathBuf::from("config/vocabulary-ko.txt")).filter(|p| p.is_file());
+            config.sip.ws.listen = demo::DEMO_WS_LISTEN.to_string();
+            config.phone.show_demo_account = true;
             demo::print_instructions(listen, http);
             block_on(demo::prepare(&config))?;
             let console = demo::console(&config);

@@ -51,6 +51,13 @@ impl MediaFormats {
         receiver.strict_source = self.strict_source;
         receiver.sdp_source = Some(neg.remote_rtp);
         receiver.learn_source = self.learn_source;
+        if neg.webrtc.is_some() {
+            // ICE finds a browser's address and DTLS-SRTP authenticates
+            // its packets; the SDP's address is a placeholder.
+            receiver.strict_source = false;
+            receiver.sdp_source = None;
+            receiver.learn_source = SourceLearning::Any;
+        }
         pacer.payload_type = neg.payload_type;
         pacer.ptime = Ptime::from_millis(neg.ptime_ms).unwrap_or(Ptime::Ms20);
         pacer.idle = IdleFill::Silence;

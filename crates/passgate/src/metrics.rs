@@ -392,6 +392,8 @@ impl Metrics {
                 ("message_timeout", s.tcp.closed_message_timeout),
                 ("framing", s.tcp.closed_framing),
                 ("tls_handshake", s.tcp.tls_handshake_failed),
+                ("ws_handshake", s.tcp.ws_refused),
+                ("ws_frame", s.tcp.ws_closed_frames),
             ] {
                 let _ = writeln!(
                     out,

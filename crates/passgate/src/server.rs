@@ -111,9 +111,23 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
             Duration::from_secs(s.reload_check_secs),
         );
     }
-    let mut server = driver::start_with_tls(config.sip.listen, endpoint, tcp_limits, tls)
+    let ws = config
+        .sip
+        .ws
+        .listen_addr()
+        .map_err(anyhow::Error::msg)?
+        .map(|listen| driver::WsListen {
+            listen,
+            token: Some(config.http.token.clone()),
+        });
+    let mut server = driver::start_with_listeners(config.sip.listen, endpoint, tcp_limits, tls, ws)
         .await
-        .with_context(|| format!("binding SIP (UDP, TCP, TLS) on {}", config.sip.listen))?;
+        .with_context(|| {
+            format!(
+                "binding SIP (UDP, TCP, TLS, WebSocket) on {}",
+                config.sip.listen
+            )
+        })?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     if let (Some(recognizer), lag @ 1..) = (&recognizer, config.asr.admit_max_lag_ms) {
@@ -161,6 +175,14 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
             },
         },
         console,
+        crate::phone_page::routes(
+            config.http.assets.clone(),
+            crate::phone_page::PhoneInfo {
+                ws: server.ws_addr,
+                demo: crate::demo::shown_account(&config),
+            },
+            &config.http.token,
+        ),
     )
     .await
     .with_context(|| format!("binding the admin HTTP on {}", config.http.listen))?;
@@ -169,6 +191,9 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
     println!("SIP listening on {} (UDP and TCP)", server.local_addr);
     if let Some(tls) = server.tls_addr {
         println!("SIP over TLS listening on {tls}");
+    }
+    if let Some(ws) = server.ws_addr {
+        println!("SIP over WebSocket listening on {ws}");
     }
     tracing::info!(sip = %server.local_addr, public = %config.public_ip(), public_v6 = ?config.public_ipv6(), %http, "passgate ready");
 
@@ -180,6 +205,7 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
         media: MediaResources {
             ports: RtpPorts::new(config.sip.listen.ip(), config.rtp.port_range),
             engine: media,
+            media_ip: config.public_ip(),
             formats: MediaFormats {
                 recognizer_rate,
                 strict_source: config.rtp.strict_source,

@@ -42,6 +42,8 @@ pub struct MediaResources {
     pub ports: RtpPorts,
     pub engine: MediaEngine,
     pub formats: MediaFormats,
+    /// The address our SDP gives callers (a WebRTC answer's host candidate).
+    pub media_ip: std::net::IpAddr,
 }
 
 /// What a call says and hears: rendered prompts and the recognizer (none

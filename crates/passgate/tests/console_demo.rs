@@ -1,5 +1,5 @@
-//! `passgate demo` and its console: the console's address is the first
-//! thing printed; in a real browser (Debian's Chromium driven by
+//! `passgate demo` and its console: the test phone's and the console's
+//! addresses are the first two things printed; in a real browser (Debian's Chromium driven by
 //! playwright-core, `web/tests/console-demo.mjs`) the page shows the demo
 //! account and its passphrase, and the code the demo's SMS gateway sent,
 //! which — read off the page and typed by the caller (SIPp) — verifies the
@@ -74,11 +74,17 @@ fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() 
     let (sip, http) = (free_port(), free_port());
     let demo = start_demo(sip, http);
     let first = demo.lines.recv_timeout(Duration::from_secs(30)).unwrap();
+    let second = demo.lines.recv_timeout(Duration::from_secs(30)).unwrap();
     let console = format!("http://127.0.0.1:{http}/console/");
     assert_eq!(
         first,
+        format!("Call from a browser: http://127.0.0.1:{http}/phone (the test phone)"),
+        "the test phone's address comes first"
+    );
+    assert_eq!(
+        second,
         format!("Console: {console}"),
-        "the console's address comes first"
+        "the console's address comes second"
     );
     loop {
         let line = demo

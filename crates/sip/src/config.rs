@@ -18,6 +18,9 @@ pub struct EndpointConfig {
     pub public_port: u16,
     /// The port of the TLS listener, written in Contact and Via of TLS calls.
     pub tls_port: Option<u16>,
+    /// The port of the WebSocket listener, written in Contact and Via of
+    /// calls over WebSocket.
+    pub ws_port: Option<u16>,
     /// User part of our Contact.
     pub user: String,
     pub media: MediaPolicy,
@@ -66,6 +69,7 @@ impl EndpointConfig {
             public_ipv6: None,
             public_port: public.port(),
             tls_port: None,
+            ws_port: None,
             user: "passgate".into(),
             media: MediaPolicy::default(),
             timers: Timers::default(),

@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::call_events::{CallRouter, Routed};
 pub use crate::call_events::{NewCall, CALL_EVENT_DEPTH};
 use crate::endpoint::{CallHandle, Endpoint, EndpointConfig, Stats, TransportKind};
-use crate::framing::{Frame, StreamFramer};
+pub use crate::stream_conn::TcpStats;
+use crate::stream_conn::{canonical, connection, Admitted, TcpCounters, TcpInput};
 use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
 
 /// The kernel's default (208 KB) drops INVITEs from a few thousand calls/s.
@@ -35,6 +35,8 @@ pub enum Command {
     Answer {
         call: CallHandle,
         rtp_port: u16,
+        /// The answer's SDP when the application writes it (WebRTC).
+        sdp: Option<String>,
     },
     Reject {
         call: CallHandle,
@@ -76,55 +78,6 @@ pub struct CallChannelStats {
     pub refused_backlog: u64,
 }
 
-/// What the TCP transport refused and closed.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TcpStats {
-    pub refused_forbidden: u64,
-    pub refused_per_source: u64,
-    pub refused_total: u64,
-    pub closed_idle: u64,
-    pub closed_message_timeout: u64,
-    pub closed_framing: u64,
-    /// TLS connections closed before or during the handshake (a bad or
-    /// refused client certificate, a stalled or non-TLS client).
-    pub tls_handshake_failed: u64,
-}
-
-#[derive(Default)]
-struct TcpCounters {
-    refused_forbidden: AtomicU64,
-    refused_per_source: AtomicU64,
-    refused_total: AtomicU64,
-    closed_idle: AtomicU64,
-    closed_message_timeout: AtomicU64,
-    closed_framing: AtomicU64,
-    tls_handshake_failed: AtomicU64,
-}
-
-impl TcpCounters {
-    fn snapshot(&self) -> TcpStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        TcpStats {
-            refused_forbidden: get(&self.refused_forbidden),
-            refused_per_source: get(&self.refused_per_source),
-            refused_total: get(&self.refused_total),
-            closed_idle: get(&self.closed_idle),
-            closed_message_timeout: get(&self.closed_message_timeout),
-            closed_framing: get(&self.closed_framing),
-            tls_handshake_failed: get(&self.tls_handshake_failed),
-        }
-    }
-
-    fn refused(&self, why: TcpRefusal) {
-        let counter = match why {
-            TcpRefusal::Forbidden => &self.refused_forbidden,
-            TcpRefusal::PerSource => &self.refused_per_source,
-            TcpRefusal::Total => &self.refused_total,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// Sends the application's decisions to the driver. Cheap to clone.
 #[derive(Clone)]
 pub struct SipHandle {
@@ -143,7 +96,22 @@ impl SipHandle {
     }
 
     pub async fn answer(&self, call: CallHandle, rtp_port: u16) {
-        self.send(Command::Answer { call, rtp_port }).await
+        self.send(Command::Answer {
+            call,
+            rtp_port,
+            sdp: None,
+        })
+        .await
+    }
+
+    /// Answers with SDP the application wrote (a WebRTC stack's answer).
+    pub async fn answer_with_sdp(&self, call: CallHandle, rtp_port: u16, sdp: String) {
+        self.send(Command::Answer {
+            call,
+            rtp_port,
+            sdp: Some(sdp),
+        })
+        .await
     }
 
     pub async fn reject(&self, call: CallHandle, code: u16) {
@@ -180,6 +148,8 @@ pub struct SipServer {
     pub local_addr: SocketAddr,
     /// Where the TLS listener took connections, when there is one.
     pub tls_addr: Option<SocketAddr>,
+    /// Where the WebSocket listener takes connections, when there is one.
+    pub ws_addr: Option<SocketAddr>,
 }
 
 /// The TLS listener: its address (port 0 picks one) and its certificates.
@@ -188,40 +158,11 @@ pub struct TlsListen {
     pub config: Arc<crate::tls::TlsConfigStore>,
 }
 
-enum TcpInput {
-    Opened {
-        id: u64,
-        peer: SocketAddr,
-        writer: mpsc::Sender<Vec<u8>>,
-    },
-    Message {
-        transport: TransportKind,
-        peer: SocketAddr,
-        data: Vec<u8>,
-    },
-    Closed {
-        id: u64,
-    },
-    /// The connection has been silent for the idle timeout: may it close?
-    /// (Not while a call in progress uses it.)
-    Idle {
-        id: u64,
-        may_close: oneshot::Sender<bool>,
-    },
-}
-
-/// Holds a connection's admission; releases it when the connection ends.
-struct Admitted {
-    admission: Arc<Mutex<TcpAdmission>>,
-    peer: SocketAddr,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        if let Ok(mut a) = self.admission.lock() {
-            a.release(self.peer.ip());
-        }
-    }
+/// The WebSocket listener (RFC 7118): its address (port 0 picks one) and
+/// the token a connection off loopback must carry ([`crate::ws`]).
+pub struct WsListen {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
 }
 
 /// Binds UDP and TCP on `listen` (port 0 picks one free for both) and starts
@@ -248,6 +189,18 @@ pub async fn start_with_tls(
     limits: TcpLimits,
     tls: Option<TlsListen>,
 ) -> io::Result<SipServer> {
+    start_with_listeners(listen, config, limits, tls, None).await
+}
+
+/// [`start_with_tls`] with a WebSocket listener too, under the same
+/// connection limits (counted together with TCP and TLS).
+pub async fn start_with_listeners(
+    listen: SocketAddr,
+    config: EndpointConfig,
+    limits: TcpLimits,
+    tls: Option<TlsListen>,
+    ws: Option<WsListen>,
+) -> io::Result<SipServer> {
     let (udp, tcp) = bind_both(listen)?;
     let local_addr = udp.local_addr()?;
     let mut config = config;
@@ -266,6 +219,17 @@ pub async fn start_with_tls(
         None => None,
     };
     let tls_addr = tls.as_ref().map(|t| t.2);
+    let ws = match ws {
+        Some(w) => {
+            let listener = TcpListener::bind(w.listen).await?;
+            let addr = listener.local_addr()?;
+            config.ws_port.get_or_insert(addr.port());
+            let token: Option<Arc<str>> = w.token.filter(|t| !t.is_empty()).map(Arc::from);
+            Some((listener, token, addr))
+        }
+        None => None,
+    };
+    let ws_addr = ws.as_ref().map(|w| w.2);
     let (cmd_tx, cmd_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (calls_tx, calls_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (tcp_tx, tcp_rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -276,9 +240,19 @@ pub async fn start_with_tls(
     let counters = Arc::new(TcpCounters::default());
     let ids = Arc::new(AtomicU64::new(1));
     if let Some((listener, store, _)) = tls {
-        tokio::spawn(tls_accept_loop(
+        tokio::spawn(crate::tls_accept::tls_accept_loop(
             listener,
             store,
+            tcp_tx.clone(),
+            admission.clone(),
+            counters.clone(),
+            ids.clone(),
+        ));
+    }
+    if let Some((listener, token, _)) = ws {
+        tokio::spawn(crate::ws_driver::accept_loop(
+            listener,
+            token,
             tcp_tx.clone(),
             admission.clone(),
             counters.clone(),
@@ -294,6 +268,7 @@ pub async fn start_with_tls(
         calls: calls_rx,
         local_addr,
         tls_addr,
+        ws_addr,
     })
 }
 
@@ -363,19 +338,21 @@ async fn run(
                         tracing::warn!(destination = %t.destination, error = %e, "UDP send failed");
                     }
                 }
-                TransportKind::Tcp(id) | TransportKind::Tls(id) => match connections.get(&id) {
-                    Some((_, writer)) => {
-                        if writer.try_send(t.payload).is_err() {
-                            tracing::warn!(
-                                connection = id,
-                                "TCP connection backed up; message dropped"
-                            );
+                TransportKind::Tcp(id) | TransportKind::Tls(id) | TransportKind::Ws(id) => {
+                    match connections.get(&id) {
+                        Some((_, writer)) => {
+                            if writer.try_send(t.payload).is_err() {
+                                tracing::warn!(
+                                    connection = id,
+                                    "TCP connection backed up; message dropped"
+                                );
+                            }
+                        }
+                        None => {
+                            tracing::debug!(connection = id, "TCP connection gone; message dropped")
                         }
                     }
-                    None => {
-                        tracing::debug!(connection = id, "TCP connection gone; message dropped")
-                    }
-                },
+                }
             }
         }
         // Never awaited: a call that does not take its events is ended,
@@ -447,7 +424,7 @@ async fn run(
                 let now = Instant::now();
                 let result = match cmd {
                     Command::Ring { call } => ep.ring(now, call),
-                    Command::Answer { call, rtp_port } => ep.answer(now, call, rtp_port),
+                    Command::Answer { call, rtp_port, sdp } => ep.answer_with_sdp(now, call, rtp_port, sdp),
                     Command::Reject { call, code } => ep.reject(now, call, code),
                     Command::Hangup { call } => ep.hangup(now, call),
                     Command::Refer { call, refer_to } => ep.refer(now, call, &refer_to),
@@ -478,12 +455,6 @@ async fn run(
             _ = tokio::time::sleep_until(sleep_until.into()) => ep.handle_timeout(Instant::now()),
         }
     }
-}
-
-/// An IPv4 caller of a dual-stack socket, as the IPv4 address it is: the
-/// endpoint answers it in IPv4 (Via, Contact, SDP).
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// `to` as the socket takes it: IPv4 as IPv4-mapped on an IPv6 socket.
@@ -548,234 +519,5 @@ async fn accept_loop(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-    }
-}
-
-/// Why a connection's reading stopped.
-enum Ending {
-    PeerClosed,
-    Idle,
-    MessageTimeout,
-    Framing(crate::framing::FramingError),
-    EndpointGone,
-}
-
-/// Reads and writes one stream connection, TCP or TLS: `transport` names it.
-async fn connection<S>(
-    transport: TransportKind,
-    stream: S,
-    peer: SocketAddr,
-    to_endpoint: mpsc::Sender<TcpInput>,
-    limits: TcpLimits,
-    counters: Arc<TcpCounters>,
-    _admitted: Admitted,
-) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let id = match transport {
-        TransportKind::Tcp(id) | TransportKind::Tls(id) => id,
-        TransportKind::Udp => return,
-    };
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
-    if to_endpoint
-        .send(TcpInput::Opened {
-            id,
-            peer,
-            writer: out_tx.clone(),
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let write_task = tokio::spawn(async move {
-        while let Some(bytes) = out_rx.recv().await {
-            // TLS holds records until flushed; for TCP flushing costs nothing.
-            if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
-                break;
-            }
-        }
-    });
-    let mut framer = StreamFramer::default();
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut last_read = tokio::time::Instant::now();
-    // When the first byte of the message now being received arrived.
-    let mut message_started: Option<tokio::time::Instant> = None;
-    let ending = 'read: loop {
-        let (deadline, on_expiry) = match message_started {
-            Some(t) => (t + limits.message_timeout, Ending::MessageTimeout),
-            None => (last_read + limits.idle_timeout, Ending::Idle),
-        };
-        let n = match tokio::time::timeout_at(deadline, reader.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break Ending::PeerClosed,
-            Ok(Ok(n)) => n,
-            Err(_) => {
-                if matches!(on_expiry, Ending::Idle) {
-                    let (tx, rx) = oneshot::channel();
-                    let asked = to_endpoint.send(TcpInput::Idle { id, may_close: tx }).await;
-                    if asked.is_ok() && rx.await == Ok(false) {
-                        last_read = tokio::time::Instant::now();
-                        continue;
-                    }
-                }
-                break on_expiry;
-            }
-        };
-        last_read = tokio::time::Instant::now();
-        framer.push(&buf[..n]);
-        loop {
-            match framer.next_frame() {
-                Ok(Some(Frame::Message(data))) => {
-                    message_started = None;
-                    if to_endpoint
-                        .send(TcpInput::Message {
-                            transport,
-                            peer,
-                            data,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        break 'read Ending::EndpointGone;
-                    }
-                }
-                Ok(Some(Frame::Ping)) => {
-                    let _ = out_tx.try_send(b"\r\n".to_vec());
-                }
-                Ok(None) => break,
-                Err(e) => break 'read Ending::Framing(e),
-            }
-        }
-        if framer.buffered() > 0 {
-            message_started.get_or_insert(last_read);
-        } else {
-            message_started = None;
-        }
-    };
-    match ending {
-        Ending::PeerClosed | Ending::EndpointGone => {}
-        Ending::Idle => {
-            counters.closed_idle.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(source = %peer.ip(), reason = %"idle", "closing TCP connection");
-        }
-        Ending::MessageTimeout => {
-            counters
-                .closed_message_timeout
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                source = %peer.ip(),
-                reason = %"message_timeout",
-                "security: closing TCP connection"
-            );
-        }
-        Ending::Framing(e) => {
-            counters.closed_framing.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                source = %peer.ip(),
-                reason = %"framing",
-                error = %e,
-                "security: closing TCP connection"
-            );
-        }
-    }
-    drop(out_tx);
-    let _ = to_endpoint.send(TcpInput::Closed { id }).await;
-    write_task.abort();
-}
-
-/// The TLS listener: admission as for TCP (who, how many in all and per
-/// source), then the handshake within the message timeout, then the same
-/// connection loop as TCP with messages marked [`TransportKind::Tls`].
-async fn tls_accept_loop(
-    listener: TcpListener,
-    store: Arc<crate::tls::TlsConfigStore>,
-    to_endpoint: mpsc::Sender<TcpInput>,
-    admission: Arc<Mutex<TcpAdmission>>,
-    counters: Arc<TcpCounters>,
-    ids: Arc<AtomicU64>,
-) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "TLS accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let peer = canonical(peer);
-        let admitted = match admission.lock() {
-            Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
-            Err(_) => Err(TcpRefusal::Total),
-        };
-        let limits = match admitted {
-            Ok(limits) => limits,
-            Err(why) => {
-                counters.refused(why);
-                drop(stream);
-                tracing::warn!(
-                    source = %peer.ip(),
-                    reason = %why.as_str(),
-                    "security: TLS connection refused"
-                );
-                continue;
-            }
-        };
-        let guard = Admitted {
-            admission: admission.clone(),
-            peer,
-        };
-        let acceptor = match store.acceptor() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "no TLS configuration; connection closed");
-                continue;
-            }
-        };
-        let id = ids.fetch_add(1, Ordering::Relaxed);
-        let to_endpoint = to_endpoint.clone();
-        let counters = counters.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let handshake =
-                tokio::time::timeout(limits.message_timeout, acceptor.accept(stream)).await;
-            let tls = match handshake {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    counters
-                        .tls_handshake_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        source = %peer.ip(),
-                        reason = %"tls_handshake",
-                        error = %e,
-                        "security: closing TLS connection"
-                    );
-                    return;
-                }
-                Err(_) => {
-                    counters
-                        .tls_handshake_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        source = %peer.ip(),
-                        reason = %"tls_handshake_timeout",
-                        "security: closing TLS connection"
-                    );
-                    return;
-                }
-            };
-            connection(
-                TransportKind::Tls(id),
-                tls,
-                peer,
-                to_endpoint,
-                limits,
-                counters,
-                guard,
-            )
-            .await;
-        });
     }
 }

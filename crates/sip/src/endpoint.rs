@@ -175,9 +175,9 @@ impl Endpoint {
     /// Whether a call in progress sends over TCP connection `id` (such a
     /// connection is kept however long it stays silent).
     pub fn uses_connection(&self, id: u64) -> bool {
-        self.calls.values().any(
-            |c| matches!(c.transport, TransportKind::Tcp(i) | TransportKind::Tls(i) if i == id),
-        )
+        self.calls
+            .values()
+            .any(|c| c.transport.connection() == Some(id))
     }
 
     /// Transactions still held (for memory accounting and drain checks).
@@ -475,12 +475,26 @@ impl Endpoint {
         call: CallHandle,
         local_rtp_port: u16,
     ) -> Result<(), CommandError> {
+        self.answer_with_sdp(now, call, local_rtp_port, None)
+    }
+
+    /// [`Endpoint::answer`] with the answer's SDP written by the application:
+    /// a WebRTC offer ([`sdp::Negotiated::webrtc`]) is answered by the
+    /// WebRTC stack, which owns its ICE and DTLS parameters.
+    pub fn answer_with_sdp(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        local_rtp_port: u16,
+        answer_sdp: Option<String>,
+    ) -> Result<(), CommandError> {
         let c = offered(&mut self.calls, call, "answer")?;
         c.local_rtp_port = local_rtp_port;
         let local = SocketAddr::new(c.media_ip, local_rtp_port);
-        let body = match &c.media {
-            Some(neg) => sdp::answer(neg, local, c.origin),
-            None => {
+        let body = match (&c.media, answer_sdp) {
+            (Some(_), Some(written)) => written,
+            (Some(neg), None) => sdp::answer(neg, local, c.origin),
+            (None, _) => {
                 c.awaiting_answer_in_ack = true;
                 sdp::offer(&self.config.media, local, c.origin)
             }

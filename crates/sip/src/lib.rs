@@ -35,13 +35,17 @@ pub mod salvage;
 pub mod sdes;
 pub mod sdp;
 mod stateless;
+mod stream_conn;
 pub mod tcp_admission;
 mod timer_queue;
 pub mod timers;
 pub mod tls;
+mod tls_accept;
 pub mod tls_client_auth;
 mod transaction;
 pub mod transport;
+pub mod ws;
+mod ws_driver;
 
 pub use admission::{Cidr, RateLimit};
 pub use auth_throttle::AuthLimits;

@@ -132,11 +132,15 @@ pub struct MediaDescription {
     pub rtcp_mux: bool,
     /// The `a=crypto` lines we could use, in the offer's order of preference.
     pub crypto: Vec<CryptoOffer>,
+    /// `a=fingerprint` (RFC 8122): the stream's keys come from DTLS.
+    pub fingerprint: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionDescription {
     pub connection: Option<IpAddr>,
+    /// A session-level `a=fingerprint`, for every stream.
+    pub fingerprint: bool,
     pub direction: Option<Direction>,
     pub media: Vec<MediaDescription>,
 }
@@ -174,6 +178,7 @@ impl SdpError {
 pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
     let mut session = SessionDescription {
         connection: None,
+        fingerprint: false,
         direction: None,
         media: Vec::new(),
     };
@@ -221,6 +226,7 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     rtcp: None,
                     rtcp_mux: false,
                     crypto: Vec::new(),
+                    fingerprint: false,
                 });
             }
             "a" => {
@@ -236,6 +242,7 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     continue;
                 }
                 let Some(m) = session.media.last_mut() else {
+                    session.fingerprint |= name == "fingerprint";
                     continue;
                 };
                 match (name, arg) {
@@ -247,6 +254,7 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     ("rtcp", Some(arg)) => m.rtcp = parse_rtcp(arg),
                     ("rtcp-mux", None) => m.rtcp_mux = true,
                     ("crypto", Some(arg)) => m.crypto.extend(sdes::parse_crypto(arg)),
+                    ("fingerprint", Some(_)) => m.fingerprint = true,
                     _ => {}
                 }
             }
@@ -311,12 +319,39 @@ pub struct Negotiated {
     pub direction: Direction,
     /// SDES keys when the stream is SRTP; a fresh local key for each answer.
     pub srtp: Option<SrtpParams>,
+    /// The offer is WebRTC's (ICE, DTLS-SRTP, rtcp-mux): its answer comes
+    /// from the WebRTC stack, which is handed the offer as it came.
+    pub webrtc: Option<WebRtcOffer>,
     /// The answered stream's transport, `RTP/AVP` or `RTP/SAVP`, as offered.
     protocol: String,
     /// Index of the answered stream among the offer's m= lines.
     stream: usize,
     /// The offer's m= lines, refused in the answer except `stream`.
     refused: Vec<(String, String, String)>,
+}
+
+impl Negotiated {
+    /// Whether the answered stream is WebRTC's (ICE and DTLS-SRTP).
+    pub fn is_webrtc_stream(&self) -> bool {
+        is_webrtc_protocol(&self.protocol)
+    }
+}
+
+/// A WebRTC offer's SDP text, for the WebRTC stack to answer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebRtcOffer(pub String);
+
+impl std::fmt::Debug for WebRtcOffer {
+    // The offer carries ICE passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebRtcOffer(..)")
+    }
+}
+
+/// The transports of WebRTC media (RFC 8827, RFC 5764).
+fn is_webrtc_protocol(protocol: &str) -> bool {
+    protocol.eq_ignore_ascii_case("UDP/TLS/RTP/SAVPF")
+        || protocol.eq_ignore_ascii_case("UDP/TLS/RTP/SAVP")
 }
 
 /// Local preferences for negotiation.
@@ -343,6 +378,7 @@ const SUPPORTED_PTIMES: [u32; 4] = [10, 20, 30, 40];
 pub fn negotiate(offer: &SessionDescription, policy: &MediaPolicy) -> Result<Negotiated, SdpError> {
     let (stream, srtp) = choose_stream(offer, policy.srtp)?;
     let m = &offer.media[stream];
+    let webrtc = is_webrtc_protocol(&m.protocol);
     let lookup = |fmt: &str| -> Option<RtpMap> {
         let pt: u8 = fmt.parse().ok()?;
         m.rtpmaps
@@ -385,8 +421,9 @@ pub fn negotiate(offer: &SessionDescription, policy: &MediaPolicy) -> Result<Neg
         .direction
         .or(offer.direction)
         .unwrap_or(Direction::SendRecv);
-    // RFC 2543 hold: c=0.0.0.0 means "do not send to me".
-    if ip.is_unspecified() && direction == Direction::SendRecv {
+    // RFC 2543 hold: c=0.0.0.0 means "do not send to me". Not for WebRTC,
+    // whose address is ICE's and whose c= line is always 0.0.0.0.
+    if ip.is_unspecified() && direction == Direction::SendRecv && !webrtc {
         direction = Direction::SendOnly;
     }
     let ptime_ms = m
@@ -409,6 +446,8 @@ pub fn negotiate(offer: &SessionDescription, policy: &MediaPolicy) -> Result<Neg
         rtcp_mux: m.rtcp_mux,
         direction: direction.answer(),
         srtp: srtp.map(SrtpParams::answering),
+        // Filled in with the offer's text by whoever has it.
+        webrtc: None,
         protocol: m.protocol.clone(),
         stream,
         refused: offer
@@ -436,6 +475,10 @@ fn choose_stream(
     for (i, m) in offer.media.iter().enumerate() {
         if m.kind != "audio" || m.port == 0 {
             continue;
+        }
+        if is_webrtc_protocol(&m.protocol) && (m.fingerprint || offer.fingerprint) {
+            // DTLS-SRTP: keys come from the handshake, whatever rtp.srtp says.
+            return Ok((i, None));
         }
         let crypto = m.crypto.first();
         match (m.protocol.as_str(), mode, crypto) {
@@ -509,6 +552,7 @@ pub fn first_choice(policy: &MediaPolicy) -> Negotiated {
         rtcp_mux: false,
         direction: Direction::SendRecv,
         srtp: None,
+        webrtc: None,
         protocol: "RTP/AVP".to_string(),
         stream: 0,
         refused: Vec::new(),

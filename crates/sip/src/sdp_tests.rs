@@ -261,3 +261,55 @@ fn rtcp_mux_offered_is_accepted_and_answered() {
     );
     assert!(sdp.contains("a=rtcp-mux\r\n"), "{sdp}");
 }
+
+/// What Chromium offers: ICE, DTLS-SRTP, rtcp-mux, c=0.0.0.0.
+const CHROME_OFFER: &str = "v=0\r\n\
+o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+t=0 0\r\n\
+a=group:BUNDLE 0\r\n\
+a=msid-semantic: WMS\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r\n\
+c=IN IP4 0.0.0.0\r\n\
+a=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\n\
+a=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\n\
+a=mid:0\r\n\
+a=sendrecv\r\n\
+a=rtcp-mux\r\n\
+a=rtpmap:111 opus/48000/2\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:126 telephone-event/8000\r\n";
+
+#[test]
+fn a_webrtc_offer_is_taken_for_the_webrtc_stack_to_answer() {
+    let offer = parse(CHROME_OFFER).unwrap();
+    let neg = negotiate(&offer, &MediaPolicy::default()).unwrap();
+    assert!(neg.is_webrtc_stream());
+    assert_eq!((neg.codec, neg.payload_type), (Codec::Pcmu, 0));
+    // c=0.0.0.0 is WebRTC's placeholder, not a hold.
+    assert_eq!(neg.direction, Direction::SendRecv);
+    // RFC 4733 keys at the offer's 8 kHz event type (JsSIP's INFO works too).
+    assert_eq!(neg.telephone_event, Some(126));
+    assert!(neg.rtcp_mux);
+    assert!(neg.srtp.is_none());
+    // Even where SRTP by SDES is required: the keys come from DTLS.
+    let required = MediaPolicy {
+        srtp: SrtpMode::Required,
+        ..MediaPolicy::default()
+    };
+    assert!(negotiate(&offer, &required).unwrap().is_webrtc_stream());
+}
+
+#[test]
+fn a_savpf_offer_without_a_fingerprint_is_refused() {
+    let text = CHROME_OFFER.replace("a=fingerprint:", "a=x-fingerprint:");
+    let offer = parse(&text).unwrap();
+    assert_eq!(
+        negotiate(&offer, &MediaPolicy::default()),
+        Err(SdpError::NoAudio)
+    );
+}

@@ -17,6 +17,9 @@ pub enum TransportKind {
     /// A TLS connection (RFC 3261 §26), by the driver's id for it; reused
     /// like a TCP one.
     Tls(u64),
+    /// A WebSocket connection (RFC 7118), by the driver's id for it: one
+    /// message per frame, reused like a TCP one.
+    Ws(u64),
 }
 
 impl TransportKind {
@@ -26,13 +29,25 @@ impl TransportKind {
             TransportKind::Udp => "UDP",
             TransportKind::Tcp(_) => "TCP",
             TransportKind::Tls(_) => "TLS",
+            TransportKind::Ws(_) => "WS",
+        }
+    }
+
+    /// The connection's id, for the transports that have one.
+    pub fn connection(self) -> Option<u64> {
+        match self {
+            TransportKind::Udp => None,
+            TransportKind::Tcp(id) | TransportKind::Tls(id) | TransportKind::Ws(id) => Some(id),
         }
     }
 
     /// Whether the transport delivers by itself: nothing is retransmitted
     /// over it, and transactions on it linger for no retransmissions (§17).
     pub(crate) fn reliable(self) -> bool {
-        matches!(self, TransportKind::Tcp(_) | TransportKind::Tls(_))
+        matches!(
+            self,
+            TransportKind::Tcp(_) | TransportKind::Tls(_) | TransportKind::Ws(_)
+        )
     }
 
     /// The `transport` URI parameter of our Contact over it, if any.
@@ -41,6 +56,7 @@ impl TransportKind {
             TransportKind::Udp => "",
             TransportKind::Tcp(_) => ";transport=tcp",
             TransportKind::Tls(_) => ";transport=tls",
+            TransportKind::Ws(_) => ";transport=ws",
         }
     }
 }
@@ -62,7 +78,7 @@ pub(crate) fn response_destination(
     echo: &EchoHeaders,
 ) -> SocketAddr {
     match transport {
-        TransportKind::Tcp(_) | TransportKind::Tls(_) => source,
+        TransportKind::Tcp(_) | TransportKind::Tls(_) | TransportKind::Ws(_) => source,
         TransportKind::Udp => {
             let via = echo.vias.first().map(String::as_str).unwrap_or("");
             match via_port_unless_rport(via) {

@@ -165,7 +165,8 @@ async fn drive(
             return (CallOutcome::Refused, None);
         }
     };
-    let media = match services.media.session(&negotiated, rtp.local_addr().ok()) {
+    let media = crate::webrtc_call::media_for(&services.media, &negotiated, rtp.local_addr().ok());
+    let (media, answer_sdp) = match media {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "cannot set up media; refusing the call");
@@ -197,9 +198,12 @@ async fn drive(
             return (CallOutcome::Refused, None);
         }
     };
-    services.sip.answer(call, port).await;
+    match answer_sdp {
+        Some(sdp) => services.sip.answer_with_sdp(call, port, sdp).await,
+        None => services.sip.answer(call, port).await,
+    }
     if incoming.media.is_some() {
-        tracing::info!(rtp_port = port, codec = ?negotiated.codec, ptime = negotiated.ptime_ms, "answered");
+        tracing::info!(rtp_port = port, codec = ?negotiated.codec, ptime = negotiated.ptime_ms, webrtc = negotiated.webrtc.is_some(), "answered");
     } else {
         tracing::info!(
             rtp_port = port,

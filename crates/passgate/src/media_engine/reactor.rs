@@ -352,6 +352,7 @@ fn flush(
     while let Some(t) = state.session.poll_transmit() {
         let sent = match t {
             Transmit::Rtp(bytes) => socket.send_to(&bytes, to),
+            Transmit::To(destination, bytes) => socket.send_to(&bytes, destination),
             Transmit::Rtcp(bytes) => match state.rtcp.destination(to) {
                 (rtcp_to, true) => socket.send_to(&bytes, rtcp_to),
                 (rtcp_to, false) => rtcp_socket.send_to(&bytes, rtcp_to),

@@ -265,6 +265,13 @@ impl Endpoint {
         let media = match offer_in(req) {
             Ok(None) => None,
             Ok(Some(offer)) => match sdp::negotiate(&offer, &self.config.media) {
+                // A WebRTC session's ICE and DTLS state lives in the media
+                // thread; a new offer for it is not taken mid-call.
+                Ok(neg) if neg.is_webrtc_stream() => {
+                    return Err(Reply::new(488).header(
+                        "Warning: 304 passgate \"WebRTC media is not renegotiated mid-call\"",
+                    ));
+                }
                 // The call's RTP socket is of one family; hold's 0.0.0.0 is
                 // not an address to send to, whatever its family.
                 Ok(neg)

@@ -150,7 +150,12 @@ impl Endpoint {
         let media = match offer_in(req) {
             Ok(None) => None,
             Ok(Some(offer)) => match sdp::negotiate(&offer, &self.config.media) {
-                Ok(neg) => Some(neg),
+                Ok(mut neg) => {
+                    if neg.is_webrtc_stream() {
+                        neg.webrtc = webrtc_offer_text(req);
+                    }
+                    Some(neg)
+                }
                 Err(err) => {
                     tracing::info!(call_id = req.call_id(), %err, "refusing the offer");
                     return Err(
@@ -318,6 +323,18 @@ pub(super) fn offer_in(req: &Request) -> Result<Option<sdp::SessionDescription>,
     };
     let text = std::str::from_utf8(sdp_body).map_err(|_| 400u16)?;
     sdp::parse(text).map(Some).map_err(|e| e.status())
+}
+
+/// The SDP text of a request's offer (its SDP part, if multipart).
+fn webrtc_offer_text(req: &Request) -> Option<sdp::WebRtcOffer> {
+    let content_type = req.content_type.as_deref().unwrap_or("application/sdp");
+    let body = if multipart::is_multipart(content_type) {
+        multipart::sdp_part(content_type, &req.body).ok()??
+    } else {
+        &req.body
+    };
+    let text = std::str::from_utf8(body).ok()?;
+    Some(sdp::WebRtcOffer(text.to_string()))
 }
 
 /// Whether the request's Accept headers (if any) admit `application/sdp`.

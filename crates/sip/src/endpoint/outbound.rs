@@ -215,10 +215,11 @@ impl Endpoint {
     }
 
     /// Our host:port in Via and Contact for a peer at `peer`: in its family
-    /// when we have an address of it, on the TLS listener's port over TLS.
+    /// when we have an address of it, on the TLS (WebSocket) listener's port over TLS (WebSocket).
     pub(super) fn host_port(&self, peer: IpAddr, transport: TransportKind) -> String {
         let port = match transport {
             TransportKind::Tls(_) => self.config.tls_port.unwrap_or(self.config.public_port),
+            TransportKind::Ws(_) => self.config.ws_port.unwrap_or(self.config.public_port),
             _ => self.config.public_port,
         };
         match self

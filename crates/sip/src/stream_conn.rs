@@ -1,0 +1,248 @@
+//! What the driver's stream connections (TCP, TLS, WebSocket) share: the
+//! counters of what they refused and closed, how a connection reaches the
+//! driver task, the admission a connection holds while open, and the TCP
+//! and TLS connection loop (RFC 3261 §18.3 framing).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::framing::{Frame, StreamFramer};
+use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
+use crate::transport::TransportKind;
+
+/// What the TCP transport refused and closed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpStats {
+    pub refused_forbidden: u64,
+    pub refused_per_source: u64,
+    pub refused_total: u64,
+    pub closed_idle: u64,
+    pub closed_message_timeout: u64,
+    pub closed_framing: u64,
+    /// TLS connections closed before or during the handshake (a bad or
+    /// refused client certificate, a stalled or non-TLS client).
+    pub tls_handshake_failed: u64,
+    /// WebSocket handshakes refused: no `sip` subprotocol, no token off
+    /// loopback, not WebSocket, or too slow.
+    pub ws_refused: u64,
+    /// WebSocket connections closed for a frame that was not one SIP
+    /// message within the size limit.
+    pub ws_closed_frames: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct TcpCounters {
+    pub(crate) refused_forbidden: AtomicU64,
+    pub(crate) refused_per_source: AtomicU64,
+    pub(crate) refused_total: AtomicU64,
+    pub(crate) closed_idle: AtomicU64,
+    pub(crate) closed_message_timeout: AtomicU64,
+    pub(crate) closed_framing: AtomicU64,
+    pub(crate) tls_handshake_failed: AtomicU64,
+    pub(crate) ws_refused: AtomicU64,
+    pub(crate) ws_closed_frames: AtomicU64,
+}
+
+impl TcpCounters {
+    pub(crate) fn snapshot(&self) -> TcpStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TcpStats {
+            refused_forbidden: get(&self.refused_forbidden),
+            refused_per_source: get(&self.refused_per_source),
+            refused_total: get(&self.refused_total),
+            closed_idle: get(&self.closed_idle),
+            closed_message_timeout: get(&self.closed_message_timeout),
+            closed_framing: get(&self.closed_framing),
+            tls_handshake_failed: get(&self.tls_handshake_failed),
+            ws_refused: get(&self.ws_refused),
+            ws_closed_frames: get(&self.ws_closed_frames),
+        }
+    }
+
+    pub(crate) fn refused(&self, why: TcpRefusal) {
+        let counter = match why {
+            TcpRefusal::Forbidden => &self.refused_forbidden,
+            TcpRefusal::PerSource => &self.refused_per_source,
+            TcpRefusal::Total => &self.refused_total,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub(crate) enum TcpInput {
+    Opened {
+        id: u64,
+        peer: SocketAddr,
+        writer: mpsc::Sender<Vec<u8>>,
+    },
+    Message {
+        transport: TransportKind,
+        peer: SocketAddr,
+        data: Vec<u8>,
+    },
+    Closed {
+        id: u64,
+    },
+    /// The connection has been silent for the idle timeout: may it close?
+    /// (Not while a call in progress uses it.)
+    Idle {
+        id: u64,
+        may_close: oneshot::Sender<bool>,
+    },
+}
+
+/// Holds a connection's admission; releases it when the connection ends.
+pub(crate) struct Admitted {
+    pub(crate) admission: Arc<Mutex<TcpAdmission>>,
+    pub(crate) peer: SocketAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Ok(mut a) = self.admission.lock() {
+            a.release(self.peer.ip());
+        }
+    }
+}
+
+/// An IPv4 caller of a dual-stack socket, as the IPv4 address it is: the
+/// endpoint answers it in IPv4 (Via, Contact, SDP).
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// Why a connection's reading stopped.
+enum Ending {
+    PeerClosed,
+    Idle,
+    MessageTimeout,
+    Framing(crate::framing::FramingError),
+    EndpointGone,
+}
+
+/// Reads and writes one stream connection, TCP or TLS: `transport` names it.
+pub(crate) async fn connection<S>(
+    transport: TransportKind,
+    stream: S,
+    peer: SocketAddr,
+    to_endpoint: mpsc::Sender<TcpInput>,
+    limits: TcpLimits,
+    counters: Arc<TcpCounters>,
+    _admitted: Admitted,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let Some(id) = transport.connection() else {
+        return;
+    };
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
+    if to_endpoint
+        .send(TcpInput::Opened {
+            id,
+            peer,
+            writer: out_tx.clone(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let write_task = tokio::spawn(async move {
+        while let Some(bytes) = out_rx.recv().await {
+            // TLS holds records until flushed; for TCP flushing costs nothing.
+            if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut framer = StreamFramer::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut last_read = tokio::time::Instant::now();
+    // When the first byte of the message now being received arrived.
+    let mut message_started: Option<tokio::time::Instant> = None;
+    let ending = 'read: loop {
+        let (deadline, on_expiry) = match message_started {
+            Some(t) => (t + limits.message_timeout, Ending::MessageTimeout),
+            None => (last_read + limits.idle_timeout, Ending::Idle),
+        };
+        let n = match tokio::time::timeout_at(deadline, reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break Ending::PeerClosed,
+            Ok(Ok(n)) => n,
+            Err(_) => {
+                if matches!(on_expiry, Ending::Idle) {
+                    let (tx, rx) = oneshot::channel();
+                    let asked = to_endpoint.send(TcpInput::Idle { id, may_close: tx }).await;
+                    if asked.is_ok() && rx.await == Ok(false) {
+                        last_read = tokio::time::Instant::now();
+                        continue;
+                    }
+                }
+                break on_expiry;
+            }
+        };
+        last_read = tokio::time::Instant::now();
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next_frame() {
+                Ok(Some(Frame::Message(data))) => {
+                    message_started = None;
+                    if to_endpoint
+                        .send(TcpInput::Message {
+                            transport,
+                            peer,
+                            data,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        break 'read Ending::EndpointGone;
+                    }
+                }
+                Ok(Some(Frame::Ping)) => {
+                    let _ = out_tx.try_send(b"\r\n".to_vec());
+                }
+                Ok(None) => break,
+                Err(e) => break 'read Ending::Framing(e),
+            }
+        }
+        if framer.buffered() > 0 {
+            message_started.get_or_insert(last_read);
+        } else {
+            message_started = None;
+        }
+    };
+    match ending {
+        Ending::PeerClosed | Ending::EndpointGone => {}
+        Ending::Idle => {
+            counters.closed_idle.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(source = %peer.ip(), reason = %"idle", "closing TCP connection");
+        }
+        Ending::MessageTimeout => {
+            counters
+                .closed_message_timeout
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                source = %peer.ip(),
+                reason = %"message_timeout",
+                "security: closing TCP connection"
+            );
+        }
+        Ending::Framing(e) => {
+            counters.closed_framing.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                source = %peer.ip(),
+                reason = %"framing",
+                error = %e,
+                "security: closing TCP connection"
+            );
+        }
+    }
+    drop(out_tx);
+    let _ = to_endpoint.send(TcpInput::Closed { id }).await;
+    write_task.abort();
+}

@@ -1,0 +1,106 @@
+// Drives the test phone page in Debian's Chromium over the DevTools
+// protocol (playwright-core, no browser download), for the Rust browser
+// tests: `node phone-driver.mjs PAGE_URL MIC_WAV`, then one command a line
+// on standard input, one JSON answer a line on standard output:
+//   state                    -> {"state": "..."}
+//   call                     -> clicks Call, answers once connected
+//   press KEYS               -> clicks each key on the page's keypad
+//   wait STATE SECONDS       -> answers once the page's state is STATE
+//   result                   -> the page's state, transfer, events, meters
+//   screenshot PATH          -> saves the page as a PNG
+//   quit
+import { chromium } from 'playwright-core';
+import readline from 'node:readline';
+
+const [url, wav] = process.argv.slice(2);
+if (!url || !wav) {
+  console.error('usage: phone-driver.mjs PAGE_URL MIC_WAV');
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--autoplay-policy=no-user-gesture-required',
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-audio-capture=${wav}`,
+  ],
+});
+const page = await browser.newPage();
+page.on('console', (m) => console.error(`page: ${m.text()}`));
+page.on('pageerror', (e) => console.error(`page error: ${e}`));
+
+const answer = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
+const pageState = () => page.$eval('#state', (e) => e.dataset.state);
+
+async function waitState(states, seconds) {
+  const wanted = states.split(',');
+  await page.waitForFunction(
+    (w) => w.includes(document.getElementById('state').dataset.state),
+    wanted,
+    { timeout: seconds * 1000, polling: 100 },
+  );
+  return pageState();
+}
+
+async function result() {
+  return page.evaluate(() => ({
+    state: document.getElementById('state').dataset.state,
+    transfer: window.phone.transfer,
+    events: window.phone.events,
+    demo: document.getElementById('demo-account')?.textContent ?? null,
+    line_peak: Number(document.getElementById('line-level').dataset.peak || 0),
+    mic_peak: Number(document.getElementById('mic-level').dataset.peak || 0),
+  }));
+}
+
+try {
+  await page.goto(url);
+  await waitState('ready', 20);
+  answer({ state: await pageState() });
+} catch (e) {
+  answer({ error: `page did not get ready: ${e.message}`, result: await result().catch(() => null) });
+}
+
+const lines = readline.createInterface({ input: process.stdin });
+for await (const line of lines) {
+  const [command, ...args] = line.trim().split(/\s+/);
+  try {
+    if (command === 'state') {
+      answer({ state: await pageState() });
+    } else if (command === 'call') {
+      await page.click('#call');
+      answer({ state: await waitState('connected,ended,failed', 30) });
+    } else if (command === 'press') {
+      for (const key of args.join('')) {
+        const id = key === '*' ? 'star' : key === '#' ? 'hash' : key;
+        await page.click(`#key-${id}`);
+        await page.waitForTimeout(300);
+      }
+      answer({ pressed: args.join('') });
+    } else if (command === 'wait') {
+      answer({ state: await waitState(args[0], Number(args[1] || 30)) });
+    } else if (command === 'result') {
+      answer(await result());
+    } else if (command === 'screenshot') {
+      await page.screenshot({ path: args[0], fullPage: true });
+      answer({ saved: args[0] });
+    } else if (command === 'quit') {
+      break;
+    } else {
+      answer({ error: `unknown command ${command}` });
+    }
+  } catch (e) {
+    answer({ error: e.message, result: await result().catch(() => null) });
+  }
+}
+await browser.close();
