@@ -15,6 +15,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
+mod tls_accept;
+mod tls_dial;
+
 use crate::call_events::{CallRouter, Routed};
 pub use crate::call_events::{NewCall, CALL_EVENT_DEPTH};
 use crate::endpoint::{CallHandle, Endpoint, EndpointConfig, Stats, TransportKind};
@@ -275,8 +278,16 @@ pub async fn start_with_tls(
     )));
     let counters = Arc::new(TcpCounters::default());
     let ids = Arc::new(AtomicU64::new(1));
+    let mut dialer = None;
     if let Some((listener, store, _)) = tls {
-        tokio::spawn(tls_accept_loop(
+        dialer = Some(tls_dial::Dialer {
+            store: store.clone(),
+            to_endpoint: tcp_tx.clone(),
+            admission: admission.clone(),
+            counters: counters.clone(),
+            ids: ids.clone(),
+        });
+        tokio::spawn(tls_accept::tls_accept_loop(
             listener,
             store,
             tcp_tx.clone(),
@@ -288,7 +299,12 @@ pub async fn start_with_tls(
     tokio::spawn(accept_loop(tcp, tcp_tx, admission, counters.clone(), ids));
     let endpoint = Endpoint::new(config, rand::random());
     let router = CallRouter::new(calls_tx, CALL_EVENT_DEPTH);
-    tokio::spawn(run(endpoint, udp, cmd_rx, router, tcp_rx, counters));
+    let streams = Streams {
+        input: tcp_rx,
+        counters,
+        dialer,
+    };
+    tokio::spawn(run(endpoint, udp, cmd_rx, router, streams));
     Ok(SipServer {
         handle: SipHandle { commands: cmd_tx },
         calls: calls_rx,
@@ -342,14 +358,26 @@ fn bind_both(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
     ))
 }
 
+/// The stream transports as the driver task sees them: what their
+/// connections report, their counters, and how it opens a TLS connection.
+struct Streams {
+    input: mpsc::Receiver<TcpInput>,
+    counters: Arc<TcpCounters>,
+    dialer: Option<tls_dial::Dialer>,
+}
+
 async fn run(
     mut ep: Endpoint,
     udp: UdpSocket,
     mut commands: mpsc::Receiver<Command>,
     mut router: CallRouter,
-    mut tcp_in: mpsc::Receiver<TcpInput>,
-    tcp_counters: Arc<TcpCounters>,
+    streams: Streams,
 ) {
+    let Streams {
+        input: mut tcp_in,
+        counters: tcp_counters,
+        dialer,
+    } = streams;
     let mut connections: HashMap<u64, (SocketAddr, mpsc::Sender<Vec<u8>>)> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     let udp_v6 = udp.local_addr().is_ok_and(|a| a.is_ipv6());
@@ -363,19 +391,34 @@ async fn run(
                         tracing::warn!(destination = %t.destination, error = %e, "UDP send failed");
                     }
                 }
-                TransportKind::Tcp(id) | TransportKind::Tls(id) => match connections.get(&id) {
-                    Some((_, writer)) => {
-                        if writer.try_send(t.payload).is_err() {
-                            tracing::warn!(
-                                connection = id,
-                                "TCP connection backed up; message dropped"
-                            );
+                TransportKind::Tcp(id) | TransportKind::Tls(id) => {
+                    let open = connections
+                        .get(&id)
+                        .filter(|(_, w)| !w.is_closed())
+                        .map(|(_, w)| w.clone());
+                    match (open, &t.reconnect, &dialer) {
+                        (Some(writer), _, _) => {
+                            if writer.try_send(t.payload).is_err() {
+                                tracing::warn!(
+                                    connection = id,
+                                    "TCP connection backed up; message dropped"
+                                );
+                            }
+                        }
+                        // The caller's TLS connection has closed: a new one
+                        // to the dialog's next hop, which later messages for
+                        // the old one take too.
+                        (None, Some(hop), Some(dialer)) => {
+                            tracing::info!(connection = id, host = %hop.host, port = hop.port, "TLS connection gone; opening one to the dialog's peer");
+                            let writer = dialer.dial(hop.clone());
+                            let _ = writer.try_send(t.payload);
+                            connections.insert(id, (t.destination, writer));
+                        }
+                        (None, _, _) => {
+                            tracing::debug!(connection = id, "TCP connection gone; message dropped")
                         }
                     }
-                    None => {
-                        tracing::debug!(connection = id, "TCP connection gone; message dropped")
-                    }
-                },
+                }
             }
         }
         // Never awaited: a call that does not take its events is ended,
@@ -438,7 +481,12 @@ async fn run(
                 match input {
                     TcpInput::Opened { id, peer, writer } => { connections.insert(id, (canonical(peer), writer)); }
                     TcpInput::Message { transport, peer, data } => ep.handle_input(now, transport, canonical(peer), &data),
-                    TcpInput::Closed { id } => { connections.remove(&id); }
+                    TcpInput::Closed { id } => {
+                        // With it go the ids of closed connections it stood in for.
+                        if let Some((_, writer)) = connections.remove(&id) {
+                            connections.retain(|_, (_, w)| !w.same_channel(&writer));
+                        }
+                    }
                     TcpInput::Idle { id, may_close } => { let _ = may_close.send(!ep.uses_connection(id)); }
                 }
             }
@@ -529,6 +577,7 @@ async fn accept_loop(
                             limits,
                             counters.clone(),
                             guard,
+                            outbox(),
                         ));
                     }
                     Err(why) => {
@@ -560,7 +609,17 @@ enum Ending {
     EndpointGone,
 }
 
+/// What is written to a connection: the driver holds the sender.
+type Outbox = (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>);
+
+fn outbox() -> Outbox {
+    mpsc::channel(256)
+}
+
 /// Reads and writes one stream connection, TCP or TLS: `transport` names it.
+/// `outbox` is what the driver writes to it through (messages may already
+/// wait in it when we opened the connection ourselves).
+#[allow(clippy::too_many_arguments)]
 async fn connection<S>(
     transport: TransportKind,
     stream: S,
@@ -569,6 +628,7 @@ async fn connection<S>(
     limits: TcpLimits,
     counters: Arc<TcpCounters>,
     _admitted: Admitted,
+    outbox: Outbox,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -577,7 +637,7 @@ async fn connection<S>(
         TransportKind::Udp => return,
     };
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
+    let (out_tx, mut out_rx) = outbox;
     if to_endpoint
         .send(TcpInput::Opened {
             id,
@@ -682,100 +742,4 @@ async fn connection<S>(
     drop(out_tx);
     let _ = to_endpoint.send(TcpInput::Closed { id }).await;
     write_task.abort();
-}
-
-/// The TLS listener: admission as for TCP (who, how many in all and per
-/// source), then the handshake within the message timeout, then the same
-/// connection loop as TCP with messages marked [`TransportKind::Tls`].
-async fn tls_accept_loop(
-    listener: TcpListener,
-    store: Arc<crate::tls::TlsConfigStore>,
-    to_endpoint: mpsc::Sender<TcpInput>,
-    admission: Arc<Mutex<TcpAdmission>>,
-    counters: Arc<TcpCounters>,
-    ids: Arc<AtomicU64>,
-) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "TLS accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let peer = canonical(peer);
-        let admitted = match admission.lock() {
-            Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
-            Err(_) => Err(TcpRefusal::Total),
-        };
-        let limits = match admitted {
-            Ok(limits) => limits,
-            Err(why) => {
-                counters.refused(why);
-                drop(stream);
-                tracing::warn!(
-                    source = %peer.ip(),
-                    reason = %why.as_str(),
-                    "security: TLS connection refused"
-                );
-                continue;
-            }
-        };
-        let guard = Admitted {
-            admission: admission.clone(),
-            peer,
-        };
-        let acceptor = match store.acceptor() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "no TLS configuration; connection closed");
-                continue;
-            }
-        };
-        let id = ids.fetch_add(1, Ordering::Relaxed);
-        let to_endpoint = to_endpoint.clone();
-        let counters = counters.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let handshake =
-                tokio::time::timeout(limits.message_timeout, acceptor.accept(stream)).await;
-            let tls = match handshake {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    counters
-                        .tls_handshake_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        source = %peer.ip(),
-                        reason = %"tls_handshake",
-                        error = %e,
-                        "security: closing TLS connection"
-                    );
-                    return;
-                }
-                Err(_) => {
-                    counters
-                        .tls_handshake_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        source = %peer.ip(),
-                        reason = %"tls_handshake_timeout",
-                        "security: closing TLS connection"
-                    );
-                    return;
-                }
-            };
-            connection(
-                TransportKind::Tls(id),
-                tls,
-                peer,
-                to_endpoint,
-                limits,
-                counters,
-                guard,
-            )
-            .await;
-        });
-    }
 }
