@@ -18,10 +18,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use support::pjsua::{pjsua, tail};
 use support::pki::{base64, stranger, unbase64, Pki};
 use support::udp_caller::{answer_rtp_port, offer, UdpCaller};
-use support::{free_media_port, free_port, workspace, Agent, Capture};
+use support::{free_media_port, free_port, Agent, Capture};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -31,73 +31,6 @@ fn serial() -> MutexGuard<'static, ()> {
 
 const LISTENING: &str = "}: listening vocabulary=";
 const ACCEPTED: &str = "playing prompt=WelcomeAfterPassphrase";
-
-struct PjsuaRun {
-    code: Option<i32>,
-    events: Vec<Value>,
-    stderr: String,
-    sip_log: String,
-}
-
-impl PjsuaRun {
-    fn of(&self, event: &str) -> Vec<&Value> {
-        self.events.iter().filter(|e| e["event"] == event).collect()
-    }
-
-    fn story(&self) -> String {
-        let events: Vec<String> = self.events.iter().map(Value::to_string).collect();
-        format!(
-            "caller.py exit {:?}\n{}\n--- stderr (tail) ---\n{}",
-            self.code,
-            events.join("\n"),
-            tail(&self.stderr, 3000)
-        )
-    }
-
-    fn received(&self, head: &str) -> Vec<&str> {
-        self.sip_log
-            .split("--end msg--")
-            .filter(|block| block.contains("RX ") && block.contains(head))
-            .collect()
-    }
-}
-
-fn tail(text: &str, max: usize) -> &str {
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
-}
-
-fn pjsua(target: &str, dir: &Path, options: &[String], steps: &[String]) -> PjsuaRun {
-    let log = dir.join("pjsua.log");
-    let _ = std::fs::remove_file(&log);
-    let port = free_port();
-    let output = Command::new("timeout")
-        .args(["150", "python3"])
-        .arg(workspace().join("tests/pjsua/caller.py"))
-        .args(["--target", target])
-        .args(["--from", "+15550100001", "--port", &port.to_string()])
-        .args(["--codecs", "PCMU,PCMA"])
-        .arg("--log")
-        .arg(&log)
-        .args(options)
-        .args(steps)
-        .current_dir(dir)
-        .output()
-        .expect("python3 (scripts/ensure-deps.sh installs pjsua2)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    PjsuaRun {
-        code: output.status.code(),
-        events: stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        sip_log: std::fs::read_to_string(&log).unwrap_or_default(),
-    }
-}
 
 fn signal_when_logged(agent: &Agent, needle: &'static str, signal: PathBuf) {
     let log = agent.log.clone();
