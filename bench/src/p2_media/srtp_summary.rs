@@ -52,7 +52,9 @@ pub fn markdown(pairs: &[(StepResult, StepResult)], base: &StepResult) -> String
          The generator encrypts every packet it sends and checks and decrypts every packet it receives, with \
          the same SRTP crate (`webrtc-srtp`, through `media::Srtp`). At each load the plain and the SRTP calls \
          run back to back against the same Passgate process (the order alternating from one load to the next), \
-         and per-call CPU is against the same 0-call baseline.\n\n",
+         and per-call CPU is against the same 0-call baseline. The generator sends each key press's RFC 4733 \
+         end packet three times with one sequence number, as it does with plain RTP: under SRTP the second and \
+         third are replays, which Passgate drops and counts (two per key, the last column).\n\n",
     );
     let header = [
         "calls",

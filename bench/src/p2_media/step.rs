@@ -42,7 +42,6 @@ pub struct StepConfig {
 #[derive(Debug, Default, Clone)]
 pub struct StepResult {
     pub calls: usize,
-    pub srtp: bool,
     pub answered: usize,
     pub setup_failures: Vec<String>,
     pub setup: Duration,
@@ -174,7 +173,6 @@ pub fn run(agent: &Agent, config: &StepConfig, run_id: &str) -> anyhow::Result<S
     let agent_srtp_dropped = (srtp_dropped(agent) - srtp_dropped_before).max(0.0) as u64;
     Ok(StepResult {
         calls: config.calls,
-        srtp: config.srtp,
         answered: setup.done,
         setup_failures: setup.failed,
         setup: setup.elapsed,
