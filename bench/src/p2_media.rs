@@ -211,7 +211,11 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
         }
         // Plain first at one load, SRTP first at the next, so neither
         // always meets the agent as the other left it.
-        let order = if i % 2 == 0 { [false, true] } else { [true, false] };
+        let order = if i % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
         let (mut plain, mut srtp) = (None, None);
         for with_srtp in order {
             let run_id = format!("{i}{}", if with_srtp { "s" } else { "p" });
@@ -244,16 +248,10 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
     };
     let mut section = summary::section(&setup, &results);
     if let Some(base) = results.iter().find(|s| s.calls == 0) {
-        let srtp = srtp_summary::markdown(&pairs, base);
-        let _ = std::fs::write(
-            opts.out.join("p2_srtp.md"),
-            format!(
-                "# P2 media: SRTP beside plain RTP\n\nMachine: {}.\n\n{srtp}",
-                crate::report::machine()
-            ),
-        );
         section.markdown.push_str("\n### SRTP beside plain RTP\n\n");
-        section.markdown.push_str(&srtp);
+        section
+            .markdown
+            .push_str(&srtp_summary::markdown(&pairs, base));
     }
     Ok(section)
 }

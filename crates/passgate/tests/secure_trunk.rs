@@ -88,18 +88,6 @@ fn transfer_target(dir: &Path) -> (std::process::Child, u16, PathBuf) {
     (child, port, messages)
 }
 
-fn metrics(agent: &Agent) -> String {
-    let mut http = std::net::TcpStream::connect(agent.http).unwrap();
-    std::io::Write::write_all(
-        &mut http,
-        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut http, &mut text).unwrap();
-    text
-}
-
 /// Frames of the capture that tshark's display filter `filter` selects,
 /// with the SIP and RTP dissectors tried on every port involved.
 fn tshark_count(file: &Path, decode_as: &[String], filter: &str) -> usize {
@@ -326,7 +314,7 @@ fn pjsip_over_tls_with_srtp_is_verified_and_transferred_and_nothing_is_in_the_cl
             "a payload that reads as plain G.711 ({share:.2})"
         );
     }
-    let stats = metrics(&agent);
+    let stats = agent.metrics_text();
     assert!(
         stats.contains("passgate_srtp_dropped_total{why=\"auth_failed\"} 0\n"),
         "{stats}"
@@ -433,7 +421,7 @@ fn required_srtp_refuses_plain_rtp_and_drops_tampered_and_replayed_packets() {
     call.bye();
     let deadline = Instant::now() + Duration::from_secs(10);
     let stats = loop {
-        let stats = metrics(&agent);
+        let stats = agent.metrics_text();
         if stats.contains("passgate_srtp_dropped_total{why=\"auth_failed\"}")
             || Instant::now() > deadline
         {
@@ -518,7 +506,7 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
             "{client}: {log}"
         );
     }
-    let stats = metrics(&agent);
+    let stats = agent.metrics_text();
     let closed = stats
         .lines()
         .find_map(|l| l.strip_prefix("passgate_sip_tcp_closed_total{reason=\"tls_handshake\"} "))
@@ -595,7 +583,7 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
     let distinct: std::collections::HashSet<&String> = keys.iter().collect();
     assert_eq!(distinct.len(), keys.len(), "a new key in every answer");
     // Packets in flight across a rekey may fail; a wrong key would fail all.
-    let stats = metrics(&agent);
+    let stats = agent.metrics_text();
     let failed = stats
         .lines()
         .find_map(|l| l.strip_prefix("passgate_srtp_dropped_total{why=\"auth_failed\"} "))
