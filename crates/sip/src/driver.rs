@@ -482,8 +482,10 @@ async fn run(
                     TcpInput::Opened { id, peer, writer } => { connections.insert(id, (canonical(peer), writer)); }
                     TcpInput::Message { transport, peer, data } => ep.handle_input(now, transport, canonical(peer), &data),
                     TcpInput::Closed { id } => {
-                        // With it go the ids of closed connections it stood in for.
-                        if let Some((_, writer)) = connections.remove(&id) {
+                        // Its entries go, under its own id and the ids of
+                        // closed connections it stood in for; an id already
+                        // moved to a connection we opened keeps that one.
+                        if let Some((_, writer)) = connections.get(&id).filter(|(_, w)| w.is_closed()).cloned() {
                             connections.retain(|_, (_, w)| !w.same_channel(&writer));
                         }
                     }
@@ -740,6 +742,10 @@ async fn connection<S>(
         }
     }
     drop(out_tx);
-    let _ = to_endpoint.send(TcpInput::Closed { id }).await;
+    // The writer's channel is closed before the driver hears of it, so the
+    // driver can tell this connection's entries from those already moved
+    // to a connection it opened in its place.
     write_task.abort();
+    let _ = write_task.await;
+    let _ = to_endpoint.send(TcpInput::Closed { id }).await;
 }
