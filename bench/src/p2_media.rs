@@ -1,6 +1,7 @@
 //! P2 media: N concurrent calls streaming G.711 into Passgate at 50
-//! packets/s while it plays a prompt back and detects their keys. SIPp cannot
-//! generate that much RTP, so the load generator is here (see the submodules).
+//! packets/s while it plays a prompt back and detects their keys, each load
+//! once with plain RTP and once with SRTP. SIPp cannot generate that much
+//! RTP, so the load generator is here (see the submodules).
 
 #[cfg(test)]
 mod e2e_tests;
@@ -10,6 +11,8 @@ mod receiver;
 mod rtp_out;
 mod sender;
 pub(crate) mod sip_text;
+mod srtp_keys;
+mod srtp_summary;
 mod stats;
 mod step;
 mod summary;
@@ -120,9 +123,10 @@ pub(crate) fn long_prompt(needed: Duration) -> anyhow::Result<(String, f64)> {
     Ok((vec![LONG_PROMPT; times].join(" "), once * times as f64))
 }
 
-fn step_config(plan: &Plan, calls: usize) -> step::StepConfig {
+fn step_config(plan: &Plan, calls: usize, srtp: bool) -> step::StepConfig {
     step::StepConfig {
         calls,
+        srtp,
         warmup: plan.warmup,
         window: plan.window,
         setup_rate: plan.setup_rate,
@@ -137,7 +141,7 @@ pub(crate) fn warm_up(agent: &Agent, plan: &Plan) -> anyhow::Result<()> {
     let warm_up = step::StepConfig {
         warmup: Duration::from_secs(1),
         window: Duration::from_secs(1),
-        ..step_config(plan, WARM_UP_CALLS)
+        ..step_config(plan, WARM_UP_CALLS, false)
     };
     step::run(agent, &warm_up, "warm").context("P2 warm-up calls")?;
     if plan.window > Duration::from_secs(5) {
@@ -156,8 +160,28 @@ pub(crate) fn step(
     calls: usize,
     run_id: &str,
 ) -> anyhow::Result<step::StepResult> {
-    step::run(agent, &step_config(plan, calls), run_id)
+    step::run(agent, &step_config(plan, calls, false), run_id)
         .with_context(|| format!("P2 step with {calls} calls"))
+}
+
+/// One measured step of `calls` calls, with SRTP or plain RTP.
+fn measure(
+    agent: &Agent,
+    plan: &Plan,
+    calls: usize,
+    srtp: bool,
+    run_id: &str,
+) -> anyhow::Result<step::StepResult> {
+    let what = if srtp { "SRTP" } else { "plain RTP" };
+    eprintln!("p2: {calls} calls, {what}");
+    let result = step::run(agent, &step_config(plan, calls, srtp), run_id)
+        .with_context(|| format!("P2 step with {calls} calls, {what}"))?;
+    eprintln!(
+        "p2: {calls} calls, {what}: agent {:.1} % CPU, {:.1} MiB",
+        result.agent_cores * 100.0,
+        result.agent_rss as f64 / 1048576.0
+    );
+    Ok(result)
 }
 
 pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
@@ -173,19 +197,39 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
     let (prompt, prompt_secs) = long_prompt(plan.warmup + plan.window + Duration::from_secs(3))
         .context("timing the prompt (espeak-ng speaks Passgate's prompts)")?;
     eprintln!("p2: the number-entry prompt lasts {prompt_secs:.1} s");
-    let env = overrides(&plan, &prompt);
+    let mut env = overrides(&plan, &prompt);
+    // SRTP when offered: the plain calls offer RTP/AVP and get it.
+    env.push(("PASSGATE_RTP__SRTP", "offer".into()));
     let agent = Agent::start(&env)?;
     warm_up(&agent, &plan)?;
     let mut results = Vec::new();
+    let mut pairs = Vec::new();
     for (i, &calls) in plan.steps.iter().enumerate() {
-        eprintln!("p2: {calls} calls");
-        let result = step(&agent, &plan, calls, &i.to_string())?;
-        eprintln!(
-            "p2: {calls} calls: agent {:.1} % CPU, {:.1} MiB",
-            result.agent_cores * 100.0,
-            result.agent_rss as f64 / 1048576.0
-        );
-        results.push(result);
+        if calls == 0 {
+            results.push(measure(&agent, &plan, 0, false, &i.to_string())?);
+            continue;
+        }
+        // Plain first at one load, SRTP first at the next, so neither
+        // always meets the agent as the other left it.
+        let order = if i % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        let (mut plain, mut srtp) = (None, None);
+        for with_srtp in order {
+            let run_id = format!("{i}{}", if with_srtp { "s" } else { "p" });
+            let result = measure(&agent, &plan, calls, with_srtp, &run_id)?;
+            if with_srtp {
+                srtp = Some(result);
+            } else {
+                plain = Some(result);
+            }
+        }
+        if let (Some(plain), Some(srtp)) = (plain, srtp) {
+            results.push(plain.clone());
+            pairs.push((plain, srtp));
+        }
     }
     let setup = summary::Setup {
         warmup_secs: plan.warmup.as_secs_f64(),
@@ -202,5 +246,12 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
             ))
             .collect(),
     };
-    Ok(summary::section(&setup, &results))
+    let mut section = summary::section(&setup, &results);
+    if let Some(base) = results.iter().find(|s| s.calls == 0) {
+        section.markdown.push_str("\n### SRTP beside plain RTP\n\n");
+        section
+            .markdown
+            .push_str(&srtp_summary::markdown(&pairs, base));
+    }
+    Ok(section)
 }

@@ -7,8 +7,12 @@ r"""A pjsip (pjsua2) caller for testing Passgate against a second SIP stack.
 Places one call over UDP from --address (127.0.0.1 unless told), or over TLS
 with --tls-ca (the CA that must have signed Passgate's certificate; --tls-cert
 and --tls-key present a client certificate), with SRTP when --srtp is
-optional (RTP/AVP with a=crypto) or mandatory (RTP/SAVP); the call a REFER
-starts goes to the target over UDP, with plain RTP unless --srtp-transfer.
+optional (RTP/AVP with a=crypto) or mandatory (RTP/SAVP); with
+--no-sdp-offer the INVITE carries no SDP (a delayed offer: pjsip answers the
+200's offer in the ACK). pjsip's Contact over TLS names the connection's own
+port, where nobody listens once it has closed; --tls-port N puts its TLS
+listener on N and names that in the Contact instead. The call a REFER starts
+goes to the target over UDP, with plain RTP unless --srtp-transfer.
 Runs the steps in order:
 
     wait:S                 handle events for S seconds
@@ -186,7 +190,7 @@ class App:
         self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
         if args.tls_ca:
             tls = pj.TransportConfig()
-            tls.port = 0
+            tls.port = args.tls_port
             tls.boundAddress = args.address
             tls.tlsConfig.CaListFile = args.tls_ca
             tls.tlsConfig.verifyServer = True
@@ -208,6 +212,9 @@ class App:
         # The key exchange is as safe as the hop it crosses: 0 lets SDES go
         # over any transport; TLS is chosen by the target URI.
         acfg.mediaConfig.srtpSecureSignaling = 0
+        if args.tls_port:
+            acfg.sipConfig.contactForced = f"<sip:{args.from_number}@{args.address}:{args.tls_port};transport=tls>"
+            acfg.natConfig.contactRewriteUse = 0
         self.acfg = acfg
         self.account = pj.Account()
         self.account.create(acfg)
@@ -274,6 +281,8 @@ class App:
         self.call = Caller(self.account, "main", self)
         self.calls.append(self.call)
         prm = pj.CallOpParam(True)
+        if self.args.no_sdp_offer:
+            prm.opt.flag |= pj.PJSUA_CALL_NO_SDP_OFFER
         self.call.makeCall(self.args.target, prm)
         for step in steps:
             name, _, arg = step.partition(":")
@@ -394,6 +403,8 @@ def main():
     parser.add_argument("--tls-key", help="client key for mutual TLS")
     parser.add_argument("--srtp", choices=sorted(SRTP_USE), default="off")
     parser.add_argument("--srtp-transfer", action="store_true", help="keep SRTP for the REFER's call")
+    parser.add_argument("--tls-port", type=int, default=0, help="TLS listener port, named in the Contact")
+    parser.add_argument("--no-sdp-offer", action="store_true", help="INVITE without SDP (delayed offer)")
     parser.add_argument("steps", nargs="*")
     args = parser.parse_args()
     app = App(args)

@@ -99,7 +99,7 @@ fn calls_are_set_up_stream_keys_and_end() {
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
     let our_addrs: Vec<SocketAddr> = ours.iter().map(|s| s.local_addr().unwrap()).collect();
-    let mut uac = Uac::new(uas, &our_addrs, "t").unwrap();
+    let mut uac = Uac::new(uas, &our_addrs, "t", false).unwrap();
     let setup = uac.set_up(100.0).unwrap();
     assert_eq!(setup.done, 2, "{:?}", setup.failed);
     assert!(
@@ -125,6 +125,7 @@ fn calls_are_set_up_stream_keys_and_end() {
         streams.push(Stream {
             socket: Arc::new(socket),
             out,
+            srtp: None,
         });
     }
     let start = Instant::now();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use media::RtpPacket;
+use media::{RtpPacket, Srtp};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
@@ -28,7 +28,7 @@ pub struct Window {
     pub stop: Instant,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ReceiveReport {
     /// |inter-arrival − 20 ms| of consecutive packets inside the window (µs).
     pub jitter: Histogram,
@@ -44,6 +44,16 @@ pub struct ReceiveReport {
     pub other: u64,
     /// Packets without a kernel timestamp (timed when read instead).
     pub unstamped: u64,
+    /// SRTP calls: packets that failed the check (authentication, replay)
+    /// and were dropped uncounted.
+    pub srtp_dropped: u64,
+}
+
+/// One call's socket and, for an SRTP call, the context that checks and
+/// decrypts what the agent sends.
+pub struct Incoming {
+    pub socket: Arc<UdpSocket>,
+    pub srtp: Option<Srtp>,
 }
 
 #[derive(Default)]
@@ -57,22 +67,25 @@ struct Track {
 }
 
 pub fn spawn(
-    sockets: Vec<Arc<UdpSocket>>,
+    mut incoming: Vec<Incoming>,
     window: Window,
 ) -> JoinHandle<anyhow::Result<ReceiveReport>> {
     std::thread::Builder::new()
         .name("p2-receive".into())
-        .spawn(move || run(&sockets, window))
+        .spawn(move || run(&mut incoming, window))
         .unwrap_or_else(|e| panic!("cannot start the receiving thread: {e}"))
 }
 
-fn run(sockets: &[Arc<UdpSocket>], window: Window) -> anyhow::Result<ReceiveReport> {
+fn run(sockets: &mut [Incoming], window: Window) -> anyhow::Result<ReceiveReport> {
     let mut poll = Poll::new()?;
     for (i, s) in sockets.iter().enumerate() {
-        s.set_nonblocking(true)?;
-        kernel_time::enable(s.as_ref())?;
-        poll.registry()
-            .register(&mut SourceFd(&s.as_raw_fd()), Token(i), Interest::READABLE)?;
+        s.socket.set_nonblocking(true)?;
+        kernel_time::enable(s.socket.as_ref())?;
+        poll.registry().register(
+            &mut SourceFd(&s.socket.as_raw_fd()),
+            Token(i),
+            Interest::READABLE,
+        )?;
     }
     let mut tracks: Vec<Track> = sockets.iter().map(|_| Track::default()).collect();
     let mut report = ReceiveReport {
@@ -98,9 +111,10 @@ fn run(sockets: &[Arc<UdpSocket>], window: Window) -> anyhow::Result<ReceiveRepo
         }
         for event in events.iter() {
             let i = event.token().0;
-            let (Some(socket), Some(track)) = (sockets.get(i), tracks.get_mut(i)) else {
+            let (Some(incoming), Some(track)) = (sockets.get_mut(i), tracks.get_mut(i)) else {
                 continue;
             };
+            let socket = &incoming.socket;
             // Edge-triggered: read until the socket is empty. Other errors
             // (an ICMP report queued on the socket) are consumed by reading.
             let mut errors = 0;
@@ -113,7 +127,23 @@ fn run(sockets: &[Arc<UdpSocket>], window: Window) -> anyhow::Result<ReceiveRepo
                             epoch.1 + read_at.duration_since(epoch.0)
                         });
                         let inside = read_at >= window.start && read_at < window.end;
-                        match RtpPacket::parse(&buf[..n]) {
+                        let datagram = &buf[..n];
+                        let decrypted = match &mut incoming.srtp {
+                            Some(srtp) if media::srtp::is_rtcp(datagram) => {
+                                Some(srtp.unprotect_rtcp(datagram))
+                            }
+                            Some(srtp) => Some(srtp.unprotect_rtp(datagram)),
+                            None => None,
+                        };
+                        let plain: &[u8] = match &decrypted {
+                            None => datagram,
+                            Some(Some(plain)) => plain,
+                            Some(None) => {
+                                report.srtp_dropped += 1;
+                                continue;
+                            }
+                        };
+                        match RtpPacket::parse(plain) {
                             Ok(p) => track.on_packet(&p, stamp, inside, &mut report),
                             Err(_) => report.other += 1,
                         }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use media::Srtp;
+
 use super::rtp_out::Outgoing;
 use super::stats::Histogram;
 
@@ -22,9 +24,11 @@ pub struct Stream {
     /// Connected to the agent's RTP address.
     pub socket: Arc<UdpSocket>,
     pub out: Outgoing,
+    /// An SRTP call's sending context: every packet is protected with it.
+    pub srtp: Option<Srtp>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SendReport {
     pub packets: u64,
     pub errors: u64,
@@ -68,8 +72,12 @@ fn run(streams: &mut [Stream], start: Instant, stop: Instant) -> SendReport {
                     .lateness
                     .record(now.duration_since(slot).as_micros() as u64);
                 let packet = stream.out.next_packet(slot + PRESS_SPAN < stop);
-                match packet.to_bytes().map(|b| stream.socket.send(&b)) {
-                    Ok(Ok(_)) => report.packets += 1,
+                let wire = packet.to_bytes().ok().and_then(|b| match &mut stream.srtp {
+                    Some(srtp) => srtp.protect_rtp(&b),
+                    None => Some(b),
+                });
+                match wire.map(|b| stream.socket.send(&b)) {
+                    Some(Ok(_)) => report.packets += 1,
                     _ => report.errors += 1,
                 }
             }

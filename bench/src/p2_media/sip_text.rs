@@ -6,6 +6,8 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+use super::srtp_keys::{self, Key};
+
 /// What identifies one call leg on our side.
 #[derive(Debug, Clone)]
 pub struct Leg {
@@ -25,6 +27,8 @@ pub struct Answer {
     /// The agent's Contact, the Request-URI of ACK and BYE.
     pub target: String,
     pub rtp: SocketAddr,
+    /// The agent's SRTP key, when its answer carried `a=crypto`.
+    pub srtp: Option<Key>,
 }
 
 fn to_header(leg: &Leg, to_tag: Option<&str>) -> String {
@@ -51,20 +55,28 @@ fn common_headers(out: &mut String, leg: &Leg, branch: &str, to_tag: Option<&str
     );
 }
 
-/// The offer: PCMU and telephone-event 101 at 20 ms on our RTP port.
-pub fn sdp_offer(rtp: SocketAddr) -> String {
+/// The offer: PCMU and telephone-event 101 at 20 ms on our RTP port; with
+/// `srtp`, as `RTP/SAVP` with that key in `a=crypto`.
+pub fn sdp_offer(rtp: SocketAddr, srtp: Option<&Key>) -> String {
     let family = if rtp.is_ipv4() { "IP4" } else { "IP6" };
+    let (profile, crypto) = match srtp {
+        Some(key) => (
+            "RTP/SAVP",
+            format!("a=crypto:{}\r\n", key.crypto_attribute()),
+        ),
+        None => ("RTP/AVP", String::new()),
+    };
     format!(
         "v=0\r\no=bench 1 1 IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
-         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+         m=audio {port} {profile} 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n{crypto}a=sendrecv\r\n",
         ip = rtp.ip(),
         port = rtp.port()
     )
 }
 
-pub fn invite(leg: &Leg, branch: &str, rtp: SocketAddr) -> String {
-    let body = sdp_offer(rtp);
+pub fn invite(leg: &Leg, branch: &str, rtp: SocketAddr, srtp: Option<&Key>) -> String {
+    let body = sdp_offer(rtp, srtp);
     let mut m = format!("INVITE sip:passgate@{} SIP/2.0\r\n", leg.agent);
     common_headers(&mut m, leg, branch, None, "1 INVITE");
     let _ = write!(
@@ -213,6 +225,7 @@ impl Message {
             to_tag: self.to_tag()?,
             target: self.contact_uri()?,
             rtp: sdp_audio_address(&self.body)?,
+            srtp: srtp_keys::answer_key(&self.body),
         })
     }
 
@@ -327,6 +340,7 @@ mod tests {
                 to_tag: "as8f2a".into(),
                 target: "sip:passgate@127.0.0.1:5060;transport=udp".into(),
                 rtp: "127.0.0.9:20002".parse().unwrap(),
+                srtp: None,
             }
         );
     }
@@ -358,7 +372,7 @@ mod tests {
     #[test]
     fn the_invite_carries_the_offer_and_an_exact_length() {
         let l = leg();
-        let text = invite(&l, "z9hG4bK-a", "127.0.0.1:41000".parse().unwrap());
+        let text = invite(&l, "z9hG4bK-a", "127.0.0.1:41000".parse().unwrap(), None);
         let m = Message::parse(text.as_bytes()).unwrap();
         assert_eq!(
             m.start,
@@ -374,6 +388,16 @@ mod tests {
         assert!(m.body.contains("a=rtpmap:101 telephone-event/8000"));
         assert_eq!(sdp_audio_address(&m.body), "127.0.0.1:41000".parse().ok());
         assert_eq!(m.to_tag(), None);
+        let key = Key::generate();
+        let text = invite(
+            &l,
+            "z9hG4bK-s",
+            "127.0.0.1:41000".parse().unwrap(),
+            Some(&key),
+        );
+        let m = Message::parse(text.as_bytes()).unwrap();
+        assert!(m.body.contains("m=audio 41000 RTP/SAVP 0 101\r\n"));
+        assert_eq!(srtp_keys::answer_key(&m.body), Some(key));
     }
 
     #[test]

@@ -9,14 +9,21 @@ use std::time::{Duration, Instant};
 use crate::agent::Agent;
 use crate::proc_stats::{self, Sample};
 
-use super::receiver::{self, ReceiveReport, Window};
+use super::receiver::{self, Incoming, ReceiveReport, Window};
 use super::rtp_out::{noise_frames, KeyPlan, Outgoing};
 use super::sender::{self, SendReport, Stream};
+use super::srtp_keys;
 use super::uac::{State, Uac};
 
 /// Digits the agent counted from RFC 4733 (the metric added for this benchmark).
 pub const DIGITS_METRIC: &str = "passgate_dtmf_digits_total{source=\"rfc4733\"}";
 const ACTIVE_METRIC: &str = "passgate_calls_active";
+/// SRTP and SRTCP packets the agent dropped, counted as each call ends.
+const SRTP_DROPPED_METRICS: [&str; 3] = [
+    "passgate_srtp_dropped_total{why=\"auth_failed\"}",
+    "passgate_srtp_dropped_total{why=\"replayed\"}",
+    "passgate_srtp_dropped_total{why=\"malformed\"}",
+];
 
 #[derive(Debug, Clone)]
 pub struct StepConfig {
@@ -27,9 +34,12 @@ pub struct StepConfig {
     pub teardown_rate: f64,
     /// Seconds between key presses on one call.
     pub key_every: Duration,
+    /// Every call offers SRTP (SDES) and the generator encrypts what it
+    /// sends and checks and decrypts what it receives.
+    pub srtp: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct StepResult {
     pub calls: usize,
     pub answered: usize,
@@ -46,6 +56,8 @@ pub struct StepResult {
     pub bye_failures: usize,
     /// passgate_calls_active once the BYEs were answered (and settled).
     pub active_after: Option<f64>,
+    /// SRTP packets the agent dropped during the step (its calls ended).
+    pub agent_srtp_dropped: u64,
 }
 
 /// When the first key goes, after media starts: after the agent's lookup of
@@ -59,6 +71,7 @@ pub fn run(agent: &Agent, config: &StepConfig, run_id: &str) -> anyhow::Result<S
         return idle(agent, config);
     }
     let digits_before = agent.metric(DIGITS_METRIC).unwrap_or(0.0);
+    let srtp_dropped_before = srtp_dropped(agent);
     let sockets = (0..config.calls)
         .map(|_| UdpSocket::bind("127.0.0.1:0"))
         .collect::<std::io::Result<Vec<_>>>()?;
@@ -66,7 +79,7 @@ pub fn run(agent: &Agent, config: &StepConfig, run_id: &str) -> anyhow::Result<S
         .iter()
         .map(UdpSocket::local_addr)
         .collect::<std::io::Result<Vec<SocketAddr>>>()?;
-    let mut uac = Uac::new(agent.sip, &addresses, run_id)?;
+    let mut uac = Uac::new(agent.sip, &addresses, run_id, config.srtp)?;
     let setup = uac.set_up(config.setup_rate)?;
     eprintln!(
         "p2: {} calls answered of {} in {:.1} s",
@@ -85,6 +98,14 @@ pub fn run(agent: &Agent, config: &StepConfig, run_id: &str) -> anyhow::Result<S
     for (i, socket) in sockets.into_iter().enumerate() {
         let State::Confirmed(answer) = uac.state(i) else {
             continue;
+        };
+        let (send_srtp, receive_srtp) = match (uac.srtp_key(i), &answer.srtp) {
+            (None, _) => (None, None),
+            (Some(ours), Some(theirs)) => {
+                let (send, receive) = srtp_keys::contexts(ours, theirs)?;
+                (Some(send), Some(receive))
+            }
+            (Some(_), None) => anyhow::bail!("the agent answered an SRTP offer without a key"),
         };
         socket.connect(answer.rtp)?;
         socket.set_nonblocking(true)?;
@@ -106,8 +127,15 @@ pub fn run(agent: &Agent, config: &StepConfig, run_id: &str) -> anyhow::Result<S
             noise.clone(),
             plan,
         );
-        receiving.push(socket.clone());
-        streams.push(Stream { socket, out });
+        receiving.push(Incoming {
+            socket: socket.clone(),
+            srtp: receive_srtp,
+        });
+        streams.push(Stream {
+            socket,
+            out,
+            srtp: send_srtp,
+        });
     }
 
     let media_start = Instant::now() + Duration::from_millis(20);
@@ -142,6 +170,7 @@ pub fn run(agent: &Agent, config: &StepConfig, run_id: &str) -> anyhow::Result<S
         .count();
     let down = uac.tear_down(config.teardown_rate)?;
     let active_after = settle_active(agent);
+    let agent_srtp_dropped = (srtp_dropped(agent) - srtp_dropped_before).max(0.0) as u64;
     Ok(StepResult {
         calls: config.calls,
         answered: setup.done,
@@ -157,7 +186,15 @@ pub fn run(agent: &Agent, config: &StepConfig, run_id: &str) -> anyhow::Result<S
         ended_by_agent,
         bye_failures: down.failed.len(),
         active_after,
+        agent_srtp_dropped,
     })
+}
+
+fn srtp_dropped(agent: &Agent) -> f64 {
+    SRTP_DROPPED_METRICS
+        .iter()
+        .filter_map(|m| agent.metric(m))
+        .sum()
 }
 
 /// The baseline: the agent with no calls, over the same window.

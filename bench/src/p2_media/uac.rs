@@ -7,6 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::sip_text::{self, Answer, Leg, Message, Start};
+use super::srtp_keys::Key;
 
 /// RFC 3261 T1: first retransmission interval, doubled each time.
 const T1: Duration = Duration::from_millis(500);
@@ -38,6 +39,8 @@ struct Call {
     sent: Option<Instant>,
     next_retransmit: Option<(Instant, Duration)>,
     text: String,
+    /// Our SRTP key, offered in the INVITE, when the call is to be SRTP.
+    srtp: Option<Key>,
 }
 
 pub struct Uac {
@@ -58,8 +61,14 @@ pub struct Outcome {
 }
 
 impl Uac {
-    /// One call per RTP address in `rtp`, not yet started.
-    pub fn new(agent: SocketAddr, rtp: &[SocketAddr], run: &str) -> anyhow::Result<Uac> {
+    /// One call per RTP address in `rtp`, not yet started; with `srtp`,
+    /// each offers `RTP/SAVP` with a key of its own.
+    pub fn new(
+        agent: SocketAddr,
+        rtp: &[SocketAddr],
+        run: &str,
+        srtp: bool,
+    ) -> anyhow::Result<Uac> {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         socket.set_read_timeout(Some(Duration::from_millis(2)))?;
         let local = socket.local_addr()?;
@@ -82,6 +91,7 @@ impl Uac {
                 sent: None,
                 next_retransmit: None,
                 text: String::new(),
+                srtp: srtp.then(Key::generate),
             })
             .collect();
         let by_call_id = calls
@@ -101,6 +111,11 @@ impl Uac {
 
     pub fn state(&self, i: usize) -> &State {
         &self.calls[i].state
+    }
+
+    /// The SRTP key call `i` offered, if it is an SRTP call.
+    pub fn srtp_key(&self, i: usize) -> Option<&Key> {
+        self.calls[i].srtp.as_ref()
     }
 
     /// Sends every INVITE, `rate` per second, and waits for each to be
@@ -187,7 +202,7 @@ impl Uac {
     fn send_invite(&mut self, i: usize, now: Instant) -> anyhow::Result<()> {
         let c = &mut self.calls[i];
         c.branch = format!("z9hG4bK-{}-inv", c.leg.call_id.replace('@', "-"));
-        c.text = sip_text::invite(&c.leg, &c.branch, c.rtp);
+        c.text = sip_text::invite(&c.leg, &c.branch, c.rtp, c.srtp.as_ref());
         c.state = State::Inviting;
         c.sent = Some(now);
         c.next_retransmit = Some((now + T1, T1));

@@ -202,7 +202,7 @@ async fn invite(
     line: &mut Line,
 ) -> std::result::Result<Answer, String> {
     let branch = format!("z9hG4bKi{}", leg.call_id);
-    let text = sip_text::invite(leg, &branch, rtp);
+    let text = sip_text::invite(leg, &branch, rtp, None);
     let deadline = Instant::now() + Duration::from_secs(32);
     let mut retransmit = T1;
     let mut provisional = false;

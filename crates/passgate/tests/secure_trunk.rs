@@ -18,10 +18,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use support::pjsua::{pjsua, tail};
 use support::pki::{base64, stranger, unbase64, Pki};
 use support::udp_caller::{answer_rtp_port, offer, UdpCaller};
-use support::{free_media_port, free_port, workspace, Agent, Capture};
+use support::{free_media_port, free_port, Agent, Capture};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -31,73 +31,6 @@ fn serial() -> MutexGuard<'static, ()> {
 
 const LISTENING: &str = "}: listening vocabulary=";
 const ACCEPTED: &str = "playing prompt=WelcomeAfterPassphrase";
-
-struct PjsuaRun {
-    code: Option<i32>,
-    events: Vec<Value>,
-    stderr: String,
-    sip_log: String,
-}
-
-impl PjsuaRun {
-    fn of(&self, event: &str) -> Vec<&Value> {
-        self.events.iter().filter(|e| e["event"] == event).collect()
-    }
-
-    fn story(&self) -> String {
-        let events: Vec<String> = self.events.iter().map(Value::to_string).collect();
-        format!(
-            "caller.py exit {:?}\n{}\n--- stderr (tail) ---\n{}",
-            self.code,
-            events.join("\n"),
-            tail(&self.stderr, 3000)
-        )
-    }
-
-    fn received(&self, head: &str) -> Vec<&str> {
-        self.sip_log
-            .split("--end msg--")
-            .filter(|block| block.contains("RX ") && block.contains(head))
-            .collect()
-    }
-}
-
-fn tail(text: &str, max: usize) -> &str {
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
-}
-
-fn pjsua(target: &str, dir: &Path, options: &[String], steps: &[String]) -> PjsuaRun {
-    let log = dir.join("pjsua.log");
-    let _ = std::fs::remove_file(&log);
-    let port = free_port();
-    let output = Command::new("timeout")
-        .args(["150", "python3"])
-        .arg(workspace().join("tests/pjsua/caller.py"))
-        .args(["--target", target])
-        .args(["--from", "+15550100001", "--port", &port.to_string()])
-        .args(["--codecs", "PCMU,PCMA"])
-        .arg("--log")
-        .arg(&log)
-        .args(options)
-        .args(steps)
-        .current_dir(dir)
-        .output()
-        .expect("python3 (scripts/ensure-deps.sh installs pjsua2)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    PjsuaRun {
-        code: output.status.code(),
-        events: stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        sip_log: std::fs::read_to_string(&log).unwrap_or_default(),
-    }
-}
 
 fn signal_when_logged(agent: &Agent, needle: &'static str, signal: PathBuf) {
     let log = agent.log.clone();
@@ -153,18 +86,6 @@ fn transfer_target(dir: &Path) -> (std::process::Child, u16, PathBuf) {
         .spawn()
         .expect("sipp");
     (child, port, messages)
-}
-
-fn metrics(agent: &Agent) -> String {
-    let mut http = std::net::TcpStream::connect(agent.http).unwrap();
-    std::io::Write::write_all(
-        &mut http,
-        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut http, &mut text).unwrap();
-    text
 }
 
 /// Frames of the capture that tshark's display filter `filter` selects,
@@ -393,7 +314,7 @@ fn pjsip_over_tls_with_srtp_is_verified_and_transferred_and_nothing_is_in_the_cl
             "a payload that reads as plain G.711 ({share:.2})"
         );
     }
-    let stats = metrics(&agent);
+    let stats = agent.metrics_text();
     assert!(
         stats.contains("passgate_srtp_dropped_total{why=\"auth_failed\"} 0\n"),
         "{stats}"
@@ -500,7 +421,7 @@ fn required_srtp_refuses_plain_rtp_and_drops_tampered_and_replayed_packets() {
     call.bye();
     let deadline = Instant::now() + Duration::from_secs(10);
     let stats = loop {
-        let stats = metrics(&agent);
+        let stats = agent.metrics_text();
         if stats.contains("passgate_srtp_dropped_total{why=\"auth_failed\"}")
             || Instant::now() > deadline
         {
@@ -585,7 +506,7 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
             "{client}: {log}"
         );
     }
-    let stats = metrics(&agent);
+    let stats = agent.metrics_text();
     let closed = stats
         .lines()
         .find_map(|l| l.strip_prefix("passgate_sip_tcp_closed_total{reason=\"tls_handshake\"} "))
@@ -662,7 +583,7 @@ fn mutual_tls_refuses_foreign_and_expired_client_certificates_and_a_reload_keeps
     let distinct: std::collections::HashSet<&String> = keys.iter().collect();
     assert_eq!(distinct.len(), keys.len(), "a new key in every answer");
     // Packets in flight across a rekey may fail; a wrong key would fail all.
-    let stats = metrics(&agent);
+    let stats = agent.metrics_text();
     let failed = stats
         .lines()
         .find_map(|l| l.strip_prefix("passgate_srtp_dropped_total{why=\"auth_failed\"} "))

@@ -9,7 +9,8 @@ use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::message::Method;
+use crate::message::{Method, Request};
+use crate::sdes::SrtpKey;
 use crate::sdp::{Negotiated, SdpOrigin};
 use crate::timers::Timers;
 use crate::transaction::TxKey;
@@ -69,6 +70,8 @@ pub(crate) struct Dialog {
     pub local_party: String,
     pub remote_target: String,
     pub route_set: Vec<String>,
+    /// Our Contact in this dialog is a `sips:` URI (RFC 3261 §12.1.1).
+    pub sips: bool,
     pub remote_cseq: u32,
     pub local_cseq: u32,
     pub media: Option<Negotiated>,
@@ -79,6 +82,8 @@ pub(crate) struct Dialog {
     pub pending_2xx: Option<Pending2xx>,
     /// The last 2xx carried our offer; the ACK carries the answer.
     pub awaiting_answer_in_ack: bool,
+    /// Our key in that offer, when it offered SRTP.
+    pub offered_srtp: Option<SrtpKey>,
     /// The application hung up before the ACK; send BYE once it comes.
     pub bye_after_ack: bool,
     pub refer_cseq: Option<u32>,
@@ -166,10 +171,15 @@ impl Dialog {
             let _ = write!(text, "User-Agent: {agent}\r\n");
         }
         text.push_str("Content-Length: 0\r\n\r\n");
+        let reconnect = match self.transport {
+            TransportKind::Tls(_) => crate::route::next_hop(&self.remote_target, &self.route_set),
+            _ => None,
+        };
         let transmit = Transmit {
             transport: self.transport,
             destination: self.remote,
             payload: text.into_bytes(),
+            reconnect,
         };
         (cseq, transmit)
     }
@@ -219,6 +229,7 @@ impl Dialog {
                 transport: self.transport,
                 destination: self.remote,
                 payload: pending.payload.clone(),
+                reconnect: None,
             });
             pending.interval = timers.backoff(pending.interval);
             pending.next_at = Some(now + pending.interval);
@@ -228,6 +239,27 @@ impl Dialog {
             .map_or(pending.give_up_at, |n| n.min(pending.give_up_at));
         AckTimer::Wait { retransmit, next }
     }
+}
+
+/// Whether a URI, bare or in a name-addr, is a `sips:` URI.
+pub(crate) fn is_sips(uri: &str) -> bool {
+    let uri = uri.split_once('<').map_or(uri, |(_, inside)| inside);
+    uri.trim_start()
+        .get(..5)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("sips:"))
+}
+
+/// Whether a dialog that `request` starts must have a `sips:` Contact of
+/// ours (RFC 3261 §12.1.1): its Request-URI is SIPS, or its top
+/// Record-Route if it has one, else its Contact. Only over TLS: a SIPS
+/// request that reached us over another transport broke the rule before
+/// us, and a `sips:` Contact would ask for TLS the hop cannot give.
+pub(crate) fn wants_sips(request: &Request, transport: TransportKind) -> bool {
+    let next = match request.record_route.first() {
+        Some(route) => is_sips(route),
+        None => request.contact.as_deref().is_some_and(is_sips),
+    };
+    matches!(transport, TransportKind::Tls(_)) && (is_sips(&request.uri) || next)
 }
 
 /// The host of a SIP URI (bare or in a name-addr) when it is an IP address.
@@ -284,6 +316,7 @@ mod tests {
             local_party: "<sip:agent@192.0.2.1>".into(),
             remote_target: "<sip:caller@198.51.100.20:5070>".into(),
             route_set: route_set.iter().map(|r| r.to_string()).collect(),
+            sips: false,
             remote_cseq: 1,
             local_cseq: 0,
             media: None,
@@ -295,6 +328,7 @@ mod tests {
             },
             pending_2xx: None,
             awaiting_answer_in_ack: false,
+            offered_srtp: None,
             bye_after_ack: false,
             refer_cseq: None,
         }

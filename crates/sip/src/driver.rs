@@ -18,7 +18,7 @@ use crate::call_events::{CallRouter, Routed};
 pub use crate::call_events::{NewCall, CALL_EVENT_DEPTH};
 use crate::endpoint::{CallHandle, Endpoint, EndpointConfig, Stats, TransportKind};
 pub use crate::stream_conn::TcpStats;
-use crate::stream_conn::{canonical, connection, Admitted, TcpCounters, TcpInput};
+use crate::stream_conn::{canonical, connection, outbox, Admitted, TcpCounters, TcpInput};
 use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
 
 /// The kernel's default (208 KB) drops INVITEs from a few thousand calls/s.
@@ -239,7 +239,15 @@ pub async fn start_with_listeners(
     )));
     let counters = Arc::new(TcpCounters::default());
     let ids = Arc::new(AtomicU64::new(1));
+    let mut dialer = None;
     if let Some((listener, store, _)) = tls {
+        dialer = Some(crate::tls_dial::Dialer {
+            store: store.clone(),
+            to_endpoint: tcp_tx.clone(),
+            admission: admission.clone(),
+            counters: counters.clone(),
+            ids: ids.clone(),
+        });
         tokio::spawn(crate::tls_accept::tls_accept_loop(
             listener,
             store,
@@ -262,7 +270,12 @@ pub async fn start_with_listeners(
     tokio::spawn(accept_loop(tcp, tcp_tx, admission, counters.clone(), ids));
     let endpoint = Endpoint::new(config, rand::random());
     let router = CallRouter::new(calls_tx, CALL_EVENT_DEPTH);
-    tokio::spawn(run(endpoint, udp, cmd_rx, router, tcp_rx, counters));
+    let streams = Streams {
+        input: tcp_rx,
+        counters,
+        dialer,
+    };
+    tokio::spawn(run(endpoint, udp, cmd_rx, router, streams));
     Ok(SipServer {
         handle: SipHandle { commands: cmd_tx },
         calls: calls_rx,
@@ -317,14 +330,26 @@ fn bind_both(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
     ))
 }
 
+/// The stream transports as the driver task sees them: what their
+/// connections report, their counters, and how it opens a TLS connection.
+struct Streams {
+    input: mpsc::Receiver<TcpInput>,
+    counters: Arc<TcpCounters>,
+    dialer: Option<crate::tls_dial::Dialer>,
+}
+
 async fn run(
     mut ep: Endpoint,
     udp: UdpSocket,
     mut commands: mpsc::Receiver<Command>,
     mut router: CallRouter,
-    mut tcp_in: mpsc::Receiver<TcpInput>,
-    tcp_counters: Arc<TcpCounters>,
+    streams: Streams,
 ) {
+    let Streams {
+        input: mut tcp_in,
+        counters: tcp_counters,
+        dialer,
+    } = streams;
     let mut connections: HashMap<u64, (SocketAddr, mpsc::Sender<Vec<u8>>)> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     let udp_v6 = udp.local_addr().is_ok_and(|a| a.is_ipv6());
@@ -339,8 +364,12 @@ async fn run(
                     }
                 }
                 TransportKind::Tcp(id) | TransportKind::Tls(id) | TransportKind::Ws(id) => {
-                    match connections.get(&id) {
-                        Some((_, writer)) => {
+                    let open = connections
+                        .get(&id)
+                        .filter(|(_, w)| !w.is_closed())
+                        .map(|(_, w)| w.clone());
+                    match (open, &t.reconnect, &dialer) {
+                        (Some(writer), _, _) => {
                             if writer.try_send(t.payload).is_err() {
                                 tracing::warn!(
                                     connection = id,
@@ -348,7 +377,16 @@ async fn run(
                                 );
                             }
                         }
-                        None => {
+                        // The caller's TLS connection has closed: a new one
+                        // to the dialog's next hop, which later messages for
+                        // the old one take too.
+                        (None, Some(hop), Some(dialer)) => {
+                            tracing::info!(connection = id, host = %hop.host, port = hop.port, "TLS connection gone; opening one to the dialog's peer");
+                            let writer = dialer.dial(hop.clone());
+                            let _ = writer.try_send(t.payload);
+                            connections.insert(id, (t.destination, writer));
+                        }
+                        (None, _, _) => {
                             tracing::debug!(connection = id, "TCP connection gone; message dropped")
                         }
                     }
@@ -415,7 +453,10 @@ async fn run(
                 match input {
                     TcpInput::Opened { id, peer, writer } => { connections.insert(id, (canonical(peer), writer)); }
                     TcpInput::Message { transport, peer, data } => ep.handle_input(now, transport, canonical(peer), &data),
-                    TcpInput::Closed { id } => { connections.remove(&id); }
+                    // Its entries go: under its own id and the ids of closed
+                    // connections it stood in for. An id already moved to a
+                    // connection we opened in its place keeps that one.
+                    TcpInput::Closed { writer } => connections.retain(|_, (_, w)| !w.same_channel(&writer)),
                     TcpInput::Idle { id, may_close } => { let _ = may_close.send(!ep.uses_connection(id)); }
                 }
             }
@@ -500,6 +541,7 @@ async fn accept_loop(
                             limits,
                             counters.clone(),
                             guard,
+                            outbox(),
                         ));
                     }
                     Err(why) => {

@@ -418,6 +418,7 @@ impl Endpoint {
                     transport: tx.transport,
                     destination: tx.source,
                     payload: payload.to_vec(),
+                    reconnect: None,
                 });
             } else if tx.trying_pending() {
                 // The caller is waiting long enough to retransmit.
@@ -496,18 +497,19 @@ impl Endpoint {
             (Some(neg), None) => sdp::answer(neg, local, c.origin),
             (None, _) => {
                 c.awaiting_answer_in_ack = true;
-                sdp::offer(&self.config.media, local, c.origin)
+                c.offered_srtp = offer_key(&self.config.media);
+                sdp::offer(&self.config.media, local, c.origin, c.offered_srtp.as_ref())
             }
         };
         c.state = DialogState::Answered;
         let (key, tag, transport) = (c.invite_tx.clone(), c.key.local_tag.clone(), c.transport);
-        let (peer, cseq) = (c.remote.ip(), c.remote_cseq);
+        let (peer, cseq, sips) = (c.remote.ip(), c.remote_cseq, c.sips);
         let echo = self
             .invite_echo(&key)
             .ok_or(CommandError::WrongState("answer"))?;
         let reply = Reply::new(200)
             .tag(Some(&tag))
-            .headers(self.answer_headers(transport, peer))
+            .headers(self.answer_headers(transport, peer, sips))
             .sdp(body.as_bytes());
         let payload = self.respond_tx(now, &key, &echo, reply);
         self.track_2xx(now, call.0, cseq, payload);
@@ -518,8 +520,8 @@ impl Endpoint {
     pub fn ring(&mut self, now: Instant, call: CallHandle) -> Result<(), CommandError> {
         let c = offered(&mut self.calls, call, "ring")?;
         let (key, tag) = (c.invite_tx.clone(), c.key.local_tag.clone());
-        let (peer, transport) = (c.remote.ip(), c.transport);
-        let contact = self.contact(peer, transport);
+        let (peer, transport, sips) = (c.remote.ip(), c.transport, c.sips);
+        let contact = self.contact(peer, transport, sips);
         let echo = self
             .invite_echo(&key)
             .ok_or(CommandError::WrongState("ring"))?;
@@ -623,6 +625,12 @@ impl Endpoint {
         }
         Ok(())
     }
+}
+
+/// A fresh key for an offer of ours, when SRTP is on (`offer` or
+/// `required`): our offers then ask for SRTP.
+fn offer_key(policy: &sdp::MediaPolicy) -> Option<crate::sdes::SrtpKey> {
+    (policy.srtp != crate::sdes::SrtpMode::Off).then(crate::sdes::SrtpKey::generate)
 }
 
 /// The call, when the application may still decide on its INVITE.

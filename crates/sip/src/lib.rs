@@ -42,6 +42,7 @@ pub mod timers;
 pub mod tls;
 mod tls_accept;
 pub mod tls_client_auth;
+mod tls_dial;
 mod transaction;
 pub mod transport;
 pub mod ws;

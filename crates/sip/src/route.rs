@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use crate::transport::NextHop;
+
 pub(crate) struct InDialogTarget<'a> {
     pub request_uri: Cow<'a, str>,
     /// Route header values, in the order they are written.
@@ -67,6 +69,43 @@ fn request_uri_from(uri: &str) -> String {
     out
 }
 
+/// Where a request in the dialog goes when a new connection must be opened
+/// for it (RFC 3261 §8.1.2, §12.2.1.1): the first route, else the remote
+/// target. Host as the URI writes it (a name, or an IP address with an IPv6
+/// one unbracketed); the port it gives, or 5061, the port of SIP over TLS.
+pub(crate) fn next_hop(remote_target: &str, route_set: &[String]) -> Option<NextHop> {
+    let uri = route_uri(route_set.first().map_or(remote_target, String::as_str));
+    let lower = uri.get(..5).map(str::to_ascii_lowercase)?;
+    let rest = if lower == "sips:" {
+        &uri[5..]
+    } else if lower.starts_with("sip:") {
+        &uri[4..]
+    } else {
+        return None;
+    };
+    let end = rest.find([';', '?']).unwrap_or(rest.len());
+    let hostport = &rest[..end];
+    let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match hostport.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (hostport, None),
+        },
+    };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => 5061,
+    };
+    (!host.is_empty()).then(|| NextHop {
+        host: host.to_string(),
+        port,
+    })
+}
+
 fn uri_params(uri: &str) -> impl Iterator<Item = &str> {
     uri.split('?').next().unwrap_or("").split(';').skip(1)
 }
@@ -113,6 +152,31 @@ mod tests {
         assert!(!is_loose("<sip:p.example.com>;lr"));
         assert!(is_loose("\"Proxy\" <sip:p.example.com;LR>"));
         assert!(!is_loose("<sip:lr.example.com;lrx>"));
+    }
+
+    #[test]
+    fn the_next_hop_is_the_first_route_else_the_target_on_5061_by_default() {
+        let hop = |target: &str, set: &[&str]| {
+            let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+            next_hop(target, &set).map(|h| (h.host, h.port))
+        };
+        assert_eq!(
+            hop("sips:caller@10.0.0.9", &[]),
+            Some(("10.0.0.9".into(), 5061))
+        );
+        assert_eq!(
+            hop("<sip:caller@[2001:db8::9]:5071;transport=tls>", &[]),
+            Some(("2001:db8::9".into(), 5071))
+        );
+        assert_eq!(
+            hop(
+                "sip:caller@10.0.0.9:5070",
+                &["<sip:edge.example.com:5062;lr;transport=tls>", "<sip:b;lr>"]
+            ),
+            Some(("edge.example.com".into(), 5062))
+        );
+        assert_eq!(hop("tel:+15551234567", &[]), None);
+        assert_eq!(hop("sip:caller@10.0.0.9:x", &[]), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Deserialize;
 
-use crate::sdes::{self, CryptoOffer, SrtpMode, SrtpParams};
+use crate::sdes::{self, CryptoOffer, SrtpKey, SrtpMode, SrtpParams, SrtpSuite};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -559,14 +559,28 @@ pub fn first_choice(policy: &MediaPolicy) -> Negotiated {
     }
 }
 
-pub fn offer(policy: &MediaPolicy, local: SocketAddr, origin: SdpOrigin) -> String {
+///
+/// With `srtp` (our key, when `rtp.srtp` is on) the stream is `RTP/SAVP`
+/// and the key goes in `a=crypto` with tag [`OFFER_CRYPTO_TAG`] and the
+/// suite every carrier takes, AES_CM_128_HMAC_SHA1_80.
+pub fn offer(
+    policy: &MediaPolicy,
+    local: SocketAddr,
+    origin: SdpOrigin,
+    srtp: Option<&SrtpKey>,
+) -> String {
     let mut out = header(local.ip(), origin);
     let pts: Vec<(u8, Codec)> = policy
         .codecs
         .iter()
         .map(|c| (c.static_payload_type().unwrap_or(111), *c))
         .collect();
-    let _ = write!(out, "m=audio {} RTP/AVP", local.port());
+    let protocol = if srtp.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
+    let _ = write!(out, "m=audio {} {protocol}", local.port());
     for (pt, _) in &pts {
         let _ = write!(out, " {pt}");
     }
@@ -576,7 +590,47 @@ pub fn offer(policy: &MediaPolicy, local: SocketAddr, origin: SdpOrigin) -> Stri
     }
     out.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
     let _ = write!(out, "a=ptime:{}\r\na=sendrecv\r\n", policy.ptime_ms);
+    if let Some(key) = srtp {
+        let ours = SrtpParams {
+            suite: OFFER_SUITE,
+            tag: OFFER_CRYPTO_TAG,
+            remote: key.clone(),
+            local: key.clone(),
+        };
+        out.push_str(&ours.attribute());
+    }
     out
+}
+
+/// The tag and suite of the one `a=crypto` line in our own offer.
+pub const OFFER_CRYPTO_TAG: u32 = 1;
+const OFFER_SUITE: SrtpSuite = SrtpSuite::AesCm128HmacSha1_80;
+
+/// Reads the answer to our [`offer`] (it comes in the ACK). Codec, address
+/// and direction are read as from an offer; the SRTP keys are our offered
+/// `srtp` and the one the answer's `a=crypto` carries, which must answer
+/// our line (same tag and suite). A plain answer is taken unless SRTP is
+/// required, as an offer would be.
+pub fn accept_answer(
+    answer: &SessionDescription,
+    policy: &MediaPolicy,
+    srtp: Option<&SrtpKey>,
+) -> Result<Negotiated, SdpError> {
+    let mut neg = negotiate(answer, policy)?;
+    neg.srtp = match (srtp, neg.srtp.take()) {
+        (Some(ours), Some(theirs)) => {
+            if theirs.tag != OFFER_CRYPTO_TAG || theirs.suite != OFFER_SUITE {
+                return Err(SdpError::NoUsableCrypto);
+            }
+            Some(SrtpParams {
+                local: ours.clone(),
+                ..theirs
+            })
+        }
+        // Keys in an answer to a plain offer answer nothing of ours.
+        (None, _) | (Some(_), None) => None,
+    };
+    Ok(neg)
 }
 
 fn header(ip: IpAddr, origin: SdpOrigin) -> String {

@@ -84,9 +84,10 @@ pub(crate) enum TcpInput {
         peer: SocketAddr,
         data: Vec<u8>,
     },
-    Closed {
-        id: u64,
-    },
+    /// The connection has ended; `writer` is the one it was opened with,
+    /// which tells its entries from those moved to a connection opened in
+    /// its place.
+    Closed { writer: mpsc::Sender<Vec<u8>> },
     /// The connection has been silent for the idle timeout: may it close?
     /// (Not while a call in progress uses it.)
     Idle {
@@ -124,7 +125,17 @@ enum Ending {
     EndpointGone,
 }
 
+/// What is written to a connection: the driver holds the sender.
+pub(crate) type Outbox = (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>);
+
+pub(crate) fn outbox() -> Outbox {
+    mpsc::channel(256)
+}
+
 /// Reads and writes one stream connection, TCP or TLS: `transport` names it.
+/// `outbox` is what the driver writes to it through (messages may already
+/// wait in it when we opened the connection ourselves).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn connection<S>(
     transport: TransportKind,
     stream: S,
@@ -133,6 +144,7 @@ pub(crate) async fn connection<S>(
     limits: TcpLimits,
     counters: Arc<TcpCounters>,
     _admitted: Admitted,
+    outbox: Outbox,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -140,7 +152,7 @@ pub(crate) async fn connection<S>(
         return;
     };
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(256);
+    let (out_tx, mut out_rx) = outbox;
     if to_endpoint
         .send(TcpInput::Opened {
             id,
@@ -242,7 +254,6 @@ pub(crate) async fn connection<S>(
             );
         }
     }
-    drop(out_tx);
-    let _ = to_endpoint.send(TcpInput::Closed { id }).await;
+    let _ = to_endpoint.send(TcpInput::Closed { writer: out_tx }).await;
     write_task.abort();
 }

@@ -103,6 +103,7 @@ pub(crate) async fn tls_accept_loop(
                 limits,
                 counters,
                 guard,
+                crate::stream_conn::outbox(),
             )
             .await;
         });

@@ -67,6 +67,18 @@ pub struct Transmit {
     pub transport: TransportKind,
     pub destination: SocketAddr,
     pub payload: Vec<u8>,
+    /// A request of ours in a dialog over TLS: where to open a new TLS
+    /// connection if the one `transport` names has closed.
+    pub reconnect: Option<NextHop>,
+}
+
+/// The host and port a new connection goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHop {
+    /// A DNS name or an IP address (IPv6 without brackets): what the peer's
+    /// certificate must name.
+    pub host: String,
+    pub port: u16,
 }
 
 /// Where a response goes (§18.2.2, RFC 3581): back over the connection for

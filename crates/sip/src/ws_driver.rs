@@ -313,8 +313,7 @@ async fn serve(
             tracing::warn!(source = %peer.ip(), reason = %"framing", error = %e, "security: closing WebSocket connection");
         }
     }
-    drop(out_tx);
-    let _ = to_endpoint.send(TcpInput::Closed { id }).await;
+    let _ = to_endpoint.send(TcpInput::Closed { writer: out_tx }).await;
     // Let a close frame go out; the connection's admission goes with the guard.
     let _ = tokio::time::timeout(Duration::from_millis(200), write_task).await;
 }

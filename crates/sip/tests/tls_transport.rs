@@ -108,6 +108,7 @@ fn settings(dir: &Path) -> TlsSettings {
         client_ca: None,
         client_fingerprints: Vec::new(),
         tls13_only: false,
+        trunk_ca: None,
     }
 }
 

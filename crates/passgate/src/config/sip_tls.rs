@@ -20,6 +20,11 @@ pub struct SipTlsConfig {
     /// are, for trunks with self-signed certificates; with these or
     /// `client_ca`, every client must present a certificate.
     pub client_fingerprints: Vec<String>,
+    /// PEM CA certificates a trunk's certificate must chain to when
+    /// Passgate opens the connection (a BYE or REFER whose caller's
+    /// connection has closed). Empty: `client_ca`, and without that the
+    /// public CAs of Mozilla's list.
+    pub trunk_ca: String,
     /// Lowest TLS version accepted: "1.2" or "1.3".
     pub min_version: String,
     /// Seconds between checks of the certificate and key files: a change
@@ -35,6 +40,7 @@ impl Default for SipTlsConfig {
             port: 5061,
             client_ca: String::new(),
             client_fingerprints: Vec::new(),
+            trunk_ca: String::new(),
             min_version: "1.2".into(),
             reload_check_secs: 10,
         }
@@ -59,6 +65,9 @@ impl SipTlsConfig {
         if !self.client_ca.is_empty() && !self.enabled() {
             return Err("sip.tls.client_ca: needs sip.tls.cert and sip.tls.key".into());
         }
+        if !self.trunk_ca.is_empty() && !self.enabled() {
+            return Err("sip.tls.trunk_ca: needs sip.tls.cert and sip.tls.key".into());
+        }
         for f in &self.client_fingerprints {
             if sip::tls_client_auth::parse_fingerprint(f).is_none() {
                 return Err(format!(
@@ -80,6 +89,7 @@ impl SipTlsConfig {
                 .filter_map(|f| sip::tls_client_auth::parse_fingerprint(f))
                 .collect(),
             tls13_only: self.min_version == "1.3",
+            trunk_ca: (!self.trunk_ca.is_empty()).then(|| PathBuf::from(&self.trunk_ca)),
         }
     }
 }

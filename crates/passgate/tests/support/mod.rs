@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod http;
 pub mod kamailio;
+pub mod pjsua;
 pub mod pki;
 #[allow(unused_imports)] // only the tests that need PostgreSQL use it
 pub use test_postgres as postgres;

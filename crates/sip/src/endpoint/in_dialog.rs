@@ -41,23 +41,29 @@ impl Endpoint {
         let mut media_update = None;
         if call.awaiting_answer_in_ack {
             call.awaiting_answer_in_ack = false;
+            let offered = call.offered_srtp.take();
             match offer_in(&req)
                 .ok()
                 .flatten()
-                .map(|a| sdp::negotiate(&a, &self.config.media))
+                .map(|a| sdp::accept_answer(&a, &self.config.media, offered.as_ref()))
             {
                 Some(Ok(neg)) => {
                     call.media = Some(neg.clone());
                     media_update = Some(neg);
                 }
-                _ => {
+                failed => {
                     // Our offer went unanswered: no media can flow, so the
                     // call ends with a BYE that says why (RFC 3326).
-                    tracing::warn!(call_id = %call.key.call_id, "the ACK carried no acceptable answer to our offer; ending the call");
+                    let why = match failed {
+                        Some(Err(sdp::SdpError::SrtpRequired)) => {
+                            "SRTP is required here and the answer is plain RTP"
+                        }
+                        _ => "no acceptable SDP answer in the ACK",
+                    };
+                    tracing::warn!(call_id = %call.key.call_id, why, "the ACK carried no acceptable answer to our offer; ending the call");
                     call.bye_after_ack = false;
-                    let reason =
-                        "Reason: SIP;cause=488;text=\"no acceptable SDP answer in the ACK\"";
-                    self.end_with_bye(now, handle, &[reason.to_string()]);
+                    let reason = format!("Reason: SIP;cause=488;text=\"{why}\"");
+                    self.end_with_bye(now, handle, &[reason]);
                     self.events.push_back(Event::CallEnded {
                         call: CallHandle(handle),
                         reason: EndReason::NoAcceptableAnswer,
@@ -224,7 +230,7 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
-        let tag = call.key.local_tag.clone();
+        let (tag, sips) = (call.key.local_tag.clone(), call.sips);
         let (body, media) = match self.reinvite_answer(handle, &req) {
             Ok(answer) => answer,
             Err(reply) => {
@@ -232,7 +238,7 @@ impl Endpoint {
                 return;
             }
         };
-        let headers = self.answer_headers(transport, source.ip());
+        let headers = self.answer_headers(transport, source.ip(), sips);
         let reply = Reply::new(200)
             .tag(Some(&tag))
             .headers(headers)
@@ -295,7 +301,15 @@ impl Endpoint {
         call.origin.version += 1;
         let body = match &media {
             Some(neg) => sdp::answer(neg, local, call.origin),
-            None => sdp::offer(&self.config.media, local, call.origin),
+            None => {
+                call.offered_srtp = super::offer_key(&self.config.media);
+                sdp::offer(
+                    &self.config.media,
+                    local,
+                    call.origin,
+                    call.offered_srtp.as_ref(),
+                )
+            }
         };
         call.awaiting_answer_in_ack = media.is_none();
         if let Some(neg) = &media {

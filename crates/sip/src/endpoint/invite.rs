@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rand::Rng;
 
-use crate::dialog::{Dialog, DialogKey, DialogState};
+use crate::dialog::{self, Dialog, DialogKey, DialogState};
 use crate::event::{CallHandle, Event, IncomingCall};
 use crate::identity::{all_values, AssertedIdentity};
 use crate::message::Request;
@@ -103,6 +103,7 @@ impl Endpoint {
                 local_party: req.echo.to.clone(),
                 remote_target: req.contact.clone().unwrap_or_else(|| req.from_uri.clone()),
                 route_set: req.record_route.clone(),
+                sips: dialog::wants_sips(&req, transport),
                 remote_cseq: req.cseq,
                 local_cseq: 0,
                 media,
@@ -111,6 +112,7 @@ impl Endpoint {
                 origin,
                 pending_2xx: None,
                 awaiting_answer_in_ack: false,
+                offered_srtp: None,
                 bye_after_ack: false,
                 refer_cseq: None,
             },

@@ -46,7 +46,7 @@ impl Endpoint {
         let branch = format!("z9hG4bK{}", self.random_token(16));
         let call = self.calls.get(&handle)?;
         let host = self.host_port(call.remote.ip(), call.transport);
-        let contact = contact_header(&self.config, &host, call.transport);
+        let contact = contact_header(&self.config, &host, call.transport, call.sips);
         let call = self.calls.get_mut(&handle)?;
         let (cseq, transmit) = call.request(&OutRequest {
             method,
@@ -169,6 +169,7 @@ impl Endpoint {
             transport,
             destination: response_destination(transport, source, echo),
             payload,
+            reconnect: None,
         });
     }
 
@@ -187,17 +188,31 @@ impl Endpoint {
             format!("Allow: {ALLOW}"),
             format!("Accept: {ACCEPT}"),
             "Accept-Language: en".to_string(),
-            self.contact(peer, transport),
+            self.contact(peer, transport, false),
         ]
     }
 
-    /// Our Contact header line for a peer at `peer` over `transport`.
-    pub(super) fn contact(&self, peer: IpAddr, transport: TransportKind) -> String {
-        contact_header(&self.config, &self.host_port(peer, transport), transport)
+    /// Our Contact header line for a peer at `peer` over `transport`; a
+    /// `sips:` URI when the dialog asks for one.
+    pub(super) fn contact(&self, peer: IpAddr, transport: TransportKind, sips: bool) -> String {
+        contact_header(
+            &self.config,
+            &self.host_port(peer, transport),
+            transport,
+            sips,
+        )
     }
 
-    pub(super) fn answer_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
-        vec![self.contact(peer, transport), format!("Allow: {ALLOW}")]
+    pub(super) fn answer_headers(
+        &self,
+        transport: TransportKind,
+        peer: IpAddr,
+        sips: bool,
+    ) -> Vec<String> {
+        vec![
+            self.contact(peer, transport, sips),
+            format!("Allow: {ALLOW}"),
+        ]
     }
 
     /// Drops the call unless a BYE of ours is still waiting for its response.
@@ -244,7 +259,18 @@ impl Endpoint {
     }
 }
 
-fn contact_header(config: &EndpointConfig, host: &str, transport: TransportKind) -> String {
+/// A `sips:` Contact carries no `transport` parameter: the scheme already
+/// asks for TLS, and RFC 5630 §3.2 deprecates `transport=tls`. A `sip:`
+/// Contact over TLS keeps it, so that the peer reaches us over TLS again.
+fn contact_header(
+    config: &EndpointConfig,
+    host: &str,
+    transport: TransportKind,
+    sips: bool,
+) -> String {
+    if sips {
+        return format!("Contact: <sips:{}@{host}>", config.user);
+    }
     format!(
         "Contact: <sip:{}@{host}{}>",
         config.user,

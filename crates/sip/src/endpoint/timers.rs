@@ -39,6 +39,7 @@ impl Endpoint {
                 transport: tx.transport,
                 destination: tx.source,
                 payload,
+                reconnect: None,
             });
         }
         if trying {

@@ -61,6 +61,7 @@ impl ClientTx {
             transport: self.transport,
             destination: self.destination,
             payload: self.payload.clone(),
+            reconnect: None,
         }
     }
 

@@ -162,3 +162,62 @@ fn require_of_an_unknown_extension_is_420() {
     assert_eq!(status_lines(&sent), vec!["SIP/2.0 420 Bad Extension"]);
     assert_eq!(header(&sent[0], "Unsupported"), Some("100rel"));
 }
+
+/// The Contact of the 200 to an INVITE that came over TLS from `uri` (the
+/// Request-URI) with `contact` as the caller's, and of our BYE after it.
+fn contacts_over_tls(uri: &str, contact: &str) -> (String, String) {
+    let mut h = Harness::new();
+    let conn = TransportKind::Tls(7);
+    let msg = invite("z9hG4bK-s", "tls-1", Some(&sdp("0", "")))
+        .replace("UDP", "TLS")
+        .replacen("sip:passgate@192.0.2.1:5060", uri, 1)
+        .replace("<sip:caller@198.51.100.20:5070>", contact);
+    h.feed_from(conn, "198.51.100.20:50123", &msg);
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    let tag = to_tag(&ok);
+    let ack = in_dialog("ACK", 1, "z9hG4bK-a", "tls-1", &tag, "").replace("UDP", "TLS");
+    h.feed_from(conn, "198.51.100.20:50123", &ack);
+    h.ep.hangup(h.now, call).unwrap();
+    let sent: Vec<Transmit> = std::iter::from_fn(|| h.ep.poll_transmit()).collect();
+    assert!(sent.iter().all(|t| t.transport == conn));
+    let bye = String::from_utf8(sent[0].payload.clone()).unwrap();
+    assert!(bye.starts_with("BYE "), "{bye}");
+    assert_eq!(
+        header(&bye, "Via").map(|v| v.starts_with("SIP/2.0/TLS 192.0.2.1:5060;")),
+        Some(true),
+        "{bye}"
+    );
+    let contact = |m: &str| header(m, "Contact").unwrap().to_string();
+    (contact(&ok), contact(&bye))
+}
+
+#[test]
+fn over_tls_the_contact_is_sips_only_when_the_dialog_asked_for_it() {
+    // RFC 3261 §12.1.1: a SIPS Request-URI, or (without Record-Route) a
+    // SIPS Contact of the caller's, makes ours SIPS.
+    for (uri, contact) in [
+        (
+            "sips:passgate@192.0.2.1:5061",
+            "<sip:caller@198.51.100.20:5070>",
+        ),
+        (
+            "sip:passgate@192.0.2.1:5061",
+            "<sips:caller@198.51.100.20:5071>",
+        ),
+    ] {
+        let (ok, bye) = contacts_over_tls(uri, contact);
+        assert_eq!(ok, "<sips:passgate@192.0.2.1:5060>", "{uri} {contact}");
+        assert_eq!(bye, ok);
+    }
+    let (ok, bye) = contacts_over_tls(
+        "sip:passgate@192.0.2.1:5061;transport=tls",
+        "<sip:caller@198.51.100.20:5070;transport=tls>",
+    );
+    assert_eq!(ok, "<sip:passgate@192.0.2.1:5060;transport=tls>");
+    assert_eq!(bye, ok);
+}

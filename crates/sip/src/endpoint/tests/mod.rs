@@ -6,6 +6,7 @@ mod dialog;
 mod invite;
 mod messages;
 mod offer_answer;
+mod srtp_offer;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,0 +1,76 @@
+//! pjsip's pjsua2 as a caller (`tests/pjsua/caller.py`): one run of its
+//! steps, the JSON events it printed and pjsip's own log of every message.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::{free_port, workspace};
+
+pub struct PjsuaRun {
+    pub code: Option<i32>,
+    pub events: Vec<Value>,
+    pub stderr: String,
+    pub sip_log: String,
+}
+
+impl PjsuaRun {
+    pub fn of(&self, event: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["event"] == event).collect()
+    }
+
+    pub fn story(&self) -> String {
+        let events: Vec<String> = self.events.iter().map(Value::to_string).collect();
+        format!(
+            "caller.py exit {:?}\n{}\n--- stderr (tail) ---\n{}",
+            self.code,
+            events.join("\n"),
+            tail(&self.stderr, 3000)
+        )
+    }
+
+    pub fn received(&self, head: &str) -> Vec<&str> {
+        self.sip_log
+            .split("--end msg--")
+            .filter(|block| block.contains("RX ") && block.contains(head))
+            .collect()
+    }
+}
+
+pub fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+pub fn pjsua(target: &str, dir: &Path, options: &[String], steps: &[String]) -> PjsuaRun {
+    let log = dir.join("pjsua.log");
+    let _ = std::fs::remove_file(&log);
+    let port = free_port();
+    let output = Command::new("timeout")
+        .args(["150", "python3"])
+        .arg(workspace().join("tests/pjsua/caller.py"))
+        .args(["--target", target])
+        .args(["--from", "+15550100001", "--port", &port.to_string()])
+        .args(["--codecs", "PCMU,PCMA"])
+        .arg("--log")
+        .arg(&log)
+        .args(options)
+        .args(steps)
+        .current_dir(dir)
+        .output()
+        .expect("python3 (scripts/ensure-deps.sh installs pjsua2)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    PjsuaRun {
+        code: output.status.code(),
+        events: stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        sip_log: std::fs::read_to_string(&log).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,143 @@
+//! Our own offer (an INVITE without SDP) when `rtp.srtp` is on: `RTP/SAVP`
+//! with our key, and the answer in the ACK checked against it.
+
+use super::*;
+use crate::sdes::{parse_crypto, SrtpMode};
+
+const THEIR_KEY: &str = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+
+fn harness(mode: SrtpMode) -> Harness {
+    let mut h = Harness::new();
+    h.ep.config.media.srtp = mode;
+    h
+}
+
+/// A delayed-offer call answered with our offer; the 200's text and our tag.
+fn answered(h: &mut Harness) -> (String, String) {
+    h.feed(&invite("z9hG4bK-late", "late", None));
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    let tag = to_tag(&ok);
+    (ok, tag)
+}
+
+fn savp_answer(crypto: &str) -> String {
+    sdp("0 101", crypto).replace("RTP/AVP", "RTP/SAVP")
+}
+
+#[test]
+fn our_offer_carries_a_key_and_the_acks_answer_completes_the_keys() {
+    for mode in [SrtpMode::Offer, SrtpMode::Required] {
+        let mut h = harness(mode);
+        let (ok, tag) = answered(&mut h);
+        assert!(
+            ok.contains("m=audio 40000 RTP/SAVP 0 8 111 101\r\n"),
+            "{ok}"
+        );
+        let line = ok
+            .lines()
+            .find_map(|l| l.strip_prefix("a=crypto:"))
+            .unwrap_or_else(|| panic!("no a=crypto: {ok}"));
+        assert!(
+            line.starts_with("1 AES_CM_128_HMAC_SHA1_80 inline:"),
+            "{line}"
+        );
+        let ours = parse_crypto(line).unwrap().key;
+        let answer = savp_answer(&format!(
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n"
+        ));
+        h.feed(&in_dialog("ACK", 1, "z9hG4bK-lack", "late", &tag, &answer));
+        let events = h.events();
+        let Some(Event::MediaUpdated { media, .. }) = events.first() else {
+            panic!("{mode:?}: {events:?}");
+        };
+        let srtp = media.srtp.as_ref().expect("SRTP keys");
+        assert_eq!(srtp.local, ours, "we encrypt with the key we offered");
+        let theirs = parse_crypto(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}"));
+        assert_eq!(srtp.remote, theirs.unwrap().key);
+        assert!(h.sent_text().is_empty(), "no BYE");
+    }
+}
+
+#[test]
+fn each_offer_draws_a_new_key() {
+    let key = |h: &mut Harness| {
+        let (ok, _) = answered(h);
+        ok.lines()
+            .find_map(|l| l.strip_prefix("a=crypto:"))
+            .map(str::to_string)
+            .unwrap()
+    };
+    let first = key(&mut harness(SrtpMode::Offer));
+    assert_ne!(first, key(&mut harness(SrtpMode::Offer)));
+    let (plain, _) = answered(&mut harness(SrtpMode::Off));
+    assert!(
+        plain.contains("RTP/AVP") && !plain.contains("a=crypto"),
+        "{plain}"
+    );
+}
+
+#[test]
+fn a_plain_answer_is_taken_under_offer_and_ends_the_call_under_required() {
+    let mut h = harness(SrtpMode::Offer);
+    let (_, tag) = answered(&mut h);
+    h.feed(&in_dialog(
+        "ACK",
+        1,
+        "z9hG4bK-lack",
+        "late",
+        &tag,
+        &sdp("0 101", ""),
+    ));
+    assert!(
+        matches!(h.events().as_slice(), [Event::MediaUpdated { media, .. }, Event::CallConfirmed { .. }] if media.srtp.is_none())
+    );
+    assert!(h.sent_text().is_empty());
+
+    let mut h = harness(SrtpMode::Required);
+    let (_, tag) = answered(&mut h);
+    h.feed(&in_dialog(
+        "ACK",
+        1,
+        "z9hG4bK-lack",
+        "late",
+        &tag,
+        &sdp("0 101", ""),
+    ));
+    let sent = h.sent_text();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].starts_with("BYE "), "{}", sent[0]);
+    assert_eq!(
+        header(&sent[0], "Reason"),
+        Some("SIP;cause=488;text=\"SRTP is required here and the answer is plain RTP\"")
+    );
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::NoAcceptableAnswer,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn an_answer_whose_crypto_does_not_answer_our_line_ends_the_call() {
+    for crypto in [
+        format!("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n"),
+        format!("a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:{THEIR_KEY}\r\n"),
+    ] {
+        let mut h = harness(SrtpMode::Offer);
+        let (_, tag) = answered(&mut h);
+        let answer = savp_answer(&crypto);
+        h.feed(&in_dialog("ACK", 1, "z9hG4bK-lack", "late", &tag, &answer));
+        let sent = h.sent_text();
+        assert!(
+            sent.len() == 1 && sent[0].starts_with("BYE "),
+            "{crypto}: {sent:?}"
+        );
+    }
+}
