@@ -109,7 +109,7 @@ fn start_agent(extra: &[(&str, String)]) -> Agent {
     let assets = workspace().join("web").display().to_string();
     let mut env: Vec<(&str, String)> = vec![
         ("PASSGATE_SIP__WS__LISTEN", ws),
-        ("PASSGATE_PHONE__ASSETS", assets),
+        ("PASSGATE_HTTP__ASSETS", assets),
         ("PASSGATE_PHONE__SHOW_DEMO_ACCOUNT", "true".into()),
         ("PASSGATE_FLOW__MENU__TIMEOUT", "30s".into()),
         ("PASSGATE_FLOW__PROMPTS__GREETING", String::new()),
@@ -276,7 +276,7 @@ fn the_page_takes_the_sms_branch_with_the_code_from_the_sink() {
 #[test]
 fn the_page_without_its_bundle_says_how_to_build_it() {
     let empty = tempfile::tempdir().unwrap();
-    let agent = Agent::start(&[("PASSGATE_PHONE__ASSETS", empty.path().to_str().unwrap())]);
+    let agent = Agent::start(&[("PASSGATE_HTTP__ASSETS", empty.path().to_str().unwrap())]);
     let mut stream = std::net::TcpStream::connect(agent.http).unwrap();
     write!(
         stream,
