@@ -18,7 +18,7 @@ use crate::call_events::{CallRouter, Routed};
 pub use crate::call_events::{NewCall, CALL_EVENT_DEPTH};
 use crate::endpoint::{CallHandle, Endpoint, EndpointConfig, Stats, TransportKind};
 pub use crate::stream_conn::TcpStats;
-use crate::stream_conn::{canonical, connection, outbox, Admitted, TcpCounters, TcpInput};
+use crate::stream_conn::{canonical, connection, outbox, Admitted, Link, TcpCounters, TcpInput};
 use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
 
 /// The kernel's default (208 KB) drops INVITEs from a few thousand calls/s.
@@ -537,10 +537,12 @@ async fn accept_loop(
                             TransportKind::Tcp(id),
                             stream,
                             peer,
-                            to_endpoint.clone(),
-                            limits,
-                            counters.clone(),
-                            guard,
+                            Link {
+                                to_endpoint: to_endpoint.clone(),
+                                limits,
+                                counters: counters.clone(),
+                                admitted: guard,
+                            },
                             outbox(),
                         ));
                     }

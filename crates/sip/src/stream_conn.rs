@@ -132,22 +132,34 @@ pub(crate) fn outbox() -> Outbox {
     mpsc::channel(256)
 }
 
+/// An admitted connection's ties to the driver: where what it reads goes,
+/// the limits it runs under, the counters it adds to, and its admission,
+/// given back when it ends.
+pub(crate) struct Link {
+    pub(crate) to_endpoint: mpsc::Sender<TcpInput>,
+    pub(crate) limits: TcpLimits,
+    pub(crate) counters: Arc<TcpCounters>,
+    pub(crate) admitted: Admitted,
+}
+
 /// Reads and writes one stream connection, TCP or TLS: `transport` names it.
 /// `outbox` is what the driver writes to it through (messages may already
 /// wait in it when we opened the connection ourselves).
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn connection<S>(
     transport: TransportKind,
     stream: S,
     peer: SocketAddr,
-    to_endpoint: mpsc::Sender<TcpInput>,
-    limits: TcpLimits,
-    counters: Arc<TcpCounters>,
-    _admitted: Admitted,
+    link: Link,
     outbox: Outbox,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let Link {
+        to_endpoint,
+        limits,
+        counters,
+        admitted: _admitted,
+    } = link;
     let Some(id) = transport.connection() else {
         return;
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::stream_conn::{canonical, connection, Admitted, TcpCounters, TcpInput};
+use crate::stream_conn::{canonical, connection, Admitted, Link, TcpCounters, TcpInput};
 use crate::tcp_admission::{TcpAdmission, TcpRefusal};
 use crate::transport::TransportKind;
 
@@ -99,10 +99,12 @@ pub(crate) async fn tls_accept_loop(
                 TransportKind::Tls(id),
                 tls,
                 peer,
-                to_endpoint,
-                limits,
-                counters,
-                guard,
+                Link {
+                    to_endpoint,
+                    limits,
+                    counters,
+                    admitted: guard,
+                },
                 crate::stream_conn::outbox(),
             )
             .await;

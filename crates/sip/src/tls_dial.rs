@@ -15,7 +15,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use crate::stream_conn::{canonical, connection, outbox, Admitted, Outbox, TcpCounters, TcpInput};
+use crate::stream_conn::{
+    canonical, connection, outbox, Admitted, Link, Outbox, TcpCounters, TcpInput,
+};
 use crate::tcp_admission::TcpAdmission;
 use crate::tls::TlsConfigStore;
 use crate::transport::{NextHop, TransportKind};
@@ -120,10 +122,12 @@ impl Dial {
             TransportKind::Tls(self.id),
             tls,
             peer,
-            self.to_endpoint,
-            limits,
-            self.counters,
-            guard,
+            Link {
+                to_endpoint: self.to_endpoint,
+                limits,
+                counters: self.counters,
+                admitted: guard,
+            },
             outbox,
         )
         .await;

@@ -21,8 +21,8 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::stream_conn::{canonical, Admitted, TcpCounters, TcpInput};
-use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
+use crate::stream_conn::{canonical, Admitted, Link, TcpCounters, TcpInput};
+use crate::tcp_admission::{TcpAdmission, TcpRefusal};
 use crate::transport::TransportKind;
 use crate::ws::{self, WsFrame, WsRefusal};
 
@@ -114,10 +114,12 @@ pub(crate) async fn accept_loop(
             peer,
             id,
             token.clone(),
-            to_endpoint.clone(),
-            limits,
-            counters.clone(),
-            guard,
+            Link {
+                to_endpoint: to_endpoint.clone(),
+                limits,
+                counters: counters.clone(),
+                admitted: guard,
+            },
         ));
     }
 }
@@ -132,17 +134,13 @@ enum Ending {
     EndpointGone,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    id: u64,
-    token: Option<Arc<str>>,
-    to_endpoint: mpsc::Sender<TcpInput>,
-    limits: TcpLimits,
-    counters: Arc<TcpCounters>,
-    _admitted: Admitted,
-) {
+async fn serve(stream: TcpStream, peer: SocketAddr, id: u64, token: Option<Arc<str>>, link: Link) {
+    let Link {
+        to_endpoint,
+        limits,
+        counters,
+        admitted: _admitted,
+    } = link;
     let _ = stream.set_nodelay(true);
     let received = Arc::new(AtomicU64::new(0));
     let stream = Counted {
