@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The code's shape, checked: no import circle between the modules of a crate,
-and no source file longer than MAX_LINES.
+no source file longer than MAX_LINES, and no `too_many_arguments` allowance
+(a function that needs that many inputs takes a struct naming them).
 
 A module "uses" another when its file names it through `crate::`, `super::` or
 `self::` paths (in `use` trees or inline). Two modules are compared at the
@@ -218,6 +219,11 @@ def main():
                 if lines > MAX_LINES:
                     problems.append(f"{os.path.relpath(path, ROOT)} has {lines} lines "
                                     f"(at most {MAX_LINES}: split it by job)")
+                with open(path, encoding="utf-8") as f:
+                    for number, line in enumerate(f, 1):
+                        if "too_many_arguments" in line and line.lstrip().startswith("#"):
+                            problems.append(f"{os.path.relpath(path, ROOT)}:{number}: a "
+                                            "too_many_arguments allowance (take a struct)")
     for p in problems:
         print(p)
     return 1 if problems else 0
