@@ -171,7 +171,7 @@ fn the_page_takes_the_sms_branch_with_the_code_from_the_sink() {
 #[test]
 fn the_page_without_its_bundle_says_how_to_build_it() {
     let empty = tempfile::tempdir().unwrap();
-    let agent = Agent::start(&[("PASSGATE_PHONE__ASSETS", empty.path().to_str().unwrap())]);
+    let agent = Agent::start(&[("PASSGATE_HTTP__ASSETS", empty.path().to_str().unwrap())]);
     let mut stream = std::net::TcpStream::connect(agent.http).unwrap();
     write!(
         stream,

@@ -145,7 +145,7 @@ fn in_the_demo_the_code_read_off_the_console_and_typed_on_the_phone_verifies_the
     let shown = phone.send("console-call 30");
     assert_verified_and_transferred(&shown, "sms code");
     let steps = shown["steps"].to_string();
-    for step in ["passphrase checked", "code send", "code checked: match"] {
+    for step in ["passphrase checked", "code send", "code checked: accepted"] {
         assert!(steps.contains(step), "{step} missing: {shown:#}");
     }
     assert!(

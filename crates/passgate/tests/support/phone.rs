@@ -101,7 +101,7 @@ pub fn start_agent(extra: &[(&str, String)]) -> Agent {
     let assets = workspace().join("web").display().to_string();
     let mut env: Vec<(&str, String)> = vec![
         ("PASSGATE_SIP__WS__LISTEN", ws),
-        ("PASSGATE_PHONE__ASSETS", assets),
+        ("PASSGATE_HTTP__ASSETS", assets),
         ("PASSGATE_PHONE__SHOW_DEMO_ACCOUNT", "true".into()),
         ("PASSGATE_FLOW__MENU__TIMEOUT", "30s".into()),
         ("PASSGATE_FLOW__PROMPTS__GREETING", String::new()),
