@@ -103,12 +103,7 @@ fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() 
     });
     let read = page
         .recv_timeout(Duration::from_secs(90))
-        .unwrap_or_else(|_| {
-            panic!(
-                "no code on the page:\n{}",
-                demo.log_text()
-            )
-        });
+        .unwrap_or_else(|_| panic!("no code on the page:\n{}", demo.log_text()));
     let read: serde_json::Value = serde_json::from_str(&read).unwrap();
     let code = read["code"]
         .as_str()

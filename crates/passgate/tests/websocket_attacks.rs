@@ -41,8 +41,8 @@ fn off_loopback_address() -> Option<IpAddr> {
 /// Opens a WebSocket from `from` to `to`, offering `protocols`, with
 /// `query` after the path; the handshake's error when refused.
 fn connect(from: IpAddr, to: SocketAddr, protocols: &str, query: &str) -> Result<Ws, WsError> {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-        .expect("socket");
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     socket
         .bind(&SocketAddr::new(from, 0).into())
         .expect("bind the client's source");
@@ -106,7 +106,9 @@ fn closed(ws: &mut Ws) -> bool {
         match ws.read() {
             Ok(Message::Close(_)) => return true,
             Ok(_) => continue,
-            Err(WsError::Io(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Err(WsError::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
                 return false
             }
             Err(_) => return true,
@@ -198,7 +200,10 @@ fn the_websocket_listener_refuses_bad_frames_strangers_without_the_token_and_con
     let mut first = connect(loopback, local, "sip", "").expect("loopback needs no token");
     let answer = ask_options(&mut first, "ws-ok-1");
     assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
-    assert!(answer.contains("Via: SIP/2.0/WS df7jal23ls0d.invalid"), "{answer}");
+    assert!(
+        answer.contains("Via: SIP/2.0/WS df7jal23ls0d.invalid"),
+        "{answer}"
+    );
 
     // A frame that is not SIP closes its connection, and nothing else.
     let mut json = connect(json_source, local, "sip", "").unwrap();

@@ -83,10 +83,7 @@ impl Demo {
                 .lines
                 .recv_timeout(Duration::from_secs(60))
                 .unwrap_or_else(|_| {
-                    panic!(
-                        "the demo did not start: {said:?}\n{}",
-                        self.log_text()
-                    )
+                    panic!("the demo did not start: {said:?}\n{}", self.log_text())
                 });
             if line.starts_with("SIP listening on") {
                 return said;
