@@ -8,6 +8,7 @@
 //
 // Exit 0 when the page showed the call live, then verified and transferred.
 import { chromium } from "playwright-core";
+import { callRows, finished, openConsole } from "./console-read.mjs";
 
 const [url, screenshot, timeoutArg] = process.argv.slice(2);
 if (!url || !screenshot) {
@@ -32,34 +33,20 @@ const browser = await chromium.launch({
 let result = { sawLive: false, liveStages: [], verified: false, transferred: false, outcome: null, steps: [] };
 let code = 1;
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(url);
-  await page.waitForSelector("#call-rows tr", { timeout: 15000 });
-  await page.waitForFunction(() => /Updated/.test(document.getElementById("status").textContent), null, { timeout: 15000 });
+  const { page, errors } = await openConsole(browser, url);
   console.log("ready");
 
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const rows = await page.$$eval("#call-rows tr[data-call-id]", (trs) =>
-      trs.map((tr) => ({
-        live: tr.classList.contains("live"),
-        stage: tr.dataset.stage,
-        verified: tr.dataset.verified,
-        transfer: tr.dataset.transfer,
-        outcome: tr.dataset.outcome,
-        steps: Array.from(tr.querySelectorAll(".step")).map((s) => s.textContent),
-        text: tr.textContent,
-      })));
+    const rows = await callRows(page);
     for (const r of rows.filter((r) => r.live)) {
       result.sawLive = true;
       if (!result.liveStages.includes(r.stage)) result.liveStages.push(r.stage);
     }
-    const done = rows.find((r) => !r.live && r.outcome);
+    const done = finished(rows);
     if (done) {
-      result.verified = done.verified === "yes" && /verified \(passphrase\)/.test(done.text);
-      result.transferred = done.transfer === "completed" && /completed → authenticated as verified/.test(done.text);
+      result.verified = done.verified && done.verifiedBy === "passphrase";
+      result.transferred = done.transferred && /completed → authenticated as verified/.test(done.text);
       result.outcome = done.outcome;
       result.steps = done.steps;
       break;

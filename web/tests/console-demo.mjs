@@ -10,6 +10,7 @@
 // Lines out: "ready", {"code": …}, then one JSON report. Exit 0 when the
 // page showed all of it.
 import { chromium } from "playwright-core";
+import { callRows, finished, lastSmsCode } from "./console-read.mjs";
 
 const [url, timeoutArg] = process.argv.slice(2);
 if (!url) {
@@ -47,22 +48,17 @@ try {
   console.log("ready");
 
   while (Date.now() < deadline && !report.code) {
-    const texts = await page.$$eval("#demo-sms li:not(.empty)", (lis) => lis.map((li) => li.textContent));
-    const found = texts.map((t) => t.match(/\b(\d{4,8})\b(?!.*\d)/)).find(Boolean);
-    if (found) report.code = found[1];
-    else await page.waitForTimeout(250);
+    report.code = await lastSmsCode(page);
+    if (!report.code) await page.waitForTimeout(250);
   }
   if (report.code) console.log(JSON.stringify({ code: report.code }));
 
   while (Date.now() < deadline) {
-    const done = await page.$$eval("#call-rows tr[data-call-id]", (trs) =>
-      trs.filter((tr) => !tr.classList.contains("live") && tr.dataset.outcome)
-        .map((tr) => ({ verified: tr.dataset.verified, transfer: tr.dataset.transfer, outcome: tr.dataset.outcome, text: tr.textContent })));
-    if (done.length) {
-      const d = done[0];
-      report.verified = d.verified === "yes" && /verified \(sms code\)/.test(d.text);
-      report.transferred = d.transfer === "completed";
-      report.outcome = d.outcome;
+    const done = finished(await callRows(page));
+    if (done) {
+      report.verified = done.verified && done.verifiedBy === "sms code";
+      report.transferred = done.transferred;
+      report.outcome = done.outcome;
       break;
     }
     await page.waitForTimeout(250);

@@ -8,9 +8,17 @@
 //   wait STATE SECONDS       -> answers once the page's state is STATE
 //   result                   -> the page's state, transfer, events, meters
 //   screenshot PATH          -> saves the page as a PNG
+//   console URL              -> opens the operator console in a second page
+//                               of the same browser, watching its calls table
+//   console-code SECONDS     -> the last one-time code among the demo's sent
+//                               texts on the console: {"code": "NNNNNN"}
+//   console-call SECONDS     -> once the console shows a finished call: what
+//                               it shows of it (console-read.mjs `finished`),
+//                               and the stages it showed while live
 //   quit
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
+import { callRows, finished, lastSmsCode, openConsole } from './console-read.mjs';
 
 const [url, wav] = process.argv.slice(2);
 if (!url || !wav) {
@@ -63,6 +71,35 @@ async function result() {
   }));
 }
 
+// The console page, once opened, and what it showed while the call was live.
+let consolePage = null;
+const consoleSeen = { sawLive: false, liveStages: [], errors: [] };
+
+async function watchConsole() {
+  while (consolePage) {
+    try {
+      for (const r of (await callRows(consolePage)).filter((r) => r.live)) {
+        consoleSeen.sawLive = true;
+        if (!consoleSeen.liveStages.includes(r.stage)) consoleSeen.liveStages.push(r.stage);
+      }
+    } catch {
+      // The page is between renders or closing: look again.
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function consoleUntil(read, seconds) {
+  if (!consolePage) throw new Error('no console page: send "console URL" first');
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const found = await read();
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`the console did not show it within ${seconds} s`);
+    await consolePage.waitForTimeout(200);
+  }
+}
+
 try {
   await page.goto(url);
   await waitState('ready', 20);
@@ -94,6 +131,18 @@ for await (const line of lines) {
     } else if (command === 'screenshot') {
       await page.screenshot({ path: args[0], fullPage: true });
       answer({ saved: args[0] });
+    } else if (command === 'console') {
+      const opened = await openConsole(browser, args[0]);
+      consolePage = opened.page;
+      consoleSeen.errors = opened.errors;
+      watchConsole();
+      answer({ console: 'ready' });
+    } else if (command === 'console-code') {
+      const code = await consoleUntil(() => lastSmsCode(consolePage), Number(args[0] || 60));
+      answer({ code });
+    } else if (command === 'console-call') {
+      const done = await consoleUntil(async () => finished(await callRows(consolePage)), Number(args[0] || 30));
+      answer({ ...done, sawLive: consoleSeen.sawLive, liveStages: consoleSeen.liveStages, pageErrors: consoleSeen.errors });
     } else if (command === 'quit') {
       break;
     } else {
@@ -103,4 +152,5 @@ for await (const line of lines) {
     answer({ error: e.message, result: await result().catch(() => null) });
   }
 }
+consolePage = null;
 await browser.close();

@@ -43,8 +43,8 @@ pub async fn prepare(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where `passgate demo` takes browsers' SIP over WebSocket (loopback only:
-/// the demo has no token).
+/// Where `passgate demo` takes browsers' SIP over WebSocket unless `--ws`
+/// says otherwise (loopback only: the demo has no token).
 pub const DEMO_WS_LISTEN: &str = "127.0.0.1:8088";
 
 /// The demo account as the test phone page shows it, when the node is the demo.

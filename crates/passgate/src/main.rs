@@ -111,6 +111,10 @@ enum Command {
         /// Admin HTTP and console address (kept on loopback: the demo has no token).
         #[arg(long, default_value = "127.0.0.1:8080", value_parser = loopback)]
         http: std::net::SocketAddr,
+        /// SIP over WebSocket address, where the test phone page calls
+        /// (kept on loopback: the demo has no token).
+        #[arg(long, default_value = demo::DEMO_WS_LISTEN, value_parser = loopback)]
+        ws: std::net::SocketAddr,
     },
 }
 
@@ -187,13 +191,13 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 input,
             })
         }
-        Command::Demo { listen, http } => {
+        Command::Demo { listen, http, ws } => {
             let mut config = config::Config::default();
             config.sip.listen = listen;
             config.http.listen = http;
             config.asr.vocabulary =
                 Some(PathBuf::from("config/vocabulary-ko.txt")).filter(|p| p.is_file());
-            config.sip.ws.listen = demo::DEMO_WS_LISTEN.to_string();
+            config.sip.ws.listen = ws.to_string();
             config.phone.show_demo_account = true;
             demo::print_instructions(listen, http);
             block_on(demo::prepare(&config))?;

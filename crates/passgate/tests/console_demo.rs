@@ -8,60 +8,15 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use support::cli::spoken_as;
+use support::demo::Demo;
 use support::http::get;
 use support::sms_sink::relay_code;
 use support::{free_port, workspace};
-
-struct Demo {
-    child: Child,
-    log: std::path::PathBuf,
-    lines: mpsc::Receiver<String>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `passgate demo` in a fresh directory (its data/ is its own) that sees
-/// the repository's model, configuration files and web pages.
-fn start_demo(sip: u16, http: u16) -> Demo {
-    let dir = tempfile::tempdir().unwrap();
-    for name in ["models", "config", "web"] {
-        std::os::unix::fs::symlink(workspace().join(name), dir.path().join(name)).unwrap();
-    }
-    let log = dir.path().join("demo.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_passgate"))
-        .current_dir(dir.path())
-        .args(["demo", "--listen", &format!("127.0.0.1:{sip}")])
-        .args(["--http", &format!("127.0.0.1:{http}")])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start passgate demo");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    Demo {
-        child,
-        log,
-        lines,
-        _dir: dir,
-    }
-}
 
 #[test]
 fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() {
@@ -71,8 +26,8 @@ fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() 
             .is_dir(),
         "web/node_modules is missing: make deps runs npm ci in web/"
     );
-    let (sip, http) = (free_port(), free_port());
-    let demo = start_demo(sip, http);
+    let demo = Demo::start(None);
+    let (sip, http) = (demo.sip, demo.http);
     let first = demo.lines.recv_timeout(Duration::from_secs(30)).unwrap();
     let second = demo.lines.recv_timeout(Duration::from_secs(30)).unwrap();
     let console = format!("http://127.0.0.1:{http}/console/");
@@ -86,20 +41,7 @@ fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() 
         format!("Console: {console}"),
         "the console's address comes second"
     );
-    loop {
-        let line = demo
-            .lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the demo did not start: {}",
-                    std::fs::read_to_string(&demo.log).unwrap_or_default()
-                )
-            });
-        if line.starts_with("SIP listening on") {
-            break;
-        }
-    }
+    demo.wait_listening();
     let shown = get(
         format!("127.0.0.1:{http}").parse().unwrap(),
         "/api/console/demo",
@@ -161,12 +103,7 @@ fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() 
     });
     let read = page
         .recv_timeout(Duration::from_secs(90))
-        .unwrap_or_else(|_| {
-            panic!(
-                "no code on the page:\n{}",
-                std::fs::read_to_string(&demo.log).unwrap_or_default()
-            )
-        });
+        .unwrap_or_else(|_| panic!("no code on the page:\n{}", demo.log_text()));
     let read: serde_json::Value = serde_json::from_str(&read).unwrap();
     let code = read["code"]
         .as_str()
@@ -176,7 +113,7 @@ fn the_demo_console_shows_the_account_and_the_sms_code_that_verifies_the_call() 
     let run = caller.join().unwrap();
     run.assert_ok(&format!(
         "the SMS-code call\n--- demo log ---\n{}",
-        std::fs::read_to_string(&demo.log).unwrap_or_default()
+        demo.log_text()
     ));
     let report = page
         .recv_timeout(Duration::from_secs(60))

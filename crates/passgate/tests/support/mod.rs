@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod demo;
 pub mod http;
 pub mod kamailio;
+pub mod phone;
 pub mod pjsua;
 pub mod pki;
 #[allow(unused_imports)] // only the tests that need PostgreSQL use it
