@@ -6,5 +6,5 @@ mod matching;
 mod normalise;
 
 pub use hashing::{HashCost, PassphraseError, PassphraseHasher, StoredPassphrase};
-pub use matching::{Considered, Decision, MatchRule, Verdict};
+pub use matching::{Considered, Decision, MatchRule, RunTiming, Verdict, WordSpan};
 pub use normalise::NormalisedPhrase;

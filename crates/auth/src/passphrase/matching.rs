@@ -53,6 +53,19 @@ pub struct MatchRule {
     /// means the recognizer could not tell the phrase from something else,
     /// and the call is rejected. 0 turns the check off.
     pub min_lead: f32,
+    /// Longest silence, in seconds, between two words of the run that
+    /// matched: a longer one is taken for a word the decoder left out
+    /// ("하얀 (늙은) 말") and rejects the call. 0 turns the check off, as
+    /// does an alternative without word timings.
+    pub max_gap: f32,
+    /// Longest time, in seconds per syllable, one word of the run that
+    /// matched may last: a longer word is taken for one that swallowed a
+    /// neighbour and rejects the call. 0 turns the check off.
+    pub max_syllable_time: f32,
+    /// How many times longer per syllable the slowest word of the run may
+    /// last than its fastest: a word stretched over a left-out neighbour
+    /// stands out from the caller's own pace. 0 turns the check off.
+    pub max_stretch: f32,
 }
 
 impl Default for MatchRule {
@@ -64,8 +77,94 @@ impl Default for MatchRule {
             max_candidates: 16,
             reject_words_inside: true,
             min_lead: 0.6,
+            max_gap: 0.0,
+            max_syllable_time: 0.0,
+            max_stretch: 0.0,
         }
     }
+}
+
+impl MatchRule {
+    /// Whether any timing check is on.
+    pub fn weighs_timing(&self) -> bool {
+        self.max_gap > 0.0 || self.max_syllable_time > 0.0 || self.max_stretch > 0.0
+    }
+
+    /// Whether a run with this timing is too far apart or stretched.
+    fn too_loose(&self, timing: &RunTiming) -> bool {
+        (self.max_gap > 0.0 && timing.gap > self.max_gap)
+            || (self.max_syllable_time > 0.0 && timing.syllable_time > self.max_syllable_time)
+            || (self.max_stretch > 0.0 && timing.stretch > self.max_stretch)
+    }
+}
+
+/// When one heard word began and ended, in seconds from the start of the
+/// turn. Holds no word.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WordSpan {
+    pub start: f32,
+    pub end: f32,
+}
+
+/// How the words of the run that matched were spread in time: what the
+/// timing checks of [`MatchRule`] weigh. Holds no words.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunTiming {
+    /// Longest silence between two of its words, in seconds (0 for one word).
+    pub gap: f32,
+    /// The slowest word's time per syllable, in seconds.
+    pub syllable_time: f32,
+    /// The slowest word's time per syllable over the fastest's.
+    pub stretch: f32,
+}
+
+impl RunTiming {
+    /// The timing of `words` (the run, in order) heard at `spans`; `None`
+    /// without a span for every word.
+    pub fn of(words: &[String], spans: &[WordSpan]) -> Option<RunTiming> {
+        if words.is_empty() || words.len() != spans.len() {
+            return None;
+        }
+        let gap = spans
+            .windows(2)
+            .map(|pair| pair[1].start - pair[0].end)
+            .fold(0.0, f32::max);
+        let per_syllable: Vec<f32> = words
+            .iter()
+            .zip(spans)
+            .map(|(word, span)| (span.end - span.start).max(0.0) / syllables(word) as f32)
+            .collect();
+        let slowest = per_syllable.iter().copied().fold(0.0, f32::max);
+        let fastest = per_syllable.iter().copied().fold(f32::INFINITY, f32::min);
+        let stretch = if fastest > 0.0 { slowest / fastest } else { 1.0 };
+        Some(RunTiming {
+            gap,
+            syllable_time: slowest,
+            stretch,
+        })
+    }
+}
+
+/// Syllables in a word: one per Hangul syllable block, otherwise one per
+/// group of vowels, at least one.
+fn syllables(word: &str) -> usize {
+    let hangul = word
+        .chars()
+        .filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(c))
+        .count();
+    if hangul > 0 {
+        return hangul;
+    }
+    let mut groups = 0;
+    let mut in_vowel = false;
+    for c in word.chars() {
+        let vowel = "aeiouyàáâäèéêëìíîïòóôöùúûü".contains(c);
+        if vowel && !in_vowel {
+            groups += 1;
+        }
+        in_vowel = vowel;
+    }
+    groups.max(1)
 }
 
 /// What the rule made of one alternative. Holds no words, so it may be
@@ -77,6 +176,9 @@ pub struct Considered {
     /// Words (unknown ones included) beyond the phrase's.
     pub extra_words: usize,
     pub verdict: Verdict,
+    /// For the alternative that matched, with word timings: how its run's
+    /// words were spread in time.
+    pub timing: Option<RunTiming>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +198,10 @@ pub enum Verdict {
     /// It has no run that is the phrase and scores within `min_lead` of the
     /// alternative that matched, so the match is rejected.
     Rival,
+    /// One of its runs is the phrase, but its words are too far apart or
+    /// stretched (`max_gap`, `max_syllable_time`, `max_stretch`): a word
+    /// was probably left out, and the call is rejected.
+    Stretched,
 }
 
 /// The decision over all alternatives, best first.
@@ -113,7 +219,27 @@ impl StoredPassphrase {
         alternatives: impl IntoIterator<Item = (S, f32)>,
         rule: &MatchRule,
     ) -> Result<Decision, PassphraseError> {
-        let alternatives: Vec<(S, f32)> = alternatives.into_iter().collect();
+        self.decide_timed(
+            alternatives
+                .into_iter()
+                .map(|(text, score)| (text, score, Vec::new())),
+            rule,
+        )
+    }
+
+    /// [`StoredPassphrase::decide`] with each alternative's word timings
+    /// (one span per whitespace-separated token of its text, `[unk]`
+    /// included; empty when unknown), which the timing checks of
+    /// [`MatchRule`] weigh.
+    pub fn decide_timed<S: AsRef<str>>(
+        &self,
+        alternatives: impl IntoIterator<Item = (S, f32, Vec<WordSpan>)>,
+        rule: &MatchRule,
+    ) -> Result<Decision, PassphraseError> {
+        let (alternatives, spans): (Vec<(S, f32)>, Vec<Vec<WordSpan>>) = alternatives
+            .into_iter()
+            .map(|(text, score, spans)| ((text, score), spans))
+            .unzip();
         let best = alternatives
             .iter()
             .map(|(_, score)| *score)
@@ -124,8 +250,9 @@ impl StoredPassphrase {
         let mut split = false;
         let mut matched_run: Option<NormalisedPhrase> = None;
         let mut considered = Vec::with_capacity(alternatives.len());
-        for (text, score) in &alternatives {
+        for ((text, score), spans) in alternatives.iter().zip(&spans) {
             let words = heard_words(text.as_ref());
+            let mut timing = None;
             let below_best = if score.is_finite() {
                 best - score
             } else {
@@ -148,13 +275,22 @@ impl StoredPassphrase {
                 Verdict::NotCounted
             } else {
                 match self.search(&words, rule, &mut tried)? {
-                    Some(true) => {
-                        accepted = true;
+                    Some(Some(at)) => {
                         // The run that verified is the last one tried.
                         matched_run = tried.last().cloned();
-                        Verdict::Match
+                        timing = run_timing(text.as_ref(), spans, at, word_count);
+                        if timing.is_some_and(|t| rule.too_loose(&t)) {
+                            // Its words heard apart or drawn out: a word
+                            // was probably left out, and nothing weaker
+                            // may pass instead.
+                            split = true;
+                            Verdict::Stretched
+                        } else {
+                            accepted = true;
+                            Verdict::Match
+                        }
                     }
-                    Some(false) => Verdict::NoMatch,
+                    Some(None) => Verdict::NoMatch,
                     None => Verdict::NotChecked,
                 }
             };
@@ -162,9 +298,10 @@ impl StoredPassphrase {
                 below_best,
                 extra_words,
                 verdict,
+                timing,
             });
         }
-        if let (true, Some(run)) = (rule.min_lead > 0.0, &matched_run) {
+        if let (true, true, Some(run)) = (accepted, rule.min_lead > 0.0, &matched_run) {
             accepted = !self.mark_rivals(&alternatives, &mut considered, run, rule, &mut tried)?;
         }
         Ok(Decision {
@@ -305,18 +442,19 @@ impl StoredPassphrase {
         Ok(Some(false))
     }
 
-    /// Whether a run of the phrase's length inside `words` is the phrase;
-    /// `None` when the Argon2 budget ran out first. A shorter alternative
-    /// is tried whole: a hash stored with a wrong word count must still
-    /// accept the exact phrase rather than lock its owner out.
+    /// Where a run of the phrase's length inside `words` is the phrase
+    /// (the index of its first word); `Some(None)` when none is, `None`
+    /// when the Argon2 budget ran out first. A shorter alternative is tried
+    /// whole: a hash stored with a wrong word count must still accept the
+    /// exact phrase rather than lock its owner out.
     fn search(
         &self,
         words: &[Option<String>],
         rule: &MatchRule,
         tried: &mut Vec<NormalisedPhrase>,
-    ) -> Result<Option<bool>, PassphraseError> {
+    ) -> Result<Option<Option<usize>>, PassphraseError> {
         let length = self.word_count().min(words.len()).max(1);
-        for run in words.windows(length) {
+        for (at, run) in words.windows(length).enumerate() {
             // An unknown word in the run matches nothing.
             let Some(run) = run.iter().cloned().collect::<Option<Vec<String>>>() else {
                 continue;
@@ -331,11 +469,28 @@ impl StoredPassphrase {
             let verified = self.verifies(&candidate)?;
             tried.push(candidate);
             if verified {
-                return Ok(Some(true));
+                return Ok(Some(Some(at)));
             }
         }
-        Ok(Some(false))
+        Ok(Some(None))
     }
+}
+
+/// The timing of the run of `length` words at `at` in `text`, from `spans`
+/// (one per whitespace-separated token); `None` when the spans do not line
+/// up with the words (punctuation split a token) or are missing.
+fn run_timing(text: &str, spans: &[WordSpan], at: usize, length: usize) -> Option<RunTiming> {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    if spans.is_empty() || tokens.len() != spans.len() {
+        return None;
+    }
+    let words = heard_words(text);
+    if words.len() != tokens.len() {
+        return None;
+    }
+    let run = words.get(at..at + length)?;
+    let run: Vec<String> = run.iter().cloned().collect::<Option<Vec<String>>>()?;
+    RunTiming::of(&run, spans.get(at..at + length)?)
 }
 
 /// Calls `visit` with every increasing choice of `length` indices below
@@ -656,6 +811,118 @@ mod tests {
         assert!(stored
             .matches_any(["white horse"], &MatchRule::default())
             .unwrap());
+    }
+
+    fn spans(times: &[(f32, f32)]) -> Vec<WordSpan> {
+        times
+            .iter()
+            .map(|&(start, end)| WordSpan { start, end })
+            .collect()
+    }
+
+    #[test]
+    fn run_timing_measures_gaps_and_stretch() {
+        let words = ["하얀".to_string(), "말".to_string()];
+        // 하얀 over 0.40 s (0.20 s a syllable), then 0.30 s of silence, then
+        // 말 over 0.50 s.
+        let timing = RunTiming::of(&words, &spans(&[(1.0, 1.4), (1.7, 2.2)])).unwrap();
+        assert!((timing.gap - 0.3).abs() < 1e-4, "{timing:?}");
+        assert!((timing.syllable_time - 0.5).abs() < 1e-4, "{timing:?}");
+        assert!((timing.stretch - 2.5).abs() < 1e-4, "{timing:?}");
+        // Touching words have no gap; a span per word is needed.
+        let close = RunTiming::of(&words, &spans(&[(1.0, 1.4), (1.4, 1.6)])).unwrap();
+        assert_eq!(close.gap, 0.0);
+        assert!(RunTiming::of(&words, &spans(&[(1.0, 1.4)])).is_none());
+        assert_eq!(syllables("하얀"), 2);
+        assert_eq!(syllables("horse"), 2);
+        assert_eq!(syllables("x"), 1);
+    }
+
+    #[test]
+    fn a_phrase_heard_apart_or_drawn_out_rejects() {
+        let stored = stored("하얀 말");
+        let rule = MatchRule {
+            max_gap: 0.2,
+            max_stretch: 2.0,
+            ..MatchRule::default()
+        };
+        let decide = |alternatives: Vec<(&str, f32, Vec<WordSpan>)>| {
+            stored.decide_timed(alternatives, &rule).unwrap()
+        };
+        // Said at an even pace: accepted, and the timing is reported.
+        let even = decide(vec![("하얀 말", 60.0, spans(&[(1.0, 1.4), (1.45, 1.7)]))]);
+        assert!(even.accepted);
+        assert!(even.alternatives[0].timing.is_some());
+        // A gap inside the phrase where "늙은" was left out.
+        let apart = decide(vec![("하얀 말", 60.0, spans(&[(1.0, 1.4), (1.8, 2.05)]))]);
+        assert!(!apart.accepted);
+        assert_eq!(apart.alternatives[0].verdict, Verdict::Stretched);
+        // 말 drawn over the left-out word: 0.6 s against 하얀's 0.2 a
+        // syllable. A weaker alternative with the phrase must not pass
+        // instead.
+        let drawn = decide(vec![
+            ("하얀 말", 60.0, spans(&[(1.0, 1.4), (1.4, 2.0)])),
+            ("하얀 말 네", 59.9, spans(&[(1.0, 1.4), (1.4, 1.7), (1.7, 2.0)])),
+        ]);
+        assert!(!drawn.accepted);
+        assert_eq!(
+            drawn
+                .alternatives
+                .iter()
+                .map(|c| c.verdict)
+                .collect::<Vec<_>>(),
+            [Verdict::Stretched, Verdict::NotChecked]
+        );
+        // Only the run is weighed: words around it may be far away.
+        let edge = MatchRule {
+            extra_word_cost: 0.0,
+            ..rule
+        };
+        assert!(
+            stored
+                .decide_timed(
+                    [("네 하얀 말", 60.0, spans(&[(0.2, 0.5), (1.0, 1.4), (1.45, 1.7)]))],
+                    &edge
+                )
+                .unwrap()
+                .accepted
+        );
+        // Without timings, or with spans that do not line up with the
+        // words, the checks do not apply.
+        assert!(decide(vec![("하얀 말", 60.0, Vec::new())]).accepted);
+        assert!(decide(vec![("하얀 말", 60.0, spans(&[(1.0, 1.4)]))]).accepted);
+        // Off (all 0): the same gap passes.
+        assert!(
+            stored
+                .decide_timed(
+                    [("하얀 말", 60.0, spans(&[(1.0, 1.4), (1.8, 2.05)]))],
+                    &MatchRule {
+                        max_gap: 0.0,
+                        max_stretch: 0.0,
+                        ..rule
+                    }
+                )
+                .unwrap()
+                .accepted
+        );
+    }
+
+    #[test]
+    fn the_slowest_syllable_limit_rejects_a_long_word() {
+        let stored = stored("하얀 말");
+        let rule = MatchRule {
+            max_syllable_time: 0.4,
+            ..MatchRule::default()
+        };
+        let decide = |times: &[(f32, f32)]| {
+            stored
+                .decide_timed([("하얀 말", 60.0, spans(times))], &rule)
+                .unwrap()
+                .accepted
+        };
+        assert!(decide(&[(1.0, 1.6), (1.6, 1.95)]));
+        assert!(!decide(&[(1.0, 1.6), (1.6, 2.1)]), "말 over 0.5 s");
+        assert!(!decide(&[(1.0, 1.9), (1.9, 2.1)]), "하얀 over 0.45 s a syllable");
     }
 
     #[test]
