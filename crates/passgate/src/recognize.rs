@@ -334,10 +334,7 @@ fn timing_text(rule: &MatchRule) -> String {
         checks.push(format!("max gap {:.2} s", rule.max_gap));
     }
     if rule.max_syllable_time > 0.0 {
-        checks.push(format!(
-            "max {:.2} s per syllable",
-            rule.max_syllable_time
-        ));
+        checks.push(format!("max {:.2} s per syllable", rule.max_syllable_time));
     }
     if rule.max_stretch > 0.0 {
         checks.push(format!("max stretch {:.2}", rule.max_stretch));

@@ -136,7 +136,11 @@ impl RunTiming {
             .collect();
         let slowest = per_syllable.iter().copied().fold(0.0, f32::max);
         let fastest = per_syllable.iter().copied().fold(f32::INFINITY, f32::min);
-        let stretch = if fastest > 0.0 { slowest / fastest } else { 1.0 };
+        let stretch = if fastest > 0.0 {
+            slowest / fastest
+        } else {
+            1.0
+        };
         Some(RunTiming {
             gap,
             syllable_time: slowest,
@@ -862,7 +866,11 @@ mod tests {
         // instead.
         let drawn = decide(vec![
             ("하얀 말", 60.0, spans(&[(1.0, 1.4), (1.4, 2.0)])),
-            ("하얀 말 네", 59.9, spans(&[(1.0, 1.4), (1.4, 1.7), (1.7, 2.0)])),
+            (
+                "하얀 말 네",
+                59.9,
+                spans(&[(1.0, 1.4), (1.4, 1.7), (1.7, 2.0)]),
+            ),
         ]);
         assert!(!drawn.accepted);
         assert_eq!(
@@ -881,7 +889,11 @@ mod tests {
         assert!(
             stored
                 .decide_timed(
-                    [("네 하얀 말", 60.0, spans(&[(0.2, 0.5), (1.0, 1.4), (1.45, 1.7)]))],
+                    [(
+                        "네 하얀 말",
+                        60.0,
+                        spans(&[(0.2, 0.5), (1.0, 1.4), (1.45, 1.7)])
+                    )],
                     &edge
                 )
                 .unwrap()
@@ -922,7 +934,10 @@ mod tests {
         };
         assert!(decide(&[(1.0, 1.6), (1.6, 1.95)]));
         assert!(!decide(&[(1.0, 1.6), (1.6, 2.1)]), "말 over 0.5 s");
-        assert!(!decide(&[(1.0, 1.9), (1.9, 2.1)]), "하얀 over 0.45 s a syllable");
+        assert!(
+            !decide(&[(1.0, 1.9), (1.9, 2.1)]),
+            "하얀 over 0.45 s a syllable"
+        );
     }
 
     #[test]
