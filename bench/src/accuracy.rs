@@ -509,7 +509,8 @@ fn parse_report(stdout: &str) -> anyhow::Result<Report> {
         Outcome::Rejected
     };
     let rule = decision
-        .split_once('(')
+        // The last parenthesis: "rejected (falls back to the code) (…)".
+        .rsplit_once('(')
         .and_then(|(_, r)| r.rsplit_once(')'))
         .map(|(r, _)| r.to_string())
         .unwrap_or_default();
@@ -726,5 +727,35 @@ fn pass(ok: bool) -> &'static str {
         "pass"
     } else {
         "**FAIL**"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_gives_each_alternative_its_word_timings() {
+        let stdout = "\
+ 1.  119.72  하얀 둘 말   [0.00 below best, 1 extra, cost 0.60: words inside the phrase: rejects]
+    words: 하얀 1.02-1.59, 둘 1.86-2.19, 말 2.19-2.52
+ 2.  118.09  하얀 말   [1.63 below best, 0 extra, cost 1.63: not checked]
+decision:   rejected (falls back to the code) (margin 0.50, min lead 0.60)
+";
+        let report = parse_report(stdout).unwrap();
+        assert!(matches!(report.outcome, Outcome::Rejected));
+        assert_eq!(report.alternatives.len(), 2);
+        assert_eq!(report.alternatives[0].words, "하얀 둘 말");
+        assert_eq!(
+            report.alternatives[0].timings,
+            [
+                ("하얀".to_string(), 1.02, 1.59),
+                ("둘".to_string(), 1.86, 2.19),
+                ("말".to_string(), 2.19, 2.52)
+            ]
+        );
+        assert!(report.alternatives[1].timings.is_empty());
+        assert_eq!(report.rule, "margin 0.50, min lead 0.60");
+        assert_eq!(parse_timings("하얀 1.02-x, 말 2.19-2.52").len(), 1);
     }
 }
