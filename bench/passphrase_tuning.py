@@ -8,7 +8,8 @@ and false accepts of each. Record them with
   BENCH_ACCURACY_SETS=tuning BENCH_ACCURACY_DUMP=/tmp/tuning.jsonl \
       passgate-bench --out /tmp/tuning accuracy
 
-then run `python3 bench/passphrase_tuning.py /tmp/tuning.jsonl`. The rule is
+then run `python3 bench/passphrase_tuning.py /tmp/tuning.jsonl [MORE.jsonl…]`
+(several runs' dumps are pooled). The rule is
 re-implemented here from crates/auth/src/passphrase/matching.rs to sweep it;
 the words are compared in clear, which only a tuning run may do. REPORTING
 judgements in the dump are refused: they are never used to choose.
@@ -37,40 +38,103 @@ def has_run(words, want):
     return any(words[i:i + n] == want for i in range(len(words) - n + 1))
 
 
-def accepts(alts, margin, cost, lead, inside=True):
-    """The shipped rule: margin, extra_word_cost, reject_words_inside, and
+def run_at(words, want):
+    n = min(len(want), len(words))
+    for i in range(len(words) - n + 1):
+        if words[i:i + n] == want:
+            return i
+    return None
+
+
+def syllables(word):
+    hangul = sum(1 for c in word if "\uac00" <= c <= "\ud7a3")
+    if hangul:
+        return hangul
+    groups, in_vowel = 0, False
+    for c in word:
+        vowel = c in "aeiouy"
+        if vowel and not in_vowel:
+            groups += 1
+        in_vowel = vowel
+    return max(groups, 1)
+
+
+def run_timing(words, spans, at, n):
+    """(gap, slowest seconds per syllable, stretch) of the run, as
+    RunTiming::of in matching.rs; None without timings."""
+    if not spans or len(spans) != len(words):
+        return None
+    run, sp = words[at:at + n], spans[at:at + n]
+    if any(w is None for w in run):
+        return None
+    gap = max([b[0] - a[1] for a, b in zip(sp, sp[1:])] + [0.0])
+    per = [max(0.0, e - s) / syllables(w) for w, (s, e) in zip(run, sp)]
+    slowest, fastest = max(per), min(per)
+    return gap, slowest, (slowest / fastest if fastest > 0 else 1.0)
+
+
+def matched_timing(alts, margin=0.5, cost=0.6):
+    """The timing of the run that the rule (without timing checks) matched."""
+    if not alts:
+        return None
+    best = alts[0][0]
+    for a in alts:
+        score, text = a[0], a[1]
+        words = words_of(text)
+        if words_inside(words, PASSPHRASE):
+            return None
+        extra = max(0, len(words) - len(PASSPHRASE))
+        if extra > MAX_EXTRA or (best - score) + extra * cost > margin:
+            continue
+        at = run_at(words, PASSPHRASE)
+        if at is not None:
+            return run_timing(words, a[2] if len(a) > 2 else [], at, len(PASSPHRASE))
+    return None
+
+
+def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0)):
+    """The shipped rule: margin, extra_word_cost, reject_words_inside,
     min_lead (when above 0, the matching alternative must score at least
-    `lead` above every alternative without the phrase)."""
+    `lead` above every alternative without the phrase), and the timing
+    checks (max_gap, max_syllable_time, max_stretch; 0 is off) on the run
+    that matched. Each alternative is (score, text, spans)."""
     if not alts:
         return False
     best = alts[0][0]
     matched = None
-    for score, text in alts:
+    for a in alts:
+        score, text = a[0], a[1]
         words = words_of(text)
         if inside and words_inside(words, PASSPHRASE):
             return False
         extra = max(0, len(words) - len(PASSPHRASE))
         if extra > MAX_EXTRA or (best - score) + extra * cost > margin:
             continue
-        if has_run(words, PASSPHRASE):
+        at = run_at(words, PASSPHRASE)
+        if at is not None:
+            t = run_timing(words, a[2] if len(a) > 2 else [], at, len(PASSPHRASE))
+            if t is not None and any(lim > 0 and v > lim for v, lim in zip(t, timing)):
+                return False
             matched = score
             break
     if matched is None:
         return False
     if lead <= 0:
         return True
-    rivals = [s for s, t in alts if not has_run(words_of(t), PASSPHRASE)]
+    rivals = [a[0] for a in alts if not has_run(words_of(a[1]), PASSPHRASE)]
     return not rivals or matched - max(rivals) >= lead
 
 
 def main():
-    rows = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+    rows = [json.loads(l) for path in sys.argv[1:]
+            for l in open(path, encoding="utf-8") if l.strip()]
     if any(r["set"] != "TUNING" for r in rows):
         sys.exit("the dump has REPORTING judgements: tune on TUNING only")
     def alts(r, penalty):
         # The filler's hypothesis (recorded with penalty 0) at its score
         # less `penalty`, as the recognizer merges it.
-        out = [(float(a[0]) - (penalty if len(a) > 2 and a[2] else 0.0), a[1])
+        out = [(float(a[0]) - (penalty if len(a) > 2 and a[2] else 0.0), a[1],
+                [(t[1], t[2]) for t in a[3]] if len(a) > 3 else [])
                for a in r["alternatives"]]
         return sorted(out, key=lambda a: -a[0])
     has_filler = any(len(a) > 2 and a[2] for r in rows for a in r["alternatives"])
@@ -89,6 +153,34 @@ def main():
             fa = sum(accepts(alts(r, penalty), margin, cost, lead) for r in i)
             line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
         print(line)
+    timed = any(len(a) > 3 and a[3] for r in rows for a in r["alternatives"])
+    if timed:
+        # The timing checks on the run that matched (max_gap,
+        # max_syllable_time, max_stretch; 0 is off) at the shipped margin,
+        # cost and lead.
+        print("\ntiming checks at margin 0.5, extra_word_cost 0.6, min_lead 0.6:")
+        grid = itertools.product([0.0, 0.03, 0.1, 0.2, 0.3], [0.0, 0.3, 0.35, 0.4, 0.45, 0.5],
+                                 [0.0, 1.5, 2.0, 2.5, 3.0])
+        for timing in grid:
+            line = "max_gap {:4} max_syllable_time {:4} max_stretch {:3}:".format(*timing)
+            for loss in (0.0, 5.0, 10.0):
+                t = [r for r in true if r["loss"] == loss]
+                i = [r for r in imp if r["loss"] == loss]
+                ta = sum(accepts(alts(r, 0.0), 0.5, 0.6, 0.6, timing=timing) for r in t)
+                fa = sum(accepts(alts(r, 0.0), 0.5, 0.6, 0.6, timing=timing) for r in i)
+                line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
+            print(line)
+        print("\nthe matched run's timing (gap, slowest s/syllable, stretch) by what was said:")
+        spread = {}
+        for r in rows:
+            t = matched_timing(alts(r, 0.0))
+            if t is not None:
+                spread.setdefault((r["impostor"], r["said"]), []).append(t)
+        for (impostor, said), ts in sorted(spread.items()):
+            print(f"  {'impostor' if impostor else 'true'} {said}: {len(ts)} matched, gap "
+                  f"{min(t[0] for t in ts):.2f}-{max(t[0] for t in ts):.2f}, s/syllable "
+                  f"{min(t[1] for t in ts):.2f}-{max(t[1] for t in ts):.2f}, stretch "
+                  f"{min(t[2] for t in ts):.2f}-{max(t[2] for t in ts):.2f}")
     print("\nwrong decisions under the configured rule:")
     for r in rows:
         wrong = (r["decision"] == "accepted") == r["impostor"]

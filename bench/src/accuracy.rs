@@ -149,6 +149,8 @@ struct Heard {
     words: String,
     /// From the filler decoding (`[asr.filler]`).
     filler: bool,
+    /// Each word's start and end in seconds, as printed after it.
+    timings: Vec<(String, f32, f32)>,
 }
 
 /// What `passgate recognize` reported for one recording.
@@ -288,7 +290,20 @@ fn dump_line(clip: &Clip, loss: f64, report: &Report) -> String {
     let alternatives: Vec<String> = report
         .alternatives
         .iter()
-        .map(|h| format!("[{}, {}, {}]", h.score, json_string(&h.words), h.filler))
+        .map(|h| {
+            let timings: Vec<String> = h
+                .timings
+                .iter()
+                .map(|(word, start, end)| format!("[{}, {start}, {end}]", json_string(word)))
+                .collect();
+            format!(
+                "[{}, {}, {}, [{}]]",
+                h.score,
+                json_string(&h.words),
+                h.filler,
+                timings.join(", ")
+            )
+        })
         .collect();
     format!(
         "{{\"set\": \"{}\", \"voice\": \"{}\", \"speed\": {}, \"said\": {}, \"impostor\": {}, \"loss\": {loss}, \"decision\": \"{}\", \"alternatives\": [{}]}}\n",
@@ -494,34 +509,61 @@ fn parse_report(stdout: &str) -> anyhow::Result<Report> {
         Outcome::Rejected
     };
     let rule = decision
-        .split_once('(')
+        // The last parenthesis: "rejected (falls back to the code) (…)".
+        .rsplit_once('(')
         .and_then(|(_, r)| r.rsplit_once(')'))
         .map(|(r, _)| r.to_string())
         .unwrap_or_default();
-    // " 1.   62.34  하얀 말   [verdict]": the score and the words.
-    let alternatives = stdout
-        .lines()
-        .filter_map(|l| {
-            let (number, rest) = l.trim_start().split_once(". ")?;
-            number.parse::<usize>().ok()?;
-            let rest = rest.trim_start();
-            let (score, words) = rest.split_once(char::is_whitespace)?;
-            let score = score.parse::<f32>().ok()?;
-            let filler = words.ends_with("   (filler)");
-            let words = words.split("   [").next().unwrap_or("");
-            let words = words.split("   (filler)").next().unwrap_or("");
-            Some(Heard {
-                score,
-                words: words.trim().to_string(),
-                filler,
-            })
-        })
-        .collect();
+    // " 1.   62.34  하얀 말   [verdict]": the score and the words, then
+    // "    words: 하얀 0.93-1.41, 말 1.50-1.80": when each was heard.
+    let mut alternatives: Vec<Heard> = Vec::new();
+    for line in stdout.lines() {
+        if let Some(timings) = line.trim_start().strip_prefix("words:") {
+            if let Some(last) = alternatives.last_mut() {
+                last.timings = parse_timings(timings);
+            }
+            continue;
+        }
+        let Some((number, rest)) = line.trim_start().split_once(". ") else {
+            continue;
+        };
+        if number.parse::<usize>().is_err() {
+            continue;
+        }
+        let rest = rest.trim_start();
+        let Some((score, words)) = rest.split_once(char::is_whitespace) else {
+            continue;
+        };
+        let Ok(score) = score.parse::<f32>() else {
+            continue;
+        };
+        let filler = words.ends_with("   (filler)");
+        let words = words.split("   [").next().unwrap_or("");
+        let words = words.split("   (filler)").next().unwrap_or("");
+        alternatives.push(Heard {
+            score,
+            words: words.trim().to_string(),
+            filler,
+            timings: Vec::new(),
+        });
+    }
     Ok(Report {
         outcome,
         alternatives,
         rule,
     })
+}
+
+/// "하얀 0.93-1.41, 말 1.50-1.80" as (word, start, end); a malformed entry
+/// is left out.
+fn parse_timings(text: &str) -> Vec<(String, f32, f32)> {
+    text.split(", ")
+        .filter_map(|entry| {
+            let (word, times) = entry.trim().rsplit_once(' ')?;
+            let (start, end) = times.split_once('-')?;
+            Some((word.to_string(), start.parse().ok()?, end.parse().ok()?))
+        })
+        .collect()
 }
 
 fn outcome_name(outcome: Outcome) -> &'static str {
@@ -685,5 +727,35 @@ fn pass(ok: bool) -> &'static str {
         "pass"
     } else {
         "**FAIL**"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_gives_each_alternative_its_word_timings() {
+        let stdout = "\
+ 1.  119.72  하얀 둘 말   [0.00 below best, 1 extra, cost 0.60: words inside the phrase: rejects]
+    words: 하얀 1.02-1.59, 둘 1.86-2.19, 말 2.19-2.52
+ 2.  118.09  하얀 말   [1.63 below best, 0 extra, cost 1.63: not checked]
+decision:   rejected (falls back to the code) (margin 0.50, min lead 0.60)
+";
+        let report = parse_report(stdout).unwrap();
+        assert!(matches!(report.outcome, Outcome::Rejected));
+        assert_eq!(report.alternatives.len(), 2);
+        assert_eq!(report.alternatives[0].words, "하얀 둘 말");
+        assert_eq!(
+            report.alternatives[0].timings,
+            [
+                ("하얀".to_string(), 1.02, 1.59),
+                ("둘".to_string(), 1.86, 2.19),
+                ("말".to_string(), 2.19, 2.52)
+            ]
+        );
+        assert!(report.alternatives[1].timings.is_empty());
+        assert_eq!(report.rule, "margin 0.50, min lead 0.60");
+        assert_eq!(parse_timings("하얀 1.02-x, 말 2.19-2.52").len(), 1);
     }
 }

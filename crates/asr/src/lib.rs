@@ -28,5 +28,5 @@ pub use lexicon::{Lexicon, LexiconWord};
 pub use model::SpeechModel;
 pub use pool::{Recognizer, RecognizerConfig};
 pub use session::{ListenOptions, RecognitionEvent, Session};
-pub use transcript::{Alternative, Transcript, TurnEnd};
+pub use transcript::{Alternative, Transcript, TurnEnd, WordTiming};
 pub use vocabulary::Vocabulary;

@@ -109,6 +109,9 @@ impl Recognizer {
             return Err(AsrError::RecognizerCreate);
         };
         recognizer.set_max_alternatives(options.max_alternatives.max(1));
+        // Each word's timing: the passphrase decision weighs a phrase
+        // stretched or broken by a word the decoder left out.
+        recognizer.set_words(true);
         let filler = match &self.filler {
             Some(f) if f.applies_to(options.vocabulary.as_ref()) => {
                 let made = vosk::Recognizer::new_with_grammar(
@@ -123,6 +126,7 @@ impl Recognizer {
                 // One alternative: N-best form, whose score is the
                 // hypothesis' log-likelihood.
                 filler.set_max_alternatives(1);
+                filler.set_words(true);
                 Some((filler, f.penalty()))
             }
             _ => None,

@@ -10,6 +10,18 @@ pub struct Alternative {
     /// Heard by the filler decoding ([`crate::Filler`]), not by the
     /// session's own vocabulary.
     pub filler: bool,
+    /// When each word of `text` was heard, in order (`[unk]` included);
+    /// empty when the recognizer gave no timings.
+    pub words: Vec<WordTiming>,
+}
+
+/// One recognised word and when it was heard, in seconds from the start of
+/// the session's audio (Vosk's word alignment, in 30 ms steps).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordTiming {
+    pub word: String,
+    pub start: f32,
+    pub end: f32,
 }
 
 /// Why a listening turn ended.
@@ -56,12 +68,30 @@ impl Transcript {
                     text: a.text.trim().to_string(),
                     confidence: a.confidence,
                     filler: false,
+                    words: a
+                        .result
+                        .iter()
+                        .map(|w| WordTiming {
+                            word: w.word.to_string(),
+                            start: w.start,
+                            end: w.end,
+                        })
+                        .collect(),
                 })
                 .collect(),
             vosk::CompleteResult::Single(s) => vec![Alternative {
                 text: s.text.trim().to_string(),
                 confidence: s.result.iter().map(|w| w.conf).fold(1.0, f32::min),
                 filler: false,
+                words: s
+                    .result
+                    .iter()
+                    .map(|w| WordTiming {
+                        word: w.word.to_string(),
+                        start: w.start,
+                        end: w.end,
+                    })
+                    .collect(),
             }],
         };
         alternatives.retain(|a| !a.text.is_empty());

@@ -4,7 +4,9 @@
 mod hashing;
 mod matching;
 mod normalise;
+mod timing;
 
 pub use hashing::{HashCost, PassphraseError, PassphraseHasher, StoredPassphrase};
 pub use matching::{Considered, Decision, MatchRule, Verdict};
 pub use normalise::NormalisedPhrase;
+pub use timing::{RunTiming, WordSpan};

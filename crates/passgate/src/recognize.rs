@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::Context;
 use asr::{Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
 use auth::passphrase::{
-    Decision, HashCost, MatchRule, NormalisedPhrase, PassphraseHasher, Verdict,
+    Decision, HashCost, MatchRule, NormalisedPhrase, PassphraseHasher, Verdict, WordSpan,
 };
 
 use crate::call_audio::{through_a_call, Loss};
@@ -206,11 +206,11 @@ impl Listener {
             .stored
             .as_ref()
             .map(|stored| {
-                stored.decide(
+                stored.decide_timed(
                     transcript
                         .alternatives
                         .iter()
-                        .map(|a| (a.text.as_str(), a.confidence)),
+                        .map(|a| (a.text.as_str(), a.confidence, word_spans(&a.words))),
                     rule,
                 )
             })
@@ -221,8 +221,17 @@ impl Listener {
                 .and_then(|d| d.alternatives.get(i))
                 .map(|c| {
                     let cost = c.below_best + c.extra_words as f32 * rule.extra_word_cost;
+                    let timing = c
+                        .timing
+                        .map(|t| {
+                            format!(
+                                ", run gap {:.2} s, slowest {:.2} s/syllable, stretch {:.2}",
+                                t.gap, t.syllable_time, t.stretch
+                            )
+                        })
+                        .unwrap_or_default();
                     format!(
-                        "   [{:.2} below best, {} extra, cost {cost:.2}: {}]",
+                        "   [{:.2} below best, {} extra, cost {cost:.2}{timing}: {}]",
                         c.below_best,
                         c.extra_words,
                         verdict_text(c.verdict)
@@ -236,6 +245,9 @@ impl Listener {
                 alt.text,
                 if alt.filler { "   (filler)" } else { "" }
             );
+            if !alt.words.is_empty() {
+                println!("    words: {}", word_timings(&alt.words));
+            }
         }
         if let Some(decision) = &decision {
             // The flow hears silence when no alternative has a word.
@@ -255,6 +267,27 @@ impl Listener {
     }
 }
 
+/// "하얀 0.93-1.41, 말 1.50-1.80": each word with its start and end in
+/// seconds.
+fn word_timings(words: &[asr::WordTiming]) -> String {
+    words
+        .iter()
+        .map(|w| format!("{} {:.2}-{:.2}", w.word, w.start, w.end))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The spans of an alternative's words, for the decision's timing checks.
+pub fn word_spans(words: &[asr::WordTiming]) -> Vec<WordSpan> {
+    words
+        .iter()
+        .map(|w| WordSpan {
+            start: w.start,
+            end: w.end,
+        })
+        .collect()
+}
+
 fn verdict_text(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Match => "match",
@@ -263,12 +296,13 @@ fn verdict_text(verdict: Verdict) -> &'static str {
         Verdict::NotChecked => "not checked",
         Verdict::WordsInside => "words inside the phrase: rejects",
         Verdict::Rival => "a rival within min_lead: rejects",
+        Verdict::Stretched => "the phrase's words apart or drawn out: rejects",
     }
 }
 
 fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
     println!(
-        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{}{})",
+        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{}{}{})",
         if !heard {
             "silence (falls back to the code)"
         } else if decision.accepted {
@@ -288,6 +322,22 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
             format!(", min lead {:.2}", rule.min_lead)
         } else {
             String::new()
-        }
+        },
+        timing_text(rule)
     );
+}
+
+/// The timing checks that are on, for the decision line.
+fn timing_text(rule: &MatchRule) -> String {
+    let mut checks = Vec::new();
+    if rule.max_gap > 0.0 {
+        checks.push(format!("max gap {:.2} s", rule.max_gap));
+    }
+    if rule.max_syllable_time > 0.0 {
+        checks.push(format!("max {:.2} s per syllable", rule.max_syllable_time));
+    }
+    if rule.max_stretch > 0.0 {
+        checks.push(format!("max stretch {:.2}", rule.max_stretch));
+    }
+    checks.iter().map(|c| format!(", {c}")).collect()
 }

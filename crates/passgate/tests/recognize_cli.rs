@@ -151,6 +151,51 @@ fn recognize_decides_near_misses_as_the_call_would() {
     assert!(decision(&out).contains("margin 0.50"), "{out}");
 }
 
+/// Each alternative's word timings are printed under it, the matched run's
+/// timing beside its verdict, and the timing checks (off by default) decide
+/// once configured: no spoken word lasts under 0.05 s a syllable.
+#[test]
+fn recognize_prints_the_timings_the_decision_weighs() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = spoken_in_a_call("하얀 말", "ko+f2", 150, dir.path());
+    let out = recognize(&["--passphrase", "하얀 말"], &wav);
+    assert!(decision(&out).starts_with("accepted"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let matched = lines
+        .iter()
+        .position(|l| l.ends_with(": match]"))
+        .unwrap_or_else(|| panic!("a match: {out}"));
+    assert!(lines[matched].contains("run gap "), "{out}");
+    assert!(lines[matched].contains(" s/syllable, stretch "), "{out}");
+    let words = lines
+        .get(matched + 1)
+        .and_then(|l| l.trim_start().strip_prefix("words: "))
+        .unwrap_or_else(|| panic!("the match's word timings: {out}"));
+    let spans: Vec<(f32, f32)> = words
+        .split(", ")
+        .map(|w| {
+            let (_, times) = w.rsplit_once(' ').unwrap();
+            let (start, end) = times.split_once('-').unwrap();
+            (start.parse().unwrap(), end.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(spans.len(), 2, "{out}");
+    assert!(spans[0].0 < spans[0].1 && spans[0].1 <= spans[1].0 && spans[1].0 < spans[1].1);
+
+    let strict = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        .current_dir(support::workspace())
+        .env("PASSGATE_PASSPHRASE__MAX_SYLLABLE_TIME", "0.05")
+        .args(["recognize", "--passphrase", "하얀 말"])
+        .arg(&wav)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&strict.stdout);
+    assert!(strict.status.success(), "{out}");
+    assert!(decision(&out).starts_with("rejected"), "{out}");
+    assert!(decision(&out).contains("max 0.05 s per syllable"), "{out}");
+    assert!(out.contains("apart or drawn out: rejects]"), "{out}");
+}
+
 fn packets(out: &str) -> (usize, usize) {
     let line = out
         .lines()

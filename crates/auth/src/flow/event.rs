@@ -5,6 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::prompts::PlaybackId;
+use crate::passphrase::WordSpan;
 use crate::phone::E164;
 use crate::secret::SecretString;
 
@@ -102,10 +103,11 @@ pub enum PassphraseCheck {
 }
 
 /// Recognizer alternatives, best first, each with the recognizer's score
-/// (higher is better). They may be the passphrase, so `Debug` shows only
-/// how many there are.
+/// (higher is better) and, when the recognizer gave them, its words'
+/// timings. They may be the passphrase, so `Debug` shows only how many
+/// there are.
 #[derive(Clone, Default)]
-pub struct Alternatives(Vec<(SecretString, f32)>);
+pub struct Alternatives(Vec<(SecretString, f32, Vec<WordSpan>)>);
 
 impl Alternatives {
     /// Alternatives without scores: all score the same.
@@ -114,21 +116,39 @@ impl Alternatives {
     }
 
     pub fn scored<S: Into<String>>(alternatives: impl IntoIterator<Item = (S, f32)>) -> Self {
+        Self::timed(
+            alternatives
+                .into_iter()
+                .map(|(t, score)| (t, score, Vec::new())),
+        )
+    }
+
+    /// Alternatives with scores and one span per whitespace-separated word.
+    pub fn timed<S: Into<String>>(
+        alternatives: impl IntoIterator<Item = (S, f32, Vec<WordSpan>)>,
+    ) -> Self {
         Self(
             alternatives
                 .into_iter()
-                .map(|(t, score)| (SecretString::new(t.into()), score))
+                .map(|(t, score, spans)| (SecretString::new(t.into()), score, spans))
                 .collect(),
         )
     }
 
     pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(t, _)| t.expose())
+        self.0.iter().map(|(t, _, _)| t.expose())
     }
 
     /// Each text with its score.
     pub fn scored_texts(&self) -> impl Iterator<Item = (&str, f32)> {
-        self.0.iter().map(|(t, score)| (t.expose(), *score))
+        self.0.iter().map(|(t, score, _)| (t.expose(), *score))
+    }
+
+    /// Each text with its score and its words' timings.
+    pub fn timed_texts(&self) -> impl Iterator<Item = (&str, f32, Vec<WordSpan>)> {
+        self.0
+            .iter()
+            .map(|(t, score, spans)| (t.expose(), *score, spans.clone()))
     }
 
     pub fn len(&self) -> usize {

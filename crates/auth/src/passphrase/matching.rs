@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hashing::{PassphraseError, StoredPassphrase};
 use super::normalise::{heard_words, NormalisedPhrase};
+use super::timing::{run_timing, RunTiming, WordSpan};
 
 /// The passphrase decision over the recognizer's scored N-best list.
 ///
@@ -53,6 +54,19 @@ pub struct MatchRule {
     /// means the recognizer could not tell the phrase from something else,
     /// and the call is rejected. 0 turns the check off.
     pub min_lead: f32,
+    /// Longest silence, in seconds, between two words of the run that
+    /// matched: a longer one is taken for a word the decoder left out
+    /// ("하얀 (늙은) 말") and rejects the call. 0 turns the check off, as
+    /// does an alternative without word timings.
+    pub max_gap: f32,
+    /// Longest time, in seconds per syllable, one word of the run that
+    /// matched may last: a longer word is taken for one that swallowed a
+    /// neighbour and rejects the call. 0 turns the check off.
+    pub max_syllable_time: f32,
+    /// How many times longer per syllable the slowest word of the run may
+    /// last than its fastest: a word stretched over a left-out neighbour
+    /// stands out from the caller's own pace. 0 turns the check off.
+    pub max_stretch: f32,
 }
 
 impl Default for MatchRule {
@@ -64,7 +78,19 @@ impl Default for MatchRule {
             max_candidates: 16,
             reject_words_inside: true,
             min_lead: 0.6,
+            max_gap: 0.0,
+            max_syllable_time: 0.0,
+            max_stretch: 0.0,
         }
+    }
+}
+
+impl MatchRule {
+    /// Whether a run with this timing is too far apart or stretched.
+    fn too_loose(&self, timing: &RunTiming) -> bool {
+        (self.max_gap > 0.0 && timing.gap > self.max_gap)
+            || (self.max_syllable_time > 0.0 && timing.syllable_time > self.max_syllable_time)
+            || (self.max_stretch > 0.0 && timing.stretch > self.max_stretch)
     }
 }
 
@@ -77,6 +103,9 @@ pub struct Considered {
     /// Words (unknown ones included) beyond the phrase's.
     pub extra_words: usize,
     pub verdict: Verdict,
+    /// For the alternative that matched, with word timings: how its run's
+    /// words were spread in time.
+    pub timing: Option<RunTiming>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +125,10 @@ pub enum Verdict {
     /// It has no run that is the phrase and scores within `min_lead` of the
     /// alternative that matched, so the match is rejected.
     Rival,
+    /// One of its runs is the phrase, but its words are too far apart or
+    /// stretched (`max_gap`, `max_syllable_time`, `max_stretch`): a word
+    /// was probably left out, and the call is rejected.
+    Stretched,
 }
 
 /// The decision over all alternatives, best first.
@@ -113,7 +146,27 @@ impl StoredPassphrase {
         alternatives: impl IntoIterator<Item = (S, f32)>,
         rule: &MatchRule,
     ) -> Result<Decision, PassphraseError> {
-        let alternatives: Vec<(S, f32)> = alternatives.into_iter().collect();
+        self.decide_timed(
+            alternatives
+                .into_iter()
+                .map(|(text, score)| (text, score, Vec::new())),
+            rule,
+        )
+    }
+
+    /// [`StoredPassphrase::decide`] with each alternative's word timings
+    /// (one span per whitespace-separated token of its text, `[unk]`
+    /// included; empty when unknown), which the timing checks of
+    /// [`MatchRule`] weigh.
+    pub fn decide_timed<S: AsRef<str>>(
+        &self,
+        alternatives: impl IntoIterator<Item = (S, f32, Vec<WordSpan>)>,
+        rule: &MatchRule,
+    ) -> Result<Decision, PassphraseError> {
+        let (alternatives, spans): (Vec<(S, f32)>, Vec<Vec<WordSpan>>) = alternatives
+            .into_iter()
+            .map(|(text, score, spans)| ((text, score), spans))
+            .unzip();
         let best = alternatives
             .iter()
             .map(|(_, score)| *score)
@@ -124,8 +177,9 @@ impl StoredPassphrase {
         let mut split = false;
         let mut matched_run: Option<NormalisedPhrase> = None;
         let mut considered = Vec::with_capacity(alternatives.len());
-        for (text, score) in &alternatives {
+        for ((text, score), spans) in alternatives.iter().zip(&spans) {
             let words = heard_words(text.as_ref());
+            let mut timing = None;
             let below_best = if score.is_finite() {
                 best - score
             } else {
@@ -148,13 +202,22 @@ impl StoredPassphrase {
                 Verdict::NotCounted
             } else {
                 match self.search(&words, rule, &mut tried)? {
-                    Some(true) => {
-                        accepted = true;
+                    Some(Some(at)) => {
                         // The run that verified is the last one tried.
                         matched_run = tried.last().cloned();
-                        Verdict::Match
+                        timing = run_timing(text.as_ref(), spans, at, word_count);
+                        if timing.is_some_and(|t| rule.too_loose(&t)) {
+                            // Its words heard apart or drawn out: a word
+                            // was probably left out, and nothing weaker
+                            // may pass instead.
+                            split = true;
+                            Verdict::Stretched
+                        } else {
+                            accepted = true;
+                            Verdict::Match
+                        }
                     }
-                    Some(false) => Verdict::NoMatch,
+                    Some(None) => Verdict::NoMatch,
                     None => Verdict::NotChecked,
                 }
             };
@@ -162,9 +225,10 @@ impl StoredPassphrase {
                 below_best,
                 extra_words,
                 verdict,
+                timing,
             });
         }
-        if let (true, Some(run)) = (rule.min_lead > 0.0, &matched_run) {
+        if let (true, true, Some(run)) = (accepted, rule.min_lead > 0.0, &matched_run) {
             accepted = !self.mark_rivals(&alternatives, &mut considered, run, rule, &mut tried)?;
         }
         Ok(Decision {
@@ -305,18 +369,19 @@ impl StoredPassphrase {
         Ok(Some(false))
     }
 
-    /// Whether a run of the phrase's length inside `words` is the phrase;
-    /// `None` when the Argon2 budget ran out first. A shorter alternative
-    /// is tried whole: a hash stored with a wrong word count must still
-    /// accept the exact phrase rather than lock its owner out.
+    /// Where a run of the phrase's length inside `words` is the phrase
+    /// (the index of its first word); `Some(None)` when none is, `None`
+    /// when the Argon2 budget ran out first. A shorter alternative is tried
+    /// whole: a hash stored with a wrong word count must still accept the
+    /// exact phrase rather than lock its owner out.
     fn search(
         &self,
         words: &[Option<String>],
         rule: &MatchRule,
         tried: &mut Vec<NormalisedPhrase>,
-    ) -> Result<Option<bool>, PassphraseError> {
+    ) -> Result<Option<Option<usize>>, PassphraseError> {
         let length = self.word_count().min(words.len()).max(1);
-        for run in words.windows(length) {
+        for (at, run) in words.windows(length).enumerate() {
             // An unknown word in the run matches nothing.
             let Some(run) = run.iter().cloned().collect::<Option<Vec<String>>>() else {
                 continue;
@@ -331,10 +396,10 @@ impl StoredPassphrase {
             let verified = self.verifies(&candidate)?;
             tried.push(candidate);
             if verified {
-                return Ok(Some(true));
+                return Ok(Some(Some(at)));
             }
         }
-        Ok(Some(false))
+        Ok(Some(None))
     }
 }
 

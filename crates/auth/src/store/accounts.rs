@@ -277,7 +277,7 @@ impl Store {
         let rule = *rule;
         tokio::task::spawn_blocking(move || {
             stored
-                .decide(alternatives.scored_texts(), &rule)
+                .decide_timed(alternatives.timed_texts(), &rule)
                 .map(|decision| decision.accepted)
         })
         .await

@@ -427,9 +427,10 @@ impl CallCore {
                     .push_back(Command::Tally(Tally::Recognition(t.processing)));
                 // The words may be the passphrase: never logged.
                 tracing::info!(alternatives = t.alternatives.len(), reason = ?t.reason, audio_ms = t.audio.as_millis() as u64, "recognized");
-                let alternatives = Alternatives::scored(
-                    t.alternatives.into_iter().map(|a| (a.text, a.confidence)),
-                );
+                let alternatives = Alternatives::timed(t.alternatives.into_iter().map(|a| {
+                    let spans = crate::recognize::word_spans(&a.words);
+                    (a.text, a.confidence, spans)
+                }));
                 self.pending.push_back(FlowEvent::Transcript(alternatives));
             }
             RecognizerInput::Closed => self.stop_listening(false),

@@ -336,6 +336,7 @@ impl Call {
                 text: words.to_string(),
                 confidence: 0.9,
                 filler: false,
+                words: Vec::new(),
             }],
             reason: asr::TurnEnd::EndOfSpeech,
             audio: Duration::from_secs(2),
