@@ -1,6 +1,7 @@
 //! SRTP and SRTCP (RFC 3711) for one call, on the webrtc-rs `webrtc-srtp`
-//! crate: one context to protect what we send, one to check and decrypt
-//! what the caller sends, each with a replay window.
+//! crate (patched in `vendor/webrtc-srtp` so that a packet costs only its
+//! cipher, tag and replay check): one context to protect what we send, one
+//! to check and decrypt what the caller sends, each with a replay window.
 //!
 //! A packet that fails authentication, or repeats one already accepted, is
 //! dropped and counted before anything else reads it. Keys never leave this
