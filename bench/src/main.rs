@@ -49,8 +49,16 @@ pub struct Options {
     pub clean_rate: Option<u32>,
 }
 
+/// The phases `phases` may name.
+const PHASES: [&str; 8] = [
+    "p1", "p2", "p3", "p4", "p5", "scaleout", "accuracy", "baseline",
+];
+
 fn main() -> anyhow::Result<()> {
     let opts = Options::parse();
+    if let Some(unknown) = opts.phases.iter().find(|p| !PHASES.contains(&p.as_str())) {
+        anyhow::bail!("no phase {unknown:?}: the phases are {}", PHASES.join(", "));
+    }
     let wants = |p: &str| opts.phases.is_empty() || opts.phases.iter().any(|x| x == p);
     std::fs::create_dir_all(&opts.out)?;
     let started = std::process::Command::new("date")
@@ -120,6 +128,10 @@ fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         sections.push(section);
+    }
+    // Nothing measured leaves the last report as it was.
+    if sections.is_empty() {
+        return Ok(());
     }
     let charts: Vec<_> = sections
         .iter_mut()

@@ -353,6 +353,11 @@ fn section(steps: &[StepResult]) -> Section {
                     s.n,
                     100.0 * s.right() as f64 / s.n as f64
                 ),
+                s.results
+                    .iter()
+                    .filter(|r| r.failure.as_deref() == Some(REFUSED))
+                    .count()
+                    .to_string(),
                 ms(percentile(&d, 0.5)),
                 ms(percentile(&d, 0.95)),
                 format!("{:.1}", s.jitter_p99_us() as f64 / 1000.0),
