@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,8 @@ use crate::call_events::{CallRouter, Routed};
 pub use crate::call_events::{NewCall, CALL_EVENT_DEPTH};
 use crate::endpoint::{CallHandle, Endpoint, EndpointConfig, Stats, TransportKind};
 pub use crate::stream_conn::TcpStats;
-use crate::stream_conn::{canonical, connection, outbox, Admitted, Link, TcpCounters, TcpInput};
-use crate::tcp_admission::{TcpAdmission, TcpLimits, TcpRefusal};
+use crate::stream_conn::{canonical, connection, outbox, Listening, TcpCounters, TcpInput};
+use crate::tcp_admission::{TcpAdmission, TcpLimits};
 
 /// The kernel's default (208 KB) drops INVITEs from a few thousand calls/s.
 const UDP_RECV_BUFFER: usize = 4 * 1024 * 1024;
@@ -239,35 +239,32 @@ pub async fn start_with_listeners(
     )));
     let counters = Arc::new(TcpCounters::default());
     let ids = Arc::new(AtomicU64::new(1));
+    let listening = Listening {
+        to_endpoint: tcp_tx,
+        admission,
+        counters: counters.clone(),
+        ids,
+    };
     let mut dialer = None;
     if let Some((listener, store, _)) = tls {
         dialer = Some(crate::tls_dial::Dialer {
             store: store.clone(),
-            to_endpoint: tcp_tx.clone(),
-            admission: admission.clone(),
-            counters: counters.clone(),
-            ids: ids.clone(),
+            listening: listening.clone(),
         });
         tokio::spawn(crate::tls_accept::tls_accept_loop(
             listener,
             store,
-            tcp_tx.clone(),
-            admission.clone(),
-            counters.clone(),
-            ids.clone(),
+            listening.clone(),
         ));
     }
     if let Some((listener, token, _)) = ws {
         tokio::spawn(crate::ws_driver::accept_loop(
             listener,
             token,
-            tcp_tx.clone(),
-            admission.clone(),
-            counters.clone(),
-            ids.clone(),
+            listening.clone(),
         ));
     }
-    tokio::spawn(accept_loop(tcp, tcp_tx, admission, counters.clone(), ids));
+    tokio::spawn(accept_loop(tcp, listening));
     let endpoint = Endpoint::new(config, rand::random());
     let router = CallRouter::new(calls_tx, CALL_EVENT_DEPTH);
     let streams = Streams {
@@ -508,60 +505,16 @@ fn on_socket(to: SocketAddr, socket_v6: bool) -> SocketAddr {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    to_endpoint: mpsc::Sender<TcpInput>,
-    admission: Arc<Mutex<TcpAdmission>>,
-    counters: Arc<TcpCounters>,
-    ids: Arc<AtomicU64>,
-) {
+/// Accepts TCP connections until the endpoint goes away.
+async fn accept_loop(listener: TcpListener, listening: Listening) {
     loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                // Admitted by the address it is (an IPv4 caller of a
-                // dual-stack socket as IPv4), as allow_from names it.
-                let peer = canonical(peer);
-                let admitted = match admission.lock() {
-                    Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
-                    Err(_) => Err(TcpRefusal::Total),
-                };
-                match admitted {
-                    Ok(limits) => {
-                        let id = ids.fetch_add(1, Ordering::Relaxed);
-                        let _ = stream.set_nodelay(true);
-                        let guard = Admitted {
-                            admission: admission.clone(),
-                            peer,
-                        };
-                        tokio::spawn(connection(
-                            TransportKind::Tcp(id),
-                            stream,
-                            peer,
-                            Link {
-                                to_endpoint: to_endpoint.clone(),
-                                limits,
-                                counters: counters.clone(),
-                                admitted: guard,
-                            },
-                            outbox(),
-                        ));
-                    }
-                    Err(why) => {
-                        counters.refused(why);
-                        // Closed at once: the descriptor is back before the next accept.
-                        drop(stream);
-                        tracing::warn!(
-                            source = %peer.ip(),
-                            reason = %why.as_str(),
-                            "security: TCP connection refused"
-                        );
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "TCP accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        let accepted = listening.admit_next(&listener, "TCP").await;
+        tokio::spawn(connection(
+            TransportKind::Tcp(accepted.id),
+            accepted.stream,
+            accepted.peer,
+            accepted.link,
+            outbox(),
+        ));
     }
 }

@@ -1,13 +1,16 @@
 //! What the driver's stream connections (TCP, TLS, WebSocket) share: the
 //! counters of what they refused and closed, how a connection reaches the
-//! driver task, the admission a connection holds while open, and the TCP
-//! and TLS connection loop (RFC 3261 §18.3 framing).
+//! driver task, who is let in (one admission for all three listeners), the
+//! admission a connection holds while open, and the TCP and TLS connection
+//! loop (RFC 3261 §18.3 framing).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::framing::{Frame, StreamFramer};
@@ -123,6 +126,80 @@ enum Ending {
     MessageTimeout,
     Framing(crate::framing::FramingError),
     EndpointGone,
+}
+
+/// What every stream listener shares with the driver: where connections
+/// report, who may connect (counted across TCP, TLS and WebSocket
+/// together), the counters, and the connection ids.
+#[derive(Clone)]
+pub(crate) struct Listening {
+    pub(crate) to_endpoint: mpsc::Sender<TcpInput>,
+    pub(crate) admission: Arc<Mutex<TcpAdmission>>,
+    pub(crate) counters: Arc<TcpCounters>,
+    pub(crate) ids: Arc<AtomicU64>,
+}
+
+/// A connection let in: its stream, its source, its id and its ties to the
+/// driver.
+pub(crate) struct Accepted {
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) id: u64,
+    pub(crate) link: Link,
+}
+
+impl Listening {
+    /// The next connection `listener` admits. One refused is counted,
+    /// logged (`security: {transport} connection refused`, with its source
+    /// and reason) and closed at once, so its descriptor is back before the
+    /// next accept.
+    pub(crate) async fn admit_next(&self, listener: &TcpListener, transport: &str) -> Accepted {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "{transport} accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            // Admitted by the address it is (an IPv4 caller of a dual-stack
+            // socket as IPv4), as allow_from names it.
+            let peer = canonical(peer);
+            let admitted = match self.admission.lock() {
+                Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
+                Err(_) => Err(TcpRefusal::Total),
+            };
+            match admitted {
+                Ok(limits) => {
+                    let _ = stream.set_nodelay(true);
+                    return Accepted {
+                        stream,
+                        peer,
+                        id: self.ids.fetch_add(1, Ordering::Relaxed),
+                        link: Link {
+                            to_endpoint: self.to_endpoint.clone(),
+                            limits,
+                            counters: self.counters.clone(),
+                            admitted: Admitted {
+                                admission: self.admission.clone(),
+                                peer,
+                            },
+                        },
+                    };
+                }
+                Err(why) => {
+                    self.counters.refused(why);
+                    drop(stream);
+                    tracing::warn!(
+                        source = %peer.ip(),
+                        reason = %why.as_str(),
+                        "security: {transport} connection refused"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// What is written to a connection: the driver holds the sender.

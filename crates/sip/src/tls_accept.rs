@@ -2,15 +2,12 @@
 //! driver's stream connection loop with messages marked
 //! [`TransportKind::Tls`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
-use crate::stream_conn::{canonical, connection, Admitted, Link, TcpCounters, TcpInput};
-use crate::tcp_admission::{TcpAdmission, TcpRefusal};
+use crate::stream_conn::{connection, Accepted, Listening};
 use crate::transport::TransportKind;
 
 /// The TLS listener: admission as for TCP (who, how many in all and per
@@ -19,42 +16,15 @@ use crate::transport::TransportKind;
 pub(crate) async fn tls_accept_loop(
     listener: TcpListener,
     store: Arc<crate::tls::TlsConfigStore>,
-    to_endpoint: mpsc::Sender<TcpInput>,
-    admission: Arc<Mutex<TcpAdmission>>,
-    counters: Arc<TcpCounters>,
-    ids: Arc<AtomicU64>,
+    listening: Listening,
 ) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "TLS accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let peer = canonical(peer);
-        let admitted = match admission.lock() {
-            Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
-            Err(_) => Err(TcpRefusal::Total),
-        };
-        let limits = match admitted {
-            Ok(limits) => limits,
-            Err(why) => {
-                counters.refused(why);
-                drop(stream);
-                tracing::warn!(
-                    source = %peer.ip(),
-                    reason = %why.as_str(),
-                    "security: TLS connection refused"
-                );
-                continue;
-            }
-        };
-        let guard = Admitted {
-            admission: admission.clone(),
+        let Accepted {
+            stream,
             peer,
-        };
+            id,
+            link,
+        } = listening.admit_next(&listener, "TLS").await;
         let acceptor = match store.acceptor() {
             Ok(a) => a,
             Err(e) => {
@@ -62,17 +32,13 @@ pub(crate) async fn tls_accept_loop(
                 continue;
             }
         };
-        let id = ids.fetch_add(1, Ordering::Relaxed);
-        let to_endpoint = to_endpoint.clone();
-        let counters = counters.clone();
         tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
             let handshake =
-                tokio::time::timeout(limits.message_timeout, acceptor.accept(stream)).await;
+                tokio::time::timeout(link.limits.message_timeout, acceptor.accept(stream)).await;
             let tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
-                    counters
+                    link.counters
                         .tls_handshake_failed
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
@@ -84,7 +50,7 @@ pub(crate) async fn tls_accept_loop(
                     return;
                 }
                 Err(_) => {
-                    counters
+                    link.counters
                         .tls_handshake_failed
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
@@ -99,12 +65,7 @@ pub(crate) async fn tls_accept_loop(
                 TransportKind::Tls(id),
                 tls,
                 peer,
-                Link {
-                    to_endpoint,
-                    limits,
-                    counters,
-                    admitted: guard,
-                },
+                link,
                 crate::stream_conn::outbox(),
             )
             .await;

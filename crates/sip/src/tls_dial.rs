@@ -7,7 +7,7 @@
 //! loop, so the peer's answers reach the endpoint.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use rustls::pki_types::ServerName;
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use crate::stream_conn::{
-    canonical, connection, outbox, Admitted, Link, Outbox, TcpCounters, TcpInput,
+    canonical, connection, outbox, Admitted, Link, Listening, Outbox, TcpCounters, TcpInput,
 };
 use crate::tcp_admission::TcpAdmission;
 use crate::tls::TlsConfigStore;
@@ -24,10 +24,9 @@ use crate::transport::{NextHop, TransportKind};
 
 pub(crate) struct Dialer {
     pub store: Arc<TlsConfigStore>,
-    pub to_endpoint: mpsc::Sender<TcpInput>,
-    pub admission: Arc<Mutex<TcpAdmission>>,
-    pub counters: Arc<TcpCounters>,
-    pub ids: Arc<AtomicU64>,
+    /// Connections we open are admitted, counted and numbered with those
+    /// the listeners accept.
+    pub listening: Listening,
 }
 
 impl Dialer {
@@ -38,10 +37,10 @@ impl Dialer {
         let (tx, rx) = outbox();
         let dial = Dial {
             store: self.store.clone(),
-            to_endpoint: self.to_endpoint.clone(),
-            admission: self.admission.clone(),
-            counters: self.counters.clone(),
-            id: self.ids.fetch_add(1, Ordering::Relaxed),
+            to_endpoint: self.listening.to_endpoint.clone(),
+            admission: self.listening.admission.clone(),
+            counters: self.listening.counters.clone(),
+            id: self.listening.ids.fetch_add(1, Ordering::Relaxed),
         };
         let outbox = (tx.clone(), rx);
         tokio::spawn(async move {

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,8 +21,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::stream_conn::{canonical, Admitted, Link, TcpCounters, TcpInput};
-use crate::tcp_admission::{TcpAdmission, TcpRefusal};
+use crate::stream_conn::{Link, Listening, TcpInput};
 use crate::transport::TransportKind;
 use crate::ws::{self, WsFrame, WsRefusal};
 
@@ -72,54 +71,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     token: Option<Arc<str>>,
-    to_endpoint: mpsc::Sender<TcpInput>,
-    admission: Arc<Mutex<TcpAdmission>>,
-    counters: Arc<TcpCounters>,
-    ids: Arc<AtomicU64>,
+    listening: Listening,
 ) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "WebSocket accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let peer = canonical(peer);
-        let admitted = match admission.lock() {
-            Ok(mut a) => a.admit(peer.ip()).map(|()| a.limits().clone()),
-            Err(_) => Err(TcpRefusal::Total),
-        };
-        let limits = match admitted {
-            Ok(limits) => limits,
-            Err(why) => {
-                counters.refused(why);
-                drop(stream);
-                tracing::warn!(
-                    source = %peer.ip(),
-                    reason = %why.as_str(),
-                    "security: WebSocket connection refused"
-                );
-                continue;
-            }
-        };
-        let guard = Admitted {
-            admission: admission.clone(),
-            peer,
-        };
-        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let accepted = listening.admit_next(&listener, "WebSocket").await;
         tokio::spawn(serve(
-            stream,
-            peer,
-            id,
+            accepted.stream,
+            accepted.peer,
+            accepted.id,
             token.clone(),
-            Link {
-                to_endpoint: to_endpoint.clone(),
-                limits,
-                counters: counters.clone(),
-                admitted: guard,
-            },
+            accepted.link,
         ));
     }
 }
