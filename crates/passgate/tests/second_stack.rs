@@ -12,12 +12,13 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{free_media_port, free_port, workspace, Agent, Capture, CapturedRtp};
+use support::transfer_target::TransferTarget;
+use support::{free_port, workspace, Agent, Capture, CapturedRtp};
 
 /// One call at a time: each test loads the speech model in its own agent,
 /// and pjsip's steps are timed; on a small shared machine they would
@@ -35,74 +36,6 @@ const LISTENING: &str = "}: listening vocabulary=";
 /// Passgate's log line that says the passphrase was accepted: caller.py
 /// stops speaking and presses 0 once it is there.
 const ACCEPTED: &str = "playing prompt=WelcomeAfterPassphrase";
-
-/// SIPp's built-in UAS as the transfer target: it answers the INVITE pjsip
-/// sends after the REFER and waits for its BYE.
-struct TransferTarget {
-    child: Child,
-    port: u16,
-    messages: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl TransferTarget {
-    fn start() -> TransferTarget {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let messages = dir.path().join("messages.log");
-        let media_port = free_media_port();
-        let port = loop {
-            let p = free_port();
-            if p.abs_diff(media_port) > 2 {
-                break p;
-            }
-        };
-        let child = Command::new("sipp")
-            .current_dir(dir.path())
-            .args(["-sn", "uas", "-m", "1", "-nostdin", "-timeout", "120"])
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-mp", &media_port.to_string(), "-trace_msg"])
-            .arg("-message_file")
-            .arg(&messages)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp must be installed (scripts/ensure-deps.sh installs it)");
-        TransferTarget {
-            child,
-            port,
-            messages,
-            _dir: dir,
-        }
-    }
-
-    fn uri(&self) -> String {
-        format!("sip:agents@127.0.0.1:{}", self.port)
-    }
-
-    /// SIPp's exit code once it has its one call (None if it never ends)
-    /// and every message it traced.
-    fn finish(&mut self, timeout: Duration) -> (Option<i32>, String) {
-        let deadline = Instant::now() + timeout;
-        let code = loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                break status.code();
-            }
-            if Instant::now() > deadline {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let messages = std::fs::read_to_string(&self.messages).unwrap_or_default();
-        (code, messages)
-    }
-}
-
-impl Drop for TransferTarget {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One run of caller.py: its JSON events and pjsip's log of every message.
 struct PjsuaRun {
@@ -229,7 +162,7 @@ fn setup(capture: bool) -> Setup {
     let range = format!("{first}-{}", first + 40);
     let capture =
         capture.then(|| Capture::start_filter(&format!("udp portrange {first}-{}", first + 40)));
-    let transfer = target.uri();
+    let transfer = target.uri("agents");
     let agent = Agent::start(&[
         ("PASSGATE_RTP__PORT_RANGE", range.as_str()),
         ("PASSGATE_TRANSFER__AUTHENTICATED", transfer.as_str()),
@@ -320,7 +253,7 @@ fn assert_verified_transfer(setup: &mut Setup, run: &PjsuaRun) {
         Some(
             format!(
                 "<{}?X-Passgate-Auth=verified&X-Passgate-Account=nelson>",
-                setup.target.uri()
+                setup.target.uri("agents")
             )
             .as_str()
         ),

@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use support::pjsua::{pjsua, tail};
 use support::pki::{base64, stranger, unbase64, Pki};
+use support::transfer_target::TransferTarget;
 use support::udp_caller::{answer_rtp_port, offer, UdpCaller};
-use support::{free_media_port, free_port, Agent, Capture};
+use support::{free_port, Agent, Capture};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -62,30 +63,6 @@ fn spoken_pcm16(text: &str, dir: &Path, out: &Path) {
         .args(["pad", "0", "2.5"])
         .status();
     assert!(sox.expect("sox").success());
-}
-
-/// SIPp's built-in UAS over UDP as the REFER's target.
-fn transfer_target(dir: &Path) -> (std::process::Child, u16, PathBuf) {
-    let messages = dir.join("target-messages.log");
-    let media_port = free_media_port();
-    let port = loop {
-        let p = free_port();
-        if p.abs_diff(media_port) > 2 {
-            break p;
-        }
-    };
-    let child = Command::new("sipp")
-        .current_dir(dir)
-        .args(["-sn", "uas", "-m", "1", "-nostdin", "-timeout", "120"])
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &media_port.to_string(), "-trace_msg"])
-        .arg("-message_file")
-        .arg(&messages)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp");
-    (child, port, messages)
 }
 
 /// Frames of the capture that tshark's display filter `filter` selects,
@@ -156,8 +133,8 @@ fn pjsip_over_tls_with_srtp_is_verified_and_transferred_and_nothing_is_in_the_cl
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
     pki.issue("server", "ec", "serverAuth");
-    let (mut target, target_port, target_messages) = transfer_target(dir.path());
-    let target_uri = format!("sip:agents@127.0.0.1:{target_port}");
+    let mut target = TransferTarget::start();
+    let target_uri = target.uri("agents");
     let first = 30000 + (free_port() % 14000) / 2 * 2;
     let range = format!("{first}-{}", first + 40);
     let tls_port = free_port();
@@ -257,13 +234,9 @@ fn pjsip_over_tls_with_srtp_is_verified_and_transferred_and_nothing_is_in_the_cl
         run.received("Response msg 200/NOTIFY").len() >= 2,
         "{story}"
     );
-    let target_done = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        matches!(target.try_wait(), Ok(Some(_)))
-    });
-    let messages = std::fs::read_to_string(&target_messages).unwrap_or_default();
+    let (code, messages) = target.finish(Duration::from_secs(20));
     assert!(
-        target_done && messages.contains("X-Passgate-Auth: verified"),
+        code.is_some() && messages.contains("X-Passgate-Auth: verified"),
         "{messages}"
     );
     // What loopback carried between pjsip and Passgate.

@@ -13,13 +13,13 @@ mod support;
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use support::pjsua::{pjsua, tail};
 use support::pki::Pki;
-use support::{free_media_port, free_port, metric_in, Agent};
+use support::transfer_target::TransferTarget;
+use support::{free_port, metric_in, Agent};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -212,27 +212,6 @@ fn pipe(from: &TcpStream, to: &TcpStream) {
     });
 }
 
-/// SIPp's built-in UAS over UDP as the REFER's target.
-fn transfer_target(dir: &Path) -> (std::process::Child, u16) {
-    let media_port = free_media_port();
-    let port = loop {
-        let p = free_port();
-        if p.abs_diff(media_port) > 2 {
-            break p;
-        }
-    };
-    let child = Command::new("sipp")
-        .current_dir(dir)
-        .args(["-sn", "uas", "-m", "1", "-nostdin", "-timeout", "120"])
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &media_port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp");
-    (child, port)
-}
-
 /// Cuts the relay once Passgate has answered, then says so in `signal`.
 fn cut_when_answered(agent: &Agent, relay: Relay, signal: PathBuf) {
     let log = agent.log.clone();
@@ -262,8 +241,8 @@ fn call_then_cut(
     dir: &Path,
     pjsua_cert: (&Path, &str),
 ) -> (Agent, support::pjsua::PjsuaRun) {
-    let (mut target, target_port) = transfer_target(dir);
-    let representative = format!("sip:representative@127.0.0.1:{target_port}");
+    let target = TransferTarget::start();
+    let representative = target.uri("representative");
     let trunk_ca = pki.path("ca.pem");
     let (agent, tls_port) = tls_agent(
         pki,
@@ -308,8 +287,7 @@ fn call_then_cut(
             "until_disconnected:30".into(),
         ],
     );
-    let _ = target.kill();
-    let _ = target.wait();
+    drop(target);
     (agent, run)
 }
 

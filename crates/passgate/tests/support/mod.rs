@@ -13,6 +13,7 @@ pub mod pki;
 #[allow(unused_imports)] // only the tests that need PostgreSQL use it
 pub use test_postgres as postgres;
 pub mod sms_sink;
+pub mod transfer_target;
 pub mod udp_caller;
 
 use std::io::{BufRead, BufReader};
