@@ -17,8 +17,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::pjsua::{tail, PjsuaRun};
 use support::transfer_target::TransferTarget;
-use support::{free_port, workspace, Agent, Capture, CapturedRtp};
+use support::{free_port, Agent, Capture, CapturedRtp};
 
 /// One call at a time: each test loads the speech model in its own agent,
 /// and pjsip's steps are timed; on a small shared machine they would
@@ -37,112 +38,11 @@ const LISTENING: &str = "}: listening vocabulary=";
 /// stops speaking and presses 0 once it is there.
 const ACCEPTED: &str = "playing prompt=WelcomeAfterPassphrase";
 
-/// One run of caller.py: its JSON events and pjsip's log of every message.
-struct PjsuaRun {
-    code: Option<i32>,
-    events: Vec<Value>,
-    stderr: String,
-    sip_log: String,
-}
-
-impl PjsuaRun {
-    fn of(&self, event: &str) -> Vec<&Value> {
-        self.events.iter().filter(|e| e["event"] == event).collect()
-    }
-
-    /// The events after the step `step` was started.
-    fn after_step(&self, step: &str) -> &[Value] {
-        let at = self
-            .events
-            .iter()
-            .position(|e| e["event"] == "step" && e["step"] == step)
-            .unwrap_or_else(|| panic!("no step {step}:\n{}", self.story()));
-        &self.events[at..]
-    }
-
-    /// The first event `event` of the first call after the step `step`.
-    fn first_after(&self, step: &str, event: &str) -> &Value {
-        self.after_step(step)
-            .iter()
-            .find(|e| e["event"] == event && e["call"] == "main")
-            .unwrap_or_else(|| panic!("no {event} after {step}:\n{}", self.story()))
-    }
-
-    fn call_id(&self) -> String {
-        self.of("call_state")
-            .into_iter()
-            .find(|e| e["call"] == "main")
-            .and_then(|e| e["call_id"].as_str())
-            .unwrap_or_else(|| panic!("no call state:\n{}", self.story()))
-            .to_string()
-    }
-
-    /// Every event, one a line, for assertion messages.
-    fn story(&self) -> String {
-        let events: Vec<String> = self.events.iter().map(Value::to_string).collect();
-        format!(
-            "caller.py exit {:?}\n{}\n--- stderr (tail) ---\n{}",
-            self.code,
-            events.join("\n"),
-            tail(&self.stderr, 3000)
-        )
-    }
-
-    /// pjsip's log blocks of the messages it received that match `head`
-    /// (e.g. "Response msg 200/INVITE").
-    fn received(&self, head: &str) -> Vec<&str> {
-        self.sip_log
-            .split("--end msg--")
-            .filter(|block| block.contains("RX ") && block.contains(head))
-            .collect()
-    }
-
-    fn assert_clean(&self, agent: &Agent) {
-        let done = self.of("done");
-        assert!(
-            self.code == Some(0) && done.len() == 1,
-            "caller.py did not finish every step:\n{}\n--- passgate log ---\n{}",
-            self.story(),
-            tail(&agent.log_text(), 6000)
-        );
-    }
-}
-
-fn tail(text: &str, max: usize) -> &str {
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
-}
-
 /// Runs caller.py from `dir` against the agent, as Nelson's number,
 /// offering `codecs` (caller.py's `--codecs`).
 fn pjsua(agent: &Agent, dir: &Path, codecs: &str, steps: &[String]) -> PjsuaRun {
-    let log = dir.join("pjsua.log");
-    let port = free_port();
-    let output = Command::new("timeout")
-        .args(["150", "python3"])
-        .arg(workspace().join("tests/pjsua/caller.py"))
-        .args(["--target", &format!("sip:passgate@{}", agent.sip)])
-        .args(["--from", "+15550100001", "--port", &port.to_string()])
-        .args(["--codecs", codecs])
-        .arg("--log")
-        .arg(&log)
-        .args(steps)
-        .current_dir(dir)
-        .output()
-        .expect("python3 (scripts/ensure-deps.sh installs pjsua2)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    PjsuaRun {
-        code: output.status.code(),
-        events: stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        sip_log: std::fs::read_to_string(&log).unwrap_or_default(),
-    }
+    let options = ["--codecs".to_string(), codecs.to_string()];
+    support::pjsua::pjsua(&format!("sip:passgate@{}", agent.sip), dir, &options, steps)
 }
 
 /// An agent whose transfer target is the SIPp UAS and whose RTP ports are

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{free_port, workspace};
+use super::{free_port, workspace, Agent};
 
 pub struct PjsuaRun {
     pub code: Option<i32>,
@@ -28,6 +28,43 @@ impl PjsuaRun {
             events.join("\n"),
             tail(&self.stderr, 3000)
         )
+    }
+
+    /// The events after the step `step` was started.
+    pub fn after_step(&self, step: &str) -> &[Value] {
+        let at = self
+            .events
+            .iter()
+            .position(|e| e["event"] == "step" && e["step"] == step)
+            .unwrap_or_else(|| panic!("no step {step}:\n{}", self.story()));
+        &self.events[at..]
+    }
+
+    /// The first event `event` of the first call after the step `step`.
+    pub fn first_after(&self, step: &str, event: &str) -> &Value {
+        self.after_step(step)
+            .iter()
+            .find(|e| e["event"] == event && e["call"] == "main")
+            .unwrap_or_else(|| panic!("no {event} after {step}:\n{}", self.story()))
+    }
+
+    pub fn call_id(&self) -> String {
+        self.of("call_state")
+            .into_iter()
+            .find(|e| e["call"] == "main")
+            .and_then(|e| e["call_id"].as_str())
+            .unwrap_or_else(|| panic!("no call state:\n{}", self.story()))
+            .to_string()
+    }
+
+    pub fn assert_clean(&self, agent: &Agent) {
+        let done = self.of("done");
+        assert!(
+            self.code == Some(0) && done.len() == 1,
+            "caller.py did not finish every step:\n{}\n--- passgate log ---\n{}",
+            self.story(),
+            tail(&agent.log_text(), 6000)
+        );
     }
 
     pub fn received(&self, head: &str) -> Vec<&str> {
