@@ -7,7 +7,7 @@
 //   node web/tests/console-call.mjs <console URL> <screenshot.png> [timeout s]
 //
 // Exit 0 when the page showed the call live, then verified and transferred.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 import { callRows, finished, openConsole } from "./console-read.mjs";
 
 const [url, screenshot, timeoutArg] = process.argv.slice(2);
@@ -17,19 +17,8 @@ if (!url || !screenshot) {
 }
 const timeoutMs = Number(timeoutArg || 120) * 1000;
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
+
 let result = { sawLive: false, liveStages: [], verified: false, transferred: false, outcome: null, steps: [] };
 let code = 1;
 try {

@@ -9,7 +9,7 @@
 //
 // Lines out: "ready", {"code": …}, then one JSON report. Exit 0 when the
 // page showed all of it.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 import { callRows, finished, lastSmsCode } from "./console-read.mjs";
 
 const [url, timeoutArg] = process.argv.slice(2);
@@ -19,19 +19,8 @@ if (!url) {
 }
 const deadline = Date.now() + Number(timeoutArg || 150) * 1000;
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
+
 const report = { demo: null, code: null, verified: false, transferred: false, outcome: null };
 let code = 1;
 try {

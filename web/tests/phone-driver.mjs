@@ -16,7 +16,7 @@
 //                               it shows of it (console-read.mjs `finished`),
 //                               and the stages it showed while live
 //   quit
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 import readline from 'node:readline';
 import { callRows, finished, lastSmsCode, openConsole } from './console-read.mjs';
 
@@ -26,23 +26,13 @@ if (!url || !wav) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required',
-    '--use-fake-ui-for-media-stream',
-    '--use-fake-device-for-media-stream',
-    `--use-file-for-fake-audio-capture=${wav}`,
-  ],
-});
+const browser = await launchChromium([
+  '--autoplay-policy=no-user-gesture-required',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  `--use-file-for-fake-audio-capture=${wav}`,
+]);
+
 const page = await browser.newPage();
 page.on('console', (m) => console.error(`page: ${m.text()}`));
 page.on('pageerror', (e) => console.error(`page error: ${e}`));
