@@ -53,8 +53,11 @@ struct CallMediaState {
     rtcp: RtcpRoute,
     /// Where the socket was last connected (a failure is not retried): the
     /// session's strict source once learnt. The kernel then drops other
-    /// sources' packets unread, and sends skip a route lookup each.
+    /// sources' packets unread.
     connected: Option<SocketAddr>,
+    /// The kernel holds that association, so a packet to it is sent without
+    /// an address and skips the route lookup a `sendto` costs each time.
+    send_connected: bool,
 }
 
 /// Where a call's RTCP goes (RFC 3550 §11, RFC 3605, RFC 5761).
@@ -226,6 +229,7 @@ impl MediaEngine {
                 remote_sdp,
                 rtcp,
                 connected: None,
+                send_connected: false,
             }),
             events: Notify::new(),
             failed: AtomicBool::new(false),

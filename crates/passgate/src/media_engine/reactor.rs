@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -341,20 +341,29 @@ fn flush(
             Some(remote) => socket.connect(remote),
             None => super::poller::disconnect(socket),
         };
-        if let Err(e) = changed {
+        if let Err(e) = &changed {
             // Still filtered by the session; only the kernel's help is lost.
             // Not tried again at every flush.
             tracing::debug!(error = %e, "could not (dis)connect the RTP socket");
         }
         state.connected = strict;
+        state.send_connected = strict.is_some() && changed.is_ok();
     }
     let to = state.session.remote().unwrap_or(state.remote_sdp);
+    let connected_to = state.connected.filter(|_| state.send_connected);
+    let send = |bytes: &[u8], destination: SocketAddr| {
+        if connected_to == Some(destination) {
+            socket.send(bytes)
+        } else {
+            socket.send_to(bytes, destination)
+        }
+    };
     while let Some(t) = state.session.poll_transmit() {
         let sent = match t {
-            Transmit::Rtp(bytes) => socket.send_to(&bytes, to),
-            Transmit::To(destination, bytes) => socket.send_to(&bytes, destination),
+            Transmit::Rtp(bytes) => send(&bytes, to),
+            Transmit::To(destination, bytes) => send(&bytes, destination),
             Transmit::Rtcp(bytes) => match state.rtcp.destination(to) {
-                (rtcp_to, true) => socket.send_to(&bytes, rtcp_to),
+                (rtcp_to, true) => send(&bytes, rtcp_to),
                 (rtcp_to, false) => rtcp_socket.send_to(&bytes, rtcp_to),
             },
         };

@@ -281,6 +281,24 @@ fn the_socket_is_connected_to_the_learnt_source_and_others_are_not_heard() {
         Some(caller.local_addr().unwrap()),
         "connected to the caller once learnt"
     );
+    // Sent without an address on the connected socket, a prompt still
+    // reaches the caller.
+    caller
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    play(&media, vec![1000i16; 800]);
+    let mut buf = [0u8; 1500];
+    let prompt_packet = loop {
+        let (n, from) = caller
+            .recv_from(&mut buf)
+            .expect("the prompt on the connected socket");
+        assert_eq!(from, local);
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        if p.payload_type == 0 && p.payload.iter().any(|&c| c != G711::Ulaw.silence()) {
+            break p;
+        }
+    };
+    assert_eq!(prompt_packet.payload.len(), 160);
     // Key presses from anywhere else are not heard.
     press(&other, local, 9, 20, 16000);
     assert_eq!(digits_within(&media, Duration::from_millis(300)), "");
