@@ -98,3 +98,45 @@ enum Bind {
     Text(String),
     Int(i64),
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+
+    /// SQLite's plan for a statement, one line per step.
+    async fn plan(store: &Store, sql: &str) -> String {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn the_account_index_holds_only_rows_with_an_account_and_serves_the_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/passgate.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let index: String = sqlx::query(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'audit_events_account_id'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .try_get("sql")
+        .unwrap();
+        assert!(index.contains("WHERE account_id IS NOT NULL"), "{index}");
+        let plan = plan(
+            &store,
+            "SELECT id FROM audit_events WHERE account_id = 'acct-1' ORDER BY id DESC",
+        )
+        .await;
+        assert!(plan.contains("audit_events_account_id"), "{plan}");
+    }
+}

@@ -37,6 +37,12 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_audit_search.sql"),
         postgres: include_str!("../../migrations/postgres/0003_audit_search.sql"),
     },
+    Script {
+        version: 4,
+        description: "audit account index without unknown callers",
+        sqlite: include_str!("../../migrations/sqlite/0004_audit_account_partial.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_audit_account_partial.sql"),
+    },
 ];
 
 #[derive(Debug)]
