@@ -29,7 +29,7 @@ pub struct Agent {
     child: Child,
     pub sip: SocketAddr,
     pub http: SocketAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Agent {
@@ -107,8 +107,13 @@ impl Agent {
             child,
             sip: sip.parse().context("SIP address")?,
             http: http.parse().context("HTTP address")?,
-            _dir: dir,
+            dir,
         })
+    }
+
+    /// The agent's log (its stderr).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("passgate.log")
     }
 
     pub fn pid(&self) -> u32 {

@@ -478,6 +478,7 @@ mod tests {
             audio: Duration::from_millis(900),
             recognised: Duration::from_millis(900),
             processing: Duration::ZERO,
+            timing: None,
         };
         let final_at = fed[44] + Duration::from_millis(15);
         let decided = Decided {
@@ -514,6 +515,7 @@ mod tests {
                 audio: Duration::from_millis(500),
                 recognised: Duration::from_millis(500),
                 processing: Duration::ZERO,
+                timing: None,
             },
             utterance: Arc::new(Utterance {
                 script: QUICK_SCRIPTS[0],
@@ -548,6 +550,7 @@ mod tests {
                     audio: Duration::from_millis(200),
                     recognised: Duration::from_millis(200),
                     processing: Duration::ZERO,
+                    timing: None,
                 },
                 utterance: Arc::new(Utterance {
                     script: QUICK_SCRIPTS[1],

@@ -105,11 +105,20 @@ fn percentile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
     Some(sorted[i])
 }
 
+/// `BENCH_P5_STEPS=3,250,375`: these steps only, and no admission step
+/// after them. `BENCH_P5_LOG=DIR`: the agent logs each call's decision
+/// latency (debug) and its log is kept as DIR/p5-N.log.
 pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
-    let steps: Vec<usize> = if opts.quick {
-        vec![3, 12]
-    } else {
-        vec![3, 30, 60, 120, 180, 250, 320]
+    let chosen: Option<Vec<usize>> = std::env::var("BENCH_P5_STEPS").ok().map(|v| {
+        v.split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .filter(|&n| n > 0)
+            .collect()
+    });
+    let steps: Vec<usize> = match &chosen {
+        Some(steps) => steps.clone(),
+        None if opts.quick => vec![3, 12],
+        None => vec![3, 30, 60, 120, 180, 250, 320],
     };
     let right_frames = speech(PASSPHRASE)?;
     let wrong_frames = speech(WRONG_PHRASE)?;
@@ -141,7 +150,7 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
     // in should still get their decisions in time.
     if let Some(best) = done.iter().filter(|s| s.meets_goal()).map(|s| s.n).max() {
         let over = best * 3 / 2;
-        if !opts.quick && done.iter().all(|s| s.n != over) {
+        if !opts.quick && chosen.is_none() && done.iter().all(|s| s.n != over) {
             run(steps.len(), over, &mut done)?;
         }
     }
@@ -262,7 +271,14 @@ async fn run_step(
     let db = dir.path().join("p5.db");
     accounts(&db, index, n).await?;
     let (sms_url, inbox) = sms::start()?;
+    let log_dir = std::env::var_os("BENCH_P5_LOG").map(std::path::PathBuf::from);
+    let level = if log_dir.is_some() {
+        "warn,passgate::call=debug,auth::store=debug"
+    } else {
+        "warn"
+    };
     let agent = Agent::start(&[
+        ("PASSGATE_LOG__LEVEL", level.to_string()),
         (
             "PASSGATE_DATABASE__URL",
             format!("sqlite://{}", db.display()),
@@ -322,6 +338,11 @@ async fn run_step(
     }
     let wall = started.elapsed();
     let agent_after = proc_stats::sample(agent.pid())?;
+    report_decision_stages(&agent, n);
+    if let Some(dir) = &log_dir {
+        std::fs::create_dir_all(dir)?;
+        std::fs::copy(agent.log_path(), dir.join(format!("p5-{n}.log")))?;
+    }
     let own_after = proc_stats::sample(std::process::id())?;
     mux.abort();
     let agent_cpu = agent_after.cpu.saturating_sub(agent_before.cpu);
@@ -334,6 +355,54 @@ async fn run_step(
         wall,
         results,
     })
+}
+
+/// The agent's own account of its decisions (its /metrics): where the time
+/// went on average, and how many calls admission turned away.
+fn report_decision_stages(agent: &Agent, n: usize) {
+    let count = agent
+        .metric("passgate_decision_seconds_count")
+        .unwrap_or(0.0);
+    if count < 1.0 {
+        return;
+    }
+    let mut parts = Vec::new();
+    for stage in [
+        "end_pointing",
+        "final_decode",
+        "delivery",
+        "check",
+        "render",
+        "pacer_start",
+    ] {
+        let sum = agent
+            .metric(&format!(
+                "passgate_decision_stage_seconds_total{{stage=\"{stage}\"}}"
+            ))
+            .unwrap_or(0.0);
+        parts.push(format!("{stage} {:.0}", sum / count * 1000.0));
+    }
+    let total = agent.metric("passgate_decision_seconds_sum").unwrap_or(0.0);
+    let turns = agent
+        .metric("passgate_recognizer_seconds_count")
+        .unwrap_or(0.0);
+    let turn_secs = agent
+        .metric("passgate_recognizer_seconds_sum")
+        .unwrap_or(0.0);
+    let refused = |why: &str| {
+        agent
+            .metric(&format!("passgate_calls_refused_total{{why=\"{why}\"}}"))
+            .unwrap_or(0.0)
+    };
+    eprintln!(
+        "P5: {n}: agent-side decision mean {:.0} ms over {count} ({} ms); recognizer {:.0} ms a turn over {turns} turns; shed {} (recognizer load {}, lag {})",
+        total / count * 1000.0,
+        parts.join(", "),
+        turn_secs / turns.max(1.0) * 1000.0,
+        agent.metric("passgate_calls_shed_total").unwrap_or(0.0),
+        refused("recognizer_load"),
+        refused("recognizer_lag"),
+    );
 }
 
 fn ms(d: Option<Duration>) -> String {

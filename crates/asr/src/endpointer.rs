@@ -104,6 +104,11 @@ impl Endpointer {
         self.speech && !self.finished && self.silent_run > 0
     }
 
+    /// Whether the latest frame was voiced.
+    pub fn last_frame_voiced(&self) -> bool {
+        self.samples > 0 && self.silent_run == 0
+    }
+
     /// Audio seen so far.
     pub fn elapsed(&self) -> Duration {
         self.duration_of(self.samples)

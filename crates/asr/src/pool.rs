@@ -1,14 +1,15 @@
 //! A fixed set of worker threads recognizing sessions, and the admission
 //! limit that keeps their work bounded.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::AsrError;
 use crate::filler::Filler;
 use crate::lag::Lag;
+use crate::load::Load;
 use crate::model::SpeechModel;
 use crate::session::{ListenOptions, PoolShare, Session, SessionInner};
 
@@ -38,22 +39,67 @@ impl Default for RecognizerConfig {
 pub struct Recognizer {
     model: SpeechModel,
     config: RecognizerConfig,
-    queue: SyncSender<Arc<SessionInner>>,
+    queue: Arc<RunQueue>,
     active: Arc<AtomicUsize>,
     lag: Arc<Lag>,
+    load: Arc<Load>,
     filler: Option<Arc<Filler>>,
+}
+
+/// Sessions waiting for a worker. A session whose caller has fallen silent
+/// after speech, or whose result was asked for, is near the end of its
+/// turn: a caller is waiting for the decision that follows, so it goes
+/// ahead of sessions still hearing speech, whose audio can wait a moment
+/// without anyone waiting on it.
+#[derive(Default)]
+struct RunQueue {
+    queues: Mutex<Queues>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queues {
+    ending: VecDeque<Arc<SessionInner>>,
+    streaming: VecDeque<Arc<SessionInner>>,
+}
+
+impl RunQueue {
+    fn lock(&self) -> MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, session: Arc<SessionInner>) {
+        {
+            let mut q = self.lock();
+            if session.near_end() {
+                q.ending.push_back(session);
+            } else {
+                q.streaming.push_back(session);
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    fn pop(&self) -> Arc<SessionInner> {
+        let mut q = self.lock();
+        loop {
+            if let Some(s) = q.ending.pop_front().or_else(|| q.streaming.pop_front()) {
+                return s;
+            }
+            q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 impl Recognizer {
     pub fn new(model: SpeechModel, config: RecognizerConfig) -> Recognizer {
-        // Each session is queued at most once, so this never fills.
-        let (tx, rx) = sync_channel::<Arc<SessionInner>>(config.max_sessions.max(1));
-        let rx = Arc::new(Mutex::new(rx));
+        let queue = Arc::new(RunQueue::default());
+        let load = Arc::new(Load::new(Instant::now()));
         for n in 0..config.workers.max(1) {
-            let (rx, requeue) = (rx.clone(), tx.clone());
+            let (queue, load) = (queue.clone(), load.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("asr-{n}"))
-                .spawn(move || worker(rx, requeue));
+                .spawn(move || worker(&queue, &load));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a recognizer worker");
             }
@@ -61,9 +107,10 @@ impl Recognizer {
         Recognizer {
             model,
             config,
-            queue: tx,
+            queue,
             active: Arc::new(AtomicUsize::new(0)),
             lag: Arc::new(Lag::new(Instant::now())),
+            load,
             filler: None,
         }
     }
@@ -88,6 +135,16 @@ impl Recognizer {
     /// seconds: near zero while the pool keeps up, growing past capacity.
     pub fn lag(&self) -> Duration {
         self.lag.get(Instant::now())
+    }
+
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.config.workers.max(1)
+    }
+
+    /// What the pool has measured of its own load (see [`PoolLoad`]).
+    pub fn load(&self) -> PoolLoad {
+        self.load.read(Instant::now(), self.workers())
     }
 
     /// Opens a session, or refuses at once when every slot is taken.
@@ -141,6 +198,7 @@ impl Recognizer {
             PoolShare {
                 active: self.active.clone(),
                 lag: self.lag.clone(),
+                load: self.load.clone(),
             },
         ))
     }
@@ -167,9 +225,8 @@ impl Recognizer {
     }
 
     fn schedule(&self, session: &Session) -> Result<(), AsrError> {
-        self.queue
-            .try_send(session.inner.clone())
-            .map_err(|_| AsrError::Busy(self.config.max_sessions))
+        self.queue.push(session.inner.clone());
+        Ok(())
     }
 
     fn schedule_if_idle(&self, session: &Session) {
@@ -179,17 +236,19 @@ impl Recognizer {
     }
 }
 
-fn worker(rx: Arc<Mutex<Receiver<Arc<SessionInner>>>>, requeue: SyncSender<Arc<SessionInner>>) {
+pub use crate::load::PoolLoad;
+
+fn worker(queue: &RunQueue, load: &Load) {
     loop {
-        let next = match rx.lock() {
-            Ok(guard) => guard.recv(),
-            Err(poisoned) => poisoned.into_inner().recv(),
-        };
-        let Ok(session) = next else { return };
-        // More audio arrived while we worked: go to the back of the queue so
-        // one talkative call cannot starve the others.
-        if session.process() && requeue.try_send(session.clone()).is_err() {
-            while session.process() {}
+        let session = queue.pop();
+        let started = Instant::now();
+        let more = session.process();
+        let now = Instant::now();
+        load.record_busy(now, now.saturating_duration_since(started));
+        // More audio waits (a pass takes a bounded piece): back of its
+        // queue, so one talkative call cannot starve the others.
+        if more {
+            queue.push(session);
         }
     }
 }

@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 use crate::endpointer::{Decision, Endpointer, EndpointerConfig};
 use crate::error::AsrError;
 use crate::lag::Lag;
-use crate::transcript::{Alternative, Transcript, TurnEnd};
+use crate::load::Load;
+use crate::transcript::{Alternative, Transcript, TurnEnd, TurnTiming};
 use crate::vocabulary::Vocabulary;
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,11 @@ pub struct ListenOptions {
     /// `endpointer.end_silence_when_complete`, the turn ends if the words
     /// heard so far (not counting `[unk]`) reach it.
     pub expected_words: Option<usize>,
+    /// Send [`RecognitionEvent::Partial`] results while the caller speaks.
+    /// Each costs the pool about a frame's recognition; a listener that
+    /// ignores them turns them off. (The end-of-turn check for
+    /// `expected_words` reads the decoder's partial result either way.)
+    pub partials: bool,
 }
 
 impl Default for ListenOptions {
@@ -37,6 +43,7 @@ impl Default for ListenOptions {
             max_alternatives: 5,
             endpointer: EndpointerConfig::default(),
             expected_words: None,
+            partials: true,
         }
     }
 }
@@ -67,6 +74,11 @@ const PARTIAL_EVERY_FRAMES: usize = 2 * FEED_FRAMES;
 /// During a pause, how often to look whether the answer is complete (every
 /// other 20 ms frame; a partial costs about a frame's recognition).
 const PAUSE_CHECK_EVERY_FRAMES: usize = 2;
+/// Frames a worker takes from a session in one pass (400 ms of audio, a
+/// few milliseconds of recognition): a session behind by seconds goes back
+/// on the queue between pieces instead of holding a worker while another
+/// caller waits for their decision.
+const PASS_FRAMES: usize = 20;
 
 pub struct Session {
     pub(crate) inner: Arc<SessionInner>,
@@ -80,7 +92,11 @@ pub(crate) struct SessionInner {
     max_backlog_samples: usize,
     active: Arc<AtomicUsize>,
     lag: Arc<Lag>,
+    load: Arc<Load>,
     released: AtomicBool,
+    /// The caller has fallen silent after speech, or the result was asked
+    /// for: the turn may end with the next frames (see the pool's queue).
+    near_end: AtomicBool,
 }
 
 /// What a session shares with its pool: the count of sessions holding a
@@ -88,11 +104,13 @@ pub(crate) struct SessionInner {
 pub(crate) struct PoolShare {
     pub active: Arc<AtomicUsize>,
     pub lag: Arc<Lag>,
+    pub load: Arc<Load>,
 }
 
 #[derive(Default)]
 struct Queue {
-    frames: VecDeque<Vec<i16>>,
+    /// Audio waiting for a worker, each frame with when it was pushed.
+    frames: VecDeque<(Vec<i16>, Instant)>,
     samples: usize,
     /// On the pool's queue or being processed.
     scheduled: bool,
@@ -120,9 +138,12 @@ struct Work {
     /// 20 ms frame on a live call and cost as much as the recognition.
     frames_since_partial: usize,
     expected_words: Option<usize>,
+    partials: bool,
     /// Frames into the current pause, counted once it is long enough to end
     /// a complete answer.
     pause_frames: usize,
+    /// When the latest voiced frame after the start of speech was pushed.
+    last_speech_pushed: Option<Instant>,
 }
 
 impl Session {
@@ -148,13 +169,17 @@ impl Session {
                 last_partial: String::new(),
                 frames_since_partial: 0,
                 expected_words: options.expected_words,
+                partials: options.partials,
                 pause_frames: 0,
+                last_speech_pushed: None,
             }),
             events: tx,
             max_backlog_samples,
             active: pool.active,
             lag: pool.lag,
+            load: pool.load,
             released: AtomicBool::new(false),
+            near_end: AtomicBool::new(false),
         });
         Session { inner, events: rx }
     }
@@ -171,8 +196,9 @@ impl Session {
             return Err(AsrError::Overloaded);
         }
         q.samples += frame.len();
-        q.frames.push_back(frame.to_vec());
-        q.waiting_since.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        q.frames.push_back((frame.to_vec(), now));
+        q.waiting_since.get_or_insert(now);
         Ok(!std::mem::replace(&mut q.scheduled, true))
     }
 
@@ -183,6 +209,7 @@ impl Session {
             return false;
         }
         q.finish.get_or_insert(TurnEnd::Finished);
+        self.inner.near_end.store(true, Ordering::Release);
         !std::mem::replace(&mut q.scheduled, true)
     }
 
@@ -225,8 +252,16 @@ impl SessionInner {
         }
     }
 
-    /// Recognizes everything queued. Returns true if more arrived meanwhile
-    /// and the session must go back on the pool's queue.
+    /// Whether the turn may end with its next frames: its session goes
+    /// ahead of those still hearing speech.
+    pub(crate) fn near_end(&self) -> bool {
+        self.near_end.load(Ordering::Acquire)
+    }
+
+    /// Recognizes up to `PASS_FRAMES` of the audio queued (the final result
+    /// once all of it is, when asked for). Returns true if audio is left or
+    /// more arrived meanwhile and the session must go back on the pool's
+    /// queue.
     pub(crate) fn process(&self) -> bool {
         let (frames, finish) = {
             let mut q = lock(&self.queue);
@@ -234,19 +269,31 @@ impl SessionInner {
                 q.scheduled = false;
                 return false;
             }
-            q.samples = 0;
-            if let Some(since) = q.waiting_since.take() {
+            // The lag is what a caller waiting for a decision feels: the
+            // waits of sessions near their turn's end. A session still
+            // hearing speech waits behind them by design; whatever it is
+            // behind by shows when it reaches its pause.
+            if let Some(since) = q.waiting_since.take().filter(|_| self.near_end()) {
                 let now = Instant::now();
                 self.lag.record(now, now.saturating_duration_since(since));
             }
-            (std::mem::take(&mut q.frames), q.finish)
+            let take = q.frames.len().min(PASS_FRAMES);
+            let frames: Vec<(Vec<i16>, Instant)> = q.frames.drain(..take).collect();
+            q.samples -= frames.iter().map(|(f, _)| f.len()).sum::<usize>();
+            q.waiting_since = q.frames.front().map(|(_, pushed)| *pushed);
+            // The result waits for the audio still queued.
+            let finish = q.finish.filter(|_| q.frames.is_empty());
+            (frames, finish)
         };
         let mut work = lock(&self.work);
         let mut end = None;
-        for frame in frames.iter() {
+        for (frame, pushed) in frames.iter() {
             work.unfed.extend_from_slice(frame);
             work.unfed_frames += 1;
             let decision = work.endpointer.push(frame);
+            if work.endpointer.speech_detected() && work.endpointer.last_frame_voiced() {
+                work.last_speech_pushed = Some(*pushed);
+            }
             if work.unfed_frames >= FEED_FRAMES || work.endpointer.in_silence() {
                 work.feed();
             }
@@ -289,6 +336,10 @@ impl SessionInner {
             }
             None => {
                 let mut q = lock(&self.queue);
+                self.near_end.store(
+                    work.endpointer.in_silence() || q.finish.is_some(),
+                    Ordering::Release,
+                );
                 let more = !q.frames.is_empty() || q.finish.is_some();
                 q.scheduled = more;
                 more
@@ -297,6 +348,13 @@ impl SessionInner {
     }
 
     fn send_partial(&self, work: &mut Work) {
+        if !work.partials {
+            // Vosk gets its audio in the same pieces either way.
+            if work.endpointer.speech_detected() {
+                work.feed();
+            }
+            return;
+        }
         if !work.endpointer.speech_detected() || self.events.capacity() <= PARTIAL_RESERVE {
             return;
         }
@@ -309,6 +367,7 @@ impl SessionInner {
     }
 
     fn finalize(&self, work: &mut Work, reason: TurnEnd) {
+        let ended = Instant::now();
         let alternatives = match reason {
             // Nothing was said: do not let the language model invent words.
             TurnEnd::NoSpeech => Vec::new(),
@@ -324,12 +383,18 @@ impl SessionInner {
                 result
             }
         };
+        self.load.record_turn(work.processing);
         let transcript = Transcript {
             alternatives,
             reason,
             audio: work.endpointer.elapsed(),
             recognised: work.endpointer.duration_of(work.fed_samples),
             processing: work.processing,
+            timing: Some(TurnTiming {
+                last_speech_pushed: work.last_speech_pushed,
+                ended,
+                decoded: Instant::now(),
+            }),
         };
         {
             let mut q = lock(&self.queue);

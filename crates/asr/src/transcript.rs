@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One hypothesis of what was said.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +52,22 @@ pub struct Transcript {
     pub recognised: Duration,
     /// Time spent inside the recognizer.
     pub processing: Duration,
+    /// When the turn's end was seen and its result made, for latency
+    /// accounting; `None` for transcripts not made by a session.
+    pub timing: Option<TurnTiming>,
+}
+
+/// Wall-clock marks of a turn's end, from the caller's last voiced audio
+/// to the final result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TurnTiming {
+    /// When the last voiced frame was handed to the session (`push`).
+    pub last_speech_pushed: Option<Instant>,
+    /// When a worker decided the turn was over (end-pointer, expected
+    /// words, or a finish request).
+    pub ended: Instant,
+    /// When the final result was ready to send.
+    pub decoded: Instant,
 }
 
 impl Transcript {

@@ -459,6 +459,17 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| ConfigError::Invalid(format!("{key}: {problem}"));
         self.asr.listen.validate().map_err(ConfigError::Invalid)?;
+        if !(0.0..=1.0).contains(&self.asr.admit_max_load) {
+            return Err(ConfigError::Invalid(format!(
+                "asr.admit_max_load: {} is not between 0 and 1",
+                self.asr.admit_max_load
+            )));
+        }
+        if self.asr.admit_max_load > 0.0 && self.asr.admit_window_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "asr.admit_window_secs: must be more than 0 while asr.admit_max_load is set".into(),
+            ));
+        }
         self.sip.tls.validate().map_err(ConfigError::Invalid)?;
         self.sip.ws.listen_addr().map_err(ConfigError::Invalid)?;
         let rule = &self.passphrase;

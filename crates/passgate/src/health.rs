@@ -10,13 +10,16 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use asr::Recognizer;
 use auth::store::Store;
 use sip::driver::SipHandle;
 
 use crate::metrics::Metrics;
+use crate::recognizer_admission::{
+    AdmissionLimits, AdmissionTicket, PoolReading, RecognizerAdmission, Refusal,
+};
 
 /// How often the watcher asks the store whether it answers.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
@@ -40,8 +43,27 @@ pub struct Health {
     /// `Ok` while a new call could bind its RTP pair; else why not.
     media: Mutex<Result<(), String>>,
     draining: AtomicBool,
-    /// The recognizer and the lag past which new calls are refused.
-    recognizer: OnceLock<(Recognizer, Duration)>,
+    /// The recognizer and the rule admitting calls by its load.
+    recognizer: OnceLock<RecognizerGate>,
+}
+
+struct RecognizerGate {
+    recognizer: Recognizer,
+    admission: Arc<Mutex<RecognizerAdmission>>,
+}
+
+impl RecognizerGate {
+    fn reading(&self) -> PoolReading {
+        PoolReading {
+            lag: self.recognizer.lag(),
+            turn_cost: self.recognizer.load().turn_cost,
+            workers: self.recognizer.workers(),
+        }
+    }
+
+    fn admission(&self) -> std::sync::MutexGuard<'_, RecognizerAdmission> {
+        crate::recognizer_admission::lock(&self.admission)
+    }
 }
 
 impl Default for Health {
@@ -83,23 +105,45 @@ impl Health {
         self.draining.store(true, Ordering::Relaxed);
     }
 
-    /// New calls wait while the recognizer is more than `max_lag` behind:
-    /// past capacity every caller's decision would come that much later.
-    pub fn admit_by_recognizer_lag(&self, recognizer: Recognizer, max_lag: Duration) {
-        let _ = self.recognizer.set((recognizer, max_lag));
+    /// New calls wait while the recognizer is behind, or would be with
+    /// them (`crate::recognizer_admission`): past capacity every caller's
+    /// decision would come late.
+    pub fn admit_by_recognizer_load(&self, recognizer: Recognizer, limits: AdmissionLimits) {
+        let _ = self.recognizer.set(RecognizerGate {
+            recognizer,
+            admission: Arc::new(Mutex::new(RecognizerAdmission::new(limits))),
+        });
     }
 
-    /// How far behind the recognizer is, when it is watched.
-    pub fn recognizer_lag(&self) -> Option<Duration> {
-        self.recognizer.get().map(|(r, _)| r.lag())
+    /// How far behind the recognizer is, and its predicted load, when it
+    /// is watched.
+    pub fn recognizer_load(&self) -> Option<(Duration, f64)> {
+        let gate = self.recognizer.get()?;
+        let reading = gate.reading();
+        let predicted = gate.admission().predicted_load(Instant::now(), &reading, 0);
+        Some((reading.lag, predicted))
     }
 
-    /// The recognizer's lag when it is past the admission limit.
-    pub fn recognizer_behind(&self) -> Option<Duration> {
-        let (recognizer, max_lag) = self.recognizer.get()?;
-        Some(recognizer.lag()).filter(|lag| lag > max_lag)
+    /// Why a call arriving now would be refused by recognizer load, if it
+    /// would; nothing is admitted.
+    fn recognizer_refusal(&self) -> Option<Refusal> {
+        let gate = self.recognizer.get()?;
+        let reading = gate.reading();
+        gate.admission().check(Instant::now(), &reading).err()
     }
 
+    /// Lets a new call in by recognizer load, or says why not. The call
+    /// counts in the prediction while it holds the ticket.
+    pub fn admit_call(&self) -> Result<Option<AdmissionTicket>, Refusal> {
+        let Some(gate) = self.recognizer.get() else {
+            return Ok(None);
+        };
+        let reading = gate.reading();
+        AdmissionTicket::admit(&gate.admission, Instant::now(), &reading).map(Some)
+    }
+}
+
+impl Health {
     /// `Ok` when new calls are welcome, else the reasons they are not.
     pub fn readiness(&self, metrics: &Metrics, caps: CallCaps) -> Result<(), String> {
         let mut why = match self.node_readiness() {
@@ -140,12 +184,8 @@ impl Health {
             Ok(Err(e)) => why.push(format!("rtp ports: {e}")),
             Err(_) => why.push("rtp ports: unknown".to_string()),
         }
-        if let (Some(lag), Some((_, max_lag))) = (self.recognizer_behind(), self.recognizer.get()) {
-            why.push(format!(
-                "recognizer {} ms behind (asr.admit_max_lag_ms = {})",
-                lag.as_millis(),
-                max_lag.as_millis()
-            ));
+        if let Some(refusal) = self.recognizer_refusal() {
+            why.push(refusal.to_string());
         }
         if why.is_empty() {
             Ok(())
@@ -194,8 +234,9 @@ pub async fn watch(
                 health.store_failed(&e);
             }
         }
-        if let Some(lag) = health.recognizer_lag() {
+        if let Some((lag, predicted)) = health.recognizer_load() {
             metrics.recognizer_lag(lag);
+            metrics.recognizer_predicted_load(predicted);
         }
         let media = rtp_ports().map_err(|e| format!("no pair can be bound ({e})"));
         if let Err(e) = &media {

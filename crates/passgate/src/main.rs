@@ -24,6 +24,7 @@ mod media_formats;
 mod metrics;
 mod phone_page;
 mod recognize;
+mod recognizer_admission;
 mod rtp_ports;
 mod secure_trunk;
 mod server;

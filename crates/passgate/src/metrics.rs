@@ -13,6 +13,18 @@ use crate::media_engine::MediaCounters;
 
 /// Upper bounds (seconds) of the recognizer latency histogram.
 const LATENCY_BUCKETS: [f64; 8] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+/// Upper bounds (seconds) of the decision latency histogram: a spoken
+/// answer's end to its reply's first audio, whose goal is 0.5 s.
+const DECISION_BUCKETS: [f64; 8] = [0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 5.0];
+/// The stages of a decision (`call::core::DecisionLatency`), as labelled.
+const DECISION_STAGES: [&str; 6] = [
+    "end_pointing",
+    "final_decode",
+    "delivery",
+    "check",
+    "render",
+    "pacer_start",
+];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -25,17 +37,45 @@ pub struct Metrics {
     spool_age_ms: AtomicI64,
     /// How long audio lately waited for a recognizer worker, in µs.
     recognizer_lag_us: AtomicI64,
+    /// The share of the recognizer workers the calls admitted lately are
+    /// predicted to need, in millionths.
+    recognizer_load_ppm: AtomicI64,
     counters: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<Histogram>,
+    decision: Mutex<Histogram>,
+    /// Seconds spent in each of `DECISION_STAGES`, summed over decisions.
+    decision_stages: Mutex<[f64; DECISION_STAGES.len()]>,
     /// Kept by the media threads.
     pub media: std::sync::Arc<MediaCounters>,
 }
 
 #[derive(Default)]
 struct Histogram {
-    buckets: [u64; LATENCY_BUCKETS.len()],
+    buckets: [u64; 8],
     count: u64,
     sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, bounds: &[f64; 8], secs: f64) {
+        for (i, bound) in bounds.iter().enumerate() {
+            if secs <= *bound {
+                self.buckets[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    fn render(&self, out: &mut String, name: &str, bounds: &[f64; 8]) {
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (i, bound) in bounds.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", self.buckets[i]);
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}", self.sum);
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
 }
 
 impl Metrics {
@@ -76,9 +116,21 @@ impl Metrics {
         self.spool_rows.load(Ordering::Relaxed).max(0) as u64
     }
 
-    /// A new call refused because too many calls are live (or settling).
+    /// A new call refused because too many calls are live (or settling),
+    /// or by recognizer load.
     pub fn call_shed(&self) {
         self.add("passgate_calls_shed_total", 1);
+    }
+
+    /// A new call refused by recognizer load, `why` the rule's label.
+    pub fn call_refused(&self, why: &str) {
+        self.add(&format!("passgate_calls_refused_total{{why=\"{why}\"}}"), 1);
+    }
+
+    /// The recognizer load predicted for the calls admitted lately.
+    pub fn recognizer_predicted_load(&self, share: f64) {
+        self.recognizer_load_ppm
+            .store((share * 1e6) as i64, Ordering::Relaxed);
     }
 
     pub fn call_started(&self) {
@@ -210,15 +262,21 @@ impl Metrics {
     }
 
     pub fn recognition(&self, processing: Duration) {
-        let secs = processing.as_secs_f64();
         if let Ok(mut h) = self.latency.lock() {
-            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-                if secs <= *bound {
-                    h.buckets[i] += 1;
-                }
+            h.observe(&LATENCY_BUCKETS, processing.as_secs_f64());
+        }
+    }
+
+    /// A spoken answer's reply began playing `total` after its end, spent
+    /// in `DECISION_STAGES` as `parts`.
+    pub fn decision(&self, total: Duration, parts: [Duration; DECISION_STAGES.len()]) {
+        if let Ok(mut h) = self.decision.lock() {
+            h.observe(&DECISION_BUCKETS, total.as_secs_f64());
+        }
+        if let Ok(mut stages) = self.decision_stages.lock() {
+            for (sum, part) in stages.iter_mut().zip(parts) {
+                *sum += part.as_secs_f64();
             }
-            h.count += 1;
-            h.sum += secs;
         }
     }
 
@@ -273,6 +331,12 @@ impl Metrics {
             "passgate_recognizer_lag_seconds {}",
             self.recognizer_lag_us.load(Ordering::Relaxed) as f64 / 1e6
         );
+        out.push_str("# TYPE passgate_recognizer_predicted_load gauge\n");
+        let _ = writeln!(
+            out,
+            "passgate_recognizer_predicted_load {}",
+            self.recognizer_load_ppm.load(Ordering::Relaxed) as f64 / 1e6
+        );
         out.push_str("# TYPE passgate_audit_spool_age_seconds gauge\n");
         let _ = writeln!(
             out,
@@ -300,21 +364,19 @@ impl Metrics {
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
         if let Ok(h) = self.latency.lock() {
-            out.push_str("# TYPE passgate_recognizer_seconds histogram\n");
-            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            h.render(&mut out, "passgate_recognizer_seconds", &LATENCY_BUCKETS);
+        }
+        if let Ok(h) = self.decision.lock() {
+            h.render(&mut out, "passgate_decision_seconds", &DECISION_BUCKETS);
+        }
+        if let Ok(stages) = self.decision_stages.lock() {
+            out.push_str("# TYPE passgate_decision_stage_seconds_total counter\n");
+            for (stage, sum) in DECISION_STAGES.iter().zip(stages.iter()) {
                 let _ = writeln!(
                     out,
-                    "passgate_recognizer_seconds_bucket{{le=\"{bound}\"}} {}",
-                    h.buckets[i]
+                    "passgate_decision_stage_seconds_total{{stage=\"{stage}\"}} {sum}"
                 );
             }
-            let _ = writeln!(
-                out,
-                "passgate_recognizer_seconds_bucket{{le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(out, "passgate_recognizer_seconds_sum {}", h.sum);
-            let _ = writeln!(out, "passgate_recognizer_seconds_count {}", h.count);
         }
         if let Some(s) = sip {
             out.push_str("# TYPE passgate_sip_transactions gauge\n");

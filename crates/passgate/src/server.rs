@@ -130,8 +130,15 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
         })?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
-    if let (Some(recognizer), lag @ 1..) = (&recognizer, config.asr.admit_max_lag_ms) {
-        health.admit_by_recognizer_lag(recognizer.clone(), Duration::from_millis(lag));
+    if let Some(recognizer) = &recognizer {
+        health.admit_by_recognizer_load(
+            recognizer.clone(),
+            crate::recognizer_admission::AdmissionLimits {
+                max_lag: Duration::from_millis(config.asr.admit_max_lag_ms),
+                max_load: config.asr.admit_max_load,
+                window: Duration::from_secs(config.asr.admit_window_secs),
+            },
+        );
     }
     if store.backend() == auth::store::Backend::Sqlite {
         // Opened and migrated above.
@@ -421,7 +428,7 @@ fn load_recognizer(config: &mut Config) -> anyhow::Result<Option<Recognizer>> {
 
 /// Starts a call's task, unless the node is past its capacity: then the
 /// call is refused with 503.
-async fn start_call(services: &Arc<Services>, health: &Health, new_call: driver::NewCall) {
+async fn start_call(services: &Arc<Services>, health: &Arc<Health>, new_call: driver::NewCall) {
     let driver::NewCall { incoming, events } = new_call;
     // sip.max_calls counts calls SIP still knows; calls that SIP has
     // ended but whose tasks are behind (a saturated machine) count
@@ -433,15 +440,31 @@ async fn start_call(services: &Arc<Services>, health: &Health, new_call: driver:
     let metrics = &services.metrics;
     if metrics.live_calls() >= services.policy.max_calls as u64
         || metrics.settling_calls() >= crate::audit_log::QUEUE_DEPTH as u64
-        || health.recognizer_behind().is_some()
     {
         services.metrics.call_shed();
         services.sip.reject(incoming.call, 503).await;
         return;
     }
+    // Checked last: a call admitted here counts in the recognizer's
+    // predicted load.
+    let admitted = match health.admit_call() {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            tracing::debug!(why = %refusal, "new call refused by recognizer load");
+            services.metrics.call_shed();
+            services.metrics.call_refused(refusal.label());
+            services.sip.reject(incoming.call, 503).await;
+            return;
+        }
+    };
     // Boxed: the call's future is large, and tokio copies a task's
     // future into its cell at spawn and its stage again at the end.
-    tokio::spawn(Box::pin(call::run(services.clone(), incoming, events)));
+    tokio::spawn(Box::pin(call::run(
+        services.clone(),
+        incoming,
+        events,
+        admitted,
+    )));
 }
 
 async fn shutdown_signal() {

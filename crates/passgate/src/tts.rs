@@ -40,22 +40,25 @@ impl Tts {
         if let Some(pcm) = self.memory.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(pcm);
         }
-        let file = match self
+        let (file, synthesised) = match self
             .overrides
             .as_ref()
             .map(|d| d.join(format!("{name}.wav")))
         {
-            Some(path) if path.is_file() => path,
-            _ => self.synthesise(text).await?,
+            Some(path) if path.is_file() => (path, false),
+            _ => (self.synthesise(text).await?, true),
         };
         let rate = self.rate;
-        let pcm = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i16>> {
+        let mut pcm = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i16>> {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
             media::load_wav(std::io::BufReader::new(f), rate)
                 .with_context(|| format!("reading {}", file.display()))
         })
         .await??;
+        if synthesised {
+            trim_leading_silence(&mut pcm);
+        }
         let pcm: Arc<[i16]> = Arc::from(pcm);
         if let Ok(mut m) = self.memory.lock() {
             m.insert(key, pcm.clone());
@@ -83,6 +86,24 @@ impl Tts {
         anyhow::ensure!(status.success(), "espeak-ng failed with {status}");
         std::fs::rename(&tmp, &path).with_context(|| format!("storing {}", path.display()))?;
         Ok(path)
+    }
+}
+
+/// espeak-ng starts every clip with about 50 ms of digital silence: the
+/// caller would wait that much longer for every prompt, the reply to their
+/// passphrase too. Samples this close to zero before the first louder one
+/// go (an operator's recording is played as recorded).
+/// Prompts cached on disk are trimmed when loaded.
+const SILENCE_AMPLITUDE: i16 = 2;
+
+fn trim_leading_silence(pcm: &mut Vec<i16>) {
+    let quiet = pcm
+        .iter()
+        .take_while(|s| s.unsigned_abs() <= SILENCE_AMPLITUDE as u16)
+        .count();
+    // A clip that is all silence stays as it is: it still lasts.
+    if quiet < pcm.len() {
+        pcm.drain(..quiet);
     }
 }
 
@@ -143,6 +164,16 @@ mod tests {
             "resampled to 8 kHz: {}",
             recorded.len()
         );
+    }
+
+    #[test]
+    fn leading_digital_silence_is_trimmed_and_nothing_after_it() {
+        let mut pcm = vec![0, 1, -2, 0, 300, 0, 0, 5, 0];
+        trim_leading_silence(&mut pcm);
+        assert_eq!(pcm, vec![300, 0, 0, 5, 0]);
+        let mut silent = vec![0i16; 10];
+        trim_leading_silence(&mut silent);
+        assert_eq!(silent.len(), 10);
     }
 
     #[test]

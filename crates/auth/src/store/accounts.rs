@@ -272,17 +272,37 @@ impl Store {
         alternatives: &Alternatives,
         rule: &MatchRule,
     ) -> Result<bool, StoreError> {
+        let asked = std::time::Instant::now();
         let stored = self.get_account(id).await?.passphrase;
+        let read = std::time::Instant::now();
         let alternatives = alternatives.clone();
         let rule = *rule;
-        tokio::task::spawn_blocking(move || {
-            stored
+        // Checks beyond the cores' count wait their turn, first come first
+        // served: run all at once, every one of them (and the recognizer
+        // beside them) would finish late instead of the first ones on time.
+        let _slot = argon2_slots()
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?;
+        let (decided, started, hashed) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let decided = stored
                 .decide_timed(alternatives.timed_texts(), &rule)
-                .map(|decision| decision.accepted)
+                .map(|decision| decision.accepted);
+            (decided, started, std::time::Instant::now())
         })
         .await
-        .map_err(|e| StoreError::Worker(e.to_string()))?
-        .map_err(StoreError::from)
+        .map_err(|e| StoreError::Worker(e.to_string()))?;
+        let ms = |a: std::time::Instant, b: std::time::Instant| {
+            b.saturating_duration_since(a).as_secs_f64() * 1000.0
+        };
+        tracing::debug!(
+            store_ms = ms(asked, read),
+            blocking_wait_ms = ms(read, started),
+            argon2_ms = ms(started, hashed),
+            "passphrase check timed"
+        );
+        decided.map_err(StoreError::from)
     }
 
     /// [`Store::check_passphrase`] as the flow's answer: a store failure
@@ -302,6 +322,16 @@ impl Store {
             }
         }
     }
+}
+
+/// Passphrase checks (Argon2, CPU- and memory-bound) running at once: one
+/// per core.
+fn argon2_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
 }
 
 fn found(rows: u64, id: &AccountId) -> Result<(), StoreError> {

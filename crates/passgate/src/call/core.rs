@@ -48,6 +48,9 @@ use auth::phone::E164;
 use media::{BargeIn, DigitSource, MediaCommand, MediaEvent, PacerEvent, SessionEvent};
 use sip::{EndReason, Event as SipEvent, ReferStatus};
 
+pub use super::decision::DecisionLatency;
+use super::decision::DecisionMarks;
+pub use super::outcome::CallOutcome;
 use crate::config::TransferConfig;
 use crate::flow_clock::FlowClock;
 use crate::media_engine::{CallMediaCommand, RtcpRoute};
@@ -56,37 +59,6 @@ use crate::transfer::{refer_to, TransferResult};
 
 /// How long to wait for the transfer target's final answer in a NOTIFY.
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What the call ended as, for metrics and the call's `call_ended` row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallOutcome {
-    Refused,
-    Authenticated,
-    Transferred(&'static str),
-    TransferFailed,
-    CallerHungUp,
-    AgentHungUp,
-    /// The peer answered 481 to a request in the dialog: it was gone.
-    DialogGone,
-    /// Our 200 was never acknowledged (64·T1): the caller never heard us.
-    NoAck,
-}
-
-impl CallOutcome {
-    /// The outcome's name in metrics and in the call's `call_ended` audit row.
-    pub fn label(&self) -> String {
-        match self {
-            CallOutcome::Refused => "refused".to_string(),
-            CallOutcome::Authenticated => "authenticated".to_string(),
-            CallOutcome::Transferred(auth) => format!("transferred_{}", auth.replace('-', "_")),
-            CallOutcome::TransferFailed => "transfer_failed".to_string(),
-            CallOutcome::CallerHungUp => "caller_hung_up".to_string(),
-            CallOutcome::AgentHungUp => "agent_hung_up".to_string(),
-            CallOutcome::DialogGone => "dialog_gone".to_string(),
-            CallOutcome::NoAck => "no_ack".to_string(),
-        }
-    }
-}
 
 /// What every call is set up with.
 #[derive(Debug, Clone)]
@@ -169,6 +141,8 @@ pub enum Tally {
     DigitByInfo,
     /// A turn recognized, with the recognizer's processing time.
     Recognition(Duration),
+    /// A spoken answer's reply began playing this long after its end.
+    Decision(DecisionLatency),
     RecognizerBusy,
     Transfer {
         outcome: &'static str,
@@ -228,6 +202,8 @@ pub struct CallCore {
     commands: VecDeque<Command>,
     clock: FlowClock,
     last_now: Instant,
+    /// The spoken answer being decided, until its reply plays.
+    decision: Option<DecisionMarks>,
 }
 
 impl CallCore {
@@ -265,6 +241,7 @@ impl CallCore {
             commands: VecDeque::new(),
             clock: FlowClock::default(),
             last_now: now,
+            decision: None,
         };
         core.commands
             .extend(first_rows.into_iter().map(Command::Audit));
@@ -376,6 +353,7 @@ impl CallCore {
             }
             SessionEvent::Media(MediaEvent::SpeechStarted | MediaEvent::SpeechEnded) => {}
             SessionEvent::Prompt(PacerEvent::Started(id)) => {
+                self.decided(now);
                 self.protected_playing = self.playing.get(&id).is_some_and(|(_, prompt)| {
                     self.settings
                         .no_barge_in
@@ -423,6 +401,7 @@ impl CallCore {
             RecognizerInput::Event(RecognitionEvent::Partial(_)) => {}
             RecognizerInput::Event(RecognitionEvent::Final(t)) => {
                 self.stop_listening(false);
+                self.decision = t.timing.map(|timing| DecisionMarks::heard(timing, now));
                 self.commands
                     .push_back(Command::Tally(Tally::Recognition(t.processing)));
                 // The words may be the passphrase: never logged.
@@ -441,13 +420,31 @@ impl CallCore {
     pub fn handle_background(&mut self, now: Instant, done: Background) {
         let now = self.advance(now);
         match done {
-            Background::Flow(event) => self.pending.push_back(event),
+            Background::Flow(event) => {
+                if let (FlowEvent::PassphraseChecked(_), Some(d)) = (&event, &mut self.decision) {
+                    d.checked(now);
+                }
+                self.pending.push_back(event)
+            }
             Background::Rendered(prompt, pcm) => {
                 self.rendering = false;
+                if let Some(d) = self.decision.as_mut() {
+                    d.played(now);
+                }
                 self.start_prompt(prompt, pcm);
             }
         }
         self.run_until_quiet(now);
+    }
+
+    /// The first prompt after a spoken answer has started: how long the
+    /// caller waited for it, told to metrics and the log.
+    fn decided(&mut self, now: Instant) {
+        if let Some(latency) = self.decision.take().and_then(|d| d.latency(now)) {
+            latency.log();
+            self.commands
+                .push_back(Command::Tally(Tally::Decision(latency)));
+        }
     }
 
     /// Time only moves forward (module docs).

@@ -12,6 +12,8 @@
 //! is logged inside its `call` span (with the Call-ID).
 
 pub mod core;
+mod decision;
+mod outcome;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +30,7 @@ use tracing::Instrument;
 
 use crate::console::live::LiveCall;
 use crate::media_engine::{CallMedia, RtcpRoute};
+use crate::recognizer_admission::AdmissionTicket;
 use crate::rtp_ports::RtpPair;
 use crate::services::Services;
 
@@ -37,16 +40,19 @@ use self::core::{
     Tally, Work,
 };
 
+/// `admitted`: the call's place in admission by recognizer load, told when
+/// the call first listens and given back when it is over.
 pub async fn run(
     services: Arc<Services>,
     incoming: IncomingCall,
     events: mpsc::Receiver<SipEvent>,
+    admitted: Option<AdmissionTicket>,
 ) {
     let span = tracing::info_span!("call", call_id = %incoming.call_id);
     services.metrics.call_started();
     let call_id: Arc<str> = Arc::from(incoming.call_id.as_str());
     let live = services.live.open(&call_id, Instant::now());
-    let (outcome, stats) = drive(services.clone(), incoming, events, &live)
+    let (outcome, stats) = drive(services.clone(), incoming, events, &live, admitted)
         .instrument(span.clone())
         .await;
     live.finish(&outcome.label(), Instant::now());
@@ -80,6 +86,7 @@ async fn drive(
     incoming: IncomingCall,
     mut sip_events: mpsc::Receiver<SipEvent>,
     live: &LiveCall,
+    admitted: Option<AdmissionTicket>,
 ) -> (CallOutcome, Option<SessionStats>) {
     let call = incoming.call;
     let identity = caller_identity(
@@ -232,6 +239,7 @@ async fn drive(
         background,
         caller: caller.clone(),
         live,
+        admitted,
     };
     let now = Instant::now();
     let mut core = CallCore::new(
@@ -316,6 +324,7 @@ struct Driver<'a> {
     caller: Option<E164>,
     /// Where the console sees the call: the driver publishes what the core reports.
     live: &'a LiveCall,
+    admitted: Option<AdmissionTicket>,
 }
 
 impl Driver<'_> {
@@ -388,6 +397,9 @@ impl Driver<'_> {
                 match started {
                     Ok(session) => {
                         self.listening = Some(session);
+                        if let Some(admitted) = &mut self.admitted {
+                            admitted.listening();
+                        }
                         core.handle_recognizer(now, RecognizerInput::Started);
                     }
                     Err(e) => {
@@ -446,6 +458,7 @@ impl Driver<'_> {
             Tally::Digit(source) => metrics.media_digit(source),
             Tally::DigitByInfo => metrics.digit("sip_info"),
             Tally::Recognition(processing) => metrics.recognition(processing),
+            Tally::Decision(latency) => metrics.decision(latency.total, latency.stages()),
             Tally::RecognizerBusy => metrics.recognizer_busy(),
             Tally::Transfer { outcome, completed } => metrics.transfer(outcome, completed),
         }

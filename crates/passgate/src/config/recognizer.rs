@@ -23,6 +23,13 @@ pub struct AsrConfig {
     /// New calls are refused (503, OPTIONS too) while audio waits longer
     /// than this for a recognizer worker; 0 turns this admission off.
     pub admit_max_lag_ms: u64,
+    /// New calls are refused while the calls admitted over the last
+    /// `admit_window_secs`, each with a listening turn to come at the
+    /// recognizer time a turn has lately cost, would keep more than this
+    /// share of the recognizer workers busy; 0 turns this admission off.
+    pub admit_max_load: f64,
+    /// About the time from a call's answer to the end of its listening turn.
+    pub admit_window_secs: u64,
     pub listen: ListenConfig,
     /// Words the passphrase turn listens for besides the vocabulary.
     pub decoys: DecoysConfig,
@@ -58,6 +65,8 @@ impl Default for AsrConfig {
             workers: 0,
             max_sessions: 0,
             admit_max_lag_ms: 300,
+            admit_max_load: 0.35,
+            admit_window_secs: 20,
             listen: ListenConfig::default(),
             decoys: DecoysConfig::default(),
             filler: FillerConfig::default(),
@@ -115,6 +124,8 @@ impl ListenConfig {
                 min_level_dbfs: self.min_level_dbfs,
                 ..defaults.endpointer
             },
+            // The call decides on the final result only.
+            partials: false,
             ..defaults
         }
     }

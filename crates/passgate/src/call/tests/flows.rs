@@ -381,3 +381,59 @@ fn a_call_never_acknowledged_hears_nothing_and_ends_as_no_ack() {
     assert!(call.played.is_empty());
     assert!(call.media_log.is_empty());
 }
+
+#[test]
+fn the_time_from_the_passphrase_to_the_reply_is_told_by_stage() {
+    let mut call = Call::new(Some(CALLER));
+    call.confirm().hear_prompts();
+    call.next_work();
+    call.core.handle_background(
+        call.now,
+        Background::Flow(FlowEvent::AccountLookup(LookupResult::Found(nelson()))),
+    );
+    call.pump();
+    call.hear_prompts();
+    call.say("하얀 말");
+    assert!(
+        !call.tallies.iter().any(|t| matches!(t, Tally::Decision(_))),
+        "no reply has played yet"
+    );
+    // Argon2 takes 30 ms.
+    call.wait(Duration::from_millis(30));
+    call.core.handle_background(
+        call.now,
+        Background::Flow(FlowEvent::PassphraseChecked(PassphraseCheck::Match)),
+    );
+    call.pump();
+    let decisions: Vec<&DecisionLatency> = call
+        .tallies
+        .iter()
+        .filter_map(|t| match t {
+            Tally::Decision(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let ms = Duration::from_millis;
+    assert_eq!(
+        decisions,
+        [&DecisionLatency {
+            end_pointing: ms(280),
+            final_decode: ms(15),
+            delivery: ms(5),
+            check: ms(30),
+            render: ms(0),
+            pacer_start: ms(0),
+            total: ms(330),
+        }],
+        "the welcome starts as the check answers"
+    );
+    call.hear_prompts().press("0").hear_prompts();
+    assert_eq!(
+        call.tallies
+            .iter()
+            .filter(|t| matches!(t, Tally::Decision(_)))
+            .count(),
+        1,
+        "later prompts are no decision's reply"
+    );
+}

@@ -342,8 +342,20 @@ impl Call {
             audio: Duration::from_secs(2),
             recognised: Duration::from_secs(2),
             processing: Duration::from_millis(40),
+            timing: None,
         };
         self.wait(Duration::from_secs(2));
+        // The recognizer's marks: the last voiced audio 300 ms ago, the
+        // turn's end 20 ms ago, its result 5 ms ago.
+        let ago = |ms: u64| self.now - Duration::from_millis(ms);
+        let transcript = asr::Transcript {
+            timing: Some(asr::TurnTiming {
+                last_speech_pushed: Some(ago(300)),
+                ended: ago(20),
+                decoded: ago(5),
+            }),
+            ..transcript
+        };
         self.core.handle_recognizer(
             self.now,
             RecognizerInput::Event(asr::RecognitionEvent::Final(transcript)),
