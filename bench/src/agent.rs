@@ -36,9 +36,13 @@ impl Agent {
     /// Starts `target/release/passgate run` with the shipped configuration
     /// plus `env` overrides (PASSGATE_SECTION__KEY).
     pub fn start(env: &[(&str, String)]) -> anyhow::Result<Agent> {
-        let root = workspace();
         // BENCH_AGENT_BIN: another build of passgate (not PASSGATE_*: those
-        // are configuration keys to it).
+        // are configuration keys to it); BENCH_AGENT_ROOT: the checkout it
+        // was built from, whose configuration it runs with (an earlier
+        // build may refuse a later key).
+        let root = std::env::var_os("BENCH_AGENT_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(workspace);
         let binary = std::env::var_os("BENCH_AGENT_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target/release/passgate"));
