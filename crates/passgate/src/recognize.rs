@@ -301,8 +301,11 @@ fn verdict_text(verdict: Verdict) -> &'static str {
 }
 
 fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
+    if decision.merged {
+        println!("merged:     the verdicts above are of the alternatives with repeated words counted once");
+    }
     println!(
-        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{}{}{})",
+        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{}{}{}{})",
         if !heard {
             "silence (falls back to the code)"
         } else if decision.accepted {
@@ -323,7 +326,12 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
         } else {
             String::new()
         },
-        timing_text(rule)
+        timing_text(rule),
+        if rule.merge_repeated_words {
+            ", repeats merged"
+        } else {
+            ""
+        }
     );
 }
 
