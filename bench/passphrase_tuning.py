@@ -92,31 +92,38 @@ def matched_timing(alts, margin=0.5, cost=0.45):
     return None
 
 
-def merge_repeats(text):
+def merge_repeats(text, spans, max_gap):
     """merge_repeats in matching.rs: each word that follows the same word
-    dropped; unknown words are never merged."""
-    out = []
-    for w in text.split():
-        if out and out[-1] == w and w not in ("[unk]", "<unk>"):
+    within `max_gap` seconds dropped, its span joined to the first's;
+    unknown words, and words without timings, are never merged."""
+    words = text.split()
+    if len(spans) != len(words):
+        return text, spans
+    out, out_spans = [], []
+    for w, span in zip(words, spans):
+        if (out and out[-1] == w and w not in ("[unk]", "<unk>")
+                and span[0] - out_spans[-1][1] <= max_gap + 0.005):
+            out_spans[-1] = (out_spans[-1][0], span[1])
             continue
         out.append(w)
-    return " ".join(out)
+        out_spans.append(span)
+    return " ".join(out), out_spans
 
 
-def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge=True):
+def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge=0.0):
     """The shipped rule: margin, extra_word_cost, reject_words_inside,
     min_lead (when above 0, the matching alternative must score at least
     `lead` above every alternative without the phrase), the timing checks
     (max_gap, max_syllable_time, max_stretch; 0 is off) on the run that
-    matched, and merge_repeated_words (when the alternatives as heard do
-    not pass, decide again with repeated words counted once). Each
-    alternative is (score, text, spans)."""
+    matched, and merge_repeated_words with repeat_max_gap `merge` (None:
+    off; when the alternatives as heard do not pass, decide again with a
+    word repeated back to back counted once). Each alternative is (score,
+    text, spans)."""
     if accepts_reading(alts, margin, cost, lead, inside, timing):
         return True
-    if not merge:
+    if merge is None:
         return False
-    # Spans are dropped with the merge; the timing checks are off.
-    merged = [(a[0], merge_repeats(a[1]), []) for a in alts]
+    merged = [(a[0], *merge_repeats(a[1], a[2] if len(a) > 2 else [], merge)) for a in alts]
     return accepts_reading(merged, margin, cost, lead, inside, timing)
 
 
@@ -168,10 +175,11 @@ def main():
     print(f"{len(true)} true, {len(imp)} impostor judgements")
     grid = itertools.product(penalties, [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0],
                              [0.0, 0.2, 0.3, 0.45, 0.6, 1.0],
-                             [0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0], [False, True])
+                             [0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0], [None, 0.0, 0.03, 0.2])
     for penalty, margin, cost, lead, merge in grid:
+        merging = "off" if merge is None else f"{merge:4}"
         line = (f"penalty {penalty:6} margin {margin:5} extra_word_cost {cost:4} min_lead {lead:4}"
-                f" merge_repeated_words {merge!s:5}:")
+                f" repeat_max_gap {merging}:")
         for loss in (0.0, 5.0, 10.0):
             t = [r for r in true if r["loss"] == loss]
             i = [r for r in imp if r["loss"] == loss]

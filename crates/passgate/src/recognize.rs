@@ -328,9 +328,9 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
         },
         timing_text(rule),
         if rule.merge_repeated_words {
-            ", repeats merged"
+            format!(", repeats within {:.2} s merged", rule.repeat_max_gap)
         } else {
-            ""
+            String::new()
         }
     );
 }

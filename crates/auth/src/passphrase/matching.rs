@@ -26,23 +26,26 @@ use super::timing::{run_timing, RunTiming, WordSpan};
 ///
 /// With `merge_repeated_words`, a call the alternatives as heard do not
 /// pass is decided once more on the same alternatives with each word heard
-/// twice or more in a row counted once ("하얀 하얀 말" is "하얀 말"): a slow
-/// caller's drawn-out word comes out of the decoder split in two. The
-/// alternatives as heard go first, so a phrase that repeats a word itself
-/// ("말 말") still matches.
+/// twice in a row, the second beginning within `repeat_max_gap` seconds of
+/// the first's end, counted once ("하얀 하얀 말" is "하얀 말"): the decoder
+/// splits a slow caller's drawn-out word in two pieces that touch, while a
+/// different word heard as a repeat ("하얀 작은 말" as "하얀 하얀 말") was
+/// heard apart. Words without timings are never merged. The alternatives as
+/// heard go first, so a phrase that repeats a word itself ("말 말") still
+/// matches.
 ///
 /// The defaults come from the accuracy benchmark's TUNING set (espeak-ng
 /// Korean voices `ko`, `ko+f2`, `ko+m3` at 110, 130, 175 and 210 words a
 /// minute, through a call's G.711 receive path with loss, in the shipped
 /// vocabulary mode; `bench/passphrase_tuning.py`): the true phrase's
-/// matching alternative scored up to 0.29 below the best. Slow speech
-/// (100-120 words a minute) came out with a word split ("하얀 하얀 말",
-/// "하얀 말 말") or one edge word at the top ("하얀 말 하나"): merging
-/// repeats and an edge word cost of 0.45, inside the margin, took the
-/// tuning voices' slow true phrases from 27 to 33 of 36 with no near miss
-/// more; any cost from 0 to 0.45 did the same. A near miss heard as the
-/// phrase ("파란 말") had its own words 0.57-0.58 behind, the true phrase's
-/// nearest rival was 0.71 or more behind at 0 % loss: `min_lead` 0.6.
+/// matching alternative scored up to 0.29 below the best; an edge word
+/// cost under the margin let near misses through ("파란 말" heard as "말
+/// 하얀 말"), so one edge word alone costs more than the margin. A near
+/// miss heard as the phrase ("파란 말") had its own words 0.57-0.58 behind,
+/// the true phrase's nearest rival was 0.71 or more behind at 0 % loss:
+/// `min_lead` 0.6. Slow speech came out with a word split in two touching
+/// pieces ("하얀 말 말": 말 0.12 s then 0.42 s), near misses with a repeat
+/// 0.03-0.18 s apart: `repeat_max_gap` 0.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MatchRule {
@@ -77,15 +80,20 @@ pub struct MatchRule {
     /// stands out from the caller's own pace. 0 turns the check off.
     pub max_stretch: f32,
     /// When the alternatives as heard do not pass, decide again with each
-    /// word heard twice or more in a row counted once ("하얀 하얀 말").
+    /// word heard twice in a row within `repeat_max_gap` counted once
+    /// ("하얀 하얀 말").
     pub merge_repeated_words: bool,
+    /// Longest silence, in seconds, between a word and its repeat for the
+    /// two to be merged (0: the pieces touch, as Vosk aligns words in
+    /// 30 ms steps).
+    pub repeat_max_gap: f32,
 }
 
 impl Default for MatchRule {
     fn default() -> Self {
         Self {
             margin: 0.5,
-            extra_word_cost: 0.45,
+            extra_word_cost: 0.6,
             max_extra_words: 2,
             max_candidates: 16,
             reject_words_inside: true,
@@ -94,6 +102,7 @@ impl Default for MatchRule {
             max_syllable_time: 0.0,
             max_stretch: 0.0,
             merge_repeated_words: true,
+            repeat_max_gap: 0.0,
         }
     }
 }
@@ -193,7 +202,7 @@ impl StoredPassphrase {
             .iter()
             .zip(&spans)
             .map(|((text, score), spans)| {
-                let (text, spans) = merge_repeats(text.as_ref(), spans);
+                let (text, spans) = merge_repeats(text.as_ref(), spans, rule.repeat_max_gap);
                 ((text, *score), spans)
             })
             .collect();
@@ -465,35 +474,44 @@ impl StoredPassphrase {
     }
 }
 
+/// Vosk's word times are multiples of 30 ms printed as floats: what a gap
+/// may exceed `repeat_max_gap` by and still count as within it.
+const GAP_ROUNDING: f32 = 0.005;
+
 /// The runs verified in one decision and whether each was the phrase: a
 /// run is hashed once however often it is heard, and their number is what
 /// `max_candidates` bounds.
 type Tried = Vec<(NormalisedPhrase, bool)>;
 
-/// `text` with each word that follows the same word dropped ("하얀 하얀
-/// 말" is "하얀 말"), the merged word's span running from the first's start
-/// to the last's end. Words are compared as matching sees them; unknown
-/// words are never merged (two unknown words need not be the same one).
-/// Spans that do not line up with the tokens are dropped.
-fn merge_repeats(text: &str, spans: &[WordSpan]) -> (String, Vec<WordSpan>) {
+/// `text` with each word that follows the same word within `max_gap`
+/// seconds dropped ("하얀 하얀 말" is "하얀 말"), the merged word's span
+/// running from the first's start to the last's end. Words are compared as
+/// matching sees them; unknown words are never merged (two unknown words
+/// need not be the same one), nor is anything without a span for every
+/// token (the gap is unknown).
+fn merge_repeats(text: &str, spans: &[WordSpan], max_gap: f32) -> (String, Vec<WordSpan>) {
     let tokens: Vec<&str> = text.split_whitespace().collect();
-    let timed = spans.len() == tokens.len();
+    if spans.len() != tokens.len() {
+        return (text.to_string(), spans.to_vec());
+    }
     let mut kept: Vec<(&str, Option<Vec<Option<String>>>)> = Vec::new();
     let mut kept_spans: Vec<WordSpan> = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
         let words = heard_words(token);
         let known = !words.is_empty() && words.iter().all(Option::is_some);
-        let repeat = known && kept.last().is_some_and(|(_, last)| last.as_ref() == Some(&words));
-        if repeat {
-            if let (true, Some(last)) = (timed, kept_spans.last_mut()) {
-                last.end = spans[i].end;
-            }
+        let same = known
+            && kept
+                .last()
+                .is_some_and(|(_, last)| last.as_ref() == Some(&words));
+        let touching = kept_spans
+            .last()
+            .is_some_and(|last| spans[i].start - last.end <= max_gap + GAP_ROUNDING);
+        if let (true, true, Some(last)) = (same, touching, kept_spans.last_mut()) {
+            last.end = spans[i].end;
             continue;
         }
         kept.push((token, known.then_some(words)));
-        if timed {
-            kept_spans.push(spans[i]);
-        }
+        kept_spans.push(spans[i]);
     }
     let text = kept
         .iter()
@@ -543,65 +561,164 @@ mod tests {
     }
 
     #[test]
-    fn the_default_rule_takes_one_edge_word() {
+    fn the_default_rule_takes_no_edge_words() {
         let stored = stored("하얀 말");
         let rule = MatchRule::default();
         assert!(stored.matches_any(["하얀 말"], &rule).unwrap());
-        assert!(stored.matches_any(["하얀 말 하나"], &rule).unwrap());
-        assert!(stored.matches_any(["[unk] 하얀 말"], &rule).unwrap());
-        assert!(!stored.matches_any(["바다 하얀 말 하나"], &rule).unwrap());
-        // As the top alternative only: 0.1 below the best and one edge
-        // word is over the margin.
-        assert!(!stored
-            .decide([("하얀 소", 50.0), ("하얀 말 하나", 49.9)], &rule)
-            .unwrap()
-            .accepted);
+        assert!(!stored.matches_any(["하얀 말 하나"], &rule).unwrap());
+        assert!(!stored.matches_any(["[unk] 하얀 말"], &rule).unwrap());
+        // Without timings a repeat is not merged.
+        assert!(!stored.matches_any(["하얀 말 말"], &rule).unwrap());
+    }
+
+    /// Alternatives with their words' times, as a recognizer gives them.
+    fn timed<'a>(
+        alternatives: &[(&'a str, f32, &[(f32, f32)])],
+    ) -> Vec<(&'a str, f32, Vec<WordSpan>)> {
+        alternatives
+            .iter()
+            .map(|&(text, score, times)| {
+                let spans = times
+                    .iter()
+                    .map(|&(start, end)| WordSpan { start, end })
+                    .collect();
+                (text, score, spans)
+            })
+            .collect()
     }
 
     #[test]
-    fn a_word_heard_twice_in_a_row_counts_once() {
+    fn a_word_split_in_touching_pieces_counts_once() {
         let stored = stored("하얀 말");
         let rule = MatchRule::default();
-        let decide = |alternatives: &[(&str, f32)], rule: &MatchRule| {
-            stored.decide(alternatives.iter().copied(), rule).unwrap()
+        let decide = |alternatives: &[(&str, f32, &[(f32, f32)])], rule: &MatchRule| {
+            stored.decide_timed(timed(alternatives), rule).unwrap()
         };
-        // A slow caller's 하얀 split in two: as heard, 하얀 is inside the
-        // phrase's words and rejects; merged it is the phrase.
-        let split = decide(&[("하얀 하얀 말", 140.64), ("하얀 둘 말", 139.81)], &rule);
+        // A slow caller's 하얀 split in two touching pieces (tuning voice
+        // ko+m3 at 100 words/min): as heard, 하얀 is inside the phrase's
+        // words and rejects; merged it is the phrase.
+        let split = decide(
+            &[
+                (
+                    "하얀 하얀 말",
+                    140.64,
+                    &[(1.74, 2.16), (2.16, 2.37), (2.37, 2.76)],
+                ),
+                (
+                    "하얀 둘 말",
+                    139.52,
+                    &[(1.74, 2.25), (2.25, 2.37), (2.37, 2.85)],
+                ),
+            ],
+            &rule,
+        );
         assert!(split.accepted);
         assert!(split.merged);
         assert_eq!(
-            split.alternatives.iter().map(|c| c.verdict).collect::<Vec<_>>(),
+            split
+                .alternatives
+                .iter()
+                .map(|c| c.verdict)
+                .collect::<Vec<_>>(),
             [Verdict::Match, Verdict::NotChecked]
         );
-        let tail = decide(&[("하얀 말 말", 60.0)], &rule);
+        let tail = decide(
+            &[(
+                "하얀 말 말",
+                121.44,
+                &[(1.83, 2.16), (2.16, 2.28), (2.28, 2.70)],
+            )],
+            &rule,
+        );
         assert!(tail.accepted && tail.merged);
+        // 하얀 작은 말 heard with its middle word as 하얀, 0.18 s after the
+        // first (tuning voice ko+f2 at 175): apart, so not merged.
+        let apart = decide(
+            &[
+                (
+                    "하얀 하얀 말",
+                    99.16,
+                    &[(1.41, 1.83), (2.01, 2.22), (2.22, 2.55)],
+                ),
+                (
+                    "하얀 둘 말",
+                    98.44,
+                    &[(1.41, 2.01), (2.04, 2.25), (2.25, 2.55)],
+                ),
+            ],
+            &rule,
+        );
+        assert!(!apart.accepted);
+        assert_eq!(apart.alternatives[0].verdict, Verdict::WordsInside);
+        // One 30 ms step apart is apart too.
+        assert!(
+            !decide(
+                &[(
+                    "하얀 하얀 말",
+                    60.0,
+                    &[(1.41, 1.98), (2.01, 2.22), (2.22, 2.58)]
+                )],
+                &rule
+            )
+            .accepted
+        );
+        let wider = MatchRule {
+            repeat_max_gap: 0.2,
+            ..rule
+        };
+        assert!(
+            decide(
+                &[(
+                    "하얀 하얀 말",
+                    99.16,
+                    &[(1.41, 1.83), (2.01, 2.22), (2.22, 2.55)]
+                )],
+                &wider
+            )
+            .accepted
+        );
         // What passes as heard is not decided again.
-        let heard = decide(&[("하얀 말", 60.0)], &rule);
+        let heard = decide(&[("하얀 말", 60.0, &[(1.0, 1.4), (1.4, 1.8)])], &rule);
         assert!(heard.accepted && !heard.merged);
         // Merging does not make a near miss pass: the rival is still there.
-        assert!(!decide(&[("하얀 하얀 말", 60.0), ("노란 말", 59.8)], &rule).accepted);
-        // Unknown words are never merged, and other words not at all.
-        assert!(!decide(&[("하얀 [unk] [unk] 말", 60.0)], &rule).accepted);
-        assert!(!decide(&[("하얀 말 하얀 말", 60.0)], &rule).accepted);
+        assert!(
+            !decide(
+                &[
+                    ("하얀 하얀 말", 60.0, &[(1.0, 1.2), (1.2, 1.4), (1.4, 1.8)]),
+                    ("노란 말", 59.8, &[(1.0, 1.4), (1.4, 1.8)]),
+                ],
+                &rule
+            )
+            .accepted
+        );
+        // Unknown words are never merged, nor different words.
+        let unknown: &[(f32, f32)] = &[(1.0, 1.2), (1.2, 1.3), (1.3, 1.4), (1.4, 1.8)];
+        assert!(!decide(&[("하얀 [unk] [unk] 말", 60.0, unknown)], &rule).accepted);
+        assert!(!decide(&[("하얀 말 하얀 말", 60.0, unknown)], &rule).accepted);
         // Off: the split word rejects.
         let off = MatchRule {
             merge_repeated_words: false,
             ..rule
         };
-        let split_off = decide(&[("하얀 하얀 말", 140.64)], &off);
+        let split_off = decide(
+            &[(
+                "하얀 하얀 말",
+                140.64,
+                &[(1.74, 2.16), (2.16, 2.37), (2.37, 2.76)],
+            )],
+            &off,
+        );
         assert!(!split_off.accepted);
         assert_eq!(split_off.alternatives[0].verdict, Verdict::WordsInside);
         // A phrase that repeats a word itself still matches as heard.
-        let doubled = super::super::hashing::PassphraseHasher::new(HashCost::minimum())
+        let doubled = PassphraseHasher::new(HashCost::minimum())
             .unwrap()
             .hash("말 말")
             .unwrap();
-        assert!(doubled
-            .decide([("말 말", 60.0)], &rule)
-            .unwrap()
-            .accepted);
-        assert!(!doubled.decide([("말", 60.0)], &rule).unwrap().accepted);
+        let touching = timed(&[("말 말", 60.0, &[(1.0, 1.4), (1.4, 1.8)])]);
+        assert!(doubled.decide_timed(touching, &rule).unwrap().accepted);
+        let once = timed(&[("말", 60.0, &[(1.0, 1.8)])]);
+        assert!(!doubled.decide_timed(once, &rule).unwrap().accepted);
     }
 
     #[test]
@@ -613,18 +730,34 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let (text, merged) = merge_repeats(
-            "하얀 하얀 말 [unk] [unk]",
-            &spans(&[(0.9, 1.2), (1.2, 1.6), (1.6, 2.0), (2.0, 2.1), (2.1, 2.2)]),
+            "하얀 하얀 말 [unk] [unk] 말",
+            &spans(&[
+                (0.9, 1.2),
+                (1.2, 1.6),
+                (1.6, 2.0),
+                (2.0, 2.1),
+                (2.1, 2.2),
+                (2.2, 2.4),
+            ]),
+            0.0,
         );
-        assert_eq!(text, "하얀 말 [unk] [unk]");
+        assert_eq!(text, "하얀 말 [unk] [unk] 말");
         assert_eq!(
             merged,
-            spans(&[(0.9, 1.6), (1.6, 2.0), (2.0, 2.1), (2.1, 2.2)])
+            spans(&[(0.9, 1.6), (1.6, 2.0), (2.0, 2.1), (2.1, 2.2), (2.2, 2.4)])
         );
-        // Compared as matching sees words; spans that do not line up go.
-        let (text, merged) = merge_repeats("말 말! 소", &spans(&[(0.0, 1.0)]));
+        // Compared as matching sees words; three pieces are one word.
+        let (text, merged) = merge_repeats(
+            "말 말! 말 소",
+            &spans(&[(0.0, 0.3), (0.3, 0.5), (0.5, 0.9), (1.0, 1.2)]),
+            0.0,
+        );
         assert_eq!(text, "말 소");
-        assert!(merged.is_empty());
+        assert_eq!(merged, spans(&[(0.0, 0.9), (1.0, 1.2)]));
+        // Spans that do not line up with the words: nothing is merged.
+        let (text, merged) = merge_repeats("말 말 소", &spans(&[(0.0, 1.0)]), 0.0);
+        assert_eq!(text, "말 말 소");
+        assert_eq!(merged.len(), 1);
     }
 
     #[test]
@@ -666,7 +799,6 @@ mod tests {
         // The margin alone: words heard inside the phrase and rivals reject
         // on their own.
         let rule = MatchRule {
-            extra_word_cost: 0.6,
             reject_words_inside: false,
             min_lead: 0.0,
             ..MatchRule::default()
