@@ -73,7 +73,7 @@ def run_timing(words, spans, at, n):
     return gap, slowest, (slowest / fastest if fastest > 0 else 1.0)
 
 
-def matched_timing(alts, margin=0.5, cost=0.45):
+def matched_timing(alts, margin=0.5, cost=0.6):
     """The timing of the run that the rule (without timing checks) matched."""
     if not alts:
         return None
@@ -110,8 +110,11 @@ def merge_repeats(text, spans, max_gap):
     return " ".join(out), out_spans
 
 
-def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge=0.0):
-    """The shipped rule: margin, extra_word_cost, reject_words_inside,
+def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge=None,
+            trailing=None):
+    """The shipped rule: margin, extra_word_cost (`cost`, words before the
+    phrase), trailing_word_cost (`trailing`, words after it; None: `cost`),
+    reject_words_inside,
     min_lead (when above 0, the matching alternative must score at least
     `lead` above every alternative without the phrase), the timing checks
     (max_gap, max_syllable_time, max_stretch; 0 is off) on the run that
@@ -119,16 +122,18 @@ def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge
     off; when the alternatives as heard do not pass, decide again with a
     word repeated back to back counted once). Each alternative is (score,
     text, spans)."""
-    if accepts_reading(alts, margin, cost, lead, inside, timing):
+    if trailing is None:
+        trailing = cost
+    if accepts_reading(alts, margin, (cost, trailing), lead, inside, timing):
         return True
     if merge is None:
         return False
     merged = [(a[0], *merge_repeats(a[1], a[2] if len(a) > 2 else [], merge)) for a in alts]
-    return accepts_reading(merged, margin, cost, lead, inside, timing)
+    return accepts_reading(merged, margin, (cost, trailing), lead, inside, timing)
 
 
-def accepts_reading(alts, margin, cost, lead, inside, timing):
-    """One reading of the alternatives."""
+def accepts_reading(alts, margin, costs, lead, inside, timing):
+    """One reading of the alternatives; `costs` is (before, after)."""
     if not alts:
         return False
     best = alts[0][0]
@@ -139,10 +144,13 @@ def accepts_reading(alts, margin, cost, lead, inside, timing):
         if inside and words_inside(words, PASSPHRASE):
             return False
         extra = max(0, len(words) - len(PASSPHRASE))
-        if extra > MAX_EXTRA or (best - score) + extra * cost > margin:
+        if extra > MAX_EXTRA or (best - score) + extra * min(costs) > margin:
             continue
         at = run_at(words, PASSPHRASE)
         if at is not None:
+            after = max(0, len(words) - at - len(PASSPHRASE))
+            if (best - score) + at * costs[0] + after * costs[1] > margin:
+                continue
             t = run_timing(words, a[2] if len(a) > 2 else [], at, len(PASSPHRASE))
             if t is not None and any(lim > 0 and v > lim for v, lim in zip(t, timing)):
                 return False
@@ -175,16 +183,20 @@ def main():
     print(f"{len(true)} true, {len(imp)} impostor judgements")
     grid = itertools.product(penalties, [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0],
                              [0.0, 0.2, 0.3, 0.45, 0.6, 1.0],
-                             [0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0], [None, 0.0, 0.03, 0.2])
-    for penalty, margin, cost, lead, merge in grid:
+                             [0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0],
+                             [None, 0.0, 0.3, 0.45], [None, 0.0, 0.03, 0.2])
+    for penalty, margin, cost, lead, trailing, merge in grid:
         merging = "off" if merge is None else f"{merge:4}"
-        line = (f"penalty {penalty:6} margin {margin:5} extra_word_cost {cost:4} min_lead {lead:4}"
-                f" repeat_max_gap {merging}:")
+        after = "same" if trailing is None else f"{trailing:4}"
+        line = (f"penalty {penalty:6} margin {margin:5} extra_word_cost {cost:4}"
+                f" trailing_word_cost {after} min_lead {lead:4} repeat_max_gap {merging}:")
         for loss in (0.0, 5.0, 10.0):
             t = [r for r in true if r["loss"] == loss]
             i = [r for r in imp if r["loss"] == loss]
-            ta = sum(accepts(alts(r, penalty), margin, cost, lead, merge=merge) for r in t)
-            fa = sum(accepts(alts(r, penalty), margin, cost, lead, merge=merge) for r in i)
+            ta = sum(accepts(alts(r, penalty), margin, cost, lead, merge=merge, trailing=trailing)
+                     for r in t)
+            fa = sum(accepts(alts(r, penalty), margin, cost, lead, merge=merge, trailing=trailing)
+                     for r in i)
             line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
         print(line)
     timed = any(len(a) > 3 and a[3] for r in rows for a in r["alternatives"])
@@ -192,7 +204,8 @@ def main():
         # The timing checks on the run that matched (max_gap,
         # max_syllable_time, max_stretch; 0 is off) at the shipped margin,
         # cost and lead.
-        print("\ntiming checks at margin 0.5, extra_word_cost 0.45, min_lead 0.6:")
+        print("\ntiming checks at margin 0.5, extra_word_cost 0.6, trailing_word_cost 0.45,"
+              " min_lead 0.6:")
         grid = itertools.product([0.0, 0.03, 0.1, 0.2, 0.3], [0.0, 0.3, 0.35, 0.4, 0.45, 0.5],
                                  [0.0, 1.5, 2.0, 2.5, 3.0])
         for timing in grid:
@@ -200,8 +213,10 @@ def main():
             for loss in (0.0, 5.0, 10.0):
                 t = [r for r in true if r["loss"] == loss]
                 i = [r for r in imp if r["loss"] == loss]
-                ta = sum(accepts(alts(r, 0.0), 0.5, 0.45, 0.6, timing=timing) for r in t)
-                fa = sum(accepts(alts(r, 0.0), 0.5, 0.45, 0.6, timing=timing) for r in i)
+                ta = sum(accepts(alts(r, 0.0), 0.5, 0.6, 0.6, timing=timing, trailing=0.45)
+                         for r in t)
+                fa = sum(accepts(alts(r, 0.0), 0.5, 0.6, 0.6, timing=timing, trailing=0.45)
+                         for r in i)
                 line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
             print(line)
         print("\nthe matched run's timing (gap, slowest s/syllable, stretch) by what was said:")

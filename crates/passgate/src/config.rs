@@ -465,6 +465,7 @@ impl Config {
         for (key, value) in [
             ("passphrase.margin", rule.margin),
             ("passphrase.extra_word_cost", rule.extra_word_cost),
+            ("passphrase.trailing_word_cost", rule.trailing_word_cost),
             ("passphrase.repeat_max_gap", rule.repeat_max_gap),
         ] {
             if !(value.is_finite() && value >= 0.0) {

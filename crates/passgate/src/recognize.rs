@@ -220,7 +220,6 @@ impl Listener {
                 .as_ref()
                 .and_then(|d| d.alternatives.get(i))
                 .map(|c| {
-                    let cost = c.below_best + c.extra_words as f32 * rule.extra_word_cost;
                     let timing = c
                         .timing
                         .map(|t| {
@@ -231,9 +230,10 @@ impl Listener {
                         })
                         .unwrap_or_default();
                     format!(
-                        "   [{:.2} below best, {} extra, cost {cost:.2}{timing}: {}]",
+                        "   [{:.2} below best, {} extra, cost {:.2}{timing}: {}]",
                         c.below_best,
                         c.extra_words,
+                        c.cost,
                         verdict_text(c.verdict)
                     )
                 })
@@ -305,7 +305,7 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
         println!("merged:     the verdicts above are of the alternatives with repeated words counted once");
     }
     println!(
-        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{}{}{}{})",
+        "decision:   {} (margin {:.2}, extra word cost {:.2} before the phrase and {:.2} after, at most {} extra words{}{}{}{})",
         if !heard {
             "silence (falls back to the code)"
         } else if decision.accepted {
@@ -315,6 +315,7 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
         },
         rule.margin,
         rule.extra_word_cost,
+        rule.trailing_word_cost,
         rule.max_extra_words,
         if rule.reject_words_inside {
             ", words inside reject"
