@@ -294,7 +294,9 @@ fn verdict_text(verdict: Verdict) -> &'static str {
         Verdict::NoMatch => "no match",
         Verdict::NotCounted => "not counted",
         Verdict::NotChecked => "not checked",
-        Verdict::WordsInside => "words inside the phrase: rejects",
+        Verdict::WordsInside => {
+            "words inside the phrase, above the match or within inside_lead: rejects"
+        }
         Verdict::Rival => "a rival within min_lead: rejects",
         Verdict::Stretched => "the phrase's words apart or drawn out: rejects",
     }
@@ -305,7 +307,7 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
         println!("merged:     the verdicts above are of the alternatives with repeated words counted once");
     }
     println!(
-        "decision:   {} (margin {:.2}, extra word cost {:.2} before the phrase and {:.2} after, at most {} extra words{}{}{}{})",
+        "decision:   {} (margin {:.2}, extra word cost {:.2} before the phrase and {:.2} after, at most {} extra words{}{}{}{}{})",
         if !heard {
             "silence (falls back to the code)"
         } else if decision.accepted {
@@ -324,6 +326,11 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
         },
         if rule.min_lead > 0.0 {
             format!(", min lead {:.2}", rule.min_lead)
+        } else {
+            String::new()
+        },
+        if rule.inside_lead > 0.0 {
+            format!(", inside lead {:.2}", rule.inside_lead)
         } else {
             String::new()
         },
