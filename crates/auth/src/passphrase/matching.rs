@@ -374,18 +374,21 @@ impl StoredPassphrase {
                 continue;
             }
             let behind = matched - score;
-            if rule.min_lead > 0.0 && behind < rule.min_lead {
-                let words = heard_words(text.as_ref());
-                if self.holds(&words, phrase, rule, tried)? != Some(true) {
-                    considered.verdict = Verdict::Rival;
-                    rival = true;
-                }
-            } else if rule.inside_lead > 0.0 && behind < rule.inside_lead {
-                let words = heard_words(text.as_ref());
-                if self.search_split(&words, rule, tried)? == Some(true) {
-                    considered.verdict = Verdict::WordsInside;
-                    rival = true;
-                }
+            let words = heard_words(text.as_ref());
+            if rule.min_lead > 0.0
+                && behind < rule.min_lead
+                && self.holds(&words, phrase, rule, tried)? != Some(true)
+            {
+                considered.verdict = Verdict::Rival;
+                rival = true;
+            } else if rule.inside_lead > 0.0
+                && behind < rule.inside_lead
+                && self.search_split(&words, rule, tried)? == Some(true)
+            {
+                // Also within `min_lead`: holding the phrase does not make
+                // the word inside it go away.
+                considered.verdict = Verdict::WordsInside;
+                rival = true;
             }
         }
         Ok(rival)
@@ -1108,6 +1111,9 @@ mod tests {
                 .collect::<Vec<_>>(),
             [Verdict::Match, Verdict::WordsInside, Verdict::WordsInside]
         );
+        // Within min_lead too, though it holds the phrase ("하얀 멋진 말",
+        // an impostor, heard so).
+        assert!(!decide(&[("하얀 말", 60.49), ("하얀 말 말", 60.08)], &rule).accepted);
         // Further below, or words around the phrase rather than inside it:
         // accepted.
         assert!(decide(&[("하얀 말", 104.21), ("하얀 둘 말", 102.60)], &rule).accepted);
