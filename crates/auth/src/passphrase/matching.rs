@@ -649,10 +649,11 @@ mod tests {
         assert!(!stored.matches_any(["하얀 말 말"], &merging).unwrap());
     }
 
+    /// An alternative's text, score and words' start and end times.
+    type Heard<'a> = (&'a str, f32, &'a [(f32, f32)]);
+
     /// Alternatives with their words' times, as a recognizer gives them.
-    fn timed<'a>(
-        alternatives: &[(&'a str, f32, &[(f32, f32)])],
-    ) -> Vec<(&'a str, f32, Vec<WordSpan>)> {
+    fn timed<'a>(alternatives: &[Heard<'a>]) -> Vec<(&'a str, f32, Vec<WordSpan>)> {
         alternatives
             .iter()
             .map(|&(text, score, times)| {
@@ -675,7 +676,7 @@ mod tests {
             inside_lead: 0.0,
             ..MatchRule::default()
         };
-        let decide = |alternatives: &[(&str, f32, &[(f32, f32)])], rule: &MatchRule| {
+        let decide = |alternatives: &[Heard<'_>], rule: &MatchRule| {
             stored.decide_timed(timed(alternatives), rule).unwrap()
         };
         // A slow caller's 하얀 split in two touching pieces (tuning voice
