@@ -24,6 +24,9 @@ use super::timing::{run_timing, RunTiming, WordSpan};
 /// With `min_lead`, the match must also be clear: every alternative
 /// without the phrase must score at least that far below the one that
 /// matched, or the recognizer could not tell the phrase from something else.
+/// With `inside_lead`, so must every alternative with the phrase's words and
+/// other words inside them, though it hold the phrase too ("하얀 말 말"): the
+/// recognizer heard a word inside the phrase almost as well as the phrase.
 ///
 /// With `merge_repeated_words`, a call the alternatives as heard do not
 /// pass is decided once more on the same alternatives with each word heard
@@ -45,7 +48,7 @@ use super::timing::{run_timing, RunTiming, WordSpan};
 /// costs more than the margin; a word after it did not, and slow speech
 /// came out with one ("하얀 말 하나" at the top): any `trailing_word_cost`
 /// from 0 to 0.45 took 3 more of 396 true phrases and no near miss more of
-/// 1116, and 0.45 is the least change from the cost before. A near
+/// 1116; 0.45, the largest of them, lets the fewest edge words pass. A near
 /// miss heard as the phrase ("파란 말") had its own words 0.57-0.58 behind,
 /// the true phrase's nearest rival was 0.71 or more behind at 0 % loss:
 /// `min_lead` 0.6. A near miss with a word inserted and heard as the
@@ -53,8 +56,8 @@ use super::timing::{run_timing, RunTiming, WordSpan};
 /// 104.21 | 하얀 둘 말 103.03"); of 346 true phrases accepted, 3 had one, at
 /// most 0.88 behind, of 22 near misses 9, up to 1.46 behind: `inside_lead`
 /// 1.5 turned those 9 away and the 3. Slow speech came out with a word
-/// split in two touching pieces ("하얀 하얀 말", "하얀 말 말"), but so did a one-syllable word
-/// inserted ("하얀 새 말" as "하얀 말 말", 말 0.15 s then 0.24 s): merging
+/// split in two touching pieces ("하얀 하얀 말", "하얀 말 말"), but so did
+/// a one-syllable word inserted ("하얀 새 말" as "하얀 말 말", 말 0.15 s then 0.24 s): merging
 /// touching repeats took 4 more of 36 slow true phrases and let 9 more of
 /// 72 inserted-word near misses through, so `merge_repeated_words` is off.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
