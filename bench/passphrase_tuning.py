@@ -92,12 +92,49 @@ def matched_timing(alts, margin=0.5, cost=0.6):
     return None
 
 
-def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0)):
-    """The shipped rule: margin, extra_word_cost, reject_words_inside,
+def merge_repeats(text, spans, max_gap):
+    """merge_repeats in matching.rs: each word that follows the same word
+    within `max_gap` seconds dropped, its span joined to the first's;
+    unknown words, and words without timings, are never merged."""
+    words = text.split()
+    if len(spans) != len(words):
+        return text, spans
+    out, out_spans = [], []
+    for w, span in zip(words, spans):
+        if (out and out[-1] == w and w not in ("[unk]", "<unk>")
+                and span[0] - out_spans[-1][1] <= max_gap + 0.005):
+            out_spans[-1] = (out_spans[-1][0], span[1])
+            continue
+        out.append(w)
+        out_spans.append(span)
+    return " ".join(out), out_spans
+
+
+def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge=None,
+            trailing=None, inside_lead=0.0):
+    """The shipped rule: margin, extra_word_cost (`cost`, words before the
+    phrase), trailing_word_cost (`trailing`, words after it; None: `cost`),
+    reject_words_inside, inside_lead (when above 0, every alternative with
+    words inside the phrase must score at least that far below the match),
     min_lead (when above 0, the matching alternative must score at least
-    `lead` above every alternative without the phrase), and the timing
-    checks (max_gap, max_syllable_time, max_stretch; 0 is off) on the run
-    that matched. Each alternative is (score, text, spans)."""
+    `lead` above every alternative without the phrase), the timing checks
+    (max_gap, max_syllable_time, max_stretch; 0 is off) on the run that
+    matched, and merge_repeated_words with repeat_max_gap `merge` (None:
+    off; when the alternatives as heard do not pass, decide again with a
+    word repeated back to back counted once). Each alternative is (score,
+    text, spans)."""
+    if trailing is None:
+        trailing = cost
+    if accepts_reading(alts, margin, (cost, trailing), lead, inside, timing, inside_lead):
+        return True
+    if merge is None:
+        return False
+    merged = [(a[0], *merge_repeats(a[1], a[2] if len(a) > 2 else [], merge)) for a in alts]
+    return accepts_reading(merged, margin, (cost, trailing), lead, inside, timing, inside_lead)
+
+
+def accepts_reading(alts, margin, costs, lead, inside, timing, inside_lead):
+    """One reading of the alternatives; `costs` is (before, after)."""
     if not alts:
         return False
     best = alts[0][0]
@@ -108,16 +145,22 @@ def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0)):
         if inside and words_inside(words, PASSPHRASE):
             return False
         extra = max(0, len(words) - len(PASSPHRASE))
-        if extra > MAX_EXTRA or (best - score) + extra * cost > margin:
+        if extra > MAX_EXTRA or (best - score) + extra * min(costs) > margin:
             continue
         at = run_at(words, PASSPHRASE)
         if at is not None:
+            after = max(0, len(words) - at - len(PASSPHRASE))
+            if (best - score) + at * costs[0] + after * costs[1] > margin:
+                continue
             t = run_timing(words, a[2] if len(a) > 2 else [], at, len(PASSPHRASE))
             if t is not None and any(lim > 0 and v > lim for v, lim in zip(t, timing)):
                 return False
             matched = score
             break
     if matched is None:
+        return False
+    if inside_lead > 0 and any(words_inside(words_of(a[1]), PASSPHRASE)
+                               and matched - a[0] < inside_lead for a in alts):
         return False
     if lead <= 0:
         return True
@@ -142,15 +185,22 @@ def main():
     true = [r for r in rows if not r["impostor"]]
     imp = [r for r in rows if r["impostor"]]
     print(f"{len(true)} true, {len(imp)} impostor judgements")
-    grid = itertools.product(penalties, [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0], [0.0, 0.3, 0.6, 1.0],
-                             [0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0])
-    for penalty, margin, cost, lead in grid:
-        line = f"penalty {penalty:6} margin {margin:5} extra_word_cost {cost:4} min_lead {lead:4}:"
+    grid = itertools.product(penalties, [0.25, 0.5, 1.0, 2.0], [0.3, 0.6, 1.0],
+                             [None, 0.0, 0.45], [0.0, 0.5, 0.6, 0.75, 1.0],
+                             [0.0, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0], [None, 0.0])
+    for penalty, margin, cost, trailing, lead, inside_lead, merge in grid:
+        merging = "off" if merge is None else f"{merge:4}"
+        after = "same" if trailing is None else f"{trailing:4}"
+        line = (f"penalty {penalty:6} margin {margin:5} extra_word_cost {cost:4}"
+                f" trailing_word_cost {after} min_lead {lead:4} inside_lead {inside_lead:4}"
+                f" repeat_max_gap {merging}:")
         for loss in (0.0, 5.0, 10.0):
             t = [r for r in true if r["loss"] == loss]
             i = [r for r in imp if r["loss"] == loss]
-            ta = sum(accepts(alts(r, penalty), margin, cost, lead) for r in t)
-            fa = sum(accepts(alts(r, penalty), margin, cost, lead) for r in i)
+            ta = sum(accepts(alts(r, penalty), margin, cost, lead, merge=merge, trailing=trailing,
+                             inside_lead=inside_lead) for r in t)
+            fa = sum(accepts(alts(r, penalty), margin, cost, lead, merge=merge, trailing=trailing,
+                             inside_lead=inside_lead) for r in i)
             line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
         print(line)
     timed = any(len(a) > 3 and a[3] for r in rows for a in r["alternatives"])
@@ -158,7 +208,8 @@ def main():
         # The timing checks on the run that matched (max_gap,
         # max_syllable_time, max_stretch; 0 is off) at the shipped margin,
         # cost and lead.
-        print("\ntiming checks at margin 0.5, extra_word_cost 0.6, min_lead 0.6:")
+        print("\ntiming checks at margin 0.5, extra_word_cost 0.6, trailing_word_cost 0.45,"
+              " min_lead 0.6, inside_lead 1.5:")
         grid = itertools.product([0.0, 0.03, 0.1, 0.2, 0.3], [0.0, 0.3, 0.35, 0.4, 0.45, 0.5],
                                  [0.0, 1.5, 2.0, 2.5, 3.0])
         for timing in grid:
@@ -166,8 +217,10 @@ def main():
             for loss in (0.0, 5.0, 10.0):
                 t = [r for r in true if r["loss"] == loss]
                 i = [r for r in imp if r["loss"] == loss]
-                ta = sum(accepts(alts(r, 0.0), 0.5, 0.6, 0.6, timing=timing) for r in t)
-                fa = sum(accepts(alts(r, 0.0), 0.5, 0.6, 0.6, timing=timing) for r in i)
+                ta = sum(accepts(alts(r, 0.0), 0.5, 0.6, 0.6, timing=timing, trailing=0.45,
+                                 inside_lead=1.5) for r in t)
+                fa = sum(accepts(alts(r, 0.0), 0.5, 0.6, 0.6, timing=timing, trailing=0.45,
+                                 inside_lead=1.5) for r in i)
                 line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
             print(line)
         print("\nthe matched run's timing (gap, slowest s/syllable, stretch) by what was said:")

@@ -61,8 +61,10 @@ const TRUE_TAKES: usize = 2;
 const TUNING_VOICES: &[&str] = &["ko", "ko+f2", "ko+m3"];
 /// Never used to choose: the rates the goals are judged on.
 const REPORTING_VOICES: &[&str] = &["ko+f1", "ko+f4", "ko+m1", "ko+m5", "ko+m7"];
-/// Words a minute: slow, espeak-ng's default, brisk.
-const TUNING_SPEEDS: &[u32] = &[130, 175, 210];
+/// Words a minute: very slow, slow, espeak-ng's default, brisk. Slow
+/// speech fails in its own ways (a word split in two, an edge word), so
+/// the tuning set has a speed below every reporting one.
+const TUNING_SPEEDS: &[u32] = &[110, 130, 175, 210];
 /// Between and around the tuning speeds.
 const REPORTING_SPEEDS: &[u32] = &[120, 155, 195];
 const LOSSES: &[f64] = &[0.0, 5.0, 10.0];

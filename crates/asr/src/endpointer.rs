@@ -178,6 +178,16 @@ impl Endpointer {
         decision
     }
 
+    /// Listens again as if no speech had been heard (the "speech" was
+    /// noise), keeping the noise floor and the time already passed, so the
+    /// no-speech timeout and the longest turn still count from the start.
+    pub fn resume(&mut self) {
+        self.speech = false;
+        self.finished = false;
+        self.voiced_run = 0;
+        self.silent_run = 0;
+    }
+
     fn samples_in(&self, d: Duration) -> u64 {
         (d.as_micros() as u64) * u64::from(self.sample_rate) / 1_000_000
     }
@@ -269,6 +279,52 @@ mod tests {
             .filter(|(_, d)| *d != Decision::Listening)
             .collect();
         assert_eq!(decisions, vec![(34, Decision::EndOfSpeech)]);
+    }
+
+    #[test]
+    fn resumed_after_a_burst_it_hears_the_answer_and_keeps_the_timeout() {
+        let config = EndpointerConfig {
+            no_speech_timeout: Duration::from_secs(3),
+            ..EndpointerConfig::default()
+        };
+        let mut ep = Endpointer::new(config, RATE);
+        let mut seed = 3;
+        // A burst taken for speech, then 700 ms of quiet: the end.
+        run(&mut ep, &noise(30, 10, &mut seed));
+        assert_eq!(
+            run(&mut ep, &syllables(8000.0, 300.0, 15, 0)),
+            vec![Decision::SpeechStarted]
+        );
+        assert_eq!(
+            run(&mut ep, &noise(30, 35, &mut seed)),
+            vec![Decision::EndOfSpeech]
+        );
+        assert!(
+            run(&mut ep, &noise(30, 5, &mut seed)).is_empty(),
+            "finished"
+        );
+        // Resumed: the answer is heard and ends the turn in its turn.
+        ep.resume();
+        assert!(!ep.speech_detected());
+        assert_eq!(
+            run(&mut ep, &syllables(8000.0, 300.0, 20, 0)),
+            vec![Decision::SpeechStarted]
+        );
+        assert_eq!(
+            run(&mut ep, &noise(30, 35, &mut seed)),
+            vec![Decision::EndOfSpeech]
+        );
+        // Resumed with nothing more: the no-speech timeout still counts
+        // from the start of the turn (3 s is 150 frames; 115 have passed,
+        // the 5 pushed while it was finished not counting).
+        ep.resume();
+        let decisions: Vec<(usize, Decision)> = noise(30, 40, &mut seed)
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (i, ep.push(f)))
+            .filter(|(_, d)| *d != Decision::Listening)
+            .collect();
+        assert_eq!(decisions, vec![(34, Decision::NoSpeech)]);
     }
 
     #[test]

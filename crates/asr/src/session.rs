@@ -34,6 +34,11 @@ pub struct ListenOptions {
     /// ignores them turns them off. (The end-of-turn check for
     /// `expected_words` reads the decoder's partial result either way.)
     pub partials: bool,
+    /// The end of speech ends the turn only once the recognizer has heard
+    /// a word: before that, the "speech" was a noise burst the end-pointer
+    /// took for the caller, and listening goes on (until the no-speech
+    /// timeout or the longest turn) for the answer still to come.
+    pub end_needs_words: bool,
 }
 
 impl Default for ListenOptions {
@@ -44,6 +49,7 @@ impl Default for ListenOptions {
             endpointer: EndpointerConfig::default(),
             expected_words: None,
             partials: true,
+            end_needs_words: true,
         }
     }
 }
@@ -122,6 +128,10 @@ struct Queue {
 
 struct Work {
     recognizer: vosk::Recognizer,
+    /// What Vosk finalised on its own during the turn (see
+    /// [`Work::feed`]), in order.
+    segments: Vec<Vec<Alternative>>,
+    max_alternatives: usize,
     /// Decodes the same audio against a filler vocabulary (see
     /// [`crate::Filler`]); its best hypothesis joins the alternatives.
     filler: Option<(vosk::Recognizer, f32)>,
@@ -139,6 +149,7 @@ struct Work {
     frames_since_partial: usize,
     expected_words: Option<usize>,
     partials: bool,
+    end_needs_words: bool,
     /// Frames into the current pause, counted once it is long enough to end
     /// a complete answer.
     pause_frames: usize,
@@ -160,6 +171,8 @@ impl Session {
             queue: Mutex::new(Queue::default()),
             work: Mutex::new(Work {
                 recognizer,
+                segments: Vec::new(),
+                max_alternatives: usize::from(options.max_alternatives.max(1)),
                 filler,
                 endpointer: Endpointer::new(options.endpointer, sample_rate),
                 unfed: Vec::new(),
@@ -170,6 +183,7 @@ impl Session {
                 frames_since_partial: 0,
                 expected_words: options.expected_words,
                 partials: options.partials,
+                end_needs_words: options.end_needs_words,
                 pause_frames: 0,
                 last_speech_pushed: None,
             }),
@@ -301,7 +315,16 @@ impl SessionInner {
                 Decision::SpeechStarted => {
                     let _ = self.events.try_send(RecognitionEvent::SpeechStarted);
                 }
-                Decision::EndOfSpeech => end = Some(TurnEnd::EndOfSpeech),
+                Decision::EndOfSpeech => {
+                    if work.end_needs_words && words_heard(&mut work) == 0 {
+                        // Noise taken for speech, before the answer: keep
+                        // listening for it.
+                        work.endpointer.resume();
+                        work.pause_frames = 0;
+                    } else {
+                        end = Some(TurnEnd::EndOfSpeech);
+                    }
+                }
                 Decision::NoSpeech => end = Some(TurnEnd::NoSpeech),
                 Decision::MaxDuration => end = Some(TurnEnd::MaxDuration),
                 Decision::Listening => {
@@ -374,7 +397,13 @@ impl SessionInner {
             _ => {
                 work.feed();
                 let started = Instant::now();
-                let mut result = Transcript::from_vosk(work.recognizer.final_result());
+                let last = Transcript::from_vosk(work.recognizer.final_result());
+                let max = work.max_alternatives;
+                let mut result = std::mem::take(&mut work.segments)
+                    .into_iter()
+                    .chain(std::iter::once(last))
+                    .reduce(|heard, next| join_segments(&heard, &next, max))
+                    .unwrap_or_default();
                 if let Some((filler, penalty)) = work.filler.as_mut() {
                     let heard = Transcript::from_vosk(filler.final_result());
                     merge_filler(&mut result, heard.into_iter().next(), *penalty);
@@ -414,8 +443,16 @@ impl Work {
             return;
         }
         let started = Instant::now();
-        // A rejected buffer only happens for absurd lengths; treat it as noise.
-        let _ = self.recognizer.accept_waveform(&self.unfed);
+        // Vosk ends an utterance on its own after a pause (the model's
+        // endpoint rules, 0.5 s of silence and more); what it heard is then
+        // only in `result()`, and `final_result()` would start after it. A
+        // rejected buffer only happens for absurd lengths; treat it as noise.
+        if let Ok(vosk::DecodingState::Finalized) = self.recognizer.accept_waveform(&self.unfed) {
+            let heard = Transcript::from_vosk(self.recognizer.result());
+            if !heard.is_empty() {
+                self.segments.push(heard);
+            }
+        }
         if let Some((filler, _)) = self.filler.as_mut() {
             let _ = filler.accept_waveform(&self.unfed);
         }
@@ -441,15 +478,54 @@ fn merge_filler(alternatives: &mut Vec<Alternative>, filler: Option<Alternative>
     alternatives.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
 }
 
+/// The alternatives of two pieces of one turn that Vosk decoded apart:
+/// every pair, its words in order and its score the sum (log-likelihoods of
+/// consecutive audio add up), best first, at most `max` of them. An empty
+/// piece leaves the other as it is.
+fn join_segments(first: &[Alternative], second: &[Alternative], max: usize) -> Vec<Alternative> {
+    if first.is_empty() || second.is_empty() {
+        return if first.is_empty() { second } else { first }.to_vec();
+    }
+    let mut joined: Vec<Alternative> = first
+        .iter()
+        .flat_map(|a| {
+            second.iter().map(move |b| Alternative {
+                text: format!("{} {}", a.text, b.text),
+                confidence: a.confidence + b.confidence,
+                filler: a.filler || b.filler,
+                words: a.words.iter().chain(&b.words).cloned().collect(),
+            })
+        })
+        .collect();
+    joined.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    joined.truncate(max.max(1));
+    joined
+}
+
 /// Whether the words heard so far reach the number expected.
 fn answer_complete(work: &mut Work) -> bool {
     let Some(expected) = work.expected_words else {
         return false;
     };
+    expected > 0 && words_heard(work) >= expected
+}
+
+/// Words (not `[unk]`) heard so far: what Vosk finalised, by its best
+/// alternatives, and its partial result.
+fn words_heard(work: &mut Work) -> usize {
     work.feed();
     let text = partial_text(&mut work.recognizer);
-    let heard = text.split_whitespace().filter(|w| *w != "[unk]").count();
-    expected > 0 && heard >= expected
+    // What Vosk already finalised counts too: its best words.
+    let finalised = work
+        .segments
+        .iter()
+        .filter_map(|s| s.first())
+        .map(|a| a.text.as_str());
+    finalised
+        .chain(std::iter::once(text.as_str()))
+        .flat_map(str::split_whitespace)
+        .filter(|w| *w != "[unk]")
+        .count()
 }
 
 fn partial_text(recognizer: &mut vosk::Recognizer) -> String {
@@ -460,4 +536,35 @@ fn partial_text(recognizer: &mut vosk::Recognizer) -> String {
 /// itself is still consistent, so carry on with it.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alternative(text: &str, confidence: f32) -> Alternative {
+        Alternative {
+            text: text.into(),
+            confidence,
+            filler: false,
+            words: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn pieces_vosk_decoded_apart_join_best_first() {
+        let first = [alternative("하얀", 50.0), alternative("하나", 49.0)];
+        let second = [alternative("말", 40.0), alternative("말 소", 39.5)];
+        let joined = join_segments(&first, &second, 3);
+        assert_eq!(
+            joined
+                .iter()
+                .map(|a| (a.text.as_str(), a.confidence))
+                .collect::<Vec<_>>(),
+            [("하얀 말", 90.0), ("하얀 말 소", 89.5), ("하나 말", 89.0)]
+        );
+        // An empty piece changes nothing.
+        assert_eq!(join_segments(&first, &[], 5), first);
+        assert_eq!(join_segments(&[], &second, 5), second);
+    }
 }

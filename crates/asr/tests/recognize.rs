@@ -464,3 +464,46 @@ fn the_filler_joins_the_alternatives_of_its_vocabulary_only() {
     let other = recognize(&rec, &vocabulary_mode(), &audio);
     assert!(other.alternatives.iter().all(|a| !a.filler), "{other:?}");
 }
+
+/// A burst of line noise before the caller begins, quiet (-45 to -37 dBFS:
+/// above the floor the end-pointer starts from, too quiet for the
+/// recognizer to hear a word in) and rising (so not steady enough to be
+/// taken for the floor), then a second of quiet and the phrase: the
+/// end-pointer takes the burst for speech, as it took the accuracy
+/// benchmark's leading pink noise.
+fn noise_burst_then(audio: &[i16]) -> Vec<i16> {
+    let mut seed: u32 = 11;
+    let mut noise = |amplitude: f32| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        (((seed >> 16) as f32 / 32768.0 - 1.0) * amplitude) as i16
+    };
+    let mut out = Vec::new();
+    for frame in 0..14 {
+        let amplitude = 500.0 * 1.1f32.powi(frame);
+        out.extend((0..FRAME).map(|_| noise(amplitude)));
+    }
+    out.extend((0..50 * FRAME).map(|_| noise(30.0)));
+    out.extend_from_slice(audio);
+    out
+}
+
+#[test]
+fn a_noise_burst_before_the_answer_does_not_end_the_turn() {
+    let rec = recognizer();
+    let audio = noise_burst_then(&speech(PASSPHRASE, "ko", 140, Channel::Telephone));
+    let t = recognize(&rec, &vocabulary_mode(), &audio);
+    assert_eq!(t.reason, TurnEnd::EndOfSpeech, "{t:?}");
+    assert!(heard(&t, PASSPHRASE), "{t:?}");
+    // Without the rule the burst ends the turn before the phrase.
+    let cut = recognize(
+        &rec,
+        &ListenOptions {
+            end_needs_words: false,
+            ..vocabulary_mode()
+        },
+        &audio,
+    );
+    assert_eq!(cut.reason, TurnEnd::EndOfSpeech, "{cut:?}");
+    assert!(!heard(&cut, PASSPHRASE), "{cut:?}");
+    assert!(cut.audio < Duration::from_millis(1500), "{cut:?}");
+}

@@ -476,9 +476,12 @@ impl Config {
         for (key, value) in [
             ("passphrase.margin", rule.margin),
             ("passphrase.extra_word_cost", rule.extra_word_cost),
+            ("passphrase.trailing_word_cost", rule.trailing_word_cost),
+            ("passphrase.repeat_max_gap", rule.repeat_max_gap),
+            ("passphrase.inside_lead", rule.inside_lead),
         ] {
             if !(value.is_finite() && value >= 0.0) {
-                return Err(bad(key, format!("{value} is not a score of 0 or more")));
+                return Err(bad(key, format!("{value} is not a number of 0 or more")));
             }
         }
         if rule.max_candidates == 0 {

@@ -220,7 +220,6 @@ impl Listener {
                 .as_ref()
                 .and_then(|d| d.alternatives.get(i))
                 .map(|c| {
-                    let cost = c.below_best + c.extra_words as f32 * rule.extra_word_cost;
                     let timing = c
                         .timing
                         .map(|t| {
@@ -231,9 +230,10 @@ impl Listener {
                         })
                         .unwrap_or_default();
                     format!(
-                        "   [{:.2} below best, {} extra, cost {cost:.2}{timing}: {}]",
+                        "   [{:.2} below best, {} extra, cost {:.2}{timing}: {}]",
                         c.below_best,
                         c.extra_words,
+                        c.cost,
                         verdict_text(c.verdict)
                     )
                 })
@@ -294,15 +294,20 @@ fn verdict_text(verdict: Verdict) -> &'static str {
         Verdict::NoMatch => "no match",
         Verdict::NotCounted => "not counted",
         Verdict::NotChecked => "not checked",
-        Verdict::WordsInside => "words inside the phrase: rejects",
+        Verdict::WordsInside => {
+            "words inside the phrase, above the match or within inside_lead: rejects"
+        }
         Verdict::Rival => "a rival within min_lead: rejects",
         Verdict::Stretched => "the phrase's words apart or drawn out: rejects",
     }
 }
 
 fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
+    if decision.merged {
+        println!("merged:     the verdicts above are of the alternatives with repeated words counted once");
+    }
     println!(
-        "decision:   {} (margin {:.2}, extra word cost {:.2}, at most {} extra words{}{}{})",
+        "decision:   {} (margin {:.2}, extra word cost {:.2} before the phrase and {:.2} after, at most {} extra words{}{}{}{}{})",
         if !heard {
             "silence (falls back to the code)"
         } else if decision.accepted {
@@ -312,6 +317,7 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
         },
         rule.margin,
         rule.extra_word_cost,
+        rule.trailing_word_cost,
         rule.max_extra_words,
         if rule.reject_words_inside {
             ", words inside reject"
@@ -323,7 +329,17 @@ fn print_decision(heard: bool, decision: &Decision, rule: &MatchRule) {
         } else {
             String::new()
         },
-        timing_text(rule)
+        if rule.inside_lead > 0.0 {
+            format!(", inside lead {:.2}", rule.inside_lead)
+        } else {
+            String::new()
+        },
+        timing_text(rule),
+        if rule.merge_repeated_words {
+            format!(", repeats within {:.2} s merged", rule.repeat_max_gap)
+        } else {
+            String::new()
+        }
     );
 }
 

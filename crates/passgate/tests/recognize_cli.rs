@@ -137,7 +137,7 @@ fn recognize_decides_near_misses_as_the_call_would() {
         .find(|l| l.trim_start().starts_with("1."))
         .unwrap_or_else(|| panic!("an alternative: {out}"));
     assert!(
-        first.ends_with("words inside the phrase: rejects]"),
+        first.ends_with("words inside the phrase, above the match or within inside_lead: rejects]"),
         "{out}"
     );
     let lower = out
@@ -149,6 +149,11 @@ fn recognize_decides_near_misses_as_the_call_would() {
     let out = said("빨간 말");
     assert!(decision(&out).starts_with("rejected"), "{out}");
     assert!(decision(&out).contains("margin 0.50"), "{out}");
+    assert!(
+        decision(&out).contains("0.60 before the phrase and 0.45 after"),
+        "{out}"
+    );
+    assert!(decision(&out).contains("inside lead 1.50"), "{out}");
 }
 
 /// Each alternative's word timings are printed under it, the matched run's

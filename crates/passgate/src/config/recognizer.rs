@@ -92,6 +92,9 @@ pub struct ListenConfig {
     pub margin_db: f32,
     /// Frames quieter than this (dBFS) are never voiced.
     pub min_level_dbfs: f32,
+    /// The end of speech ends a turn only once a word was heard; before,
+    /// the "speech" was noise and listening goes on.
+    pub end_needs_words: bool,
 }
 
 impl Default for ListenConfig {
@@ -105,6 +108,7 @@ impl Default for ListenConfig {
             min_speech_ms: e.min_speech.as_millis() as u64,
             margin_db: e.margin_db,
             min_level_dbfs: e.min_level_dbfs,
+            end_needs_words: options.end_needs_words,
         }
     }
 }
@@ -126,6 +130,7 @@ impl ListenConfig {
             },
             // The call decides on the final result only.
             partials: false,
+            end_needs_words: self.end_needs_words,
             ..defaults
         }
     }

@@ -60,11 +60,13 @@ fn every_listening_setting_reaches_the_turns_options() {
     let config = load_text(
         "[asr.listen]\nmax_alternatives = 3\nend_silence_ms = 900\n\
          end_silence_when_complete_ms = 150\nmin_speech_ms = 250\n\
-         margin_db = 12.0\nmin_level_dbfs = -45.0\n",
+         margin_db = 12.0\nmin_level_dbfs = -45.0\nend_needs_words = false\n",
     )
     .unwrap();
     let options = config.asr.listen.options();
     assert_eq!(options.max_alternatives, 3);
+    assert!(!options.end_needs_words);
+    assert!(Config::default().asr.listen.options().end_needs_words);
     let e = options.endpointer;
     assert_eq!(e.end_silence, Duration::from_millis(900));
     assert_eq!(e.end_silence_when_complete, Duration::from_millis(150));
