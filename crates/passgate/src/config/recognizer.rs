@@ -65,7 +65,7 @@ impl Default for AsrConfig {
             workers: 0,
             max_sessions: 0,
             admit_max_lag_ms: 300,
-            admit_max_load: 0.35,
+            admit_max_load: 0.6,
             admit_window_secs: 20,
             listen: ListenConfig::default(),
             decoys: DecoysConfig::default(),
