@@ -49,12 +49,12 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "a word after the passphrase costs more than the margin: the code",
+        name: "a word before the passphrase costs more than the margin: the code",
         configure: defaults,
         script: &[
             KNOWN_CALLER,
             &[
-                Say(&["하얀 말 아니요"]),
+                Say(&["아니요 하얀 말"]),
                 Verify,
                 Sent,
                 Played,
