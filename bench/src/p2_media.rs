@@ -85,7 +85,8 @@ pub(crate) fn overrides(plan: &Plan, prompt: &str) -> Vec<(&'static str, String)
         ("PASSGATE_SIP__MAX_CALLS", (plan.most() + 100).to_string()),
         // The callers stay in number entry and never reach the recognizer;
         // admission by its predicted load would count each as a passphrase
-        // turn to come and refuse most of a step set up at 200 calls/s.
+        // turn to come and refuse most of a step whose calls all arrive
+        // within seconds.
         ("PASSGATE_ASR__ADMIT_MAX_LOAD", "0".to_string()),
         // An RTP + RTCP pair per call.
         ("PASSGATE_RTP__PORT_RANGE", "20000-29999".to_string()),

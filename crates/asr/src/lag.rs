@@ -6,46 +6,19 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long one window of waits lasts; the lag is the longest wait of the
-/// current and the previous window, so it falls back to zero within two
-/// windows of the last wait.
-const WINDOW: Duration = Duration::from_secs(1);
+use crate::recent::Recent;
 
+/// The lag is the longest wait of the current and the previous window
+/// ([`Recent`]), so it falls back to zero within two windows of the last.
 #[derive(Debug)]
 pub(crate) struct Lag {
-    windows: Mutex<Windows>,
-}
-
-#[derive(Debug)]
-struct Windows {
-    started: Instant,
-    current: Duration,
-    previous: Duration,
-}
-
-impl Windows {
-    fn roll(&mut self, now: Instant) {
-        let age = now.saturating_duration_since(self.started);
-        if age >= 2 * WINDOW {
-            self.previous = Duration::ZERO;
-            self.current = Duration::ZERO;
-            self.started = now;
-        } else if age >= WINDOW {
-            self.previous = self.current;
-            self.current = Duration::ZERO;
-            self.started += WINDOW;
-        }
-    }
+    windows: Mutex<Recent>,
 }
 
 impl Lag {
     pub(crate) fn new(now: Instant) -> Lag {
         Lag {
-            windows: Mutex::new(Windows {
-                started: now,
-                current: Duration::ZERO,
-                previous: Duration::ZERO,
-            }),
+            windows: Mutex::new(Recent::new(now)),
         }
     }
 

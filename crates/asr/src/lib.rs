@@ -17,6 +17,7 @@ mod lexicon;
 mod load;
 mod model;
 mod pool;
+mod recent;
 mod session;
 mod transcript;
 mod vocabulary;

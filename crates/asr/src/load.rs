@@ -6,9 +6,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long one window of busy time lasts; the busy share is over the
-/// current and the previous window.
-const WINDOW: Duration = Duration::from_secs(1);
+use crate::recent::{Recent, WINDOW};
+
 /// Weight of the newest turn in the running mean of a turn's cost.
 const TURN_WEIGHT: f64 = 0.05;
 
@@ -32,35 +31,17 @@ pub(crate) struct Load {
 
 #[derive(Debug)]
 struct State {
-    started: Instant,
-    current: Duration,
-    previous: Duration,
+    /// Busy time of the current and the previous window.
+    busy: Recent,
     turn_cost_secs: Option<f64>,
     turns: u64,
-}
-
-impl State {
-    fn roll(&mut self, now: Instant) {
-        let age = now.saturating_duration_since(self.started);
-        if age >= 2 * WINDOW {
-            self.previous = Duration::ZERO;
-            self.current = Duration::ZERO;
-            self.started = now;
-        } else if age >= WINDOW {
-            self.previous = self.current;
-            self.current = Duration::ZERO;
-            self.started += WINDOW;
-        }
-    }
 }
 
 impl Load {
     pub(crate) fn new(now: Instant) -> Load {
         Load {
             state: Mutex::new(State {
-                started: now,
-                current: Duration::ZERO,
-                previous: Duration::ZERO,
+                busy: Recent::new(now),
                 turn_cost_secs: None,
                 turns: 0,
             }),
@@ -74,8 +55,8 @@ impl Load {
     /// A worker spent `busy` on one pass, ending at `now`.
     pub(crate) fn record_busy(&self, now: Instant, busy: Duration) {
         let mut s = self.lock();
-        s.roll(now);
-        s.current += busy;
+        s.busy.roll(now);
+        s.busy.current += busy;
     }
 
     /// A turn finished having cost the recognizer `processing`.
@@ -91,9 +72,10 @@ impl Load {
 
     pub(crate) fn read(&self, now: Instant, workers: usize) -> PoolLoad {
         let mut s = self.lock();
-        s.roll(now);
-        let span = WINDOW + now.saturating_duration_since(s.started);
-        let busy = (s.current + s.previous).as_secs_f64() / (span.as_secs_f64() * workers as f64);
+        s.busy.roll(now);
+        let span = WINDOW + now.saturating_duration_since(s.busy.started);
+        let busy = (s.busy.current + s.busy.previous).as_secs_f64()
+            / (span.as_secs_f64() * workers as f64);
         PoolLoad {
             busy: busy.clamp(0.0, 1.0),
             turn_cost: s.turn_cost_secs.map(Duration::from_secs_f64),
