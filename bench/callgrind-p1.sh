@@ -26,7 +26,7 @@ work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cd "$root"
 PASSGATE_SIP__LISTEN=127.0.0.1:$port PASSGATE_HTTP__LISTEN=127.0.0.1:0 \
-  PASSGATE_DATABASE__URL=sqlite://$work/passgate.db PASSGATE_DATABASE__AUDIT_SPOOL=$work/audit.spool \
+  PASSGATE_DATABASE__URL=sqlite://$work/passgate.db PASSGATE_DATABASE__AUDIT_SPOOL=$work/audit.spool PASSGATE_ASR__ADMIT_LEARNT_FILE=$work/admission.json \
   PASSGATE_LOG__LEVEL=warn PASSGATE_PROMPTS__CACHE_DIR=$root/target/prompt-cache \
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.out.%p" \
   "$binary" run --config config/passgate.toml >"$work/stdout" 2>"$work/agent.log" &

@@ -15,7 +15,7 @@ trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 PASSGATE_SIP__LISTEN=127.0.0.1:0 PASSGATE_HTTP__LISTEN=127.0.0.1:0 \
 PASSGATE_DATABASE__URL="sqlite://$work/soak.db" PASSGATE_LOG__LEVEL=warn \
-PASSGATE_DATABASE__AUDIT_SPOOL="$work/audit.spool" \
+PASSGATE_DATABASE__AUDIT_SPOOL="$work/audit.spool" PASSGATE_ASR__ADMIT_LEARNT_FILE="$work/admission.json" \
 PASSGATE_SIP__MAX_CALLS=2000 \
   "$bin" run --config config/passgate.toml >"$work/out" 2>"$work/log" &
 pid=$!

@@ -40,13 +40,25 @@ impl Agent {
         // are configuration keys to it); BENCH_AGENT_ROOT: the checkout it
         // was built from, whose configuration it runs with (an earlier
         // build may refuse a later key).
-        let root = std::env::var_os("BENCH_AGENT_ROOT")
-            .map(PathBuf::from)
-            .unwrap_or_else(workspace);
+        let root = Agent::root();
         let binary = std::env::var_os("BENCH_AGENT_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target/release/passgate"));
         Agent::start_at(&root, &binary, env)
+    }
+
+    /// The checkout whose configuration the agent runs with.
+    fn root() -> PathBuf {
+        std::env::var_os("BENCH_AGENT_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(workspace)
+    }
+
+    /// Whether the agent `start` runs knows the configuration key `key`
+    /// (its shipped configuration names it).
+    pub fn knows(key: &str) -> bool {
+        let config = std::fs::read_to_string(Agent::root().join("config/passgate.toml"));
+        config.is_ok_and(|text| text.contains(key))
     }
 
     /// Starts `binary` from the checkout `root` it was built from, with that
@@ -79,6 +91,15 @@ impl Agent {
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?);
+        // What admission learns stays with this agent, unless the caller
+        // hands it a file; an earlier build does not know the key.
+        let config = std::fs::read_to_string(root.join("config/passgate.toml")).unwrap_or_default();
+        if config.contains("admit_learnt_file") {
+            cmd.env(
+                "PASSGATE_ASR__ADMIT_LEARNT_FILE",
+                dir.path().join("admission.json"),
+            );
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -48,6 +48,11 @@ struct StepResult {
     agent_cpu_per_call: Duration,
     agent_rss_mib: f64,
     generator_cores: f64,
+    /// Cores every other process on the machine kept busy, and cores the
+    /// hypervisor gave to other guests, over the step: what the agent and
+    /// the generator shared the machine with.
+    others_cores: f64,
+    steal_cores: f64,
     wall: Duration,
 }
 
@@ -106,7 +111,10 @@ fn percentile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
 }
 
 /// `BENCH_P5_STEPS=3,250,375`: these steps only, and no admission step
-/// after them. `BENCH_P5_LOG=DIR`: the agent logs each call's decision
+/// after them. The steps run on one node restarted between them: each
+/// step's agent starts from what admission learnt in the step before
+/// (`asr.admit_learnt_file`), as a node restarted in service would; the
+/// first starts fresh. `BENCH_P5_LOG=DIR`: the agent logs each call's decision
 /// latency (debug) and its log is kept as DIR/p5-N.log.
 pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
     let chosen: Option<Vec<usize>> = std::env::var("BENCH_P5_STEPS").ok().map(|v| {
@@ -126,9 +134,17 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
         .enable_all()
         .build()?;
     let mut done: Vec<StepResult> = Vec::new();
+    let node = tempfile::tempdir()?;
+    let learnt = Agent::knows("admit_learnt_file").then(|| node.path().join("admission.json"));
     let run = |index: usize, n: usize, done: &mut Vec<StepResult>| -> anyhow::Result<bool> {
         eprintln!("P5: {n} callers at once");
-        let step = runtime.block_on(run_step(index, n, &right_frames, &wrong_frames))?;
+        let step = runtime.block_on(run_step(
+            index,
+            n,
+            &right_frames,
+            &wrong_frames,
+            learnt.as_deref(),
+        ))?;
         eprintln!(
             "P5: {n}: {}/{} right, {} refused, decision p95 {:?}",
             step.right(),
@@ -266,6 +282,7 @@ async fn run_step(
     n: usize,
     right: &Arc<[Arc<[u8]>]>,
     wrong: &Arc<[Arc<[u8]>]>,
+    learnt: Option<&std::path::Path>,
 ) -> anyhow::Result<StepResult> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("p5.db");
@@ -277,7 +294,7 @@ async fn run_step(
     } else {
         "warn"
     };
-    let agent = Agent::start(&[
+    let mut env = vec![
         ("PASSGATE_LOG__LEVEL", level.to_string()),
         (
             "PASSGATE_DATABASE__URL",
@@ -288,7 +305,14 @@ async fn run_step(
         ("PASSGATE_SMS__WEBHOOK__FROM", "+15550009999".into()),
         ("PASSGATE_SMS__WEBHOOK__SECRET", "p5-sink".into()),
         ("PASSGATE_SIP__MAX_CALLS", (n + 50).to_string()),
-    ])?;
+    ];
+    if let Some(path) = learnt {
+        env.push((
+            "PASSGATE_ASR__ADMIT_LEARNT_FILE",
+            path.display().to_string(),
+        ));
+    }
+    let agent = Agent::start(&env)?;
     let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
     let local_sip = sip.local_addr()?;
     let mut routes: HashMap<String, mpsc::UnboundedSender<Message>> = HashMap::new();
@@ -321,6 +345,7 @@ async fn run_step(
     });
     let agent_before = proc_stats::sample(agent.pid())?;
     let own_before = proc_stats::sample(std::process::id())?;
+    let machine_before = proc_stats::machine()?;
     let peak = proc_stats::PeakRss::watch(agent.pid());
     let started = Instant::now();
     let mut calls = Vec::new();
@@ -344,14 +369,20 @@ async fn run_step(
         std::fs::copy(agent.log_path(), dir.join(format!("p5-{n}.log")))?;
     }
     let own_after = proc_stats::sample(std::process::id())?;
+    let machine_after = proc_stats::machine()?;
     mux.abort();
+    let agent_cores = proc_stats::cores_used(&agent_before, &agent_after);
+    let generator_cores = proc_stats::cores_used(&own_before, &own_after);
+    let (busy_cores, steal_cores) = proc_stats::machine_cores(&machine_before, &machine_after);
     let agent_cpu = agent_after.cpu.saturating_sub(agent_before.cpu);
     Ok(StepResult {
         n,
-        agent_cores: proc_stats::cores_used(&agent_before, &agent_after),
+        agent_cores,
         agent_cpu_per_call: agent_cpu / n.max(1) as u32,
         agent_rss_mib: peak.finish() as f64 / 1024.0 / 1024.0,
-        generator_cores: proc_stats::cores_used(&own_before, &own_after),
+        generator_cores,
+        others_cores: (busy_cores - agent_cores - generator_cores).max(0.0),
+        steal_cores,
         wall,
         results,
     })
@@ -434,6 +465,8 @@ fn section(steps: &[StepResult]) -> Section {
                 format!("{}", s.agent_cpu_per_call.as_millis()),
                 format!("{:.0}", s.agent_rss_mib),
                 format!("{:.2}", s.generator_cores),
+                format!("{:.2}", s.others_cores),
+                format!("{:.2}", s.steal_cores),
                 format!("{:.0}", s.wall.as_secs_f64()),
             ]
         })
@@ -463,7 +496,11 @@ fn section(steps: &[StepResult]) -> Section {
          Decision = end of the caller's speech → first audio of the agent's next prompt \
          (end-pointing, recognition, the Argon2 check and the next prompt's rendering). \
          Jitter = |inter-arrival − 20 ms| of the agent's packets at the caller. CPU per call = \
-         the agent's CPU over the step / N.\n\n{}\n",
+         the agent's CPU over the step / N. Other processes' cores = the machine's busy time \
+         (/proc/stat) less the agent's and the generator's; stolen cores = the time the \
+         hypervisor gave other guests while this machine wanted to run. The steps run on one \
+         node restarted between them: each starts from what admission learnt in the step \
+         before (`asr.admit_learnt_file`); the first starts fresh.\n\n{}\n",
         table(
             &[
                 "N",
@@ -476,6 +513,8 @@ fn section(steps: &[StepResult]) -> Section {
                 "agent CPU ms/call",
                 "agent peak RSS MiB",
                 "generator cores",
+                "other processes' cores",
+                "stolen cores",
                 "step s",
             ],
             &rows

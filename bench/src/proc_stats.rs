@@ -76,6 +76,50 @@ pub fn cores_used(from: &Sample, to: &Sample) -> f64 {
     to.cpu.saturating_sub(from.cpu).as_secs_f64() / wall
 }
 
+/// The whole machine's CPU time so far, from the first line of /proc/stat:
+/// what every process used, and what the hypervisor gave to other guests
+/// while this one wanted to run (steal).
+#[derive(Debug, Clone, Copy)]
+pub struct MachineSample {
+    pub at: Instant,
+    /// user + nice + system + irq + softirq.
+    pub busy: Duration,
+    pub steal: Duration,
+}
+
+pub fn machine() -> anyhow::Result<MachineSample> {
+    let at = Instant::now();
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .ok_or_else(|| anyhow::anyhow!("no cpu line in /proc/stat"))?
+        .split_whitespace()
+        .map(|f| f.parse::<u64>())
+        .collect::<Result<_, _>>()?;
+    // user nice system idle iowait irq softirq steal ...
+    let field = |i: usize| fields.get(i).copied().unwrap_or(0);
+    let ticks = |t: u64| Duration::from_secs_f64(t as f64 / TICKS_PER_SECOND);
+    Ok(MachineSample {
+        at,
+        busy: ticks(field(0) + field(1) + field(2) + field(5) + field(6)),
+        steal: ticks(field(7)),
+    })
+}
+
+/// Cores the machine kept busy and cores stolen from it between two samples.
+pub fn machine_cores(from: &MachineSample, to: &MachineSample) -> (f64, f64) {
+    let wall = to.at.duration_since(from.at).as_secs_f64();
+    if wall <= 0.0 {
+        return (0.0, 0.0);
+    }
+    (
+        to.busy.saturating_sub(from.busy).as_secs_f64() / wall,
+        to.steal.saturating_sub(from.steal).as_secs_f64() / wall,
+    )
+}
+
 /// Highest RSS seen while `work` runs, sampled every 100 ms.
 pub struct PeakRss {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -123,5 +167,19 @@ mod tests {
         assert!(b.cpu >= a.cpu);
         assert!(a.rss_bytes > 1024 * 1024, "RSS {}", a.rss_bytes);
         assert!(cores_used(&a, &b) >= 0.0);
+    }
+
+    #[test]
+    fn reads_the_machine() {
+        let a = machine().unwrap();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let b = machine().unwrap();
+        assert!(b.busy > a.busy, "{a:?} {b:?}");
+        let (busy, steal) = machine_cores(&a, &b);
+        assert!(busy > 0.0 && steal >= 0.0, "{busy} {steal}");
     }
 }

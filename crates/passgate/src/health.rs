@@ -18,7 +18,7 @@ use sip::driver::SipHandle;
 
 use crate::metrics::Metrics;
 use crate::recognizer_admission::{
-    AdmissionLimits, AdmissionTicket, PoolReading, RecognizerAdmission, Refusal,
+    AdmissionLimits, AdmissionTicket, LearntFile, PoolReading, RecognizerAdmission, Refusal,
 };
 
 /// How often the watcher asks the store whether it answers.
@@ -108,11 +108,23 @@ impl Health {
     /// New calls wait while the recognizer is behind, or would be with
     /// them (`crate::recognizer_admission`): past capacity every caller's
     /// decision would come late.
-    pub fn admit_by_recognizer_load(&self, recognizer: Recognizer, limits: AdmissionLimits) {
+    /// Starts from what admission `learnt` before a restart, if anything.
+    pub fn admit_by_recognizer_load(
+        &self,
+        recognizer: Recognizer,
+        limits: AdmissionLimits,
+        learnt: Option<LearntFile>,
+    ) {
+        let admission = RecognizerAdmission::resume(limits, learnt, Instant::now());
         let _ = self.recognizer.set(RecognizerGate {
             recognizer,
-            admission: Arc::new(Mutex::new(RecognizerAdmission::new(limits))),
+            admission: Arc::new(Mutex::new(admission)),
         });
+    }
+
+    /// What admission has learnt so far, to keep across a restart.
+    pub fn admission_learnt(&self) -> Option<LearntFile> {
+        Some(self.recognizer.get()?.admission().learnt())
     }
 
     /// How far behind the recognizer is, and its predicted load, when it
@@ -192,6 +204,35 @@ impl Health {
         } else {
             Err(why.join("; "))
         }
+    }
+}
+
+/// How often what admission has learnt is written to its file.
+const KEEP_LEARNT_EVERY: Duration = Duration::from_secs(10);
+
+/// Writes what admission has learnt to `path` every `KEEP_LEARNT_EVERY`
+/// (the server writes it once more on the way out). A failed write is
+/// logged once per kind of failure and retried.
+pub async fn keep_admission_learnt(health: Arc<Health>, path: std::path::PathBuf) {
+    let mut last_error = String::new();
+    loop {
+        tokio::time::sleep(KEEP_LEARNT_EVERY).await;
+        match save_admission_learnt(&health, &path) {
+            Ok(()) => last_error.clear(),
+            Err(e) if e != last_error => {
+                tracing::warn!(error = %e, "could not keep what admission learnt (asr.admit_learnt_file)");
+                last_error = e;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Writes what admission has learnt to `path` now.
+pub fn save_admission_learnt(health: &Health, path: &std::path::Path) -> Result<(), String> {
+    match health.admission_learnt() {
+        Some(learnt) => learnt.save(path).map_err(|e| e.to_string()),
+        None => Ok(()),
     }
 }
 

@@ -130,14 +130,31 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
         })?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
+    let learnt_file = Some(config.asr.admit_learnt_file.clone())
+        .filter(|path| !path.as_os_str().is_empty() && recognizer.is_some());
     if let Some(recognizer) = &recognizer {
+        let window = Duration::from_secs(config.asr.admit_window_secs);
+        let learnt = match &learnt_file {
+            Some(path) => match crate::recognizer_admission::LearntFile::load(path, window) {
+                Ok(learnt) => learnt,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admission starts from its priors (asr.admit_learnt_file)");
+                    None
+                }
+            },
+            None => None,
+        };
+        if learnt.is_some() {
+            tracing::info!(path = %config.asr.admit_learnt_file.display(), "admission resumes from what it learnt before");
+        }
         health.admit_by_recognizer_load(
             recognizer.clone(),
             crate::recognizer_admission::AdmissionLimits {
                 max_lag: Duration::from_millis(config.asr.admit_max_lag_ms),
                 max_load: config.asr.admit_max_load,
-                window: Duration::from_secs(config.asr.admit_window_secs),
+                window,
             },
+            learnt,
         );
     }
     if store.backend() == auth::store::Backend::Sqlite {
@@ -267,6 +284,13 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
         move || ports.media.ports.probe(),
     ));
 
+    if let Some(path) = &learnt_file {
+        tokio::spawn(crate::health::keep_admission_learnt(
+            health.clone(),
+            path.clone(),
+        ));
+    }
+
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let mut drain_deadline: Option<tokio::time::Instant> = None;
@@ -295,6 +319,11 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
                 tracing::warn!(calls = services.metrics.live_calls(), "drain deadline reached; exiting with calls in progress");
                 break;
             }
+        }
+    }
+    if let Some(path) = &learnt_file {
+        if let Err(e) = crate::health::save_admission_learnt(&health, path) {
+            tracing::warn!(error = %e, "could not keep what admission learnt (asr.admit_learnt_file)");
         }
     }
     // SIP has forgotten the calls; their tasks may still be writing the

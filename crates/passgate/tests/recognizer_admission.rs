@@ -100,3 +100,116 @@ fn a_recognizer_falling_behind_turns_new_calls_away_until_it_catches_up() {
     }
     assert!(agent.is_running());
 }
+
+/// What admission keeps across restarts, as the node writes it: callers who
+/// all listen 8 s after they are let in, and turns costing 400 ms.
+fn learnt_file_of_crowding_callers(path: &std::path::Path) {
+    let mut delays = vec![0.0; 40];
+    delays[16] = 1.0;
+    let text = serde_json::json!({
+        "version": 1,
+        "step_ms": 500,
+        "delays": delays,
+        "listen_share": 1.0,
+        "turn_cost_ms": 400.0,
+    });
+    std::fs::write(path, text.to_string()).unwrap();
+}
+
+/// INVITEs `count` callers one after another; returns the answers. The
+/// callers admitted stay in their calls until dropped.
+fn burst(agent: &Agent, count: usize) -> (Vec<UdpCaller>, Vec<String>) {
+    (0..count)
+        .map(|_| {
+            UdpCaller::invite(
+                agent.sip,
+                &offer("127.0.0.1".parse().unwrap(), free_port(), ""),
+            )
+        })
+        .unzip()
+}
+
+#[test]
+fn a_node_that_learnt_its_callers_listen_together_turns_a_burst_away_by_the_second_their_turns_crowd(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let learnt = dir.path().join("admission.json");
+    learnt_file_of_crowding_callers(&learnt);
+    let learnt_env = learnt.to_str().unwrap();
+    let env = [
+        ("PASSGATE_ASR__WORKERS", "2"),
+        ("PASSGATE_ASR__ADMIT_MAX_LOAD", "0.6"),
+        ("PASSGATE_ASR__ADMIT_LEARNT_FILE", learnt_env),
+    ];
+    // 0.6 of 2 workers over any 2 s is 2.4 s of recognizer time: six
+    // turns of 400 ms, and the burst's turns all fall in the same 2 s.
+    let resumed = Agent::start(&env);
+    let (_callers, answers) = burst(&resumed, 20);
+    let admitted = answers
+        .iter()
+        .filter(|a| a.starts_with("SIP/2.0 200"))
+        .count();
+    let refused: Vec<&String> = answers
+        .iter()
+        .filter(|a| a.starts_with("SIP/2.0 503"))
+        .collect();
+    assert!(
+        (5..=8).contains(&admitted) && admitted + refused.len() == 20,
+        "{admitted} of 20 admitted: {answers:#?}"
+    );
+    assert!(
+        refused.iter().all(|a| a.contains("Retry-After:")),
+        "{refused:#?}"
+    );
+    assert_eq!(
+        resumed.metric("passgate_calls_refused_total{why=\"recognizer_load\"}"),
+        refused.len() as f64
+    );
+    let log = resumed.log_text();
+    assert!(
+        log.contains("admission resumes from what it learnt before")
+            && log.contains("recognizer load predicted"),
+        "{log}"
+    );
+    // A node that has learnt nothing takes the turns to come spread over
+    // the window: the same burst is let in whole.
+    let fresh_file = dir.path().join("fresh.json");
+    let fresh = Agent::start(&[
+        ("PASSGATE_ASR__WORKERS", "2"),
+        ("PASSGATE_ASR__ADMIT_MAX_LOAD", "0.6"),
+        (
+            "PASSGATE_ASR__ADMIT_LEARNT_FILE",
+            fresh_file.to_str().unwrap(),
+        ),
+    ]);
+    let (_callers, answers) = burst(&fresh, 20);
+    assert!(
+        answers.iter().all(|a| a.starts_with("SIP/2.0 200")),
+        "{answers:#?}"
+    );
+    // And keeps what it learns, within seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !fresh_file.exists() {
+        assert!(Instant::now() < deadline, "no {}", fresh_file.display());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fresh_file).unwrap()).unwrap();
+    assert_eq!(kept["delays"].as_array().map(Vec::len), Some(40), "{kept}");
+    // A file that is not admission's is named in the log and the node
+    // starts from the priors.
+    std::fs::write(&learnt, "not json").unwrap();
+    let broken = Agent::start(&env);
+    let (_callers, answers) = burst(&broken, 20);
+    assert!(
+        answers.iter().all(|a| a.starts_with("SIP/2.0 200")),
+        "{answers:#?}"
+    );
+    assert!(
+        broken
+            .log_text()
+            .contains("admission.json is not what admission keeps"),
+        "{}",
+        broken.log_text()
+    );
+}

@@ -23,13 +23,20 @@ pub struct AsrConfig {
     /// New calls are refused (503, OPTIONS too) while audio waits longer
     /// than this for a recognizer worker; 0 turns this admission off.
     pub admit_max_lag_ms: u64,
-    /// New calls are refused while the calls admitted over the last
-    /// `admit_window_secs`, each with a listening turn to come at the
-    /// recognizer time a turn has lately cost, would keep more than this
-    /// share of the recognizer workers busy; 0 turns this admission off.
+    /// New calls are refused while the turns predicted over any 2 s ahead
+    /// (the calls let in and not yet listening, at the delays to their
+    /// turns learnt from the calls lately, and the recognizer time a turn
+    /// has lately cost) would keep more than this share of the recognizer
+    /// workers busy; 0 turns this admission off.
     pub admit_max_load: f64,
-    /// About the time from a call's answer to the end of its listening turn.
+    /// The longest delay from a call's answer to its listening turn that
+    /// admission learns: about the time from a call's answer to the end of
+    /// its turn.
     pub admit_window_secs: u64,
+    /// Where admission keeps what it has learnt of the callers (the delays
+    /// to their turns, what a turn costs) across restarts; empty keeps
+    /// nothing.
+    pub admit_learnt_file: PathBuf,
     pub listen: ListenConfig,
     /// Words the passphrase turn listens for besides the vocabulary.
     pub decoys: DecoysConfig,
@@ -67,6 +74,7 @@ impl Default for AsrConfig {
             admit_max_lag_ms: 300,
             admit_max_load: 0.6,
             admit_window_secs: 20,
+            admit_learnt_file: PathBuf::from("data/admission.json"),
             listen: ListenConfig::default(),
             decoys: DecoysConfig::default(),
             filler: FillerConfig::default(),

@@ -79,6 +79,10 @@ impl Agent {
                 "PASSGATE_DATABASE__AUDIT_SPOOL",
                 dir.path().join("audit.spool"),
             )
+            .env(
+                "PASSGATE_ASR__ADMIT_LEARNT_FILE",
+                dir.path().join("admission.json"),
+            )
             // Synthesised prompts are shared by every test run.
             .env(
                 "PASSGATE_PROMPTS__CACHE_DIR",
