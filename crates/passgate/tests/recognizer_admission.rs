@@ -107,10 +107,12 @@ fn learnt_file_of_crowding_callers(path: &std::path::Path) {
     let mut delays = vec![0.0; 40];
     delays[16] = 1.0;
     let text = serde_json::json!({
-        "version": 1,
+        "version": 2,
         "step_ms": 500,
         "delays": delays,
+        "delay_calls": 512.0,
         "listen_share": 1.0,
+        "share_calls": 512.0,
         "turn_cost_ms": 400.0,
     });
     std::fs::write(path, text.to_string()).unwrap();

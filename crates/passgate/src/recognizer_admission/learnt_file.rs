@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::turn_schedule::{Learnt, STEP};
 
 /// The file's layout version; a file of another is not read.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LearntFile {
@@ -44,7 +44,10 @@ struct OnDisk {
     step_ms: u64,
     /// Per step after admission, the share of first turns beginning in it.
     delays: Vec<f64>,
+    /// How many calls the delays stand for.
+    delay_calls: f64,
     listen_share: f64,
+    share_calls: f64,
     turn_cost_ms: f64,
 }
 
@@ -77,7 +80,9 @@ impl LearntFile {
         }
         let learnt = Learnt {
             delays: disk.delays,
+            delay_calls: disk.delay_calls,
             listen_share: disk.listen_share,
+            share_calls: disk.share_calls,
         };
         if !learnt.fits(horizon) {
             return Err(invalid(format!(
@@ -101,7 +106,9 @@ impl LearntFile {
             version: VERSION,
             step_ms: STEP.as_millis() as u64,
             delays: self.learnt.delays.clone(),
+            delay_calls: self.learnt.delay_calls,
             listen_share: self.learnt.listen_share,
+            share_calls: self.learnt.share_calls,
             turn_cost_ms: self.turn_cost.as_secs_f64() * 1000.0,
         };
         let write = |source| LearntFileError::Write {

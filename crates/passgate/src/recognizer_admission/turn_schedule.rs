@@ -5,7 +5,7 @@
 //! entry), and that delay depends on the callers: a trunk of known numbers
 //! listens after the greeting, one of unknown numbers after typing. The
 //! schedule learns the delay's spread from the calls lately (a histogram
-//! over `STEP`s, each new delay weighing `LEARN_WEIGHT`), keeps the calls
+//! over `STEP`s, the mean over the last `MEMORY` calls), keeps the calls
 //! let in and not yet listening counted by the step they were let in, and
 //! from both predicts the turns due in each step ahead: a call that has
 //! waited `a` without listening is due in the steps after `a` in proportion
@@ -25,9 +25,15 @@ use std::time::{Duration, Instant};
 /// The schedule's resolution: of the delays learnt, of when calls were let
 /// in, and of the turns due.
 pub const STEP: Duration = Duration::from_millis(500);
-/// Weight of the newest call in the learnt spread of delays and in the
-/// share of calls that listen.
-pub const LEARN_WEIGHT: f64 = 0.05;
+/// How many calls what is learnt stands for at most: each of the last
+/// this many weighs about alike, older ones fade. Alike, because the order
+/// in which calls reach their turns says nothing: within a burst the calls
+/// with the longest delays listen last, and a memory of a few calls would
+/// hold only them.
+pub const MEMORY: f64 = 512.0;
+/// How many calls the priors stand for on a node that has learnt nothing:
+/// after as many calls, half of what it predicts is learnt.
+const PRIOR_CALLS: f64 = 32.0;
 
 /// What the schedule has learnt of the callers: kept across restarts so a
 /// restarted node does not meet its traffic as if it had never seen it.
@@ -36,8 +42,12 @@ pub struct Learnt {
     /// Per step after admission, the share of first turns beginning in it;
     /// the last step holds every later delay. Sums to 1.
     pub delays: Vec<f64>,
+    /// How many calls' delays `delays` stands for (at most `MEMORY`).
+    pub delay_calls: f64,
     /// The share of calls lately that went on to listen.
     pub listen_share: f64,
+    /// How many calls `listen_share` stands for (at most `MEMORY`).
+    pub share_calls: f64,
 }
 
 impl Learnt {
@@ -47,8 +57,29 @@ impl Learnt {
         let bins = bins_in(horizon);
         Learnt {
             delays: vec![1.0 / bins as f64; bins],
+            delay_calls: PRIOR_CALLS,
             listen_share: 1.0,
+            share_calls: PRIOR_CALLS,
         }
+    }
+
+    /// Learns that a call began listening `delay` after admission.
+    fn listened_after(&mut self, delay: Duration) {
+        let bins = self.delays.len();
+        let at = ((delay.as_secs_f64() / STEP.as_secs_f64()) as usize).min(bins - 1);
+        let weight = learn(&mut self.delay_calls);
+        for (i, share) in self.delays.iter_mut().enumerate() {
+            let seen = if i == at { 1.0 } else { 0.0 };
+            *share += weight * (seen - *share);
+        }
+        self.listened(true);
+    }
+
+    /// Learns whether a call went on to listen.
+    fn listened(&mut self, listened: bool) {
+        let weight = learn(&mut self.share_calls);
+        let seen = if listened { 1.0 } else { 0.0 };
+        self.listen_share += weight * (seen - self.listen_share);
     }
 
     /// Whether this could have been learnt over `horizon`: one share per
@@ -59,7 +90,17 @@ impl Learnt {
             && self.delays.iter().all(|d| d.is_finite() && *d >= 0.0)
             && (sum - 1.0).abs() < 1e-6
             && (0.0..=1.0).contains(&self.listen_share)
+            && [self.delay_calls, self.share_calls]
+                .iter()
+                .all(|c| (0.0..=MEMORY).contains(c))
     }
+}
+
+/// The weight of one more call in a mean over `calls` so far, which it
+/// joins (up to `MEMORY`).
+fn learn(calls: &mut f64) -> f64 {
+    *calls = (*calls + 1.0).min(MEMORY);
+    1.0 / *calls
 }
 
 fn bins_in(horizon: Duration) -> usize {
@@ -130,23 +171,15 @@ impl TurnSchedule {
     /// turn is in progress.
     pub fn listening(&mut self, call: Waiting, now: Instant) {
         self.unwait(call);
-        let delay = now.saturating_duration_since(call.admitted).as_secs_f64();
-        let bins = self.learnt.delays.len();
-        let at = ((delay / STEP.as_secs_f64()) as usize).min(bins - 1);
-        for (i, share) in self.learnt.delays.iter_mut().enumerate() {
-            let seen = if i == at { 1.0 } else { 0.0 };
-            *share += LEARN_WEIGHT * (seen - *share);
-        }
-        let share = &mut self.learnt.listen_share;
-        *share += LEARN_WEIGHT * (1.0 - *share);
+        self.learnt
+            .listened_after(now.saturating_duration_since(call.admitted));
         self.began.push_back(now);
     }
 
     /// The call ended before it listened.
     pub fn ended_waiting(&mut self, call: Waiting) {
         self.unwait(call);
-        let share = &mut self.learnt.listen_share;
-        *share -= LEARN_WEIGHT * *share;
+        self.learnt.listened(false);
     }
 
     fn unwait(&mut self, call: Waiting) {
@@ -268,8 +301,9 @@ mod tests {
     fn the_delays_learnt_gather_the_turns_where_callers_listen() {
         let t0 = Instant::now();
         let mut schedule = TurnSchedule::new(Learnt::prior(HORIZON), HORIZON, t0);
-        // Callers who all listen 8 s after they are let in.
-        for i in 0..200u64 {
+        // Callers who all listen 8 s after they are let in, many more than
+        // the memory holds.
+        for i in 0..2000u64 {
             let at = t0 + Duration::from_millis(100 * i);
             let call = schedule.admitted(at);
             schedule.listening(call, at + Duration::from_secs(8));
@@ -278,7 +312,7 @@ mod tests {
         assert!(learnt.delays[16] > 0.99, "{:?}", learnt.delays);
         assert!((learnt.delays.iter().sum::<f64>() - 1.0).abs() < 1e-9);
         // A call let in now is due 8 s on.
-        let now = t0 + Duration::from_secs(60);
+        let now = t0 + Duration::from_secs(300);
         let due = schedule.due(now, SPAN, 1);
         assert!(due[16] > 0.99, "{due:?}");
         // Ten let in now are due 4 s on once 4 s have passed, and ten let
@@ -289,10 +323,10 @@ mod tests {
         let later = now + Duration::from_secs(4);
         let due = schedule.due(later, SPAN, 10);
         assert!(
-            (due[8] - 10.0).abs() < 0.01 && (due[16] - 10.0).abs() < 0.01,
+            (due[8] - 10.0).abs() < 0.1 && (due[16] - 10.0).abs() < 0.1,
             "{due:?}"
         );
-        assert!((total(&due) - 20.0).abs() < 0.01, "{due:?}");
+        assert!((total(&due) - 20.0).abs() < 0.1, "{due:?}");
     }
 
     #[test]
@@ -311,12 +345,12 @@ mod tests {
     fn calls_that_end_without_listening_lower_the_share_due() {
         let t0 = Instant::now();
         let mut schedule = TurnSchedule::new(Learnt::prior(HORIZON), HORIZON, t0);
-        for _ in 0..200 {
+        for _ in 0..2000 {
             let call = schedule.admitted(t0);
             schedule.ended_waiting(call);
         }
-        assert!(schedule.learnt().listen_share < 1e-3);
-        assert!(total(&schedule.due(t0 + STEP, SPAN, 1000)) < 1.0);
+        assert!(schedule.learnt().listen_share < 0.01);
+        assert!(total(&schedule.due(t0 + STEP, SPAN, 1000)) < 10.0);
         // Turns begun count in the first step for the span.
         let call = schedule.admitted(t0);
         schedule.listening(call, t0 + Duration::from_secs(1));
@@ -325,6 +359,33 @@ mod tests {
         assert_eq!(
             total(&schedule.due(t0 + Duration::from_secs(3), SPAN, 0)),
             0.0
+        );
+    }
+
+    #[test]
+    fn every_call_in_memory_weighs_alike_whatever_its_order() {
+        let t0 = Instant::now();
+        let mut schedule = TurnSchedule::new(Learnt::prior(HORIZON), HORIZON, t0);
+        // A burst: 300 callers listening after 8 s, then 150 after 14 s
+        // (those who typed their number first listen last).
+        for (delay, count) in [(8, 300u32), (14, 150)] {
+            for _ in 0..count {
+                let call = schedule.admitted(t0);
+                schedule.listening(call, t0 + Duration::from_secs(delay));
+            }
+        }
+        let learnt = schedule.learnt();
+        // Two in three at 8 s, one in three at 14 s, the prior's 32 calls
+        // spread over the rest: what the burst was, not its last callers.
+        assert!(
+            (learnt.delays[16] - 300.0 / 482.0).abs() < 0.01,
+            "{:?}",
+            learnt.delays
+        );
+        assert!(
+            (learnt.delays[28] - 150.0 / 482.0).abs() < 0.01,
+            "{:?}",
+            learnt.delays
         );
     }
 
