@@ -124,7 +124,7 @@ impl Health {
 
     /// What admission has learnt so far, to keep across a restart.
     pub fn admission_learnt(&self) -> Option<LearntFile> {
-        Some(self.recognizer.get()?.admission().learnt())
+        Some(self.recognizer.get()?.admission().learnt(Instant::now()))
     }
 
     /// How far behind the recognizer is, and its predicted load, when it

@@ -48,6 +48,10 @@ fn steps_in_span() -> usize {
     (LOAD_SPAN.as_nanos() / STEP.as_nanos()).max(1) as usize
 }
 
+/// How fast the remembered peak of a turn's cost fades: a node whose
+/// bursts have stopped lets more in again within the hour.
+const PEAK_HALF_LIFE: Duration = Duration::from_secs(600);
+
 /// Turns due within this of each other are taken to load the recognizer
 /// together: the load is the recognizer time they need over this span.
 /// About a turn's length, so a burst is judged by the turns that overlap.
@@ -118,9 +122,10 @@ pub struct Admitted(Waiting);
 pub struct RecognizerAdmission {
     limits: AdmissionLimits,
     schedule: TurnSchedule,
-    /// What a turn cost when last measured (by this node or, across a
-    /// restart, before it): the cost until the pool has measured one.
-    known_turn_cost: Duration,
+    /// What a turn costs under load: the highest cost the pool has
+    /// lately reported, and when, fading by half every `PEAK_HALF_LIFE`
+    /// (kept across a restart); none before any.
+    peak_turn_cost: Option<(Duration, Instant)>,
 }
 
 impl RecognizerAdmission {
@@ -131,37 +136,54 @@ impl RecognizerAdmission {
         learnt: Option<LearntFile>,
         now: Instant,
     ) -> RecognizerAdmission {
-        let (learnt, cost) = match learnt {
-            Some(file) => (file.learnt, file.turn_cost),
-            None => (Learnt::prior(limits.window), PRIOR_TURN_COST),
+        let (learnt, peak) = match learnt {
+            Some(file) => (file.learnt, Some((file.turn_cost, now))),
+            None => (Learnt::prior(limits.window), None),
         };
         RecognizerAdmission {
             limits,
             schedule: TurnSchedule::new(learnt, limits.window, now),
-            known_turn_cost: cost,
+            peak_turn_cost: peak,
         }
     }
 
     /// What the rule knows now, to keep across a restart.
-    pub fn learnt(&self) -> LearntFile {
+    pub fn learnt(&self, now: Instant) -> LearntFile {
         LearntFile {
             learnt: self.schedule.learnt().clone(),
-            turn_cost: self.known_turn_cost,
+            turn_cost: self.faded_peak(now).unwrap_or(PRIOR_TURN_COST),
         }
     }
 
-    fn turn_cost(&mut self, pool: &PoolReading) -> Duration {
-        if let Some(cost) = pool.turn_cost {
-            self.known_turn_cost = cost;
+    fn faded_peak(&self, now: Instant) -> Option<Duration> {
+        let (peak, at) = self.peak_turn_cost?;
+        let since = now.saturating_duration_since(at).as_secs_f64();
+        Some(peak.mul_f64(0.5f64.powf(since / PEAK_HALF_LIFE.as_secs_f64())))
+    }
+
+    /// What a turn is taken to cost at `now`: the pool's cost lately, or
+    /// the fading peak of it if higher. A turn costs more when turns
+    /// crowd (the workers share the cores with each other and with the
+    /// passphrase checks), and what admission predicts is a crowd: the
+    /// cost measured in a lull before a burst would let the burst in.
+    fn turn_cost(&mut self, now: Instant, pool: &PoolReading) -> Duration {
+        let faded = self.faded_peak(now);
+        match (pool.turn_cost, faded) {
+            (Some(cost), Some(peak)) if cost < peak => peak,
+            (Some(cost), _) => {
+                self.peak_turn_cost = Some((cost, now));
+                cost
+            }
+            (None, Some(peak)) => peak,
+            (None, None) => PRIOR_TURN_COST,
         }
-        self.known_turn_cost
     }
 
     /// The share of the workers' time the turns due in each `LOAD_SPAN`
     /// ahead would need (the span starting at each step), with `extra`
     /// calls more let in now.
     fn span_loads(&mut self, now: Instant, pool: &PoolReading, extra: usize) -> Vec<f64> {
-        let cost = self.turn_cost(pool).as_secs_f64();
+        let cost = self.turn_cost(now, pool).as_secs_f64();
         let capacity = pool.workers.max(1) as f64 * LOAD_SPAN.as_secs_f64();
         let due = self.schedule.due(now, LOAD_SPAN, extra);
         let span = steps_in_span();
@@ -181,7 +203,7 @@ impl RecognizerAdmission {
 
     /// Whether a call arriving at `now` could be let in, without letting it.
     pub fn check(&mut self, now: Instant, pool: &PoolReading) -> Result<(), Refusal> {
-        self.turn_cost(pool);
+        self.turn_cost(now, pool);
         let max_lag = self.limits.max_lag;
         if !max_lag.is_zero() && pool.lag > max_lag {
             return Err(Refusal::Lag {
@@ -431,15 +453,37 @@ mod tests {
     fn a_restarted_node_admits_on_what_it_learnt_before() {
         let t0 = Instant::now();
         let taught = taught(Duration::from_secs(8), 2000, t0);
-        let kept = taught.learnt();
-        assert_eq!(kept.turn_cost, Duration::from_millis(100));
+        let kept = taught.learnt(t0);
+        // 100 ms a turn, faded for the minute since: 93 ms.
+        let kept_ms = kept.turn_cost.as_millis();
+        assert!((92..=94).contains(&kept_ms), "{kept_ms}");
         // Restarted: no turn measured yet, and the burst still sees its
-        // turns crowd (at the turn cost kept, not the prior's 90 ms).
+        // turns crowd, at the turn cost kept.
         let mut restarted = RecognizerAdmission::resume(limits(), Some(kept), t0);
         let burst = admitted_at_once(&mut restarted, t0, &pool(0, None));
-        assert!((19..=21).contains(&burst), "{burst}");
+        assert!((20..=22).contains(&burst), "{burst}");
         let mut fresh = RecognizerAdmission::resume(limits(), None, t0);
         assert_eq!(admitted_at_once(&mut fresh, t0, &pool(0, None)), 111);
+    }
+
+    #[test]
+    fn a_burst_is_judged_at_what_turns_cost_under_load_not_in_the_lull_before() {
+        let t0 = Instant::now();
+        let mut gate = RecognizerAdmission::resume(limits(), None, t0);
+        // The last burst's turns cost 200 ms; in the lull since, 50 ms.
+        assert!(gate.check(t0, &pool(0, Some(200))).is_ok());
+        let lull = t0 + Duration::from_secs(60);
+        assert!(gate.check(lull, &pool(0, Some(50))).is_ok());
+        // 0.5 × 2 workers × 2 s over about 200 ms a turn, in each of the 5
+        // spans: 50 calls, not the 200 that 50 ms would let in.
+        // (The peak has faded a little in the minute: 187 ms.)
+        let burst = admitted_at_once(&mut gate, lull, &pool(0, Some(50)));
+        assert!((52..=54).contains(&burst), "{burst}");
+        // The peak fades by half every ten minutes: an hour on, 50 ms rules.
+        let mut gate = RecognizerAdmission::resume(limits(), None, t0);
+        assert!(gate.check(t0, &pool(0, Some(200))).is_ok());
+        let later = t0 + Duration::from_secs(3600);
+        assert_eq!(admitted_at_once(&mut gate, later, &pool(0, Some(50))), 200);
     }
 
     #[test]
