@@ -167,7 +167,9 @@ pub enum Verdict {
     /// Its cost is beyond the margin, or it has too many extra words.
     NotCounted,
     /// Not looked at: an earlier alternative matched or had the phrase
-    /// with words inside, or the Argon2 budget (`max_candidates`) was spent.
+    /// with words inside, one without the phrase scores too close above it
+    /// for it to lead (`min_lead`), or the Argon2 budget (`max_candidates`)
+    /// was spent.
     NotChecked,
     /// It has the phrase's words with other words inside them, and scores
     /// above the alternative that matched (`reject_words_inside`: nothing
@@ -186,6 +188,8 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub accepted: bool,
+    /// Argon2 verifications the decision took.
+    pub verifications: usize,
     /// The verdicts are those of the alternatives with repeated words
     /// merged (`merge_repeated_words`), not as heard.
     pub merged: bool,
@@ -251,7 +255,10 @@ impl StoredPassphrase {
                 ..decision
             })
         } else {
-            Ok(heard)
+            Ok(Decision {
+                verifications: tried.len(),
+                ..heard
+            })
         }
     }
 
@@ -272,6 +279,11 @@ impl StoredPassphrase {
         let mut split = false;
         let mut matched_run: Option<NormalisedPhrase> = None;
         let mut considered = Vec::with_capacity(alternatives.len());
+        // The best score of an alternative searched and found without the
+        // phrase: with `min_lead`, no alternative scoring less than
+        // `min_lead` above it can be accepted (it would be that one's
+        // rival), so it is not searched (no Argon2 spent on it).
+        let mut best_without: Option<f32> = None;
         for ((text, score), spans) in alternatives.iter().zip(spans) {
             let words = heard_words(text.as_ref());
             let mut timing = None;
@@ -287,8 +299,18 @@ impl StoredPassphrase {
             let mut cost = below_best + extra_words as f32 * cheapest;
             // A NaN cost is not within the margin.
             let counts = extra_words <= rule.max_extra_words && cost <= rule.margin;
+            let outled = rule.min_lead > 0.0
+                // (A NaN score is accepted by nothing either.)
+                && best_without
+                    .is_some_and(|without| score.is_nan() || *score < without + rule.min_lead);
             let verdict = if accepted || split {
                 Verdict::NotChecked
+            } else if outled {
+                if counts {
+                    Verdict::NotChecked
+                } else {
+                    Verdict::NotCounted
+                }
             } else if rule.reject_words_inside
                 && self.search_split(&words, rule, tried)? == Some(true)
             {
@@ -324,7 +346,12 @@ impl StoredPassphrase {
                             Verdict::Match
                         }
                     }
-                    Some(None) => Verdict::NoMatch,
+                    Some(None) => {
+                        if score.is_finite() {
+                            best_without = Some(best_without.map_or(*score, |b| b.max(*score)));
+                        }
+                        Verdict::NoMatch
+                    }
                     None => Verdict::NotChecked,
                 }
             };
@@ -342,6 +369,7 @@ impl StoredPassphrase {
         }
         Ok(Decision {
             accepted,
+            verifications: tried.len(),
             merged: false,
             alternatives: considered,
         })
@@ -438,6 +466,12 @@ impl StoredPassphrase {
         }
         if let Some((_, verified)) = tried.iter().find(|(seen, _)| seen == candidate) {
             return Ok(Some(*verified));
+        }
+        // Once a candidate has verified, the phrase is known for the rest of
+        // the decision: another candidate is it exactly when it is the same
+        // text (both are normalised), and Argon2 would only say so slowly.
+        if let Some((phrase, _)) = tried.iter().find(|(_, verified)| *verified) {
+            return Ok(Some(candidate == phrase));
         }
         if tried.len() >= rule.max_candidates {
             return Ok(None);

@@ -286,9 +286,7 @@ impl Store {
             .map_err(|e| StoreError::Worker(e.to_string()))?;
         let (decided, started, hashed) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let decided = stored
-                .decide_timed(alternatives.timed_texts(), &rule)
-                .map(|decision| decision.accepted);
+            let decided = stored.decide_timed(alternatives.timed_texts(), &rule);
             (decided, started, std::time::Instant::now())
         })
         .await
@@ -296,13 +294,15 @@ impl Store {
         let ms = |a: std::time::Instant, b: std::time::Instant| {
             b.saturating_duration_since(a).as_secs_f64() * 1000.0
         };
+        let decided = decided.map_err(StoreError::from)?;
         tracing::debug!(
             store_ms = ms(asked, read),
             blocking_wait_ms = ms(read, started),
             argon2_ms = ms(started, hashed),
+            verifications = decided.verifications,
             "passphrase check timed"
         );
-        decided.map_err(StoreError::from)
+        Ok(decided.accepted)
     }
 
     /// [`Store::check_passphrase`] as the flow's answer: a store failure

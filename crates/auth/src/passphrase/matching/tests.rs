@@ -437,10 +437,18 @@ fn a_rival_close_to_the_match_rejects_it() {
             .collect::<Vec<_>>(),
         [Verdict::Match, Verdict::Rival]
     );
-    // A rival above the match, within the margin, rejects it too.
+    // A rival above, within min_lead, rejects too: what is below it could
+    // not lead it, so it is not even searched.
     let above = decide(&[("노란 말", 148.29), ("하얀 말", 147.98)]);
     assert!(!above.accepted);
-    assert_eq!(above.alternatives[0].verdict, Verdict::Rival);
+    assert_eq!(
+        above
+            .alternatives
+            .iter()
+            .map(|c| c.verdict)
+            .collect::<Vec<_>>(),
+        [Verdict::NoMatch, Verdict::NotChecked]
+    );
     // Clear of every rival, or the rivals carry the phrase: accepted.
     assert!(decide(&[("하얀 말", 131.30), ("노란 말", 130.20)]).accepted);
     assert!(decide(&[("하얀 말", 57.58), ("하얀 말 소", 57.13)]).accepted);
@@ -573,4 +581,57 @@ fn the_rule_reads_from_toml_with_defaults() {
     assert_eq!(rule.min_lead, 0.5);
     assert_eq!(rule.max_candidates, MatchRule::default().max_candidates);
     assert!(toml::from_str::<MatchRule>("margn = 1").is_err());
+}
+
+#[test]
+fn argon2_is_spent_only_where_it_can_change_the_decision() {
+    let stored = stored("하얀 말");
+    let rule = MatchRule::default();
+    // The best alternative, searched, is not the phrase: an alternative
+    // within min_lead below it could only be its rival's loser, so it is
+    // not searched. One verification, and the same "no" as searching it.
+    let outled = stored
+        .decide([("검은 소", 60.0), ("하얀 말", 59.9)], &rule)
+        .unwrap();
+    assert!(!outled.accepted);
+    assert_eq!(outled.verifications, 1);
+    assert_eq!(outled.alternatives[1].verdict, Verdict::NotChecked);
+    let searched = stored
+        .decide(
+            [("검은 소", 60.0), ("하얀 말", 59.9)],
+            &MatchRule {
+                min_lead: 0.0,
+                ..rule
+            },
+        )
+        .unwrap();
+    assert!(searched.accepted, "without min_lead the lower one may pass");
+    assert_eq!(searched.verifications, 2);
+    // Once a run has verified, every other run is compared with it as
+    // text: the rivals within min_lead and inside_lead cost nothing more.
+    let clear = stored
+        .decide(
+            [
+                ("하얀 말", 60.0),
+                ("하얀 말 네", 59.9),
+                ("하얀 작은 말", 58.7),
+                ("파란 소", 57.0),
+            ],
+            &rule,
+        )
+        .unwrap();
+    assert!(
+        !clear.accepted,
+        "a word inside the phrase within inside_lead"
+    );
+    assert_eq!(clear.alternatives[2].verdict, Verdict::WordsInside);
+    assert_eq!(clear.verifications, 1);
+    let accepted = stored
+        .decide(
+            [("하얀 말", 60.0), ("하얀 말 네", 59.9), ("파란 소", 57.0)],
+            &rule,
+        )
+        .unwrap();
+    assert!(accepted.accepted);
+    assert_eq!(accepted.verifications, 1);
 }
