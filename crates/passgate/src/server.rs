@@ -153,6 +153,7 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
                 max_lag: Duration::from_millis(config.asr.admit_max_lag_ms),
                 max_load: config.asr.admit_max_load,
                 window,
+                min_turn_cost: Duration::from_millis(config.asr.admit_min_turn_cost_ms),
             },
             learnt,
         );

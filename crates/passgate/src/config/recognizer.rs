@@ -23,7 +23,7 @@ pub struct AsrConfig {
     /// New calls are refused (503, OPTIONS too) while audio waits longer
     /// than this for a recognizer worker; 0 turns this admission off.
     pub admit_max_lag_ms: u64,
-    /// New calls are refused while the turns predicted over any 2 s ahead
+    /// New calls are refused while the turns predicted over any second ahead
     /// (the calls let in and not yet listening, at the delays to their
     /// turns learnt from the calls lately, and the recognizer time a turn
     /// has lately cost) would keep more than this share of the recognizer
@@ -33,6 +33,9 @@ pub struct AsrConfig {
     /// admission learns: about the time from a call's answer to the end of
     /// its turn.
     pub admit_window_secs: u64,
+    /// What a turn is taken to cost the recognizer at least (ms), whatever
+    /// it measured: the cost when turns crowd on this hardware.
+    pub admit_min_turn_cost_ms: u64,
     /// Where admission keeps what it has learnt of the callers (the delays
     /// to their turns, what a turn costs) across restarts; empty keeps
     /// nothing.
@@ -74,6 +77,7 @@ impl Default for AsrConfig {
             admit_max_lag_ms: 300,
             admit_max_load: 0.6,
             admit_window_secs: 20,
+            admit_min_turn_cost_ms: 90,
             admit_learnt_file: PathBuf::from("data/admission.json"),
             listen: ListenConfig::default(),
             decoys: DecoysConfig::default(),

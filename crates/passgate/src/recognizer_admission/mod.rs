@@ -31,13 +31,6 @@ pub use learnt_file::LearntFile;
 use turn_schedule::Waiting;
 pub use turn_schedule::{Learnt, TurnSchedule, STEP};
 
-/// What a turn is taken to cost before the pool has measured one, on a
-/// node that has learnt nothing before: what a passphrase turn cost the
-/// recognizer on the benchmark machine with 250 callers at once (P5: 63 to
-/// 101 ms, its audio and its final result; 41 to 50 ms with three). A node
-/// starts under whatever load it is given, so the loaded figure: a fresh
-/// node takes a burst's first calls on it alone.
-pub const PRIOR_TURN_COST: Duration = Duration::from_millis(90);
 /// A call is refused when its turn is more likely than this to fall in a
 /// `LOAD_SPAN` predicted past `max_load` with it: a burst's call is refused
 /// by the span its turn will crowd, not by a span it will almost surely
@@ -54,8 +47,9 @@ const PEAK_HALF_LIFE: Duration = Duration::from_secs(600);
 
 /// Turns due within this of each other are taken to load the recognizer
 /// together: the load is the recognizer time they need over this span.
-/// About a turn's length, so a burst is judged by the turns that overlap.
-pub const LOAD_SPAN: Duration = Duration::from_secs(2);
+/// A longer span lets the turns bunch inside it: a 2 s span can be filled
+/// in its first second, and the turns bunched there wait.
+pub const LOAD_SPAN: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdmissionLimits {
@@ -69,6 +63,11 @@ pub struct AdmissionLimits {
     /// schedule learns: about the time from a call's answer to the end of
     /// its turn.
     pub window: Duration,
+    /// What a turn is taken to cost at least, whatever the pool measured:
+    /// what a turn costs on this hardware when turns crowd, the load
+    /// admission predicts. A cost measured in a lull (or before any turn)
+    /// would let the next burst in.
+    pub min_turn_cost: Duration,
 }
 
 /// The recognizer pool as it is now.
@@ -151,7 +150,7 @@ impl RecognizerAdmission {
     pub fn learnt(&self, now: Instant) -> LearntFile {
         LearntFile {
             learnt: self.schedule.learnt().clone(),
-            turn_cost: self.faded_peak(now).unwrap_or(PRIOR_TURN_COST),
+            turn_cost: self.faded_peak(now).unwrap_or(self.limits.min_turn_cost),
         }
     }
 
@@ -168,15 +167,16 @@ impl RecognizerAdmission {
     /// cost measured in a lull before a burst would let the burst in.
     fn turn_cost(&mut self, now: Instant, pool: &PoolReading) -> Duration {
         let faded = self.faded_peak(now);
-        match (pool.turn_cost, faded) {
+        let cost = match (pool.turn_cost, faded) {
             (Some(cost), Some(peak)) if cost < peak => peak,
             (Some(cost), _) => {
                 self.peak_turn_cost = Some((cost, now));
                 cost
             }
             (None, Some(peak)) => peak,
-            (None, None) => PRIOR_TURN_COST,
-        }
+            (None, None) => Duration::ZERO,
+        };
+        cost.max(self.limits.min_turn_cost)
     }
 
     /// The share of the workers' time the turns due in each `LOAD_SPAN`
@@ -314,6 +314,7 @@ mod tests {
             max_lag: Duration::from_millis(300),
             max_load: 0.5,
             window: Duration::from_secs(10),
+            min_turn_cost: Duration::from_millis(10),
         }
     }
 
@@ -362,9 +363,9 @@ mod tests {
     fn before_anything_is_learnt_calls_are_admitted_until_the_workers_share_is_full() {
         let t0 = Instant::now();
         let mut gate = RecognizerAdmission::resume(limits(), None, t0);
-        // 100 ms a turn on 2 workers at most half busy: 2 s of recognizer
-        // time, 20 turns, in each 2 s bin; turns taken to come alike in the
-        // 5 bins of the 10 s window: 100 calls.
+        // 100 ms a turn on 2 workers at most half busy: 1 s of recognizer
+        // time, 10 turns, in each second; turns taken to come alike over
+        // the 10 s window: 100 calls.
         let reading = pool(0, Some(100));
         assert_eq!(admitted_at_once(&mut gate, t0, &reading), 100);
         let refused = gate.admit(t0, &reading).unwrap_err();
@@ -381,11 +382,18 @@ mod tests {
     }
 
     #[test]
-    fn cheaper_turns_admit_more_and_the_prior_holds_before_any_turn() {
+    fn cheaper_turns_admit_more_and_the_least_cost_holds_before_any_turn_and_after() {
         let t0 = Instant::now();
-        let mut gate = RecognizerAdmission::resume(limits(), None, t0);
-        // 90 ms before any turn: 0.5 × 2 workers × 2 s / 90 ms × 5 bins = 111.
+        let floor = AdmissionLimits {
+            min_turn_cost: Duration::from_millis(90),
+            ..limits()
+        };
+        let mut gate = RecognizerAdmission::resume(floor, None, t0);
+        // 90 ms before any turn: 0.5 × 2 workers × 1 s / 90 ms × 10 spans = 111.
         assert_eq!(admitted_at_once(&mut gate, t0, &pool(0, None)), 111);
+        // Turns measured cheaper than the least cost: the least cost rules.
+        let mut gate = RecognizerAdmission::resume(floor, None, t0);
+        assert_eq!(admitted_at_once(&mut gate, t0, &pool(0, Some(40))), 111);
         let mut gate = RecognizerAdmission::resume(limits(), None, t0);
         assert_eq!(admitted_at_once(&mut gate, t0, &pool(0, Some(40))), 250);
     }
@@ -396,12 +404,12 @@ mod tests {
         // Callers lately all listened 8 s after they were let in.
         let mut gate = taught(Duration::from_secs(8), 2000, t0);
         let reading = pool(0, Some(100));
-        // A burst at once would listen in the same 2 s: one bin's 20 turns,
-        // not the 100 an even spread would take.
+        // A burst at once would listen in the same second: one second's 10
+        // turns, not the 100 an even spread would take.
         let burst = admitted_at_once(&mut gate, t0, &reading);
-        assert!((19..=21).contains(&burst), "{burst}");
+        assert!((9..=11).contains(&burst), "{burst}");
         // Callers arriving 20 a second for 20 s, each listening 8 s after
-        // it is let in: about 10 a second fit (20 turns in any 2 s), the
+        // it is let in: about 10 a second fit (10 turns in any second), the
         // rest are refused as they come.
         let mut gate = taught(Duration::from_secs(8), 2000, t0);
         let delay = Duration::from_secs(8);
@@ -461,9 +469,10 @@ mod tests {
         // turns crowd, at the turn cost kept.
         let mut restarted = RecognizerAdmission::resume(limits(), Some(kept), t0);
         let burst = admitted_at_once(&mut restarted, t0, &pool(0, None));
-        assert!((20..=22).contains(&burst), "{burst}");
+        assert!((10..=11).contains(&burst), "{burst}");
+        // A fresh node: 10 ms at least, turns alike over the window.
         let mut fresh = RecognizerAdmission::resume(limits(), None, t0);
-        assert_eq!(admitted_at_once(&mut fresh, t0, &pool(0, None)), 111);
+        assert_eq!(admitted_at_once(&mut fresh, t0, &pool(0, None)), 1000);
     }
 
     #[test]
@@ -474,7 +483,7 @@ mod tests {
         assert!(gate.check(t0, &pool(0, Some(200))).is_ok());
         let lull = t0 + Duration::from_secs(60);
         assert!(gate.check(lull, &pool(0, Some(50))).is_ok());
-        // 0.5 × 2 workers × 2 s over about 200 ms a turn, in each of the 5
+        // 0.5 × 2 workers × 1 s over about 200 ms a turn, in each of the 10
         // spans: 50 calls, not the 200 that 50 ms would let in.
         // (The peak has faded a little in the minute: 187 ms.)
         let burst = admitted_at_once(&mut gate, lull, &pool(0, Some(50)));
@@ -498,7 +507,7 @@ mod tests {
             AdmissionLimits {
                 max_lag: Duration::ZERO,
                 max_load: 0.0,
-                window: Duration::from_secs(10),
+                ..limits()
             },
             None,
             t0,
