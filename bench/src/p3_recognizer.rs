@@ -478,6 +478,7 @@ mod tests {
             audio: Duration::from_millis(900),
             recognised: Duration::from_millis(900),
             processing: Duration::ZERO,
+            nuclei: Vec::new(),
             timing: None,
         };
         let final_at = fed[44] + Duration::from_millis(15);
@@ -515,6 +516,7 @@ mod tests {
                 audio: Duration::from_millis(500),
                 recognised: Duration::from_millis(500),
                 processing: Duration::ZERO,
+                nuclei: Vec::new(),
                 timing: None,
             },
             utterance: Arc::new(Utterance {
@@ -550,6 +552,7 @@ mod tests {
                     audio: Duration::from_millis(200),
                     recognised: Duration::from_millis(200),
                     processing: Duration::ZERO,
+                    nuclei: Vec::new(),
                     timing: None,
                 },
                 utterance: Arc::new(Utterance {

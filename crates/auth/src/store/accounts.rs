@@ -287,7 +287,7 @@ impl Store {
         let (decided, started, hashed) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let decided = stored
-                .decide_timed(alternatives.timed_texts(), &rule)
+                .decide_heard(alternatives.timed_texts(), alternatives.nuclei(), &rule)
                 .map(|decision| decision.accepted);
             (decided, started, std::time::Instant::now())
         })
