@@ -677,8 +677,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_report_gives_each_alternative_its_word_timings() {
+    fn the_report_gives_each_alternative_its_word_timings_and_the_nuclei() {
         let stdout = "\
+nuclei:     4 at 1.10 1.45 1.95 2.35
  1.  119.72  하얀 둘 말   [0.00 below best, 1 extra, cost 0.60: words inside the phrase: rejects]
     words: 하얀 1.02-1.59, 둘 1.86-2.19, 말 2.19-2.52
  2.  118.09  하얀 말   [1.63 below best, 0 extra, cost 1.63: not checked]
@@ -698,6 +699,7 @@ decision:   rejected (falls back to the code) (margin 0.50, min lead 0.60)
         );
         assert!(report.alternatives[1].timings.is_empty());
         assert_eq!(report.rule, "margin 0.50, min lead 0.60");
+        assert_eq!(report.nuclei, [1.10, 1.45, 1.95, 2.35]);
         assert_eq!(parse_timings("하얀 1.02-x, 말 2.19-2.52").len(), 1);
     }
 }
