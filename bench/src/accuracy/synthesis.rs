@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 
 use super::{Clip, Set, PASSPHRASE, TRUE_TAKES};
 
