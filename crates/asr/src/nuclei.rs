@@ -24,8 +24,8 @@ pub struct NucleiConfig {
     /// at least this far (dB) below the lower of them; otherwise they are
     /// one syllable's ripple and count once.
     pub min_dip_db: f32,
-    /// Lowest voicing (normalised autocorrelation at a pitch period, 0 to
-    /// 1) around a peak for it to be a vowel: a fricative or a burst of
+    /// Lowest voicing (normalised autocorrelation at a pitch period, from
+    /// 0 to 1) around a peak for it to be a vowel: a fricative or a burst of
     /// noise is loud but has no pitch.
     pub min_voicing: f32,
 }
