@@ -9,7 +9,9 @@ and false accepts of each. Record them with
       passgate-bench --out /tmp/tuning accuracy
 
 then run `python3 bench/passphrase_tuning.py /tmp/tuning.jsonl [MORE.jsonl…]`
-(several runs' dumps are pooled). The rule is
+(several runs' dumps are pooled). With the turn's syllable nuclei in the
+dump, it also prints how many the matched run spanned beyond its syllables,
+by what was said, and sweeps count_syllables. The rule is
 re-implemented here from crates/auth/src/passphrase/matching.rs to sweep it;
 the words are compared in clear, which only a tuning run may do. REPORTING
 judgements in the dump are refused: they are never used to choose.
@@ -92,6 +94,32 @@ def matched_timing(alts, margin=0.5, cost=0.6):
     return None
 
 
+def matched_span(alts, margin=0.5, cost=0.6, trailing=0.45):
+    """The span (first word's start, last word's end) and syllables of the
+    run the shipped rule without checks matched; None without one."""
+    if not alts:
+        return None
+    best = alts[0][0]
+    for a in alts:
+        score, text = a[0], a[1]
+        words = words_of(text)
+        if words_inside(words, PASSPHRASE):
+            return None
+        extra = max(0, len(words) - len(PASSPHRASE))
+        if extra > MAX_EXTRA or (best - score) + extra * min(cost, trailing) > margin:
+            continue
+        at = run_at(words, PASSPHRASE)
+        spans = a[2] if len(a) > 2 else []
+        if at is not None and len(spans) == len(words):
+            after = max(0, len(words) - at - len(PASSPHRASE))
+            if (best - score) + at * cost + after * trailing > margin:
+                continue
+            run = words[at:at + len(PASSPHRASE)]
+            return ((spans[at][0], spans[at + len(PASSPHRASE) - 1][1]),
+                    sum(syllables(w) for w in run))
+    return None
+
+
 def merge_repeats(text, spans, max_gap):
     """merge_repeats in matching.rs: each word that follows the same word
     within `max_gap` seconds dropped, its span joined to the first's;
@@ -110,8 +138,14 @@ def merge_repeats(text, spans, max_gap):
     return " ".join(out), out_spans
 
 
+def nuclei_within(span, nuclei, slack):
+    """RunTiming::nuclei_within: the nuclei within the run's span widened
+    by `slack` seconds either side."""
+    return sum(1 for t in nuclei if span[0] - slack <= t <= span[1] + slack)
+
+
 def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge=None,
-            trailing=None, inside_lead=0.0):
+            trailing=None, inside_lead=0.0, nuclei=(), syllable_check=None):
     """The shipped rule: margin, extra_word_cost (`cost`, words before the
     phrase), trailing_word_cost (`trailing`, words after it; None: `cost`),
     reject_words_inside, inside_lead (when above 0, every alternative with
@@ -121,19 +155,23 @@ def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge
     (max_gap, max_syllable_time, max_stretch; 0 is off) on the run that
     matched, and merge_repeated_words with repeat_max_gap `merge` (None:
     off; when the alternatives as heard do not pass, decide again with a
-    word repeated back to back counted once). Each alternative is (score,
-    text, spans)."""
+    word repeated back to back counted once), and count_syllables with
+    `syllable_check` (max_extra_syllables, syllable_slack; None: off) over
+    the turn's `nuclei`. Each alternative is (score, text, spans)."""
     if trailing is None:
         trailing = cost
-    if accepts_reading(alts, margin, (cost, trailing), lead, inside, timing, inside_lead):
+    check = (nuclei, syllable_check)
+    if accepts_reading(alts, margin, (cost, trailing), lead, inside, timing, inside_lead, check):
         return True
     if merge is None:
         return False
     merged = [(a[0], *merge_repeats(a[1], a[2] if len(a) > 2 else [], merge)) for a in alts]
-    return accepts_reading(merged, margin, (cost, trailing), lead, inside, timing, inside_lead)
+    return accepts_reading(merged, margin, (cost, trailing), lead, inside, timing, inside_lead,
+                           check)
 
 
-def accepts_reading(alts, margin, costs, lead, inside, timing, inside_lead):
+def accepts_reading(alts, margin, costs, lead, inside, timing, inside_lead,
+                    check=((), None)):
     """One reading of the alternatives; `costs` is (before, after)."""
     if not alts:
         return False
@@ -155,6 +193,13 @@ def accepts_reading(alts, margin, costs, lead, inside, timing, inside_lead):
             t = run_timing(words, a[2] if len(a) > 2 else [], at, len(PASSPHRASE))
             if t is not None and any(lim > 0 and v > lim for v, lim in zip(t, timing)):
                 return False
+            nuclei, syllable_check = check
+            if t is not None and syllable_check is not None and nuclei:
+                max_extra, slack = syllable_check
+                run, spans = words[at:at + len(PASSPHRASE)], a[2][at:at + len(PASSPHRASE)]
+                heard = nuclei_within((spans[0][0], spans[-1][1]), nuclei, slack)
+                if heard > sum(syllables(w) for w in run) + max_extra:
+                    return False
             matched = score
             break
     if matched is None:
@@ -234,12 +279,65 @@ def main():
                   f"{min(t[0] for t in ts):.2f}-{max(t[0] for t in ts):.2f}, s/syllable "
                   f"{min(t[1] for t in ts):.2f}-{max(t[1] for t in ts):.2f}, stretch "
                   f"{min(t[2] for t in ts):.2f}-{max(t[2] for t in ts):.2f}")
+    if any(r.get("nuclei") for r in rows):
+        syllable_section(rows, true, imp, alts)
     print("\nwrong decisions under the configured rule:")
     for r in rows:
         wrong = (r["decision"] == "accepted") == r["impostor"]
         if wrong:
             shown = " | ".join(f"{a[1]} {float(a[0]):.2f}" for a in r["alternatives"])
             print(f"  {r['voice']:6} {r['speed']} {r['loss']:4} {r['said']:10} -> {r['decision']:8} {shown}")
+
+
+def kind(r):
+    """The kind of what was said, for the nuclei's spread."""
+    if not r["impostor"]:
+        return "true phrase"
+    extra = len(r["said"].split()) - len(PASSPHRASE)
+    inserted = r["said"].split()[0] == PASSPHRASE[0] and r["said"].split()[-1] == PASSPHRASE[-1]
+    if extra == 1 and inserted:
+        word = r["said"].split()[1]
+        return f"{syllables(word)}-syllable word inserted"
+    return "other near miss"
+
+
+def syllable_section(rows, true, imp, alts):
+    """count_syllables: the nuclei within the matched run beyond its
+    syllables, by what was said and loss, and the check swept."""
+    print("\nnuclei within the matched run (shipped rule without checks, slack 0.1 s)"
+          " minus its syllables: {extra: judgements}, all matched / accepted without the check:")
+    for slack in (0.1,):
+        spread, accepted = {}, {}
+        for r in rows:
+            found = matched_span(alts(r, 0.0))
+            if found is None:
+                continue
+            span, syl = found
+            extra = nuclei_within(span, r.get("nuclei", []), slack) - syl
+            key = (kind(r), r["loss"])
+            spread.setdefault(key, {}).setdefault(extra, 0)
+            spread[key][extra] += 1
+            if accepts(alts(r, 0.0), 0.5, 0.6, 0.6, trailing=0.45, inside_lead=1.5):
+                accepted.setdefault(key, {}).setdefault(extra, 0)
+                accepted[key][extra] += 1
+        for key in sorted(spread):
+            print(f"  {key[0]:28} loss {key[1]:4}: {dict(sorted(spread[key].items()))}"
+                  f" / {dict(sorted(accepted.get(key, {}).items()))}")
+    print("\ncount_syllables at margin 0.5, extra_word_cost 0.6, trailing_word_cost 0.45,"
+          " min_lead 0.6, inside_lead 1.5:")
+    for check, merge in itertools.product(
+            [None] + [(m, s) for m in (0, 1) for s in (0.0, 0.05, 0.1, 0.15, 0.2)], [None, 0.0]):
+        label = "off" if check is None else f"max_extra_syllables {check[0]} slack {check[1]:4}"
+        line = f"{label:36} repeats merged {'off' if merge is None else merge}:"
+        for loss in (0.0, 5.0, 10.0):
+            t = [r for r in true if r["loss"] == loss]
+            i = [r for r in imp if r["loss"] == loss]
+            decide = lambda r: accepts(alts(r, 0.0), 0.5, 0.6, 0.6, trailing=0.45, inside_lead=1.5,
+                                       merge=merge, nuclei=r.get("nuclei", []),
+                                       syllable_check=check)
+            ta, fa = sum(map(decide, t)), sum(map(decide, i))
+            line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
+        print(line)
 
 
 if __name__ == "__main__":

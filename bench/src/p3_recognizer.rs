@@ -479,6 +479,7 @@ mod tests {
             audio: Duration::from_millis(900),
             recognised: Duration::from_millis(900),
             processing: Duration::ZERO,
+            nuclei: Vec::new(),
             timing: None,
         };
         let final_at = fed[44] + Duration::from_millis(15);
@@ -516,6 +517,7 @@ mod tests {
                 audio: Duration::from_millis(500),
                 recognised: Duration::from_millis(500),
                 processing: Duration::ZERO,
+                nuclei: Vec::new(),
                 timing: None,
             },
             utterance: Arc::new(Utterance {
@@ -551,6 +553,7 @@ mod tests {
                     audio: Duration::from_millis(200),
                     recognised: Duration::from_millis(200),
                     processing: Duration::ZERO,
+                    nuclei: Vec::new(),
                     timing: None,
                 },
                 utterance: Arc::new(Utterance {

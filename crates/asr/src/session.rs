@@ -14,6 +14,7 @@ use crate::endpointer::{Decision, Endpointer, EndpointerConfig};
 use crate::error::AsrError;
 use crate::lag::Lag;
 use crate::load::Load;
+use crate::nuclei::{NucleiConfig, NucleusTrack};
 use crate::transcript::{Alternative, Transcript, TurnEnd, TurnTiming};
 use crate::vocabulary::Vocabulary;
 
@@ -39,6 +40,8 @@ pub struct ListenOptions {
     /// took for the caller, and listening goes on (until the no-speech
     /// timeout or the longest turn) for the answer still to come.
     pub end_needs_words: bool,
+    /// How the turn's syllable nuclei are picked ([`Transcript::nuclei`]).
+    pub nuclei: NucleiConfig,
 }
 
 impl Default for ListenOptions {
@@ -50,6 +53,7 @@ impl Default for ListenOptions {
             expected_words: None,
             partials: true,
             end_needs_words: true,
+            nuclei: NucleiConfig::default(),
         }
     }
 }
@@ -136,6 +140,10 @@ struct Work {
     /// [`crate::Filler`]); its best hypothesis joins the alternatives.
     filler: Option<(vosk::Recognizer, f32)>,
     endpointer: Endpointer,
+    /// The turn's level and voicing, for its syllable nuclei: every frame
+    /// the end-pointer sees.
+    nuclei: NucleusTrack,
+    nuclei_config: NucleiConfig,
     /// Audio the end-pointer has seen and Vosk not yet (see `FEED_FRAMES`).
     unfed: Vec<i16>,
     unfed_frames: usize,
@@ -175,6 +183,8 @@ impl Session {
                 max_alternatives: usize::from(options.max_alternatives.max(1)),
                 filler,
                 endpointer: Endpointer::new(options.endpointer, sample_rate),
+                nuclei: NucleusTrack::new(sample_rate),
+                nuclei_config: options.nuclei,
                 unfed: Vec::new(),
                 unfed_frames: 0,
                 fed_samples: 0,
@@ -305,6 +315,7 @@ impl SessionInner {
             work.unfed.extend_from_slice(frame);
             work.unfed_frames += 1;
             let decision = work.endpointer.push(frame);
+            work.nuclei.push(frame);
             if work.endpointer.speech_detected() && work.endpointer.last_frame_voiced() {
                 work.last_speech_pushed = Some(*pushed);
             }
@@ -391,9 +402,9 @@ impl SessionInner {
 
     fn finalize(&self, work: &mut Work, reason: TurnEnd) {
         let ended = Instant::now();
-        let alternatives = match reason {
+        let (alternatives, nuclei) = match reason {
             // Nothing was said: do not let the language model invent words.
-            TurnEnd::NoSpeech => Vec::new(),
+            TurnEnd::NoSpeech => (Vec::new(), Vec::new()),
             _ => {
                 work.feed();
                 let started = Instant::now();
@@ -408,8 +419,9 @@ impl SessionInner {
                     let heard = Transcript::from_vosk(filler.final_result());
                     merge_filler(&mut result, heard.into_iter().next(), *penalty);
                 }
+                let nuclei = work.nuclei.nuclei(&work.nuclei_config);
                 work.processing += started.elapsed();
-                result
+                (result, nuclei)
             }
         };
         self.load.record_turn(work.processing);
@@ -419,6 +431,7 @@ impl SessionInner {
             audio: work.endpointer.elapsed(),
             recognised: work.endpointer.duration_of(work.fed_samples),
             processing: work.processing,
+            nuclei,
             timing: Some(TurnTiming {
                 last_speech_pushed: work.last_speech_pushed,
                 ended,

@@ -52,6 +52,11 @@ pub struct Transcript {
     pub recognised: Duration,
     /// Time spent inside the recognizer.
     pub processing: Duration,
+    /// The syllable nuclei heard in the turn (voiced peaks of loudness, see
+    /// [`crate::NucleusTrack`]), each in seconds from the start of the
+    /// session's audio like [`WordTiming`]; empty after a turn with no
+    /// speech.
+    pub nuclei: Vec<f32>,
     /// When the turn's end was seen and its result made, for latency
     /// accounting; `None` for transcripts not made by a session.
     pub timing: Option<TurnTiming>,

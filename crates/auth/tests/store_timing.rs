@@ -1,5 +1,5 @@
-//! The store's passphrase check weighs the words' timings the recognizer
-//! gave (`MatchRule`'s timing checks), on SQLite: the decision is the same
+//! The store's passphrase check weighs the words' timings and the syllable
+//! nuclei the recognizer gave (`MatchRule`'s timing and syllable checks), on SQLite: the decision is the same
 //! on every engine, so `store.rs` covers PostgreSQL's side of the check.
 
 use auth::flow::Alternatives;
@@ -33,7 +33,10 @@ async fn a_phrase_heard_apart_is_rejected_once_max_gap_is_on() {
     let at = |start, end| WordSpan { start, end };
     let apart = Alternatives::timed([("blue river", 40.0, vec![at(1.0, 1.3), at(1.8, 2.1)])]);
     let together = Alternatives::timed([("blue river", 40.0, vec![at(1.0, 1.3), at(1.3, 1.6)])]);
-    let off = MatchRule::default();
+    let off = MatchRule {
+        count_syllables: false,
+        ..MatchRule::default()
+    };
     let gaps = MatchRule {
         max_gap: 0.3,
         ..off
@@ -45,5 +48,21 @@ async fn a_phrase_heard_apart_is_rejected_once_max_gap_is_on() {
     ] {
         let decided = store.check_passphrase(&added.id, heard, rule).await;
         assert_eq!(decided.unwrap(), accepted, "max_gap {}", rule.max_gap);
+    }
+    // "blue (green) river" heard as "blue river": four syllable nuclei
+    // within a run of three syllables, rejected by the default rule.
+    let nuclei = |times: &[f32]| together.clone().with_nuclei(times.to_vec());
+    for (heard, rule, accepted) in [
+        (nuclei(&[1.1, 1.35, 1.5]), MatchRule::default(), true),
+        (nuclei(&[1.1, 1.25, 1.4, 1.5]), MatchRule::default(), false),
+        (nuclei(&[1.1, 1.25, 1.4, 1.5]), off, true),
+    ] {
+        let decided = store.check_passphrase(&added.id, &heard, &rule).await;
+        assert_eq!(
+            decided.unwrap(),
+            accepted,
+            "count_syllables {}",
+            rule.count_syllables
+        );
     }
 }

@@ -485,6 +485,7 @@ impl Config {
             ("passphrase.trailing_word_cost", rule.trailing_word_cost),
             ("passphrase.repeat_max_gap", rule.repeat_max_gap),
             ("passphrase.inside_lead", rule.inside_lead),
+            ("passphrase.syllable_slack", rule.syllable_slack),
         ] {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(bad(key, format!("{value} is not a number of 0 or more")));

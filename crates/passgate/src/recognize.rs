@@ -199,6 +199,16 @@ impl Listener {
             }
         );
         println!("end:        {:?}", transcript.reason);
+        println!(
+            "nuclei:     {} at {}",
+            transcript.nuclei.len(),
+            transcript
+                .nuclei
+                .iter()
+                .map(|t| format!("{t:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         if transcript.alternatives.is_empty() {
             println!("heard:      (nothing)");
         }
@@ -206,11 +216,12 @@ impl Listener {
             .stored
             .as_ref()
             .map(|stored| {
-                stored.decide_timed(
+                stored.decide_heard(
                     transcript
                         .alternatives
                         .iter()
                         .map(|a| (a.text.as_str(), a.confidence, word_spans(&a.words))),
+                    &transcript.nuclei,
                     rule,
                 )
             })
@@ -229,8 +240,13 @@ impl Listener {
                             )
                         })
                         .unwrap_or_default();
+                    let nuclei = c
+                        .nuclei
+                        .zip(c.timing)
+                        .map(|(n, t)| format!(", {n} nuclei for {} syllables", t.syllables))
+                        .unwrap_or_default();
                     format!(
-                        "   [{:.2} below best, {} extra, cost {:.2}{timing}: {}]",
+                        "   [{:.2} below best, {} extra, cost {:.2}{timing}{nuclei}: {}]",
                         c.below_best,
                         c.extra_words,
                         c.cost,
@@ -299,6 +315,9 @@ fn verdict_text(verdict: Verdict) -> &'static str {
         }
         Verdict::Rival => "a rival within min_lead: rejects",
         Verdict::Stretched => "the phrase's words apart or drawn out: rejects",
+        Verdict::ExtraSyllables => {
+            "more syllables heard within the phrase than its words have: rejects"
+        }
     }
 }
 
@@ -354,6 +373,12 @@ fn timing_text(rule: &MatchRule) -> String {
     }
     if rule.max_stretch > 0.0 {
         checks.push(format!("max stretch {:.2}", rule.max_stretch));
+    }
+    if rule.count_syllables {
+        checks.push(format!(
+            "at most {} extra syllables within {:.2} s",
+            rule.max_extra_syllables, rule.syllable_slack
+        ));
     }
     checks.iter().map(|c| format!(", {c}")).collect()
 }

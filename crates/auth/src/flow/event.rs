@@ -104,10 +104,14 @@ pub enum PassphraseCheck {
 
 /// Recognizer alternatives, best first, each with the recognizer's score
 /// (higher is better) and, when the recognizer gave them, its words'
-/// timings. They may be the passphrase, so `Debug` shows only how many
-/// there are.
+/// timings; and the syllable nuclei heard in the turn (seconds from its
+/// start, the words' clock; empty when not measured). They may be the
+/// passphrase, so `Debug` shows only how many there are.
 #[derive(Clone, Default)]
-pub struct Alternatives(Vec<(SecretString, f32, Vec<WordSpan>)>);
+pub struct Alternatives {
+    heard: Vec<(SecretString, f32, Vec<WordSpan>)>,
+    nuclei: Vec<f32>,
+}
 
 impl Alternatives {
     /// Alternatives without scores: all score the same.
@@ -127,42 +131,53 @@ impl Alternatives {
     pub fn timed<S: Into<String>>(
         alternatives: impl IntoIterator<Item = (S, f32, Vec<WordSpan>)>,
     ) -> Self {
-        Self(
-            alternatives
+        Self {
+            heard: alternatives
                 .into_iter()
                 .map(|(t, score, spans)| (SecretString::new(t.into()), score, spans))
                 .collect(),
-        )
+            nuclei: Vec::new(),
+        }
+    }
+
+    /// The same alternatives with the turn's syllable nuclei.
+    pub fn with_nuclei(self, nuclei: Vec<f32>) -> Self {
+        Self { nuclei, ..self }
+    }
+
+    /// The syllable nuclei heard in the turn, in seconds.
+    pub fn nuclei(&self) -> &[f32] {
+        &self.nuclei
     }
 
     pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(t, _, _)| t.expose())
+        self.heard.iter().map(|(t, _, _)| t.expose())
     }
 
     /// Each text with its score.
     pub fn scored_texts(&self) -> impl Iterator<Item = (&str, f32)> {
-        self.0.iter().map(|(t, score, _)| (t.expose(), *score))
+        self.heard.iter().map(|(t, score, _)| (t.expose(), *score))
     }
 
     /// Each text with its score and its words' timings.
     pub fn timed_texts(&self) -> impl Iterator<Item = (&str, f32, Vec<WordSpan>)> {
-        self.0
+        self.heard
             .iter()
             .map(|(t, score, spans)| (t.expose(), *score, spans.clone()))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.heard.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.heard.is_empty()
     }
 }
 
 impl fmt::Debug for Alternatives {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Alternatives(<{} redacted>)", self.0.len())
+        write!(f, "Alternatives(<{} redacted>)", self.heard.len())
     }
 }
 

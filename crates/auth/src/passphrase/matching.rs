@@ -38,6 +38,15 @@ use super::timing::{run_timing, RunTiming, WordSpan};
 /// heard go first, so a phrase that repeats a word itself ("말 말") still
 /// matches.
 ///
+/// With `count_syllables`, the run that matched must not span more
+/// syllable nuclei (voiced peaks of loudness the recognizer counted in the
+/// caller's audio, [`StoredPassphrase::decide_heard`]) than its words have
+/// syllables plus `max_extra_syllables`: the decoder, listening for a
+/// closed list of words, leaves a word outside it out ("하얀 (멋진) 말"
+/// heard as "하얀 말"), but the word's vowels are still in the audio. The
+/// span is the run's first word's start to its last word's end, widened by
+/// `syllable_slack` seconds either side.
+///
 /// The defaults come from the accuracy benchmark's TUNING set (espeak-ng
 /// Korean voices `ko`, `ko+f2`, `ko+m3` at 110, 130, 175 and 210 words a
 /// minute, through a call's G.711 receive path with loss, in the shipped
@@ -60,6 +69,10 @@ use super::timing::{run_timing, RunTiming, WordSpan};
 /// a one-syllable word inserted ("하얀 새 말" as "하얀 말 말", 말 0.15 s then 0.24 s): merging
 /// touching repeats took 4 more of 36 slow true phrases and let 9 more of
 /// 72 inserted-word near misses through, so `merge_repeated_words` is off.
+/// Every inserted-word near miss the rest of the rule let through (16)
+/// spanned one or two syllable nuclei beyond the run's syllables, and none
+/// of 75 true phrases that matched did: `max_extra_syllables` 0, at the
+/// narrowest `syllable_slack` (0.1 s) that caught all 16.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MatchRule {
@@ -109,6 +122,15 @@ pub struct MatchRule {
     /// two to be merged (0: the pieces touch, as Vosk aligns words in
     /// 30 ms steps).
     pub repeat_max_gap: f32,
+    /// Compare the syllable nuclei heard within the run that matched with
+    /// its words' syllables; off, or without nuclei, nothing is compared.
+    pub count_syllables: bool,
+    /// Nuclei the run may span beyond its words' syllables: more is taken
+    /// for a word the decoder left out, and rejects the call.
+    pub max_extra_syllables: usize,
+    /// Seconds either side of the run's words within which a nucleus
+    /// still counts as the run's.
+    pub syllable_slack: f32,
 }
 
 impl Default for MatchRule {
@@ -127,6 +149,9 @@ impl Default for MatchRule {
             max_stretch: 0.0,
             merge_repeated_words: false,
             repeat_max_gap: 0.0,
+            count_syllables: true,
+            max_extra_syllables: 0,
+            syllable_slack: 0.1,
         }
     }
 }
@@ -137,6 +162,18 @@ impl MatchRule {
         (self.max_gap > 0.0 && timing.gap > self.max_gap)
             || (self.max_syllable_time > 0.0 && timing.syllable_time > self.max_syllable_time)
             || (self.max_stretch > 0.0 && timing.stretch > self.max_stretch)
+    }
+
+    /// The nuclei heard within a run with this timing, when they are
+    /// compared (`count_syllables` and nuclei measured).
+    fn nuclei_within(&self, timing: &RunTiming, nuclei: &[f32]) -> Option<usize> {
+        (self.count_syllables && !nuclei.is_empty())
+            .then(|| timing.nuclei_within(nuclei, self.syllable_slack))
+    }
+
+    /// Whether `heard` nuclei are more than a run of `syllables` allows.
+    fn too_many_nuclei(&self, heard: usize, syllables: usize) -> bool {
+        heard > syllables + self.max_extra_syllables
     }
 }
 
@@ -156,6 +193,9 @@ pub struct Considered {
     /// For the alternative that matched, with word timings: how its run's
     /// words were spread in time.
     pub timing: Option<RunTiming>,
+    /// For the alternative that matched, when syllables are counted: the
+    /// syllable nuclei heard within its run's span.
+    pub nuclei: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +222,10 @@ pub enum Verdict {
     /// stretched (`max_gap`, `max_syllable_time`, `max_stretch`): a word
     /// was probably left out, and the call is rejected.
     Stretched,
+    /// One of its runs is the phrase, but more syllable nuclei were heard
+    /// within it than its words have (`max_extra_syllables`): a word was
+    /// left out, and the call is rejected.
+    ExtraSyllables,
 }
 
 /// The decision over all alternatives, best first.
@@ -221,13 +265,25 @@ impl StoredPassphrase {
         alternatives: impl IntoIterator<Item = (S, f32, Vec<WordSpan>)>,
         rule: &MatchRule,
     ) -> Result<Decision, PassphraseError> {
+        self.decide_heard(alternatives, &[], rule)
+    }
+
+    /// [`StoredPassphrase::decide_timed`] with the syllable nuclei heard
+    /// in the turn (in seconds from its start, the clock of the word
+    /// timings; empty when not measured), which `count_syllables` weighs.
+    pub fn decide_heard<S: AsRef<str>>(
+        &self,
+        alternatives: impl IntoIterator<Item = (S, f32, Vec<WordSpan>)>,
+        nuclei: &[f32],
+        rule: &MatchRule,
+    ) -> Result<Decision, PassphraseError> {
         let (alternatives, spans): (Vec<(S, f32)>, Vec<Vec<WordSpan>>) = alternatives
             .into_iter()
             .map(|(text, score, spans)| ((text, score), spans))
             .unzip();
         // One Argon2 budget for both readings.
         let mut tried = Tried::new();
-        let heard = self.decide_reading(&alternatives, &spans, rule, &mut tried)?;
+        let heard = self.decide_reading(&alternatives, &spans, nuclei, rule, &mut tried)?;
         if heard.accepted || !rule.merge_repeated_words {
             return Ok(heard);
         }
@@ -248,7 +304,7 @@ impl StoredPassphrase {
         }
         let (merged, merged_spans): (Vec<(String, f32)>, Vec<Vec<WordSpan>>) =
             merged.into_iter().unzip();
-        let decision = self.decide_reading(&merged, &merged_spans, rule, &mut tried)?;
+        let decision = self.decide_reading(&merged, &merged_spans, nuclei, rule, &mut tried)?;
         if decision.accepted {
             Ok(Decision {
                 merged: true,
@@ -267,6 +323,7 @@ impl StoredPassphrase {
         &self,
         alternatives: &[(S, f32)],
         spans: &[Vec<WordSpan>],
+        nuclei: &[f32],
         rule: &MatchRule,
         tried: &mut Tried,
     ) -> Result<Decision, PassphraseError> {
@@ -287,6 +344,7 @@ impl StoredPassphrase {
         for ((text, score), spans) in alternatives.iter().zip(spans) {
             let words = heard_words(text.as_ref());
             let mut timing = None;
+            let mut heard_nuclei = None;
             let below_best = if score.is_finite() {
                 best - score
             } else {
@@ -328,10 +386,12 @@ impl StoredPassphrase {
                             + at as f32 * rule.extra_word_cost
                             + after as f32 * rule.trailing_word_cost;
                         timing = run_timing(text.as_ref(), spans, at, word_count);
+                        heard_nuclei = timing.and_then(|t| rule.nuclei_within(&t, nuclei));
                         if cost > rule.margin || cost.is_nan() {
                             // The phrase, but with words before it that
                             // cost more than the margin.
                             timing = None;
+                            heard_nuclei = None;
                             Verdict::NotCounted
                         } else if timing.is_some_and(|t| rule.too_loose(&t)) {
                             matched_run = Some(run);
@@ -340,6 +400,16 @@ impl StoredPassphrase {
                             // may pass instead.
                             split = true;
                             Verdict::Stretched
+                        } else if heard_nuclei
+                            .zip(timing)
+                            .is_some_and(|(heard, t)| rule.too_many_nuclei(heard, t.syllables))
+                        {
+                            matched_run = Some(run);
+                            // Syllables heard that its words do not have:
+                            // a word left out, and nothing weaker may pass
+                            // instead.
+                            split = true;
+                            Verdict::ExtraSyllables
                         } else {
                             matched_run = Some(run);
                             accepted = true;
@@ -361,6 +431,7 @@ impl StoredPassphrase {
                 cost,
                 verdict,
                 timing,
+                nuclei: heard_nuclei,
             });
         }
         let leads = rule.min_lead > 0.0 || rule.inside_lead > 0.0;

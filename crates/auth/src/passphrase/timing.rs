@@ -21,6 +21,12 @@ pub struct RunTiming {
     pub syllable_time: f32,
     /// The slowest word's time per syllable over the fastest's.
     pub stretch: f32,
+    /// When the run's first word began and its last ended, in seconds
+    /// from the start of the turn.
+    pub start: f32,
+    pub end: f32,
+    /// Syllables its words have as written ([`syllables`]).
+    pub syllables: usize,
 }
 
 impl RunTiming {
@@ -50,13 +56,29 @@ impl RunTiming {
             gap,
             syllable_time: slowest,
             stretch,
+            start: spans[0].start,
+            end: spans[spans.len() - 1].end,
+            syllables: words.iter().map(|w| syllables(w)).sum(),
         })
+    }
+}
+
+impl RunTiming {
+    /// How many of `nuclei` (syllable nuclei heard in the turn, in seconds
+    /// from its start) fall within the run's span widened by `slack`
+    /// seconds either side: Vosk aligns words in 30 ms steps, and a
+    /// vowel's peak of loudness may sit at a word's very edge.
+    pub fn nuclei_within(&self, nuclei: &[f32], slack: f32) -> usize {
+        nuclei
+            .iter()
+            .filter(|&&t| t >= self.start - slack && t <= self.end + slack)
+            .count()
     }
 }
 
 /// Syllables in a word: one per Hangul syllable block, otherwise one per
 /// group of vowels, at least one.
-fn syllables(word: &str) -> usize {
+pub(super) fn syllables(word: &str) -> usize {
     let hangul = word
         .chars()
         .filter(|c| ('\u{AC00}'..='\u{D7A3}').contains(c))

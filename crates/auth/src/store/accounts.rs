@@ -286,7 +286,8 @@ impl Store {
             .map_err(|e| StoreError::Worker(e.to_string()))?;
         let (decided, started, hashed) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let decided = stored.decide_timed(alternatives.timed_texts(), &rule);
+            let decided =
+                stored.decide_heard(alternatives.timed_texts(), alternatives.nuclei(), &rule);
             (decided, started, std::time::Instant::now())
         })
         .await

@@ -409,7 +409,8 @@ impl CallCore {
                 let alternatives = Alternatives::timed(t.alternatives.into_iter().map(|a| {
                     let spans = crate::recognize::word_spans(&a.words);
                     (a.text, a.confidence, spans)
-                }));
+                }))
+                .with_nuclei(t.nuclei);
                 self.pending.push_back(FlowEvent::Transcript(alternatives));
             }
             RecognizerInput::Closed => self.stop_listening(false),

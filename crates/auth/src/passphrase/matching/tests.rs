@@ -581,6 +581,93 @@ fn the_rule_reads_from_toml_with_defaults() {
     assert_eq!(rule.min_lead, 0.5);
     assert_eq!(rule.max_candidates, MatchRule::default().max_candidates);
     assert!(toml::from_str::<MatchRule>("margn = 1").is_err());
+    let syllables: MatchRule =
+        toml::from_str("count_syllables = false\nmax_extra_syllables = 1\nsyllable_slack = 0.2")
+            .unwrap();
+    assert!(!syllables.count_syllables);
+    assert_eq!(syllables.max_extra_syllables, 1);
+    assert_eq!(syllables.syllable_slack, 0.2);
+}
+
+#[test]
+fn more_syllables_heard_within_the_phrase_than_it_has_reject() {
+    let stored = stored("하얀 말");
+    let rule = MatchRule::default();
+    assert!(rule.count_syllables && rule.max_extra_syllables == 0);
+    // "하얀 말" over 1.0-1.8 s: three syllables.
+    let heard: &[Heard] = &[("하얀 말", 60.0, &[(1.0, 1.4), (1.4, 1.8)])];
+    let decide =
+        |nuclei: &[f32], rule: &MatchRule| stored.decide_heard(timed(heard), nuclei, rule).unwrap();
+    // Three nuclei inside, others before and after the run (a word said
+    // first, a cough after): accepted, and the count is reported.
+    let three = decide(&[0.4, 1.1, 1.3, 1.6, 2.3], &rule);
+    assert!(three.accepted);
+    assert_eq!(three.alternatives[0].nuclei, Some(3));
+    assert_eq!(three.alternatives[0].timing.unwrap().syllables, 3);
+    // "하얀 멋진 말" heard as "하얀 말": the two syllables left out are
+    // still in the audio.
+    let five = [1.05, 1.25, 1.45, 1.6, 1.75];
+    let left_out = decide(&five, &rule);
+    assert!(!left_out.accepted);
+    assert_eq!(left_out.alternatives[0].verdict, Verdict::ExtraSyllables);
+    assert_eq!(left_out.alternatives[0].nuclei, Some(5));
+    // Off, or two extra allowed, or no nuclei measured: accepted.
+    let off = MatchRule {
+        count_syllables: false,
+        ..rule
+    };
+    assert!(decide(&five, &off).accepted);
+    assert_eq!(decide(&five, &off).alternatives[0].nuclei, None);
+    let two = MatchRule {
+        max_extra_syllables: 2,
+        ..rule
+    };
+    assert!(decide(&five, &two).accepted);
+    assert!(decide(&[], &rule).accepted);
+    assert!(stored.decide_timed(timed(heard), &rule).unwrap().accepted);
+    // The slack: a nucleus 0.08 s past the last word's end is the run's,
+    // one 0.15 s past is not.
+    assert!(!decide(&[1.1, 1.3, 1.6, 1.88], &rule).accepted);
+    assert!(decide(&[1.1, 1.3, 1.6, 1.95], &rule).accepted);
+    let tight = MatchRule {
+        syllable_slack: 0.0,
+        ..rule
+    };
+    assert!(decide(&[1.1, 1.3, 1.6, 1.88], &tight).accepted);
+    // A weaker alternative with the phrase must not pass instead.
+    let two_readings: &[Heard] = &[
+        ("하얀 말", 60.0, &[(1.0, 1.4), (1.4, 1.8)]),
+        ("하얀 말", 59.9, &[(1.0, 1.2), (1.2, 1.4)]),
+    ];
+    let decision = stored
+        .decide_heard(timed(two_readings), &five, &rule)
+        .unwrap();
+    assert!(!decision.accepted);
+    assert_eq!(
+        decision
+            .alternatives
+            .iter()
+            .map(|c| c.verdict)
+            .collect::<Vec<_>>(),
+        [Verdict::ExtraSyllables, Verdict::NotChecked]
+    );
+}
+
+#[test]
+fn a_word_repeated_is_merged_only_with_the_syllables_it_has() {
+    // Slow speech split "하얀" in two ("하얀 하얀 말", three nuclei); "하얀
+    // 새 말" came out the same with four. Merging repeats with the
+    // syllables counted takes the first and turns the second away.
+    let stored = stored("하얀 말");
+    let rule = MatchRule {
+        merge_repeated_words: true,
+        ..MatchRule::default()
+    };
+    let heard: &[Heard] = &[("하얀 하얀 말", 60.0, &[(1.0, 1.3), (1.3, 1.6), (1.6, 2.0)])];
+    let decide = |nuclei: &[f32]| stored.decide_heard(timed(heard), nuclei, &rule).unwrap();
+    let slow = decide(&[1.1, 1.45, 1.8]);
+    assert!(slow.accepted && slow.merged);
+    assert!(!decide(&[1.1, 1.35, 1.55, 1.8]).accepted);
 }
 
 #[test]

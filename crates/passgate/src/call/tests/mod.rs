@@ -342,6 +342,7 @@ impl Call {
             audio: Duration::from_secs(2),
             recognised: Duration::from_secs(2),
             processing: Duration::from_millis(40),
+            nuclei: Vec::new(),
             timing: None,
         };
         self.wait(Duration::from_secs(2));
