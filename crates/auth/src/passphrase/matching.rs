@@ -149,7 +149,7 @@ impl Default for MatchRule {
             max_stretch: 0.0,
             merge_repeated_words: false,
             repeat_max_gap: 0.0,
-            count_syllables: true,
+            count_syllables: false,
             max_extra_syllables: 0,
             syllable_slack: 0.1,
         }

@@ -592,8 +592,12 @@ fn the_rule_reads_from_toml_with_defaults() {
 #[test]
 fn more_syllables_heard_within_the_phrase_than_it_has_reject() {
     let stored = stored("하얀 말");
-    let rule = MatchRule::default();
-    assert!(rule.count_syllables && rule.max_extra_syllables == 0);
+    // Shipped off (a real call's path rejected the true phrase); on here.
+    let rule = MatchRule {
+        count_syllables: true,
+        ..MatchRule::default()
+    };
+    assert!(!MatchRule::default().count_syllables && rule.max_extra_syllables == 0);
     // "하얀 말" over 1.0-1.8 s: three syllables.
     let heard: &[Heard] = &[("하얀 말", 60.0, &[(1.0, 1.4), (1.4, 1.8)])];
     let decide =
@@ -661,6 +665,7 @@ fn a_word_repeated_is_merged_only_with_the_syllables_it_has() {
     let stored = stored("하얀 말");
     let rule = MatchRule {
         merge_repeated_words: true,
+        count_syllables: true,
         ..MatchRule::default()
     };
     let heard: &[Heard] = &[("하얀 하얀 말", 60.0, &[(1.0, 1.3), (1.3, 1.6), (1.6, 2.0)])];
