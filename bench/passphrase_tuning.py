@@ -75,48 +75,47 @@ def run_timing(words, spans, at, n):
     return gap, slowest, (slowest / fastest if fastest > 0 else 1.0)
 
 
-def matched_timing(alts, margin=0.5, cost=0.6):
-    """The timing of the run that the rule (without timing checks) matched."""
+def counted_runs(alts, margin, extra_cost):
+    """Each alternative, best first, that the rule counts (within `margin`
+    at `extra_cost` a word) and that holds the phrase as a run: (score,
+    words, spans, where the run starts). Stops at an alternative with the
+    phrase's words and others inside them, which rejects."""
     if not alts:
-        return None
+        return
     best = alts[0][0]
     for a in alts:
         score, text = a[0], a[1]
         words = words_of(text)
         if words_inside(words, PASSPHRASE):
-            return None
+            return
         extra = max(0, len(words) - len(PASSPHRASE))
-        if extra > MAX_EXTRA or (best - score) + extra * cost > margin:
+        if extra > MAX_EXTRA or (best - score) + extra * extra_cost > margin:
             continue
         at = run_at(words, PASSPHRASE)
         if at is not None:
-            return run_timing(words, a[2] if len(a) > 2 else [], at, len(PASSPHRASE))
+            yield score, words, (a[2] if len(a) > 2 else []), at
+
+
+def matched_timing(alts, margin=0.5, cost=0.6):
+    """The timing of the run that the rule (without timing checks) matched."""
+    for _, words, spans, at in counted_runs(alts, margin, cost):
+        return run_timing(words, spans, at, len(PASSPHRASE))
     return None
 
 
 def matched_span(alts, margin=0.5, cost=0.6, trailing=0.45):
     """The span (first word's start, last word's end) and syllables of the
     run the shipped rule without checks matched; None without one."""
-    if not alts:
-        return None
-    best = alts[0][0]
-    for a in alts:
-        score, text = a[0], a[1]
-        words = words_of(text)
-        if words_inside(words, PASSPHRASE):
-            return None
-        extra = max(0, len(words) - len(PASSPHRASE))
-        if extra > MAX_EXTRA or (best - score) + extra * min(cost, trailing) > margin:
+    best = alts[0][0] if alts else 0.0
+    for score, words, spans, at in counted_runs(alts, margin, min(cost, trailing)):
+        if len(spans) != len(words):
             continue
-        at = run_at(words, PASSPHRASE)
-        spans = a[2] if len(a) > 2 else []
-        if at is not None and len(spans) == len(words):
-            after = max(0, len(words) - at - len(PASSPHRASE))
-            if (best - score) + at * cost + after * trailing > margin:
-                continue
-            run = words[at:at + len(PASSPHRASE)]
-            return ((spans[at][0], spans[at + len(PASSPHRASE) - 1][1]),
-                    sum(syllables(w) for w in run))
+        after = max(0, len(words) - at - len(PASSPHRASE))
+        if (best - score) + at * cost + after * trailing > margin:
+            continue
+        run = words[at:at + len(PASSPHRASE)]
+        return ((spans[at][0], spans[at + len(PASSPHRASE) - 1][1]),
+                sum(syllables(w) for w in run))
     return None
 
 
