@@ -118,6 +118,10 @@ impl RtpPorts {
 mod tests {
     use super::*;
 
+    // The ranges below sit under the kernel's ephemeral ports (32768 and
+    // up by default): a socket bound to port 0 elsewhere in this test
+    // binary can never take one of them while a test expects it free.
+
     fn ports(listen: &str, first: u16) -> RtpPorts {
         RtpPorts::new(
             listen.parse().unwrap(),
@@ -133,8 +137,8 @@ mod tests {
         let ports = RtpPorts::new(
             "127.0.0.1".parse().unwrap(),
             PortRange {
-                first: 42000,
-                last: 43999,
+                first: 12000,
+                last: 13999,
             },
         );
         let v4: IpAddr = "127.0.0.1".parse().unwrap();
@@ -159,13 +163,13 @@ mod tests {
 
     #[test]
     fn pairs_are_even_and_odd_in_range_and_rotate() {
-        let ports = ports("127.0.0.1", 41001);
+        let ports = ports("127.0.0.1", 11001);
         let v4: IpAddr = "127.0.0.1".parse().unwrap();
         let a = ports.bind(v4).unwrap();
         let b = ports.bind(v4).unwrap();
         for pair in [&a, &b] {
             let p = pair.rtp.local_addr().unwrap().port();
-            assert!(p % 2 == 0 && (41002..=41010).contains(&p), "{p}");
+            assert!(p % 2 == 0 && (11002..=11010).contains(&p), "{p}");
             assert_eq!(pair.rtcp.local_addr().unwrap().port(), p + 1);
         }
         assert_ne!(
@@ -176,19 +180,19 @@ mod tests {
 
     #[test]
     fn a_taken_rtcp_port_moves_the_pair_on() {
-        let ports = ports("127.0.0.1", 41101);
-        // Every RTCP port of the range but 41103 is taken.
+        let ports = ports("127.0.0.1", 11101);
+        // Every RTCP port of the range but 11103 is taken.
         let _taken: Vec<UdpSocket> = (1..5)
-            .map(|i| UdpSocket::bind(("127.0.0.1", 41103 + 2 * i)).unwrap())
+            .map(|i| UdpSocket::bind(("127.0.0.1", 11103 + 2 * i)).unwrap())
             .collect();
         let pair = ports.bind("127.0.0.1".parse().unwrap()).unwrap();
-        assert_eq!(pair.rtp.local_addr().unwrap().port(), 41102);
-        assert_eq!(pair.rtcp.local_addr().unwrap().port(), 41103);
+        assert_eq!(pair.rtp.local_addr().unwrap().port(), 11102);
+        assert_eq!(pair.rtcp.local_addr().unwrap().port(), 11103);
     }
 
     #[test]
     fn the_probe_fails_while_every_pair_is_taken_and_passes_once_one_is_free() {
-        let ports = ports("127.0.0.1", 41401);
+        let ports = ports("127.0.0.1", 11401);
         assert!(ports.probe().is_ok());
         let held: Vec<RtpPair> = (0..5)
             .map(|_| ports.bind("127.0.0.1".parse().unwrap()).unwrap())
@@ -203,12 +207,12 @@ mod tests {
 
     #[test]
     fn media_is_bound_in_the_family_of_the_caller() {
-        let dual = ports("::", 41201);
+        let dual = ports("::", 11201);
         let v6 = dual.bind("::1".parse().unwrap()).unwrap();
         assert!(v6.rtp.local_addr().unwrap().is_ipv6());
         let v4 = dual.bind("127.0.0.1".parse().unwrap()).unwrap();
         assert!(v4.rtp.local_addr().unwrap().is_ipv4());
-        let v4_only = ports("127.0.0.1", 41301);
+        let v4_only = ports("127.0.0.1", 11301);
         let pair = v4_only.bind("::1".parse().unwrap()).unwrap();
         assert_eq!(pair.rtcp.local_addr().unwrap().ip(), Ipv6Addr::UNSPECIFIED);
     }
