@@ -143,8 +143,20 @@ def nuclei_within(span, nuclei, slack):
     return sum(1 for t in nuclei if span[0] - slack <= t <= span[1] + slack)
 
 
+def unheard(alt, nuclei, max_unheard, slack):
+    """MatchRule::unheard: the alternative's known words have more syllables
+    than `nuclei` within its span (`slack` wider), beyond `max_unheard`.
+    Never without nuclei or without a span for every word."""
+    spans = alt[2] if len(alt) > 2 else []
+    words = words_of(alt[1])
+    if not nuclei or not spans or len(spans) != len(words):
+        return False
+    written = sum(syllables(w) for w in words if w is not None)
+    return written > nuclei_within((spans[0][0], spans[-1][1]), nuclei, slack) + max_unheard
+
+
 def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge=None,
-            trailing=None, inside_lead=0.0, nuclei=(), syllable_check=None):
+            trailing=None, inside_lead=0.0, nuclei=(), syllable_check=None, set_aside=None):
     """The shipped rule: margin, extra_word_cost (`cost`, words before the
     phrase), trailing_word_cost (`trailing`, words after it; None: `cost`),
     reject_words_inside, inside_lead (when above 0, every alternative with
@@ -156,17 +168,27 @@ def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge
     off; when the alternatives as heard do not pass, decide again with a
     word repeated back to back counted once), and count_syllables with
     `syllable_check` (max_extra_syllables, syllable_slack; None: off) over
-    the turn's `nuclei`. Each alternative is (score, text, spans)."""
+    the turn's `nuclei`, and set_aside_unheard with max_unheard_syllables
+    `set_aside` (None: off; needs `syllable_check` for its slack): the
+    alternatives with syllables the audio lacks are dropped from each
+    reading. Each alternative is (score, text, spans)."""
     if trailing is None:
         trailing = cost
     check = (nuclei, syllable_check)
-    if accepts_reading(alts, margin, (cost, trailing), lead, inside, timing, inside_lead, check):
+
+    def heard(reading):
+        if set_aside is None or syllable_check is None:
+            return reading
+        return [a for a in reading if not unheard(a, nuclei, set_aside, syllable_check[1])]
+
+    if accepts_reading(heard(alts), margin, (cost, trailing), lead, inside, timing, inside_lead,
+                       check):
         return True
     if merge is None:
         return False
     merged = [(a[0], *merge_repeats(a[1], a[2] if len(a) > 2 else [], merge)) for a in alts]
-    return accepts_reading(merged, margin, (cost, trailing), lead, inside, timing, inside_lead,
-                           check)
+    return accepts_reading(heard(merged), margin, (cost, trailing), lead, inside, timing,
+                           inside_lead, check)
 
 
 def accepts_reading(alts, margin, costs, lead, inside, timing, inside_lead,
@@ -324,16 +346,21 @@ def syllable_section(rows, true, imp, alts):
                   f" / {dict(sorted(accepted.get(key, {}).items()))}")
     print("\ncount_syllables at margin 0.5, extra_word_cost 0.6, trailing_word_cost 0.45,"
           " min_lead 0.6, inside_lead 1.5:")
-    for check, merge in itertools.product(
-            [None] + [(m, s) for m in (0, 1) for s in (0.0, 0.05, 0.1, 0.15, 0.2)], [None, 0.0]):
+    for check, merge, set_aside in itertools.product(
+            [None] + [(m, s) for m in (0, 1) for s in (0.0, 0.05, 0.1, 0.15, 0.2)], [None, 0.0],
+            [None, 0, 1]):
+        if check is None and set_aside is not None:
+            continue
         label = "off" if check is None else f"max_extra_syllables {check[0]} slack {check[1]:4}"
-        line = f"{label:36} repeats merged {'off' if merge is None else merge}:"
+        aside = "off" if set_aside is None else set_aside
+        line = (f"{label:36} repeats merged {'off' if merge is None else merge:4}"
+                f" unheard set aside {aside:3}:")
         for loss in (0.0, 5.0, 10.0):
             t = [r for r in true if r["loss"] == loss]
             i = [r for r in imp if r["loss"] == loss]
             decide = lambda r: accepts(alts(r, 0.0), 0.5, 0.6, 0.6, trailing=0.45, inside_lead=1.5,
                                        merge=merge, nuclei=r.get("nuclei", []),
-                                       syllable_check=check)
+                                       syllable_check=check, set_aside=set_aside)
             ta, fa = sum(map(decide, t)), sum(map(decide, i))
             line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
         print(line)

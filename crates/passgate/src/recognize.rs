@@ -315,6 +315,7 @@ fn verdict_text(verdict: Verdict) -> &'static str {
         }
         Verdict::Rival => "a rival within min_lead: rejects",
         Verdict::Stretched => "the phrase's words apart or drawn out: rejects",
+        Verdict::Unheard => "more syllables than were heard: set aside",
         Verdict::ExtraSyllables => {
             "more syllables heard within the phrase than its words have: rejects"
         }
@@ -379,6 +380,12 @@ fn timing_text(rule: &MatchRule) -> String {
             "at most {} extra syllables within {:.2} s",
             rule.max_extra_syllables, rule.syllable_slack
         ));
+        if rule.set_aside_unheard {
+            checks.push(format!(
+                "alternatives with more than {} syllables beyond those heard set aside",
+                rule.max_unheard_syllables
+            ));
+        }
     }
     checks.iter().map(|c| format!(", {c}")).collect()
 }

@@ -303,6 +303,14 @@ impl Store {
             verifications = decided.verifications,
             "passphrase check timed"
         );
+        // The verdicts only: a matched run's syllables or the nuclei
+        // within it would tell the phrase's length.
+        tracing::debug!(
+            accepted = decided.accepted,
+            merged = decided.merged,
+            verdicts = ?decided.alternatives.iter().map(|c| c.verdict).collect::<Vec<_>>(),
+            "passphrase decision"
+        );
         Ok(decided.accepted)
     }
 

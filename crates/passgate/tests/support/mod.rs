@@ -72,7 +72,10 @@ impl Agent {
                 "PASSGATE_RTP__PORT_RANGE",
                 format!("{}-{}", rtp_first, rtp_first + 200),
             )
-            .env("PASSGATE_LOG__LEVEL", "info,passgate=debug,sip=debug")
+            .env(
+                "PASSGATE_LOG__LEVEL",
+                "info,passgate=debug,sip=debug,auth=debug",
+            )
             .env("PASSGATE_HTTP__LISTEN", "127.0.0.1:0")
             .env("PASSGATE_DATABASE__URL", &database)
             .env(

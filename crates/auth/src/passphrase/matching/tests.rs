@@ -34,7 +34,8 @@ fn the_default_rule_takes_one_word_after_the_phrase_and_none_before() {
         .unwrap();
     assert!(top.accepted);
     assert!((top.alternatives[0].cost - 0.45).abs() < 0.01);
-    // Repeats are not merged by default, nor without timings.
+    // Repeats are never merged without timings.
+    assert!(rule.merge_repeated_words);
     assert!(!stored.matches_any(["하얀 말 말"], &rule).unwrap());
     let merging = MatchRule {
         merge_repeated_words: true,
@@ -592,12 +593,8 @@ fn the_rule_reads_from_toml_with_defaults() {
 #[test]
 fn more_syllables_heard_within_the_phrase_than_it_has_reject() {
     let stored = stored("하얀 말");
-    // Shipped off (a real call's path rejected the true phrase); on here.
-    let rule = MatchRule {
-        count_syllables: true,
-        ..MatchRule::default()
-    };
-    assert!(!MatchRule::default().count_syllables && rule.max_extra_syllables == 0);
+    let rule = MatchRule::default();
+    assert!(rule.count_syllables && rule.max_extra_syllables == 0);
     // "하얀 말" over 1.0-1.8 s: three syllables.
     let heard: &[Heard] = &[("하얀 말", 60.0, &[(1.0, 1.4), (1.4, 1.8)])];
     let decide =
@@ -673,6 +670,72 @@ fn a_word_repeated_is_merged_only_with_the_syllables_it_has() {
     let slow = decide(&[1.1, 1.45, 1.8]);
     assert!(slow.accepted && slow.merged);
     assert!(!decide(&[1.1, 1.35, 1.55, 1.8]).accepted);
+}
+
+#[test]
+fn alternatives_with_syllables_the_audio_lacks_are_set_aside() {
+    // Slow speech (tuning voice ko at 100 words/min): "하얀 말" heard as
+    // "하얀 하나" just above it, three nuclei in the audio. "하나" has two
+    // syllables where "말" has one: the audio does not have them.
+    let stored = stored("하얀 말");
+    let rule = MatchRule::default();
+    assert!(rule.set_aside_unheard && rule.max_unheard_syllables == 0);
+    let heard: &[Heard] = &[
+        ("하얀 하나", 81.99, &[(0.75, 1.41), (1.41, 1.92)]),
+        ("하얀 말", 81.82, &[(0.75, 1.44), (1.44, 2.04)]),
+    ];
+    let decide =
+        |nuclei: &[f32], rule: &MatchRule| stored.decide_heard(timed(heard), nuclei, rule).unwrap();
+    let three = [0.89, 1.12, 1.57];
+    let decision = decide(&three, &rule);
+    assert!(decision.accepted);
+    assert_eq!(decision.alternatives[0].verdict, Verdict::Unheard);
+    assert_eq!(decision.alternatives[1].verdict, Verdict::Match);
+    // Measured from the best of what may have been said.
+    assert_eq!(decision.alternatives[1].below_best, 0.0);
+    // Without it, or one syllable unheard allowed, the padded reading
+    // leads, and "하얀 말" within min_lead below it cannot pass.
+    for rule in [
+        MatchRule {
+            set_aside_unheard: false,
+            ..rule
+        },
+        MatchRule {
+            max_unheard_syllables: 1,
+            ..rule
+        },
+        MatchRule {
+            count_syllables: false,
+            ..rule
+        },
+    ] {
+        let decision = decide(&three, &rule);
+        assert!(!decision.accepted);
+        assert_eq!(decision.alternatives[0].verdict, Verdict::NoMatch);
+        assert_eq!(decision.alternatives[1].verdict, Verdict::NotChecked);
+    }
+    // Four nuclei ("파란 하나" said): "하얀 하나" may have been said and
+    // stays the rival; without nuclei nothing is set aside.
+    assert!(!decide(&[0.89, 1.12, 1.57, 1.8], &rule).accepted);
+    assert!(!decide(&[], &rule).accepted);
+    // Nothing that may have been said: rejected.
+    let padded: &[Heard] = &[("하얀 하나", 81.99, &[(0.75, 1.41), (1.41, 1.92)])];
+    let alone = stored.decide_heard(timed(padded), &three, &rule).unwrap();
+    assert!(!alone.accepted);
+    assert_eq!(alone.alternatives[0].verdict, Verdict::Unheard);
+    // An alternative without a span for every word is never set aside.
+    let untimed = stored
+        .decide_heard(
+            [
+                ("하얀 하나", 81.99, Vec::new()),
+                ("하얀 말", 81.82, Vec::new()),
+            ],
+            &three,
+            &rule,
+        )
+        .unwrap();
+    assert_eq!(untimed.alternatives[0].verdict, Verdict::NoMatch);
+    assert!(!untimed.accepted);
 }
 
 #[test]
