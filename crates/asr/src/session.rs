@@ -42,6 +42,13 @@ pub struct ListenOptions {
     pub end_needs_words: bool,
     /// How the turn's syllable nuclei are picked ([`Transcript::nuclei`]).
     pub nuclei: NucleiConfig,
+    /// Audio before the start of speech that the recognizer is given:
+    /// what came earlier is silence or steady noise and is never decoded
+    /// (a caller who waits seconds after the beep costs nothing more). It
+    /// covers the voiced audio the end-pointer needs to call it speech
+    /// (`endpointer.min_speech`), a quiet onset below its threshold, and
+    /// some silence the decoder starts from.
+    pub pre_roll: Duration,
 }
 
 impl Default for ListenOptions {
@@ -54,6 +61,7 @@ impl Default for ListenOptions {
             partials: true,
             end_needs_words: true,
             nuclei: NucleiConfig::default(),
+            pre_roll: Duration::from_millis(500),
         }
     }
 }
@@ -144,8 +152,16 @@ struct Work {
     /// the end-pointer sees.
     nuclei: NucleusTrack,
     nuclei_config: NucleiConfig,
-    /// Audio the end-pointer has seen and Vosk not yet (see `FEED_FRAMES`).
+    /// Audio the end-pointer has seen and Vosk not yet (see `FEED_FRAMES`);
+    /// before speech, only the latest `pre_roll_samples` of it.
     unfed: Vec<i16>,
+    pre_roll_samples: usize,
+    /// Speech was detected: from then on every frame goes to Vosk (a noise
+    /// burst taken for speech and listened past included), so its clock
+    /// stays `skipped_samples` behind the turn's.
+    feeding: bool,
+    /// Samples dropped before speech, never given to Vosk.
+    skipped_samples: u64,
     unfed_frames: usize,
     /// Samples handed to Vosk so far.
     fed_samples: u64,
@@ -186,6 +202,10 @@ impl Session {
                 nuclei: NucleusTrack::new(sample_rate),
                 nuclei_config: options.nuclei,
                 unfed: Vec::new(),
+                pre_roll_samples: (options.pre_roll.as_secs_f64() * f64::from(sample_rate))
+                    as usize,
+                feeding: false,
+                skipped_samples: 0,
                 unfed_frames: 0,
                 fed_samples: 0,
                 processing: Duration::ZERO,
@@ -319,7 +339,14 @@ impl SessionInner {
             if work.endpointer.speech_detected() && work.endpointer.last_frame_voiced() {
                 work.last_speech_pushed = Some(*pushed);
             }
-            if work.unfed_frames >= FEED_FRAMES || work.endpointer.in_silence() {
+            if !work.feeding {
+                if work.endpointer.speech_detected() {
+                    work.feeding = true;
+                } else {
+                    work.keep_pre_roll();
+                }
+            }
+            if work.feeding && (work.unfed_frames >= FEED_FRAMES || work.endpointer.in_silence()) {
                 work.feed();
             }
             match decision {
@@ -384,12 +411,12 @@ impl SessionInner {
     fn send_partial(&self, work: &mut Work) {
         if !work.partials {
             // Vosk gets its audio in the same pieces either way.
-            if work.endpointer.speech_detected() {
+            if work.feeding {
                 work.feed();
             }
             return;
         }
-        if !work.endpointer.speech_detected() || self.events.capacity() <= PARTIAL_RESERVE {
+        if !work.feeding || self.events.capacity() <= PARTIAL_RESERVE {
             return;
         }
         work.feed();
@@ -418,6 +445,17 @@ impl SessionInner {
                 if let Some((filler, penalty)) = work.filler.as_mut() {
                     let heard = Transcript::from_vosk(filler.final_result());
                     merge_filler(&mut result, heard.into_iter().next(), *penalty);
+                }
+                // Vosk's clock started where it was first fed.
+                let skipped = work
+                    .endpointer
+                    .duration_of(work.skipped_samples)
+                    .as_secs_f32();
+                if skipped > 0.0 {
+                    for word in result.iter_mut().flat_map(|a| a.words.iter_mut()) {
+                        word.start += skipped;
+                        word.end += skipped;
+                    }
                 }
                 let nuclei = work.nuclei.nuclei(&work.nuclei_config);
                 work.processing += started.elapsed();
@@ -451,6 +489,16 @@ impl SessionInner {
 
 impl Work {
     /// Hands Vosk the audio the end-pointer has already seen.
+    /// Before speech: drops all but the latest `pre_roll_samples` of the
+    /// audio waiting for Vosk.
+    fn keep_pre_roll(&mut self) {
+        let excess = self.unfed.len().saturating_sub(self.pre_roll_samples);
+        if excess > 0 {
+            self.unfed.drain(..excess);
+            self.skipped_samples += excess as u64;
+        }
+    }
+
     fn feed(&mut self) {
         if self.unfed.is_empty() {
             return;

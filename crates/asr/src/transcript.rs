@@ -47,8 +47,9 @@ pub struct Transcript {
     pub reason: TurnEnd,
     /// Audio received.
     pub audio: Duration,
-    /// The part of `audio` the recognizer was given: all of it, except
-    /// after a turn with no speech (nothing is decoded then).
+    /// The part of `audio` the recognizer was given: from
+    /// `ListenOptions::pre_roll` before the start of speech to the end
+    /// (nothing after a turn with no speech).
     pub recognised: Duration,
     /// Time spent inside the recognizer.
     pub processing: Duration,

@@ -511,3 +511,71 @@ fn a_noise_burst_before_the_answer_does_not_end_the_turn() {
     assert!(!heard(&cut, PASSPHRASE), "{cut:?}");
     assert!(cut.audio < Duration::from_millis(1500), "{cut:?}");
 }
+
+/// A caller who waits 3 s after the beep: the silence is not decoded (only
+/// `pre_roll` before the speech is), the phrase is heard as well, and its
+/// words keep the turn's clock (3 s later than without the wait), where
+/// the syllable nuclei are.
+#[test]
+fn silence_before_the_speech_is_not_decoded_and_the_words_keep_the_turns_clock() {
+    let rec = recognizer();
+    let spoken = speech(PASSPHRASE, "ko", 140, Channel::Telephone);
+    let options = vocabulary_mode();
+    assert_eq!(options.pre_roll, Duration::from_millis(500));
+    let soon = recognize(&rec, &options, &spoken);
+    let mut late = vec![0i16; 3 * 16000];
+    late.extend_from_slice(&spoken);
+    let waited = recognize(&rec, &options, &late);
+    assert!(
+        heard(&soon, PASSPHRASE) && heard(&waited, PASSPHRASE),
+        "{waited:?}"
+    );
+    // `soon` begins 300 ms before the speech, within its pre-roll: all of
+    // it is decoded.
+    assert_eq!(soon.recognised, soon.audio, "{soon:?}");
+    assert!(
+        waited.audio >= soon.audio + Duration::from_millis(2980),
+        "{waited:?}"
+    );
+    assert!(
+        waited.audio - waited.recognised >= Duration::from_millis(2700),
+        "the wait was decoded: {waited:?}"
+    );
+    assert!(
+        waited.recognised <= soon.recognised + Duration::from_millis(300),
+        "{waited:?}"
+    );
+    let first = |t: &Transcript| {
+        let best = t
+            .alternatives
+            .iter()
+            .find(|a| a.text == PASSPHRASE)
+            .unwrap();
+        (best.words[0].start, best.words[best.words.len() - 1].end)
+    };
+    let (soon_start, soon_end) = first(&soon);
+    let (late_start, late_end) = first(&waited);
+    assert!(
+        (late_start - soon_start - 3.0).abs() <= 0.1,
+        "{soon:?}\n{waited:?}"
+    );
+    assert!(
+        (late_end - soon_end - 3.0).abs() <= 0.1,
+        "{soon:?}\n{waited:?}"
+    );
+    let shifted: Vec<f32> = soon.nuclei.iter().map(|t| t + 3.0).collect();
+    assert_eq!(waited.nuclei.len(), shifted.len(), "{waited:?}");
+    for (a, b) in waited.nuclei.iter().zip(&shifted) {
+        assert!((a - b).abs() < 0.015, "{waited:?}");
+    }
+    // A pre-roll longer than the wait decodes all of it.
+    let all = recognize(
+        &rec,
+        &ListenOptions {
+            pre_roll: Duration::from_secs(10),
+            ..options
+        },
+        &late,
+    );
+    assert_eq!(all.recognised, all.audio, "{all:?}");
+}

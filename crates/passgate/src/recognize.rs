@@ -54,6 +54,10 @@ struct Listener {
     rate: u32,
 }
 
+/// The longest recording judged: the audio a session may have waiting,
+/// since a file's frames all arrive at once.
+const FILE_BACKLOG: std::time::Duration = std::time::Duration::from_secs(600);
+
 pub fn run(request: &Request<'_>) -> anyhow::Result<()> {
     let listener = Listener::new(request)?;
     match &request.input {
@@ -127,6 +131,9 @@ impl Listener {
             RecognizerConfig {
                 workers: 1,
                 max_sessions: 1,
+                // A file's frames are pushed at once, not as a call's
+                // arrive: the whole of it may wait for the worker.
+                max_backlog: FILE_BACKLOG,
                 ..Default::default()
             },
         );

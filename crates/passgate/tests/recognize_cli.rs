@@ -397,3 +397,23 @@ fn recognize_sets_aside_readings_with_syllables_the_audio_lacks() {
     assert!(without.status.success(), "{out}");
     assert!(decision(&out).starts_with("rejected"), "{out}");
 }
+
+/// A recording longer than a call's backlog allows (6 s of silence, then
+/// the phrase) is judged whole: the tool pushes a file's frames at once,
+/// and they wait for the worker instead of ending the turn as overloaded.
+#[test]
+fn recognize_judges_a_long_recording_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = spoken_in_a_call("하얀 말", "ko+f2", 150, dir.path());
+    let long = dir.path().join("long.wav");
+    let ok = Command::new("sox")
+        .arg(&short)
+        .arg(&long)
+        .args(["pad", "6", "0"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = recognize(&["--passphrase", "하얀 말"], &long);
+    assert!(out.contains("end:        EndOfSpeech"), "{out}");
+    assert!(decision(&out).starts_with("accepted"), "{out}");
+}
