@@ -45,10 +45,12 @@ pub struct ListenOptions {
     /// Audio before the start of speech that the recognizer is given:
     /// what came earlier is silence or steady noise and is never decoded
     /// (a caller who waits seconds after the beep costs nothing more). It
-    /// covers the voiced audio the end-pointer needs to call it speech
+    /// must cover the voiced audio the end-pointer needs to call it speech
     /// (`endpointer.min_speech`), a quiet onset below its threshold, and
-    /// some silence the decoder starts from.
-    pub pre_roll: Duration,
+    /// some silence the decoder starts from. None: every frame is decoded
+    /// (the decoder's feature normalisation then starts on the whole
+    /// wait, which changes marginal results either way).
+    pub pre_roll: Option<Duration>,
 }
 
 impl Default for ListenOptions {
@@ -61,7 +63,7 @@ impl Default for ListenOptions {
             partials: true,
             end_needs_words: true,
             nuclei: NucleiConfig::default(),
-            pre_roll: Duration::from_millis(500),
+            pre_roll: None,
         }
     }
 }
@@ -202,9 +204,11 @@ impl Session {
                 nuclei: NucleusTrack::new(sample_rate),
                 nuclei_config: options.nuclei,
                 unfed: Vec::new(),
-                pre_roll_samples: (options.pre_roll.as_secs_f64() * f64::from(sample_rate))
-                    as usize,
-                feeding: false,
+                pre_roll_samples: options.pre_roll.map_or(0, |pre_roll| {
+                    (pre_roll.as_secs_f64() * f64::from(sample_rate)) as usize
+                }),
+                // Without a pre-roll, every frame is decoded from the first.
+                feeding: options.pre_roll.is_none(),
                 skipped_samples: 0,
                 unfed_frames: 0,
                 fed_samples: 0,
@@ -488,7 +492,6 @@ impl SessionInner {
 }
 
 impl Work {
-    /// Hands Vosk the audio the end-pointer has already seen.
     /// Before speech: drops all but the latest `pre_roll_samples` of the
     /// audio waiting for Vosk.
     fn keep_pre_roll(&mut self) {
@@ -499,6 +502,7 @@ impl Work {
         }
     }
 
+    /// Hands Vosk the audio the end-pointer has already seen.
     fn feed(&mut self) {
         if self.unfed.is_empty() {
             return;

@@ -520,8 +520,10 @@ fn a_noise_burst_before_the_answer_does_not_end_the_turn() {
 fn silence_before_the_speech_is_not_decoded_and_the_words_keep_the_turns_clock() {
     let rec = recognizer();
     let spoken = speech(PASSPHRASE, "ko", 140, Channel::Telephone);
-    let options = vocabulary_mode();
-    assert_eq!(options.pre_roll, Duration::from_millis(500));
+    let options = ListenOptions {
+        pre_roll: Some(Duration::from_millis(500)),
+        ..vocabulary_mode()
+    };
     let soon = recognize(&rec, &options, &spoken);
     let mut late = vec![0i16; 3 * 16000];
     late.extend_from_slice(&spoken);
@@ -568,14 +570,19 @@ fn silence_before_the_speech_is_not_decoded_and_the_words_keep_the_turns_clock()
     for (a, b) in waited.nuclei.iter().zip(&shifted) {
         assert!((a - b).abs() < 0.015, "{waited:?}");
     }
-    // A pre-roll longer than the wait decodes all of it.
-    let all = recognize(
-        &rec,
-        &ListenOptions {
-            pre_roll: Duration::from_secs(10),
-            ..options
-        },
-        &late,
-    );
-    assert_eq!(all.recognised, all.audio, "{all:?}");
+    // Without a pre-roll (the default), or with one longer than the
+    // wait, all of it is decoded.
+    assert_eq!(vocabulary_mode().pre_roll, None);
+    for pre_roll in [None, Some(Duration::from_secs(10))] {
+        let all = recognize(
+            &rec,
+            &ListenOptions {
+                pre_roll,
+                ..options.clone()
+            },
+            &late,
+        );
+        assert_eq!(all.recognised, all.audio, "{all:?}");
+        assert!(heard(&all, PASSPHRASE), "{all:?}");
+    }
 }

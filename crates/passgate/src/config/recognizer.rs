@@ -113,7 +113,7 @@ pub struct ListenConfig {
     /// the "speech" was noise and listening goes on.
     pub end_needs_words: bool,
     /// Audio before the start of speech the recognizer decodes; earlier
-    /// audio is never decoded.
+    /// audio is never decoded. 0: every frame is decoded.
     pub pre_roll_ms: u64,
 }
 
@@ -129,7 +129,7 @@ impl Default for ListenConfig {
             margin_db: e.margin_db,
             min_level_dbfs: e.min_level_dbfs,
             end_needs_words: options.end_needs_words,
-            pre_roll_ms: options.pre_roll.as_millis() as u64,
+            pre_roll_ms: options.pre_roll.map_or(0, |p| p.as_millis() as u64),
         }
     }
 }
@@ -152,7 +152,7 @@ impl ListenConfig {
             // The call decides on the final result only.
             partials: false,
             end_needs_words: self.end_needs_words,
-            pre_roll: Duration::from_millis(self.pre_roll_ms),
+            pre_roll: (self.pre_roll_ms > 0).then(|| Duration::from_millis(self.pre_roll_ms)),
             ..defaults
         }
     }
@@ -179,7 +179,7 @@ impl ListenConfig {
         if self.end_silence_ms == 0 {
             return Err("asr.listen.end_silence_ms: must be more than 0".into());
         }
-        if self.pre_roll_ms < self.min_speech_ms {
+        if self.pre_roll_ms > 0 && self.pre_roll_ms < self.min_speech_ms {
             return Err(format!(
                 "asr.listen.pre_roll_ms: {} is less than asr.listen.min_speech_ms ({}): the start of the speech would never be decoded",
                 self.pre_roll_ms, self.min_speech_ms

@@ -60,11 +60,14 @@ fn every_listening_setting_reaches_the_turns_options() {
     let config = load_text(
         "[asr.listen]\nmax_alternatives = 3\nend_silence_ms = 900\n\
          end_silence_when_complete_ms = 150\nmin_speech_ms = 250\n\
-         margin_db = 12.0\nmin_level_dbfs = -45.0\nend_needs_words = false\n",
+         margin_db = 12.0\nmin_level_dbfs = -45.0\nend_needs_words = false\n\
+         pre_roll_ms = 800\n",
     )
     .unwrap();
     let options = config.asr.listen.options();
     assert_eq!(options.max_alternatives, 3);
+    assert_eq!(options.pre_roll, Some(Duration::from_millis(800)));
+    assert_eq!(Config::default().asr.listen.options().pre_roll, None);
     assert!(!options.end_needs_words);
     assert!(Config::default().asr.listen.options().end_needs_words);
     let e = options.endpointer;
@@ -82,6 +85,12 @@ fn every_listening_setting_reaches_the_turns_options() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("asr.listen.max_alternatives"), "{err}");
+    // A pre-roll shorter than the speech the end-pointer waits for would
+    // never decode the speech's start.
+    let err = load_text("[asr.listen]\npre_roll_ms = 100\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("asr.listen.pre_roll_ms"), "{err}");
 }
 
 #[test]
