@@ -19,8 +19,15 @@ fn espeak(text: &str, dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn recognize(args: &[&str], wav: &std::path::Path) -> String {
+    recognize_with(&[], args, wav)
+}
+
+/// `passgate recognize` with `env` set (configuration overrides); its
+/// output, once it has succeeded.
+fn recognize_with(env: &[(&str, &str)], args: &[&str], wav: &std::path::Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
         .current_dir(support::workspace())
+        .envs(env.iter().copied())
         .arg("recognize")
         .args(args)
         .arg(wav)
@@ -191,15 +198,11 @@ fn recognize_prints_the_timings_the_decision_weighs() {
     assert_eq!(spans.len(), 2, "{out}");
     assert!(spans[0].0 < spans[0].1 && spans[0].1 <= spans[1].0 && spans[1].0 < spans[1].1);
 
-    let strict = Command::new(env!("CARGO_BIN_EXE_passgate"))
-        .current_dir(support::workspace())
-        .env("PASSGATE_PASSPHRASE__MAX_SYLLABLE_TIME", "0.05")
-        .args(["recognize", "--passphrase", "하얀 말"])
-        .arg(&wav)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&strict.stdout);
-    assert!(strict.status.success(), "{out}");
+    let out = recognize_with(
+        &[("PASSGATE_PASSPHRASE__MAX_SYLLABLE_TIME", "0.05")],
+        &["--passphrase", "하얀 말"],
+        &wav,
+    );
     assert!(decision(&out).starts_with("rejected"), "{out}");
     assert!(decision(&out).contains("max 0.05 s per syllable"), "{out}");
     assert!(out.contains("apart or drawn out: rejects]"), "{out}");
@@ -261,16 +264,14 @@ fn recognize_loses_packets_before_the_receive_path() {
 fn recognize_shows_the_filler_hypothesis_when_the_filler_is_on() {
     let dir = tempfile::tempdir().unwrap();
     let wav = spoken_in_a_call("하얀 예쁜 말", "ko+f2", 150, dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
-        .current_dir(support::workspace())
-        .env("PASSGATE_ASR__FILLER__COMMON_WORDS", "300")
-        .env("PASSGATE_ASR__FILLER__NEAR_WORDS", "5")
-        .args(["recognize", "--passphrase", "하얀 말"])
-        .arg(&wav)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = recognize_with(
+        &[
+            ("PASSGATE_ASR__FILLER__COMMON_WORDS", "300"),
+            ("PASSGATE_ASR__FILLER__NEAR_WORDS", "5"),
+        ],
+        &["--passphrase", "하얀 말"],
+        &wav,
+    );
     assert!(stdout.contains("filler of"), "{stdout}");
     assert_eq!(
         stdout.lines().filter(|l| l.ends_with("(filler)")).count(),
@@ -338,15 +339,11 @@ fn recognize_listens_for_decoys_when_they_are_on() {
     let dir = tempfile::tempdir().unwrap();
     let wav = spoken_in_a_call("하얀 말", "ko+f2", 150, dir.path());
     let mode = |near: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_passgate"))
-            .current_dir(support::workspace())
-            .env("PASSGATE_ASR__DECOYS__NEAR_WORDS", near)
-            .args(["recognize", "--passphrase", "하얀 말"])
-            .arg(&wav)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{stdout}");
+        let stdout = recognize_with(
+            &[("PASSGATE_ASR__DECOYS__NEAR_WORDS", near)],
+            &["--passphrase", "하얀 말"],
+            &wav,
+        );
         stdout
             .lines()
             .find_map(|l| l.strip_prefix("mode:"))
@@ -386,15 +383,11 @@ fn recognize_sets_aside_readings_with_syllables_the_audio_lacks() {
         .unwrap_or_else(|| panic!("a reading set aside: {out}"));
     assert!(aside.contains("하얀 하나"), "{out}");
 
-    let without = Command::new(env!("CARGO_BIN_EXE_passgate"))
-        .current_dir(support::workspace())
-        .env("PASSGATE_PASSPHRASE__SET_ASIDE_UNHEARD", "false")
-        .args(["recognize", "--passphrase", "하얀 말"])
-        .arg(&wav)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&without.stdout);
-    assert!(without.status.success(), "{out}");
+    let out = recognize_with(
+        &[("PASSGATE_PASSPHRASE__SET_ASIDE_UNHEARD", "false")],
+        &["--passphrase", "하얀 말"],
+        &wav,
+    );
     assert!(decision(&out).starts_with("rejected"), "{out}");
 }
 

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hashing::{PassphraseError, StoredPassphrase};
 use super::normalise::{heard_words, NormalisedPhrase};
-use super::timing::{run_timing, syllables, RunTiming, WordSpan};
+use super::timing::{nuclei_between, run_timing, syllables, RunTiming, WordSpan};
 
 /// The passphrase decision over the recognizer's scored N-best list.
 ///
@@ -209,12 +209,7 @@ impl MatchRule {
         }
         // An unknown word's syllables are not known: none are counted.
         let written: usize = words.iter().flatten().map(|w| syllables(w)).sum();
-        let heard = nuclei
-            .iter()
-            .filter(|&&t| {
-                t >= first.start - self.syllable_slack && t <= last.end + self.syllable_slack
-            })
-            .count();
+        let heard = nuclei_between(first.start, last.end, nuclei, self.syllable_slack);
         written > heard + self.max_unheard_syllables
     }
 

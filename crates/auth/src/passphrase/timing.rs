@@ -69,11 +69,17 @@ impl RunTiming {
     /// seconds either side: Vosk aligns words in 30 ms steps, and a
     /// vowel's peak of loudness may sit at a word's very edge.
     pub fn nuclei_within(&self, nuclei: &[f32], slack: f32) -> usize {
-        nuclei
-            .iter()
-            .filter(|&&t| t >= self.start - slack && t <= self.end + slack)
-            .count()
+        nuclei_between(self.start, self.end, nuclei, slack)
     }
+}
+
+/// How many of `nuclei` fall from `start` to `end` (seconds), widened by
+/// `slack` either side.
+pub(super) fn nuclei_between(start: f32, end: f32, nuclei: &[f32], slack: f32) -> usize {
+    nuclei
+        .iter()
+        .filter(|&&t| t >= start - slack && t <= end + slack)
+        .count()
 }
 
 /// Syllables in a word: one per Hangul syllable block, otherwise one per
