@@ -420,7 +420,9 @@ impl SessionInner {
             }
             return;
         }
-        if !work.feeding || self.events.capacity() <= PARTIAL_RESERVE {
+        // No partial before speech: there is nothing to say yet (and
+        // with a pre-roll, nothing fed). Speech detected, Vosk is fed.
+        if !work.endpointer.speech_detected() || self.events.capacity() <= PARTIAL_RESERVE {
             return;
         }
         work.feed();
