@@ -83,8 +83,8 @@ use super::timing::{nuclei_between, run_timing, syllables, RunTiming, WordSpan};
 /// speech padded by the decoder: each reading above the phrase had more
 /// syllables than the three nuclei heard. Setting those aside
 /// (`max_unheard_syllables` 0; 1 set aside none of them) and merging
-/// touching repeats took true accepts from 25, 23, 25 to 30, 28, 27 of 30
-/// at 0, 5, 10 % loss, and false accepts from 0, 1, 0 to 0, 1, 1 of 150.
+/// touching repeats accepts 30, 28, 27 of 30 true phrases at 0, 5, 10 %
+/// loss (25, 23, 25 without) and 0, 1, 1 of 150 near misses (0, 1, 0).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MatchRule {
