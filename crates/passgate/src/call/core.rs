@@ -406,22 +406,7 @@ impl CallCore {
                     .push_back(Command::Tally(Tally::Recognition(t.processing)));
                 // The words may be the passphrase: never logged.
                 tracing::info!(alternatives = t.alternatives.len(), reason = ?t.reason, audio_ms = t.audio.as_millis() as u64, "recognized");
-                // Times only, never the words: where the syllable nuclei
-                // and each alternative's words fell, to compare them. Built
-                // only when the line is written.
-                if tracing::enabled!(tracing::Level::DEBUG) {
-                    let word_times: Vec<Vec<(f32, f32)>> = t
-                        .alternatives
-                        .iter()
-                        .map(|a| a.words.iter().map(|w| (w.start, w.end)).collect())
-                        .collect();
-                    tracing::debug!(nuclei_at = ?t.nuclei, ?word_times, "heard in time");
-                }
-                let alternatives = Alternatives::timed(t.alternatives.into_iter().map(|a| {
-                    let spans = crate::recognize::word_spans(&a.words);
-                    (a.text, a.confidence, spans)
-                }))
-                .with_nuclei(t.nuclei);
+                let alternatives = super::heard::alternatives(t);
                 self.pending.push_back(FlowEvent::Transcript(alternatives));
             }
             RecognizerInput::Closed => self.stop_listening(false),

@@ -13,6 +13,7 @@
 
 pub mod core;
 mod decision;
+mod heard;
 mod outcome;
 #[cfg(test)]
 mod tests;
