@@ -13,8 +13,9 @@ then run `python3 bench/passphrase_tuning.py /tmp/tuning.jsonl [MORE.jsonl…]`
 dump, it also prints how many the matched run spanned beyond its syllables,
 by what was said, and sweeps count_syllables. The rule is
 re-implemented here from crates/auth/src/passphrase/matching.rs to sweep it;
-the words are compared in clear, which only a tuning run may do. REPORTING
-judgements in the dump are refused: they are never used to choose.
+the words are compared in clear, which only a tuning run may do. DEV
+judgements may be pooled in to check a choice; REPORTING judgements in the
+dump are refused: they are never used to choose.
 """
 import itertools, json, sys
 
@@ -237,8 +238,8 @@ def accepts_reading(alts, margin, costs, lead, inside, timing, inside_lead,
 def main():
     rows = [json.loads(l) for path in sys.argv[1:]
             for l in open(path, encoding="utf-8") if l.strip()]
-    if any(r["set"] != "TUNING" for r in rows):
-        sys.exit("the dump has REPORTING judgements: tune on TUNING only")
+    if any(r["set"] == "REPORTING" for r in rows):
+        sys.exit("the dump has REPORTING judgements: tune on TUNING (and check on DEV) only")
     def alts(r, penalty):
         # The filler's hypothesis (recorded with penalty 0) at its score
         # less `penalty`, as the recognizer merges it.

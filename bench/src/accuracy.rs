@@ -8,15 +8,17 @@
 //! the decision under the shipped `[passphrase]` rule of
 //! config/passgate.toml, so what this measures is what a call decides.
 //!
-//! Two disjoint sets, differing in voices, speeds and impostor phrases:
+//! Three disjoint sets, differing in voices, speeds and impostor phrases:
 //! TUNING (what the operating point was chosen on, with
-//! bench/passphrase_tuning.py over this benchmark's dump) and REPORTING
-//! (never used to choose anything). Both are reported; the goals are judged
-//! on REPORTING.
+//! bench/passphrase_tuning.py over this benchmark's dump), DEV (what a
+//! choice made on TUNING is checked on before it ships: other voices, so a
+//! setting that only fits the tuning voices shows) and REPORTING (never used
+//! to choose anything). `make bench` reports TUNING and REPORTING; the goals
+//! are judged on REPORTING.
 //!
 //! Writes bench/results/accuracy.md on its own, so it can run alone:
-//! `passgate-bench accuracy`. `BENCH_ACCURACY_SETS=tuning` (or `reporting`)
-//! runs one set only; `BENCH_ACCURACY_DUMP=FILE` writes every judgement's
+//! `passgate-bench accuracy`. `BENCH_ACCURACY_SETS=tuning` (or `dev`, or
+//! `reporting`) runs one set only, `all` the three; `BENCH_ACCURACY_DUMP=FILE` writes every judgement's
 //! alternatives with their scores there, one JSON object a line, for tuning.
 
 use std::io::{BufRead, BufReader, Write};
@@ -61,6 +63,16 @@ const REPORTING_IMPOSTORS: &[(&str, &str)] = &[
     ("말 하얀", "words swapped"),
     ("하얀 나무 아래 말", "the words inside a longer phrase"),
 ];
+/// The same kinds of near miss in words of their own, for the DEV set.
+const DEV_IMPOSTORS: &[(&str, &str)] = &[
+    ("검은 말", "one word changed"),
+    ("하얀 집", "one word changed"),
+    ("하얀 좋은 말", "a word inserted"),
+    ("하얀 어린 말", "a word inserted"),
+    ("하얀 큰 말", "a one-syllable word inserted"),
+    ("말 하얀", "words swapped"),
+    ("하얀 구름 위의 말", "the words inside a longer phrase"),
+];
 /// Takes of the true phrase per voice and speed, each with its own silence,
 /// noise and lost packets.
 const TRUE_TAKES: usize = 2;
@@ -69,6 +81,8 @@ const TRUE_TAKES: usize = 2;
 const TUNING_VOICES: &[&str] = &["ko", "ko+f2", "ko+m3"];
 /// Never used to choose: the rates the goals are judged on.
 const REPORTING_VOICES: &[&str] = &["ko+f1", "ko+f4", "ko+m1", "ko+m5", "ko+m7"];
+/// Voices in neither other set, to check a choice made on TUNING.
+const DEV_VOICES: &[&str] = &["ko+m2", "ko+m4", "ko+m6", "ko+f3", "ko+f5"];
 /// Words a minute: very slow (100 and 110), slow, espeak-ng's default,
 /// brisk. Slow speech fails in its own ways (a word split in two, an edge
 /// word, a long vowel with two peaks), so the tuning set has speeds below
@@ -76,6 +90,8 @@ const REPORTING_VOICES: &[&str] = &["ko+f1", "ko+f4", "ko+m1", "ko+m5", "ko+m7"]
 const TUNING_SPEEDS: &[u32] = &[100, 110, 130, 175, 210];
 /// Between and around the tuning speeds.
 const REPORTING_SPEEDS: &[u32] = &[120, 155, 195];
+/// Slow to brisk, none of them another set's.
+const DEV_SPEEDS: &[u32] = &[105, 125, 150, 185];
 const LOSSES: &[f64] = &[0.0, 5.0, 10.0];
 /// Clips judged at once: the recognizer is single-threaded per process.
 const WORKERS: usize = 2;
@@ -87,6 +103,7 @@ const GOAL_TA_LOSSY: f64 = 95.0;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Set {
     Tuning,
+    Dev,
     Reporting,
 }
 
@@ -94,6 +111,7 @@ impl Set {
     fn name(self) -> &'static str {
         match self {
             Set::Tuning => "TUNING",
+            Set::Dev => "DEV",
             Set::Reporting => "REPORTING",
         }
     }
@@ -101,6 +119,7 @@ impl Set {
     fn voices(self) -> &'static [&'static str] {
         match self {
             Set::Tuning => TUNING_VOICES,
+            Set::Dev => DEV_VOICES,
             Set::Reporting => REPORTING_VOICES,
         }
     }
@@ -108,6 +127,7 @@ impl Set {
     fn speeds(self) -> &'static [u32] {
         match self {
             Set::Tuning => TUNING_SPEEDS,
+            Set::Dev => DEV_SPEEDS,
             Set::Reporting => REPORTING_SPEEDS,
         }
     }
@@ -115,17 +135,23 @@ impl Set {
     fn impostors(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Set::Tuning => TUNING_IMPOSTORS,
+            Set::Dev => DEV_IMPOSTORS,
             Set::Reporting => REPORTING_IMPOSTORS,
         }
     }
 
-    /// The sets `BENCH_ACCURACY_SETS` asks for (both when unset).
+    /// The sets `BENCH_ACCURACY_SETS` asks for (TUNING and REPORTING when
+    /// unset).
     fn chosen() -> anyhow::Result<Vec<Set>> {
         match std::env::var("BENCH_ACCURACY_SETS").ok().as_deref() {
             None | Some("") | Some("both") => Ok(vec![Set::Tuning, Set::Reporting]),
             Some("tuning") => Ok(vec![Set::Tuning]),
+            Some("dev") => Ok(vec![Set::Dev]),
             Some("reporting") => Ok(vec![Set::Reporting]),
-            Some(other) => bail!("BENCH_ACCURACY_SETS={other}: tuning, reporting or both"),
+            Some("all") => Ok(vec![Set::Tuning, Set::Dev, Set::Reporting]),
+            Some(other) => {
+                bail!("BENCH_ACCURACY_SETS={other}: tuning, dev, reporting, both or all")
+            }
         }
     }
 }
@@ -435,12 +461,21 @@ fn parse_report(stdout: &str) -> anyhow::Result<Report> {
     } else {
         Outcome::Rejected
     };
+    // "decoder:    lattice beam 8, 20 alternatives"
+    let decoder = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("decoder:"))
+        .map(str::trim);
     let rule = decision
         // The last parenthesis: "rejected (falls back to the code) (…)".
         .rsplit_once('(')
         .and_then(|(_, r)| r.rsplit_once(')'))
         .map(|(r, _)| r.to_string())
         .unwrap_or_default();
+    let rule = match decoder {
+        Some(decoder) => format!("{rule}; recognizer: {decoder}"),
+        None => rule,
+    };
     // " 1.   62.34  하얀 말   [verdict]": the score and the words, then
     // "    words: 하얀 0.93-1.41, 말 1.50-1.80": when each was heard.
     let mut alternatives: Vec<Heard> = Vec::new();
@@ -544,6 +579,7 @@ fn report(sets: &[Set], clips: &[Clip], judged: &[Judged], rule: &str, secs: f64
             Set::Tuning => {
                 "TUNING (the operating point was chosen on it, bench/passphrase_tuning.py)"
             }
+            Set::Dev => "DEV (a choice made on TUNING is checked on it)",
             Set::Reporting => "REPORTING (never used to choose)",
         };
         md.push_str(&format!(

@@ -15,6 +15,7 @@
 //! paced as a call is: that bench batches frames, and so skips the
 //! per-frame partial results a live call pays for.
 
+mod lattice;
 mod paced;
 mod speech;
 mod tables;
@@ -169,7 +170,7 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
         .enable_all()
         .build()?;
     let db = tempfile::tempdir()?;
-    let measured = runtime.block_on(async {
+    let (measured, lattice) = runtime.block_on(async {
         let account = demo_account(&db.path().join("p3.db")).await?;
         let argon2 = argon2_once()?;
         let rec = Recognizer::new(model.clone(), RecognizerConfig::default());
@@ -192,6 +193,16 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
         for u in &utterances {
             what_if.push(paced::decide(&rec, &what_if_options, u.clone(), &account).await?);
         }
+        let lattice = lattice::compare(
+            &model_dir,
+            &rec,
+            &modes[0].options,
+            &utterances,
+            &account,
+            if opts.quick { 1 } else { 2 },
+        )
+        .await?;
+        eprintln!("p3: (e) lattice compared");
         let mut ladders = Vec::new();
         for mode in &modes {
             let top = mode.ladder.iter().copied().max().unwrap_or(1);
@@ -218,12 +229,15 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
             ladders.push(steps);
         }
         account.store.close().await;
-        anyhow::Ok(Measured {
-            argon2,
-            decided,
-            what_if,
-            ladders,
-        })
+        anyhow::Ok((
+            Measured {
+                argon2,
+                decided,
+                what_if,
+                ladders,
+            },
+            lattice,
+        ))
     })?;
 
     let mut md = String::new();
@@ -233,6 +247,7 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
     md.push_str(&ladder_table(&modes, &measured.ladders, cores));
     md.push_str(&utterance_table(&modes, &utterances, &measured));
     md.push_str(&nucleus_table(&nuclei, &batched[0]));
+    md.push_str(&lattice::table(&lattice));
     md.push_str(&format!(
         "\nP3 took {:.0} s.\n",
         began.elapsed().as_secs_f64()

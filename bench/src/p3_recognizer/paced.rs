@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use asr::{ListenOptions, RecognitionEvent, Recognizer, Session, Transcript, TurnEnd};
 use auth::flow::{AccountId, Alternatives, PassphraseCheck};
-use auth::passphrase::MatchRule;
+use auth::passphrase::{MatchRule, WordSpan};
 use auth::store::Store;
 
 use super::speech::{Utterance, FRAME};
@@ -173,8 +173,20 @@ pub async fn decide(
     let before = crate::proc_stats::sample(pid)?;
     let paced = feed(rec, session, utterance, Instant::now()).await?;
     let after = crate::proc_stats::sample(pid)?;
-    let alternatives =
-        Alternatives::new(paced.transcript.alternatives.iter().map(|a| a.text.clone()));
+    // As the call hands them over (crates/passgate/src/call/heard.rs): with
+    // their scores, their words' spans and the turn's syllable nuclei.
+    let alternatives = Alternatives::timed(paced.transcript.alternatives.iter().map(|a| {
+        let spans = a
+            .words
+            .iter()
+            .map(|w| WordSpan {
+                start: w.start,
+                end: w.end,
+            })
+            .collect();
+        (a.text.clone(), a.confidence, spans)
+    }))
+    .with_nuclei(paced.transcript.nuclei.clone());
     // The call task hands the check to its own task and hears back; the
     // spawn is part of the path.
     let (store, id, rule) = (account.store.clone(), account.id.clone(), account.rule);

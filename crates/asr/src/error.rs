@@ -6,6 +6,11 @@ pub enum AsrError {
     ModelMissing(PathBuf),
     #[error("Vosk could not load the model in {0}")]
     ModelLoad(PathBuf),
+    #[error("cannot build the model overlay {path} (the decoder options' copy of the model's settings): {source}")]
+    ModelOverlay {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read vocabulary file {path}: {source}")]
     VocabularyRead {
         path: PathBuf,

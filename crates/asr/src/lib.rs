@@ -28,7 +28,7 @@ pub use endpointer::{Decision, Endpointer, EndpointerConfig};
 pub use error::AsrError;
 pub use filler::Filler;
 pub use lexicon::{Lexicon, LexiconWord};
-pub use model::SpeechModel;
+pub use model::{DecoderOptions, SpeechModel};
 pub use nuclei::{syllable_nuclei, NucleiConfig, NucleusTrack};
 pub use pool::{PoolLoad, Recognizer, RecognizerConfig};
 pub use session::{ListenOptions, RecognitionEvent, Session};

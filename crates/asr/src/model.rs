@@ -1,7 +1,44 @@
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::error::AsrError;
+
+/// Decoder settings that stand in for the model's own (its
+/// conf/model.conf). `None` keeps the model's; the default is what the
+/// passphrase decision is tuned for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecoderOptions {
+    /// Kaldi's `--lattice-beam`: how far below the best path (in the
+    /// decoder's log-likelihood) a path is kept in the lattice that the
+    /// N-best alternatives are drawn from. The models ship narrow lattices
+    /// (2.0) tuned for one transcript: a reading that a check sets aside
+    /// then has nothing behind it, so the alternatives the decision needs
+    /// must be kept.
+    pub lattice_beam: Option<f32>,
+}
+
+impl Default for DecoderOptions {
+    fn default() -> Self {
+        DecoderOptions {
+            lattice_beam: Some(8.0),
+        }
+    }
+}
+
+impl DecoderOptions {
+    /// The model's own settings, nothing in their place.
+    pub fn model_own() -> Self {
+        DecoderOptions { lattice_beam: None }
+    }
+
+    /// The options as lines of a Kaldi config file.
+    fn lines(&self) -> String {
+        self.lattice_beam
+            .map(|beam| format!("--lattice-beam={beam}\n"))
+            .unwrap_or_default()
+    }
+}
 
 /// A Vosk model, loaded once and shared by every recognizer.
 #[derive(Clone)]
@@ -12,17 +49,33 @@ pub struct SpeechModel {
 }
 
 impl SpeechModel {
+    /// Loads the model with its own decoder settings.
     pub fn load(path: &Path) -> Result<SpeechModel, AsrError> {
+        SpeechModel::load_with(path, &DecoderOptions::default())
+    }
+
+    /// Loads the model with `options` in place of its own settings. Vosk
+    /// reads its settings only from the model directory, so the model is
+    /// loaded through an overlay: a directory of links to the model's
+    /// files, with conf/model.conf rewritten, removed once loaded (Vosk
+    /// reads every file while loading).
+    pub fn load_with(path: &Path, options: &DecoderOptions) -> Result<SpeechModel, AsrError> {
         if !path.is_dir() {
             return Err(AsrError::ModelMissing(path.to_path_buf()));
         }
         vosk::set_log_level(vosk::LogLevel::Error);
-        let model = path
+        let overlay = match options.lines() {
+            lines if lines.is_empty() => None,
+            lines => Some(Overlay::create(path, &lines)?),
+        };
+        let load_from = overlay.as_ref().map_or(path, |o| o.dir.as_path());
+        let model = load_from
             .to_str()
             .and_then(vosk::Model::new)
-            .ok_or_else(|| AsrError::ModelLoad(path.to_path_buf()))?;
+            .ok_or_else(|| AsrError::ModelLoad(path.to_path_buf()));
+        drop(overlay);
         Ok(SpeechModel {
-            inner: Arc::new(model),
+            inner: Arc::new(model?),
             path: path.to_path_buf(),
             sample_rate: sample_rate_of(path),
         })
@@ -40,6 +93,62 @@ impl SpeechModel {
     pub(crate) fn vosk(&self) -> &vosk::Model {
         &self.inner
     }
+}
+
+/// A model directory of links to another's files, with its own
+/// conf/model.conf; removed when dropped.
+struct Overlay {
+    dir: PathBuf,
+}
+
+impl Overlay {
+    /// Links every entry of `model` but conf/, and every entry of its
+    /// conf/ but model.conf, which is the model's with `lines` after it (a
+    /// Kaldi option given twice takes its last value).
+    fn create(model: &Path, lines: &str) -> Result<Overlay, AsrError> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "passgate-model-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let overlay = Overlay { dir };
+        let failed = |source| AsrError::ModelOverlay {
+            path: overlay.dir.clone(),
+            source,
+        };
+        let model = std::fs::canonicalize(model).map_err(failed)?;
+        std::fs::create_dir_all(overlay.dir.join("conf")).map_err(failed)?;
+        link_entries(&model, &overlay.dir, "conf").map_err(failed)?;
+        link_entries(&model.join("conf"), &overlay.dir.join("conf"), "model.conf")
+            .map_err(failed)?;
+        let own = std::fs::read_to_string(model.join("conf/model.conf")).unwrap_or_default();
+        let conf = format!("{}\n{lines}", own.trim_end());
+        std::fs::write(overlay.dir.join("conf/model.conf"), conf).map_err(failed)?;
+        Ok(overlay)
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        // Removes the links, never what they point at.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Links each entry of `from` (absolute) into `to`, but `except`.
+fn link_entries(from: &Path, to: &Path, except: &str) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        // A model without conf/: Vosk's defaults, then the options.
+        return Ok(());
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name() != except {
+            std::os::unix::fs::symlink(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Vosk models state their rate in conf/mfcc.conf (`--sample-frequency=16000`);

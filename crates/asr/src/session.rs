@@ -23,7 +23,10 @@ pub struct ListenOptions {
     /// Restrict recognition to these words (plus `[unk]`); None uses the
     /// model's full vocabulary.
     pub vocabulary: Option<Vocabulary>,
-    /// N-best alternatives to return (1 = best only).
+    /// N-best alternatives to return (1 = best only). A lattice of a
+    /// slow word's readings fills a short list with one reading's
+    /// variants ("하얀 하나", "하얀 하나 소", …) before the next reading of
+    /// the word itself.
     pub max_alternatives: u16,
     pub endpointer: EndpointerConfig,
     /// Words a complete answer has, when known: after a pause of
@@ -57,7 +60,7 @@ impl Default for ListenOptions {
     fn default() -> Self {
         ListenOptions {
             vocabulary: None,
-            max_alternatives: 5,
+            max_alternatives: 20,
             endpointer: EndpointerConfig::default(),
             expected_words: None,
             partials: true,

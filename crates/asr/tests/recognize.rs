@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use asr::{
-    with_decoys, DecoyConfig, Filler, Lexicon, ListenOptions, RecognitionEvent, Recognizer,
-    RecognizerConfig, SpeechModel, Transcript, TurnEnd, Vocabulary,
+    with_decoys, DecoderOptions, DecoyConfig, Filler, Lexicon, ListenOptions, RecognitionEvent,
+    Recognizer, RecognizerConfig, SpeechModel, Transcript, TurnEnd, Vocabulary,
 };
 
 const PASSPHRASE: &str = "하얀 말";
@@ -189,6 +189,56 @@ fn the_passphrase_is_recognised_through_g711_at_8k() {
     }
 }
 
+/// Slow speech: the model hears espeak-ng's slow "말" as "하나". Its own
+/// narrow lattice holds that reading and its variants only; the product's
+/// keeps "하얀 말" behind them, for the decision to judge once the syllable
+/// count sets "하얀 하나" aside.
+#[test]
+fn the_products_lattice_keeps_the_readings_behind_a_slow_phrases_best() {
+    let own = SpeechModel::load_with(model().path(), &DecoderOptions::model_own()).unwrap();
+    let own = Recognizer::new(
+        own,
+        RecognizerConfig {
+            workers: 1,
+            max_sessions: 1,
+            max_backlog: Duration::from_secs(30),
+            worker_nice: 0,
+        },
+    );
+    let options = vocabulary_mode();
+    assert_eq!(options.max_alternatives, 20);
+    let product = recognizer();
+    let mut behind = Vec::new();
+    // Which slow clips the narrow lattice loses the phrase on varies a
+    // little from run to run (Vosk's online i-vector follows the pieces the
+    // audio is fed in); ko+m3 at 100 words/min has lost it every time.
+    for (voice, speed) in [("ko", 100), ("ko+m3", 100), ("ko+f2", 100), ("ko+m3", 110)] {
+        let audio = speech(PASSPHRASE, voice, speed, Channel::Telephone);
+        let narrow = recognize(&own, &options, &audio);
+        let wide = recognize(&product, &options, &audio);
+        assert!(
+            wide.alternatives.len() >= narrow.alternatives.len(),
+            "{voice} at {speed}: {wide:?} against {narrow:?}"
+        );
+        assert!(heard(&wide, PASSPHRASE), "{voice} at {speed}: {wide:?}");
+        if !heard(&narrow, PASSPHRASE) {
+            behind.push(voice);
+        }
+    }
+    assert!(
+        !behind.is_empty(),
+        "the narrow lattice held the phrase every time"
+    );
+    // The overlay the options were loaded through is gone.
+    let ours = format!("passgate-model-{}-", std::process::id());
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&ours))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn a_different_phrase_is_not_heard_as_the_passphrase() {
     let rec = recognizer();
@@ -245,9 +295,21 @@ fn two_calls_recognising_at_once_do_not_mix_results() {
     rec.finish(&sa);
     rec.finish(&sb);
     let (ta, tb) = (sa.wait_final().unwrap(), sb.wait_final().unwrap());
-    let said = |t: &Transcript, word: &str| t.alternatives.iter().any(|a| a.text.contains(word));
-    assert!(heard(&ta, PASSPHRASE) && !said(&ta, "고양이"), "{ta:?}");
-    assert!(said(&tb, "고양이") && !said(&tb, "하얀"), "{tb:?}");
+    // The best reading of each is its own call's (a list of 20 may hold
+    // any vocabulary word somewhere down it).
+    let best = |t: &Transcript| {
+        t.alternatives
+            .first()
+            .map_or(String::new(), |a| a.text.clone())
+    };
+    assert!(
+        heard(&ta, PASSPHRASE) && !best(&ta).contains("고양이"),
+        "{ta:?}"
+    );
+    assert!(
+        best(&tb).contains("고양이") && !best(&tb).contains("하얀"),
+        "{tb:?}"
+    );
 }
 
 #[test]

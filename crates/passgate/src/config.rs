@@ -459,6 +459,15 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| ConfigError::Invalid(format!("{key}: {problem}"));
         self.asr.listen.validate().map_err(ConfigError::Invalid)?;
+        if !(self.asr.lattice_beam >= 0.0 && self.asr.lattice_beam <= 30.0) {
+            return Err(bad(
+                "asr.lattice_beam",
+                format!(
+                    "{} is not between 0 (the model's own) and 30",
+                    self.asr.lattice_beam
+                ),
+            ));
+        }
         if !(0..=19).contains(&self.asr.worker_nice) {
             return Err(bad(
                 "asr.worker_nice",

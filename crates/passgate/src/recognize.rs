@@ -49,6 +49,8 @@ struct Listener {
     /// The vocabulary and its decoys.
     listened: Option<Vocabulary>,
     filler_words: Option<usize>,
+    /// The decoder settings in place of the model's own.
+    decoder: asr::DecoderOptions,
     stored: Option<auth::passphrase::StoredPassphrase>,
     load_time: std::time::Duration,
     rate: u32,
@@ -105,7 +107,8 @@ impl Listener {
             .transpose()
             .context("--passphrase")?;
         let loaded = Instant::now();
-        let model = SpeechModel::load(request.model)?;
+        let decoder = request.config.asr.decoder();
+        let model = SpeechModel::load_with(request.model, &decoder)?;
         let load_time = loaded.elapsed();
         let vocabulary = request
             .vocabulary
@@ -157,6 +160,7 @@ impl Listener {
             vocabulary,
             listened,
             filler_words,
+            decoder,
             stored,
             load_time,
             rate,
@@ -204,6 +208,13 @@ impl Listener {
                 }
                 _ => "full vocabulary".to_string(),
             }
+        );
+        println!(
+            "decoder:    lattice beam {}, {} alternatives",
+            self.decoder
+                .lattice_beam
+                .map_or("of the model".to_string(), |b| b.to_string()),
+            self.options.max_alternatives
         );
         println!("end:        {:?}", transcript.reason);
         println!(

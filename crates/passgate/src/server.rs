@@ -421,7 +421,7 @@ fn digest_auth(config: &Config) -> sip::DigestAuth {
 }
 
 fn load_recognizer(config: &mut Config) -> anyhow::Result<Option<Recognizer>> {
-    let model = SpeechModel::load(&config.asr.model)
+    let model = SpeechModel::load_with(&config.asr.model, &config.asr.decoder())
         .with_context(|| format!("asr.model = {}", config.asr.model.display()))?;
     if let Some(path) = &config.asr.vocabulary {
         let vocabulary = Vocabulary::from_file(path)

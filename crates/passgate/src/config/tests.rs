@@ -94,6 +94,34 @@ fn every_listening_setting_reaches_the_turns_options() {
 }
 
 #[test]
+fn the_lattice_beam_stands_in_for_the_models_own_unless_zero() {
+    let shipped = {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/passgate.toml");
+        let _turn = environment();
+        Config::load(&path, true).unwrap()
+    };
+    // The file and the code ship the same decoder and list.
+    assert_eq!(shipped.asr.decoder(), asr::DecoderOptions::default());
+    assert_eq!(shipped.asr.decoder().lattice_beam, Some(8.0));
+    assert_eq!(shipped.asr.listen.options().max_alternatives, 20);
+    let own = load_text(
+        "[asr]
+lattice_beam = 0.0
+",
+    )
+    .unwrap();
+    assert_eq!(own.asr.decoder(), asr::DecoderOptions::model_own());
+    let err = load_text(
+        "[asr]
+lattice_beam = -2.0
+",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("asr.lattice_beam"), "{err}");
+}
+
+#[test]
 fn a_bad_value_names_its_key() {
     let err = load_text("[sip]\nlisten = \"not an address\"\n")
         .unwrap_err()
