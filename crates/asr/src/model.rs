@@ -106,26 +106,46 @@ impl Overlay {
     /// conf/ but model.conf, which is the model's with `lines` after it (a
     /// Kaldi option given twice takes its last value).
     fn create(model: &Path, lines: &str) -> Result<Overlay, AsrError> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "passgate-model-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let overlay = Overlay { dir };
-        let failed = |source| AsrError::ModelOverlay {
-            path: overlay.dir.clone(),
-            source,
+        let failed = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| AsrError::ModelOverlay { path, source }
         };
-        let model = std::fs::canonicalize(model).map_err(failed)?;
-        std::fs::create_dir_all(overlay.dir.join("conf")).map_err(failed)?;
-        link_entries(&model, &overlay.dir, "conf").map_err(failed)?;
-        link_entries(&model.join("conf"), &overlay.dir.join("conf"), "model.conf")
-            .map_err(failed)?;
+        let model = std::fs::canonicalize(model).map_err(failed(model))?;
+        let overlay = Overlay::new_dir().map_err(failed(&std::env::temp_dir()))?;
+        let dir = overlay.dir.clone();
+        std::fs::create_dir(dir.join("conf")).map_err(failed(&dir))?;
+        link_entries(&model, &dir, "conf").map_err(failed(&dir))?;
+        link_entries(&model.join("conf"), &dir.join("conf"), "model.conf").map_err(failed(&dir))?;
         let own = std::fs::read_to_string(model.join("conf/model.conf")).unwrap_or_default();
         let conf = format!("{}\n{lines}", own.trim_end());
-        std::fs::write(overlay.dir.join("conf/model.conf"), conf).map_err(failed)?;
+        std::fs::write(dir.join("conf/model.conf"), conf).map_err(failed(&dir))?;
         Ok(overlay)
+    }
+
+    /// A new directory in the temporary directory, readable by this user
+    /// only. It must not exist before: in a directory anyone may write to,
+    /// one made beforehand by someone else could hold links that the
+    /// writes above would follow.
+    fn new_dir() -> std::io::Result<Overlay> {
+        use std::os::unix::fs::DirBuilderExt;
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let mut last = None;
+        for _ in 0..16 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let dir = std::env::temp_dir().join(format!(
+                "passgate-model-{}-{}-{nanos}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(Overlay { dir }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no free overlay name")))
     }
 }
 
@@ -164,4 +184,56 @@ fn sample_rate_of(path: &Path) -> u32 {
             })
         })
         .map_or(16000, |r| r as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overlay_links_the_models_files_rewrites_its_settings_and_goes_away() {
+        let model = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(model.path().join("conf")).unwrap();
+        std::fs::create_dir_all(model.path().join("am")).unwrap();
+        std::fs::write(model.path().join("am/final.mdl"), b"weights").unwrap();
+        std::fs::write(model.path().join("conf/mfcc.conf"), "--use-energy=false\n").unwrap();
+        std::fs::write(
+            model.path().join("conf/model.conf"),
+            "--beam=10.0\n--lattice-beam=2.0\n",
+        )
+        .unwrap();
+        let options = DecoderOptions {
+            lattice_beam: Some(8.0),
+        };
+        let overlay = Overlay::create(model.path(), &options.lines()).unwrap();
+        let dir = overlay.dir.clone();
+        // Private to this user.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // The model's files, through links.
+        assert_eq!(std::fs::read(dir.join("am/final.mdl")).unwrap(), b"weights");
+        assert!(std::fs::symlink_metadata(dir.join("am"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("conf/mfcc.conf")).unwrap(),
+            "--use-energy=false\n"
+        );
+        // The model's settings, then ours: Kaldi takes the last.
+        assert_eq!(
+            std::fs::read_to_string(dir.join("conf/model.conf")).unwrap(),
+            "--beam=10.0\n--lattice-beam=2.0\n--lattice-beam=8\n"
+        );
+        // The model's own file is untouched.
+        assert_eq!(
+            std::fs::read_to_string(model.path().join("conf/model.conf")).unwrap(),
+            "--beam=10.0\n--lattice-beam=2.0\n"
+        );
+        drop(overlay);
+        assert!(!dir.exists());
+        assert!(model.path().join("am/final.mdl").exists());
+        assert_eq!(DecoderOptions::model_own().lines(), "");
+    }
 }
