@@ -18,8 +18,9 @@
 //!
 //! Writes bench/results/accuracy.md on its own, so it can run alone:
 //! `passgate-bench accuracy`. `BENCH_ACCURACY_SETS=tuning` (or `dev`, or
-//! `reporting`) runs one set only, `all` the three; `BENCH_ACCURACY_DUMP=FILE` writes every judgement's
-//! alternatives with their scores there, one JSON object a line, for tuning.
+//! `reporting`) runs one set only, `all` the three;
+//! `BENCH_ACCURACY_DUMP=FILE` writes every judgement's alternatives with
+//! their scores there, one JSON object a line, for tuning.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

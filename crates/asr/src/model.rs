@@ -123,9 +123,8 @@ impl Overlay {
     }
 
     /// A new directory in the temporary directory, readable by this user
-    /// only. It must not exist before: in a directory anyone may write to,
-    /// one made beforehand by someone else could hold links that the
-    /// writes above would follow.
+    /// only. It must be made here: in a directory anyone may write to, one
+    /// someone else made could hold links that the writes would follow.
     fn new_dir() -> std::io::Result<Overlay> {
         use std::os::unix::fs::DirBuilderExt;
         static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -104,20 +104,11 @@ fn the_lattice_beam_stands_in_for_the_models_own_unless_zero() {
     assert_eq!(shipped.asr.decoder(), asr::DecoderOptions::default());
     assert_eq!(shipped.asr.decoder().lattice_beam, Some(8.0));
     assert_eq!(shipped.asr.listen.options().max_alternatives, 20);
-    let own = load_text(
-        "[asr]
-lattice_beam = 0.0
-",
-    )
-    .unwrap();
+    let own = load_text("[asr]\nlattice_beam = 0.0\n").unwrap();
     assert_eq!(own.asr.decoder(), asr::DecoderOptions::model_own());
-    let err = load_text(
-        "[asr]
-lattice_beam = -2.0
-",
-    )
-    .unwrap_err()
-    .to_string();
+    let err = load_text("[asr]\nlattice_beam = -2.0\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("asr.lattice_beam"), "{err}");
 }
 
