@@ -13,6 +13,7 @@
 
 mod audio;
 mod caller;
+mod held;
 mod sms;
 
 use std::collections::HashMap;
@@ -114,7 +115,10 @@ fn percentile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
 /// after them. The steps run on one node restarted between them: each
 /// step's agent starts from what admission learnt in the step before
 /// (`asr.admit_learnt_file`), as a node restarted in service would; the
-/// first starts fresh. `BENCH_P5_LOG=DIR`: the agent logs each call's decision
+/// first starts fresh. `BENCH_P5_HELD=250,375`: the held steps (N lines
+/// kept busy, see `held`), run after the others on the same node; by
+/// default 250 and 375 (6 with --quick), none when only `BENCH_P5_STEPS`
+/// is given. `BENCH_P5_LOG=DIR`: the agent logs each call's decision
 /// latency (debug) and its log is kept as DIR/p5-N.log.
 pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
     let chosen: Option<Vec<usize>> = std::env::var("BENCH_P5_STEPS").ok().map(|v| {
@@ -127,6 +131,16 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
         Some(steps) => steps.clone(),
         None if opts.quick => vec![3, 12],
         None => vec![3, 30, 60, 120, 180, 250, 320],
+    };
+    let held_steps: Vec<usize> = match std::env::var("BENCH_P5_HELD") {
+        Ok(v) => v
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .filter(|&n| n > 0)
+            .collect(),
+        Err(_) if chosen.is_some() => Vec::new(),
+        Err(_) if opts.quick => vec![6],
+        Err(_) => vec![250, 375],
     };
     let right_frames = speech(PASSPHRASE)?;
     let wrong_frames = speech(WRONG_PHRASE)?;
@@ -162,6 +176,26 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
             break;
         }
     }
+    let mut held = Vec::new();
+    for (k, &n) in held_steps.iter().enumerate() {
+        eprintln!("P5: {n} lines held");
+        let step = runtime.block_on(held::run_step(
+            steps.len() + 1 + k,
+            n,
+            &right_frames,
+            &wrong_frames,
+            learnt.as_deref(),
+        ))?;
+        eprintln!(
+            "P5: {n} held: {}/{} right, {} refused, decision p95 {:?}, {:.0} in progress",
+            step.right(),
+            step.results.len(),
+            step.refused(),
+            percentile(&step.decisions(), 0.95),
+            step.in_progress
+        );
+        held.push(step);
+    }
     // Admission's test: half as many again as the capacity found; those let
     // in should still get their decisions in time.
     if let Some(best) = done.iter().filter(|s| s.meets_goal()).map(|s| s.n).max() {
@@ -170,7 +204,7 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
             run(steps.len(), over, &mut done)?;
         }
     }
-    Ok(section(&done))
+    Ok(section(&done, &held))
 }
 
 /// espeak-ng Korean at 8 kHz as 20 ms µ-law frames, quiet ends trimmed.
@@ -223,9 +257,16 @@ async fn accounts(path: &std::path::Path, step: usize, n: usize) -> anyhow::Resu
     Ok(())
 }
 
-fn plan(step: usize, i: usize, right: &Arc<[Arc<[u8]>]>, wrong: &Arc<[Arc<[u8]>]>) -> Plan {
+/// Line `i`'s call walking branch `branch % 3`, for line `i`'s account.
+fn plan(
+    step: usize,
+    i: usize,
+    branch: usize,
+    right: &Arc<[Arc<[u8]>]>,
+    wrong: &Arc<[Arc<[u8]>]>,
+) -> Plan {
     let account_phone = phone(step, i);
-    let (branch, from_user, acts) = match i % 3 {
+    let (branch, from_user, acts) = match branch % 3 {
         0 => (
             "known number, passphrase",
             account_phone.clone(),
@@ -277,6 +318,105 @@ fn plan(step: usize, i: usize, right: &Arc<[Arc<[u8]>]>, wrong: &Arc<[Arc<[u8]>]
     }
 }
 
+/// A step's agent on its own store and SMS sink, and the callers' lines:
+/// one SIP socket shared by all, each answer routed to its line by the
+/// Call-ID's part before the '.' (a line's calls are `LINE.0`, `LINE.1`, ...).
+struct Setup {
+    _dir: tempfile::TempDir,
+    agent: Agent,
+    lines: Vec<(String, Line)>,
+    mux: tokio::task::JoinHandle<()>,
+    log_dir: Option<std::path::PathBuf>,
+}
+
+impl Setup {
+    async fn start(
+        index: usize,
+        n: usize,
+        learnt: Option<&std::path::Path>,
+    ) -> anyhow::Result<Setup> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("p5.db");
+        accounts(&db, index, n).await?;
+        let (sms_url, inbox) = sms::start()?;
+        let log_dir = std::env::var_os("BENCH_P5_LOG").map(std::path::PathBuf::from);
+        let level = if log_dir.is_some() {
+            "warn,passgate::call=debug,auth::store=debug"
+        } else {
+            "warn"
+        };
+        let mut env = vec![
+            ("PASSGATE_LOG__LEVEL", level.to_string()),
+            (
+                "PASSGATE_DATABASE__URL",
+                format!("sqlite://{}", db.display()),
+            ),
+            ("PASSGATE_SMS__GATEWAY", "webhook".into()),
+            ("PASSGATE_SMS__WEBHOOK__URL", sms_url),
+            ("PASSGATE_SMS__WEBHOOK__FROM", "+15550009999".into()),
+            ("PASSGATE_SMS__WEBHOOK__SECRET", "p5-sink".into()),
+            ("PASSGATE_SIP__MAX_CALLS", (n + 50).to_string()),
+        ];
+        if let Some(path) = learnt {
+            env.push((
+                "PASSGATE_ASR__ADMIT_LEARNT_FILE",
+                path.display().to_string(),
+            ));
+        }
+        let agent = Agent::start(&env)?;
+        let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+        let local_sip = sip.local_addr()?;
+        let mut routes: HashMap<String, mpsc::UnboundedSender<Message>> = HashMap::new();
+        let mut lines = Vec::new();
+        for i in 0..n {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let line_id = format!("p5-{index}-{i}-{}", std::process::id());
+            routes.insert(line_id.clone(), tx);
+            lines.push((
+                line_id,
+                Line {
+                    sip: sip.clone(),
+                    local_sip,
+                    agent: agent.sip,
+                    inbox: rx,
+                    sms: inbox.clone(),
+                },
+            ));
+        }
+        let mux_socket = sip.clone();
+        let mux = tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((len, _)) = mux_socket.recv_from(&mut buf).await {
+                if let Some(m) = Message::parse(&buf[..len]) {
+                    let line = m
+                        .call_id()
+                        .and_then(|id| id.rsplit_once('.'))
+                        .map(|(line, _)| line);
+                    if let Some(tx) = line.and_then(|line| routes.get(line)) {
+                        let _ = tx.send(m);
+                    }
+                }
+            }
+        });
+        Ok(Setup {
+            _dir: dir,
+            agent,
+            lines,
+            mux,
+            log_dir,
+        })
+    }
+
+    /// Keeps the agent's log as DIR/p5-NAME.log when `BENCH_P5_LOG` is set.
+    fn keep_log(&self, name: &str) -> anyhow::Result<()> {
+        if let Some(dir) = &self.log_dir {
+            std::fs::create_dir_all(dir)?;
+            std::fs::copy(self.agent.log_path(), dir.join(format!("p5-{name}.log")))?;
+        }
+        Ok(())
+    }
+}
+
 async fn run_step(
     index: usize,
     n: usize,
@@ -284,77 +424,20 @@ async fn run_step(
     wrong: &Arc<[Arc<[u8]>]>,
     learnt: Option<&std::path::Path>,
 ) -> anyhow::Result<StepResult> {
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("p5.db");
-    accounts(&db, index, n).await?;
-    let (sms_url, inbox) = sms::start()?;
-    let log_dir = std::env::var_os("BENCH_P5_LOG").map(std::path::PathBuf::from);
-    let level = if log_dir.is_some() {
-        "warn,passgate::call=debug,auth::store=debug"
-    } else {
-        "warn"
-    };
-    let mut env = vec![
-        ("PASSGATE_LOG__LEVEL", level.to_string()),
-        (
-            "PASSGATE_DATABASE__URL",
-            format!("sqlite://{}", db.display()),
-        ),
-        ("PASSGATE_SMS__GATEWAY", "webhook".into()),
-        ("PASSGATE_SMS__WEBHOOK__URL", sms_url),
-        ("PASSGATE_SMS__WEBHOOK__FROM", "+15550009999".into()),
-        ("PASSGATE_SMS__WEBHOOK__SECRET", "p5-sink".into()),
-        ("PASSGATE_SIP__MAX_CALLS", (n + 50).to_string()),
-    ];
-    if let Some(path) = learnt {
-        env.push((
-            "PASSGATE_ASR__ADMIT_LEARNT_FILE",
-            path.display().to_string(),
-        ));
-    }
-    let agent = Agent::start(&env)?;
-    let sip = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
-    let local_sip = sip.local_addr()?;
-    let mut routes: HashMap<String, mpsc::UnboundedSender<Message>> = HashMap::new();
-    let mut lines = Vec::new();
-    for i in 0..n {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let call_id = format!("p5-{index}-{i}-{}", std::process::id());
-        routes.insert(call_id.clone(), tx);
-        lines.push((
-            call_id,
-            Line {
-                sip: sip.clone(),
-                local_sip,
-                agent: agent.sip,
-                inbox: rx,
-                sms: inbox.clone(),
-            },
-        ));
-    }
-    let mux_socket = sip.clone();
-    let mux = tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        while let Ok((len, _)) = mux_socket.recv_from(&mut buf).await {
-            if let Some(m) = Message::parse(&buf[..len]) {
-                if let Some(tx) = m.call_id().and_then(|id| routes.get(id)) {
-                    let _ = tx.send(m);
-                }
-            }
-        }
-    });
+    let mut setup = Setup::start(index, n, learnt).await?;
+    let agent = &setup.agent;
     let agent_before = proc_stats::sample(agent.pid())?;
     let own_before = proc_stats::sample(std::process::id())?;
     let machine_before = proc_stats::machine()?;
     let peak = proc_stats::PeakRss::watch(agent.pid());
     let started = Instant::now();
     let mut calls = Vec::new();
-    for (i, (call_id, line)) in lines.into_iter().enumerate() {
+    for (i, (line_id, mut line)) in std::mem::take(&mut setup.lines).into_iter().enumerate() {
         let at = tokio::time::Instant::now() + RAMP.mul_f64(i as f64 / n as f64);
-        let plan = plan(index, i, right, wrong);
+        let plan = plan(index, i, i, right, wrong);
         calls.push(tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            caller::call(call_id, plan, line).await
+            caller::call(format!("{line_id}.0"), plan, &mut line).await
         }));
     }
     let mut results = Vec::new();
@@ -362,15 +445,13 @@ async fn run_step(
         results.push(c.await?);
     }
     let wall = started.elapsed();
+    let agent = &setup.agent;
     let agent_after = proc_stats::sample(agent.pid())?;
-    report_decision_stages(&agent, n);
-    if let Some(dir) = &log_dir {
-        std::fs::create_dir_all(dir)?;
-        std::fs::copy(agent.log_path(), dir.join(format!("p5-{n}.log")))?;
-    }
+    report_decision_stages(agent, n);
+    setup.keep_log(&n.to_string())?;
     let own_after = proc_stats::sample(std::process::id())?;
     let machine_after = proc_stats::machine()?;
-    mux.abort();
+    setup.mux.abort();
     let agent_cores = proc_stats::cores_used(&agent_before, &agent_after);
     let generator_cores = proc_stats::cores_used(&own_before, &own_after);
     let (busy_cores, steal_cores) = proc_stats::machine_cores(&machine_before, &machine_after);
@@ -440,7 +521,7 @@ fn ms(d: Option<Duration>) -> String {
     d.map_or("–".into(), |d| format!("{}", d.as_millis()))
 }
 
-fn section(steps: &[StepResult]) -> Section {
+fn section(steps: &[StepResult], held: &[held::HeldResult]) -> Section {
     let rows: Vec<Vec<String>> = steps
         .iter()
         .map(|s| {
@@ -473,13 +554,17 @@ fn section(steps: &[StepResult]) -> Section {
         .collect();
     let best = steps.iter().filter(|s| s.meets_goal()).map(|s| s.n).max();
     let mut failures: HashMap<String, usize> = HashMap::new();
-    for s in steps {
-        for r in &s.results {
+    let all = steps
+        .iter()
+        .map(|s| (s.n.to_string(), &s.results))
+        .chain(held.iter().map(|s| (format!("{} held", s.n), &s.results)));
+    for (step, results) in all {
+        for r in results {
             if !right(r) && r.failure.as_deref() != Some(REFUSED) {
                 let why = r.failure.clone().unwrap_or_else(|| {
                     format!("{}: ended {:?}, SMS {}", r.branch, r.auth, r.sms_received)
                 });
-                *failures.entry(format!("N={}: {why}", s.n)).or_default() += 1;
+                *failures.entry(format!("N={step}: {why}")).or_default() += 1;
             }
         }
     }
@@ -530,6 +615,10 @@ fn section(steps: &[StepResult]) -> Section {
             DECISION_P95_GOAL.as_millis()
         ),
     });
+    if !held.is_empty() {
+        markdown.push('\n');
+        markdown.push_str(&held::markdown(held));
+    }
     if !failure_lines.is_empty() {
         markdown.push_str("\nWrong or failed calls:\n\n");
         markdown.push_str(&failure_lines.join("\n"));

@@ -64,12 +64,15 @@ pub struct Line {
     pub sms: SmsInbox,
 }
 
-pub async fn call(call_id: String, plan: Plan, mut line: Line) -> Result {
+/// Places one call on `line` and walks the plan. Messages on the line for
+/// another Call-ID (a retransmission of a call it made before) are
+/// answered and otherwise ignored.
+pub async fn call(call_id: String, plan: Plan, line: &mut Line) -> Result {
     let mut result = Result {
         branch: plan.branch,
         ..Result::default()
     };
-    match walk(&call_id, &plan, &mut line, &mut result).await {
+    match walk(&call_id, &plan, line, &mut result).await {
         Ok(()) => {}
         Err(e) => result.failure = Some(e),
     }
@@ -214,6 +217,7 @@ async fn invite(
             retransmit
         };
         match tokio::time::timeout(wait, line.inbox.recv()).await {
+            Ok(Some(m)) if m.call_id() != Some(leg.call_id.as_str()) => stray(line, &m).await,
             Ok(Some(m)) => match m.start {
                 Start::Response { code } if m.cseq_method() == Some("INVITE") => {
                     if code < 200 {
@@ -274,7 +278,23 @@ async fn pump(d: &mut Dialog, line: &mut Line) -> std::result::Result<Option<Mes
             }
             Ok(None)
         }
-        m = line.inbox.recv() => m.map(Some).ok_or_else(|| "SIP closed".to_string()),
+        m = line.inbox.recv() => match m {
+            Some(m) if m.call_id() != Some(d.leg.call_id.as_str()) => {
+                stray(line, &m).await;
+                Ok(None)
+            }
+            Some(m) => Ok(Some(m)),
+            None => Err("SIP closed".to_string()),
+        },
+    }
+}
+
+/// A message for an earlier call on the line: a request gets its 200 (a
+/// BYE retransmitted because the first 200 was lost), anything else is
+/// dropped.
+async fn stray(line: &Line, m: &Message) {
+    if matches!(&m.start, Start::Request { method } if method != "ACK") {
+        reply(line, m, 200, "OK").await;
     }
 }
 

@@ -90,7 +90,9 @@ impl SpeechModel {
         self.sample_rate
     }
 
-    pub(crate) fn vosk(&self) -> &vosk::Model {
+    /// The loaded Vosk model, for measurements that drive Vosk directly
+    /// (crates/asr/benches/feed_pieces.rs).
+    pub fn vosk(&self) -> &vosk::Model {
         &self.inner
     }
 }
