@@ -14,8 +14,8 @@ dump, it also prints how many the matched run spanned beyond its syllables,
 by what was said, and sweeps count_syllables. The rule is
 re-implemented here from crates/auth/src/passphrase/matching.rs to sweep it;
 the words are compared in clear, which only a tuning run may do. DEV
-judgements may be pooled in to check a choice; REPORTING judgements in the
-dump are refused: they are never used to choose.
+judgements may be pooled in to check a choice; REPORTING and HOLDOUT
+judgements in the dump are refused: they are never used to choose.
 """
 import itertools, json, sys
 
@@ -156,8 +156,21 @@ def unheard(alt, nuclei, max_unheard, slack):
     return written > nuclei_within((spans[0][0], spans[-1][1]), nuclei, slack) + max_unheard
 
 
+def inserted_other(words, want):
+    """The phrase's words in order with 1 to MAX_EXTRA other words inside
+    them, each known and none a word of the phrase."""
+    for idx in itertools.combinations(range(len(words)), len(want)):
+        span = idx[-1] - idx[0] + 1
+        if len(want) < span <= len(want) + MAX_EXTRA and [words[i] for i in idx] == want:
+            inner = [words[i] for i in range(idx[0], idx[-1] + 1) if i not in idx]
+            if all(w is not None and w not in want for w in inner):
+                return True
+    return False
+
+
 def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge=None,
-            trailing=None, inside_lead=0.0, nuclei=(), syllable_check=None, set_aside=None):
+            trailing=None, inside_lead=0.0, nuclei=(), syllable_check=None, set_aside=None,
+            best_inside=False):
     """The shipped rule: margin, extra_word_cost (`cost`, words before the
     phrase), trailing_word_cost (`trailing`, words after it; None: `cost`),
     reject_words_inside, inside_lead (when above 0, every alternative with
@@ -172,7 +185,10 @@ def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge
     the turn's `nuclei`, and set_aside_unheard with max_unheard_syllables
     `set_aside` (None: off; needs `syllable_check` for its slack): the
     alternatives with syllables the audio lacks are dropped from each
-    reading. Each alternative is (score, text, spans)."""
+    reading, and with `best_inside` (best_with_word_inside_rejects) a
+    reading whose best alternative is set aside and has another word
+    inside the phrase (`inserted_other`) rejects. Each alternative is
+    (score, text, spans)."""
     if trailing is None:
         trailing = cost
     check = (nuclei, syllable_check)
@@ -182,14 +198,21 @@ def accepts(alts, margin, cost, lead, inside=True, timing=(0.0, 0.0, 0.0), merge
             return reading
         return [a for a in reading if not unheard(a, nuclei, set_aside, syllable_check[1])]
 
-    if accepts_reading(heard(alts), margin, (cost, trailing), lead, inside, timing, inside_lead,
-                       check):
+    def decide(reading):
+        if best_inside and set_aside is not None and syllable_check is not None and reading:
+            top = max(reading, key=lambda a: a[0])
+            if (unheard(top, nuclei, set_aside, syllable_check[1])
+                    and inserted_other(words_of(top[1]), PASSPHRASE)):
+                return False
+        return accepts_reading(heard(reading), margin, (cost, trailing), lead, inside, timing,
+                               inside_lead, check)
+
+    if decide(alts):
         return True
     if merge is None:
         return False
     merged = [(a[0], *merge_repeats(a[1], a[2] if len(a) > 2 else [], merge)) for a in alts]
-    return accepts_reading(heard(merged), margin, (cost, trailing), lead, inside, timing,
-                           inside_lead, check)
+    return decide(merged)
 
 
 def accepts_reading(alts, margin, costs, lead, inside, timing, inside_lead,
@@ -238,8 +261,9 @@ def accepts_reading(alts, margin, costs, lead, inside, timing, inside_lead,
 def main():
     rows = [json.loads(l) for path in sys.argv[1:]
             for l in open(path, encoding="utf-8") if l.strip()]
-    if any(r["set"] == "REPORTING" for r in rows):
-        sys.exit("the dump has REPORTING judgements: tune on TUNING (and check on DEV) only")
+    if any(r["set"] in ("REPORTING", "HOLDOUT") for r in rows):
+        sys.exit("the dump has REPORTING or HOLDOUT judgements: tune on TUNING (and check on DEV)"
+                 " only")
     def alts(r, penalty):
         # The filler's hypothesis (recorded with penalty 0) at its score
         # less `penalty`, as the recognizer merges it.
@@ -365,6 +389,23 @@ def syllable_section(rows, true, imp, alts):
             ta, fa = sum(map(decide, t)), sum(map(decide, i))
             line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
         print(line)
+    print("\nbest_with_word_inside_rejects at the shipped point (max_extra_syllables 0 slack 0.1,"
+          " repeats merged 0.0, unheard set aside 0):")
+    shipped = lambda r, best: accepts(alts(r, 0.0), 0.5, 0.6, 0.6, trailing=0.45, inside_lead=1.5,
+                                      merge=0.0, nuclei=r.get("nuclei", []),
+                                      syllable_check=(0, 0.1), set_aside=0, best_inside=best)
+    for best in (False, True):
+        line = f"{'on' if best else 'off':4}:"
+        for loss in (0.0, 5.0, 10.0):
+            t = [r for r in true if r["loss"] == loss]
+            i = [r for r in imp if r["loss"] == loss]
+            ta = sum(shipped(r, best) for r in t)
+            fa = sum(shipped(r, best) for r in i)
+            line += f"  loss {loss:4}: TA {ta}/{len(t)} FA {fa}/{len(i)}"
+        print(line)
+    differ = [r for r in rows if shipped(r, True) != (r["decision"] == "accepted")]
+    print(f"judgements the replay of the shipped rule decides otherwise than the recorded"
+          f" decision: {len(differ)} of {len(rows)}")
 
 
 if __name__ == "__main__":

@@ -403,6 +403,9 @@ fn timing_text(rule: &MatchRule) -> String {
                 "alternatives with more than {} syllables beyond those heard set aside",
                 rule.max_unheard_syllables
             ));
+            if rule.best_with_word_inside_rejects {
+                checks.push("the best set aside with another word inside rejects".to_string());
+            }
         }
     }
     checks.iter().map(|c| format!(", {c}")).collect()

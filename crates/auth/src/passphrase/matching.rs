@@ -150,6 +150,14 @@ pub struct MatchRule {
     /// Syllables an alternative may have beyond the nuclei heard within
     /// its span and still be weighed.
     pub max_unheard_syllables: usize,
+    /// The best alternative, though set aside, rejects the call when it
+    /// has the phrase's words with other words inside them, none of them
+    /// the phrase's own ("하얀 푸른 말"; a repeat, "하얀 하얀 말", is a
+    /// slow word split in two). The recognizer's best reading is then an
+    /// inserted word, and the syllable count that set it aside may have
+    /// missed that word's vowels: an impostor passing costs more than a
+    /// caller sent to the SMS code.
+    pub best_with_word_inside_rejects: bool,
 }
 
 impl Default for MatchRule {
@@ -173,6 +181,7 @@ impl Default for MatchRule {
             syllable_slack: 0.1,
             set_aside_unheard: true,
             max_unheard_syllables: 0,
+            best_with_word_inside_rejects: true,
         }
     }
 }
@@ -493,6 +502,11 @@ impl StoredPassphrase {
         if let (true, true, Some(run)) = (accepted, leads, &matched_run) {
             accepted = !self.mark_rivals(alternatives, &mut considered, run, rule, tried)?;
         }
+        if let (true, true, Some(run)) =
+            (accepted, rule.best_with_word_inside_rejects, &matched_run)
+        {
+            accepted = !mark_best_with_word_inside(alternatives, &mut considered, run, rule);
+        }
         Ok(Decision {
             accepted,
             verifications: tried.len(),
@@ -740,6 +754,61 @@ fn merge_repeats(text: &str, spans: &[WordSpan], max_gap: f32) -> (String, Vec<W
 
 /// Calls `visit` with every increasing choice of `length` indices below
 /// `count` that has a gap somewhere and spans at most `widest` words.
+/// With the phrase known (`phrase`, the run that matched): marks the best
+/// alternative when it was set aside and has the phrase's words with other
+/// words inside them, none unknown and none a word of the phrase; true
+/// when it does (see `MatchRule::best_with_word_inside_rejects`).
+fn mark_best_with_word_inside<S: AsRef<str>>(
+    alternatives: &[(S, f32)],
+    considered: &mut [Considered],
+    phrase: &NormalisedPhrase,
+    rule: &MatchRule,
+) -> bool {
+    // The first of the highest scores; a NaN score is never the best.
+    let best = alternatives
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, score))| !score.is_nan())
+        .fold(None::<(usize, f32)>, |best, (i, (_, score))| match best {
+            Some((_, b)) if b >= *score => best,
+            _ => Some((i, *score)),
+        });
+    let Some((best, _)) = best else { return false };
+    if considered[best].verdict != Verdict::Unheard {
+        return false;
+    }
+    let own: Vec<&str> = phrase.words().collect();
+    if own.len() < 2 {
+        return false;
+    }
+    let words = heard_words(alternatives[best].0.as_ref());
+    let mut inside = false;
+    split_runs(
+        words.len(),
+        own.len(),
+        own.len() + rule.max_extra_words,
+        &mut Vec::with_capacity(own.len()),
+        &mut |indices| {
+            let picked: Option<Vec<String>> = indices.iter().map(|&i| words[i].clone()).collect();
+            let is_phrase =
+                picked.is_some_and(|run| NormalisedPhrase::new(&run.join(" ")) == *phrase);
+            let others_only = (indices[0]..=indices[indices.len() - 1])
+                .filter(|i| !indices.contains(i))
+                .all(|i| {
+                    words[i].as_deref().is_some_and(|w| {
+                        let w = NormalisedPhrase::new(w);
+                        !own.contains(&w.as_str())
+                    })
+                });
+            inside |= is_phrase && others_only;
+        },
+    );
+    if inside {
+        considered[best].verdict = Verdict::WordsInside;
+    }
+    inside
+}
+
 fn split_runs(
     count: usize,
     length: usize,

@@ -739,6 +739,56 @@ fn alternatives_with_syllables_the_audio_lacks_are_set_aside() {
 }
 
 #[test]
+fn a_set_aside_best_reading_with_another_word_inside_the_phrase_rejects() {
+    // "하얀 늙은 말" said (5 syllables) with the counter finding three
+    // nuclei: the best reading, "하얀 푸른 말", has 4 syllables and is set
+    // aside, and "하얀 말" below it would pass on the nuclei it fits.
+    let stored = stored("하얀 말");
+    let rule = MatchRule::default();
+    assert!(rule.best_with_word_inside_rejects);
+    let three = [0.9, 1.2, 1.7];
+    let heard = |best: &'static str| -> Vec<(&'static str, f32, Vec<WordSpan>)> {
+        timed(&[
+            (best, 90.0, &[(0.75, 1.3), (1.3, 1.6), (1.6, 2.0)]),
+            ("하얀 말", 89.0, &[(0.75, 1.3), (1.3, 2.0)]),
+        ])
+    };
+    let decision = stored
+        .decide_heard(heard("하얀 푸른 말"), &three, &rule)
+        .unwrap();
+    assert!(!decision.accepted);
+    assert_eq!(decision.alternatives[0].verdict, Verdict::WordsInside);
+    assert_eq!(decision.alternatives[1].verdict, Verdict::Match);
+    // Off, the set-aside reading is only set aside.
+    let off = MatchRule {
+        best_with_word_inside_rejects: false,
+        ..rule
+    };
+    let decision = stored
+        .decide_heard(heard("하얀 푸른 말"), &three, &off)
+        .unwrap();
+    assert!(decision.accepted);
+    assert_eq!(decision.alternatives[0].verdict, Verdict::Unheard);
+    // A repeat of the phrase's own word inside is a slow word split in
+    // two: it does not reject.
+    let decision = stored
+        .decide_heard(heard("하얀 하얀 말"), &three, &rule)
+        .unwrap();
+    assert!(decision.accepted);
+    assert_eq!(decision.alternatives[0].verdict, Verdict::Unheard);
+    // Only the best: the same reading below the one that matched is set
+    // aside as before ("하얀 둘 말" under a slow true phrase).
+    let below = timed(&[
+        ("하얀 하나", 91.0, &[(0.75, 1.3), (1.3, 2.0)]),
+        ("하얀 말", 90.5, &[(0.75, 1.3), (1.3, 2.0)]),
+        ("하얀 둘 말", 90.0, &[(0.75, 1.3), (1.3, 1.6), (1.6, 2.0)]),
+    ]);
+    let decision = stored.decide_heard(below, &three, &rule).unwrap();
+    assert!(decision.accepted);
+    assert_eq!(decision.alternatives[2].verdict, Verdict::Unheard);
+}
+
+#[test]
 fn argon2_is_spent_only_where_it_can_change_the_decision() {
     let stored = stored("하얀 말");
     let rule = MatchRule::default();
