@@ -189,7 +189,7 @@ pub fn run(opts: &crate::Options) -> anyhow::Result<Section> {
         eprintln!(
             "P5: {n} held: {}/{} right, {} refused, decision p95 {:?}, {:.0} in progress",
             step.right(),
-            step.results.len(),
+            step.admitted(),
             step.refused(),
             percentile(&step.decisions(), 0.95),
             step.in_progress

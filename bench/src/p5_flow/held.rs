@@ -28,7 +28,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 pub(super) struct HeldResult {
     pub n: usize,
-    /// The calls begun in the window.
+    /// The calls begun in the window, refused attempts included.
     pub results: Vec<caller::Result>,
     /// Calls in progress, the mean of once a second over the window.
     pub in_progress: f64,
@@ -44,6 +44,11 @@ impl HeldResult {
         self.results.iter().filter(|r| right(r)).count()
     }
 
+    /// Calls let in: begun in the window and not refused.
+    pub fn admitted(&self) -> usize {
+        self.results.len() - self.refused()
+    }
+
     pub fn refused(&self) -> usize {
         self.results
             .iter()
@@ -57,14 +62,17 @@ impl HeldResult {
         d
     }
 
+    /// Every line let in every time, every decision right and in time.
     pub fn meets_goal(&self) -> bool {
-        !self.results.is_empty()
-            && self.right() == self.results.len()
+        self.admitted() > 0
+            && self.refused() == 0
+            && self.right() == self.admitted()
             && percentile(&self.decisions(), 0.95).is_some_and(|p| p <= DECISION_P95_GOAL)
     }
 
+    /// Calls let in an hour at this rate.
     fn per_hour(&self) -> f64 {
-        self.results.len() as f64 * 3600.0 / self.window.as_secs_f64()
+        self.admitted() as f64 * 3600.0 / self.window.as_secs_f64()
     }
 }
 
@@ -154,7 +162,7 @@ pub(super) fn markdown(steps: &[HeldResult]) -> String {
         .iter()
         .map(|s| {
             let d = s.decisions();
-            let calls = s.results.len();
+            let calls = s.admitted();
             let cpu_ms_per_call =
                 s.agent_cores * s.window.as_secs_f64() * 1000.0 / calls.max(1) as f64;
             vec![
@@ -168,7 +176,7 @@ pub(super) fn markdown(steps: &[HeldResult]) -> String {
                     calls,
                     100.0 * s.right() as f64 / calls.max(1) as f64
                 ),
-                s.refused().to_string(),
+                format!("{} attempts", s.refused()),
                 super::ms(percentile(&d, 0.5)),
                 super::ms(percentile(&d, 0.95)),
                 format!("{:.2}", s.agent_cores),
@@ -182,16 +190,17 @@ pub(super) fn markdown(steps: &[HeldResult]) -> String {
     let mut text = format!(
         "**Held load.** N lines kept busy: each caller calls again as soon as its call \
          ends (the branches in turn), the lines starting evenly over {HELD_RAMP:?}; counted \
-         are the calls begun in the {HELD_WINDOW:?} after that, and the agent's CPU over \
-         those {HELD_WINDOW:?} (CPU per call = the window's CPU / the calls begun in it). A \
-         refused line calls again after {RETRY_AFTER:?}.\n\n{}\n",
+         are the calls begun and let in during the {HELD_WINDOW:?} after that, and the \
+         agent's CPU over those {HELD_WINDOW:?} (CPU per call = the window's CPU / those \
+         calls). A refused line calls again after {RETRY_AFTER:?}; its refused attempts are \
+         counted apart. Calls in progress include attempts being refused.\n\n{}\n",
         table(
             &[
                 "N lines",
                 "calls in progress (mean)",
-                "calls begun in the window",
+                "calls let in during the window",
                 "calls per hour",
-                "right decisions",
+                "right decisions (of those let in)",
                 "refused (503)",
                 "decision p50 ms",
                 "decision p95 ms",
