@@ -480,6 +480,15 @@ impl Config {
                 self.asr.admit_max_load
             )));
         }
+        if self.asr.admit_queue_ms > 10_000 {
+            return Err(bad(
+                "asr.admit_queue_ms",
+                format!(
+                    "{} is more than 10000: a caller would ring that long for a 503",
+                    self.asr.admit_queue_ms
+                ),
+            ));
+        }
         if self.asr.admit_max_load > 0.0 && self.asr.admit_window_secs == 0 {
             return Err(ConfigError::Invalid(
                 "asr.admit_window_secs: must be more than 0 while asr.admit_max_load is set".into(),

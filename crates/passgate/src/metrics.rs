@@ -127,6 +127,26 @@ impl Metrics {
         self.add(&format!("passgate_calls_refused_total{{why=\"{why}\"}}"), 1);
     }
 
+    /// A new call refused by recognizer load now rings while admission
+    /// looks again.
+    pub fn call_queued(&self) {
+        self.add("passgate_calls_queued_total", 1);
+    }
+
+    /// A call rang `waited` for admission, and was let in or not (refused,
+    /// or the caller hung up).
+    pub fn queue_wait(&self, waited: std::time::Duration, admitted: bool) {
+        let outcome = if admitted { "admitted" } else { "not_admitted" };
+        self.add(
+            &format!("passgate_calls_queue_ended_total{{outcome=\"{outcome}\"}}"),
+            1,
+        );
+        self.add(
+            "passgate_calls_queue_wait_ms_total",
+            waited.as_millis() as u64,
+        );
+    }
+
     /// The recognizer load predicted for the calls admitted lately.
     pub fn recognizer_predicted_load(&self, share: f64) {
         self.recognizer_load_ppm

@@ -13,6 +13,7 @@ use sip::{driver, EndpointConfig};
 
 use crate::audit_log::AuditLog;
 use crate::call;
+use crate::recognizer_admission::Refusal;
 use crate::config::{Config, LearnSource};
 use crate::health::Health;
 use crate::media_engine::MediaEngine;
@@ -265,6 +266,7 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
             max_duration: Duration::from_secs(config.call.max_duration_secs),
             max_calls: config.sip.max_calls,
             answer_delay: Duration::from_millis(config.sip.answer_delay_ms),
+            admit_queue: Duration::from_millis(config.asr.admit_queue_ms),
             require_verstat: config.auth.require_verstat,
             flow: Arc::new(config.flow.clone()),
             no_barge_in: config.prompts.no_barge_in.clone(),
@@ -477,24 +479,111 @@ async fn start_call(services: &Arc<Services>, health: &Arc<Health>, new_call: dr
     }
     // Checked last: a call admitted here counts in the recognizer's
     // predicted load.
-    let admitted = match health.admit_call() {
-        Ok(admitted) => admitted,
-        Err(refusal) => {
-            tracing::debug!(why = %refusal, "new call refused by recognizer load");
-            services.metrics.call_shed();
-            services.metrics.call_refused(refusal.label());
-            services.sip.reject(incoming.call, 503).await;
-            return;
+    match health.admit_call() {
+        Ok(admitted) => run_call(services.clone(), incoming, events, admitted),
+        // Refused for the turns predicted to crowd a second: rings for
+        // admission on a task of its own (the calls arriving meanwhile are
+        // looked at as they come). A recognizer already behind (the lag)
+        // refuses at once: the callers in are late now.
+        Err(refusal @ Refusal::Load { .. }) if !services.policy.admit_queue.is_zero() => {
+            let (services, health) = (services.clone(), health.clone());
+            tokio::spawn(async move {
+                let mut events = events;
+                let call = incoming.call;
+                if let Some(admitted) =
+                    queue_for_admission(&services, &health, call, &mut events, refusal).await
+                {
+                    run_call(services, incoming, events, admitted);
+                }
+            });
         }
-    };
+        Err(refusal) => refuse_for_load(services, incoming.call, refusal).await,
+    }
+}
+
+/// Starts the call's task.
+fn run_call(
+    services: Arc<Services>,
+    incoming: sip::IncomingCall,
+    events: tokio::sync::mpsc::Receiver<sip::Event>,
+    admitted: Option<crate::recognizer_admission::AdmissionTicket>,
+) {
     // Boxed: the call's future is large, and tokio copies a task's
     // future into its cell at spawn and its stage again at the end.
-    tokio::spawn(Box::pin(call::run(
-        services.clone(),
-        incoming,
-        events,
-        admitted,
-    )));
+    tokio::spawn(Box::pin(call::run(services, incoming, events, admitted)));
+}
+
+/// Answers a new call 503 (with Retry-After) because of the recognizer's
+/// load, `refusal` saying why.
+async fn refuse_for_load(
+    services: &Arc<Services>,
+    call: sip::CallHandle,
+    refusal: Refusal,
+) {
+    tracing::debug!(why = %refusal, "new call refused by recognizer load");
+    services.metrics.call_shed();
+    services.metrics.call_refused(refusal.label());
+    services.sip.reject(call, 503).await;
+}
+
+/// How often a call ringing for admission is looked at again.
+const ADMIT_RETRY: Duration = Duration::from_millis(100);
+
+/// A call the recognizer's predicted load refused rings while admission
+/// looks again, for at most `asr.admit_queue_ms`: turns predicted to crowd
+/// one second are usually clear of the next, and a caller ringing a second
+/// longer is better served than one refused. The recognizer falling behind
+/// meanwhile (the lag) refuses it at once. Returns the call's ticket once
+/// let in; `None` once it was refused 503 (on the last reason) or the
+/// caller hung up meanwhile.
+async fn queue_for_admission(
+    services: &Arc<Services>,
+    health: &Arc<Health>,
+    call: sip::CallHandle,
+    events: &mut tokio::sync::mpsc::Receiver<sip::Event>,
+    refusal: Refusal,
+) -> Option<Option<crate::recognizer_admission::AdmissionTicket>> {
+    let metrics = &services.metrics;
+    metrics.call_queued();
+    services.sip.ring(call).await;
+    let started = tokio::time::Instant::now();
+    let deadline = started + services.policy.admit_queue;
+    let mut last = refusal;
+    while tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            _ = tokio::time::sleep(ADMIT_RETRY) => {}
+            event = events.recv() => match event {
+                Some(sip::Event::CallEnded { reason, .. }) => {
+                    tracing::info!(?reason, "caller hung up while ringing for admission");
+                    metrics.queue_wait(started.elapsed(), false);
+                    return None;
+                }
+                None => {
+                    metrics.queue_wait(started.elapsed(), false);
+                    return None;
+                }
+                Some(_) => {}
+            },
+        }
+        match health.admit_call() {
+            Ok(admitted) => {
+                tracing::debug!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "new call let in after ringing for admission"
+                );
+                metrics.queue_wait(started.elapsed(), true);
+                return Some(admitted);
+            }
+            Err(refusal @ Refusal::Lag { .. }) => {
+                last = refusal;
+                break;
+            }
+            Err(refusal) => last = refusal,
+        }
+    }
+    metrics.queue_wait(started.elapsed(), false);
+    refuse_for_load(services, call, last).await;
+    None
 }
 
 async fn shutdown_signal() {

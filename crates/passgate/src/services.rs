@@ -60,6 +60,9 @@ pub struct CallPolicy {
     /// `sip.max_calls`: also the most call tasks alive at once.
     pub max_calls: usize,
     pub answer_delay: Duration,
+    /// `asr.admit_queue_ms`: how long a call refused by recognizer load
+    /// rings while admission looks again.
+    pub admit_queue: Duration,
     /// `auth.require_verstat`.
     pub require_verstat: bool,
     pub flow: Arc<FlowConfig>,

@@ -138,10 +138,13 @@ fn a_node_that_learnt_its_callers_listen_together_turns_a_burst_away_by_the_seco
     let learnt = dir.path().join("admission.json");
     learnt_file_of_crowding_callers(&learnt);
     let learnt_env = learnt.to_str().unwrap();
+    // Refused at once: a call that rang for admission would be let in a
+    // second later, its turn a second later (the next test).
     let env = [
         ("PASSGATE_ASR__WORKERS", "2"),
         ("PASSGATE_ASR__ADMIT_MAX_LOAD", "0.6"),
         ("PASSGATE_ASR__ADMIT_LEARNT_FILE", learnt_env),
+        ("PASSGATE_ASR__ADMIT_QUEUE_MS", "0"),
     ];
     // 0.6 of 2 workers over any second is 1.2 s of recognizer time: three
     // turns of 400 ms, and the burst's turns all fall in the same second.
@@ -231,5 +234,99 @@ fn a_node_that_learnt_its_callers_listen_together_turns_a_burst_away_by_the_seco
             .contains("broken.json is not what admission keeps"),
         "{}",
         broken.log_text()
+    );
+}
+
+/// INVITEs `count` callers at once, each from its own thread; returns the
+/// callers, their final answers and how long each took.
+fn simultaneous(agent: &Agent, count: usize) -> Vec<(UdpCaller, String, Duration)> {
+    let target = agent.sip;
+    let threads: Vec<_> = (0..count)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let (caller, answer) =
+                    UdpCaller::invite(target, &offer("127.0.0.1".parse().unwrap(), free_port(), ""));
+                (caller, answer, started.elapsed())
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn a_call_the_load_rule_refuses_rings_until_its_turn_falls_in_a_clear_second() {
+    // The node has learnt that its callers all listen 8 s after they are
+    // let in, at 400 ms a turn: three calls let in within the same half
+    // second fill the second their turns fall in.
+    let dir = tempfile::tempdir().unwrap();
+    let learnt = dir.path().join("admission.json");
+    learnt_file_of_crowding_callers(&learnt);
+    let learnt_env = learnt.to_str().unwrap();
+    let start = |queue_ms: &str| {
+        Agent::start(&[
+            ("PASSGATE_ASR__WORKERS", "2"),
+            ("PASSGATE_ASR__ADMIT_MAX_LOAD", "0.6"),
+            ("PASSGATE_ASR__ADMIT_LEARNT_FILE", learnt_env),
+            ("PASSGATE_ASR__ADMIT_QUEUE_MS", queue_ms),
+        ])
+    };
+    // Ringing for up to 3 s: six callers at once are all let in, three of
+    // them a second later, when their turns fall in the next second.
+    let agent = start("3000");
+    let calls = simultaneous(&agent, 6);
+    let answers: Vec<&String> = calls.iter().map(|(_, a, _)| a).collect();
+    assert!(
+        answers.iter().all(|a| a.starts_with("SIP/2.0 200")),
+        "{answers:#?}\n--- log ---\n{}",
+        agent.log_text()
+    );
+    let queued = agent.metric("passgate_calls_queued_total");
+    let took: Vec<Duration> = calls.iter().map(|(_, _, t)| *t).collect();
+    assert!((2.0..=4.0).contains(&queued), "{queued} queued, {took:?}\n{}", agent.log_text());
+    assert_eq!(
+        agent.metric("passgate_calls_queue_ended_total{outcome=\"admitted\"}"),
+        queued
+    );
+    assert_eq!(
+        agent.metric("passgate_calls_refused_total{why=\"recognizer_load\"}"),
+        0.0
+    );
+    let mut took: Vec<Duration> = calls.iter().map(|(_, _, t)| *t).collect();
+    took.sort();
+    assert!(
+        took[5] >= Duration::from_millis(400) && took[5] < Duration::from_secs(3),
+        "{took:?}"
+    );
+    drop(calls);
+    drop(agent);
+    // Ringing for at most 300 ms, less than the wait for the next clear
+    // second: the calls beyond three ring, then are refused 503.
+    let agent = start("300");
+    let calls = simultaneous(&agent, 9);
+    let refused: Vec<&(UdpCaller, String, Duration)> = calls
+        .iter()
+        .filter(|(_, a, _)| a.starts_with("SIP/2.0 503"))
+        .collect();
+    let admitted = calls
+        .iter()
+        .filter(|(_, a, _)| a.starts_with("SIP/2.0 200"))
+        .count();
+    assert!(
+        (2..=4).contains(&admitted) && admitted + refused.len() == 9,
+        "{:#?}",
+        calls.iter().map(|(_, a, _)| a).collect::<Vec<_>>()
+    );
+    for (_, answer, took) in &refused {
+        assert!(answer.contains("Retry-After:"), "{answer}");
+        assert!(*took >= Duration::from_millis(300), "refused after {took:?}");
+    }
+    assert_eq!(
+        agent.metric("passgate_calls_queue_ended_total{outcome=\"not_admitted\"}"),
+        refused.len() as f64
+    );
+    assert_eq!(
+        agent.metric("passgate_calls_refused_total{why=\"recognizer_load\"}"),
+        refused.len() as f64
     );
 }

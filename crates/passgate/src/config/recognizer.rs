@@ -42,6 +42,11 @@ pub struct AsrConfig {
     /// What a turn is taken to cost the recognizer at least (ms), whatever
     /// it measured: the cost when turns crowd on this hardware.
     pub admit_min_turn_cost_ms: u64,
+    /// A call the load rule would refuse rings (180) while admission looks
+    /// again every 100 ms, for at most this long (ms), before it is
+    /// refused 503; 0 refuses at once. Turns predicted to crowd one second
+    /// are usually clear of the next.
+    pub admit_queue_ms: u64,
     /// Where admission keeps what it has learnt of the callers (the delays
     /// to their turns, what a turn costs) across restarts; empty keeps
     /// nothing.
@@ -94,6 +99,7 @@ impl Default for AsrConfig {
             admit_max_load: 0.6,
             admit_window_secs: 20,
             admit_min_turn_cost_ms: 90,
+            admit_queue_ms: 2000,
             admit_learnt_file: PathBuf::from("data/admission.json"),
             listen: ListenConfig::default(),
             decoys: DecoysConfig::default(),

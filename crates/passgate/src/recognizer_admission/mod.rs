@@ -83,7 +83,12 @@ pub struct PoolReading {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Refusal {
     Lag { lag: Duration, max: Duration },
-    Load { predicted: f64, max: f64 },
+    /// `turn_cost`: what each turn predicted was taken to cost.
+    Load {
+        predicted: f64,
+        max: f64,
+        turn_cost: Duration,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -95,9 +100,14 @@ impl fmt::Display for Refusal {
                 lag.as_millis(),
                 max.as_millis()
             ),
-            Refusal::Load { predicted, max } => write!(
+            Refusal::Load {
+                predicted,
+                max,
+                turn_cost,
+            } => write!(
                 f,
-                "recognizer load predicted at {predicted:.2} of its workers (asr.admit_max_load = {max})"
+                "recognizer load predicted at {predicted:.2} of its workers at {} ms a turn (asr.admit_max_load = {max})",
+                turn_cost.as_millis()
             ),
         }
     }
@@ -213,6 +223,7 @@ impl RecognizerAdmission {
         }
         let max = self.limits.max_load;
         if max > 0.0 {
+            let turn_cost = self.turn_cost(now, pool);
             // A share at the limit is within it, whatever the rounding of
             // the sums behind it.
             let over = max * (1.0 + 1e-6);
@@ -236,7 +247,11 @@ impl RecognizerAdmission {
                 }
             }
             if risk > MAX_RISK {
-                return Err(Refusal::Load { predicted, max });
+                return Err(Refusal::Load {
+                    predicted,
+                    max,
+                    turn_cost,
+                });
             }
         }
         Ok(())
