@@ -50,10 +50,12 @@ soak: deps release
 # written to bench/results/report.md and charts.png, calls/s through
 # Kamailio's dispatcher to one and two nodes beside SIPp's UAS to
 # bench/results/scale_out.md (alone: bench-scale-out), and the passphrase
-# accuracy in lossy calls to bench/results/accuracy.md (alone: bench-accuracy).
+# accuracy in lossy calls to bench/results/accuracy.md (alone: bench-accuracy);
+# then what Vosk costs by the size of the pieces it is fed (printed).
 bench: deps
 	$(CARGO) build --release -p passgate -p passgate-bench
 	BENCH_AGENT_BIN=$(TARGET_DIR)/release/passgate $(TARGET_DIR)/release/passgate-bench --out bench/results
+	$(CARGO) bench -p asr --bench feed_pieces
 
 bench-accuracy: deps
 	$(CARGO) build --release -p passgate -p passgate-bench

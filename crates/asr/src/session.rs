@@ -83,8 +83,10 @@ pub enum RecognitionEvent {
 const EVENT_DEPTH: usize = 32;
 const PARTIAL_RESERVE: usize = 4;
 /// Frames handed to Vosk in one call while the caller is speaking. A live
-/// call delivers one 20 ms frame every 20 ms, and Vosk called for each one
-/// spent 10 to 35 % more CPU on the same audio than in 100 ms pieces. Once
+/// call delivers one 20 ms frame every 20 ms. Vosk's own CPU hardly depends
+/// on the piece (frame by frame about 1-2 % more than 100 ms pieces, 200
+/// and 400 ms pieces 2-3 % less: crates/asr/benches/feed_pieces.rs); a
+/// piece spares the calls into Vosk and their bookkeeping per frame. Once
 /// the caller falls silent, frames go to Vosk one by one again: the end of
 /// the turn is decided on what the decoder has heard by then, and in
 /// pieces its partials came later (one test utterance's turn ended 240 ms

@@ -13,12 +13,12 @@ use sip::{driver, EndpointConfig};
 
 use crate::audit_log::AuditLog;
 use crate::call;
-use crate::recognizer_admission::Refusal;
 use crate::config::{Config, LearnSource};
 use crate::health::Health;
 use crate::media_engine::MediaEngine;
 use crate::media_formats::MediaFormats;
 use crate::metrics::Metrics;
+use crate::recognizer_admission::Refusal;
 use crate::rtp_ports::RtpPorts;
 use crate::services::{AccountChecks, CallPolicy, MediaResources, Services, Speech, PROMPT_RATE};
 use crate::tts::Tts;
@@ -515,11 +515,7 @@ fn run_call(
 
 /// Answers a new call 503 (with Retry-After) because of the recognizer's
 /// load, `refusal` saying why.
-async fn refuse_for_load(
-    services: &Arc<Services>,
-    call: sip::CallHandle,
-    refusal: Refusal,
-) {
+async fn refuse_for_load(services: &Arc<Services>, call: sip::CallHandle, refusal: Refusal) {
     tracing::debug!(why = %refusal, "new call refused by recognizer load");
     services.metrics.call_shed();
     services.metrics.call_refused(refusal.label());

@@ -245,8 +245,10 @@ fn simultaneous(agent: &Agent, count: usize) -> Vec<(UdpCaller, String, Duration
         .map(|_| {
             std::thread::spawn(move || {
                 let started = Instant::now();
-                let (caller, answer) =
-                    UdpCaller::invite(target, &offer("127.0.0.1".parse().unwrap(), free_port(), ""));
+                let (caller, answer) = UdpCaller::invite(
+                    target,
+                    &offer("127.0.0.1".parse().unwrap(), free_port(), ""),
+                );
                 (caller, answer, started.elapsed())
             })
         })
@@ -283,7 +285,11 @@ fn a_call_the_load_rule_refuses_rings_until_its_turn_falls_in_a_clear_second() {
     );
     let queued = agent.metric("passgate_calls_queued_total");
     let took: Vec<Duration> = calls.iter().map(|(_, _, t)| *t).collect();
-    assert!((2.0..=4.0).contains(&queued), "{queued} queued, {took:?}\n{}", agent.log_text());
+    assert!(
+        (2.0..=4.0).contains(&queued),
+        "{queued} queued, {took:?}\n{}",
+        agent.log_text()
+    );
     assert_eq!(
         agent.metric("passgate_calls_queue_ended_total{outcome=\"admitted\"}"),
         queued
@@ -319,7 +325,10 @@ fn a_call_the_load_rule_refuses_rings_until_its_turn_falls_in_a_clear_second() {
     );
     for (_, answer, took) in &refused {
         assert!(answer.contains("Retry-After:"), "{answer}");
-        assert!(*took >= Duration::from_millis(300), "refused after {took:?}");
+        assert!(
+            *took >= Duration::from_millis(300),
+            "refused after {took:?}"
+        );
     }
     assert_eq!(
         agent.metric("passgate_calls_queue_ended_total{outcome=\"not_admitted\"}"),

@@ -82,7 +82,10 @@ pub struct PoolReading {
 /// Why a call is refused.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Refusal {
-    Lag { lag: Duration, max: Duration },
+    Lag {
+        lag: Duration,
+        max: Duration,
+    },
     /// `turn_cost`: what each turn predicted was taken to cost.
     Load {
         predicted: f64,
