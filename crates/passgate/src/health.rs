@@ -105,6 +105,11 @@ impl Health {
         self.draining.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the node is draining: no new call is let in.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
     /// New calls wait while the recognizer is behind, or would be with
     /// them (`crate::recognizer_admission`): past capacity every caller's
     /// decision would come late.

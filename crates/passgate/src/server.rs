@@ -529,7 +529,7 @@ const ADMIT_RETRY: Duration = Duration::from_millis(100);
 /// looks again, for at most `asr.admit_queue_ms`: turns predicted to crowd
 /// one second are usually clear of the next, and a caller ringing a second
 /// longer is better served than one refused. The recognizer falling behind
-/// meanwhile (the lag) refuses it at once. Returns the call's ticket once
+/// meanwhile (the lag) or the node draining refuses it at once. Returns the call's ticket once
 /// let in; `None` once it was refused 503 (on the last reason) or the
 /// caller hung up meanwhile.
 async fn queue_for_admission(
@@ -560,6 +560,14 @@ async fn queue_for_admission(
                 }
                 Some(_) => {}
             },
+        }
+        // A node stopping lets no new call in, however long it rang.
+        if health.is_draining() {
+            tracing::debug!("new call ringing for admission refused: draining");
+            metrics.queue_wait(started.elapsed(), false);
+            metrics.call_shed();
+            services.sip.reject(call, 503).await;
+            return None;
         }
         match health.admit_call() {
             Ok(admitted) => {
