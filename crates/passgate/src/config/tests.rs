@@ -165,6 +165,7 @@ fn a_bad_value_names_its_key() {
     for (key, name) in [
         ("[asr]\nworker_nice = 20\n", "asr.worker_nice"),
         ("[asr]\nworker_nice = -1\n", "asr.worker_nice"),
+        ("[asr]\nadmit_queue_ms = 10001\n", "asr.admit_queue_ms"),
     ] {
         let err = load_text(key).unwrap_err().to_string();
         assert!(err.contains(name), "{err}");
