@@ -339,3 +339,65 @@ fn a_call_the_load_rule_refuses_rings_until_its_turn_falls_in_a_clear_second() {
         refused.len() as f64
     );
 }
+
+#[test]
+fn a_call_ringing_for_admission_is_refused_once_the_node_starts_to_drain() {
+    // Three callers fill the second their turns fall in; three more ring,
+    // and would be let in about a second later, were the node not
+    // stopping.
+    let dir = tempfile::tempdir().unwrap();
+    let learnt = dir.path().join("admission.json");
+    learnt_file_of_crowding_callers(&learnt);
+    let agent = Agent::start(&[
+        ("PASSGATE_ASR__WORKERS", "2"),
+        ("PASSGATE_ASR__ADMIT_MAX_LOAD", "0.6"),
+        ("PASSGATE_ASR__ADMIT_LEARNT_FILE", learnt.to_str().unwrap()),
+        ("PASSGATE_ASR__ADMIT_QUEUE_MS", "5000"),
+    ]);
+    let target = agent.sip;
+    let callers = std::thread::spawn(move || {
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let started = Instant::now();
+                    let (caller, answer) = UdpCaller::invite(
+                        target,
+                        &offer("127.0.0.1".parse().unwrap(), free_port(), ""),
+                    );
+                    (caller, answer, started.elapsed())
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(Duration::from_millis(250));
+    agent.terminate();
+    let calls = callers.join().unwrap();
+    let refused: Vec<&(UdpCaller, String, Duration)> = calls
+        .iter()
+        .filter(|(_, a, _)| a.starts_with("SIP/2.0 503"))
+        .collect();
+    let admitted = calls
+        .iter()
+        .filter(|(_, a, _)| a.starts_with("SIP/2.0 200"))
+        .count();
+    let log = agent.log_text();
+    assert!(
+        (2..=4).contains(&admitted) && admitted + refused.len() == 6,
+        "{:#?}\n--- log ---\n{log}",
+        calls.iter().map(|(_, a, _)| a).collect::<Vec<_>>()
+    );
+    for (_, answer, took) in &refused {
+        assert!(answer.contains("Retry-After:"), "{answer}");
+        // Refused at the first look after the drain began, not when the
+        // 5 s of ringing ran out.
+        assert!(*took < Duration::from_secs(2), "refused after {took:?}");
+    }
+    assert!(
+        log.contains("new call ringing for admission refused: draining"),
+        "{log}"
+    );
+}
