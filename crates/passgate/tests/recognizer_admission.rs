@@ -239,8 +239,7 @@ fn a_node_that_learnt_its_callers_listen_together_turns_a_burst_away_by_the_seco
 
 /// INVITEs `count` callers at once, each from its own thread; returns the
 /// callers, their final answers and how long each took.
-fn simultaneous(agent: &Agent, count: usize) -> Vec<(UdpCaller, String, Duration)> {
-    let target = agent.sip;
+fn simultaneous(target: std::net::SocketAddr, count: usize) -> Vec<(UdpCaller, String, Duration)> {
     let threads: Vec<_> = (0..count)
         .map(|_| {
             std::thread::spawn(move || {
@@ -276,7 +275,7 @@ fn a_call_the_load_rule_refuses_rings_until_its_turn_falls_in_a_clear_second() {
     // Ringing for up to 3 s: six callers at once are all let in, three of
     // them a second later, when their turns fall in the next second.
     let agent = start("3000");
-    let calls = simultaneous(&agent, 6);
+    let calls = simultaneous(agent.sip, 6);
     let answers: Vec<&String> = calls.iter().map(|(_, a, _)| a).collect();
     assert!(
         answers.iter().all(|a| a.starts_with("SIP/2.0 200")),
@@ -309,7 +308,7 @@ fn a_call_the_load_rule_refuses_rings_until_its_turn_falls_in_a_clear_second() {
     // Ringing for at most 300 ms, less than the wait for the next clear
     // second: the calls beyond three ring, then are refused 503.
     let agent = start("300");
-    let calls = simultaneous(&agent, 9);
+    let calls = simultaneous(agent.sip, 9);
     let refused: Vec<&(UdpCaller, String, Duration)> = calls
         .iter()
         .filter(|(_, a, _)| a.starts_with("SIP/2.0 503"))
@@ -355,24 +354,7 @@ fn a_call_ringing_for_admission_is_refused_once_the_node_starts_to_drain() {
         ("PASSGATE_ASR__ADMIT_QUEUE_MS", "5000"),
     ]);
     let target = agent.sip;
-    let callers = std::thread::spawn(move || {
-        let threads: Vec<_> = (0..6)
-            .map(|_| {
-                std::thread::spawn(move || {
-                    let started = Instant::now();
-                    let (caller, answer) = UdpCaller::invite(
-                        target,
-                        &offer("127.0.0.1".parse().unwrap(), free_port(), ""),
-                    );
-                    (caller, answer, started.elapsed())
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect::<Vec<_>>()
-    });
+    let callers = std::thread::spawn(move || simultaneous(target, 6));
     std::thread::sleep(Duration::from_millis(250));
     agent.terminate();
     let calls = callers.join().unwrap();
