@@ -239,7 +239,7 @@ fn a_node_that_learnt_its_callers_listen_together_turns_a_burst_away_by_the_seco
 
 /// INVITEs `count` callers at once, each from its own thread; returns the
 /// callers, their final answers and how long each took.
-fn simultaneous(target: std::net::SocketAddr, count: usize) -> Vec<(UdpCaller, String, Duration)> {
+fn simultaneous(target: std::net::SocketAddr, count: usize) -> Vec<Answered> {
     let threads: Vec<_> = (0..count)
         .map(|_| {
             std::thread::spawn(move || {
@@ -253,6 +253,21 @@ fn simultaneous(target: std::net::SocketAddr, count: usize) -> Vec<(UdpCaller, S
         })
         .collect();
     threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+type Answered = (UdpCaller, String, Duration);
+
+/// How many of `calls` were let in (200), and those refused (503).
+fn answered(calls: &[Answered]) -> (usize, Vec<&Answered>) {
+    let admitted = calls
+        .iter()
+        .filter(|(_, a, _)| a.starts_with("SIP/2.0 200"))
+        .count();
+    let refused = calls
+        .iter()
+        .filter(|(_, a, _)| a.starts_with("SIP/2.0 503"))
+        .collect();
+    (admitted, refused)
 }
 
 #[test]
@@ -309,14 +324,7 @@ fn a_call_the_load_rule_refuses_rings_until_its_turn_falls_in_a_clear_second() {
     // second: the calls beyond three ring, then are refused 503.
     let agent = start("300");
     let calls = simultaneous(agent.sip, 9);
-    let refused: Vec<&(UdpCaller, String, Duration)> = calls
-        .iter()
-        .filter(|(_, a, _)| a.starts_with("SIP/2.0 503"))
-        .collect();
-    let admitted = calls
-        .iter()
-        .filter(|(_, a, _)| a.starts_with("SIP/2.0 200"))
-        .count();
+    let (admitted, refused) = answered(&calls);
     assert!(
         (2..=4).contains(&admitted) && admitted + refused.len() == 9,
         "{:#?}",
@@ -358,14 +366,7 @@ fn a_call_ringing_for_admission_is_refused_once_the_node_starts_to_drain() {
     std::thread::sleep(Duration::from_millis(250));
     agent.terminate();
     let calls = callers.join().unwrap();
-    let refused: Vec<&(UdpCaller, String, Duration)> = calls
-        .iter()
-        .filter(|(_, a, _)| a.starts_with("SIP/2.0 503"))
-        .collect();
-    let admitted = calls
-        .iter()
-        .filter(|(_, a, _)| a.starts_with("SIP/2.0 200"))
-        .count();
+    let (admitted, refused) = answered(&calls);
     let log = agent.log_text();
     assert!(
         (2..=4).contains(&admitted) && admitted + refused.len() == 6,
