@@ -383,6 +383,12 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        out.push_str("# TYPE passgate_media_threads_batching gauge\n");
+        let _ = writeln!(
+            out,
+            "passgate_media_threads_batching {}",
+            self.media.batching_threads.load(Ordering::Relaxed)
+        );
         if let Ok(h) = self.latency.lock() {
             h.render(&mut out, "passgate_recognizer_seconds", &LATENCY_BUCKETS);
         }

@@ -175,6 +175,7 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
     let media = MediaEngine::start(
         config.rtp.media_threads,
         config.rtp.realtime_priority,
+        config.rtp.io_uring,
         metrics.media.clone(),
     )
     .with_context(|| format!("starting {} media threads", config.rtp.media_threads))?;

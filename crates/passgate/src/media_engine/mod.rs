@@ -18,6 +18,7 @@
 
 mod poller;
 mod reactor;
+mod send_queue;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -139,6 +140,9 @@ pub struct MediaCounters {
     pub receive_errors: AtomicU64,
     /// Calls whose media panicked and were let go.
     pub failed_calls: AtomicU64,
+    /// Media threads sending through io_uring (`rtp.io_uring`, where the
+    /// kernel allows it).
+    pub batching_threads: AtomicU64,
 }
 
 struct Inbox {
@@ -173,10 +177,13 @@ pub struct MediaEngine {
 }
 
 impl MediaEngine {
-    /// `realtime_priority` 0 leaves the threads at the normal priority.
+    /// `realtime_priority` 0 leaves the threads at the normal priority;
+    /// `io_uring` sends each wake-up's packets in one submission where the
+    /// kernel allows it.
     pub fn start(
         threads: usize,
         realtime_priority: u8,
+        io_uring: bool,
         counters: Arc<MediaCounters>,
     ) -> io::Result<MediaEngine> {
         let mut inboxes = Vec::new();
@@ -186,7 +193,7 @@ impl MediaEngine {
                 wake: EventFd::new()?,
                 idle: AtomicBool::new(false),
             });
-            let mut reactor = reactor::Reactor::new(inbox.clone(), counters.clone())?;
+            let mut reactor = reactor::Reactor::new(inbox.clone(), counters.clone(), io_uring)?;
             std::thread::Builder::new()
                 .name(format!("passgate-media-{i}"))
                 .spawn(move || {

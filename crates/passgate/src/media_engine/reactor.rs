@@ -10,10 +10,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use media::Transmit;
 use std::panic::AssertUnwindSafe;
 
 use super::poller::{Epoll, RecvBatch};
+use super::send_queue::SendQueue;
 use super::{CallMediaCommand, CallMediaState, Cell, Command, Inbox, MediaCounters};
 
 /// Wake-ups fall on this grid, so calls due within one tick are served by
@@ -28,8 +30,9 @@ const WAKE_TOKEN: u64 = 0;
 const RTCP_TOKEN: u64 = 1 << 63;
 
 struct Entry {
-    socket: UdpSocket,
-    rtcp_socket: UdpSocket,
+    /// Shared with packets queued to leave from it.
+    socket: Arc<UdpSocket>,
+    rtcp_socket: Arc<UdpSocket>,
     cell: Arc<Cell>,
     /// The deadline this entry has in the timer heap, if any.
     scheduled: Option<Instant>,
@@ -44,13 +47,24 @@ pub(super) struct Reactor {
     /// skipped when it comes up.
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     batch: RecvBatch,
+    sends: SendQueue,
     epoch: Instant,
 }
 
 impl Reactor {
-    pub(super) fn new(inbox: Arc<Inbox>, counters: Arc<MediaCounters>) -> io::Result<Reactor> {
+    /// `io_uring`: send a wake-up's packets in one submission where the
+    /// kernel allows it.
+    pub(super) fn new(
+        inbox: Arc<Inbox>,
+        counters: Arc<MediaCounters>,
+        io_uring: bool,
+    ) -> io::Result<Reactor> {
         let epoll = Epoll::new()?;
         epoll.add(inbox.wake.raw(), WAKE_TOKEN)?;
+        let sends = SendQueue::new(io_uring);
+        if sends.batches() {
+            counters.batching_threads.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(Reactor {
             inbox,
             counters,
@@ -58,6 +72,7 @@ impl Reactor {
             entries: HashMap::new(),
             timers: BinaryHeap::new(),
             batch: RecvBatch::new(),
+            sends,
             epoch: Instant::now(),
         })
     }
@@ -96,6 +111,8 @@ impl Reactor {
             // Due packets first: how many datagrams arrived must not move
             // when they leave.
             self.run_timers(now);
+            // The paced packets leave before the arrivals are read.
+            self.sends.submit(&self.counters);
             for &token in &ready {
                 if token == WAKE_TOKEN {
                     self.inbox.wake.clear();
@@ -103,6 +120,7 @@ impl Reactor {
                     self.receive(token, now);
                 }
             }
+            self.sends.submit(&self.counters);
         }
     }
 
@@ -155,8 +173,8 @@ impl Reactor {
                 self.entries.insert(
                     token,
                     Entry {
-                        socket,
-                        rtcp_socket,
+                        socket: Arc::new(socket),
+                        rtcp_socket: Arc::new(rtcp_socket),
                         cell,
                         scheduled: None,
                     },
@@ -168,7 +186,7 @@ impl Reactor {
             Command::Panic(token) => {
                 if let Some(entry) = self.entries.get_mut(&token) {
                     if entry
-                        .drive(&self.counters, |_: &mut CallMediaState| {
+                        .drive(&self.counters, &mut self.sends, |_: &mut CallMediaState| {
                             panic!("injected by a test")
                         })
                         .is_err()
@@ -192,7 +210,7 @@ impl Reactor {
         let Some(entry) = self.entries.get_mut(&token) else {
             return;
         };
-        match entry.drive(&self.counters, |_| {}) {
+        match entry.drive(&self.counters, &mut self.sends, |_| {}) {
             Ok(next) => schedule(&mut self.timers, entry, token, next, now),
             Err(()) => self.fail(token),
         }
@@ -203,7 +221,7 @@ impl Reactor {
         let Some(entry) = self.entries.get_mut(&token) else {
             return;
         };
-        let driven = entry.drive(&self.counters, |state| {
+        let driven = entry.drive(&self.counters, &mut self.sends, |state| {
             let command = match change {
                 CallMediaCommand::Session(command) => command,
                 CallMediaCommand::RemoteMoved { rtp, rtcp } => {
@@ -260,7 +278,7 @@ impl Reactor {
             }
         }
         let batch = &self.batch;
-        let driven = entry.drive(&self.counters, |state| {
+        let driven = entry.drive(&self.counters, &mut self.sends, |state| {
             let session = &mut state.session;
             for (from, datagram) in batch.datagrams() {
                 if rtcp {
@@ -291,7 +309,7 @@ impl Reactor {
             }
             entry.scheduled = None;
             let wallclock = *wallclock.get_or_insert_with(SystemTime::now);
-            match entry.drive(&self.counters, |state| {
+            match entry.drive(&self.counters, &mut self.sends, |state| {
                 state.session.handle_timeout(now, wallclock)
             }) {
                 // A deadline still not after `now` waits for the next wake-up
@@ -315,12 +333,13 @@ impl Entry {
     fn drive(
         &self,
         counters: &MediaCounters,
+        sends: &mut SendQueue,
         work: impl FnOnce(&mut CallMediaState),
     ) -> Result<Option<Instant>, ()> {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut state = self.cell.lock();
             work(&mut state);
-            flush(&self.socket, &self.rtcp_socket, &self.cell, state, counters)
+            flush(self, state, counters, sends)
         }))
         .map_err(|_| ())
     }
@@ -329,14 +348,16 @@ impl Entry {
 /// Sends what the session queued, wakes the call if it has events, and
 /// returns the session's next deadline.
 fn flush(
-    socket: &UdpSocket,
-    rtcp_socket: &UdpSocket,
-    cell: &Cell,
+    entry: &Entry,
     mut state: std::sync::MutexGuard<'_, CallMediaState>,
     counters: &MediaCounters,
+    sends: &mut SendQueue,
 ) -> Option<Instant> {
+    let socket = &entry.socket;
     let strict = state.session.strict_remote();
     if strict != state.connected {
+        // Packets queued for the old association leave under it.
+        sends.submit(counters);
         let changed = match strict {
             Some(remote) => socket.connect(remote),
             None => super::poller::disconnect(socket),
@@ -351,31 +372,28 @@ fn flush(
     }
     let to = state.session.remote().unwrap_or(state.remote_sdp);
     let connected_to = state.connected.filter(|_| state.send_connected);
-    let send = |bytes: &[u8], destination: SocketAddr| {
-        if connected_to == Some(destination) {
-            socket.send(bytes)
-        } else {
-            socket.send_to(bytes, destination)
+    let mut send = |bytes: Bytes, from: &Arc<UdpSocket>, destination: SocketAddr| {
+        if Arc::ptr_eq(from, socket) && connected_to == Some(destination) {
+            sends.send_connected(socket, bytes, counters);
+        } else if from.send_to(&bytes, destination).is_err() {
+            counters.send_errors.fetch_add(1, Ordering::Relaxed);
         }
     };
     while let Some(t) = state.session.poll_transmit() {
-        let sent = match t {
-            Transmit::Rtp(bytes) => send(&bytes, to),
-            Transmit::To(destination, bytes) => send(&bytes, destination),
+        match t {
+            Transmit::Rtp(bytes) => send(bytes, socket, to),
+            Transmit::To(destination, bytes) => send(bytes.into(), socket, destination),
             Transmit::Rtcp(bytes) => match state.rtcp.destination(to) {
-                (rtcp_to, true) => send(&bytes, rtcp_to),
-                (rtcp_to, false) => rtcp_socket.send_to(&bytes, rtcp_to),
+                (rtcp_to, true) => send(bytes.into(), socket, rtcp_to),
+                (rtcp_to, false) => send(bytes.into(), &entry.rtcp_socket, rtcp_to),
             },
-        };
-        if sent.is_err() {
-            counters.send_errors.fetch_add(1, Ordering::Relaxed);
         }
     }
     let has_events = state.session.has_events();
     let next = state.session.poll_timeout();
     drop(state);
     if has_events {
-        cell.events.notify_one();
+        entry.cell.events.notify_one();
     }
     next
 }

@@ -71,7 +71,7 @@ fn attach(engine: &MediaEngine, peer: &UdpSocket) -> (super::CallMedia, std::net
 
 #[test]
 fn a_prompt_is_sent_paced_with_consecutive_sequence_numbers_and_timestamps() {
-    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let engine = MediaEngine::start(1, 0, true, Default::default()).unwrap();
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let (media, _) = attach(&engine, &peer);
@@ -113,7 +113,7 @@ fn a_prompt_is_sent_paced_with_consecutive_sequence_numbers_and_timestamps() {
 
 #[tokio::test]
 async fn a_key_press_wakes_the_call_with_the_digit() {
-    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let engine = MediaEngine::start(1, 0, true, Default::default()).unwrap();
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (media, local) = attach(&engine, &peer);
     // RFC 4733 key 5: three updates, then the end packet three times.
@@ -165,7 +165,7 @@ fn digits_in(events: &[SessionEvent]) -> String {
 
 #[test]
 fn many_calls_on_one_thread_do_not_mix_and_a_dropped_call_frees_its_port() {
-    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let engine = MediaEngine::start(1, 0, true, Default::default()).unwrap();
     let peers: Vec<_> = (0..20)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
@@ -199,7 +199,7 @@ fn many_calls_on_one_thread_do_not_mix_and_a_dropped_call_frees_its_port() {
 
 #[test]
 fn a_panic_in_one_call_ends_that_call_only() {
-    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let engine = MediaEngine::start(1, 0, true, Default::default()).unwrap();
     let peers: Vec<_> = (0..2)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
@@ -253,7 +253,27 @@ fn digits_within(media: &super::CallMedia, wait: Duration) -> String {
 
 #[test]
 fn the_socket_is_connected_to_the_learnt_source_and_others_are_not_heard() {
-    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    connected_socket_case(true);
+}
+
+#[test]
+fn without_io_uring_the_connected_socket_sends_each_packet_itself() {
+    connected_socket_case(false);
+}
+
+/// A prompt after the caller's source is learnt, and again after the media
+/// moved: through the io_uring batch (`io_uring`, where this kernel allows
+/// it) or one `send` per packet.
+fn connected_socket_case(io_uring: bool) {
+    let counters = std::sync::Arc::new(super::MediaCounters::default());
+    let engine = MediaEngine::start(1, 0, io_uring, counters.clone()).unwrap();
+    let batching = io_uring && ::io_uring::IoUring::new(8).is_ok();
+    assert_eq!(
+        counters
+            .batching_threads
+            .load(std::sync::atomic::Ordering::Relaxed),
+        u64::from(batching)
+    );
     let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
     let other = UdpSocket::bind("127.0.0.1:0").unwrap();
     // An explicit port, as RtpPorts binds: Linux keeps it across a
@@ -314,6 +334,32 @@ fn the_socket_is_connected_to_the_learnt_source_and_others_are_not_heard() {
     let stats = media.stats().receiver;
     assert_eq!(heard, "2", "{stats:?}");
     assert_eq!(media.connected(), Some(other.local_addr().unwrap()));
+    // The next prompt reaches the new source, whole and in order.
+    other
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    play(&media, vec![1000i16; 1600]);
+    let mut sequence = Vec::new();
+    while sequence.len() < 10 {
+        let (n, from) = other
+            .recv_from(&mut buf)
+            .expect("the prompt after the move");
+        assert_eq!(from, local);
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        if p.payload_type == 0 && p.payload.iter().any(|&c| c != G711::Ulaw.silence()) {
+            sequence.push(p.sequence_number);
+        }
+    }
+    assert!(
+        sequence.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "{sequence:?}"
+    );
+    assert_eq!(
+        counters
+            .send_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }
 
 /// Two sockets on consecutive ports, the first even: an RTP/RTCP pair.
@@ -347,7 +393,7 @@ fn first_rtcp(on: &UdpSocket) -> (std::net::SocketAddr, Vec<media::rtcp::RtcpPac
 
 #[test]
 fn rtcp_leaves_our_rtcp_port_for_the_port_above_the_callers_rtp() {
-    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let engine = MediaEngine::start(1, 0, true, Default::default()).unwrap();
     let (caller_rtp, caller_rtcp) = port_pair();
     let (our_rtp, our_rtcp) = port_pair();
     let our_rtcp_addr = our_rtcp.local_addr().unwrap();
@@ -370,7 +416,7 @@ fn rtcp_leaves_our_rtcp_port_for_the_port_above_the_callers_rtp() {
 
 #[test]
 fn rtcp_goes_to_the_callers_a_rtcp_address() {
-    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let engine = MediaEngine::start(1, 0, true, Default::default()).unwrap();
     let (caller_rtp, _) = port_pair();
     let elsewhere = UdpSocket::bind("127.0.0.1:0").unwrap();
     elsewhere
@@ -393,7 +439,7 @@ fn rtcp_goes_to_the_callers_a_rtcp_address() {
 
 #[test]
 fn muxed_rtcp_shares_the_rtp_ports_both_ways() {
-    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let engine = MediaEngine::start(1, 0, true, Default::default()).unwrap();
     let (caller_rtp, _) = port_pair();
     let (our_rtp, our_rtcp) = port_pair();
     let our_rtp_addr = our_rtp.local_addr().unwrap();
@@ -420,7 +466,7 @@ fn muxed_rtcp_shares_the_rtp_ports_both_ways() {
 
 #[test]
 fn the_callers_rtcp_on_our_rtcp_port_reaches_the_session() {
-    let engine = MediaEngine::start(1, 0, Default::default()).unwrap();
+    let engine = MediaEngine::start(1, 0, true, Default::default()).unwrap();
     let (caller_rtp, caller_rtcp) = port_pair();
     let (our_rtp, our_rtcp) = port_pair();
     let our_rtcp_addr = our_rtcp.local_addr().unwrap();
