@@ -383,12 +383,17 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
-        out.push_str("# TYPE passgate_media_threads_batching gauge\n");
-        let _ = writeln!(
-            out,
-            "passgate_media_threads_batching {}",
-            self.media.batching_threads.load(Ordering::Relaxed)
-        );
+        out.push_str("# TYPE passgate_media_threads_io_uring gauge\n");
+        for (direction, threads) in [
+            ("send", &self.media.io_uring_send_threads),
+            ("receive", &self.media.io_uring_receive_threads),
+        ] {
+            let _ = writeln!(
+                out,
+                "passgate_media_threads_io_uring{{direction=\"{direction}\"}} {}",
+                threads.load(Ordering::Relaxed)
+            );
+        }
         if let Ok(h) = self.latency.lock() {
             h.render(&mut out, "passgate_recognizer_seconds", &LATENCY_BUCKETS);
         }

@@ -225,3 +225,60 @@ fn rtcp_is_muxed_on_the_rtp_ports_when_the_caller_offers_rtcp_mux() {
         "nothing to RTP + 1 when muxed"
     );
 }
+
+/// Counts the agent's RTP packets reaching `rtp` within `wait`, after the
+/// caller's own packet taught the agent its source (the socket is then
+/// connected to it).
+fn prompt_packets_after_learning(rtp: &UdpSocket, agent_rtp: SocketAddr, wait: Duration) -> usize {
+    let silence = media::RtpPacket {
+        payload_type: 0,
+        marker: true,
+        sequence_number: 1,
+        timestamp: 160,
+        ssrc: 0x5eed,
+        payload: bytes::Bytes::from(vec![0xffu8; 160]),
+    }
+    .to_bytes()
+    .unwrap();
+    rtp.send_to(&silence, agent_rtp).unwrap();
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 2048];
+    let mut packets = 0;
+    while Instant::now() < deadline {
+        if let Ok((n, from)) = rtp.recv_from(&mut buf) {
+            if from == agent_rtp && n > 12 && buf[1] & 0x7f == 0 {
+                packets += 1;
+            }
+        }
+    }
+    packets
+}
+
+fn io_uring_case(io_uring: &str) {
+    let agent = Agent::start(&[("PASSGATE_RTP__IO_URING", io_uring)]);
+    let (rtp, _rtcp) = caller_media(V4);
+    let (caller, _ok, agent_rtp) = call(&agent, V4, rtp.local_addr().unwrap().port(), "");
+    let packets = prompt_packets_after_learning(&rtp, agent_rtp, Duration::from_secs(2));
+    caller.bye();
+    // 50 packets a second, prompt or encoded silence, from the answer on.
+    assert!(packets >= 80, "{packets} packets in 2 s");
+    let used = io_uring == "true" && io_uring::IoUring::new(8).is_ok();
+    let text = agent.metrics_text();
+    for direction in ["send", "receive"] {
+        let line = format!(
+            "passgate_media_threads_io_uring{{direction=\"{direction}\"}} {}",
+            u8::from(used)
+        );
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn a_caller_hears_its_prompt_through_io_uring_and_the_gauge_says_so() {
+    io_uring_case("true");
+}
+
+#[test]
+fn with_rtp_io_uring_off_a_caller_hears_its_prompt_through_send_and_the_gauge_reads_0() {
+    io_uring_case("false");
+}

@@ -230,7 +230,7 @@ impl RecvBatch {
     }
 }
 
-fn to_socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub(super) fn to_socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -15,6 +15,7 @@ use media::Transmit;
 use std::panic::AssertUnwindSafe;
 
 use super::poller::{Epoll, RecvBatch};
+use super::recv_ring::{RecvRing, SLOTS};
 use super::send_queue::SendQueue;
 use super::{CallMediaCommand, CallMediaState, Cell, Command, Inbox, MediaCounters};
 
@@ -47,6 +48,11 @@ pub(super) struct Reactor {
     /// skipped when it comes up.
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     batch: RecvBatch,
+    /// Reads the ready sockets in one submission, where io_uring is allowed.
+    recv_ring: Option<RecvRing>,
+    /// The tokens and descriptors of one ring read, kept to reuse.
+    ring_tokens: Vec<u64>,
+    ring_fds: Vec<RawFd>,
     sends: SendQueue,
     epoch: Instant,
 }
@@ -62,8 +68,26 @@ impl Reactor {
         let epoll = Epoll::new()?;
         epoll.add(inbox.wake.raw(), WAKE_TOKEN)?;
         let sends = SendQueue::new(io_uring);
+        let recv_ring = if io_uring {
+            match RecvRing::new() {
+                Ok(ring) => Some(ring),
+                Err(e) => {
+                    tracing::warn!(error = %e, "io_uring reads are unavailable; the media thread reads with recvmmsg()");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         if sends.batches() {
-            counters.batching_threads.fetch_add(1, Ordering::Relaxed);
+            counters
+                .io_uring_send_threads
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if recv_ring.is_some() {
+            counters
+                .io_uring_receive_threads
+                .fetch_add(1, Ordering::Relaxed);
         }
         Ok(Reactor {
             inbox,
@@ -72,6 +96,9 @@ impl Reactor {
             entries: HashMap::new(),
             timers: BinaryHeap::new(),
             batch: RecvBatch::new(),
+            recv_ring,
+            ring_tokens: Vec::with_capacity(SLOTS),
+            ring_fds: Vec::with_capacity(SLOTS),
             sends,
             epoch: Instant::now(),
         })
@@ -113,13 +140,7 @@ impl Reactor {
             self.run_timers(now);
             // The paced packets leave before the arrivals are read.
             self.sends.submit(&self.counters);
-            for &token in &ready {
-                if token == WAKE_TOKEN {
-                    self.inbox.wake.clear();
-                } else {
-                    self.receive(token, now);
-                }
-            }
+            self.receive_ready(&ready, now);
             self.sends.submit(&self.counters);
         }
     }
@@ -257,6 +278,88 @@ impl Reactor {
         }
     }
 
+    /// Reads the ready sockets and hands each call what arrived.
+    fn receive_ready(&mut self, ready: &[u64], now: Instant) {
+        if ready.contains(&WAKE_TOKEN) {
+            self.inbox.wake.clear();
+        }
+        if self.recv_ring.is_none() {
+            for &token in ready {
+                if token != WAKE_TOKEN {
+                    self.receive(token, now);
+                }
+            }
+            return;
+        }
+        let mut failed = Vec::new();
+        for chunk in ready.chunks(SLOTS) {
+            let Reactor {
+                entries,
+                timers,
+                sends,
+                counters,
+                recv_ring,
+                ring_tokens,
+                ring_fds,
+                ..
+            } = self;
+            let Some(ring) = recv_ring.as_mut() else {
+                break;
+            };
+            ring_tokens.clear();
+            ring_fds.clear();
+            for &token in chunk {
+                if let Some(entry) = entries.get(&(token & !RTCP_TOKEN)) {
+                    let socket = if token & RTCP_TOKEN != 0 {
+                        &entry.rtcp_socket
+                    } else {
+                        &entry.socket
+                    };
+                    ring_tokens.push(token);
+                    ring_fds.push(socket.as_raw_fd());
+                }
+            }
+            if let Err(e) = ring.read(ring_fds) {
+                tracing::error!(error = %e, "io_uring reads failed; the media thread reads each socket with recvmmsg() from now on");
+                // Entries the kernel may still hold point into the ring's
+                // buffers: both are kept, unused, rather than freed under it.
+                std::mem::forget(recv_ring.take());
+                counters
+                    .io_uring_receive_threads
+                    .fetch_sub(1, Ordering::Relaxed);
+                break;
+            }
+            for (i, &token) in ring_tokens.iter().enumerate() {
+                match ring.datagram(i) {
+                    Ok(Some(datagram)) => {
+                        let call = token & !RTCP_TOKEN;
+                        if let Some(entry) = entries.get_mut(&call) {
+                            let rtcp = token & RTCP_TOKEN != 0;
+                            let mut delivery = Delivery {
+                                timers,
+                                sends,
+                                counters,
+                                now,
+                            };
+                            if !delivery.deliver(entry, call, rtcp, [datagram]) {
+                                failed.push(call);
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        counters.receive_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(error = %e, "RTP receive error");
+                    }
+                }
+            }
+        }
+        for token in failed {
+            self.fail(token);
+        }
+    }
+
+    /// Reads one socket with `recvmmsg`.
     fn receive(&mut self, token: u64, now: Instant) {
         let rtcp = token & RTCP_TOKEN != 0;
         let token = token & !RTCP_TOKEN;
@@ -277,20 +380,15 @@ impl Reactor {
                 return;
             }
         }
-        let batch = &self.batch;
-        let driven = entry.drive(&self.counters, &mut self.sends, |state| {
-            let session = &mut state.session;
-            for (from, datagram) in batch.datagrams() {
-                if rtcp {
-                    session.handle_rtcp(now, datagram);
-                } else {
-                    session.handle_rtp(now, from, datagram);
-                }
-            }
-        });
-        match driven {
-            Ok(next) => schedule(&mut self.timers, entry, token, next, now),
-            Err(()) => self.fail(token),
+        let delivered = Delivery {
+            timers: &mut self.timers,
+            sends: &mut self.sends,
+            counters: &self.counters,
+            now,
+        }
+        .deliver(entry, token, rtcp, self.batch.datagrams());
+        if !delivered {
+            self.fail(token);
         }
     }
 
@@ -396,6 +494,46 @@ fn flush(
         entry.cell.events.notify_one();
     }
     next
+}
+
+/// What handing datagrams to a session needs of the thread besides the
+/// session's entry: its timers, its send queue, its counters and its `now`.
+struct Delivery<'r> {
+    timers: &'r mut BinaryHeap<Reverse<(Instant, u64)>>,
+    sends: &'r mut SendQueue,
+    counters: &'r MediaCounters,
+    now: Instant,
+}
+
+impl Delivery<'_> {
+    /// Hands one socket's datagrams to its call's session and sends what
+    /// that queued; false if the session panicked.
+    fn deliver<'a>(
+        &mut self,
+        entry: &mut Entry,
+        token: u64,
+        rtcp: bool,
+        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
+    ) -> bool {
+        let now = self.now;
+        let driven = entry.drive(self.counters, self.sends, |state| {
+            let session = &mut state.session;
+            for (from, datagram) in datagrams {
+                if rtcp {
+                    session.handle_rtcp(now, datagram);
+                } else {
+                    session.handle_rtp(now, from, datagram);
+                }
+            }
+        });
+        match driven {
+            Ok(next) => {
+                schedule(self.timers, entry, token, next, now);
+                true
+            }
+            Err(()) => false,
+        }
+    }
 }
 
 /// Keeps one live heap entry per session, at its earliest deadline.

@@ -88,8 +88,9 @@ impl SendQueue {
     }
 
     /// Hands every queued packet to the kernel and waits until each has
-    /// been sent or refused (a UDP send on a non-blocking socket completes
-    /// inside the submission, so the wait is the submission's own time).
+    /// been sent or refused (each asks not to wait, MSG_DONTWAIT, so it
+    /// completes inside the submission and the wait is the submission's own
+    /// time).
     pub(super) fn submit(&mut self, counters: &MediaCounters) {
         if self.pending.is_empty() {
             return;
@@ -110,7 +111,9 @@ impl SendQueue {
                 let pending = std::mem::take(&mut self.pending);
                 let refused = pending.len();
                 self.retired = self.ring.take().map(|ring| (ring, pending));
-                counters.batching_threads.fetch_sub(1, Ordering::Relaxed);
+                counters
+                    .io_uring_send_threads
+                    .fetch_sub(1, Ordering::Relaxed);
                 refused
             }
         };
@@ -129,11 +132,15 @@ fn submit_all(ring: &mut IoUring, pending: &[Queued]) -> io::Result<usize> {
     {
         let mut sq = ring.submission();
         for (socket, bytes) in pending {
+            // MSG_DONTWAIT: a full send buffer answers EAGAIN at once (the
+            // packet is lost, as with send()); without it io_uring waits
+            // for room and the media thread with it.
             let entry = opcode::Send::new(
                 types::Fd(socket.as_raw_fd()),
                 bytes.as_ptr(),
                 bytes.len() as u32,
             )
+            .flags(libc::MSG_DONTWAIT)
             .build();
             // SAFETY: the buffer and the socket stay alive in `pending` until
             // every entry has completed, or, after a failure, for as long as

@@ -268,12 +268,15 @@ fn connected_socket_case(io_uring: bool) {
     let counters = std::sync::Arc::new(super::MediaCounters::default());
     let engine = MediaEngine::start(1, 0, io_uring, counters.clone()).unwrap();
     let batching = io_uring && ::io_uring::IoUring::new(8).is_ok();
-    assert_eq!(
-        counters
-            .batching_threads
-            .load(std::sync::atomic::Ordering::Relaxed),
-        u64::from(batching)
-    );
+    for threads in [
+        &counters.io_uring_send_threads,
+        &counters.io_uring_receive_threads,
+    ] {
+        assert_eq!(
+            threads.load(std::sync::atomic::Ordering::Relaxed),
+            u64::from(batching)
+        );
+    }
     let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
     let other = UdpSocket::bind("127.0.0.1:0").unwrap();
     // An explicit port, as RtpPorts binds: Linux keeps it across a
