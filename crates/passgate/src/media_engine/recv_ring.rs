@@ -4,7 +4,10 @@
 //!
 //! A socket holding more than one datagram gives one per wake-up: epoll is
 //! level-triggered, so it is ready again at the next, at most
-//! `MAX_RECEIVE_WAIT` later. Every read completes (or fails with EAGAIN)
+//! `MAX_RECEIVE_WAIT` later: a socket is read at up to one datagram per
+//! wake-up, about a thousand a second, twenty times a call's rate. Once a
+//! call's source is learnt its socket is connected, and the kernel drops
+//! anyone else's datagrams before they count. Every read completes (or fails with EAGAIN)
 //! inside the submission, as each asks not to wait (MSG_DONTWAIT), so no entry
 //! outlives [`RecvRing::read`] and the sockets need only be open for its
 //! length.
