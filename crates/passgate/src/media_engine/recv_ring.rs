@@ -4,13 +4,14 @@
 //!
 //! A socket holding more than one datagram gives one per wake-up: epoll is
 //! level-triggered, so it is ready again at the next, at most
-//! `MAX_RECEIVE_WAIT` later: a socket is read at up to one datagram per
-//! wake-up, about a thousand a second, twenty times a call's rate. Once a
-//! call's source is learnt its socket is connected, and the kernel drops
-//! anyone else's datagrams before they count. Every read completes (or fails with EAGAIN)
-//! inside the submission, as each asks not to wait (MSG_DONTWAIT), so no entry
-//! outlives [`RecvRing::read`] and the sockets need only be open for its
-//! length.
+//! `MAX_RECEIVE_WAIT` later. A socket is thus read at up to about a thousand
+//! datagrams a second, twenty times a call's rate; once a call's source is
+//! learnt its socket is connected, and the kernel drops anyone else's
+//! datagrams before they reach it.
+//!
+//! Every read completes (or fails with EAGAIN) inside the submission, as
+//! each asks not to wait (MSG_DONTWAIT), so no entry outlives
+//! [`RecvRing::read`] and the sockets need only be open for its length.
 
 use std::io;
 use std::net::SocketAddr;
