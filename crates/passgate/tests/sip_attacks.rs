@@ -297,6 +297,49 @@ fn answer_for(socket: &UdpSocket, call_id: &str, codes: &[&str]) -> String {
     }
 }
 
+/// Sends `request` and returns the answer for `call_id` to its CSeq whose
+/// status is one of `codes`, sending the request again as a UDP client does
+/// (RFC 3261 Timer A: after 500 ms, doubling) while none has come, for up to
+/// 10 s. A datagram lost on a loaded machine is then a retransmission, not
+/// a failed test.
+fn exchange(socket: &UdpSocket, target: SocketAddr, request: &str, codes: &[&str]) -> String {
+    let call_id = header(request, "Call-ID").expect("a Call-ID").to_string();
+    let cseq = header(request, "CSeq").expect("a CSeq").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut interval = Duration::from_millis(500);
+    let mut buf = [0u8; 65_536];
+    loop {
+        socket.send_to(request.as_bytes(), target).unwrap();
+        let resend_at = Instant::now() + interval;
+        while Instant::now() < resend_at {
+            assert!(
+                Instant::now() < deadline,
+                "no answer {codes:?} for {call_id} ({cseq}) in 10 s"
+            );
+            socket
+                .set_read_timeout(Some(
+                    resend_at
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1)),
+                ))
+                .unwrap();
+            let Ok((n, _)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if header(&text, "Call-ID") == Some(call_id.as_str())
+                && header(&text, "CSeq") == Some(cseq.as_str())
+                && codes
+                    .iter()
+                    .any(|c| text.starts_with(&format!("SIP/2.0 {c}")))
+            {
+                return text;
+            }
+        }
+        interval = (interval * 2).min(Duration::from_secs(4));
+    }
+}
+
 /// One guess of `password` for user "trunk": an INVITE, and when challenged,
 /// the INVITE again with the answer. The status line of the last answer.
 fn guess(target: SocketAddr, source: &str, n: u32, password: &str) -> String {
@@ -311,8 +354,7 @@ fn guess(target: SocketAddr, source: &str, n: u32, password: &str) -> String {
     let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
     let ct = "Content-Type: application/sdp\r\n";
     let first = caller.request("INVITE", 1, local, ct, sdp);
-    caller.socket.send_to(first.as_bytes(), target).unwrap();
-    let answer = answer_for(&caller.socket, &caller.call_id, &["401", "403"]);
+    let answer = exchange(&caller.socket, target, &first, &["401", "403"]);
     if answer.starts_with("SIP/2.0 403") {
         return "SIP/2.0 403 (no challenge)".into();
     }
@@ -331,8 +373,7 @@ fn guess(target: SocketAddr, source: &str, n: u32, password: &str) -> String {
          uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c{n}\"\r\n"
     );
     let second = caller.request("INVITE", 2, local, &format!("{authorization}{ct}"), sdp);
-    caller.socket.send_to(second.as_bytes(), target).unwrap();
-    let last = answer_for(&caller.socket, &caller.call_id, &["200", "401", "403"]);
+    let last = exchange(&caller.socket, target, &second, &["200", "401", "403"]);
     last.lines().next().unwrap_or("").to_string()
 }
 
