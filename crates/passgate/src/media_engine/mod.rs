@@ -20,6 +20,7 @@ mod poller;
 mod reactor;
 mod recv_ring;
 mod send_queue;
+mod uring;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};

@@ -106,24 +106,12 @@ impl RecvRing {
                     .map_err(|_| io::Error::other("io_uring submission queue full"))?;
             }
         }
-        let mut done = 0;
-        while done < n {
-            match self.ring.submit_and_wait(n - done) {
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY)
-                    ) => {}
-                Err(e) => return Err(e),
+        let slots = &mut self.slots;
+        super::uring::complete(&mut self.ring, n, |completion| {
+            if let Some(slot) = slots.get_mut(completion.user_data() as usize) {
+                slot.result = completion.result();
             }
-            for completion in self.ring.completion() {
-                if let Some(slot) = self.slots.get_mut(completion.user_data() as usize) {
-                    slot.result = completion.result();
-                }
-                done += 1;
-            }
-        }
+        })?;
         self.len = n;
         Ok(())
     }

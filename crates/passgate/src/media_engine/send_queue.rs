@@ -149,24 +149,11 @@ fn submit_all(ring: &mut IoUring, pending: &[Queued]) -> io::Result<usize> {
                 .map_err(|_| io::Error::other("io_uring submission queue full"))?;
         }
     }
-    let mut done = 0;
     let mut refused = 0;
-    while done < pending.len() {
-        match ring.submit_and_wait(pending.len() - done) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY)
-                ) => {}
-            Err(e) => return Err(e),
+    super::uring::complete(ring, pending.len(), |completion| {
+        if completion.result() < 0 {
+            refused += 1;
         }
-        for completion in ring.completion() {
-            done += 1;
-            if completion.result() < 0 {
-                refused += 1;
-            }
-        }
-    }
+    })?;
     Ok(refused)
 }
