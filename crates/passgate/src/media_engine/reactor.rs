@@ -33,7 +33,7 @@ const RTCP_TOKEN: u64 = 1 << 63;
 struct Entry {
     /// Shared with packets queued to leave from it.
     socket: Arc<UdpSocket>,
-    rtcp_socket: Arc<UdpSocket>,
+    rtcp_socket: UdpSocket,
     cell: Arc<Cell>,
     /// The deadline this entry has in the timer heap, if any.
     scheduled: Option<Instant>,
@@ -58,8 +58,8 @@ pub(super) struct Reactor {
 }
 
 impl Reactor {
-    /// `io_uring`: send a wake-up's packets in one submission where the
-    /// kernel allows it.
+    /// `io_uring`: read a wake-up's ready sockets, and send its packets, in
+    /// one submission each where the kernel allows it.
     pub(super) fn new(
         inbox: Arc<Inbox>,
         counters: Arc<MediaCounters>,
@@ -195,7 +195,7 @@ impl Reactor {
                     token,
                     Entry {
                         socket: Arc::new(socket),
-                        rtcp_socket: Arc::new(rtcp_socket),
+                        rtcp_socket,
                         cell,
                         scheduled: None,
                     },
@@ -470,20 +470,26 @@ fn flush(
     }
     let to = state.session.remote().unwrap_or(state.remote_sdp);
     let connected_to = state.connected.filter(|_| state.send_connected);
-    let mut send = |bytes: Bytes, from: &Arc<UdpSocket>, destination: SocketAddr| {
-        if Arc::ptr_eq(from, socket) && connected_to == Some(destination) {
+    // From the RTP socket: to the connected caller through the send queue,
+    // elsewhere at once.
+    let mut send = |bytes: Bytes, destination: SocketAddr| {
+        if connected_to == Some(destination) {
             sends.send_connected(socket, bytes, counters);
-        } else if from.send_to(&bytes, destination).is_err() {
+        } else if socket.send_to(&bytes, destination).is_err() {
             counters.send_errors.fetch_add(1, Ordering::Relaxed);
         }
     };
     while let Some(t) = state.session.poll_transmit() {
         match t {
-            Transmit::Rtp(bytes) => send(bytes, socket, to),
-            Transmit::To(destination, bytes) => send(bytes.into(), socket, destination),
+            Transmit::Rtp(bytes) => send(bytes, to),
+            Transmit::To(destination, bytes) => send(bytes.into(), destination),
             Transmit::Rtcp(bytes) => match state.rtcp.destination(to) {
-                (rtcp_to, true) => send(bytes.into(), socket, rtcp_to),
-                (rtcp_to, false) => send(bytes.into(), &entry.rtcp_socket, rtcp_to),
+                (rtcp_to, true) => send(bytes.into(), rtcp_to),
+                (rtcp_to, false) => {
+                    if entry.rtcp_socket.send_to(&bytes, rtcp_to).is_err() {
+                        counters.send_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             },
         }
     }
