@@ -322,7 +322,7 @@ impl Reactor {
             if let Err(e) = ring.read(ring_fds) {
                 tracing::error!(error = %e, "io_uring reads failed; the media thread reads each socket with recvmmsg() from now on");
                 // Entries the kernel may still hold point into the ring's
-                // buffers: both are kept, unused, rather than freed under it.
+                // buffers: both are leaked rather than freed under it.
                 std::mem::forget(recv_ring.take());
                 counters
                     .io_uring_receive_threads

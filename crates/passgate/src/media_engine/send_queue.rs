@@ -36,9 +36,6 @@ type Queued = (Arc<UdpSocket>, Bytes);
 pub(super) struct SendQueue {
     ring: Option<IoUring>,
     pending: Vec<Queued>,
-    /// A ring whose submission failed, with the packets it may still point
-    /// into; never used again.
-    retired: Option<(IoUring, Vec<Queued>)>,
 }
 
 impl SendQueue {
@@ -58,7 +55,6 @@ impl SendQueue {
         SendQueue {
             ring,
             pending: Vec::with_capacity(RING_ENTRIES as usize),
-            retired: None,
         }
     }
 
@@ -106,11 +102,11 @@ impl SendQueue {
             Err(e) => {
                 tracing::error!(error = %e, "io_uring submission failed; the media thread sends each packet with send() from now on");
                 // Entries the kernel may still hold point into `pending`:
-                // the ring and those buffers are kept, unused, rather than
-                // freed under it. Their packets count as not sent.
+                // the ring and those buffers are leaked rather than freed
+                // under it. Their packets count as not sent.
                 let pending = std::mem::take(&mut self.pending);
                 let refused = pending.len();
-                self.retired = self.ring.take().map(|ring| (ring, pending));
+                std::mem::forget((self.ring.take(), pending));
                 counters
                     .io_uring_send_threads
                     .fetch_sub(1, Ordering::Relaxed);
@@ -143,8 +139,8 @@ fn submit_all(ring: &mut IoUring, pending: &[Queued]) -> io::Result<usize> {
             .flags(libc::MSG_DONTWAIT)
             .build();
             // SAFETY: the buffer and the socket stay alive in `pending` until
-            // every entry has completed, or, after a failure, for as long as
-            // the ring (`SendQueue::retired`).
+            // every entry has completed, or, after a failure, for good (they
+            // are leaked with the ring).
             unsafe { sq.push(&entry) }
                 .map_err(|_| io::Error::other("io_uring submission queue full"))?;
         }
