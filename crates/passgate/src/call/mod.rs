@@ -53,7 +53,10 @@ pub async fn run(
     services.metrics.call_started();
     let call_id: Arc<str> = Arc::from(incoming.call_id.as_str());
     let live = services.live.open(&call_id, Instant::now());
-    let (outcome, stats) = drive(services.clone(), incoming, events, &live, admitted)
+    // Boxed: a future awaited inside another is stored in it more than
+    // once (before and after it is wrapped), and the call's task is spawned
+    // and moved whole; boxed, both hold only a pointer to it.
+    let (outcome, stats) = Box::pin(drive(services.clone(), incoming, events, &live, admitted))
         .instrument(span.clone())
         .await;
     live.finish(&outcome.label(), Instant::now());
@@ -159,50 +162,15 @@ async fn drive(
             }
         }
     }
-    // Media in the family of the caller's offer; without one, in the
-    // family the INVITE came in on (as our offer's address is).
-    let family = incoming
-        .media
-        .as_ref()
-        .map_or(incoming.source.ip(), |m| m.remote_rtp.ip());
-    let RtpPair { rtp, rtcp } = match services.media.ports.bind(family) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "no RTP port available; refusing the call");
-            services.sip.reject(call, 503).await;
-            return (CallOutcome::Refused, None);
-        }
-    };
-    let media = crate::webrtc_call::media_for(&services.media, &negotiated, rtp.local_addr().ok());
-    let (media, answer_sdp) = match media {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot set up media; refusing the call");
-            services.sip.reject(call, 488).await;
-            return (CallOutcome::Refused, None);
-        }
-    };
-    let flow = match Flow::new(services.policy.flow.clone()) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(error = %e, "flow configuration is invalid; refusing the call");
-            services.sip.reject(call, 500).await;
-            return (CallOutcome::Refused, None);
-        }
-    };
-    let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
-    let rtcp_route = RtcpRoute::negotiated(&negotiated);
-    let media = match services.media.engine.attach(
-        rtp,
-        rtcp,
+    let MediaSetUp {
         media,
-        negotiated.remote_rtp,
-        rtcp_route,
-    ) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot hand the RTP socket to a media thread; refusing the call");
-            services.sip.reject(call, 503).await;
+        answer_sdp,
+        port,
+        flow,
+    } = match set_up_media(&services, &incoming, &negotiated) {
+        Ok(set_up) => set_up,
+        Err(code) => {
+            services.sip.reject(call, code).await;
             return (CallOutcome::Refused, None);
         }
     };
@@ -299,6 +267,63 @@ async fn drive(
     }
     let outcome = core.outcome().unwrap_or(CallOutcome::CallerHungUp);
     (outcome, Some(driver.media.stats()))
+}
+
+/// What the call's set-up hands its driver.
+struct MediaSetUp {
+    media: CallMedia,
+    answer_sdp: Option<String>,
+    port: u16,
+    flow: Flow,
+}
+
+/// Binds the call's RTP ports, builds its media session and flow, and hands
+/// the session to a media thread; on failure, logs why and returns the status
+/// to refuse the call with. A plain function, not part of the call's future:
+/// the media session (kilobytes of buffers) would otherwise be stored in the
+/// future for the call's whole life and copied each time the future moves.
+fn set_up_media(
+    services: &Services,
+    incoming: &IncomingCall,
+    negotiated: &sip::Negotiated,
+) -> Result<MediaSetUp, u16> {
+    // Media in the family of the caller's offer; without one, in the
+    // family the INVITE came in on (as our offer's address is).
+    let family = incoming
+        .media
+        .as_ref()
+        .map_or(incoming.source.ip(), |m| m.remote_rtp.ip());
+    let RtpPair { rtp, rtcp } = services.media.ports.bind(family).map_err(|e| {
+        tracing::error!(error = %e, "no RTP port available; refusing the call");
+        503u16
+    })?;
+    let (session, answer_sdp) =
+        crate::webrtc_call::media_for(&services.media, negotiated, rtp.local_addr().ok()).map_err(
+            |e| {
+                tracing::error!(error = %e, "cannot set up media; refusing the call");
+                488u16
+            },
+        )?;
+    let flow = Flow::new(services.policy.flow.clone()).map_err(|e| {
+        tracing::error!(error = %e, "flow configuration is invalid; refusing the call");
+        500u16
+    })?;
+    let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+    let rtcp_route = RtcpRoute::negotiated(negotiated);
+    let media = services
+        .media
+        .engine
+        .attach(rtp, rtcp, session, negotiated.remote_rtp, rtcp_route)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot hand the RTP socket to a media thread; refusing the call");
+            503u16
+        })?;
+    Ok(MediaSetUp {
+        media,
+        answer_sdp,
+        port,
+        flow,
+    })
 }
 
 /// What woke the call.
