@@ -194,10 +194,14 @@ impl Endpointer {
 }
 
 fn level_dbfs(frame: &[i16]) -> f32 {
-    let energy: f64 = frame
+    // An exact integer sum, free to vectorise (a float sum is added in order).
+    let energy = frame
         .iter()
-        .map(|&s| f64::from(s) * f64::from(s))
-        .sum::<f64>()
+        .map(|&s| {
+            let s = i32::from(s);
+            (s * s) as u64
+        })
+        .sum::<u64>() as f64
         / frame.len() as f64;
     let rms = energy.sqrt() / 32768.0;
     (20.0 * rms.max(1e-9).log10()) as f32

@@ -363,22 +363,30 @@ impl Pacer {
     fn produce(&mut self, due: Instant) {
         let ptime = self.config.ptime.duration();
         let spp = self.samples_per_packet;
-        let mut frame = vec![0i16; spp];
-        let prompt = if self.silence_packets_left > 0 {
+        let (payload, prompt) = if self.silence_packets_left > 0 {
             self.silence_packets_left -= 1;
-            None
+            (self.encode(&[], spp), None)
         } else {
-            let Some(playing) = self.current_or_next() else {
+            // Taken out while it is encoded, not cloned: the clip's count of
+            // owners is shared by every call playing it, on every thread.
+            let Some(mut playing) = self
+                .current_or_next()
+                .is_some()
+                .then(|| self.current.take())
+                .flatten()
+            else {
                 self.next_due = None;
                 self.in_spurt = false;
                 return;
             };
-            let end = (playing.offset + spp).min(playing.pcm.len());
-            frame[..end - playing.offset].copy_from_slice(&playing.pcm[playing.offset..end]);
+            let start = playing.offset;
+            let end = (start + spp).min(playing.pcm.len());
             playing.offset = end;
-            Some(playing.id)
+            let payload = self.encode(&playing.pcm[start..end], spp);
+            let id = playing.id;
+            self.current = Some(playing);
+            (payload, Some(id))
         };
-        let payload = self.encode(&frame);
         let timestamp = self.timestamp_at(due);
         self.out.push_back(OutgoingPacket {
             packet: RtpPacket {
@@ -420,10 +428,11 @@ impl Pacer {
                 self.idle_due = None;
                 return;
             }
-            IdleFill::Silence => {
-                let frame = vec![0i16; self.samples_per_packet];
-                (self.config.payload_type, self.encode(&frame), due + ptime)
-            }
+            IdleFill::Silence => (
+                self.config.payload_type,
+                self.encode(&[], self.samples_per_packet),
+                due + ptime,
+            ),
             IdleFill::ComfortNoise(pt) => {
                 (pt, vec![COMFORT_NOISE_LEVEL], due + COMFORT_NOISE_INTERVAL)
             }
@@ -465,16 +474,23 @@ impl Pacer {
         }
     }
 
-    /// One packet's payload from one packet's worth of 8 kHz PCM.
-    fn encode(&mut self, frame: &[i16]) -> Vec<u8> {
+    /// One packet's payload from `pcm`, at most one packet's worth of 8 kHz
+    /// samples, padded with silence to `samples` (a prompt's last packet,
+    /// or silence alone).
+    fn encode(&mut self, pcm: &[i16], samples: usize) -> Vec<u8> {
         #[cfg(feature = "opus")]
         if let Some(encoder) = self.opus.as_mut() {
+            let mut frame = vec![0i16; samples];
+            frame[..pcm.len()].copy_from_slice(pcm);
             // A frame the encoder refuses is sent as an empty packet (a gap
             // the receiver conceals) rather than stopping the prompt.
-            return encoder.encode(frame).unwrap_or_default();
+            return encoder.encode(&frame).unwrap_or_default();
         }
-        let mut payload = Vec::with_capacity(frame.len());
-        self.config.codec.encode(frame, &mut payload);
+        // G.711 codes each sample alone: the prompt is encoded where it
+        // lies, with no zeroed frame copied first.
+        let mut payload = Vec::with_capacity(samples);
+        self.config.codec.encode(pcm, &mut payload);
+        payload.resize(samples, self.config.codec.silence());
         payload
     }
 

@@ -4,10 +4,9 @@
 //! extension, so every datagram is checked for structural soundness first; after that
 //! check the crate's parser cannot read out of bounds.
 
-use bytes::Bytes;
-use rtp::header::Header;
+use bytes::{BufMut, Bytes, BytesMut};
 use rtp::packet::Packet;
-use webrtc_util::marshal::{Marshal, Unmarshal};
+use webrtc_util::marshal::Unmarshal;
 
 const FIXED_HEADER_LEN: usize = 12;
 
@@ -56,21 +55,17 @@ impl RtpPacket {
         })
     }
 
-    /// Serialises to a datagram with no CSRCs, extensions or padding.
+    /// Serialises to a datagram with no CSRCs, extensions or padding: one
+    /// allocation, the fixed header written field by field (RFC 3550 §5.1).
     pub fn to_bytes(&self) -> Result<Bytes, RtpError> {
-        let packet = Packet {
-            header: Header {
-                version: 2,
-                marker: self.marker,
-                payload_type: self.payload_type & 0x7F,
-                sequence_number: self.sequence_number,
-                timestamp: self.timestamp,
-                ssrc: self.ssrc,
-                ..Header::default()
-            },
-            payload: self.payload.clone(),
-        };
-        packet.marshal().map_err(|e| RtpError::Codec(e.to_string()))
+        let mut out = BytesMut::with_capacity(FIXED_HEADER_LEN + self.payload.len());
+        out.put_u8(2 << 6);
+        out.put_u8(u8::from(self.marker) << 7 | (self.payload_type & 0x7F));
+        out.put_u16(self.sequence_number);
+        out.put_u32(self.timestamp);
+        out.put_u32(self.ssrc);
+        out.extend_from_slice(&self.payload);
+        Ok(out.freeze())
     }
 }
 
@@ -163,6 +158,41 @@ mod tests {
             timestamp: 0xDEAD_BEEF,
             ssrc: 0x0E05_384E,
             payload: Bytes::from(vec![0xFF; 160]),
+        }
+    }
+
+    #[test]
+    fn the_header_is_written_as_the_rtp_crate_writes_it() {
+        use webrtc_util::marshal::Marshal;
+        for (pt, marker, seq, ts, ssrc, len) in [
+            (0u8, false, 0u16, 0u32, 0u32, 160usize),
+            (8, true, 65535, u32::MAX, 0xDEAD_BEEF, 80),
+            (101, true, 1234, 0x0102_0304, 0x0E05_384E, 4),
+            (0x7F, false, 42, 7, 1, 0),
+        ] {
+            let ours = RtpPacket {
+                payload_type: pt,
+                marker,
+                sequence_number: seq,
+                timestamp: ts,
+                ssrc,
+                payload: Bytes::from((0..len).map(|i| i as u8).collect::<Vec<u8>>()),
+            };
+            let theirs = Packet {
+                header: rtp::header::Header {
+                    version: 2,
+                    marker,
+                    payload_type: pt,
+                    sequence_number: seq,
+                    timestamp: ts,
+                    ssrc,
+                    ..Default::default()
+                },
+                payload: ours.payload.clone(),
+            }
+            .marshal()
+            .unwrap();
+            assert_eq!(ours.to_bytes().unwrap(), theirs, "pt {pt} marker {marker}");
         }
     }
 

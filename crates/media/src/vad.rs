@@ -107,8 +107,12 @@ impl Vad {
 
 /// RMS level relative to a full-scale square wave, floored at -100 dB.
 pub fn level_dbfs(pcm: &[i16]) -> f32 {
-    let mean_square =
-        pcm.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / pcm.len().max(1) as f64;
+    // Summed as integers: exact, and free to vectorise, where a sum of
+    // floats must be added one after another in order. The float sum was
+    // exact too (every partial sum is an integer below 2^53), so the level
+    // is the same to the bit.
+    let sum_of_squares: u64 = pcm.iter().map(|&s| square(s)).sum();
+    let mean_square = sum_of_squares as f64 / pcm.len().max(1) as f64;
     let rms = mean_square.sqrt() / 32768.0;
     if rms <= 1e-5 {
         -100.0
@@ -117,9 +121,35 @@ pub fn level_dbfs(pcm: &[i16]) -> f32 {
     }
 }
 
+/// A sample's square: at most 2^30, so it fits an `i32` before widening.
+#[inline]
+fn square(sample: i16) -> u64 {
+    let s = i32::from(sample);
+    (s * s) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_level_is_the_float_sums_to_the_bit() {
+        let loud: Vec<i16> = (0..960)
+            .map(|i| if i % 2 == 0 { i16::MIN } else { i16::MAX })
+            .collect();
+        let ramp: Vec<i16> = (0..320).map(|i| (i * 97 - 15000) as i16).collect();
+        for pcm in [&loud[..], &ramp[..], &[0i16; 160][..], &[1i16, -1, 3][..]] {
+            let mean_square =
+                pcm.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / pcm.len() as f64;
+            let rms = mean_square.sqrt() / 32768.0;
+            let float = if rms <= 1e-5 {
+                -100.0
+            } else {
+                20.0 * rms.log10() as f32
+            };
+            assert_eq!(level_dbfs(pcm).to_bits(), float.to_bits());
+        }
+    }
 
     fn tone(amplitude: f32, frames: usize) -> Vec<Vec<i16>> {
         (0..frames)
