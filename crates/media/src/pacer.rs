@@ -367,14 +367,7 @@ impl Pacer {
             self.silence_packets_left -= 1;
             (self.encode(&[], spp), None)
         } else {
-            // Taken out while it is encoded, not cloned: the clip's count of
-            // owners is shared by every call playing it, on every thread.
-            let Some(mut playing) = self
-                .current_or_next()
-                .is_some()
-                .then(|| self.current.take())
-                .flatten()
-            else {
+            let Some(mut playing) = self.take_current_or_next() else {
                 self.next_due = None;
                 self.in_spurt = false;
                 return;
@@ -494,7 +487,11 @@ impl Pacer {
         payload
     }
 
-    fn current_or_next(&mut self) -> Option<&mut Playing> {
+    /// The prompt playing, or the next one queued, taken out of `current`
+    /// to be put back once its packet is made: taken, not cloned, because
+    /// the clip's count of owners is shared by every call playing it, on
+    /// every thread.
+    fn take_current_or_next(&mut self) -> Option<Playing> {
         while self.current.is_none() {
             let (id, pcm) = self.queue.pop_front()?;
             self.events.push_back(PacerEvent::Started(id));
@@ -505,7 +502,7 @@ impl Pacer {
             }
             self.current = Some(Playing { id, pcm, offset: 0 });
         }
-        self.current.as_mut()
+        self.current.take()
     }
 
     /// Decides what follows a finished prompt.
