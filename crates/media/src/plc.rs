@@ -55,8 +55,12 @@ const MIN_POWER: f32 = 250.0;
 /// Conceals losses in one stream of 8 kHz PCM.
 #[derive(Debug, Clone)]
 pub struct LossConcealer {
-    /// The last `HISTORY_LEN` samples played out, good or made up; newest last.
-    history: [f32; HISTORY_LEN],
+    /// The last `HISTORY_LEN` samples played out, good or made up, as a
+    /// ring: `history_end` is where the next one goes, so the oldest is
+    /// there and the newest just before it. Kept as played (`i16`) and in a
+    /// ring because every packet adds to it and only a loss reads it.
+    history: [i16; HISTORY_LEN],
+    history_end: usize,
     /// Snapshot of `history` at the start of a loss, reworked into the replayed loop.
     pitch_buf: [f32; HISTORY_LEN],
     /// The real last quarter period before the loss, blended in where the loop closes.
@@ -84,7 +88,8 @@ impl Default for LossConcealer {
 impl LossConcealer {
     pub fn new() -> Self {
         LossConcealer {
-            history: [0.0; HISTORY_LEN],
+            history: [0; HISTORY_LEN],
+            history_end: 0,
             pitch_buf: [0.0; HISTORY_LEN],
             last_quarter: [0.0; MAX_OVERLAP],
             concealed: 0,
@@ -120,7 +125,7 @@ impl LossConcealer {
             self.concealed = 0;
             self.blend_left = 0;
         }
-        self.remember(pcm.iter().map(|&s| s as f32), pcm.len());
+        self.remember(pcm);
     }
 
     /// Appends `samples` made-up samples standing for lost audio.
@@ -139,7 +144,7 @@ impl LossConcealer {
                 let sample = self.next_replica_sample();
                 out.push(to_i16(sample));
             }
-            self.remember(out[start..].iter().map(|&s| s as f32), chunk);
+            self.remember(&out[start..]);
             left -= chunk;
         }
     }
@@ -173,7 +178,11 @@ impl LossConcealer {
     }
 
     fn start_loss(&mut self) {
-        self.pitch_buf = self.history;
+        // Oldest first: from the ring's end to its top, then from its bottom.
+        let (newer, older) = self.history.split_at(self.history_end);
+        for (slot, &s) in self.pitch_buf.iter_mut().zip(older.iter().chain(newer)) {
+            *slot = f32::from(s);
+        }
         self.pitch = find_pitch(&self.pitch_buf);
         self.overlap = (self.pitch / 4).max(1);
         self.last_quarter[..self.overlap]
@@ -185,7 +194,7 @@ impl LossConcealer {
         // The replica resumes after the sample one period back; the audio played ended on
         // the real last sample.
         let start = HISTORY_LEN - self.pitch;
-        self.step_jump = self.history[HISTORY_LEN - 1] - self.history[start - 1];
+        self.step_jump = self.history_at(HISTORY_LEN - 1) - self.history_at(start - 1);
     }
 
     /// Makes the loop's end flow into its start: the real last quarter period fades into
@@ -229,18 +238,19 @@ impl LossConcealer {
         self.blend_left = self.overlap;
     }
 
-    fn remember(&mut self, samples: impl Iterator<Item = f32>, len: usize) {
-        if len >= HISTORY_LEN {
-            let skip = len - HISTORY_LEN;
-            for (h, s) in self.history.iter_mut().zip(samples.skip(skip)) {
-                *h = s;
-            }
-        } else {
-            self.history.copy_within(len.., 0);
-            for (h, s) in self.history[HISTORY_LEN - len..].iter_mut().zip(samples) {
-                *h = s;
-            }
-        }
+    /// Adds samples played out to the history, oldest first.
+    fn remember(&mut self, samples: &[i16]) {
+        let samples = &samples[samples.len().saturating_sub(HISTORY_LEN)..];
+        let first = samples.len().min(HISTORY_LEN - self.history_end);
+        let (to_end, wrapped) = samples.split_at(first);
+        self.history[self.history_end..self.history_end + first].copy_from_slice(to_end);
+        self.history[..wrapped.len()].copy_from_slice(wrapped);
+        self.history_end = (self.history_end + samples.len()) % HISTORY_LEN;
+    }
+
+    /// The i-th oldest sample of the history.
+    fn history_at(&self, i: usize) -> f32 {
+        f32::from(self.history[(self.history_end + i) % HISTORY_LEN])
     }
 }
 
@@ -351,6 +361,28 @@ mod tests {
             .iter()
             .map(|d| (d.digit.as_char(), d.duration.as_millis()))
             .collect()
+    }
+
+    #[test]
+    fn the_history_ring_holds_the_last_samples_played_oldest_first() {
+        let mut plc = LossConcealer::new();
+        let mut played: Vec<i16> = vec![0; HISTORY_LEN];
+        let mut next = 1i16;
+        // Lengths that wrap the ring, fill it exactly, and overflow it.
+        for len in [160, 7, 390, 80, 1, 391, 1000, 159, 160, 0, 233] {
+            let samples: Vec<i16> = (0..len)
+                .map(|_| {
+                    next = next.wrapping_mul(31).wrapping_add(7);
+                    next
+                })
+                .collect();
+            plc.remember(&samples);
+            played.extend(&samples);
+            let expected = &played[played.len() - HISTORY_LEN..];
+            let ring: Vec<f32> = (0..HISTORY_LEN).map(|i| plc.history_at(i)).collect();
+            let expected: Vec<f32> = expected.iter().map(|&s| f32::from(s)).collect();
+            assert_eq!(ring, expected, "after {len} samples");
+        }
     }
 
     #[test]
