@@ -1,7 +1,8 @@
 //! G.711 µ-law (PCMU, payload type 0) and A-law (PCMA, payload type 8).
 //!
-//! Decoding uses 256-entry tables built at compile time; encoding uses the segment
-//! search of the ITU-T reference (the Sun `g711.c` algorithm), which needs no 64 K table.
+//! Decoding uses 256-entry tables built at compile time. Encoding computes what the
+//! segment search of the ITU-T reference (the Sun `g711.c` algorithm) finds, without
+//! a search or a table; a test compares the two on every sample.
 
 /// Which G.711 companding law a stream uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,18 +72,18 @@ const ULAW_CLIP: i32 = 32635;
 
 #[inline]
 pub fn ulaw_encode(sample: i16) -> u8 {
-    let mut pcm = sample as i32;
-    let sign = if pcm < 0 {
-        pcm = -pcm;
-        0x80
-    } else {
-        0
-    };
-    pcm = pcm.min(ULAW_CLIP) + ULAW_BIAS;
-    // The segment is the position of the highest set bit above bit 7.
-    let exponent = (31 - (pcm as u32).leading_zeros() as i32 - 7).clamp(0, 7);
-    let mantissa = (pcm >> (exponent + 3)) & 0x0F;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
+    let pcm = sample as i32;
+    // 0x80 for a negative sample: its bits above bit 7 are all set.
+    let sign = ((pcm >> 8) & 0x80) as u8;
+    let biased = pcm.abs().min(ULAW_CLIP) + ULAW_BIAS;
+    // The segment is the position of the highest set bit above bit 7, the
+    // mantissa the four bits after it. The biased magnitude is 132 to 32767:
+    // as an `f32` it is exact, its exponent field is that position plus 127,
+    // and the mantissa field starts with those four bits. Read this way,
+    // with the same shift for every sample, the loop over a frame
+    // vectorises, where a count of leading zeros and a shift by it do not.
+    let segment_and_mantissa = ((biased as f32).to_bits() >> 19) - ((127 + 7) << 4);
+    !(sign | segment_and_mantissa as u8)
 }
 
 pub fn ulaw_decode(code: u8) -> i16 {
@@ -91,21 +92,21 @@ pub fn ulaw_decode(code: u8) -> i16 {
 
 #[inline]
 pub fn alaw_encode(sample: i16) -> u8 {
-    // A-law works on 13-bit magnitudes.
-    let mut pcm = (sample as i32) >> 3;
-    let mask: u8 = if pcm >= 0 {
-        0xD5
+    // A-law works on 13-bit magnitudes: a negative value v stands for
+    // -v - 1, which is its bitwise complement.
+    let pcm = (sample as i32) >> 3;
+    let magnitude = pcm ^ (pcm >> 31);
+    let mask = if pcm >= 0 { 0xD5 } else { 0x55 };
+    // Below 32, segment 0 and the magnitude halved. From 32 (bit 5) up, the
+    // segment is the highest set bit's position less 4 and the mantissa the
+    // four bits after it: read from the magnitude as an `f32` (exact below
+    // 2^24), as µ-law does.
+    let code = if magnitude < 32 {
+        (magnitude >> 1) as u32
     } else {
-        pcm = -pcm - 1;
-        0x55
+        ((magnitude as f32).to_bits() >> 19) - ((127 + 4) << 4)
     };
-    const SEGMENT_END: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
-    let Some(segment) = SEGMENT_END.iter().position(|&end| pcm <= end) else {
-        return 0x7F ^ mask;
-    };
-    let shift = if segment < 2 { 1 } else { segment };
-    let code = ((segment as u8) << 4) | ((pcm >> shift) & 0x0F) as u8;
-    code ^ mask
+    code as u8 ^ mask
 }
 
 pub fn alaw_decode(code: u8) -> i16 {
@@ -191,6 +192,52 @@ mod tests {
         assert_eq!(alaw_encode(i16::MIN), 0x2A);
         assert_eq!(alaw_encode(1000), 0xFA);
         assert_eq!(alaw_decode(0xFA), 1008);
+    }
+
+    /// The segment search of the ITU-T reference (Sun `g711.c`), sample by sample.
+    fn ulaw_reference(sample: i16) -> u8 {
+        let mut pcm = sample as i32;
+        let sign = if pcm < 0 {
+            pcm = -pcm;
+            0x80
+        } else {
+            0
+        };
+        pcm = pcm.min(ULAW_CLIP) + ULAW_BIAS;
+        let exponent = (31 - (pcm as u32).leading_zeros() as i32 - 7).clamp(0, 7);
+        let mantissa = (pcm >> (exponent + 3)) & 0x0F;
+        !(sign | (exponent << 4) as u8 | mantissa as u8)
+    }
+
+    fn alaw_reference(sample: i16) -> u8 {
+        let mut pcm = (sample as i32) >> 3;
+        let mask: u8 = if pcm >= 0 {
+            0xD5
+        } else {
+            pcm = -pcm - 1;
+            0x55
+        };
+        const SEGMENT_END: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
+        let Some(segment) = SEGMENT_END.iter().position(|&end| pcm <= end) else {
+            return 0x7F ^ mask;
+        };
+        let shift = if segment < 2 { 1 } else { segment };
+        (((segment as u8) << 4) | ((pcm >> shift) & 0x0F) as u8) ^ mask
+    }
+
+    #[test]
+    fn every_sample_encodes_as_the_reference_segment_search_does() {
+        for s in i16::MIN..=i16::MAX {
+            assert_eq!(ulaw_encode(s), ulaw_reference(s), "µ-law {s}");
+            assert_eq!(alaw_encode(s), alaw_reference(s), "A-law {s}");
+        }
+        let frame: Vec<i16> = (i16::MIN..=i16::MAX).collect();
+        for law in [G711::Ulaw, G711::Alaw] {
+            let mut coded = Vec::new();
+            law.encode(&frame, &mut coded);
+            let one_by_one: Vec<u8> = frame.iter().map(|&s| law.encode_sample(s)).collect();
+            assert_eq!(coded, one_by_one, "{law:?} frame");
+        }
     }
 
     #[test]
