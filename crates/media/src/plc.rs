@@ -140,9 +140,17 @@ impl LossConcealer {
             }
             let chunk = left.min(STEP - self.concealed % STEP);
             let start = out.len();
-            for _ in 0..chunk {
-                let sample = self.next_replica_sample();
-                out.push(to_i16(sample));
+            if fade(self.concealed) == 0.0 {
+                // Faded out, and the fade only falls: the rest of the loss is
+                // silence, whatever the loop's state, and the state is set
+                // afresh when the next loss starts.
+                out.resize(start + chunk, 0);
+                self.concealed += chunk;
+            } else {
+                for _ in 0..chunk {
+                    let sample = self.next_replica_sample();
+                    out.push(to_i16(sample));
+                }
             }
             self.remember(&out[start..]);
             left -= chunk;
@@ -416,6 +424,35 @@ mod tests {
             let zeros = through_loss(&original, 4160..4160 + gap, false);
             assert!(largest_step(&zeros) > steepest * 2, "silence would click");
         }
+    }
+
+    #[test]
+    fn a_loss_made_up_in_pieces_is_the_loss_made_up_at_once() {
+        let mut plc = LossConcealer::new();
+        let mut voiced = sine(180.0, 8000.0, 800);
+        plc.good_audio(&mut voiced);
+        let mut pieces = plc.clone();
+        let mut at_once = Vec::new();
+        plc.conceal(1000, &mut at_once);
+        let mut in_pieces = Vec::new();
+        for n in [1, 79, 80, 160, 7, 233, 400, 20, 20] {
+            pieces.conceal(n, &mut in_pieces);
+        }
+        assert_eq!(in_pieces, at_once);
+        assert!(
+            at_once[..480].iter().any(|&s| s != 0),
+            "the replica plays first"
+        );
+        assert!(
+            at_once[480..].iter().all(|&s| s == 0),
+            "then silence from 60 ms"
+        );
+        // What follows the loss fades in the same way from either.
+        let mut after = sine(180.0, 8000.0, 160);
+        let mut after_pieces = after.clone();
+        plc.good_audio(&mut after);
+        pieces.good_audio(&mut after_pieces);
+        assert_eq!(after, after_pieces);
     }
 
     #[test]
