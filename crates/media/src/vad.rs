@@ -108,9 +108,9 @@ impl Vad {
 /// RMS level relative to a full-scale square wave, floored at -100 dB.
 pub fn level_dbfs(pcm: &[i16]) -> f32 {
     // Summed as integers: exact, and free to vectorise, where a sum of
-    // floats must be added one after another in order. The float sum was
-    // exact too (every partial sum is an integer below 2^53), so the level
-    // is the same to the bit.
+    // floats must be added one after another in order. A float sum would be
+    // exact too (every partial sum is an integer below 2^53): either gives
+    // the same level to the bit.
     let sum_of_squares: u64 = pcm.iter().map(|&s| square(s)).sum();
     let mean_square = sum_of_squares as f64 / pcm.len().max(1) as f64;
     let rms = mean_square.sqrt() / 32768.0;
