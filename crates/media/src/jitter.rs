@@ -73,11 +73,28 @@ pub struct JitterBuffer {
     /// holds a few packets (about `depth`), an in-order packet joins at the
     /// back and leaves from the front, and its one buffer is kept.
     waiting: VecDeque<Waiting>,
-    /// Packets flushed from a previous stream (with arrival), released before anything else.
-    flushed: VecDeque<(Instant, Option<RtpPacket>)>,
+    /// Packets flushed from a previous stream (with arrival, and whether
+    /// sequence numbers were missing before it), released before anything
+    /// else.
+    flushed: VecDeque<(Instant, Option<RtpPacket>, bool)>,
     /// Bit i set: `next_release - 1 - i` was released.
     released_bits: u128,
+    /// Sequence numbers skipped since the last audio packet released.
+    lost_since_audio: u64,
     stats: JitterStats,
+}
+
+/// An audio packet leaving the buffer.
+#[derive(Debug)]
+pub struct Released {
+    pub packet: RtpPacket,
+    /// Whether sequence numbers were skipped since the previous audio packet
+    /// of the stream: audio went missing. Without it a jump in the
+    /// timestamps is a stretch the sender chose not to send audio for (a key
+    /// press carried as telephone events, silence suppression), which is
+    /// silence, not loss (RFC 3550 5.1: the sequence number counts packets
+    /// sent, the timestamp the sampling clock).
+    pub after_loss: bool,
 }
 
 impl JitterBuffer {
@@ -93,6 +110,7 @@ impl JitterBuffer {
             waiting: VecDeque::new(),
             flushed: VecDeque::new(),
             released_bits: 0,
+            lost_since_audio: 0,
             stats: JitterStats::default(),
         }
     }
@@ -161,13 +179,16 @@ impl JitterBuffer {
     }
 
     /// The next audio packet in sequence order, if one may leave at `now`.
-    pub fn pop(&mut self, now: Instant) -> Option<RtpPacket> {
+    pub fn pop(&mut self, now: Instant) -> Option<Released> {
         loop {
-            if let Some((_, p)) = self.flushed.pop_front() {
-                match p {
-                    Some(p) => return Some(p),
-                    None => continue,
+            if let Some((_, p, gap_before)) = self.flushed.pop_front() {
+                self.lost_since_audio += gap_before as u64;
+                if let Some(packet) = p {
+                    let after_loss = self.lost_since_audio > 0;
+                    self.lost_since_audio = 0;
+                    return Some(Released { packet, after_loss });
                 }
+                continue;
             }
             let ext = self.waiting.front()?.ext;
             let gap_expired = self
@@ -179,16 +200,19 @@ impl JitterBuffer {
             let packet = self.waiting.pop_front()?.packet;
             let skipped = (ext - self.next_release) as u64;
             self.stats.lost += skipped;
+            self.lost_since_audio += skipped;
             self.mark_released(ext);
             if let Some(packet) = packet {
-                return Some(packet);
+                let after_loss = self.lost_since_audio > 0;
+                self.lost_since_audio = 0;
+                return Some(Released { packet, after_loss });
             }
         }
     }
 
     /// When a packet held behind a gap will be released even if the gap is not filled.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if let Some((arrival, _)) = self.flushed.front() {
+        if let Some((arrival, _, _)) = self.flushed.front() {
             return Some(*arrival);
         }
         let ext = self.waiting.front()?.ext;
@@ -204,8 +228,12 @@ impl JitterBuffer {
 
     fn restart(&mut self, ssrc: u32, first_ext: i64, counts_as_reset: bool) {
         // What was waiting is still good audio from the old stream: release it in order.
-        self.flushed
-            .extend(self.waiting.drain(..).map(|w| (w.arrival, w.packet)));
+        let mut expected = self.next_release;
+        for w in self.waiting.drain(..) {
+            self.flushed
+                .push_back((w.arrival, w.packet, w.ext != expected));
+            expected = w.ext + 1;
+        }
         if counts_as_reset {
             self.stats.resets += 1;
         }
@@ -268,8 +296,50 @@ mod tests {
 
     fn drain(jb: &mut JitterBuffer, now: Instant) -> Vec<u16> {
         std::iter::from_fn(|| jb.pop(now))
-            .map(|p| p.sequence_number)
+            .map(|p| p.packet.sequence_number)
             .collect()
+    }
+
+    #[test]
+    fn an_audio_packet_says_whether_audio_was_lost_before_it() {
+        let t = Instant::now();
+        let mut jb = buffer(1);
+        let mut released = Vec::new();
+        let mut pop_all = |jb: &mut JitterBuffer| {
+            while let Some(r) = jb.pop(t) {
+                released.push((r.packet.sequence_number, r.after_loss));
+            }
+        };
+        jb.push(t, pkt(1, 1));
+        // 2 and 3 are key presses: taken, not lost.
+        jb.fill_slot(t, 1, 2);
+        jb.fill_slot(t, 1, 3);
+        jb.push(t, pkt(1, 4));
+        pop_all(&mut jb);
+        // 5 never comes; 6 is a key press and 7 audio.
+        jb.fill_slot(t, 1, 6);
+        jb.push(t, pkt(1, 7));
+        jb.push(t, pkt(1, 8));
+        pop_all(&mut jb);
+        // 10 waits behind the missing 9 when the stream changes: still
+        // released, and after a loss.
+        let mut deep = buffer(10);
+        deep.push(t, pkt(1, 8));
+        deep.push(t, pkt(1, 10));
+        deep.push(t, pkt(2, 100));
+        pop_all(&mut deep);
+        assert_eq!(
+            released,
+            [
+                (1, false),
+                (4, false),
+                (7, true),
+                (8, false),
+                (8, false),
+                (10, true),
+                (100, false)
+            ]
+        );
     }
 
     #[test]
@@ -384,7 +454,7 @@ mod tests {
         assert_eq!(drain(&mut jb, t1), Vec::<u16>::new());
         let deadline = jb.poll_timeout().unwrap();
         assert_eq!(deadline, t1 + Duration::from_millis(60));
-        assert_eq!(jb.pop(deadline - Duration::from_millis(1)), None);
+        assert!(jb.pop(deadline - Duration::from_millis(1)).is_none());
         assert_eq!(drain(&mut jb, deadline), vec![4]);
         assert_eq!(jb.stats().lost, 2);
     }

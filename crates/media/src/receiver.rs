@@ -139,8 +139,12 @@ pub struct ReceiverStats {
     pub datagrams: u64,
     pub malformed: u64,
     pub unknown_payload_type: u64,
-    /// 8 kHz samples made up for audio that never arrived.
+    /// 8 kHz samples made up for audio that was lost on the way.
     pub concealed_samples: u64,
+    /// 8 kHz samples of silence for stretches the sender sent no audio for
+    /// (a key press carried as telephone events, silence suppression): the
+    /// timestamps jumped but no sequence number is missing.
+    pub unsent_samples: u64,
     /// Payloads the codec could not decode.
     pub decode_errors: u64,
     /// Packets dropped for coming from a source other than the learnt one.
@@ -379,11 +383,12 @@ impl RtpReceiver {
     }
 
     fn drain_jitter(&mut self, now: Instant) {
-        while let Some(packet) = self.jitter.pop(now) {
+        while let Some(released) = self.jitter.pop(now) {
+            let packet = released.packet;
             let Some(codec) = self.codec(packet.payload_type) else {
                 continue;
             };
-            self.conceal_gap(&packet, codec);
+            self.fill_gap(&packet, codec, released.after_loss);
             let Some(samples) = self.decode(codec, &packet.payload) else {
                 self.stats.decode_errors += 1;
                 continue;
@@ -413,14 +418,28 @@ impl RtpReceiver {
         }
     }
 
-    /// Keeps the frame stream in step with the sender's clock across lost packets.
-    fn conceal_gap(&mut self, packet: &RtpPacket, codec: AudioCodec) {
+    /// Keeps the frame stream in step with the sender's clock across a jump
+    /// in the timestamps: lost audio (`after_loss`) is made up as the codec
+    /// or the loss concealer can; a stretch the sender sent no audio for is
+    /// silence, as it was at the sender.
+    fn fill_gap(&mut self, packet: &RtpPacket, codec: AudioCodec, after_loss: bool) {
         let Some((ssrc, timestamp, clock)) = self.expected else {
             return;
         };
         let gap = packet.timestamp.wrapping_sub(timestamp) as u64 * CODEC_RATE as u64
             / clock.max(1) as u64;
         if ssrc != packet.ssrc || gap == 0 || gap > MAX_CONCEALED_SAMPLES {
+            return;
+        }
+        if !after_loss {
+            let start = self.pcm.len();
+            self.pcm.resize(start + gap as usize, 0);
+            if matches!(codec, AudioCodec::G711(_)) {
+                // The silence is what was played: a loss after it replays
+                // it, not the audio before it.
+                self.concealer.good_audio(&mut self.pcm[start..]);
+            }
+            self.stats.unsent_samples += gap;
             return;
         }
         let missing = self.codec_concealment(codec, &packet.payload, gap as usize);

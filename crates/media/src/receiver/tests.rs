@@ -226,6 +226,88 @@ fn key_presses_and_unknown_types_in_the_audio_stream_are_not_loss() {
     assert_eq!(rx.stats().jitter.lost, 0, "{:?}", rx.stats());
 }
 
+/// Audio, a stretch the timestamps jump over, audio again; the stretch's
+/// sequence numbers are taken by key-press packets (`lose_keys` false) or
+/// missing (`lose_keys` true). Returns the frames and the stats.
+fn audio_around_a_key_press(lose_keys: bool) -> (Vec<Vec<i16>>, ReceiverStats) {
+    let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, Some(101), 8000)).unwrap();
+    rx.set_listening(true);
+    let t = Instant::now();
+    let tone = sine(300.0, 8000.0, 160 * 20);
+    let audio = |seq: u16, frame: usize| RtpPacket {
+        payload_type: 0,
+        marker: false,
+        sequence_number: seq,
+        timestamp: frame as u32 * 160,
+        ssrc: 7,
+        payload: {
+            let mut encoded = Vec::new();
+            G711::Ulaw.encode(&tone[frame * 160..(frame + 1) * 160], &mut encoded);
+            Bytes::from(encoded)
+        },
+    };
+    let key = |seq: u16, end: bool| RtpPacket {
+        payload_type: 101,
+        marker: false,
+        sequence_number: seq,
+        timestamp: 8 * 160,
+        ssrc: 7,
+        payload: Bytes::copy_from_slice(
+            &TelephoneEvent {
+                event: 5,
+                end,
+                volume: 10,
+                duration: 640,
+            }
+            .to_bytes(),
+        ),
+    };
+    // Frames 0-7 as audio; 8-11 carried by four key packets (seq 8-11);
+    // audio again from frame 12 (seq 12).
+    let mut sent = Vec::new();
+    for frame in 0..8 {
+        sent.push(audio(frame as u16, frame));
+    }
+    if !lose_keys {
+        for seq in 8..12u16 {
+            sent.push(key(seq, seq == 11));
+        }
+    }
+    for frame in 12..20 {
+        sent.push(audio(frame as u16, frame));
+    }
+    for (i, p) in sent.iter().enumerate() {
+        let at = t + Duration::from_millis(20 * i as u64);
+        rx.handle_datagram(at, peer(), &p.to_bytes().unwrap());
+    }
+    rx.handle_timeout(t + Duration::from_secs(2));
+    let ev = events(&mut rx);
+    let f = frames(&ev).into_iter().cloned().collect();
+    (f, rx.stats())
+}
+
+#[test]
+fn a_stretch_sent_as_key_presses_is_silence_and_only_lost_audio_is_concealed() {
+    let (sent, stats) = audio_around_a_key_press(false);
+    assert_eq!(sent.len(), 20, "the stretch keeps its time");
+    assert!(
+        sent[8..12].iter().all(|f| f.iter().all(|&s| s == 0)),
+        "what the sender did not send as audio is silence"
+    );
+    assert_eq!((stats.concealed_samples, stats.unsent_samples), (0, 640));
+    assert_eq!(stats.jitter.lost, 0);
+
+    let (lost, stats) = audio_around_a_key_press(true);
+    assert_eq!(lost.len(), 20);
+    let level = |f: &Vec<i16>| f.iter().map(|&s| i64::from(s).abs()).sum::<i64>();
+    assert!(
+        level(&lost[8]) > level(&sent[7]) / 2,
+        "lost audio is made up from what came before"
+    );
+    assert_eq!((stats.concealed_samples, stats.unsent_samples), (640, 0));
+    assert_eq!(stats.jitter.lost, 4);
+}
+
 #[test]
 fn telephone_events_become_digits_and_unknown_types_are_counted() {
     let mut rx = RtpReceiver::new(ReceiverConfig::g711(G711::Ulaw, Some(96), 8000)).unwrap();
