@@ -14,8 +14,9 @@ use bytes::Bytes;
 use media::Transmit;
 use std::panic::AssertUnwindSafe;
 
-use super::poller::{Epoll, RecvBatch};
+use super::poller::{Epoll, RecvBatch, BATCH};
 use super::recv_ring::{RecvRing, SLOTS};
+use super::registered::{self, RingFd, SlotPairs};
 use super::send_queue::SendQueue;
 use super::{CallMediaCommand, CallMediaState, Cell, Command, Inbox, MediaCounters};
 
@@ -37,6 +38,21 @@ struct Entry {
     cell: Arc<Cell>,
     /// The deadline this entry has in the timer heap, if any.
     scheduled: Option<Instant>,
+    /// The first of the registered-file slots of its RTP and RTCP sockets,
+    /// if they are registered.
+    slots: Option<u32>,
+}
+
+impl Entry {
+    /// How the thread's rings name the RTP (or RTCP) socket.
+    fn named(&self, rtcp: bool) -> RingFd {
+        match (self.slots, rtcp) {
+            (Some(slot), false) => RingFd::Registered(slot),
+            (Some(slot), true) => RingFd::Registered(slot + 1),
+            (None, false) => RingFd::Plain(self.socket.as_raw_fd()),
+            (None, true) => RingFd::Plain(self.rtcp_socket.as_raw_fd()),
+        }
+    }
 }
 
 pub(super) struct Reactor {
@@ -52,7 +68,18 @@ pub(super) struct Reactor {
     recv_ring: Option<RecvRing>,
     /// The tokens and descriptors of one ring read, kept to reuse.
     ring_tokens: Vec<u64>,
-    ring_fds: Vec<RawFd>,
+    ring_fds: Vec<RingFd>,
+    /// Registered-file slots free in every ring of the thread.
+    slot_pairs: SlotPairs,
+    /// The deadlines one wake-up runs, kept to reuse.
+    due: Vec<(Instant, u64)>,
+    /// Call sockets are watched edge-triggered: reported once per arrival,
+    /// not asked again at every wait while input is left. Only where reads
+    /// tell whether more waits (recvmmsg filling its batch).
+    edge: bool,
+    /// Sockets with datagrams left after this wake-up's reads (edge mode):
+    /// read at the next wake-up whether or not epoll reports them.
+    unread: Vec<u64>,
     sends: SendQueue,
     epoch: Instant,
 }
@@ -66,7 +93,8 @@ impl Reactor {
         io_uring: bool,
     ) -> io::Result<Reactor> {
         let epoll = Epoll::new()?;
-        epoll.add(inbox.wake.raw(), WAKE_TOKEN)?;
+        // Level-triggered: the wake stays reported until cleared.
+        epoll.add(inbox.wake.raw(), WAKE_TOKEN, false)?;
         let sends = SendQueue::new(io_uring);
         let recv_ring = if io_uring {
             match RecvRing::new() {
@@ -89,6 +117,11 @@ impl Reactor {
                 .io_uring_receive_threads
                 .fetch_add(1, Ordering::Relaxed);
         }
+        // recvmmsg tells that more may wait by filling its batch; an
+        // io_uring read of a UDP socket does not tell (the kernel sets
+        // IORING_CQE_F_SOCK_NONEMPTY only for protocols that report their
+        // queue, and UDP does not), so those sockets are level-triggered.
+        let edge = recv_ring.is_none();
         Ok(Reactor {
             inbox,
             counters,
@@ -99,6 +132,10 @@ impl Reactor {
             recv_ring,
             ring_tokens: Vec::with_capacity(SLOTS),
             ring_fds: Vec::with_capacity(SLOTS),
+            slot_pairs: SlotPairs::new(registered::SLOTS),
+            due: Vec::new(),
+            edge,
+            unread: Vec::new(),
             sends,
             epoch: Instant::now(),
         })
@@ -128,6 +165,11 @@ impl Reactor {
             }
             let now = Instant::now();
             last_wake = now;
+            if !self.unread.is_empty() {
+                ready.append(&mut self.unread);
+                ready.sort_unstable();
+                ready.dedup();
+            }
 
             self.inbox.take(&mut commands);
             for command in commands.drain(..) {
@@ -185,12 +227,16 @@ impl Reactor {
                 rtcp_socket,
                 cell,
             } => {
-                if let Err(e) = self.epoll.add(socket.as_raw_fd(), token) {
+                if let Err(e) = self.epoll.add(socket.as_raw_fd(), token, self.edge) {
                     tracing::error!(error = %e, "cannot watch an RTP socket; the call will hear nothing");
                 }
-                if let Err(e) = self.epoll.add(rtcp_socket.as_raw_fd(), token | RTCP_TOKEN) {
+                if let Err(e) =
+                    self.epoll
+                        .add(rtcp_socket.as_raw_fd(), token | RTCP_TOKEN, self.edge)
+                {
                     tracing::warn!(error = %e, "cannot watch an RTCP socket; the caller's reports go unread");
                 }
+                let slots = self.register(&[socket.as_raw_fd(), rtcp_socket.as_raw_fd()]);
                 self.entries.insert(
                     token,
                     Entry {
@@ -198,6 +244,7 @@ impl Reactor {
                         rtcp_socket,
                         cell,
                         scheduled: None,
+                        slots,
                     },
                 );
                 self.after_change(token, now);
@@ -218,8 +265,7 @@ impl Reactor {
             }
             Command::Detach(token) => {
                 if let Some(entry) = self.entries.remove(&token) {
-                    self.epoll.remove(entry.socket.as_raw_fd());
-                    self.epoll.remove(entry.rtcp_socket.as_raw_fd());
+                    self.let_go(&entry);
                 }
             }
             Command::Stop => return false,
@@ -270,11 +316,68 @@ impl Reactor {
             tracing::error!(
                 "a call's media session panicked (message above); that call's media is let go"
             );
-            self.epoll.remove(entry.socket.as_raw_fd());
-            self.epoll.remove(entry.rtcp_socket.as_raw_fd());
+            self.let_go(&entry);
             self.counters.failed_calls.fetch_add(1, Ordering::Relaxed);
             entry.cell.failed.store(true, Ordering::SeqCst);
             entry.cell.events.notify_one();
+        }
+    }
+
+    /// Registers a call's RTP and RTCP sockets (`fds`) in every ring of the
+    /// thread, or in none; returns the first of their slots.
+    fn register(&mut self, fds: &[RawFd; 2]) -> Option<u32> {
+        let reads = self.recv_ring.as_ref().map(RecvRing::registers);
+        let sends = self.sends.batches().then(|| self.sends.registers());
+        if reads.is_none() && sends.is_none() || reads == Some(false) || sends == Some(false) {
+            return None;
+        }
+        let slot = self.slot_pairs.take()?;
+        let in_reads = self
+            .recv_ring
+            .as_ref()
+            .map_or(Ok(()), |ring| ring.register(slot, fds));
+        let in_sends = match sends {
+            Some(_) => self.sends.register(slot, fds, &self.counters),
+            None => Ok(()),
+        };
+        if in_reads.is_ok() && in_sends.is_ok() {
+            return Some(slot);
+        }
+        tracing::debug!(
+            "cannot register a call's sockets with io_uring; they are named by descriptor"
+        );
+        self.clear_slots(slot);
+        None
+    }
+
+    /// Stops watching a call's sockets and lets go of their registration,
+    /// so that closing them frees their ports.
+    fn let_go(&mut self, entry: &Entry) {
+        self.epoll.remove(entry.socket.as_raw_fd());
+        self.epoll.remove(entry.rtcp_socket.as_raw_fd());
+        if let Some(slot) = entry.slots {
+            self.clear_slots(slot);
+        }
+    }
+
+    /// Empties a slot pair in every ring; it is reused only if that worked.
+    fn clear_slots(&mut self, slot: u32) {
+        let empty = [-1, -1];
+        let in_reads = self
+            .recv_ring
+            .as_ref()
+            .map_or(Ok(()), |ring| ring.register(slot, &empty));
+        // Submits what is queued first: no packet still names the slot.
+        let in_sends = if self.sends.registers() {
+            self.sends.register(slot, &empty, &self.counters)
+        } else {
+            Ok(())
+        };
+        match (in_reads, in_sends) {
+            (Ok(()), Ok(())) => self.slot_pairs.give_back(slot),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot empty a registered io_uring slot; it is not used again");
+            }
         }
     }
 
@@ -310,20 +413,21 @@ impl Reactor {
             ring_fds.clear();
             for &token in chunk {
                 if let Some(entry) = entries.get(&(token & !RTCP_TOKEN)) {
-                    let socket = if token & RTCP_TOKEN != 0 {
-                        &entry.rtcp_socket
-                    } else {
-                        &entry.socket
-                    };
                     ring_tokens.push(token);
-                    ring_fds.push(socket.as_raw_fd());
+                    ring_fds.push(entry.named(token & RTCP_TOKEN != 0));
+                    // Loaded while the kernel reads the sockets.
+                    entry.cell.prefetch();
                 }
             }
             if let Err(e) = ring.read(ring_fds) {
                 tracing::error!(error = %e, "io_uring reads failed; the media thread reads each socket with recvmmsg() from now on");
                 // Entries the kernel may still hold point into the ring's
-                // buffers: both are leaked rather than freed under it.
-                std::mem::forget(recv_ring.take());
+                // buffers: both are leaked rather than freed under it, its
+                // registered sockets let go.
+                if let Some(ring) = recv_ring.take() {
+                    ring.unregister_all();
+                    std::mem::forget(ring);
+                }
                 counters
                     .io_uring_receive_threads
                     .fetch_sub(1, Ordering::Relaxed);
@@ -371,7 +475,12 @@ impl Reactor {
         } else {
             &entry.socket
         };
-        match self.batch.recv(socket) {
+        let read = self.batch.recv(socket);
+        // A full batch may have left more; after an error, what is behind it.
+        if self.edge && read.as_ref().map_or(true, |&n| n == BATCH) {
+            self.unread.push(token | if rtcp { RTCP_TOKEN } else { 0 });
+        }
+        match read {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) => {
@@ -393,12 +502,25 @@ impl Reactor {
     }
 
     fn run_timers(&mut self, now: Instant) {
-        let mut wallclock = None;
+        // Every deadline due now is taken first, and each call's state asked
+        // for, so that it loads while the calls before it run. A call run
+        // here is never due again before the next wake-up (see `schedule`
+        // below), so none is missed.
+        let mut due = std::mem::take(&mut self.due);
         while let Some(&Reverse((at, token))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
+            if let Some(entry) = self.entries.get(&token) {
+                if entry.scheduled == Some(at) {
+                    entry.cell.prefetch();
+                    due.push((at, token));
+                }
+            }
+        }
+        let mut wallclock = None;
+        for (at, token) in due.drain(..) {
             let Some(entry) = self.entries.get_mut(&token) else {
                 continue;
             };
@@ -422,6 +544,7 @@ impl Reactor {
                 Err(()) => self.fail(token),
             }
         }
+        self.due = due;
     }
 }
 
@@ -474,7 +597,7 @@ fn flush(
     // elsewhere at once.
     let mut send = |bytes: Bytes, destination: SocketAddr| {
         if connected_to == Some(destination) {
-            sends.send_connected(socket, bytes, counters);
+            sends.send_connected(socket, entry.named(false), bytes, counters);
         } else if socket.send_to(&bytes, destination).is_err() {
             counters.send_errors.fetch_add(1, Ordering::Relaxed);
         }

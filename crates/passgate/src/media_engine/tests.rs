@@ -528,3 +528,33 @@ fn the_negotiated_route_follows_a_rtcp_and_rtcp_mux() {
     );
     assert_eq!(RtcpRoute::Muxed.destination(caller), (caller, true));
 }
+
+#[test]
+fn a_burst_on_one_socket_is_read_to_the_end_with_io_uring() {
+    burst_case(true);
+}
+
+#[test]
+fn a_burst_on_one_socket_is_read_to_the_end_with_recvmmsg() {
+    burst_case(false);
+}
+
+/// Sixteen datagrams land on a call's socket at once and nothing follows:
+/// every one is read (the socket is reported once, edge-triggered, where
+/// the reads say whether more waits), not one per later arrival.
+fn burst_case(io_uring: bool) {
+    let counters = std::sync::Arc::new(super::MediaCounters::default());
+    let engine = MediaEngine::start(1, 0, io_uring, counters).unwrap();
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (media, local) = attach(&engine, &caller);
+    for (i, digit) in [1u8, 2, 3, 4].into_iter().enumerate() {
+        press(
+            &caller,
+            local,
+            digit,
+            10 + 4 * i as u16,
+            8000 * (i as u32 + 1),
+        );
+    }
+    assert_eq!(digits_within(&media, Duration::from_millis(500)), "1234");
+}
