@@ -19,7 +19,6 @@
 mod poller;
 mod reactor;
 mod recv_ring;
-mod registered;
 mod send_queue;
 mod uring;
 

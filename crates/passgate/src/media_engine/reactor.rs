@@ -16,7 +16,6 @@ use std::panic::AssertUnwindSafe;
 
 use super::poller::{Epoll, RecvBatch, BATCH};
 use super::recv_ring::{RecvRing, SLOTS};
-use super::registered::{self, RingFd, SlotPairs};
 use super::send_queue::SendQueue;
 use super::{CallMediaCommand, CallMediaState, Cell, Command, Inbox, MediaCounters};
 
@@ -38,21 +37,6 @@ struct Entry {
     cell: Arc<Cell>,
     /// The deadline this entry has in the timer heap, if any.
     scheduled: Option<Instant>,
-    /// The first of the registered-file slots of its RTP and RTCP sockets,
-    /// if they are registered.
-    slots: Option<u32>,
-}
-
-impl Entry {
-    /// How the thread's rings name the RTP (or RTCP) socket.
-    fn named(&self, rtcp: bool) -> RingFd {
-        match (self.slots, rtcp) {
-            (Some(slot), false) => RingFd::Registered(slot),
-            (Some(slot), true) => RingFd::Registered(slot + 1),
-            (None, false) => RingFd::Plain(self.socket.as_raw_fd()),
-            (None, true) => RingFd::Plain(self.rtcp_socket.as_raw_fd()),
-        }
-    }
 }
 
 pub(super) struct Reactor {
@@ -68,9 +52,7 @@ pub(super) struct Reactor {
     recv_ring: Option<RecvRing>,
     /// The tokens and descriptors of one ring read, kept to reuse.
     ring_tokens: Vec<u64>,
-    ring_fds: Vec<RingFd>,
-    /// Registered-file slots free in every ring of the thread.
-    slot_pairs: SlotPairs,
+    ring_fds: Vec<RawFd>,
     /// The deadlines one wake-up runs, kept to reuse.
     due: Vec<(Instant, u64)>,
     /// Call sockets are watched edge-triggered: reported once per arrival,
@@ -132,7 +114,6 @@ impl Reactor {
             recv_ring,
             ring_tokens: Vec::with_capacity(SLOTS),
             ring_fds: Vec::with_capacity(SLOTS),
-            slot_pairs: SlotPairs::new(registered::SLOTS),
             due: Vec::new(),
             edge,
             unread: Vec::new(),
@@ -236,7 +217,6 @@ impl Reactor {
                 {
                     tracing::warn!(error = %e, "cannot watch an RTCP socket; the caller's reports go unread");
                 }
-                let slots = self.register(&[socket.as_raw_fd(), rtcp_socket.as_raw_fd()]);
                 self.entries.insert(
                     token,
                     Entry {
@@ -244,7 +224,6 @@ impl Reactor {
                         rtcp_socket,
                         cell,
                         scheduled: None,
-                        slots,
                     },
                 );
                 self.after_change(token, now);
@@ -323,62 +302,10 @@ impl Reactor {
         }
     }
 
-    /// Registers a call's RTP and RTCP sockets (`fds`) in every ring of the
-    /// thread, or in none; returns the first of their slots.
-    fn register(&mut self, fds: &[RawFd; 2]) -> Option<u32> {
-        let reads = self.recv_ring.as_ref().map(RecvRing::registers);
-        let sends = self.sends.batches().then(|| self.sends.registers());
-        if reads.is_none() && sends.is_none() || reads == Some(false) || sends == Some(false) {
-            return None;
-        }
-        let slot = self.slot_pairs.take()?;
-        let in_reads = self
-            .recv_ring
-            .as_ref()
-            .map_or(Ok(()), |ring| ring.register(slot, fds));
-        let in_sends = match sends {
-            Some(_) => self.sends.register(slot, fds, &self.counters),
-            None => Ok(()),
-        };
-        if in_reads.is_ok() && in_sends.is_ok() {
-            return Some(slot);
-        }
-        tracing::debug!(
-            "cannot register a call's sockets with io_uring; they are named by descriptor"
-        );
-        self.clear_slots(slot);
-        None
-    }
-
-    /// Stops watching a call's sockets and lets go of their registration,
-    /// so that closing them frees their ports.
-    fn let_go(&mut self, entry: &Entry) {
+    /// Stops watching a call's sockets.
+    fn let_go(&self, entry: &Entry) {
         self.epoll.remove(entry.socket.as_raw_fd());
         self.epoll.remove(entry.rtcp_socket.as_raw_fd());
-        if let Some(slot) = entry.slots {
-            self.clear_slots(slot);
-        }
-    }
-
-    /// Empties a slot pair in every ring; it is reused only if that worked.
-    fn clear_slots(&mut self, slot: u32) {
-        let empty = [-1, -1];
-        let in_reads = self
-            .recv_ring
-            .as_ref()
-            .map_or(Ok(()), |ring| ring.register(slot, &empty));
-        // Submits what is queued first: no packet still names the slot.
-        let in_sends = if self.sends.registers() {
-            self.sends.register(slot, &empty, &self.counters)
-        } else {
-            Ok(())
-        };
-        match (in_reads, in_sends) {
-            (Ok(()), Ok(())) => self.slot_pairs.give_back(slot),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(error = %e, "cannot empty a registered io_uring slot; it is not used again");
-            }
-        }
     }
 
     /// Reads the ready sockets and hands each call what arrived.
@@ -414,7 +341,12 @@ impl Reactor {
             for &token in chunk {
                 if let Some(entry) = entries.get(&(token & !RTCP_TOKEN)) {
                     ring_tokens.push(token);
-                    ring_fds.push(entry.named(token & RTCP_TOKEN != 0));
+                    let socket = if token & RTCP_TOKEN != 0 {
+                        &entry.rtcp_socket
+                    } else {
+                        &entry.socket
+                    };
+                    ring_fds.push(socket.as_raw_fd());
                     // Loaded while the kernel reads the sockets.
                     entry.cell.prefetch();
                 }
@@ -424,10 +356,7 @@ impl Reactor {
                 // Entries the kernel may still hold point into the ring's
                 // buffers: both are leaked rather than freed under it, its
                 // registered sockets let go.
-                if let Some(ring) = recv_ring.take() {
-                    ring.unregister_all();
-                    std::mem::forget(ring);
-                }
+                std::mem::forget(recv_ring.take());
                 counters
                     .io_uring_receive_threads
                     .fetch_sub(1, Ordering::Relaxed);
@@ -520,7 +449,8 @@ impl Reactor {
             }
         }
         let mut wallclock = None;
-        for (at, token) in due.drain(..) {
+        for i in 0..due.len() {
+            let (at, token) = due[i];
             let Some(entry) = self.entries.get_mut(&token) else {
                 continue;
             };
@@ -544,6 +474,7 @@ impl Reactor {
                 Err(()) => self.fail(token),
             }
         }
+        due.clear();
         self.due = due;
     }
 }
@@ -597,7 +528,7 @@ fn flush(
     // elsewhere at once.
     let mut send = |bytes: Bytes, destination: SocketAddr| {
         if connected_to == Some(destination) {
-            sends.send_connected(socket, entry.named(false), bytes, counters);
+            sends.send_connected(socket, bytes, counters);
         } else if socket.send_to(&bytes, destination).is_err() {
             counters.send_errors.fetch_add(1, Ordering::Relaxed);
         }

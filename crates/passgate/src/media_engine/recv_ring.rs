@@ -17,10 +17,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
-use io_uring::{opcode, IoUring};
+use io_uring::{opcode, types, IoUring};
 
 use super::poller::{to_socket_addr, DATAGRAM};
-use super::registered::{self, RingFd};
 
 /// Sockets read per submission; more ready than this take several.
 pub(super) const SLOTS: usize = 256;
@@ -39,8 +38,6 @@ pub(super) struct RecvRing {
     slots: Box<[Slot]>,
     /// Slots the last read filled.
     len: usize,
-    /// The ring holds a table of registered sockets.
-    registers: bool,
 }
 
 // SAFETY: the raw pointers inside point only into the ring's own boxed slots
@@ -61,39 +58,22 @@ impl RecvRing {
                 result: 0,
             })
             .collect();
-        let registers = registered::make_table(&ring, registered::SLOTS).is_ok();
         Ok(RecvRing {
             ring,
             slots,
             len: 0,
-            registers,
         })
-    }
-
-    /// Lets go of every registered socket (before the ring is abandoned).
-    pub(super) fn unregister_all(&self) {
-        let _ = self.ring.submitter().unregister_files();
-    }
-
-    /// Whether sockets can be registered with this ring.
-    pub(super) fn registers(&self) -> bool {
-        self.registers
-    }
-
-    /// Puts `fds` in the ring's registered files from `slot` on (-1 empties).
-    pub(super) fn register(&self, slot: u32, fds: &[RawFd]) -> io::Result<()> {
-        registered::update(&self.ring, slot, fds)
     }
 
     /// Reads one datagram from each of `sockets` (at most [`SLOTS`]), the
     /// i-th into slot i. An error means the ring can no longer be used;
     /// the slots then hold nothing.
-    pub(super) fn read(&mut self, sockets: &[RingFd]) -> io::Result<()> {
+    pub(super) fn read(&mut self, sockets: &[RawFd]) -> io::Result<()> {
         self.len = 0;
         let n = sockets.len().min(SLOTS);
         {
             let mut sq = self.ring.submission();
-            for (i, (&socket, slot)) in sockets
+            for (i, (&fd, slot)) in sockets
                 .iter()
                 .zip(self.slots.iter_mut())
                 .take(n)
@@ -114,13 +94,9 @@ impl RecvRing {
                 // MSG_DONTWAIT: an empty socket answers EAGAIN at once;
                 // without it io_uring waits for a datagram, whatever the
                 // socket's O_NONBLOCK says.
-                let hdr: *mut libc::msghdr = &mut slot.hdr;
-                let flags = libc::MSG_DONTWAIT as u32;
-                let entry = socket
-                    .entry(
-                        |fd| opcode::RecvMsg::new(fd, hdr).flags(flags).build(),
-                        |fd| opcode::RecvMsg::new(fd, hdr).flags(flags).build(),
-                    )
+                let entry = opcode::RecvMsg::new(types::Fd(fd), &mut slot.hdr)
+                    .flags(libc::MSG_DONTWAIT as u32)
+                    .build()
                     .user_data(i as u64);
                 // SAFETY: the header, its address, iovec and buffer live in
                 // the boxed slots, which are not touched again until every
@@ -187,34 +163,16 @@ mod tests {
             .send_to(b"third", sockets[2].local_addr().unwrap())
             .unwrap();
         let fds: Vec<RawFd> = sockets.iter().map(|s| s.as_raw_fd()).collect();
-        // The outer two registered (where this kernel can), the middle one
-        // named by descriptor.
-        let named: Vec<RingFd> = if ring.registers() {
-            ring.register(4, &[fds[0], fds[2]]).unwrap();
-            vec![
-                RingFd::Registered(4),
-                RingFd::Plain(fds[1]),
-                RingFd::Registered(5),
-            ]
-        } else {
-            fds.iter().map(|&fd| RingFd::Plain(fd)).collect()
-        };
         // Nothing waits on the middle socket: its read must end at once
         // with nothing, not wait for a datagram.
-        ring.read(&named).unwrap();
+        ring.read(&fds).unwrap();
         let from = sender.local_addr().unwrap();
         assert_eq!(ring.datagram(0).unwrap(), Some((from, &b"first"[..])));
         assert_eq!(ring.datagram(1).unwrap(), None);
         assert_eq!(ring.datagram(2).unwrap(), Some((from, &b"third"[..])));
         // One per socket per read: the second datagram is the next read's.
-        ring.read(&named[..1]).unwrap();
+        ring.read(&fds[..1]).unwrap();
         assert_eq!(ring.datagram(0).unwrap(), Some((from, &b"second"[..])));
         assert_eq!(ring.datagram(1).unwrap(), None, "only one socket was read");
-        if ring.registers() {
-            // An emptied slot names nothing.
-            ring.register(4, &[-1, -1]).unwrap();
-            ring.read(&named[..1]).unwrap();
-            assert!(ring.datagram(0).is_err());
-        }
     }
 }

@@ -17,28 +17,24 @@
 
 use std::io;
 use std::net::UdpSocket;
-use std::os::fd::RawFd;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use io_uring::{opcode, IoUring};
+use io_uring::{opcode, types, IoUring};
 
-use super::registered::{self, RingFd};
 use super::MediaCounters;
 
 /// Submission queue entries: more packets than this in one wake-up are
 /// submitted in several rounds.
 const RING_ENTRIES: u32 = 256;
 
-/// A packet waiting for the submission, with the socket it leaves from and
-/// how the ring names that socket.
-type Queued = (Arc<UdpSocket>, RingFd, Bytes);
+/// A packet waiting for the submission, with the socket it leaves from.
+type Queued = (Arc<UdpSocket>, Bytes);
 
 pub(super) struct SendQueue {
     ring: Option<IoUring>,
-    /// The ring holds a table of registered sockets.
-    registers: bool,
     pending: Vec<Queued>,
 }
 
@@ -56,34 +52,9 @@ impl SendQueue {
         } else {
             None
         };
-        let registers = ring
-            .as_ref()
-            .is_some_and(|ring| registered::make_table(ring, registered::SLOTS).is_ok());
         SendQueue {
             ring,
-            registers,
             pending: Vec::with_capacity(RING_ENTRIES as usize),
-        }
-    }
-
-    /// Whether sockets can be registered with this queue's ring.
-    pub(super) fn registers(&self) -> bool {
-        self.registers
-    }
-
-    /// Puts `fds` in the ring's registered files from `slot` on (-1
-    /// empties). Packets queued are sent first: none may name a slot as it
-    /// changes.
-    pub(super) fn register(
-        &mut self,
-        slot: u32,
-        fds: &[RawFd],
-        counters: &MediaCounters,
-    ) -> io::Result<()> {
-        self.submit(counters);
-        match &self.ring {
-            Some(ring) => registered::update(ring, slot, fds),
-            None => Err(io::Error::other("no io_uring to register with")),
         }
     }
 
@@ -93,11 +64,10 @@ impl SendQueue {
     }
 
     /// Sends `bytes` to the peer `socket` is connected to: now, or at the
-    /// next [`SendQueue::submit`] (the ring naming the socket as `named`).
+    /// next [`SendQueue::submit`].
     pub(super) fn send_connected(
         &mut self,
         socket: &Arc<UdpSocket>,
-        named: RingFd,
         bytes: Bytes,
         counters: &MediaCounters,
     ) {
@@ -107,7 +77,7 @@ impl SendQueue {
             }
             return;
         }
-        self.pending.push((socket.clone(), named, bytes));
+        self.pending.push((socket.clone(), bytes));
         if self.pending.len() >= RING_ENTRIES as usize {
             self.submit(counters);
         }
@@ -136,14 +106,7 @@ impl SendQueue {
                 // under it. Their packets count as not sent.
                 let pending = std::mem::take(&mut self.pending);
                 let refused = pending.len();
-                let ring = self.ring.take();
-                // The registered sockets are let go, so that closing a call
-                // still frees its port.
-                if let Some(ring) = &ring {
-                    let _ = ring.submitter().unregister_files();
-                }
-                self.registers = false;
-                std::mem::forget((ring, pending));
+                std::mem::forget((self.ring.take(), pending));
                 counters
                     .io_uring_send_threads
                     .fetch_sub(1, Ordering::Relaxed);
@@ -164,15 +127,17 @@ impl SendQueue {
 fn submit_all(ring: &mut IoUring, pending: &[Queued]) -> io::Result<usize> {
     {
         let mut sq = ring.submission();
-        for (_socket, named, bytes) in pending {
+        for (socket, bytes) in pending {
             // MSG_DONTWAIT: a full send buffer answers EAGAIN at once (the
             // packet is lost, as with send()); without it io_uring waits
             // for room and the media thread with it.
-            let (at, len, flags) = (bytes.as_ptr(), bytes.len() as u32, libc::MSG_DONTWAIT);
-            let entry = named.entry(
-                |fd| opcode::Send::new(fd, at, len).flags(flags).build(),
-                |fd| opcode::Send::new(fd, at, len).flags(flags).build(),
-            );
+            let entry = opcode::Send::new(
+                types::Fd(socket.as_raw_fd()),
+                bytes.as_ptr(),
+                bytes.len() as u32,
+            )
+            .flags(libc::MSG_DONTWAIT)
+            .build();
             // SAFETY: the buffer and the socket stay alive in `pending` until
             // every entry has completed, or, after a failure, for good (they
             // are leaked with the ring).
