@@ -449,8 +449,7 @@ impl Reactor {
             }
         }
         let mut wallclock = None;
-        for i in 0..due.len() {
-            let (at, token) = due[i];
+        for (at, token) in due.drain(..) {
             let Some(entry) = self.entries.get_mut(&token) else {
                 continue;
             };
@@ -474,7 +473,6 @@ impl Reactor {
                 Err(()) => self.fail(token),
             }
         }
-        due.clear();
         self.due = due;
     }
 }
