@@ -116,30 +116,6 @@ impl Cell {
         // A panic elsewhere while holding it leaves a session still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Asks the CPU to start loading the lock and the first of the state
-    /// behind it. A media thread serves hundreds of calls in turn and each
-    /// call's state has left the cache since its last turn; asked for while
-    /// the thread still works on other calls (or waits in a system call),
-    /// the lock is in the cache by the call's turn instead of stalling it.
-    fn prefetch(&self) {
-        let lock = std::ptr::from_ref(&self.state).cast::<u8>();
-        prefetch_line(lock);
-        prefetch_line(lock.wrapping_add(64));
-    }
-}
-
-/// A hint only: nothing is read, and no address can fault.
-#[inline(always)]
-fn prefetch_line(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 is a hint that never faults, whatever the address;
-    // SSE is part of every x86_64 CPU.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(at.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 enum Command {

@@ -1,5 +1,5 @@
-//! The few Linux calls the media threads need and std does not offer: an
-//! epoll set (level- or edge-triggered) asked without blocking, an eventfd to wake a
+//! The few Linux calls the media threads need and std does not offer: a
+//! level-triggered epoll set asked without blocking, an eventfd to wake a
 //! thread waiting with no calls, and `recvmmsg` to take every datagram a
 //! socket holds in one system call.
 
@@ -32,18 +32,11 @@ impl Epoll {
     }
 
     /// Watches `fd` for input; `token` comes back with its readiness.
-    /// Level-triggered (`edge` false), a descriptor with input left is
-    /// reported again at every wait, which asks it again each time.
-    /// Edge-triggered, it is reported once per arrival, so the reader must
-    /// keep what it left unread in mind itself.
-    pub fn add(&self, fd: RawFd, token: u64, edge: bool) -> io::Result<()> {
-        let events = if edge {
-            libc::EPOLLIN | libc::EPOLLET
-        } else {
-            libc::EPOLLIN
-        };
+    /// Level-triggered, so one read per wait is enough: what is left is
+    /// reported again.
+    pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event {
-            events: events as u32,
+            events: libc::EPOLLIN as u32,
             u64: token,
         };
         // SAFETY: ev lives across the call; both descriptors are open.
@@ -292,7 +285,7 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut ep = Epoll::new().unwrap();
-        ep.add(rx.as_raw_fd(), 7, false).unwrap();
+        ep.add(rx.as_raw_fd(), 7).unwrap();
         let mut ready = Vec::new();
         ep.wait(0, &mut ready).unwrap();
         assert!(ready.is_empty());
@@ -307,28 +300,10 @@ mod tests {
     }
 
     #[test]
-    fn edge_triggered_epoll_reports_a_socket_once_per_arrival() {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut ep = Epoll::new().unwrap();
-        ep.add(rx.as_raw_fd(), 7, true).unwrap();
-        let mut ready = Vec::new();
-        tx.send_to(b"x", rx.local_addr().unwrap()).unwrap();
-        tx.send_to(b"y", rx.local_addr().unwrap()).unwrap();
-        ep.wait(1000, &mut ready).unwrap();
-        assert_eq!(ready, [7]);
-        ep.wait(0, &mut ready).unwrap();
-        assert!(ready.is_empty(), "unread input is not reported again");
-        tx.send_to(b"z", rx.local_addr().unwrap()).unwrap();
-        ep.wait(1000, &mut ready).unwrap();
-        assert_eq!(ready, [7], "a new arrival is");
-    }
-
-    #[test]
     fn an_eventfd_wakes_a_blocked_wait() {
         let mut ep = Epoll::new().unwrap();
         let wake = EventFd::new().unwrap();
-        ep.add(wake.raw(), 1, false).unwrap();
+        ep.add(wake.raw(), 1).unwrap();
         wake.signal();
         let mut ready = Vec::new();
         ep.wait(-1, &mut ready).unwrap();

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use media::Transmit;
 use std::panic::AssertUnwindSafe;
 
-use super::poller::{Epoll, RecvBatch, BATCH};
+use super::poller::{Epoll, RecvBatch};
 use super::recv_ring::{RecvRing, SLOTS};
 use super::send_queue::SendQueue;
 use super::{CallMediaCommand, CallMediaState, Cell, Command, Inbox, MediaCounters};
@@ -53,15 +53,6 @@ pub(super) struct Reactor {
     /// The tokens and descriptors of one ring read, kept to reuse.
     ring_tokens: Vec<u64>,
     ring_fds: Vec<RawFd>,
-    /// The deadlines one wake-up runs, kept to reuse.
-    due: Vec<(Instant, u64)>,
-    /// Call sockets are watched edge-triggered: reported once per arrival,
-    /// not asked again at every wait while input is left. Only where reads
-    /// tell whether more waits (recvmmsg filling its batch).
-    edge: bool,
-    /// Sockets with datagrams left after this wake-up's reads (edge mode):
-    /// read at the next wake-up whether or not epoll reports them.
-    unread: Vec<u64>,
     sends: SendQueue,
     epoch: Instant,
 }
@@ -75,8 +66,7 @@ impl Reactor {
         io_uring: bool,
     ) -> io::Result<Reactor> {
         let epoll = Epoll::new()?;
-        // Level-triggered: the wake stays reported until cleared.
-        epoll.add(inbox.wake.raw(), WAKE_TOKEN, false)?;
+        epoll.add(inbox.wake.raw(), WAKE_TOKEN)?;
         let sends = SendQueue::new(io_uring);
         let recv_ring = if io_uring {
             match RecvRing::new() {
@@ -99,11 +89,6 @@ impl Reactor {
                 .io_uring_receive_threads
                 .fetch_add(1, Ordering::Relaxed);
         }
-        // recvmmsg tells that more may wait by filling its batch; an
-        // io_uring read of a UDP socket does not tell (the kernel sets
-        // IORING_CQE_F_SOCK_NONEMPTY only for protocols that report their
-        // queue, and UDP does not), so those sockets are level-triggered.
-        let edge = recv_ring.is_none();
         Ok(Reactor {
             inbox,
             counters,
@@ -114,9 +99,6 @@ impl Reactor {
             recv_ring,
             ring_tokens: Vec::with_capacity(SLOTS),
             ring_fds: Vec::with_capacity(SLOTS),
-            due: Vec::new(),
-            edge,
-            unread: Vec::new(),
             sends,
             epoch: Instant::now(),
         })
@@ -146,11 +128,6 @@ impl Reactor {
             }
             let now = Instant::now();
             last_wake = now;
-            if !self.unread.is_empty() {
-                ready.append(&mut self.unread);
-                ready.sort_unstable();
-                ready.dedup();
-            }
 
             self.inbox.take(&mut commands);
             for command in commands.drain(..) {
@@ -208,13 +185,10 @@ impl Reactor {
                 rtcp_socket,
                 cell,
             } => {
-                if let Err(e) = self.epoll.add(socket.as_raw_fd(), token, self.edge) {
+                if let Err(e) = self.epoll.add(socket.as_raw_fd(), token) {
                     tracing::error!(error = %e, "cannot watch an RTP socket; the call will hear nothing");
                 }
-                if let Err(e) =
-                    self.epoll
-                        .add(rtcp_socket.as_raw_fd(), token | RTCP_TOKEN, self.edge)
-                {
+                if let Err(e) = self.epoll.add(rtcp_socket.as_raw_fd(), token | RTCP_TOKEN) {
                     tracing::warn!(error = %e, "cannot watch an RTCP socket; the caller's reports go unread");
                 }
                 self.entries.insert(
@@ -244,7 +218,8 @@ impl Reactor {
             }
             Command::Detach(token) => {
                 if let Some(entry) = self.entries.remove(&token) {
-                    self.let_go(&entry);
+                    self.epoll.remove(entry.socket.as_raw_fd());
+                    self.epoll.remove(entry.rtcp_socket.as_raw_fd());
                 }
             }
             Command::Stop => return false,
@@ -295,17 +270,12 @@ impl Reactor {
             tracing::error!(
                 "a call's media session panicked (message above); that call's media is let go"
             );
-            self.let_go(&entry);
+            self.epoll.remove(entry.socket.as_raw_fd());
+            self.epoll.remove(entry.rtcp_socket.as_raw_fd());
             self.counters.failed_calls.fetch_add(1, Ordering::Relaxed);
             entry.cell.failed.store(true, Ordering::SeqCst);
             entry.cell.events.notify_one();
         }
-    }
-
-    /// Stops watching a call's sockets.
-    fn let_go(&self, entry: &Entry) {
-        self.epoll.remove(entry.socket.as_raw_fd());
-        self.epoll.remove(entry.rtcp_socket.as_raw_fd());
     }
 
     /// Reads the ready sockets and hands each call what arrived.
@@ -340,22 +310,19 @@ impl Reactor {
             ring_fds.clear();
             for &token in chunk {
                 if let Some(entry) = entries.get(&(token & !RTCP_TOKEN)) {
-                    ring_tokens.push(token);
                     let socket = if token & RTCP_TOKEN != 0 {
                         &entry.rtcp_socket
                     } else {
                         &entry.socket
                     };
+                    ring_tokens.push(token);
                     ring_fds.push(socket.as_raw_fd());
-                    // Loaded while the kernel reads the sockets.
-                    entry.cell.prefetch();
                 }
             }
             if let Err(e) = ring.read(ring_fds) {
                 tracing::error!(error = %e, "io_uring reads failed; the media thread reads each socket with recvmmsg() from now on");
                 // Entries the kernel may still hold point into the ring's
-                // buffers: both are leaked rather than freed under it, its
-                // registered sockets let go.
+                // buffers: both are leaked rather than freed under it.
                 std::mem::forget(recv_ring.take());
                 counters
                     .io_uring_receive_threads
@@ -404,12 +371,7 @@ impl Reactor {
         } else {
             &entry.socket
         };
-        let read = self.batch.recv(socket);
-        // A full batch may have left more; after an error, what is behind it.
-        if self.edge && read.as_ref().map_or(true, |&n| n == BATCH) {
-            self.unread.push(token | if rtcp { RTCP_TOKEN } else { 0 });
-        }
-        match read {
+        match self.batch.recv(socket) {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) => {
@@ -431,25 +393,12 @@ impl Reactor {
     }
 
     fn run_timers(&mut self, now: Instant) {
-        // Every deadline due now is taken first, and each call's state asked
-        // for, so that it loads while the calls before it run. A call run
-        // here is never due again before the next wake-up (see `schedule`
-        // below), so none is missed.
-        let mut due = std::mem::take(&mut self.due);
+        let mut wallclock = None;
         while let Some(&Reverse((at, token))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            if let Some(entry) = self.entries.get(&token) {
-                if entry.scheduled == Some(at) {
-                    entry.cell.prefetch();
-                    due.push((at, token));
-                }
-            }
-        }
-        let mut wallclock = None;
-        for (at, token) in due.drain(..) {
             let Some(entry) = self.entries.get_mut(&token) else {
                 continue;
             };
@@ -473,7 +422,6 @@ impl Reactor {
                 Err(()) => self.fail(token),
             }
         }
-        self.due = due;
     }
 }
 

@@ -540,8 +540,8 @@ fn a_burst_on_one_socket_is_read_to_the_end_with_recvmmsg() {
 }
 
 /// Sixteen datagrams land on a call's socket at once and nothing follows:
-/// every one is read (the socket is reported once, edge-triggered, where
-/// the reads say whether more waits), not one per later arrival.
+/// every one is read, though a read takes one (io_uring) or eight
+/// (recvmmsg) at a time, not one per later arrival.
 fn burst_case(io_uring: bool) {
     let counters = std::sync::Arc::new(super::MediaCounters::default());
     let engine = MediaEngine::start(1, 0, io_uring, counters).unwrap();
