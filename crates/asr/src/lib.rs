@@ -9,6 +9,7 @@
 //! factor instead of queueing without bound.
 
 mod decoys;
+mod dither;
 mod endpointer;
 mod error;
 mod filler;

@@ -54,22 +54,21 @@ impl SpeechModel {
         SpeechModel::load_with(path, &DecoderOptions::default())
     }
 
-    /// Loads the model with `options` in place of its own settings. Vosk
-    /// reads its settings only from the model directory, so the model is
-    /// loaded through an overlay: a directory of links to the model's
-    /// files, with conf/model.conf rewritten, removed once loaded (Vosk
-    /// reads every file while loading).
+    /// Loads the model with `options` in place of its own settings, and
+    /// Kaldi's random dither off (Passgate dithers the audio itself, the
+    /// same every time: `dither.rs`). Vosk reads its settings only from the
+    /// model directory, so the model is loaded through an overlay: a
+    /// directory of links to the model's files, with conf/model.conf and
+    /// the feature configs rewritten, removed once loaded (Vosk reads every
+    /// file while loading).
     pub fn load_with(path: &Path, options: &DecoderOptions) -> Result<SpeechModel, AsrError> {
         if !path.is_dir() {
             return Err(AsrError::ModelMissing(path.to_path_buf()));
         }
         vosk::set_log_level(vosk::LogLevel::Error);
-        let overlay = match options.lines() {
-            lines if lines.is_empty() => None,
-            lines => Some(Overlay::create(path, &lines)?),
-        };
-        let load_from = overlay.as_ref().map_or(path, |o| o.dir.as_path());
-        let model = load_from
+        let overlay = Overlay::create(path, &options.lines())?;
+        let model = overlay
+            .dir
             .to_str()
             .and_then(vosk::Model::new)
             .ok_or_else(|| AsrError::ModelLoad(path.to_path_buf()));
@@ -97,16 +96,20 @@ impl SpeechModel {
     }
 }
 
+/// The feature configs a model may have; each gets `--dither=0`.
+const FEATURE_CONFS: [&str; 2] = ["mfcc.conf", "fbank.conf"];
+
 /// A model directory of links to another's files, with its own
-/// conf/model.conf; removed when dropped.
+/// conf/model.conf and feature configs; removed when dropped.
 struct Overlay {
     dir: PathBuf,
 }
 
 impl Overlay {
     /// Links every entry of `model` but conf/, and every entry of its
-    /// conf/ but model.conf, which is the model's with `lines` after it (a
-    /// Kaldi option given twice takes its last value).
+    /// conf/ but model.conf, which is the model's with `lines` after it,
+    /// and the feature configs, which are the model's with `--dither=0`
+    /// after them (a Kaldi option given twice takes its last value).
     fn create(model: &Path, lines: &str) -> Result<Overlay, AsrError> {
         let failed = |path: &Path| {
             let path = path.to_path_buf();
@@ -116,11 +119,19 @@ impl Overlay {
         let overlay = Overlay::new_dir().map_err(failed(&std::env::temp_dir()))?;
         let dir = overlay.dir.clone();
         std::fs::create_dir(dir.join("conf")).map_err(failed(&dir))?;
-        link_entries(&model, &dir, "conf").map_err(failed(&dir))?;
-        link_entries(&model.join("conf"), &dir.join("conf"), "model.conf").map_err(failed(&dir))?;
+        link_entries(&model, &dir, &["conf"]).map_err(failed(&dir))?;
+        let mut rewritten = vec!["model.conf"];
+        rewritten.extend(FEATURE_CONFS);
+        link_entries(&model.join("conf"), &dir.join("conf"), &rewritten).map_err(failed(&dir))?;
         let own = std::fs::read_to_string(model.join("conf/model.conf")).unwrap_or_default();
         let conf = format!("{}\n{lines}", own.trim_end());
         std::fs::write(dir.join("conf/model.conf"), conf).map_err(failed(&dir))?;
+        for name in FEATURE_CONFS {
+            if let Ok(own) = std::fs::read_to_string(model.join("conf").join(name)) {
+                let conf = format!("{}\n--dither=0\n", own.trim_end());
+                std::fs::write(dir.join("conf").join(name), conf).map_err(failed(&dir))?;
+            }
+        }
         Ok(overlay)
     }
 
@@ -157,15 +168,15 @@ impl Drop for Overlay {
     }
 }
 
-/// Links each entry of `from` (absolute) into `to`, but `except`.
-fn link_entries(from: &Path, to: &Path, except: &str) -> std::io::Result<()> {
+/// Links each entry of `from` (absolute) into `to`, but those in `except`.
+fn link_entries(from: &Path, to: &Path, except: &[&str]) -> std::io::Result<()> {
     let Ok(entries) = std::fs::read_dir(from) else {
         // A model without conf/: Vosk's defaults, then the options.
         return Ok(());
     };
     for entry in entries {
         let entry = entry?;
-        if entry.file_name() != except {
+        if !except.iter().any(|e| entry.file_name() == *e) {
             std::os::unix::fs::symlink(entry.path(), to.join(entry.file_name()))?;
         }
     }
@@ -218,10 +229,12 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
+        // The features without Kaldi's random dither.
         assert_eq!(
             std::fs::read_to_string(dir.join("conf/mfcc.conf")).unwrap(),
-            "--use-energy=false\n"
+            "--use-energy=false\n--dither=0\n"
         );
+        assert!(!dir.join("conf/fbank.conf").exists());
         // The model's settings, then ours: Kaldi takes the last.
         assert_eq!(
             std::fs::read_to_string(dir.join("conf/model.conf")).unwrap(),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::dither::Dither;
 use crate::endpointer::{Decision, Endpointer, EndpointerConfig};
 use crate::error::AsrError;
 use crate::lag::Lag;
@@ -162,6 +163,8 @@ struct Work {
     /// Audio the end-pointer has seen and Vosk not yet (see `FEED_FRAMES`);
     /// before speech, only the latest `pre_roll_samples` of it.
     unfed: Vec<i16>,
+    /// Added to the audio as it goes to Vosk (`dither.rs`).
+    dither: Dither,
     pre_roll_samples: usize,
     /// Speech was detected: from then on every frame goes to Vosk (a noise
     /// burst taken for speech and listened past included), so its clock
@@ -209,6 +212,7 @@ impl Session {
                 nuclei: NucleusTrack::new(sample_rate),
                 nuclei_config: options.nuclei,
                 unfed: Vec::new(),
+                dither: Dither::new(),
                 pre_roll_samples: options.pre_roll.map_or(0, |pre_roll| {
                     (pre_roll.as_secs_f64() * f64::from(sample_rate)) as usize
                 }),
@@ -515,6 +519,7 @@ impl Work {
             return;
         }
         let started = Instant::now();
+        self.dither.apply(&mut self.unfed);
         // Vosk ends an utterance on its own after a pause (the model's
         // endpoint rules, 0.5 s of silence and more); what it heard is then
         // only in `result()`, and `final_result()` would start after it. A
