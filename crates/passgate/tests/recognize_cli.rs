@@ -283,7 +283,9 @@ fn recognize_shows_the_filler_hypothesis_when_the_filler_is_on() {
 
 /// `--batch`: recordings named on standard input as `LOSS SEED FILE`, one
 /// report each ending in `end.`, with the model loaded once: the same
-/// recording passes without loss and is silence with every packet lost.
+/// recording passes without loss, is silence with every packet lost, and
+/// judged again gets the very same report (what came before does not move
+/// its scores).
 #[test]
 fn recognize_batch_judges_each_line_with_one_model() {
     use std::io::Write;
@@ -299,14 +301,22 @@ fn recognize_batch_judges_each_line_with_one_model() {
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "0 0 {}", wav.display()).unwrap();
     writeln!(stdin, "100 0 {}", wav.display()).unwrap();
+    writeln!(stdin, "0 0 {}", wav.display()).unwrap();
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     let reports: Vec<&str> = stdout.split("end.\n").filter(|r| !r.is_empty()).collect();
-    assert_eq!(reports.len(), 2, "{stdout}");
+    assert_eq!(reports.len(), 3, "{stdout}");
     assert!(decision(reports[0]).starts_with("accepted"), "{stdout}");
     assert!(decision(reports[1]).starts_with("silence"), "{stdout}");
+    let untimed = |r: &str| {
+        r.lines()
+            .filter(|l| !l.starts_with("time:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(untimed(reports[0]), untimed(reports[2]), "{stdout}");
     // One model for both: the load time printed is the same.
     let load = |r: &str| {
         r.lines()
