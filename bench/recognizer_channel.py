@@ -14,9 +14,13 @@ not in the call.
 
     python3 bench/recognizer_channel.py [VOICE ...]
 
-Needs the `vosk` Python package, espeak-ng and sox.
+Needs the `vosk` Python package, espeak-ng and sox. Every run gives the
+same table: sox without dither (-D), Kaldi's dither off and Passgate's fixed
+one added instead, as a call has them (crates/asr/src/dither.rs).
 """
+import array
 import json
+import math
 import os
 import subprocess
 import sys
@@ -49,22 +53,44 @@ def model_dir(tmp):
     for entry in os.listdir(MODEL):
         if entry != "conf":
             os.symlink(os.path.join(MODEL, entry), os.path.join(root, entry))
+    # As Passgate loads it (crates/asr/src/model.rs): its lattice beam, and
+    # Kaldi's random dither off so that every run decodes the same features.
+    added = {"model.conf": "--lattice-beam=8", "mfcc.conf": "--dither=0"}
     for entry in os.listdir(os.path.join(MODEL, "conf")):
         src = os.path.join(MODEL, "conf", entry)
-        if entry == "model.conf":
+        if entry in added:
             with open(src) as f, open(os.path.join(root, "conf", entry), "w") as out:
-                out.write(f.read().rstrip("\n") + "\n--lattice-beam=8\n")
+                out.write(f.read().rstrip("\n") + "\n" + added[entry] + "\n")
         else:
             os.symlink(src, os.path.join(root, "conf", entry))
     return root
 
 
+def dither(pcm):
+    """Passgate's dither (crates/asr/src/dither.rs): a rounded unit Gaussian
+    per sample, the sum of a xorshift64* draw's eight bytes, from the same
+    seed every time."""
+    mask = (1 << 64) - 1
+    state = 0x9E3779B97F4A7C15
+    samples = array.array("h", pcm)
+    for i, sample in enumerate(samples):
+        state ^= state >> 12
+        state ^= (state << 25) & mask
+        state ^= state >> 27
+        draw = (state * 0x2545F4914F6CDD1D) & mask
+        total = sum(draw.to_bytes(8, "little"))
+        x = (total - 1020.0) / 209.0
+        step = int(math.copysign(math.floor(abs(x) + 0.5), x))  # Rust's round()
+        samples[i] = max(-32768, min(32767, sample + step))
+    return samples.tobytes()
+
+
 def pcm(wav, channel, tmp):
     if channel == "8 kHz G.711":
         ulaw = os.path.join(tmp, "ulaw.wav")
-        subprocess.run(["sox", wav, "-r", "8000", "-e", "u-law", "-c", "1", ulaw], check=True)
-        return subprocess.run(["sox", ulaw] + RAW, capture_output=True, check=True).stdout
-    return subprocess.run(["sox", wav] + CHANNELS[channel](wav, tmp),
+        subprocess.run(["sox", "-D", wav, "-r", "8000", "-e", "u-law", "-c", "1", ulaw], check=True)
+        return subprocess.run(["sox", "-D", ulaw] + RAW, capture_output=True, check=True).stdout
+    return subprocess.run(["sox", "-D", wav] + CHANNELS[channel](wav, tmp),
                           capture_output=True, check=True).stdout
 
 
@@ -89,7 +115,7 @@ def main():
                     rec = vosk.KaldiRecognizer(model, 16000, json.dumps(words, ensure_ascii=False))
                     rec.SetMaxAlternatives(20)
                     half_second = b"\0\0" * 8000
-                    rec.AcceptWaveform(half_second + pcm(wav, channel, tmp) + half_second)
+                    rec.AcceptWaveform(dither(half_second + pcm(wav, channel, tmp) + half_second))
                     alts = json.loads(rec.FinalResult()).get("alternatives", [])
                     if not alts:
                         continue
