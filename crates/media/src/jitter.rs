@@ -79,8 +79,8 @@ pub struct JitterBuffer {
     flushed: VecDeque<(Instant, Option<RtpPacket>, bool)>,
     /// Bit i set: `next_release - 1 - i` was released.
     released_bits: u128,
-    /// Sequence numbers skipped since the last audio packet released.
-    lost_since_audio: u64,
+    /// Sequence numbers were skipped since the last audio packet released.
+    lost_since_audio: bool,
     stats: JitterStats,
 }
 
@@ -110,7 +110,7 @@ impl JitterBuffer {
             waiting: VecDeque::new(),
             flushed: VecDeque::new(),
             released_bits: 0,
-            lost_since_audio: 0,
+            lost_since_audio: false,
             stats: JitterStats::default(),
         }
     }
@@ -182,10 +182,9 @@ impl JitterBuffer {
     pub fn pop(&mut self, now: Instant) -> Option<Released> {
         loop {
             if let Some((_, p, gap_before)) = self.flushed.pop_front() {
-                self.lost_since_audio += gap_before as u64;
+                self.lost_since_audio |= gap_before;
                 if let Some(packet) = p {
-                    let after_loss = self.lost_since_audio > 0;
-                    self.lost_since_audio = 0;
+                    let after_loss = std::mem::take(&mut self.lost_since_audio);
                     return Some(Released { packet, after_loss });
                 }
                 continue;
@@ -200,11 +199,10 @@ impl JitterBuffer {
             let packet = self.waiting.pop_front()?.packet;
             let skipped = (ext - self.next_release) as u64;
             self.stats.lost += skipped;
-            self.lost_since_audio += skipped;
+            self.lost_since_audio |= skipped > 0;
             self.mark_released(ext);
             if let Some(packet) = packet {
-                let after_loss = self.lost_since_audio > 0;
-                self.lost_since_audio = 0;
+                let after_loss = std::mem::take(&mut self.lost_since_audio);
                 return Some(Released { packet, after_loss });
             }
         }
