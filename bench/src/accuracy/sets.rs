@@ -20,7 +20,7 @@ const TUNING_IMPOSTORS: &[(&str, &str)] = &[
     ("하얀 착한 말", "a word inserted"),
 ];
 /// The same kinds of near miss in other words (a two-word phrase has one
-/// swap only), never used to choose.
+/// swap only), for REPORTING: no setting is chosen on them.
 const REPORTING_IMPOSTORS: &[(&str, &str)] = &[
     ("노란 말", "one word changed"),
     ("하얀 개", "one word changed"),
@@ -60,7 +60,7 @@ const FRESH_IMPOSTORS: &[(&str, &str)] = &[
 
 /// The voices bench/passphrase_tuning.py chose `[passphrase]` on.
 const TUNING_VOICES: &[&str] = &["ko", "ko+f2", "ko+m3"];
-/// Never used to choose: the rates the goals are judged on.
+/// The voices the goals are judged on; no setting is chosen on them.
 const REPORTING_VOICES: &[&str] = &["ko+f1", "ko+f4", "ko+m1", "ko+m5", "ko+m7"];
 /// Voices in neither other set, to check a choice made on TUNING.
 const DEV_VOICES: &[&str] = &["ko+m2", "ko+m4", "ko+m6", "ko+f3", "ko+f5"];
@@ -77,9 +77,8 @@ const REPORTING_SPEEDS: &[u32] = &[120, 155, 195];
 const DEV_SPEEDS: &[u32] = &[105, 125, 150, 185];
 /// Slow to brisk again, none of them another set's.
 const HOLDOUT_SPEEDS: &[u32] = &[115, 140, 170];
-/// Five named espeak-ng variants in no other set, chosen before any of
-/// them was heard: a set nobody has looked at since HOLDOUT's errors were
-/// studied.
+/// Five named espeak-ng variants in no other set, kept unseen by whoever
+/// changes the rule: its details are not studied to choose anything.
 const FRESH_VOICES: &[&str] = &["ko+Andy", "ko+Denis", "ko+david", "ko+belinda", "ko+klatt"];
 /// Slow to brisk once more, none of them another set's.
 const FRESH_SPEEDS: &[u32] = &[135, 160, 190];

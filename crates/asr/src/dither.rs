@@ -5,10 +5,10 @@
 //! computing features (`--dither`, 1.0 unless a model's feature config says
 //! otherwise), so that digital silence has a finite log energy; the models
 //! are trained with it. Its draws come from a generator shared by the whole
-//! process, so the same recording gave different scores each time it was
-//! decoded, and near the margin a different decision: a call's decision
-//! depended on what the process had decoded before, and `passgate
-//! recognize` could not show the decision a call would make. Passgate
+//! process, so with it the same recording scores differently each time it
+//! is decoded, and near the margin decides differently: a call's decision
+//! would depend on what the process decoded before, and `passgate
+//! recognize` could not show the decision a call makes. Passgate
 //! turns Kaldi's dither off (the model is loaded with `--dither=0`, see
 //! `model.rs`) and adds its own here: a Gaussian of one sample step's
 //! standard deviation, rounded to the sample, drawn from a generator each

@@ -278,9 +278,9 @@ fn silence_and_noise_give_an_empty_result() {
 
 #[test]
 fn the_same_recording_gets_the_same_scores_every_time_whatever_came_before() {
-    // Kaldi's own dither drew from a generator shared by the process: the
-    // same audio scored differently each time (by several points), and a
-    // decision near the margin flipped with what had been decoded before.
+    // Kaldi's own dither draws from a generator the process shares: with
+    // it the same audio scores differently each time (by several points),
+    // and a decision near the margin follows what was decoded before.
     let rec = recognizer();
     let a = speech(PASSPHRASE, "ko+f1", 120, Channel::Telephone);
     let b = speech("작은 고양이", "ko+m3", 160, Channel::Telephone);
