@@ -5,8 +5,9 @@
 //! [`MediaSession`] and sends whatever is due. A call's packets therefore cost
 //! their kernel and codec work, not a task wake-up, a timer and a `select!`
 //! each. With io_uring (`rtp.io_uring`) they do not cost a system call each
-//! either: one submission reads the wake-up's ready sockets
-//! ([`recv_ring`]), one sends its due packets ([`send_queue`]).
+//! either: the kernel reads every socket as datagrams arrive and a wake-up
+//! collects them all ([`armed_reads`]), and one submission sends its due
+//! packets ([`send_queue`]).
 //!
 //! The call task keeps the flow. It changes its media only by named
 //! commands ([`CallMediaCommand`], sent through [`CallMedia::apply`]), which
@@ -16,9 +17,9 @@
 //! (keys, prompt ends, frames while listening). The session itself stays
 //! sans-IO: the threads only move bytes and pass the time in.
 
+mod armed_reads;
 mod poller;
 mod reactor;
-mod recv_ring;
 mod send_queue;
 mod uring;
 
@@ -197,10 +198,21 @@ impl MediaEngine {
                 wake: EventFd::new()?,
                 idle: AtomicBool::new(false),
             });
-            let mut reactor = reactor::Reactor::new(inbox.clone(), counters.clone(), io_uring)?;
+            // The reactor is made on its own thread: its io_uring reads may
+            // be used only by the thread that set them up.
+            let (started, start) = std::sync::mpsc::channel();
+            let (thread_inbox, thread_counters) = (inbox.clone(), counters.clone());
             std::thread::Builder::new()
                 .name(format!("passgate-media-{i}"))
                 .spawn(move || {
+                    let mut reactor = match reactor::Reactor::new(thread_inbox, thread_counters, io_uring) {
+                        Ok(reactor) => reactor,
+                        Err(e) => {
+                            let _ = started.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = started.send(Ok(()));
                     if realtime_priority > 0 {
                         match poller::set_realtime_priority(realtime_priority) {
                             Ok(()) => tracing::debug!(realtime_priority, "media thread at real-time priority"),
@@ -209,6 +221,9 @@ impl MediaEngine {
                     }
                     reactor.run()
                 })?;
+            start
+                .recv()
+                .map_err(|_| io::Error::other("a media thread stopped while starting"))??;
             inboxes.push(inbox);
         }
         Ok(MediaEngine {

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use media::Transmit;
 use std::panic::AssertUnwindSafe;
 
+use super::armed_reads::{self, ArmedReads, Read};
 use super::poller::{Epoll, RecvBatch};
-use super::recv_ring::{RecvRing, SLOTS};
 use super::send_queue::SendQueue;
 use super::{CallMediaCommand, CallMediaState, Cell, Command, Inbox, MediaCounters};
 
@@ -37,6 +37,9 @@ struct Entry {
     cell: Arc<Cell>,
     /// The deadline this entry has in the timer heap, if any.
     scheduled: Option<Instant>,
+    /// Its sockets are watched by epoll and read with `recvmmsg`, not
+    /// read by armed io_uring reads.
+    polled: bool,
 }
 
 pub(super) struct Reactor {
@@ -48,11 +51,14 @@ pub(super) struct Reactor {
     /// skipped when it comes up.
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     batch: RecvBatch,
-    /// Reads the ready sockets in one submission, where io_uring is allowed.
-    recv_ring: Option<RecvRing>,
-    /// The tokens and descriptors of one ring read, kept to reuse.
-    ring_tokens: Vec<u64>,
-    ring_fds: Vec<RawFd>,
+    /// Reads every call's sockets as datagrams arrive, where io_uring
+    /// allows it; else they are watched by epoll and read with `recvmmsg`.
+    armed: Option<ArmedReads>,
+    /// Sockets watched by epoll besides the wake-up's: none means a
+    /// wake-up need not ask epoll.
+    polled_sockets: usize,
+    /// Tokens whose armed read ended in the last collection, kept to reuse.
+    ended: Vec<u64>,
     sends: SendQueue,
     epoch: Instant,
 }
@@ -68,11 +74,11 @@ impl Reactor {
         let epoll = Epoll::new()?;
         epoll.add(inbox.wake.raw(), WAKE_TOKEN)?;
         let sends = SendQueue::new(io_uring);
-        let recv_ring = if io_uring {
-            match RecvRing::new() {
-                Ok(ring) => Some(ring),
+        let armed = if io_uring {
+            match ArmedReads::new(armed_reads::BUFFERS) {
+                Ok(reads) => Some(reads),
                 Err(e) => {
-                    tracing::warn!(error = %e, "io_uring reads are unavailable; the media thread reads with recvmmsg()");
+                    tracing::warn!(error = %e, "io_uring multishot reads are unavailable (Linux 6.1 or later); the media thread reads with recvmmsg()");
                     None
                 }
             }
@@ -84,7 +90,7 @@ impl Reactor {
                 .io_uring_send_threads
                 .fetch_add(1, Ordering::Relaxed);
         }
-        if recv_ring.is_some() {
+        if armed.is_some() {
             counters
                 .io_uring_receive_threads
                 .fetch_add(1, Ordering::Relaxed);
@@ -96,9 +102,9 @@ impl Reactor {
             entries: HashMap::new(),
             timers: BinaryHeap::new(),
             batch: RecvBatch::new(),
-            recv_ring,
-            ring_tokens: Vec::with_capacity(SLOTS),
-            ring_fds: Vec::with_capacity(SLOTS),
+            armed,
+            polled_sockets: 0,
+            ended: Vec::new(),
             sends,
             epoch: Instant::now(),
         })
@@ -120,7 +126,12 @@ impl Reactor {
                 result
             } else {
                 self.sleep_until(self.next_wake(last_wake));
-                self.epoll.wait(0, &mut ready)
+                if self.polled_sockets > 0 {
+                    self.epoll.wait(0, &mut ready)
+                } else {
+                    ready.clear();
+                    Ok(())
+                }
             };
             if let Err(e) = waited {
                 tracing::error!(error = %e, "media thread cannot wait for packets");
@@ -185,11 +196,9 @@ impl Reactor {
                 rtcp_socket,
                 cell,
             } => {
-                if let Err(e) = self.epoll.add(socket.as_raw_fd(), token) {
-                    tracing::error!(error = %e, "cannot watch an RTP socket; the call will hear nothing");
-                }
-                if let Err(e) = self.epoll.add(rtcp_socket.as_raw_fd(), token | RTCP_TOKEN) {
-                    tracing::warn!(error = %e, "cannot watch an RTCP socket; the caller's reports go unread");
+                let polled = !self.arm(token, &socket, &rtcp_socket);
+                if polled {
+                    self.poll(token, &socket, &rtcp_socket);
                 }
                 self.entries.insert(
                     token,
@@ -198,6 +207,7 @@ impl Reactor {
                         rtcp_socket,
                         cell,
                         scheduled: None,
+                        polled,
                     },
                 );
                 self.after_change(token, now);
@@ -218,8 +228,7 @@ impl Reactor {
             }
             Command::Detach(token) => {
                 if let Some(entry) = self.entries.remove(&token) {
-                    self.epoll.remove(entry.socket.as_raw_fd());
-                    self.epoll.remove(entry.rtcp_socket.as_raw_fd());
+                    self.stop_reading(token, &entry);
                 }
             }
             Command::Stop => return false,
@@ -270,93 +279,187 @@ impl Reactor {
             tracing::error!(
                 "a call's media session panicked (message above); that call's media is let go"
             );
-            self.epoll.remove(entry.socket.as_raw_fd());
-            self.epoll.remove(entry.rtcp_socket.as_raw_fd());
+            self.stop_reading(token, &entry);
             self.counters.failed_calls.fetch_add(1, Ordering::Relaxed);
             entry.cell.failed.store(true, Ordering::SeqCst);
             entry.cell.events.notify_one();
         }
     }
 
-    /// Reads the ready sockets and hands each call what arrived.
-    fn receive_ready(&mut self, ready: &[u64], now: Instant) {
-        if ready.contains(&WAKE_TOKEN) {
-            self.inbox.wake.clear();
-        }
-        if self.recv_ring.is_none() {
-            for &token in ready {
-                if token != WAKE_TOKEN {
-                    self.receive(token, now);
-                }
+    /// Starts the armed reads of a call's sockets; false if they are
+    /// unavailable, and the sockets are to be polled instead.
+    fn arm(&mut self, token: u64, socket: &UdpSocket, rtcp_socket: &UdpSocket) -> bool {
+        let Some(reads) = self.armed.as_mut() else {
+            return false;
+        };
+        let armed = reads
+            .arm(token, socket.as_raw_fd())
+            .and_then(|()| reads.arm(token | RTCP_TOKEN, rtcp_socket.as_raw_fd()));
+        match armed {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "io_uring reads failed; the media thread polls and reads each socket with recvmmsg() from now on");
+                self.abandon_armed_reads();
+                false
             }
+        }
+    }
+
+    /// Watches a call's sockets with epoll, to be read with `recvmmsg`.
+    fn poll(&mut self, token: u64, socket: &UdpSocket, rtcp_socket: &UdpSocket) {
+        match self.epoll.add(socket.as_raw_fd(), token) {
+            Ok(()) => self.polled_sockets += 1,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch an RTP socket; the call will hear nothing")
+            }
+        }
+        match self.epoll.add(rtcp_socket.as_raw_fd(), token | RTCP_TOKEN) {
+            Ok(()) => self.polled_sockets += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch an RTCP socket; the caller's reports go unread")
+            }
+        }
+    }
+
+    /// Stops reading a call's sockets, before they are closed.
+    fn stop_reading(&mut self, token: u64, entry: &Entry) {
+        if entry.polled {
+            for socket in [entry.socket.as_raw_fd(), entry.rtcp_socket.as_raw_fd()] {
+                self.epoll.remove(socket);
+            }
+            self.polled_sockets = self.polled_sockets.saturating_sub(2);
             return;
         }
-        let mut failed = Vec::new();
-        for chunk in ready.chunks(SLOTS) {
-            let Reactor {
-                entries,
-                timers,
-                sends,
-                counters,
-                recv_ring,
-                ring_tokens,
-                ring_fds,
-                ..
-            } = self;
-            let Some(ring) = recv_ring.as_mut() else {
-                break;
-            };
-            ring_tokens.clear();
-            ring_fds.clear();
-            for &token in chunk {
-                if let Some(entry) = entries.get(&(token & !RTCP_TOKEN)) {
-                    let socket = if token & RTCP_TOKEN != 0 {
-                        &entry.rtcp_socket
-                    } else {
-                        &entry.socket
-                    };
-                    ring_tokens.push(token);
-                    ring_fds.push(socket.as_raw_fd());
+        let Some(reads) = self.armed.as_mut() else {
+            return;
+        };
+        let cancelled = reads
+            .disarm(token)
+            .and_then(|()| reads.disarm(token | RTCP_TOKEN));
+        if let Err(e) = cancelled {
+            tracing::error!(error = %e, "io_uring reads failed; the media thread polls and reads each socket with recvmmsg() from now on");
+            self.abandon_armed_reads();
+        }
+    }
+
+    /// Moves every call from the armed reads, which failed, to epoll and
+    /// `recvmmsg`.
+    fn abandon_armed_reads(&mut self) {
+        // Reads the kernel may still hold point into the ring's buffers and
+        // hold its sockets: both are leaked rather than freed under it.
+        if let Some(reads) = self.armed.take() {
+            std::mem::forget(reads);
+            self.counters
+                .io_uring_receive_threads
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+        let moved: Vec<(u64, RawFd, RawFd)> = self
+            .entries
+            .iter_mut()
+            .filter(|(_, entry)| !entry.polled)
+            .map(|(&token, entry)| {
+                entry.polled = true;
+                (
+                    token,
+                    entry.socket.as_raw_fd(),
+                    entry.rtcp_socket.as_raw_fd(),
+                )
+            })
+            .collect();
+        for (token, rtp, rtcp) in moved {
+            for (fd, token) in [(rtp, token), (rtcp, token | RTCP_TOKEN)] {
+                match self.epoll.add(fd, token) {
+                    Ok(()) => self.polled_sockets += 1,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot watch a media socket; the call will hear nothing on it")
+                    }
                 }
             }
-            if let Err(e) = ring.read(ring_fds) {
-                tracing::error!(error = %e, "io_uring reads failed; the media thread reads each socket with recvmmsg() from now on");
-                // Entries the kernel may still hold point into the ring's
-                // buffers: both are leaked rather than freed under it.
-                std::mem::forget(recv_ring.take());
-                counters
-                    .io_uring_receive_threads
-                    .fetch_sub(1, Ordering::Relaxed);
-                break;
+        }
+    }
+
+    /// Reads what arrived and hands each call its datagrams: the polled
+    /// sockets epoll reported `ready`, then everything the armed reads took.
+    fn receive_ready(&mut self, ready: &[u64], now: Instant) {
+        for &token in ready {
+            if token == WAKE_TOKEN {
+                self.inbox.wake.clear();
+            } else {
+                self.receive(token, now);
             }
-            for (i, &token) in ring_tokens.iter().enumerate() {
-                match ring.datagram(i) {
-                    Ok(Some(datagram)) => {
-                        let call = token & !RTCP_TOKEN;
-                        if let Some(entry) = entries.get_mut(&call) {
-                            let rtcp = token & RTCP_TOKEN != 0;
-                            let mut delivery = Delivery {
-                                timers,
-                                sends,
-                                counters,
-                                now,
-                            };
-                            if !delivery.deliver(entry, call, rtcp, [datagram]) {
-                                failed.push(call);
-                            }
+        }
+        let Reactor {
+            entries,
+            timers,
+            sends,
+            counters,
+            armed,
+            ended,
+            ..
+        } = self;
+        let Some(reads) = armed.as_mut() else {
+            return;
+        };
+        let mut failed = Vec::new();
+        let collected = reads.collect(|token, read| {
+            let call = token & !RTCP_TOKEN;
+            match read {
+                Read::Datagram(from, datagram) => {
+                    if let Some(entry) = entries.get_mut(&call) {
+                        let mut delivery = Delivery {
+                            timers,
+                            sends,
+                            counters,
+                            now,
+                        };
+                        let rtcp = token & RTCP_TOKEN != 0;
+                        if !delivery.deliver(entry, call, rtcp, [(from, datagram)]) {
+                            failed.push(call);
                         }
                     }
-                    Ok(None) => {}
-                    Err(e) => {
-                        counters.receive_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(error = %e, "RTP receive error");
-                    }
                 }
+                Read::Failed(e) => {
+                    counters.receive_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "RTP receive error");
+                }
+                Read::Ended => ended.push(token),
             }
+        });
+        if let Err(e) = collected {
+            tracing::error!(error = %e, "io_uring reads failed; the media thread polls and reads each socket with recvmmsg() from now on");
+            self.abandon_armed_reads();
         }
         for token in failed {
             self.fail(token);
         }
+        self.rearm_ended();
+    }
+
+    /// Arms again the reads the kernel ended whose sockets are still open.
+    fn rearm_ended(&mut self) {
+        let mut ended = std::mem::take(&mut self.ended);
+        for token in ended.drain(..) {
+            let Some(entry) = self.entries.get(&(token & !RTCP_TOKEN)) else {
+                continue;
+            };
+            if entry.polled {
+                continue;
+            }
+            let fd = if token & RTCP_TOKEN != 0 {
+                entry.rtcp_socket.as_raw_fd()
+            } else {
+                entry.socket.as_raw_fd()
+            };
+            let Some(reads) = self.armed.as_mut() else {
+                break;
+            };
+            if let Err(e) = reads.arm(token, fd) {
+                tracing::error!(error = %e, "io_uring reads failed; the media thread polls and reads each socket with recvmmsg() from now on");
+                self.abandon_armed_reads();
+                break;
+            }
+        }
+        self.ended = ended;
     }
 
     /// Reads one socket with `recvmmsg`.
