@@ -260,11 +260,12 @@ pub struct RtpConfig {
     /// normal priority. Needs root, CAP_SYS_NICE or RLIMIT_RTPRIO; without, a
     /// warning is logged and the threads run at the normal priority.
     pub realtime_priority: u8,
-    /// Read a media thread's ready sockets, and send the RTP it has due,
-    /// at one wake-up in one io_uring submission each instead of a system
-    /// call per socket and per packet. Where the kernel or a seccomp profile
-    /// refuses io_uring, a warning is logged and the thread uses `recvmmsg`
-    /// and `send`.
+    /// Read a media thread's sockets through io_uring (one multishot read
+    /// armed per socket, collected once per wake-up) and send the RTP it has
+    /// due in one submission per wake-up, instead of a readiness poll and a
+    /// system call per socket and per packet. Where the kernel (before 6.1)
+    /// or a seccomp profile refuses it, a warning is logged and the thread
+    /// uses epoll, `recvmmsg` and `send`.
     pub io_uring: bool,
     /// Once a call's RTP source is learnt from its first good packet, drop
     /// packets from anywhere else ("strict RTP"; a re-INVITE moving the
