@@ -263,6 +263,35 @@ mod tests {
     }
 
     #[test]
+    fn a_strangers_packets_under_new_ssrcs_leave_no_state_behind() {
+        let (mut ours, mut theirs) = pair(SrtpProfile::Aes128CmSha1_80);
+        let first = theirs.protect_rtp(&rtp(1)).unwrap();
+        assert!(ours.unprotect_rtp(&first).is_some());
+        // Without the key: SRTP and SRTCP under a thousand SSRCs each, with
+        // made-up tags, as a stranger spraying the call's port sends them.
+        for ssrc in 1..=1000u32 {
+            let mut forged = rtp(7);
+            forged[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            forged.extend([0xa5; 10]);
+            assert!(ours.unprotect_rtp(&forged).is_none());
+            let mut report = vec![0x80, 201, 0, 1];
+            report.extend(ssrc.to_be_bytes());
+            report.extend([0x80, 0, 0, 1]);
+            report.extend([0xa5; 10]);
+            assert!(ours.unprotect_rtcp(&report).is_none());
+        }
+        assert_eq!(ours.stats().auth_failures, 2000);
+        assert_eq!(
+            ours.inbound.ssrc_states(),
+            (1, 0),
+            "only the caller's authenticated SSRC has state"
+        );
+        // The caller's stream goes on as before.
+        let second = theirs.protect_rtp(&rtp(2)).unwrap();
+        assert!(ours.unprotect_rtp(&second).is_some());
+    }
+
+    #[test]
     fn srtcp_round_trips_with_an_80_bit_tag_under_the_32_bit_suite() {
         let (mut ours, mut theirs) = pair(SrtpProfile::Aes128CmSha1_32);
         // An empty receiver report from SSRC 0x1234.

@@ -9,16 +9,6 @@ use std::time::Duration;
 
 use support::{free_port, sipp, Agent};
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_flood_is_shed_with_503_while_calls_in_progress_and_options_go_on() {
     let mut agent = Agent::start(&[
@@ -30,7 +20,7 @@ fn a_flood_is_shed_with_503_while_calls_in_progress_and_options_go_on() {
     let target = agent.sip;
     let in_progress = std::thread::spawn(move || sipp("agent_hangup", target, &[]));
     std::thread::sleep(Duration::from_millis(500));
-    let before = rss_kib(agent.pid());
+    let before = support::rss_kib(agent.pid());
 
     // 150 INVITEs a second for 30 s from one source, 7.5x the per-source rate.
     let flood_port = free_port().to_string();
@@ -69,7 +59,7 @@ fn a_flood_is_shed_with_503_while_calls_in_progress_and_options_go_on() {
         .unwrap()
         .assert_ok("the call in progress");
     assert!(agent.is_running(), "passgate survived the flood");
-    let after = rss_kib(agent.pid());
+    let after = support::rss_kib(agent.pid());
     assert!(
         after < before + 64 * 1024,
         "RSS grew from {before} KiB to {after} KiB"

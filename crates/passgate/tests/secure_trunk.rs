@@ -313,41 +313,13 @@ fn required_srtp_refuses_plain_rtp_and_drops_tampered_and_replayed_packets() {
         "{refused}"
     );
 
-    // An RTP/SAVP offer with our key: answered with the passgate's own.
-    let ours = media::SrtpMaster {
-        key: *b"0123456789abcdef",
-        salt: *b"0123456789abcd",
-    };
-    let inline = base64(&[&ours.key[..], &ours.salt[..]].concat());
-    let savp = offer(
-        ip,
-        media_port,
-        &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{inline}\r\n"),
-    )
-    .replace("RTP/AVP", "RTP/SAVP");
-    let (call, answer) = UdpCaller::invite(agent.sip, &savp);
-    assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
-    assert!(
-        answer.contains("m=audio ") && answer.contains(" RTP/SAVP 0"),
-        "{answer}"
-    );
-    let line = answer
-        .lines()
-        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
-        .unwrap_or_else(|| panic!("no a=crypto in {answer}"));
-    let theirs = unbase64(line.trim());
-    assert_eq!(theirs.len(), 30);
-    assert_ne!(&theirs[..16], &ours.key[..], "a key of its own");
-    let mut srtp = media::Srtp::new(media::SrtpConfig {
-        profile: media::SrtpProfile::Aes128CmSha1_80,
-        local: ours,
-        remote: media::SrtpMaster {
-            key: theirs[..16].try_into().unwrap(),
-            salt: theirs[16..].try_into().unwrap(),
-        },
-    })
-    .unwrap();
-    let to = std::net::SocketAddr::new(ip, answer_rtp_port(&answer));
+    let SrtpCall {
+        call,
+        mut srtp,
+        to,
+        inline,
+        answer_key: line,
+    } = srtp_call(&agent, media_port);
     let rtp = |seq: u16| {
         let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0xCA, 0xFE, 0, 1];
         p[2..4].copy_from_slice(&seq.to_be_bytes());
@@ -414,8 +386,157 @@ fn required_srtp_refuses_plain_rtp_and_drops_tampered_and_replayed_packets() {
     );
     let log = agent.log_text();
     assert!(
-        !log.contains(line.trim()) && !log.contains(&inline),
+        !log.contains(&line) && !log.contains(&inline),
         "a key in the log"
+    );
+}
+
+/// A call offered RTP/SAVP with our key, answered with Passgate's own.
+struct SrtpCall {
+    call: UdpCaller,
+    /// Our side's context: protects with our key, opens Passgate's packets.
+    srtp: media::Srtp,
+    /// Passgate's RTP address for the call.
+    to: std::net::SocketAddr,
+    /// Our key and salt as offered (base64), and Passgate's as answered.
+    inline: String,
+    answer_key: String,
+}
+
+fn srtp_call(agent: &Agent, media_port: u16) -> SrtpCall {
+    let ip = "127.0.0.1".parse().unwrap();
+    let ours = media::SrtpMaster {
+        key: *b"0123456789abcdef",
+        salt: *b"0123456789abcd",
+    };
+    let inline = base64(&[&ours.key[..], &ours.salt[..]].concat());
+    let savp = offer(
+        ip,
+        media_port,
+        &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{inline}\r\n"),
+    )
+    .replace("RTP/AVP", "RTP/SAVP");
+    let (call, answer) = UdpCaller::invite(agent.sip, &savp);
+    assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+    assert!(
+        answer.contains("m=audio ") && answer.contains(" RTP/SAVP 0"),
+        "{answer}"
+    );
+    let answer_key = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
+        .unwrap_or_else(|| panic!("no a=crypto in {answer}"))
+        .trim()
+        .to_string();
+    let theirs = unbase64(&answer_key);
+    assert_eq!(theirs.len(), 30);
+    assert_ne!(&theirs[..16], &ours.key[..], "a key of its own");
+    let srtp = media::Srtp::new(media::SrtpConfig {
+        profile: media::SrtpProfile::Aes128CmSha1_80,
+        local: ours,
+        remote: media::SrtpMaster {
+            key: theirs[..16].try_into().unwrap(),
+            salt: theirs[16..].try_into().unwrap(),
+        },
+    })
+    .unwrap();
+    SrtpCall {
+        call,
+        srtp,
+        to: std::net::SocketAddr::new(ip, answer_rtp_port(&answer)),
+        inline,
+        answer_key,
+    }
+}
+
+/// A stranger's forged SRTP and SRTCP are refused and counted, and the
+/// caller is heard as if they had not come. That they leave no SSRC state
+/// behind is counted exactly in media's
+/// `a_strangers_packets_under_new_ssrcs_leave_no_state_behind`: from outside,
+/// the heap moves by megabytes on its own.
+#[test]
+fn a_stranger_spraying_srtp_under_made_up_ssrcs_is_refused_and_the_call_goes_on() {
+    let _one = serial();
+    let agent = Agent::start(&[("PASSGATE_RTP__SRTP", "required")]);
+    let media = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let SrtpCall {
+        call, mut srtp, to, ..
+    } = srtp_call(&agent, media.local_addr().unwrap().port());
+    let rtcp_to = std::net::SocketAddr::new(to.ip(), to.port() + 1);
+    // The call's media is attached once the ACK is in.
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Before the caller's first packet, from the SDP's IP but another port
+    // (a source the call may still learn, so its packets reach SRTP): SRTP
+    // and SRTCP under a new SSRC each, with made-up tags.
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let per_kind = 100_000u32;
+    for ssrc in 1..=per_kind {
+        let mut forged = vec![0x80, 0, 0, 1, 0, 0, 0, 160];
+        forged.extend(ssrc.to_be_bytes());
+        forged.extend([0x55; 170]);
+        let _ = stranger.send_to(&forged, to);
+        let mut report = vec![0x80, 201, 0, 1];
+        report.extend(ssrc.to_be_bytes());
+        report.extend([0x80, 0, 0, 1]);
+        report.extend([0x55; 10]);
+        let _ = stranger.send_to(&report, rtcp_to);
+        if ssrc % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The caller is heard, and hears Passgate, as if nothing happened.
+    let rtp = |seq: u16| {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0xCA, 0xFE, 0, 1];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend(std::iter::repeat_n(0xFFu8, 160));
+        p
+    };
+    for seq in 1..=10u16 {
+        media
+            .send_to(&srtp.protect_rtp(&rtp(seq)).unwrap(), to)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    media
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut opened = 0;
+    for _ in 0..20 {
+        if let Ok((n, _)) = media.recv_from(&mut buf) {
+            if !media::srtp::is_rtcp(&buf[..n]) && srtp.unprotect_rtp(&buf[..n]).is_some() {
+                opened += 1;
+            }
+        }
+    }
+    assert!(
+        opened >= 10,
+        "Passgate's SRTP opened with its key: {opened}"
+    );
+    call.bye();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let heard = || {
+        agent.metric("passgate_rtp_packets_received_total")
+            - agent.metric("passgate_rtp_foreign_source_packets_total")
+    };
+    while heard() < 10.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        heard(),
+        10.0,
+        "the caller's packets after the spray were all heard"
+    );
+    // A call's counts reach the metrics when it ends.
+    let refused = agent.metric("passgate_srtp_dropped_total{why=\"auth_failed\"}") as u64;
+    assert!(
+        refused >= u64::from(per_kind) / 4,
+        "the spray reached the call's SRTP and failed authentication: {refused} of {}",
+        2 * per_kind
     );
 }
 

@@ -27,16 +27,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) as f64 / hz
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_line_feed_stream_is_cut_off_and_costs_little_cpu_while_a_call_completes() {
     let agent = Agent::start(&[]);
@@ -50,7 +40,7 @@ fn a_line_feed_stream_is_cut_off_and_costs_little_cpu_while_a_call_completes() {
     )
     .assert_ok("a call before the stream");
     let cpu_before = cpu_seconds(pid);
-    let rss_before = rss_kib(pid);
+    let rss_before = support::rss_kib(pid);
     let started = Instant::now();
     let target = agent.sip;
     // For 3 s: line feeds as fast as the connection takes them, until
@@ -81,7 +71,7 @@ fn a_line_feed_stream_is_cut_off_and_costs_little_cpu_while_a_call_completes() {
     let (sent, closed) = flood.join().unwrap();
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid) - cpu_before;
-    let rss_after = rss_kib(pid);
+    let rss_after = support::rss_kib(pid);
     eprintln!("line feeds: {sent} bytes sent, closed by passgate: {closed}; passgate used {cpu:.2} s CPU in {wall:.2} s; RSS {rss_before} KiB before, {rss_after} KiB after");
     // RSS is printed, not asserted: on a loaded machine the call beside the
     // stream moves it by more than the stream could. The framer's own tests

@@ -200,6 +200,11 @@ impl Context {
         state.rollover_has_processed = false;
     }
 
+    /// How many SSRCs the context keeps state for (SRTP and SRTCP apart).
+    pub fn ssrc_states(&self) -> (usize, usize) {
+        (self.srtp_ssrc_states.len(), self.srtcp_ssrc_states.len())
+    }
+
     /// index returns SRTCP index value of specified SSRC.
     fn get_index(&self, ssrc: u32) -> Option<usize> {
         self.srtcp_ssrc_states.get(&ssrc).map(|s| s.srtcp_index)

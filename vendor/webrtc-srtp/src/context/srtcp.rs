@@ -13,13 +13,23 @@ impl Context {
         let index = self.cipher.get_rtcp_index(encrypted);
         let ssrc = u32::from_be_bytes([encrypted[4], encrypted[5], encrypted[6], encrypted[7]]);
 
+        // As for SRTP: an SSRC's state is kept only once it authenticates.
+        let known = self.srtcp_ssrc_states.contains_key(&ssrc);
         if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector {
             if !replay_detector.check(index as u64) {
                 return Err(Error::SrtcpSsrcDuplicated(ssrc, index));
             }
         }
 
-        let dst = self.cipher.decrypt_rtcp(encrypted, index, ssrc)?;
+        let dst = match self.cipher.decrypt_rtcp(encrypted, index, ssrc) {
+            Ok(dst) => dst,
+            Err(e) => {
+                if !known {
+                    self.srtcp_ssrc_states.remove(&ssrc);
+                }
+                return Err(e);
+            }
+        };
 
         if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector {
             replay_detector.accept();

@@ -15,6 +15,9 @@ impl Context {
             return Err(Error::ErrTooShortRtp);
         }
 
+        // An SSRC's state is kept only once one of its packets
+        // authenticates: a stranger's packets under new SSRCs leave nothing.
+        let known = self.srtp_ssrc_states.contains_key(&header.ssrc);
         let state = self.get_srtp_ssrc_state(header.ssrc);
         let (roc, diff, _) = state.next_rollover_count(header.sequence_number);
         if let Some(replay_detector) = &mut state.replay_detector {
@@ -26,7 +29,15 @@ impl Context {
             }
         }
 
-        let dst = self.cipher.decrypt_rtp(encrypted, header, roc)?;
+        let dst = match self.cipher.decrypt_rtp(encrypted, header, roc) {
+            Ok(dst) => dst,
+            Err(e) => {
+                if !known {
+                    self.srtp_ssrc_states.remove(&header.ssrc);
+                }
+                return Err(e);
+            }
+        };
         {
             let state = self.get_srtp_ssrc_state(header.ssrc);
             if let Some(replay_detector) = &mut state.replay_detector {
