@@ -42,7 +42,25 @@ pub(crate) struct SrtcpSsrcState {
     replay_detector: Option<Box<dyn ReplayDetector + Send + 'static>>,
 }
 
+impl SrtcpSsrcState {
+    fn new(ssrc: u32, new_detector: &ContextOption) -> Self {
+        SrtcpSsrcState {
+            ssrc,
+            replay_detector: Some(new_detector()),
+            ..Default::default()
+        }
+    }
+}
+
 impl SrtpSsrcState {
+    fn new(ssrc: u32, new_detector: &ContextOption) -> Self {
+        SrtpSsrcState {
+            ssrc,
+            replay_detector: Some(new_detector()),
+            ..Default::default()
+        }
+    }
+
     pub fn next_rollover_count(&self, sequence_number: u16) -> (u32, i32, bool) {
         let local_roc = (self.index >> 16) as u32;
         let local_seq = self.index as u16;
@@ -168,22 +186,14 @@ impl Context {
         let new_detector = &self.new_srtp_replay_detector;
         self.srtp_ssrc_states
             .entry(ssrc)
-            .or_insert_with(|| SrtpSsrcState {
-                ssrc,
-                replay_detector: Some(new_detector()),
-                ..Default::default()
-            })
+            .or_insert_with(|| SrtpSsrcState::new(ssrc, new_detector))
     }
 
     fn get_srtcp_ssrc_state(&mut self, ssrc: u32) -> &mut SrtcpSsrcState {
         let new_detector = &self.new_srtcp_replay_detector;
         self.srtcp_ssrc_states
             .entry(ssrc)
-            .or_insert_with(|| SrtcpSsrcState {
-                ssrc,
-                replay_detector: Some(new_detector()),
-                ..Default::default()
-            })
+            .or_insert_with(|| SrtcpSsrcState::new(ssrc, new_detector))
     }
 
     /// roc returns SRTP rollover counter value of specified SSRC.

@@ -14,25 +14,29 @@ impl Context {
         let ssrc = u32::from_be_bytes([encrypted[4], encrypted[5], encrypted[6], encrypted[7]]);
 
         // As for SRTP: an SSRC's state is kept only once it authenticates.
-        let known = self.srtcp_ssrc_states.contains_key(&ssrc);
-        if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector {
+        let Context {
+            cipher,
+            srtcp_ssrc_states,
+            new_srtcp_replay_detector,
+            ..
+        } = self;
+        let mut unknown = None;
+        let state = match srtcp_ssrc_states.get_mut(&ssrc) {
+            Some(state) => state,
+            None => unknown.insert(SrtcpSsrcState::new(ssrc, new_srtcp_replay_detector)),
+        };
+        if let Some(replay_detector) = &mut state.replay_detector {
             if !replay_detector.check(index as u64) {
                 return Err(Error::SrtcpSsrcDuplicated(ssrc, index));
             }
         }
 
-        let dst = match self.cipher.decrypt_rtcp(encrypted, index, ssrc) {
-            Ok(dst) => dst,
-            Err(e) => {
-                if !known {
-                    self.srtcp_ssrc_states.remove(&ssrc);
-                }
-                return Err(e);
-            }
-        };
-
-        if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector {
+        let dst = cipher.decrypt_rtcp(encrypted, index, ssrc)?;
+        if let Some(replay_detector) = &mut state.replay_detector {
             replay_detector.accept();
+        }
+        if let Some(state) = unknown {
+            srtcp_ssrc_states.insert(ssrc, state);
         }
 
         Ok(dst)

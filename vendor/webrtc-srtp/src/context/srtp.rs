@@ -17,8 +17,18 @@ impl Context {
 
         // An SSRC's state is kept only once one of its packets
         // authenticates: a stranger's packets under new SSRCs leave nothing.
-        let known = self.srtp_ssrc_states.contains_key(&header.ssrc);
-        let state = self.get_srtp_ssrc_state(header.ssrc);
+        // A known SSRC's state is looked up once.
+        let Context {
+            cipher,
+            srtp_ssrc_states,
+            new_srtp_replay_detector,
+            ..
+        } = self;
+        let mut unknown = None;
+        let state = match srtp_ssrc_states.get_mut(&header.ssrc) {
+            Some(state) => state,
+            None => unknown.insert(SrtpSsrcState::new(header.ssrc, new_srtp_replay_detector)),
+        };
         let (roc, diff, _) = state.next_rollover_count(header.sequence_number);
         if let Some(replay_detector) = &mut state.replay_detector {
             if !replay_detector.check(header.sequence_number as u64) {
@@ -29,21 +39,13 @@ impl Context {
             }
         }
 
-        let dst = match self.cipher.decrypt_rtp(encrypted, header, roc) {
-            Ok(dst) => dst,
-            Err(e) => {
-                if !known {
-                    self.srtp_ssrc_states.remove(&header.ssrc);
-                }
-                return Err(e);
-            }
-        };
-        {
-            let state = self.get_srtp_ssrc_state(header.ssrc);
-            if let Some(replay_detector) = &mut state.replay_detector {
-                replay_detector.accept();
-            }
-            state.update_rollover_count(header.sequence_number, diff);
+        let dst = cipher.decrypt_rtp(encrypted, header, roc)?;
+        if let Some(replay_detector) = &mut state.replay_detector {
+            replay_detector.accept();
+        }
+        state.update_rollover_count(header.sequence_number, diff);
+        if let Some(state) = unknown {
+            srtp_ssrc_states.insert(header.ssrc, state);
         }
 
         Ok(dst)
