@@ -347,18 +347,7 @@ fn required_srtp_refuses_plain_rtp_and_drops_tampered_and_replayed_packets() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // What Passgate sends opens with its key and carries PCMU.
-    media
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut buf = [0u8; 2048];
-    let mut opened = 0;
-    for _ in 0..20 {
-        if let Ok((n, _)) = media.recv_from(&mut buf) {
-            if !media::srtp::is_rtcp(&buf[..n]) && srtp.unprotect_rtp(&buf[..n]).is_some() {
-                opened += 1;
-            }
-        }
-    }
+    let opened = srtp_packets_opened(&media, &mut srtp);
     assert!(
         opened >= 10,
         "Passgate's SRTP opened with its key: {opened}"
@@ -449,6 +438,24 @@ fn srtp_call(agent: &Agent, media_port: u16) -> SrtpCall {
     }
 }
 
+/// How many of the next 20 SRTP packets Passgate sends to `media` (RTCP
+/// aside) open with the call's key.
+fn srtp_packets_opened(media: &UdpSocket, srtp: &mut media::Srtp) -> usize {
+    media
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut opened = 0;
+    for _ in 0..20 {
+        if let Ok((n, _)) = media.recv_from(&mut buf) {
+            if !media::srtp::is_rtcp(&buf[..n]) && srtp.unprotect_rtp(&buf[..n]).is_some() {
+                opened += 1;
+            }
+        }
+    }
+    opened
+}
+
 /// A stranger's forged SRTP and SRTCP are refused and counted, and the
 /// caller is heard as if they had not come. That they leave no SSRC state
 /// behind is counted exactly in media's
@@ -501,18 +508,7 @@ fn a_stranger_spraying_srtp_under_made_up_ssrcs_is_refused_and_the_call_goes_on(
             .unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
-    media
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut buf = [0u8; 2048];
-    let mut opened = 0;
-    for _ in 0..20 {
-        if let Ok((n, _)) = media.recv_from(&mut buf) {
-            if !media::srtp::is_rtcp(&buf[..n]) && srtp.unprotect_rtp(&buf[..n]).is_some() {
-                opened += 1;
-            }
-        }
-    }
+    let opened = srtp_packets_opened(&media, &mut srtp);
     assert!(
         opened >= 10,
         "Passgate's SRTP opened with its key: {opened}"

@@ -152,11 +152,7 @@ impl ArmedReads {
             // Runs the work the arrivals left for this thread: the reads.
             match self.ring.submit_and_wait(0) {
                 Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY)
-                    ) => {}
+                Err(e) if super::uring::is_transient(&e) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -16,11 +16,7 @@ pub(super) fn complete(
     while done < n {
         match ring.submit_and_wait(n - done) {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY)
-                ) => {}
+            Err(e) if is_transient(&e) => {}
             Err(e) => return Err(e),
         }
         for completion in ring.completion() {
@@ -29,4 +25,13 @@ pub(super) fn complete(
         }
     }
     Ok(())
+}
+
+/// An `io_uring_enter` that failed only for now (interrupted, or the
+/// kernel short of room for completions): try it again.
+pub(super) fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY)
+    )
 }
