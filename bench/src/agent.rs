@@ -61,6 +61,30 @@ impl Agent {
         config.is_ok_and(|text| text.contains(key))
     }
 
+    /// The value of `[section] key = …` the agent `start` runs with: the
+    /// environment's override (PASSGATE_SECTION__KEY), else the shipped
+    /// configuration's line; `None` when neither sets it.
+    pub fn setting(section: &str, key: &str) -> Option<String> {
+        let env = format!("PASSGATE_{}__{}", section, key).to_uppercase();
+        if let Ok(v) = std::env::var(env) {
+            return Some(v);
+        }
+        let config = std::fs::read_to_string(Agent::root().join("config/passgate.toml")).ok()?;
+        let mut in_section = false;
+        for line in config.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_section = line == format!("[{section}]");
+            } else if in_section {
+                if let Some((k, v)) = line.split_once('=') {
+                    if k.trim() == key {
+                        return Some(v.trim().trim_matches('"').to_string());
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// Starts `binary` from the checkout `root` it was built from, with that
     /// checkout's configuration: an earlier build may not know later keys.
     pub fn start_at(root: &Path, binary: &Path, env: &[(&str, String)]) -> anyhow::Result<Agent> {

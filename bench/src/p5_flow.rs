@@ -55,6 +55,7 @@ struct StepResult {
     others_cores: f64,
     steal_cores: f64,
     wall: Duration,
+    account: AgentAccount,
 }
 
 /// What an INVITE refused by admission fails with.
@@ -447,7 +448,7 @@ async fn run_step(
     let wall = started.elapsed();
     let agent = &setup.agent;
     let agent_after = proc_stats::sample(agent.pid())?;
-    report_decision_stages(agent, n);
+    let account = report_decision_stages(agent, n);
     setup.keep_log(&n.to_string())?;
     let own_after = proc_stats::sample(std::process::id())?;
     let machine_after = proc_stats::machine()?;
@@ -466,17 +467,45 @@ async fn run_step(
         steal_cores,
         wall,
         results,
+        account,
     })
 }
 
+/// What the agent's /metrics said of a step: what a recognizer turn cost
+/// and why admission turned calls away.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct AgentAccount {
+    /// Recognizer time per turn, ms; `None` without a turn.
+    pub turn_ms: Option<f64>,
+    pub refused_by_load: u64,
+    pub refused_by_lag: u64,
+}
+
 /// The agent's own account of its decisions (its /metrics): where the time
-/// went on average, and how many calls admission turned away.
-fn report_decision_stages(agent: &Agent, n: usize) {
+/// went on average, and how many calls admission turned away (printed), and
+/// what the report says of it.
+fn report_decision_stages(agent: &Agent, n: usize) -> AgentAccount {
+    let refused = |why: &str| {
+        agent
+            .metric(&format!("passgate_calls_refused_total{{why=\"{why}\"}}"))
+            .unwrap_or(0.0)
+    };
+    let turns = agent
+        .metric("passgate_recognizer_seconds_count")
+        .unwrap_or(0.0);
+    let turn_secs = agent
+        .metric("passgate_recognizer_seconds_sum")
+        .unwrap_or(0.0);
+    let account = AgentAccount {
+        turn_ms: (turns >= 1.0).then(|| turn_secs / turns * 1000.0),
+        refused_by_load: refused("recognizer_load") as u64,
+        refused_by_lag: refused("recognizer_lag") as u64,
+    };
     let count = agent
         .metric("passgate_decision_seconds_count")
         .unwrap_or(0.0);
     if count < 1.0 {
-        return;
+        return account;
     }
     let mut parts = Vec::new();
     for stage in [
@@ -495,26 +524,62 @@ fn report_decision_stages(agent: &Agent, n: usize) {
         parts.push(format!("{stage} {:.0}", sum / count * 1000.0));
     }
     let total = agent.metric("passgate_decision_seconds_sum").unwrap_or(0.0);
-    let turns = agent
-        .metric("passgate_recognizer_seconds_count")
-        .unwrap_or(0.0);
-    let turn_secs = agent
-        .metric("passgate_recognizer_seconds_sum")
-        .unwrap_or(0.0);
-    let refused = |why: &str| {
-        agent
-            .metric(&format!("passgate_calls_refused_total{{why=\"{why}\"}}"))
-            .unwrap_or(0.0)
-    };
     eprintln!(
         "P5: {n}: agent-side decision mean {:.0} ms over {count} ({} ms); recognizer {:.0} ms a turn over {turns} turns; shed {} (recognizer load {}, lag {})",
         total / count * 1000.0,
         parts.join(", "),
         turn_secs / turns.max(1.0) * 1000.0,
         agent.metric("passgate_calls_shed_total").unwrap_or(0.0),
-        refused("recognizer_load"),
-        refused("recognizer_lag"),
+        account.refused_by_load,
+        account.refused_by_lag,
     );
+    account
+}
+
+/// Why a step at `n` fell short of the goal, in the agent's own terms: the
+/// calls admission turned away and why, what a recognizer turn cost against
+/// the floor admission predicts with, the wrong decisions and the p95.
+pub(super) fn what_bounds(
+    n: usize,
+    refused: usize,
+    wrong: usize,
+    p95: Option<Duration>,
+    agent_cores: f64,
+    account: &AgentAccount,
+) -> String {
+    let mut why = Vec::new();
+    if refused > 0 {
+        let floor = Agent::setting("asr", "admit_min_turn_cost_ms")
+            .map_or("not set".to_string(), |v| format!("{v} ms"));
+        why.push(format!(
+            "admission answered {refused} attempts 503 (over the whole step the agent counted {} \
+             refusals by predicted recognizer load and {} by recognizer lag) with the agent at \
+             {agent_cores:.2} of the machine's cores and the recognizer at {} a turn; the load \
+             prediction takes a turn to cost at least `asr.admit_min_turn_cost_ms` ({floor})",
+            account.refused_by_load,
+            account.refused_by_lag,
+            account
+                .turn_ms
+                .map_or("–".to_string(), |t| format!("{t:.0} ms")),
+        ));
+    }
+    if wrong > 0 {
+        why.push(format!("{wrong} calls let in were decided wrong or failed"));
+    }
+    if let Some(p) = p95.filter(|p| *p > DECISION_P95_GOAL) {
+        why.push(format!(
+            "decision p95 {} ms, over {} ms",
+            p.as_millis(),
+            DECISION_P95_GOAL.as_millis()
+        ));
+    }
+    if why.is_empty() {
+        return String::new();
+    }
+    format!(
+        "What held N = {n} back: {}. `bench/p5-perf.sh {n}` profiles the agent at that step.\n",
+        why.join("; ")
+    )
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -615,6 +680,22 @@ fn section(steps: &[StepResult], held: &[held::HeldResult]) -> Section {
             DECISION_P95_GOAL.as_millis()
         ),
     });
+    let past_best = steps
+        .iter()
+        .filter(|s| !s.meets_goal() && best.is_none_or(|b| s.n > b))
+        .min_by_key(|s| s.n);
+    if let Some(s) = past_best {
+        let wrong = s.n - s.right() - s.refused();
+        markdown.push('\n');
+        markdown.push_str(&what_bounds(
+            s.n,
+            s.refused(),
+            wrong,
+            percentile(&s.decisions(), 0.95),
+            s.agent_cores,
+            &s.account,
+        ));
+    }
     if !held.is_empty() {
         markdown.push('\n');
         markdown.push_str(&held::markdown(held));
@@ -650,5 +731,35 @@ fn section(steps: &[StepResult], held: &[held::HeldResult]) -> Section {
                 ("goal (p95)".into(), goal),
             ],
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_that_met_the_goal_has_nothing_holding_it_back() {
+        let account = AgentAccount::default();
+        let p95 = Some(Duration::from_millis(320));
+        assert_eq!(what_bounds(180, 0, 0, p95, 0.3, &account), "");
+    }
+
+    #[test]
+    fn a_step_past_the_goal_names_each_reason_with_the_agents_counts() {
+        let account = AgentAccount {
+            turn_ms: Some(44.0),
+            refused_by_load: 25,
+            refused_by_lag: 0,
+        };
+        let text = what_bounds(250, 25, 2, Some(Duration::from_millis(640)), 0.38, &account);
+        assert!(text.starts_with("What held N = 250 back: admission answered 25 attempts 503"));
+        assert!(text.contains("25 refusals by predicted recognizer load and 0 by recognizer lag"));
+        assert!(text.contains("0.38 of the machine's cores"));
+        assert!(text.contains("the recognizer at 44 ms a turn"));
+        assert!(text.contains("`asr.admit_min_turn_cost_ms`"));
+        assert!(text.contains("; 2 calls let in were decided wrong or failed"));
+        assert!(text.contains("; decision p95 640 ms, over 500 ms"));
+        assert!(text.contains("`bench/p5-perf.sh 250`"));
     }
 }

@@ -37,6 +37,7 @@ pub(super) struct HeldResult {
     pub agent_rss_mib: f64,
     pub generator_cores: f64,
     pub others_cores: f64,
+    pub account: super::AgentAccount,
 }
 
 impl HeldResult {
@@ -138,7 +139,7 @@ pub(super) async fn run_step(
             }
         }
     }
-    super::report_decision_stages(&setup.agent, n);
+    let account = super::report_decision_stages(&setup.agent, n);
     setup.keep_log(&format!("held-{n}"))?;
     setup.mux.abort();
     let agent_cores = proc_stats::cores_used(&agent_before, &agent_after);
@@ -153,6 +154,7 @@ pub(super) async fn run_step(
         agent_rss_mib: peak.finish() as f64 / 1024.0 / 1024.0,
         generator_cores,
         others_cores: (busy_cores - agent_cores - generator_cores).max(0.0),
+        account,
     })
 }
 
@@ -213,7 +215,22 @@ pub(super) fn markdown(steps: &[HeldResult]) -> String {
             &rows
         )
     );
-    match steps.iter().filter(|s| s.meets_goal()).max_by_key(|s| s.n) {
+    let best = steps.iter().filter(|s| s.meets_goal()).max_by_key(|s| s.n);
+    let past_best = steps
+        .iter()
+        .filter(|s| !s.meets_goal() && best.is_none_or(|b| s.n > b.n))
+        .min_by_key(|s| s.n);
+    let bound = past_best.map(|s| {
+        super::what_bounds(
+            s.n,
+            s.refused(),
+            s.admitted() - s.right(),
+            percentile(&s.decisions(), 0.95),
+            s.agent_cores,
+            &s.account,
+        )
+    });
+    match best {
         Some(s) => text.push_str(&format!(
             "\nHighest held N with every decision right and decision p95 ≤ {} ms: **{}** \
              ({:.0} calls in progress on average, {:.0} calls an hour).\n",
@@ -226,6 +243,10 @@ pub(super) fn markdown(steps: &[HeldResult]) -> String {
             "\nNo held step had every decision right with decision p95 ≤ {} ms.\n",
             DECISION_P95_GOAL.as_millis()
         )),
+    }
+    if let Some(bound) = bound.filter(|b| !b.is_empty()) {
+        text.push('\n');
+        text.push_str(&bound);
     }
     text
 }
