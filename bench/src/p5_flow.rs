@@ -479,6 +479,8 @@ pub(super) struct AgentAccount {
     pub turn_ms: Option<f64>,
     pub refused_by_load: u64,
     pub refused_by_lag: u64,
+    /// What the agent's admission takes a turn to cost at least, ms.
+    pub floor_ms: Option<f64>,
 }
 
 /// The agent's own account of its decisions (its /metrics): where the time
@@ -500,6 +502,10 @@ fn report_decision_stages(agent: &Agent, n: usize) -> AgentAccount {
         turn_ms: (turns >= 1.0).then(|| turn_secs / turns * 1000.0),
         refused_by_load: refused("recognizer_load") as u64,
         refused_by_lag: refused("recognizer_lag") as u64,
+        floor_ms: agent
+            .metric("passgate_admission_turn_cost_floor_seconds")
+            .filter(|s| *s > 0.0)
+            .map(|s| s * 1000.0),
     };
     let count = agent
         .metric("passgate_decision_seconds_count")
@@ -549,13 +555,23 @@ pub(super) fn what_bounds(
 ) -> String {
     let mut why = Vec::new();
     if refused > 0 {
-        let floor = Agent::setting("asr", "admit_min_turn_cost_ms")
-            .map_or("not set".to_string(), |v| format!("{v} ms"));
+        let floor = account
+            .floor_ms
+            .map_or("–".to_string(), |f| format!("{f:.0} ms"));
+        let set = match Agent::setting("asr", "admit_min_turn_cost_ms") {
+            Some(v) if v.parse::<f64>().is_ok_and(|v| v > 0.0) => {
+                "`asr.admit_min_turn_cost_ms`".to_string()
+            }
+            _ => format!(
+                "a turn measured at start times `asr.admit_crowding_factor` ({})",
+                Agent::setting("asr", "admit_crowding_factor").unwrap_or("its default".into())
+            ),
+        };
         why.push(format!(
             "admission answered {refused} attempts 503 (over the whole step the agent counted {} \
              refusals by predicted recognizer load and {} by recognizer lag) with the agent at \
              {agent_cores:.2} of the machine's cores and the recognizer at {} a turn; the load \
-             prediction takes a turn to cost at least `asr.admit_min_turn_cost_ms` ({floor})",
+             prediction takes a turn to cost at least {floor} ({set})",
             account.refused_by_load,
             account.refused_by_lag,
             account
@@ -680,6 +696,19 @@ fn section(steps: &[StepResult], held: &[held::HeldResult]) -> Section {
             DECISION_P95_GOAL.as_millis()
         ),
     });
+    let floors: Vec<String> = steps
+        .iter()
+        .filter_map(|s| s.account.floor_ms)
+        .map(|f| format!("{f:.0}"))
+        .collect();
+    if !floors.is_empty() {
+        markdown.push_str(&format!(
+            "\nWhat admission took a recognizer turn to cost at least, step by step (ms; a \
+             passphrase turn measured as the agent started, times `asr.admit_crowding_factor`, \
+             unless `asr.admit_min_turn_cost_ms` fixes it): {}.\n",
+            floors.join(", ")
+        ));
+    }
     let past_best = steps
         .iter()
         .filter(|s| !s.meets_goal() && best.is_none_or(|b| s.n > b))
@@ -751,13 +780,14 @@ mod tests {
             turn_ms: Some(44.0),
             refused_by_load: 25,
             refused_by_lag: 0,
+            floor_ms: Some(77.0),
         };
         let text = what_bounds(250, 25, 2, Some(Duration::from_millis(640)), 0.38, &account);
         assert!(text.starts_with("What held N = 250 back: admission answered 25 attempts 503"));
         assert!(text.contains("25 refusals by predicted recognizer load and 0 by recognizer lag"));
         assert!(text.contains("0.38 of the machine's cores"));
         assert!(text.contains("the recognizer at 44 ms a turn"));
-        assert!(text.contains("`asr.admit_min_turn_cost_ms`"));
+        assert!(text.contains("takes a turn to cost at least 77 ms ("));
         assert!(text.contains("; 2 calls let in were decided wrong or failed"));
         assert!(text.contains("; decision p95 640 ms, over 500 ms"));
         assert!(text.contains("`bench/p5-perf.sh 250`"));

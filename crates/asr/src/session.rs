@@ -55,6 +55,10 @@ pub struct ListenOptions {
     /// (the decoder's feature normalisation then starts on the whole
     /// wait, which changes marginal results either way).
     pub pre_roll: Option<Duration>,
+    /// The audio is a recording pushed all at once, not a caller's arriving
+    /// as spoken: how long it waits for a worker is not the pool's lag,
+    /// which tells how late callers' decisions are.
+    pub recording: bool,
 }
 
 impl Default for ListenOptions {
@@ -68,6 +72,7 @@ impl Default for ListenOptions {
             end_needs_words: true,
             nuclei: NucleiConfig::default(),
             pre_roll: None,
+            recording: false,
         }
     }
 }
@@ -233,7 +238,11 @@ impl Session {
             events: tx,
             max_backlog_samples,
             active: pool.active,
-            lag: pool.lag,
+            lag: if options.recording {
+                Arc::new(Lag::new(Instant::now()))
+            } else {
+                pool.lag
+            },
             load: pool.load,
             released: AtomicBool::new(false),
             near_end: AtomicBool::new(false),

@@ -427,6 +427,25 @@ fn audio_waiting_for_a_busy_pool_shows_as_lag_which_falls_once_it_catches_up() {
     );
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(rec.lag(), Duration::ZERO, "no waiting audio, no lag");
+    // The same audio as recordings pushed at once: their waits are theirs,
+    // not callers' late decisions.
+    let recording = ListenOptions {
+        recording: true,
+        ..vocabulary_mode()
+    };
+    let mut sessions: Vec<_> = (0..8).map(|_| rec.start(&recording).unwrap()).collect();
+    for frame in audio.chunks(320) {
+        for s in &sessions {
+            let _ = rec.push(s, frame);
+        }
+    }
+    for s in &sessions {
+        rec.finish(s);
+    }
+    for s in &mut sessions {
+        s.wait_final().unwrap();
+        assert_eq!(rec.lag(), Duration::ZERO, "a recording's wait counted");
+    }
 }
 
 #[test]

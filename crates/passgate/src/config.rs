@@ -488,6 +488,13 @@ impl Config {
                 self.asr.admit_max_load
             )));
         }
+        let factor = self.asr.admit_crowding_factor;
+        if !(1.0..=10.0).contains(&factor) {
+            return Err(bad(
+                "asr.admit_crowding_factor",
+                format!("{factor} is not between 1 and 10"),
+            ));
+        }
         if self.asr.admit_queue_ms > 10_000 {
             return Err(bad(
                 "asr.admit_queue_ms",

@@ -32,6 +32,7 @@ mod services;
 mod telemetry;
 mod transfer;
 mod tts;
+mod turn_cost;
 mod webrtc_call;
 
 #[global_allocator]

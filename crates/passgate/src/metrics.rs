@@ -40,6 +40,8 @@ pub struct Metrics {
     /// The share of the recognizer workers the calls admitted lately are
     /// predicted to need, in millionths.
     recognizer_load_ppm: AtomicI64,
+    /// What admission takes a recognizer turn to cost at least, in µs.
+    turn_cost_floor_us: AtomicI64,
     counters: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<Histogram>,
     decision: Mutex<Histogram>,
@@ -145,6 +147,13 @@ impl Metrics {
             "passgate_calls_queue_wait_ms_total",
             waited.as_millis() as u64,
         );
+    }
+
+    /// What admission takes a recognizer turn to cost at least
+    /// (`crate::turn_cost`).
+    pub fn admission_turn_cost_floor(&self, floor: Duration) {
+        self.turn_cost_floor_us
+            .store(floor.as_micros() as i64, Ordering::Relaxed);
     }
 
     /// The recognizer load predicted for the calls admitted lately.
@@ -356,6 +365,12 @@ impl Metrics {
             out,
             "passgate_recognizer_predicted_load {}",
             self.recognizer_load_ppm.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        out.push_str("# TYPE passgate_admission_turn_cost_floor_seconds gauge\n");
+        let _ = writeln!(
+            out,
+            "passgate_admission_turn_cost_floor_seconds {}",
+            self.turn_cost_floor_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         out.push_str("# TYPE passgate_audit_spool_age_seconds gauge\n");
         let _ = writeln!(

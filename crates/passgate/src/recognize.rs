@@ -144,16 +144,18 @@ impl Listener {
             Some(filler) => recognizer.with_filler(filler),
             None => recognizer,
         };
-        // The passphrase step's turn: [asr.listen], its window, and the words
-        // expected when the phrase is known.
-        let step = &request.config.flow.passphrase;
-        let mut options = request.config.asr.listen.options();
-        options.vocabulary = listened.clone();
-        options.expected_words = request
-            .passphrase
-            .map(|p| NormalisedPhrase::new(p).word_count());
-        options.endpointer.no_speech_timeout = step.listen_timeout;
-        options.endpointer.max_duration = step.listen_timeout + step.max_answer;
+        // The passphrase step's turn, with the words expected when the
+        // phrase is known.
+        let options = asr::ListenOptions {
+            recording: true,
+            ..crate::turn_cost::passphrase_turn(
+                request.config,
+                listened.clone(),
+                request
+                    .passphrase
+                    .map(|p| NormalisedPhrase::new(p).word_count()),
+            )
+        };
         Ok(Listener {
             recognizer,
             options,

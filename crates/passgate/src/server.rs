@@ -133,7 +133,15 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
     let health = Arc::new(Health::default());
     let learnt_file = Some(config.asr.admit_learnt_file.clone())
         .filter(|path| !path.as_os_str().is_empty() && recognizer.is_some());
+    let tts = Tts::new(
+        &config.prompts.voice,
+        &config.prompts.cache_dir,
+        config.prompts.dir.as_deref(),
+        PROMPT_RATE,
+    );
     if let Some(recognizer) = &recognizer {
+        let turn_cost = crate::turn_cost::find_floor(&config, recognizer, &tts).await;
+        metrics.admission_turn_cost_floor(turn_cost.floor);
         let window = Duration::from_secs(config.asr.admit_window_secs);
         let learnt = match &learnt_file {
             Some(path) => match crate::recognizer_admission::LearntFile::load(path, window) {
@@ -154,7 +162,7 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
                 max_lag: Duration::from_millis(config.asr.admit_max_lag_ms),
                 max_load: config.asr.admit_max_load,
                 window,
-                min_turn_cost: Duration::from_millis(config.asr.admit_min_turn_cost_ms),
+                min_turn_cost: turn_cost.floor,
             },
             learnt,
         );
@@ -243,12 +251,7 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
             },
         },
         speech: Speech {
-            tts: Tts::new(
-                &config.prompts.voice,
-                &config.prompts.cache_dir,
-                config.prompts.dir.as_deref(),
-                PROMPT_RATE,
-            ),
+            tts,
             recognizer,
             listen: config.asr.listen.options(),
         },

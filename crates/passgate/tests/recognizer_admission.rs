@@ -384,3 +384,64 @@ fn a_call_ringing_for_admission_is_refused_once_the_node_starts_to_drain() {
         "{log}"
     );
 }
+
+/// The number after `key=` in the first log line that has it.
+fn logged_number(log: &str, key: &str) -> Option<f64> {
+    let at = log.find(key)? + key.len();
+    let digits: String = log[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+fn a_node_measures_what_a_turn_costs_it_as_it_starts_and_admits_by_that_times_the_crowding_factor()
+{
+    // A node that has learnt nothing takes its callers' turns to come alike
+    // over the 20 s window: at 0.1 of 2 workers, 4 s of recognizer time in
+    // the window, so 4 s over the floor calls at once.
+    let env = |floor_ms: &'static str| {
+        [
+            ("PASSGATE_ASR__WORKERS", "2"),
+            ("PASSGATE_ASR__ADMIT_MAX_LOAD", "0.1"),
+            ("PASSGATE_ASR__ADMIT_WINDOW_SECS", "20"),
+            ("PASSGATE_ASR__ADMIT_QUEUE_MS", "0"),
+            ("PASSGATE_ASR__ADMIT_CROWDING_FACTOR", "6"),
+            ("PASSGATE_ASR__ADMIT_MIN_TURN_COST_MS", floor_ms),
+        ]
+    };
+    let measured = Agent::start(&env("0"));
+    let log = measured.log_text();
+    let turn_ms = logged_number(&log, "turn_ms=").unwrap_or_else(|| panic!("{log}"));
+    let floor = measured.metric("passgate_admission_turn_cost_floor_seconds");
+    assert!(
+        (5.0..2000.0).contains(&turn_ms) && (floor * 1000.0 - 6.0 * turn_ms).abs() < 1.0,
+        "turn {turn_ms} ms, floor {floor} s\n{log}"
+    );
+    let expected = (4.0 / floor).floor() as usize;
+    let count = (expected + 8).min(60);
+    let (_callers, answers) = burst(&measured, count);
+    let admitted = answers
+        .iter()
+        .filter(|a| a.starts_with("SIP/2.0 200"))
+        .count();
+    assert!(
+        admitted.abs_diff(expected.min(count)) <= 1,
+        "{admitted} of {count} let in, {expected} expected at a floor of {floor} s"
+    );
+    // A floor in the configuration is taken as it is, and nothing is
+    // measured: 4 s over 250 ms is 16 calls.
+    let fixed = Agent::start(&env("250"));
+    assert_eq!(
+        fixed.metric("passgate_admission_turn_cost_floor_seconds"),
+        0.25
+    );
+    assert!(!fixed.log_text().contains("recognizer turn cost measured"));
+    let (_callers, answers) = burst(&fixed, 24);
+    let admitted = answers
+        .iter()
+        .filter(|a| a.starts_with("SIP/2.0 200"))
+        .count();
+    assert!((15..=17).contains(&admitted), "{admitted} of 24 let in");
+}

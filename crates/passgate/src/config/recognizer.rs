@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{DecoysConfig, FillerConfig};
 
+/// How much dearer a passphrase turn is when 250 callers crowd a 2-core
+/// node (the workers sharing the cores with each other, the Argon2 checks,
+/// media and SIP) than when the node is idle: what the turn-cost floor
+/// measured at start is multiplied by (bench/results/p5.md).
+pub const CROWDING_FACTOR: f64 = 1.75;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AsrConfig {
@@ -40,8 +46,13 @@ pub struct AsrConfig {
     /// its turn.
     pub admit_window_secs: u64,
     /// What a turn is taken to cost the recognizer at least (ms), whatever
-    /// it measured: the cost when turns crowd on this hardware.
+    /// it measured: the cost when turns crowd on this hardware. 0 measures
+    /// it at start: a passphrase turn's cost with nothing else running,
+    /// times `admit_crowding_factor`.
     pub admit_min_turn_cost_ms: u64,
+    /// How much dearer a turn is when turns crowd than when the node is
+    /// idle, for the floor measured at start (at least 1).
+    pub admit_crowding_factor: f64,
     /// A call the load rule would refuse rings (180) while admission looks
     /// again every 100 ms, for at most this long (ms), before it is
     /// refused 503; 0 refuses at once. Turns predicted to crowd one second
@@ -98,7 +109,8 @@ impl Default for AsrConfig {
             admit_max_lag_ms: 300,
             admit_max_load: 0.6,
             admit_window_secs: 20,
-            admit_min_turn_cost_ms: 90,
+            admit_min_turn_cost_ms: 0,
+            admit_crowding_factor: CROWDING_FACTOR,
             admit_queue_ms: 2000,
             admit_learnt_file: PathBuf::from("data/admission.json"),
             listen: ListenConfig::default(),

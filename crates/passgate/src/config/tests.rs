@@ -166,6 +166,14 @@ fn a_bad_value_names_its_key() {
         ("[asr]\nworker_nice = 20\n", "asr.worker_nice"),
         ("[asr]\nworker_nice = -1\n", "asr.worker_nice"),
         ("[asr]\nadmit_queue_ms = 10001\n", "asr.admit_queue_ms"),
+        (
+            "[asr]\nadmit_crowding_factor = 0.5\n",
+            "asr.admit_crowding_factor",
+        ),
+        (
+            "[asr]\nadmit_crowding_factor = nan\n",
+            "asr.admit_crowding_factor",
+        ),
     ] {
         let err = load_text(key).unwrap_err().to_string();
         assert!(err.contains(name), "{err}");
