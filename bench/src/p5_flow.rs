@@ -342,7 +342,7 @@ impl Setup {
         let (sms_url, inbox) = sms::start()?;
         let log_dir = std::env::var_os("BENCH_P5_LOG").map(std::path::PathBuf::from);
         let level = if log_dir.is_some() {
-            "warn,passgate::call=debug,passgate::server=debug,auth::store=debug"
+            "warn,passgate::call=debug,passgate::server=debug,passgate::turn_cost=info,auth::store=debug"
         } else {
             "warn"
         };
