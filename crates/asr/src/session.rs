@@ -56,8 +56,9 @@ pub struct ListenOptions {
     /// wait, which changes marginal results either way).
     pub pre_roll: Option<Duration>,
     /// The audio is a recording pushed all at once, not a caller's arriving
-    /// as spoken: how long it waits for a worker is not the pool's lag,
-    /// which tells how late callers' decisions are.
+    /// as spoken: how long it waits for a worker is not the pool's lag, and
+    /// what its turn costs is not the pool's turn cost. Both tell admission
+    /// about callers.
     pub recording: bool,
 }
 
@@ -243,7 +244,11 @@ impl Session {
             } else {
                 pool.lag
             },
-            load: pool.load,
+            load: if options.recording {
+                Arc::new(Load::new(Instant::now()))
+            } else {
+                pool.load
+            },
             released: AtomicBool::new(false),
             near_end: AtomicBool::new(false),
         });

@@ -428,7 +428,9 @@ fn audio_waiting_for_a_busy_pool_shows_as_lag_which_falls_once_it_catches_up() {
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(rec.lag(), Duration::ZERO, "no waiting audio, no lag");
     // The same audio as recordings pushed at once: their waits are theirs,
-    // not callers' late decisions.
+    // not callers' late decisions, and so are their turns' costs.
+    let callers_turns = rec.load().turn_cost;
+    assert!(callers_turns.is_some());
     let recording = ListenOptions {
         recording: true,
         ..vocabulary_mode()
@@ -446,6 +448,7 @@ fn audio_waiting_for_a_busy_pool_shows_as_lag_which_falls_once_it_catches_up() {
         s.wait_final().unwrap();
         assert_eq!(rec.lag(), Duration::ZERO, "a recording's wait counted");
     }
+    assert_eq!(rec.load().turn_cost, callers_turns);
 }
 
 #[test]
