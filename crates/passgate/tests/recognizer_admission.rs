@@ -447,3 +447,27 @@ fn a_node_measures_what_a_turn_costs_it_as_it_starts_and_admits_by_that_times_th
         .count();
     assert!((15..=17).contains(&admitted), "{admitted} of 24 let in");
 }
+
+#[test]
+fn a_recording_in_the_prompts_directory_is_the_phrase_measured_and_a_failed_measure_falls_back() {
+    // A turn-cost-phrase.wav in prompts.dir is what the node says to
+    // itself: one that is no WAV fails the measure, which the log names,
+    // and admission takes a turn to cost the fallback 90 ms.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("turn-cost-phrase.wav"), "not a wav").unwrap();
+    let broken = Agent::start(&[
+        ("PASSGATE_ASR__ADMIT_MIN_TURN_COST_MS", "0"),
+        ("PASSGATE_PROMPTS__DIR", dir.path().to_str().unwrap()),
+    ]);
+    let log = broken.log_text();
+    assert!(
+        log.contains("could not measure a passphrase turn")
+            && log.contains("turn-cost-phrase.wav")
+            && !log.contains("recognizer turn cost measured"),
+        "{log}"
+    );
+    assert_eq!(
+        broken.metric("passgate_admission_turn_cost_floor_seconds"),
+        0.09
+    );
+}
