@@ -252,7 +252,21 @@ async fn configured_gateway_dispatches_to_the_named_one() {
 }
 
 /// Captures everything logged while it is the thread's default.
+///
+/// tracing caches each callsite's interest once for the whole process,
+/// asked of the registering thread's subscriber: a test running alongside
+/// with no subscriber would cache "never" for a line this one captures.
+/// A global subscriber interested in everything (writing nowhere) keeps
+/// every callsite's interest open for the thread-local one.
 fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    static SINK: std::sync::Once = std::sync::Once::new();
+    SINK.call_once(|| {
+        let sink = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(std::io::sink)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(sink);
+    });
     let buffer = Arc::new(Mutex::new(Vec::new()));
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
