@@ -124,8 +124,8 @@ pub struct TurnCostFloor {
 
 /// Admission's floor: `asr.admit_min_turn_cost_ms` when set; else a turn
 /// measured on this node times `asr.admit_crowding_factor`, or, when no
-/// turn could be measured, `fallback`.
-pub fn floor(config: &Config, measured: Option<Duration>, fallback: Duration) -> TurnCostFloor {
+/// turn could be measured, [`UNMEASURED`].
+pub fn floor(config: &Config, measured: Option<Duration>) -> TurnCostFloor {
     if config.asr.admit_min_turn_cost_ms > 0 {
         return TurnCostFloor {
             floor: Duration::from_millis(config.asr.admit_min_turn_cost_ms),
@@ -138,7 +138,7 @@ pub fn floor(config: &Config, measured: Option<Duration>, fallback: Duration) ->
             measured: Some(cost),
         },
         None => TurnCostFloor {
-            floor: fallback,
+            floor: UNMEASURED,
             measured: None,
         },
     }
@@ -152,7 +152,7 @@ pub async fn find_floor(
     tts: &crate::tts::Tts,
 ) -> TurnCostFloor {
     if config.asr.admit_min_turn_cost_ms > 0 || config.asr.admit_max_load <= 0.0 {
-        return floor(config, None, UNMEASURED);
+        return floor(config, None);
     }
     let started = Instant::now();
     let measured = match measured_turn(config, recognizer, tts).await {
@@ -166,7 +166,7 @@ pub async fn find_floor(
             None
         }
     };
-    let found = floor(config, measured, UNMEASURED);
+    let found = floor(config, measured);
     if let Some(cost) = found.measured {
         tracing::info!(
             turn_ms = tenths_of_ms(cost),
@@ -224,12 +224,12 @@ mod tests {
         let mut config = Config::default();
         config.asr.admit_crowding_factor = 1.5;
         let ms = Duration::from_millis;
-        let measured = floor(&config, Some(ms(40)), ms(90));
+        let measured = floor(&config, Some(ms(40)));
         assert_eq!(measured.floor, ms(60));
         assert_eq!(measured.measured, Some(ms(40)));
-        assert_eq!(floor(&config, None, ms(90)).floor, ms(90));
+        assert_eq!(floor(&config, None).floor, ms(90));
         config.asr.admit_min_turn_cost_ms = 70;
-        let fixed = floor(&config, Some(ms(40)), ms(90));
+        let fixed = floor(&config, Some(ms(40)));
         assert_eq!(fixed.floor, ms(70));
         assert_eq!(fixed.measured, None);
     }
