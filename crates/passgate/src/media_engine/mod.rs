@@ -131,7 +131,8 @@ enum Command {
     Change(u64, CallMediaCommand),
     Detach(u64),
     Stop,
-    /// Makes the session panic, to show one call's bug stays its own.
+    /// Makes the session panic (unwind, without the panic hook), to show
+    /// one call's bug stays its own.
     #[cfg(test)]
     Panic(u64),
 }

@@ -218,7 +218,12 @@ impl Reactor {
                 if let Some(entry) = self.entries.get_mut(&token) {
                     if entry
                         .drive(&self.counters, &mut self.sends, |_: &mut CallMediaState| {
-                            panic!("injected by a test")
+                            // Unwinds as a panic does (the session's lock
+                            // is poisoned, `drive` catches it) but without
+                            // the panic hook, which under RUST_BACKTRACE
+                            // symbolizes the whole test binary on the media
+                            // thread before the failure can be reported.
+                            std::panic::resume_unwind(Box::new("injected by a test"))
                         })
                         .is_err()
                     {
