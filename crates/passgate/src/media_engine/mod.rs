@@ -18,6 +18,7 @@
 //! sans-IO: the threads only move bytes and pass the time in.
 
 mod armed_reads;
+mod panic_hook;
 mod poller;
 mod reactor;
 mod send_queue;
@@ -131,8 +132,7 @@ enum Command {
     Change(u64, CallMediaCommand),
     Detach(u64),
     Stop,
-    /// Makes the session panic (unwind, without the panic hook), to show
-    /// one call's bug stays its own.
+    /// Makes the session panic, to show one call's bug stays its own.
     #[cfg(test)]
     Panic(u64),
 }
@@ -192,6 +192,7 @@ impl MediaEngine {
         io_uring: bool,
         counters: Arc<MediaCounters>,
     ) -> io::Result<MediaEngine> {
+        panic_hook::install();
         let mut inboxes = Vec::new();
         for i in 0..threads.max(1) {
             let inbox = Arc::new(Inbox {
@@ -204,7 +205,7 @@ impl MediaEngine {
             let (started, start) = std::sync::mpsc::channel();
             let (thread_inbox, thread_counters) = (inbox.clone(), counters.clone());
             std::thread::Builder::new()
-                .name(format!("passgate-media-{i}"))
+                .name(panic_hook::thread_name(i))
                 .spawn(move || {
                     let mut reactor = match reactor::Reactor::new(thread_inbox, thread_counters, io_uring) {
                         Ok(reactor) => reactor,

@@ -218,12 +218,7 @@ impl Reactor {
                 if let Some(entry) = self.entries.get_mut(&token) {
                     if entry
                         .drive(&self.counters, &mut self.sends, |_: &mut CallMediaState| {
-                            // Unwinds as a panic does (the session's lock
-                            // is poisoned, `drive` catches it) but without
-                            // the panic hook, which under RUST_BACKTRACE
-                            // symbolizes the whole test binary on the media
-                            // thread before the failure can be reported.
-                            std::panic::resume_unwind(Box::new("injected by a test"))
+                            panic!("injected by a test")
                         })
                         .is_err()
                     {
