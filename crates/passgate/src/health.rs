@@ -127,6 +127,14 @@ impl Health {
         });
     }
 
+    /// Admission by recognizer load, when it is on, takes a turn to cost
+    /// at least `floor` from now on.
+    pub fn set_turn_cost_floor(&self, floor: std::time::Duration) {
+        if let Some(gate) = self.recognizer.get() {
+            gate.admission().set_min_turn_cost(floor);
+        }
+    }
+
     /// What admission has learnt so far, to keep across a restart.
     pub fn admission_learnt(&self) -> Option<LearntFile> {
         Some(self.recognizer.get()?.admission().learnt(Instant::now()))

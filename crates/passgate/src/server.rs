@@ -291,6 +291,15 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
         move || ports.media.ports.probe(),
     ));
 
+    if let Some(recognizer) = &services.speech.recognizer {
+        tokio::spawn(crate::turn_cost::remeasure(
+            Arc::new(config.clone()),
+            recognizer.clone(),
+            services.clone(),
+            health.clone(),
+        ));
+    }
+
     if let Some(path) = &learnt_file {
         tokio::spawn(crate::health::keep_admission_learnt(
             health.clone(),

@@ -5,6 +5,7 @@
 //! machine's, and would turn callers away that faster cores could carry,
 //! or let in callers that slower cores could not.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -12,7 +13,8 @@ use asr::{ListenOptions, Recognizer, Vocabulary};
 
 use crate::call_audio::{through_a_call, Loss};
 use crate::config::Config;
-use crate::services::PROMPT_RATE;
+use crate::health::Health;
+use crate::services::{Services, PROMPT_RATE};
 
 /// Rounds of turns, one turn for every worker at once in each. The first
 /// round pages the model in and warms the caches; it is not counted.
@@ -62,7 +64,8 @@ pub fn phrase(config: &Config) -> Option<String> {
 /// followed by silence, through a call's receive path, heard with
 /// `options`. The mean of a round's turns, in the round that cost least:
 /// whatever else runs on the machine only ever adds to a turn's cost, and
-/// what is wanted is this hardware's. Blocks until the turns are decoded.
+/// what is wanted is this hardware's. Blocks until the turns are decoded;
+/// stops between rounds, with an error, once a caller's turn is open.
 pub fn measure(
     recognizer: &Recognizer,
     options: &ListenOptions,
@@ -84,6 +87,11 @@ pub fn measure(
     )?;
     let mut rounds = Vec::new();
     for round in 0..ROUNDS {
+        // Between rounds no turn of the measure's own is open: a session
+        // open now is a caller's, whose audio the next round would hold up.
+        if recognizer.active() > 0 {
+            anyhow::bail!("a caller's turn began");
+        }
         let mut sessions = (0..recognizer.workers())
             .map(|_| recognizer.start(options))
             .collect::<Result<Vec<_>, _>>()
@@ -177,6 +185,64 @@ pub async fn find_floor(
         );
     }
     found
+}
+
+/// How often, once the floor is due to be measured again, the recognizer
+/// is looked at for a moment with no caller's turn in it.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Measures the floor again every `asr.admit_remeasure_secs`, at the first
+/// moment after that no caller has a turn in the recognizer, and hands it
+/// to admission and /metrics in the old one's place. Whatever ran on the
+/// machine when the node started only ever raised the floor measured then;
+/// the machine may also have got slower since. A measure during which a
+/// caller's turn began is not kept: that turn shared the workers with it.
+/// Runs for the node's life; returns at once when the floor is fixed,
+/// admission is off or `admit_remeasure_secs` is 0.
+pub async fn remeasure(
+    config: Arc<Config>,
+    recognizer: Recognizer,
+    services: Arc<Services>,
+    health: Arc<Health>,
+) {
+    let every = Duration::from_secs(config.asr.admit_remeasure_secs);
+    if every.is_zero() || config.asr.admit_min_turn_cost_ms > 0 || config.asr.admit_max_load <= 0.0
+    {
+        return;
+    }
+    let mut due = tokio::time::Instant::now() + every;
+    loop {
+        tokio::time::sleep_until(due).await;
+        if recognizer.active() > 0 {
+            due = tokio::time::Instant::now() + IDLE_POLL;
+            continue;
+        }
+        let measured = measured_turn(&config, &recognizer, &services.speech.tts).await;
+        if recognizer.active() > 0 {
+            tracing::debug!("a caller's turn began while the turn cost was measured; not kept");
+            due = tokio::time::Instant::now() + IDLE_POLL;
+            continue;
+        }
+        match measured {
+            Ok(cost) => {
+                let found = floor(&config, Some(cost));
+                health.set_turn_cost_floor(found.floor);
+                services.metrics.admission_turn_cost_floor(found.floor);
+                tracing::info!(
+                    turn_ms = tenths_of_ms(cost),
+                    floor_ms = tenths_of_ms(found.floor),
+                    "recognizer turn cost measured again; admission takes a turn to cost at least the new floor"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not measure a passphrase turn again; the floor stays as it was"
+                );
+            }
+        }
+        due = tokio::time::Instant::now() + every;
+    }
 }
 
 /// `d` in ms, to a tenth: what the log shows.

@@ -53,6 +53,10 @@ pub struct AsrConfig {
     /// How much dearer a turn is when turns crowd than when the node is
     /// idle, for the floor measured at start (at least 1).
     pub admit_crowding_factor: f64,
+    /// With the floor measured (`admit_min_turn_cost_ms` 0), how often it
+    /// is measured again, at the first moment after that no caller has a
+    /// turn (s); 0 keeps the floor measured at start.
+    pub admit_remeasure_secs: u64,
     /// A call the load rule would refuse rings (180) while admission looks
     /// again every 100 ms, for at most this long (ms), before it is
     /// refused 503; 0 refuses at once. Turns predicted to crowd one second
@@ -111,6 +115,7 @@ impl Default for AsrConfig {
             admit_window_secs: 20,
             admit_min_turn_cost_ms: 0,
             admit_crowding_factor: CROWDING_FACTOR,
+            admit_remeasure_secs: 600,
             admit_queue_ms: 2000,
             admit_learnt_file: PathBuf::from("data/admission.json"),
             listen: ListenConfig::default(),

@@ -159,6 +159,12 @@ impl RecognizerAdmission {
         }
     }
 
+    /// Takes `floor` as what a turn costs at least from now on: the floor
+    /// measured again on this node.
+    pub fn set_min_turn_cost(&mut self, floor: Duration) {
+        self.limits.min_turn_cost = floor;
+    }
+
     /// What the rule knows now, to keep across a restart.
     pub fn learnt(&self, now: Instant) -> LearntFile {
         LearntFile {
