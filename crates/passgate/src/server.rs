@@ -423,15 +423,15 @@ fn digest_auth(config: &Config) -> sip::DigestAuth {
     } else {
         config.sip.digest_nonce_secret.clone()
     };
-    let unix_secs = std::time::SystemTime::now()
+    let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .unwrap_or_default();
     sip::DigestAuth::new(
         &config.sip.digest_realm,
         config.sip.digest_users.clone(),
         &secret,
     )
-    .with_wall_clock(std::time::Instant::now(), unix_secs)
+    .with_wall_clock(std::time::Instant::now(), since_epoch)
     .with_lifetime(config.sip.digest_nonce_lifetime_secs)
 }
 

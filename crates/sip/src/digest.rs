@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
@@ -39,10 +39,11 @@ pub struct DigestAuth {
     users: HashMap<String, String>,
     secret: String,
     lifetime_secs: u64,
-    /// An instant and the wall-clock time (UNIX seconds) at it: nonce times
-    /// are read off the monotonic clock from there. Unset, the first instant
-    /// seen counts as second 1 (nonces then hold only within one process).
-    clock: Option<(Instant, u64)>,
+    /// An instant and the wall-clock time (since the UNIX epoch) at it:
+    /// nonce times are read off the monotonic clock from there. Unset, the
+    /// first instant seen counts as second 1 (nonces then hold only within
+    /// one process).
+    clock: Option<(Instant, Duration)>,
     /// nonce → (when it was issued, the highest count accepted with it).
     counts: HashMap<String, (u64, u32)>,
     /// Expired counts are dropped when `counts` grows to this: amortised
@@ -95,10 +96,13 @@ impl DigestAuth {
         }
     }
 
-    /// Nonces stamped with wall-clock time: `unix_secs` is the time at
-    /// `at`. Needed for nonces to hold across nodes.
-    pub fn with_wall_clock(mut self, at: Instant, unix_secs: u64) -> DigestAuth {
-        self.clock = Some((at, unix_secs));
+    /// Nonces stamped with wall-clock time: `since_epoch` is the time at
+    /// `at`. Needed for nonces to hold across nodes. Kept to the
+    /// nanosecond and cut to whole seconds only when read: nodes that each
+    /// cut their start time would disagree by up to a second more than
+    /// their clocks do, and a nonce would outlive its lifetime by that.
+    pub fn with_wall_clock(mut self, at: Instant, since_epoch: Duration) -> DigestAuth {
+        self.clock = Some((at, since_epoch));
         self
     }
 
@@ -114,11 +118,11 @@ impl DigestAuth {
 
     /// The time nonces are stamped with at `now`, in seconds.
     pub fn clock_secs(&mut self, now: Instant) -> u64 {
-        let (at, secs) = *self.clock.get_or_insert((now, 1));
+        let (at, since_epoch) = *self.clock.get_or_insert((now, Duration::from_secs(1)));
         if now >= at {
-            secs.saturating_add(now.duration_since(at).as_secs())
+            since_epoch.saturating_add(now.duration_since(at)).as_secs()
         } else {
-            secs.saturating_sub(at.duration_since(now).as_secs())
+            since_epoch.saturating_sub(at.duration_since(now)).as_secs()
         }
     }
 
@@ -539,9 +543,10 @@ mod tests {
         let start = Instant::now();
         let later = start + std::time::Duration::from_secs(20);
         let wall = 1_800_000_000;
+        let secs = Duration::from_secs;
         // Two nodes started 20 s apart with the same key and one wall clock.
-        let mut a = auth().with_wall_clock(start, wall);
-        let mut b = auth().with_wall_clock(later, wall + 20);
+        let mut a = auth().with_wall_clock(start, secs(wall));
+        let mut b = auth().with_wall_clock(later, secs(wall + 20));
         let issued_at_a = a.clock_secs(later);
         assert_eq!(issued_at_a, wall + 20);
         let challenge = a.challenge(issued_at_a, 7, trunk(), false);
@@ -566,7 +571,7 @@ mod tests {
             HashMap::from([("trunk".to_string(), "s3cret".to_string())]),
             "another key",
         )
-        .with_wall_clock(later, wall + 20);
+        .with_wall_clock(later, secs(wall + 20));
         let fresh = client_answer_nc(&challenge, "trunk", "s3cret", URI, 9);
         assert_eq!(
             other.verify("INVITE", URI, Some(&fresh), at_b, trunk()),
@@ -613,12 +618,39 @@ mod tests {
     #[test]
     fn the_clock_reads_wall_time_off_the_monotonic_clock() {
         let at = Instant::now();
-        let mut a = auth().with_wall_clock(at + std::time::Duration::from_secs(5), 1_000);
+        let mut a = auth().with_wall_clock(at + Duration::from_secs(5), Duration::from_secs(1_000));
         assert_eq!(a.clock_secs(at), 995);
         assert_eq!(a.clock_secs(at + std::time::Duration::from_secs(65)), 1_060);
         let mut unset = auth();
         assert_eq!(unset.clock_secs(at), 1);
         assert_eq!(unset.clock_secs(at + std::time::Duration::from_secs(9)), 10);
+    }
+
+    #[test]
+    fn nodes_started_at_different_fractions_of_a_second_read_the_same_second() {
+        // A starts at 1000.9 s of wall time, B a tenth of a second later,
+        // at 1001.0 s: one clock, so both read 1001 from then on, and a
+        // nonce A makes is 3 s old at B 3.5 s later: past a 2 s lifetime.
+        let start = Instant::now();
+        let b_start = start + Duration::from_millis(100);
+        let mut a = auth()
+            .with_lifetime(2)
+            .with_wall_clock(start, Duration::from_millis(1_000_900));
+        let mut b = auth()
+            .with_lifetime(2)
+            .with_wall_clock(b_start, Duration::from_secs(1_001));
+        for after_ms in [100, 600, 1_099, 1_100, 4_000] {
+            let at = start + Duration::from_millis(after_ms);
+            assert_eq!(a.clock_secs(at), b.clock_secs(at), "{after_ms} ms");
+        }
+        let issued = a.clock_secs(b_start);
+        let challenge = a.challenge(issued, 7, trunk(), false);
+        let header = client_answer(&challenge, "trunk", "s3cret", URI);
+        let at_b = b.clock_secs(b_start + Duration::from_millis(3_500));
+        assert_eq!(
+            b.verify("INVITE", URI, Some(&header), at_b, trunk()),
+            Err(DigestError::StaleNonce)
+        );
     }
 
     #[test]
