@@ -251,6 +251,12 @@ impl Listener {
                 .as_ref()
                 .and_then(|d| d.alternatives.get(i))
                 .map(|c| {
+                    // Set aside before anything is weighed: how far below
+                    // the best it scored, and its cost, mean nothing (the
+                    // best is among those weighed, and may be none).
+                    if c.verdict == Verdict::Unheard {
+                        return format!("   [{}]", verdict_text(c.verdict));
+                    }
                     let timing = c
                         .timing
                         .map(|t| {
