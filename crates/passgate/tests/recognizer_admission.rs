@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use support::cli::{add_nelson, spoken_as};
 use support::udp_caller::{offer, options_status, options_status_line, UdpCaller};
-use support::{free_port, workspace, Agent};
+use support::{free_port, logged_number, workspace, Agent};
 
 fn lag_seconds(metrics: &str) -> f64 {
     metrics
@@ -383,17 +383,6 @@ fn a_call_ringing_for_admission_is_refused_once_the_node_starts_to_drain() {
         log.contains("new call ringing for admission refused: draining"),
         "{log}"
     );
-}
-
-/// The number after `key` in the first log line saying `what`.
-fn logged_number(log: &str, what: &str, key: &str) -> Option<f64> {
-    let line = log.lines().find(|l| l.contains(what))?;
-    let at = line.find(key)? + key.len();
-    let digits: String = line[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    digits.parse().ok()
 }
 
 #[test]

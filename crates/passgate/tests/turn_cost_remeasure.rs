@@ -9,26 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::Agent;
-
-/// The number after `key` in the first log line saying `what`.
-fn logged_number(log: &str, what: &str, key: &str) -> Option<f64> {
-    let line = log.lines().find(|l| l.contains(what))?;
-    let at = line.find(key)? + key.len();
-    let digits: String = line[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    digits.parse().ok()
-}
-
-/// The number after `key` in every log line saying `what`, in order.
-fn logged_numbers(log: &str, what: &str, key: &str) -> Vec<f64> {
-    log.lines()
-        .filter(|l| l.contains(what))
-        .filter_map(|line| logged_number(line, what, key))
-        .collect()
-}
+use support::{logged_number, logged_numbers, Agent};
 
 #[test]
 fn a_floor_measured_while_the_machine_was_busy_is_measured_again_once_it_is_not() {

@@ -587,3 +587,22 @@ fn hex_bytes(s: &str) -> Vec<u8> {
         .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap_or("00"), 16).unwrap_or(0))
         .collect()
 }
+
+/// The number after `key` in the first log line saying `what`.
+pub fn logged_number(log: &str, what: &str, key: &str) -> Option<f64> {
+    let line = log.lines().find(|l| l.contains(what))?;
+    let at = line.find(key)? + key.len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits.parse().ok()
+}
+
+/// The number after `key` in every log line saying `what`, in order.
+pub fn logged_numbers(log: &str, what: &str, key: &str) -> Vec<f64> {
+    log.lines()
+        .filter(|l| l.contains(what))
+        .filter_map(|line| logged_number(line, what, key))
+        .collect()
+}
