@@ -139,8 +139,10 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
         config.prompts.dir.as_deref(),
         PROMPT_RATE,
     );
+    let mut measured_at_start = None;
     if let Some(recognizer) = &recognizer {
         let turn_cost = crate::turn_cost::find_floor(&config, recognizer, &tts).await;
+        measured_at_start = turn_cost.measured;
         metrics.admission_turn_cost_floor(turn_cost.floor);
         let window = Duration::from_secs(config.asr.admit_window_secs);
         let learnt = match &learnt_file {
@@ -297,6 +299,7 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
             recognizer.clone(),
             services.clone(),
             health.clone(),
+            measured_at_start,
         ));
     }
 

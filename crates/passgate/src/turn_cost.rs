@@ -191,25 +191,32 @@ pub async fn find_floor(
 /// is looked at for a moment with no caller's turn in it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
-/// Measures the floor again every `asr.admit_remeasure_secs`, at the first
-/// moment after that no caller has a turn in the recognizer, and hands it
-/// to admission and /metrics in the old one's place. Whatever ran on the
-/// machine when the node started only ever raised the floor measured then;
-/// the machine may also have got slower since. A measure during which a
-/// caller's turn began is not kept: that turn shared the workers with it.
-/// Runs for the node's life; returns at once when the floor is fixed,
-/// admission is off or `admit_remeasure_secs` is 0.
+/// Measures a turn again every `asr.admit_remeasure_secs`, at the first
+/// moment after that no caller has a turn in the recognizer; the floor is
+/// the cheapest turn measured so far (`measured_at_start` the first) times
+/// the crowding factor, handed to admission and /metrics. Whatever else
+/// runs on the machine only ever adds to a turn's cost, as at start: a
+/// node started while its machine was busy measured a floor too high,
+/// and one measured among calls (none of them in a turn at that moment)
+/// must not raise it. A machine grown slower shows in the turn cost
+/// admission learns from calls, which the floor only bounds from below. A
+/// measure during which a caller's turn began is not kept: that turn
+/// shared the workers with it. Runs for the node's life; returns at once
+/// when the floor is fixed, admission is off or `admit_remeasure_secs` is
+/// 0.
 pub async fn remeasure(
     config: Arc<Config>,
     recognizer: Recognizer,
     services: Arc<Services>,
     health: Arc<Health>,
+    measured_at_start: Option<Duration>,
 ) {
     let every = Duration::from_secs(config.asr.admit_remeasure_secs);
     if every.is_zero() || config.asr.admit_min_turn_cost_ms > 0 || config.asr.admit_max_load <= 0.0
     {
         return;
     }
+    let mut cheapest = measured_at_start;
     let mut due = tokio::time::Instant::now() + every;
     loop {
         tokio::time::sleep_until(due).await;
@@ -225,13 +232,16 @@ pub async fn remeasure(
         }
         match measured {
             Ok(cost) => {
-                let found = floor(&config, Some(cost));
+                let least = cheapest.map_or(cost, |c| c.min(cost));
+                cheapest = Some(least);
+                let found = floor(&config, Some(least));
                 health.set_turn_cost_floor(found.floor);
                 services.metrics.admission_turn_cost_floor(found.floor);
                 tracing::info!(
                     turn_ms = tenths_of_ms(cost),
+                    cheapest_ms = tenths_of_ms(least),
                     floor_ms = tenths_of_ms(found.floor),
-                    "recognizer turn cost measured again; admission takes a turn to cost at least the new floor"
+                    "recognizer turn cost measured again; admission takes a turn to cost at least the cheapest measured times the crowding factor"
                 );
             }
             Err(e) => {

@@ -53,9 +53,10 @@ pub struct AsrConfig {
     /// How much dearer a turn is when turns crowd than when the node is
     /// idle, for the floor measured at start (at least 1).
     pub admit_crowding_factor: f64,
-    /// With the floor measured (`admit_min_turn_cost_ms` 0), how often it
-    /// is measured again, at the first moment after that no caller has a
-    /// turn (s); 0 keeps the floor measured at start.
+    /// With the floor measured (`admit_min_turn_cost_ms` 0), how often a
+    /// turn is measured again, at the first moment after that no caller has
+    /// a turn (s); the floor is the cheapest measured so far. 0 keeps the
+    /// floor measured at start.
     pub admit_remeasure_secs: u64,
     /// A call the load rule would refuse rings (180) while admission looks
     /// again every 100 ms, for at most this long (ms), before it is
