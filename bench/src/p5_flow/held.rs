@@ -99,19 +99,24 @@ pub(super) async fn run_step(
         lines.push(tokio::spawn(async move {
             tokio::time::sleep_until(start).await;
             let mut calls = Vec::new();
-            let mut j = 0;
+            let (mut attempt, mut walked) = (0, 0);
             while tokio::time::Instant::now() < window_end {
                 let begun = tokio::time::Instant::now();
-                // Each line walks the three branches in turn, from its own.
-                let plan = plan(index, i, i + j, &right_frames, &wrong_frames);
+                // Each line walks the three branches in turn, from its own;
+                // a caller refused calls again to do the same thing, so a
+                // refusal does not move the line on (skipping ahead would
+                // bunch one account's wrong phrases into its lock-out).
+                let plan = plan(index, i, i + walked, &right_frames, &wrong_frames);
                 active.fetch_add(1, Ordering::Relaxed);
-                let result = caller::call(format!("{line_id}.{j}"), plan, &mut line).await;
+                let result = caller::call(format!("{line_id}.{attempt}"), plan, &mut line).await;
                 active.fetch_sub(1, Ordering::Relaxed);
                 let refused = result.failure.as_deref() == Some(REFUSED);
                 calls.push((begun, result));
-                j += 1;
+                attempt += 1;
                 if refused {
                     tokio::time::sleep(RETRY_AFTER).await;
+                } else {
+                    walked += 1;
                 }
             }
             calls
