@@ -293,15 +293,12 @@ pub async fn run(mut config: Config, demo: Option<crate::console::Demo>) -> anyh
         move || ports.media.ports.probe(),
     ));
 
-    if let Some(recognizer) = &services.speech.recognizer {
-        tokio::spawn(crate::turn_cost::remeasure(
-            Arc::new(config.clone()),
-            recognizer.clone(),
-            services.clone(),
-            health.clone(),
-            measured_at_start,
-        ));
-    }
+    tokio::spawn(crate::turn_cost::remeasure(
+        Arc::new(config.clone()),
+        services.clone(),
+        health.clone(),
+        measured_at_start,
+    ));
 
     if let Some(path) = &learnt_file {
         tokio::spawn(crate::health::keep_admission_learnt(

@@ -202,16 +202,18 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// admission learns from calls, which the floor only bounds from below. A
 /// measure during which a caller's turn began is not kept: that turn
 /// shared the workers with it. Runs for the node's life; returns at once
-/// when the floor is fixed, admission is off or `admit_remeasure_secs` is
-/// 0.
+/// without a recognizer, when the floor is fixed, admission is off or
+/// `admit_remeasure_secs` is 0.
 pub async fn remeasure(
     config: Arc<Config>,
-    recognizer: Recognizer,
     services: Arc<Services>,
     health: Arc<Health>,
     measured_at_start: Option<Duration>,
 ) {
     let every = Duration::from_secs(config.asr.admit_remeasure_secs);
+    let Some(recognizer) = &services.speech.recognizer else {
+        return;
+    };
     if every.is_zero() || config.asr.admit_min_turn_cost_ms > 0 || config.asr.admit_max_load <= 0.0
     {
         return;
@@ -224,7 +226,7 @@ pub async fn remeasure(
             due = tokio::time::Instant::now() + IDLE_POLL;
             continue;
         }
-        let measured = measured_turn(&config, &recognizer, &services.speech.tts).await;
+        let measured = measured_turn(&config, recognizer, &services.speech.tts).await;
         if recognizer.active() > 0 {
             tracing::debug!("a caller's turn began while the turn cost was measured; not kept");
             due = tokio::time::Instant::now() + IDLE_POLL;
