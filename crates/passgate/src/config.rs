@@ -99,8 +99,10 @@ pub struct SipConfig {
     /// believed. Empty believes nobody's: the caller's number is From's.
     pub trusted_identity_sources: Vec<String>,
     /// New calls per second accepted from one source address (0: no limit).
+    #[serde(deserialize_with = "shell_env::f64_as_written")]
     pub calls_per_second_per_source: f64,
     /// New calls per second accepted in all (0: no limit).
+    #[serde(deserialize_with = "shell_env::f64_as_written")]
     pub max_calls_per_second: f64,
     /// Digest authentication of INVITEs: the realm (empty turns it off).
     pub digest_realm: String,

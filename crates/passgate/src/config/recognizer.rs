@@ -40,6 +40,7 @@ pub struct AsrConfig {
     /// turns learnt from the calls lately, and the recognizer time a turn
     /// has lately cost) would keep more than this share of the recognizer
     /// workers busy; 0 turns this admission off.
+    #[serde(deserialize_with = "super::shell_env::f64_as_written")]
     pub admit_max_load: f64,
     /// The longest delay from a call's answer to its listening turn that
     /// admission learns: about the time from a call's answer to the end of
@@ -52,6 +53,7 @@ pub struct AsrConfig {
     pub admit_min_turn_cost_ms: u64,
     /// How much dearer a turn is when turns crowd than when the node is
     /// idle, for the floor measured at start (at least 1).
+    #[serde(deserialize_with = "super::shell_env::f64_as_written")]
     pub admit_crowding_factor: f64,
     /// With the floor measured (`admit_min_turn_cost_ms` 0), how often a
     /// turn is measured again, at the first moment after that no caller has

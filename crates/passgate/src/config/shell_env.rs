@@ -6,6 +6,10 @@
 //! flag). A value written as a list or table (`[pcmu, pcma]`, `{a = 1}`) is
 //! still read as one, its items as strings; quote an item (`["0012"]`) to keep
 //! its exact text.
+//!
+//! figment's lenient extraction reads a short decimal ("0.6", up to seven
+//! characters) as an `f32`, which a `f64` key would widen to
+//! 0.6000000238418579: such keys take [`f64_as_written`].
 
 use figment::providers::Env;
 use figment::value::{Dict, Map, Value};
@@ -74,6 +78,34 @@ fn leaves_as_strings(value: Value) -> Value {
         Value::Char(_, c) => Value::from(c.to_string()),
         other => other,
     }
+}
+
+/// Deserializes an `f64` key as its text was written: a value that arrives
+/// as an `f32` (figment's reading of a short decimal from the environment)
+/// is taken at the shortest decimal that is that `f32`, so `0.6` is 0.6 and
+/// not 0.6000000238418579.
+pub fn f64_as_written<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    struct AsWritten;
+    impl serde::de::Visitor<'_> for AsWritten {
+        type Value = f64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_f32<E: serde::de::Error>(self, v: f32) -> Result<f64, E> {
+            // f32's Display is the shortest decimal that reads back as `v`.
+            Ok(v.to_string().parse().unwrap_or(f64::from(v)))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+    }
+    deserializer.deserialize_f64(AsWritten)
 }
 
 /// Puts `value` at the dotted `key` ("sms.webhook.from"), creating the tables

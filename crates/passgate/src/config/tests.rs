@@ -219,6 +219,25 @@ fn environment_overrides_the_file() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature
+fn a_decimal_from_the_environment_is_the_number_written() {
+    let _turn = environment();
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("p.toml", "[asr]\nadmit_crowding_factor = 1.3\n")?;
+        // Short enough for figment to read as an f32.
+        jail.set_env("PASSGATE_ASR__ADMIT_MAX_LOAD", "0.6");
+        jail.set_env("PASSGATE_SIP__MAX_CALLS_PER_SECOND", "2");
+        jail.set_env("PASSGATE_SIP__CALLS_PER_SECOND_PER_SOURCE", "0.1");
+        let config = Config::load(Path::new("p.toml"), true).map_err(|e| e.to_string())?;
+        assert_eq!(config.asr.admit_max_load, 0.6);
+        assert_eq!(config.asr.admit_crowding_factor, 1.3);
+        assert_eq!(config.sip.max_calls_per_second, 2.0);
+        assert_eq!(config.sip.calls_per_second_per_source, 0.1);
+        Ok(())
+    });
+}
+
+#[test]
 fn a_missing_required_file_is_reported() {
     let err = Config::load(Path::new("/nonexistent/passgate.toml"), true).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/passgate.toml"));
