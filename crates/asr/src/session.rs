@@ -120,7 +120,6 @@ pub struct Session {
 pub(crate) struct SessionInner {
     queue: Mutex<Queue>,
     work: Mutex<Work>,
-    events: mpsc::Sender<RecognitionEvent>,
     max_backlog_samples: usize,
     active: Arc<AtomicUsize>,
     lag: Arc<Lag>,
@@ -129,6 +128,9 @@ pub(crate) struct SessionInner {
     /// The caller has fallen silent after speech, or the result was asked
     /// for: the turn may end with the next frames (see the pool's queue).
     near_end: AtomicBool,
+    /// The next pass panics, as a bug in it would.
+    #[cfg(test)]
+    pub(crate) panic_next_pass: AtomicBool,
 }
 
 /// What a session shares with its pool: the count of sessions holding a
@@ -153,6 +155,9 @@ struct Queue {
 }
 
 struct Work {
+    /// Where the turn's events go; none once the turn is abandoned, which
+    /// closes the call's side.
+    events: Option<mpsc::Sender<RecognitionEvent>>,
     recognizer: vosk::Recognizer,
     /// What Vosk finalised on its own during the turn (see
     /// [`Work::feed`]), in order.
@@ -210,6 +215,7 @@ impl Session {
         let inner = Arc::new(SessionInner {
             queue: Mutex::new(Queue::default()),
             work: Mutex::new(Work {
+                events: Some(tx),
                 recognizer,
                 segments: Vec::new(),
                 max_alternatives: usize::from(options.max_alternatives.max(1)),
@@ -236,7 +242,6 @@ impl Session {
                 pause_frames: 0,
                 last_speech_pushed: None,
             }),
-            events: tx,
             max_backlog_samples,
             active: pool.active,
             lag: if options.recording {
@@ -251,6 +256,8 @@ impl Session {
             },
             released: AtomicBool::new(false),
             near_end: AtomicBool::new(false),
+            #[cfg(test)]
+            panic_next_pass: AtomicBool::new(false),
         });
         Session { inner, events: rx }
     }
@@ -323,6 +330,23 @@ impl SessionInner {
         }
     }
 
+    /// Ends the turn without a result after its recognition panicked: no
+    /// more audio is taken, the pool's slot is given back, and the call's
+    /// side of the events closes, so the call hears at once that nothing
+    /// will come.
+    pub(crate) fn abandon(&self) {
+        {
+            let mut q = lock(&self.queue);
+            q.done = true;
+            q.scheduled = false;
+            q.frames.clear();
+            q.samples = 0;
+            q.waiting_since = None;
+        }
+        lock(&self.work).events = None;
+        self.release();
+    }
+
     /// Whether the turn may end with its next frames: its session goes
     /// ahead of those still hearing speech.
     pub(crate) fn near_end(&self) -> bool {
@@ -357,6 +381,10 @@ impl SessionInner {
             (frames, finish)
         };
         let mut work = lock(&self.work);
+        #[cfg(test)]
+        if self.panic_next_pass.swap(false, Ordering::AcqRel) {
+            panic!("a pass made to panic by a test");
+        }
         let mut end = None;
         for (frame, pushed) in frames.iter() {
             work.unfed.extend_from_slice(frame);
@@ -378,7 +406,7 @@ impl SessionInner {
             }
             match decision {
                 Decision::SpeechStarted => {
-                    let _ = self.events.try_send(RecognitionEvent::SpeechStarted);
+                    work.send(RecognitionEvent::SpeechStarted);
                 }
                 Decision::EndOfSpeech => {
                     if work.end_needs_words && words_heard(&mut work) == 0 {
@@ -445,14 +473,18 @@ impl SessionInner {
         }
         // No partial before speech: there is nothing to say yet (and
         // with a pre-roll, nothing fed). Speech detected, Vosk is fed.
-        if !work.endpointer.speech_detected() || self.events.capacity() <= PARTIAL_RESERVE {
+        let crowded = work
+            .events
+            .as_ref()
+            .is_none_or(|events| events.capacity() <= PARTIAL_RESERVE);
+        if !work.endpointer.speech_detected() || crowded {
             return;
         }
         work.feed();
         let text = partial_text(&mut work.recognizer);
         if !text.is_empty() && text != work.last_partial {
             work.last_partial = text.clone();
-            let _ = self.events.try_send(RecognitionEvent::Partial(text));
+            work.send(RecognitionEvent::Partial(text));
         }
     }
 
@@ -511,12 +543,20 @@ impl SessionInner {
             q.scheduled = false;
             q.frames.clear();
         }
-        let _ = self.events.try_send(RecognitionEvent::Final(transcript));
+        work.send(RecognitionEvent::Final(transcript));
         self.release();
     }
 }
 
 impl Work {
+    /// Passes an event to the call, unless the turn was abandoned; a full
+    /// channel drops it (partials only: the final result has room).
+    fn send(&self, event: RecognitionEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.try_send(event);
+        }
+    }
+
     /// Before speech: drops all but the latest `pre_roll_samples` of the
     /// audio waiting for Vosk.
     fn keep_pre_roll(&mut self) {

@@ -22,6 +22,7 @@ mod health;
 mod media_engine;
 mod media_formats;
 mod metrics;
+mod panic_hook;
 mod phone_page;
 mod recognize;
 mod recognizer_admission;

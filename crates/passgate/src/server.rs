@@ -464,6 +464,9 @@ fn load_recognizer(config: &mut Config) -> anyhow::Result<Option<Recognizer>> {
         None => None,
     };
     tracing::info!(model = %config.asr.model.display(), rate = model.sample_rate(), "speech model loaded");
+    // Before the workers start: a panic in a turn is logged without a
+    // backtrace's stall (panic_hook.rs).
+    crate::panic_hook::install();
     let recognizer = Recognizer::new(model, config.asr.pool());
     Ok(Some(match filler {
         Some(filler) => recognizer.with_filler(filler),

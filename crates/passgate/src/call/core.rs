@@ -157,7 +157,8 @@ pub enum RecognizerInput {
     /// No turn could be opened (the worker pool is busy).
     Unavailable,
     Event(RecognitionEvent),
-    /// The turn's session ended without a result.
+    /// The turn's session ended without a result (its recognition
+    /// panicked).
     Closed,
 }
 
@@ -409,7 +410,11 @@ impl CallCore {
                 let alternatives = super::heard::alternatives(t);
                 self.pending.push_back(FlowEvent::Transcript(alternatives));
             }
-            RecognizerInput::Closed => self.stop_listening(false),
+            RecognizerInput::Closed => {
+                // The flow's listen timeout moves the caller on.
+                tracing::warn!("the recognizer ended the turn without a result");
+                self.stop_listening(false);
+            }
         }
         self.run_until_quiet(now);
     }

@@ -18,7 +18,6 @@
 //! sans-IO: the threads only move bytes and pass the time in.
 
 mod armed_reads;
-mod panic_hook;
 mod poller;
 mod reactor;
 mod send_queue;
@@ -192,7 +191,7 @@ impl MediaEngine {
         io_uring: bool,
         counters: Arc<MediaCounters>,
     ) -> io::Result<MediaEngine> {
-        panic_hook::install();
+        crate::panic_hook::install();
         let mut inboxes = Vec::new();
         for i in 0..threads.max(1) {
             let inbox = Arc::new(Inbox {
@@ -205,7 +204,7 @@ impl MediaEngine {
             let (started, start) = std::sync::mpsc::channel();
             let (thread_inbox, thread_counters) = (inbox.clone(), counters.clone());
             std::thread::Builder::new()
-                .name(panic_hook::thread_name(i))
+                .name(crate::panic_hook::media_thread_name(i))
                 .spawn(move || {
                     let mut reactor = match reactor::Reactor::new(thread_inbox, thread_counters, io_uring) {
                         Ok(reactor) => reactor,

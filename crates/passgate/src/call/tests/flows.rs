@@ -437,3 +437,27 @@ fn the_time_from_the_passphrase_to_the_reply_is_told_by_stage() {
         "later prompts are no decision's reply"
     );
 }
+
+#[test]
+fn a_turn_that_ends_without_a_result_moves_the_caller_on_to_the_sms_code() {
+    // A recognizer turn that panicked closes its events without a result.
+    let mut call = Call::known_caller_at_the_beep();
+    assert!(call.listening);
+    call.core
+        .handle_recognizer(call.now, RecognizerInput::Closed);
+    call.pump();
+    assert!(
+        !call.listening,
+        "the audio stops going to a turn that has ended"
+    );
+    // The flow's listen timeout moves the caller on, as when no turn could
+    // be opened.
+    call.wait(Duration::from_secs(30));
+    assert!(
+        call.work
+            .iter()
+            .any(|w| matches!(w, Work::SendCode { to, .. } if to.as_str() == ON_FILE)),
+        "the code is sent: {:?}",
+        call.work
+    );
+}
