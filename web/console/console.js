@@ -11,7 +11,7 @@ const POLL_SLOW_MS = 10000;
 const POLL_AUDIT_MS = 5000;
 const CHART_POINTS = 150;
 const GOOD = new Set(["found", "match", "accepted", "authenticated", "sent", "valid", "verified", "caller_id", "yes"]);
-const BAD = new Set(["no_match", "rejected", "not_found", "locked", "failed", "error", "timed_out", "silence", "exhausted", "expired", "invalid", "capped"]);
+const BAD = new Set(["no_match", "rejected", "not_found", "locked", "failed", "error", "timed_out", "silence", "unavailable", "exhausted", "expired", "invalid", "capped"]);
 const CHARTS = [
   ["live_calls", "Calls in progress", "gauge"],
   ["calls", "Calls arriving", "count"],

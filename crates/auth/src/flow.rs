@@ -155,6 +155,7 @@ impl Flow {
             Event::AccountLookup(result) => self.on_lookup(now, result),
             Event::Digit(key) => self.on_digit(now, key),
             Event::Transcript(alternatives) => self.on_transcript(now, alternatives),
+            Event::RecognizerFailed => self.on_recognizer_failed(now),
             Event::PassphraseChecked(check) => self.on_passphrase_checked(now, check),
             Event::CodeSent => self.on_code_sent(now),
             Event::CodeFailed => self.on_code_failed(now),

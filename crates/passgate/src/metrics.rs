@@ -222,6 +222,7 @@ impl Metrics {
                     PassphraseResult::Match => "match",
                     PassphraseResult::NoMatch => "no_match",
                     PassphraseResult::Silence => "silence",
+                    PassphraseResult::Unavailable => "unavailable",
                     PassphraseResult::Error => "error",
                     PassphraseResult::TimedOut => "timed_out",
                 },

@@ -460,3 +460,92 @@ fn a_recording_in_the_prompts_directory_is_the_phrase_measured_and_a_failed_meas
         0.09
     );
 }
+
+/// Two callers reach their passphrase turns together on a node with room
+/// for one turn: the one nobody can hear goes on to the SMS code at once,
+/// audited `unavailable`, while the other is listened to until its listen
+/// timeout (it says nothing) and audited `silence`.
+#[test]
+fn a_turn_the_recognizer_has_no_room_for_goes_on_to_the_code_at_once() {
+    let agent = Agent::start(&[
+        ("PASSGATE_ASR__MAX_SESSIONS", "1"),
+        ("PASSGATE_ASR__ADMIT_MAX_LOAD", "0"),
+        ("PASSGATE_ASR__ADMIT_MAX_LAG_MS", "0"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    // silent_caller.xml calls from +15551234567.
+    support::cli::passgate(
+        &agent.database,
+        &[
+            "accounts",
+            "add",
+            "--id",
+            "quiet",
+            "--name",
+            "Quiet Caller",
+            "--phone",
+            "+15551234567",
+            "--passphrase",
+            "하얀 말",
+        ],
+    );
+    let target = agent.sip;
+    let callers: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut keys = support::offer_keys("0", "PCMU", "101", "20");
+                // Long enough for the silent turn's end: the caller sends
+                // no audio, so it is the flow's deadline, 15 s after the beep.
+                keys.extend(["-d", "30000"]);
+                support::sipp("silent_caller", target, &keys)
+            })
+        })
+        .collect();
+    let passphrase = |result: &str| {
+        agent.metric(&format!(
+            "passgate_factor_results_total{{factor=\"passphrase\",result=\"{result}\"}}"
+        ))
+    };
+    let started = Instant::now();
+    let (mut unavailable_at, mut silence_at) = (None, None);
+    while started.elapsed() < Duration::from_secs(60)
+        && (unavailable_at.is_none() || silence_at.is_none())
+    {
+        if unavailable_at.is_none() && passphrase("unavailable") >= 1.0 {
+            unavailable_at = Some(started.elapsed());
+        }
+        if silence_at.is_none() && passphrase("silence") >= 1.0 {
+            silence_at = Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (Some(unavailable), Some(silence)) = (unavailable_at, silence_at) else {
+        panic!(
+            "unavailable at {unavailable_at:?}, silence at {silence_at:?}\n{}",
+            agent.log_text()
+        );
+    };
+    // The silent caller's turn runs to the flow's deadline; the other
+    // caller's turn never started.
+    assert!(
+        silence >= unavailable + Duration::from_secs(5),
+        "unavailable at {unavailable:?}, silence at {silence:?}"
+    );
+    assert_eq!(passphrase("unavailable"), 1.0);
+    assert_eq!(passphrase("silence"), 1.0);
+    assert_eq!(agent.metric("passgate_recognizer_busy_total"), 1.0);
+    // Both callers were sent their code.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while agent.metric("passgate_sms_sent_total") < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "codes sent: {}\n{}",
+            agent.metric("passgate_sms_sent_total"),
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for caller in callers {
+        let _ = caller.join();
+    }
+}

@@ -108,6 +108,9 @@ pub enum PassphraseResult {
     NoMatch,
     /// Nothing was said, or nothing the recognizer could make words of.
     Silence,
+    /// The recognizer could not hear the turn (no room for it, or it
+    /// failed on it).
+    Unavailable,
     Error,
     TimedOut,
 }

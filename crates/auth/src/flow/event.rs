@@ -22,6 +22,10 @@ pub enum Event {
     /// The recognizer's final N-best result for the current `Listen`, best
     /// first. No alternatives (or only empty ones) means silence.
     Transcript(Alternatives),
+    /// The recognizer could not take the current `Listen` (no room), or
+    /// ended it without a result (it failed on the turn): nobody hears the
+    /// caller, which is not the caller's silence.
+    RecognizerFailed,
     /// The answer to [`Action::VerifyPassphrase`](super::Action::VerifyPassphrase).
     PassphraseChecked(PassphraseCheck),
     /// The SMS gateway accepted the code.

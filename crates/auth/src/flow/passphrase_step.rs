@@ -65,6 +65,21 @@ impl Flow {
         };
     }
 
+    /// Nobody can hear this turn: the caller goes on to the code at once
+    /// instead of speaking into the listen timeout. A spoken menu choice
+    /// needs nothing: its keys still work and its timeout runs.
+    pub(super) fn on_recognizer_failed(&mut self, now: Instant) {
+        let Some(State::Passphrase { caller, .. }) = self.take_state_if(Stage::Passphrase) else {
+            return;
+        };
+        self.emit(Action::StopListening);
+        self.audit(AuditEvent::PassphraseChecked {
+            account: caller.account.id.clone(),
+            result: PassphraseResult::Unavailable,
+        });
+        self.fall_back_to_code(now, caller);
+    }
+
     /// The recognizer never answered: same as silence, and stop it.
     pub(super) fn on_listen_timeout(&mut self, now: Instant) {
         let Some(State::Passphrase { caller, .. }) = self.take_state_if(Stage::Passphrase) else {

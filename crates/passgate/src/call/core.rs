@@ -392,9 +392,9 @@ impl CallCore {
                 self.set_barge_in(BargeIn::Off);
             }
             RecognizerInput::Unavailable => {
-                // The flow's listen timeout moves the caller on to the SMS code.
                 self.commands
                     .push_back(Command::Tally(Tally::RecognizerBusy));
+                self.pending.push_back(FlowEvent::RecognizerFailed);
             }
             RecognizerInput::Event(RecognitionEvent::SpeechStarted) => {
                 tracing::debug!("speech started")
@@ -411,9 +411,9 @@ impl CallCore {
                 self.pending.push_back(FlowEvent::Transcript(alternatives));
             }
             RecognizerInput::Closed => {
-                // The flow's listen timeout moves the caller on.
                 tracing::warn!("the recognizer ended the turn without a result");
                 self.stop_listening(false);
+                self.pending.push_back(FlowEvent::RecognizerFailed);
             }
         }
         self.run_until_quiet(now);

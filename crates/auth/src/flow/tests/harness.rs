@@ -33,6 +33,8 @@ pub enum Step {
     Played,
     Press(&'static str),
     Say(&'static [&'static str]),
+    /// The recognizer could not take the turn, or failed on it.
+    RecognizerFailed,
     /// The driver checks the alternatives against the real Argon2 hash.
     Verify,
     VerifyError,
@@ -122,6 +124,7 @@ impl Call {
             Say(alternatives) => self.event(Event::Transcript(Alternatives::new(
                 alternatives.iter().copied(),
             ))),
+            RecognizerFailed => self.event(Event::RecognizerFailed),
             Verify => {
                 let alternatives = self.pending_verification();
                 let matched = self

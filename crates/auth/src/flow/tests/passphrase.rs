@@ -96,6 +96,23 @@ fn silence_is_audited_as_silence() {
 }
 
 #[test]
+fn a_turn_nobody_can_hear_goes_on_to_the_code_at_once_and_is_audited_as_such() {
+    let mut call = Call::new();
+    call.run(KNOWN_CALLER).run(&[RecognizerFailed]);
+    assert_eq!(
+        call.flow.stage(),
+        Stage::SendingCode,
+        "no listen timeout to sit out"
+    );
+    assert!(call.stopped_listening());
+    assert!(call.audits().contains(&AuditEvent::PassphraseChecked {
+        account: nelson().id,
+        result: PassphraseResult::Unavailable,
+    }));
+    assert!(prompt_ids(&call.last).contains(&PromptId::PassphraseFailed));
+}
+
+#[test]
 fn listen_timer_starts_when_the_beep_has_played() {
     let mut call = Call::new();
     call.run(&[Call(Some(CALLER)), Played, Found, Wait(30)]);

@@ -450,14 +450,27 @@ fn a_turn_that_ends_without_a_result_moves_the_caller_on_to_the_sms_code() {
         !call.listening,
         "the audio stops going to a turn that has ended"
     );
-    // The flow's listen timeout moves the caller on, as when no turn could
-    // be opened.
-    call.wait(Duration::from_secs(30));
-    assert!(
-        call.work
-            .iter()
-            .any(|w| matches!(w, Work::SendCode { to, .. } if to.as_str() == ON_FILE)),
-        "the code is sent: {:?}",
-        call.work
-    );
+    // At once: the caller does not speak into the listen timeout.
+    match call.next_work() {
+        Work::SendCode { to, .. } => assert_eq!(to.as_str(), ON_FILE),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(call.played.last(), Some(&PromptId::PassphraseFailed));
+}
+
+#[test]
+fn a_turn_the_recognizer_has_no_room_for_moves_the_caller_on_to_the_sms_code() {
+    let mut call = Call::known_caller_at_the_beep();
+    call.core
+        .handle_recognizer(call.now, RecognizerInput::Unavailable);
+    call.pump();
+    assert!(!call.listening);
+    match call.next_work() {
+        Work::SendCode { to, .. } => assert_eq!(to.as_str(), ON_FILE),
+        other => panic!("{other:?}"),
+    }
+    assert!(call
+        .tallies
+        .iter()
+        .any(|t| matches!(t, Tally::RecognizerBusy)));
 }
