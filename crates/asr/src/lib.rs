@@ -29,7 +29,7 @@ pub use endpointer::{Decision, Endpointer, EndpointerConfig};
 pub use error::AsrError;
 pub use filler::Filler;
 pub use lexicon::{Lexicon, LexiconWord};
-pub use model::{DecoderOptions, SpeechModel};
+pub use model::{test_model_dir, DecoderOptions, SpeechModel};
 pub use nuclei::{syllable_nuclei, NucleiConfig, NucleusTrack};
 pub use pool::{PoolLoad, Recognizer, RecognizerConfig, WORKER_THREAD_PREFIX};
 pub use session::{ListenOptions, RecognitionEvent, Session};

