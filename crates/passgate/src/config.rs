@@ -453,17 +453,21 @@ impl Config {
         if required && !path.exists() {
             return Err(ConfigError::Missing(path.to_path_buf()));
         }
-        let figment = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(path))
-            .merge(ShellEnv {
-                env: Env::prefixed("PASSGATE_").split("__"),
-                prefix: "PASSGATE_",
-            });
-        let config: Config = figment
+        let config: Config = Config::layers(path)
             .extract_lossy()
             .map_err(|e| ConfigError::Invalid(describe(e)))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The defaults, the file and the environment, in that order.
+    fn layers(path: &Path) -> Figment {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(path))
+            .merge(ShellEnv {
+                env: Env::prefixed("PASSGATE_").split("__"),
+                prefix: "PASSGATE_",
+            })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -237,6 +237,63 @@ fn a_decimal_from_the_environment_is_the_number_written() {
     });
 }
 
+/// The dotted path of every number with a fraction in `value`.
+fn decimal_keys(value: &figment::value::Value, path: &str, out: &mut Vec<String>) {
+    use figment::value::{Num, Value};
+    match value {
+        Value::Dict(_, dict) => {
+            for (key, inner) in dict {
+                let path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                decimal_keys(inner, &path, out);
+            }
+        }
+        Value::Num(_, Num::F32(_) | Num::F64(_)) => out.push(path.to_string()),
+        _ => {}
+    }
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature
+fn every_decimal_key_set_from_the_environment_is_the_number_written() {
+    use figment::value::{Num, Value};
+    let _turn = environment();
+    let defaults = Figment::from(Serialized::defaults(Config::default()))
+        .find_value("")
+        .unwrap();
+    let mut keys = Vec::new();
+    decimal_keys(&defaults, "", &mut keys);
+    assert!(
+        keys.len() >= 10,
+        "the walk finds the decimal keys: {keys:?}"
+    );
+    figment::Jail::expect_with(|jail| {
+        for key in &keys {
+            let var = format!("PASSGATE_{}", key.replace('.', "__").to_ascii_uppercase());
+            // Short enough for figment to read as an f32.
+            jail.set_env(var, "0.3");
+        }
+        let config: Config = Config::layers(Path::new("absent.toml"))
+            .extract_lossy()
+            .map_err(|e| e.to_string())?;
+        let read = Figment::from(Serialized::defaults(config))
+            .find_value("")
+            .unwrap();
+        for key in &keys {
+            let text = match read.find_ref(key) {
+                Some(Value::Num(_, Num::F32(v))) => v.to_string(),
+                Some(Value::Num(_, Num::F64(v))) => v.to_string(),
+                other => format!("{other:?}"),
+            };
+            assert_eq!(text, "0.3", "{key}");
+        }
+        Ok(())
+    });
+}
+
 #[test]
 fn a_missing_required_file_is_reported() {
     let err = Config::load(Path::new("/nonexistent/passgate.toml"), true).unwrap_err();
