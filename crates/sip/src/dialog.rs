@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::message::{Method, Request};
 use crate::sdes::SrtpKey;
 use crate::sdp::{Negotiated, SdpOrigin};
+use crate::session_timer::SessionTimer;
 use crate::timers::Timers;
 use crate::transaction::TxKey;
 use crate::transport::{Transmit, TransportKind};
@@ -87,6 +88,11 @@ pub(crate) struct Dialog {
     /// The application hung up before the ACK; send BYE once it comes.
     pub bye_after_ack: bool,
     pub refer_cseq: Option<u32>,
+    /// The session timer the INVITE or last re-INVITE asked for and our 2xx
+    /// agreed to (RFC 4028), the caller refreshing.
+    pub session_timer: Option<SessionTimer>,
+    /// When the session is over unless the caller refreshes it first.
+    pub session_ends_at: Option<Instant>,
 }
 
 /// What one request of ours in a dialog carries beyond the dialog's own ids.
@@ -331,6 +337,8 @@ mod tests {
             offered_srtp: None,
             bye_after_ack: false,
             refer_cseq: None,
+            session_timer: None,
+            session_ends_at: None,
         }
     }
 

@@ -40,6 +40,8 @@ use crate::transaction::{ClientTx, ServerTx, TxKey};
 use crate::transport::is_keepalive;
 
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
+/// The option tags we implement (RFC 3261 §20.37): session timers.
+pub const SUPPORTED: &str = crate::session_timer::TAG;
 pub const ACCEPT: &str =
     "application/sdp, multipart/mixed, application/dtmf-relay, application/dtmf, message/sipfrag";
 
@@ -87,6 +89,8 @@ enum TimerKey {
     Server(TxKey),
     Client(String),
     Call(u64),
+    /// A call's session timer (RFC 4028).
+    Session(u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -426,11 +430,10 @@ impl Endpoint {
             }
             return;
         }
-        if let Some(required) = req
-            .header("require")
+        if let Some(unsupported) = crate::session_timer::unsupported_required(&req)
             .filter(|_| req.method != Method::Cancel)
         {
-            let reply = Reply::new(420).header(format!("Unsupported: {required}"));
+            let reply = Reply::new(420).header(format!("Unsupported: {unsupported}"));
             return self.respond_new(now, &at, &req, reply);
         }
         if req.method == Method::Cancel {
@@ -504,15 +507,17 @@ impl Endpoint {
         c.state = DialogState::Answered;
         let (key, tag, transport) = (c.invite_tx.clone(), c.key.local_tag.clone(), c.transport);
         let (peer, cseq, sips) = (c.remote.ip(), c.remote_cseq, c.sips);
+        let session_timer = c.session_timer;
         let echo = self
             .invite_echo(&key)
             .ok_or(CommandError::WrongState("answer"))?;
         let reply = Reply::new(200)
             .tag(Some(&tag))
-            .headers(self.answer_headers(transport, peer, sips))
+            .headers(self.answer_headers(transport, peer, sips, session_timer))
             .sdp(body.as_bytes());
         let payload = self.respond_tx(now, &key, &echo, reply);
         self.track_2xx(now, call.0, cseq, payload);
+        self.start_session_timer(now, call.0, session_timer);
         Ok(())
     }
 

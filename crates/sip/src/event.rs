@@ -68,6 +68,9 @@ pub enum EndReason {
     /// We offered in our 2xx (the INVITE had no SDP) and the ACK carried no
     /// acceptable answer; we sent BYE (RFC 3261 §13.2.1, RFC 3264 §5).
     NoAcceptableAnswer,
+    /// The caller did not refresh the session within the interval our 2xx
+    /// agreed to (RFC 4028); we sent BYE.
+    SessionExpired,
 }
 
 #[derive(Debug, Clone)]

@@ -34,6 +34,7 @@ mod route;
 pub mod salvage;
 pub mod sdes;
 pub mod sdp;
+mod session_timer;
 mod stateless;
 mod stream_conn;
 pub mod tcp_admission;

@@ -475,7 +475,10 @@ impl CallCore {
         tracing::info!(?reason, "call ended");
         if matches!(
             reason,
-            EndReason::RemoteBye | EndReason::Cancelled | EndReason::DialogGone
+            EndReason::RemoteBye
+                | EndReason::Cancelled
+                | EndReason::DialogGone
+                | EndReason::SessionExpired
         ) {
             self.pending.push_back(FlowEvent::Hangup);
         }
@@ -493,6 +496,8 @@ impl CallCore {
         if self.outcome.is_none() {
             self.outcome = Some(if reason == EndReason::AckTimeout {
                 CallOutcome::NoAck
+            } else if reason == EndReason::SessionExpired {
+                CallOutcome::SessionExpired
             } else if self.transfer.is_some() {
                 CallOutcome::Transferred("caller-left")
             } else {

@@ -13,6 +13,9 @@ pub enum CallOutcome {
     DialogGone,
     /// Our 200 was never acknowledged (64·T1): the caller never heard us.
     NoAck,
+    /// The caller did not refresh the session timer it asked for (RFC
+    /// 4028): we ended the call.
+    SessionExpired,
 }
 
 impl CallOutcome {
@@ -27,6 +30,7 @@ impl CallOutcome {
             CallOutcome::AgentHungUp => "agent_hung_up".to_string(),
             CallOutcome::DialogGone => "dialog_gone".to_string(),
             CallOutcome::NoAck => "no_ack".to_string(),
+            CallOutcome::SessionExpired => "session_expired".to_string(),
         }
     }
 }

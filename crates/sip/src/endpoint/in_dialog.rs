@@ -10,6 +10,7 @@ use crate::event::{CallHandle, EndReason, Event, ReferStatus};
 use crate::message::{Method, Request, Response};
 use crate::response::Reply;
 use crate::sdp::{self, Negotiated};
+use crate::session_timer;
 use crate::transaction::{ClientTx, ServerTx, TxKey};
 
 use super::invite::offer_in;
@@ -231,20 +232,25 @@ impl Endpoint {
             return;
         };
         let (tag, sips) = (call.key.local_tag.clone(), call.sips);
-        let (body, media) = match self.reinvite_answer(handle, &req) {
+        // A re-INVITE refreshes the session timer, asks for another, or,
+        // without Session-Expires, ends it (RFC 4028 §9).
+        let answer = session_timer::negotiate(&req)
+            .and_then(|timer| Ok((self.reinvite_answer(handle, &req)?, timer)));
+        let ((body, media), timer) = match answer {
             Ok(answer) => answer,
             Err(reply) => {
                 self.respond_tx(now, &key, &req.echo, reply.tag(Some(&tag)));
                 return;
             }
         };
-        let headers = self.answer_headers(transport, source.ip(), sips);
+        let headers = self.answer_headers(transport, source.ip(), sips, timer);
         let reply = Reply::new(200)
             .tag(Some(&tag))
             .headers(headers)
             .sdp(body.as_bytes());
         let payload = self.respond_tx(now, &key, &req.echo, reply);
         self.track_2xx(now, handle, req.cseq, payload);
+        self.start_session_timer(now, handle, timer);
         if let Some(media) = media {
             self.events.push_back(Event::MediaUpdated {
                 call: CallHandle(handle),

@@ -14,6 +14,7 @@ use crate::message::Request;
 use crate::multipart;
 use crate::response::Reply;
 use crate::sdp::{self, Negotiated, SdpOrigin};
+use crate::session_timer::{self, SessionTimer};
 use crate::transaction::ServerTx;
 
 use super::{Endpoint, Inbound, TimerKey};
@@ -40,7 +41,7 @@ impl Endpoint {
             self.server_txs.insert(key.clone(), tx);
             self.timers.schedule(at, TimerKey::Server(key.clone()));
         }
-        let (media, media_ip) = match self.admit_invite(now, source.ip(), &req) {
+        let (media, media_ip, session_timer) = match self.admit_invite(now, source.ip(), &req) {
             Ok(admitted) => admitted,
             Err(reply) => {
                 self.respond_tx(now, &key, &req.echo, reply);
@@ -115,6 +116,8 @@ impl Endpoint {
                 offered_srtp: None,
                 bye_after_ack: false,
                 refer_cseq: None,
+                session_timer,
+                session_ends_at: None,
             },
         );
         self.events
@@ -122,13 +125,14 @@ impl Endpoint {
     }
 
     /// Whether a new INVITE from `source` may become a call: its media (None
-    /// without an offer) and our media address, or the response refusing it.
+    /// without an offer), our media address and the session timer our 2xx
+    /// will agree to, or the response refusing it.
     fn admit_invite(
         &mut self,
         now: Instant,
         source: IpAddr,
         req: &Request,
-    ) -> Result<(Option<Negotiated>, IpAddr), Reply<'static>> {
+    ) -> Result<(Option<Negotiated>, IpAddr, Option<SessionTimer>), Reply<'static>> {
         if let Some(refusal) = self.refusal(now, source, true) {
             self.count_refusal(refusal, source);
             return Err(Reply::new(503).header(self.retry_after()));
@@ -148,6 +152,7 @@ impl Endpoint {
                 .header("Accept: application/sdp")
                 .header("Warning: 399 passgate \"responses carry application/sdp\""));
         }
+        let session_timer = session_timer::negotiate(req)?;
         self.authenticate(now, source, req)?;
         let media = match offer_in(req) {
             Ok(None) => None,
@@ -185,7 +190,7 @@ impl Endpoint {
                 "Warning: 301 passgate \"no {family} address for media here\""
             )));
         };
-        Ok((media, media_ip))
+        Ok((media, media_ip, session_timer))
     }
 
     /// With Digest configured, an INVITE must carry right credentials: else

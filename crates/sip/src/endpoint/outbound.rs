@@ -13,7 +13,9 @@ use crate::response::{self, Reply, ResponseSpec};
 use crate::transaction::{ClientTx, ServerTx, TxKey};
 use crate::transport::{response_destination, Transmit, TransportKind};
 
-use super::{Endpoint, Inbound, TimerKey, ACCEPT, ALLOW};
+use crate::session_timer::SessionTimer;
+
+use super::{Endpoint, Inbound, TimerKey, ACCEPT, ALLOW, SUPPORTED};
 
 impl Endpoint {
     pub(super) fn send_bye(&mut self, now: Instant, handle: u64) {
@@ -181,12 +183,11 @@ impl Endpoint {
         format!("Retry-After: {}", self.config.retry_after_secs)
     }
 
-    // No Supported header: we implement no option tags (RFC 3261 §20.37),
-    // and an empty one has been read as malformed.
     pub(super) fn capability_headers(&self, transport: TransportKind, peer: IpAddr) -> Vec<String> {
         vec![
             format!("Allow: {ALLOW}"),
             format!("Accept: {ACCEPT}"),
+            format!("Supported: {SUPPORTED}"),
             "Accept-Language: en".to_string(),
             self.contact(peer, transport, false),
         ]
@@ -203,16 +204,24 @@ impl Endpoint {
         )
     }
 
+    /// The header lines of our 2xx to an INVITE or re-INVITE, with the
+    /// session timer it agrees to.
     pub(super) fn answer_headers(
         &self,
         transport: TransportKind,
         peer: IpAddr,
         sips: bool,
+        session_timer: Option<SessionTimer>,
     ) -> Vec<String> {
-        vec![
+        let mut headers = vec![
             self.contact(peer, transport, sips),
             format!("Allow: {ALLOW}"),
-        ]
+            format!("Supported: {SUPPORTED}"),
+        ];
+        if let Some(timer) = session_timer {
+            headers.extend(timer.response_headers());
+        }
+        headers
     }
 
     /// Drops the call unless a BYE of ours is still waiting for its response.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::dialog::{AckTimer, DialogState};
 use crate::event::{CallHandle, EndReason, Event};
+use crate::session_timer::SessionTimer;
 use crate::transaction::{ClientTimer, ServerTimer, ServerTx, TxKey};
 use crate::transport::Transmit;
 
@@ -18,6 +19,7 @@ impl Endpoint {
                 TimerKey::Server(key) => self.server_timer(now, key),
                 TimerKey::Client(branch) => self.client_timer(now, branch),
                 TimerKey::Call(handle) => self.call_timer(now, handle),
+                TimerKey::Session(handle) => self.session_timer_due(now, handle),
             }
         }
     }
@@ -100,5 +102,49 @@ impl Endpoint {
                 self.timers.schedule(next, TimerKey::Call(handle));
             }
         }
+    }
+
+    /// Starts (or restarts, on a refresh) the session timer our 2xx agreed
+    /// to at `now`; None stops it.
+    pub(super) fn start_session_timer(
+        &mut self,
+        now: Instant,
+        handle: u64,
+        timer: Option<SessionTimer>,
+    ) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        call.session_timer = timer;
+        call.session_ends_at = timer.map(|t| t.expires(now));
+        if let Some(at) = call.session_ends_at {
+            self.timers.schedule(at, TimerKey::Session(handle));
+        }
+    }
+
+    /// A session the caller did not refresh in time is over: BYE, with a
+    /// Reason, as RFC 4028 §10 asks of the side that does not refresh.
+    pub(super) fn session_timer_due(&mut self, now: Instant, handle: u64) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        // A refresh moved the deadline (this entry is stale), or the call
+        // is already ending.
+        if call.session_ends_at.is_none_or(|at| at > now) || call.state == DialogState::Ending {
+            return;
+        }
+        call.session_ends_at = None;
+        tracing::info!(
+            call_id = %call.key.call_id,
+            interval_secs = call.session_timer.map_or(0, |t| t.interval_secs),
+            "the caller did not refresh the session (RFC 4028); ending the call"
+        );
+        call.bye_after_ack = false;
+        let reason = "Reason: SIP;cause=408;text=\"session timer expired\"".to_string();
+        self.end_with_bye(now, handle, &[reason]);
+        self.events.push_back(Event::CallEnded {
+            call: CallHandle(handle),
+            reason: EndReason::SessionExpired,
+        });
     }
 }

@@ -373,6 +373,18 @@ fn a_hang_up_mid_prompt_is_recorded_at_the_step_it_interrupted() {
 }
 
 #[test]
+fn a_session_the_caller_stopped_refreshing_ends_the_flow_as_session_expired() {
+    let mut call = Call::new(Some(CALLER));
+    call.confirm().hear_prompts();
+    let played = call.played.len();
+    call.ended(EndReason::SessionExpired);
+    assert_eq!(call.core.outcome(), Some(CallOutcome::SessionExpired));
+    call.wait(Duration::from_secs(20));
+    assert_eq!(call.played.len(), played, "nothing plays after the BYE");
+    assert_eq!(call.hangups(), 0, "the endpoint sent the BYE");
+}
+
+#[test]
 fn a_call_never_acknowledged_hears_nothing_and_ends_as_no_ack() {
     let mut call = Call::new(Some(CALLER));
     call.wait(Duration::from_secs(32));

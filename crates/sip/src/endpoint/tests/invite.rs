@@ -239,13 +239,15 @@ fn cancel_for_an_unknown_transaction_is_481_and_after_answer_changes_nothing() {
 }
 
 #[test]
-fn a_200_to_invite_carries_no_empty_supported_header() {
+fn a_200_to_invite_says_we_support_session_timers_and_requires_nothing_unasked() {
     let mut h = Harness::new();
     let call = h.offered_call();
     h.ep.answer(h.now, call, 40000).unwrap();
     let ok = h.sent_text().pop().unwrap();
     assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
-    assert!(header(&ok, "Supported").is_none(), "{ok}");
+    assert_eq!(header(&ok, "Supported"), Some("timer"), "{ok}");
+    assert!(header(&ok, "Require").is_none(), "{ok}");
+    assert!(header(&ok, "Session-Expires").is_none(), "{ok}");
 }
 
 #[test]

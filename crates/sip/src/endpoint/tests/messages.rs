@@ -28,10 +28,7 @@ fn options_is_answered_with_our_capabilities() {
     assert!(header(&sent[0], "Accept")
         .unwrap()
         .contains("application/sdp"));
-    assert!(
-        header(&sent[0], "Supported").is_none(),
-        "we support no option tags: no Supported header, not an empty one"
-    );
+    assert_eq!(header(&sent[0], "Supported"), Some("timer"));
     assert!(h.events().is_empty());
     assert_eq!(h.ep.active_calls(), 0);
 }

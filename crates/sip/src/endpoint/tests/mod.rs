@@ -6,6 +6,7 @@ mod dialog;
 mod invite;
 mod messages;
 mod offer_answer;
+mod session_timer;
 mod srtp_offer;
 
 use std::net::SocketAddr;

@@ -1,0 +1,190 @@
+//! Session timers (RFC 4028) as the user agent server: the interval the
+//! caller asks for is agreed with the caller refreshing, a refresh moves the
+//! end, and a session nobody refreshed is ended with a BYE.
+
+use super::*;
+
+const TIMER: &str = "Supported: timer\r\nSession-Expires: 90\r\n";
+
+/// `msg` with these header lines (each ending in CRLF) added.
+fn with_headers(msg: &str, lines: &str) -> String {
+    msg.replacen(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\n{lines}"),
+        1,
+    )
+}
+
+/// A call whose INVITE carried `lines`, answered and acknowledged; returns
+/// the handle, our To tag and our 200.
+fn timed_call(h: &mut Harness, lines: &str) -> (CallHandle, String, String) {
+    let msg = invite("z9hG4bK-st1", "call-1", Some(&sdp("0 101", "")));
+    h.feed(&with_headers(&msg, lines));
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("expected one IncomingCall, got {other:?}"),
+    };
+    h.sent();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    let tag = to_tag(&ok);
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-ack1", "call-1", &tag, ""));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallConfirmed { .. }]
+    ));
+    (call, tag, ok)
+}
+
+fn reinvite(cseq: u32, tag: &str, lines: &str) -> String {
+    let msg = in_dialog(
+        "INVITE",
+        cseq,
+        &format!("z9hG4bK-re{cseq}"),
+        "call-1",
+        tag,
+        &sdp("0 101", ""),
+    );
+    with_headers(&msg, lines)
+}
+
+fn byes(sent: &[String]) -> Vec<&String> {
+    sent.iter().filter(|m| m.starts_with("BYE ")).collect()
+}
+
+#[test]
+fn the_200_agrees_to_the_callers_interval_with_the_caller_refreshing() {
+    let mut h = Harness::new();
+    let (_, _, ok) = timed_call(&mut h, "Supported: timer\r\nSession-Expires: 1800\r\n");
+    assert_eq!(
+        header(&ok, "Session-Expires"),
+        Some("1800;refresher=uac"),
+        "{ok}"
+    );
+    assert_eq!(header(&ok, "Require"), Some("timer"), "{ok}");
+    assert_eq!(header(&ok, "Supported"), Some("timer"), "{ok}");
+}
+
+#[test]
+fn a_session_not_refreshed_is_ended_with_a_bye_before_its_interval_runs_out() {
+    let mut h = Harness::new();
+    let (call, _, _) = timed_call(&mut h, TIMER);
+    // 90 s less the lesser of 32 s and a third of it: 60 s after the 200.
+    h.advance(Duration::from_secs(59));
+    assert!(byes(&h.sent_text()).is_empty());
+    assert!(h.events().is_empty());
+    h.advance(Duration::from_secs(1));
+    let sent = h.sent_text();
+    let bye = byes(&sent);
+    assert_eq!(bye.len(), 1, "{sent:?}");
+    assert_eq!(
+        header(bye[0], "Reason"),
+        Some("SIP;cause=408;text=\"session timer expired\"")
+    );
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded { call: c, reason: EndReason::SessionExpired }] if *c == call
+    ));
+}
+
+#[test]
+fn a_refreshing_reinvite_moves_the_end_and_one_without_the_header_stops_the_timer() {
+    let mut h = Harness::new();
+    let (_, tag, _) = timed_call(&mut h, TIMER);
+    h.advance(Duration::from_secs(40));
+    h.feed(&reinvite(2, &tag, TIMER));
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    assert_eq!(header(&ok, "Session-Expires"), Some("90;refresher=uac"));
+    h.feed(&in_dialog("ACK", 2, "z9hG4bK-ack2", "call-1", &tag, ""));
+    // The first interval would have ended at 60 s; the refresh at 40 s
+    // moves the end to 100 s.
+    h.advance(Duration::from_secs(59));
+    assert!(byes(&h.sent_text()).is_empty());
+    // Refreshed again without Session-Expires: no timer any more.
+    h.feed(&reinvite(3, &tag, "Supported: timer\r\n"));
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    assert!(header(&ok, "Session-Expires").is_none(), "{ok}");
+    h.feed(&in_dialog("ACK", 3, "z9hG4bK-ack3", "call-1", &tag, ""));
+    h.advance(Duration::from_secs(3600));
+    let sent = h.sent_text();
+    assert!(byes(&sent).is_empty(), "{sent:?}");
+    let events = h.events();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::CallEnded { .. })),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn an_interval_under_ninety_seconds_is_answered_422_with_min_se_and_no_call() {
+    let mut h = Harness::new();
+    let msg = invite("z9hG4bK-st2", "short", Some(&sdp("0 101", "")));
+    h.feed(&with_headers(
+        &msg,
+        "Supported: timer\r\nSession-Expires: 60\r\n",
+    ));
+    let sent = h.sent_text();
+    let last = sent.last().unwrap();
+    assert!(last.starts_with("SIP/2.0 422 "), "{sent:?}");
+    assert_eq!(header(last, "Min-SE"), Some("90"));
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.active_calls(), 0);
+}
+
+#[test]
+fn a_too_short_refresh_is_refused_and_the_running_timer_stays() {
+    let mut h = Harness::new();
+    let (_, tag, _) = timed_call(&mut h, TIMER);
+    h.advance(Duration::from_secs(10));
+    h.feed(&reinvite(
+        2,
+        &tag,
+        "Supported: timer\r\nSession-Expires: 30\r\n",
+    ));
+    let sent = h.sent_text();
+    assert!(sent.last().unwrap().starts_with("SIP/2.0 422 "), "{sent:?}");
+    h.advance(Duration::from_secs(50));
+    assert_eq!(
+        byes(&h.sent_text()).len(),
+        1,
+        "the first interval still ends at 60 s"
+    );
+}
+
+#[test]
+fn a_caller_that_requires_timers_gets_its_call() {
+    let mut h = Harness::new();
+    let (_, _, ok) = timed_call(&mut h, "Require: timer\r\nSession-Expires: 1800\r\n");
+    assert_eq!(header(&ok, "Session-Expires"), Some("1800;refresher=uac"));
+}
+
+#[test]
+fn an_interval_only_a_proxy_asked_for_is_declined_and_never_ends_the_call() {
+    let mut h = Harness::new();
+    let (_, _, ok) = timed_call(&mut h, "Session-Expires: 90\r\n");
+    assert!(header(&ok, "Session-Expires").is_none(), "{ok}");
+    assert!(header(&ok, "Require").is_none(), "{ok}");
+    h.advance(Duration::from_secs(600));
+    assert!(byes(&h.sent_text()).is_empty());
+}
+
+#[test]
+fn asked_to_refresh_it_ourselves_the_timer_is_declined_or_refused_if_required() {
+    let mut h = Harness::new();
+    let (_, _, ok) = timed_call(
+        &mut h,
+        "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n",
+    );
+    assert!(header(&ok, "Session-Expires").is_none(), "{ok}");
+    let msg = invite("z9hG4bK-st3", "must-refresh", Some(&sdp("0 101", "")));
+    h.feed(&with_headers(
+        &msg,
+        "Require: timer\r\nSession-Expires: 90;refresher=uas\r\n",
+    ));
+    let sent = h.sent_text();
+    let last = sent.last().unwrap();
+    assert!(last.starts_with("SIP/2.0 420 "), "{sent:?}");
+    assert_eq!(header(last, "Unsupported"), Some("timer"));
+}

@@ -1,0 +1,256 @@
+//! Session timers (RFC 4028), the user agent server's side: what an INVITE
+//! (or re-INVITE) asks for, what our 2xx agrees to, and when a session
+//! nobody refreshed is over.
+//!
+//! The refresher is always the caller's side: a caller that supports the
+//! extension is made the refresher unless it asked us to be, and a session
+//! interval that only a proxy asked for (the caller does not support the
+//! extension) or that names us as the refresher is declined by leaving
+//! Session-Expires out of the 2xx (§9: the UAS is then not using the
+//! timer), since we send no refreshes of our own. A caller that requires
+//! the extension and names us as refresher is answered 420, which is what it
+//! would get from a UAS without the extension.
+//!
+//! Pure: the endpoint applies the decision and keeps the deadline.
+
+use std::time::{Duration, Instant};
+
+use crate::message::Request;
+use crate::response::Reply;
+
+/// The option tag of the extension (§4).
+pub(crate) const TAG: &str = "timer";
+
+/// The smallest session interval we take, and the smallest RFC 4028 allows
+/// anyone to ask for (§4, §5): a caller asking for less is answered 422.
+pub(crate) const MIN_SE: u32 = 90;
+
+/// A session interval the 2xx agreed to, with the caller as refresher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionTimer {
+    pub interval_secs: u32,
+}
+
+impl SessionTimer {
+    /// The header lines our 2xx carries for it (§9): the interval, who
+    /// refreshes, and `Require: timer` since the caller is the refresher.
+    pub fn response_headers(&self) -> [String; 2] {
+        [
+            format!("Session-Expires: {};refresher=uac", self.interval_secs),
+            format!("Require: {TAG}"),
+        ]
+    }
+
+    /// When a session agreed at `at` is over without a refresh: a little
+    /// before the interval runs out, the lesser of 32 s and a third of it
+    /// (§10), so our BYE reaches proxies before their own timers fire.
+    pub fn expires(&self, at: Instant) -> Instant {
+        let interval = u64::from(self.interval_secs);
+        at + Duration::from_secs(interval - (interval / 3).min(32))
+    }
+}
+
+/// What a request asks of the session timer.
+fn requested(req: &Request) -> Result<Option<(u32, Option<&str>)>, Reply<'static>> {
+    let Some(value) = req.header("session-expires") else {
+        return Ok(None);
+    };
+    let mut parts = value.split(';');
+    let secs = parts
+        .next()
+        .map(str::trim)
+        .and_then(|s| s.parse::<u32>().ok())
+        .ok_or_else(|| {
+            Reply::new(400).header("Warning: 399 passgate \"Session-Expires is not delta-seconds\"")
+        })?;
+    let refresher = parts.find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("refresher")
+            .then(|| value.trim())
+    });
+    Ok(Some((secs, refresher)))
+}
+
+/// Whether the caller says it supports (or requires) the extension.
+fn caller_supports(req: &Request) -> bool {
+    ["supported", "require"]
+        .iter()
+        .any(|name| option_tags(req, name).any(|tag| tag.eq_ignore_ascii_case(TAG)))
+}
+
+fn caller_requires(req: &Request) -> bool {
+    option_tags(req, "require").any(|tag| tag.eq_ignore_ascii_case(TAG))
+}
+
+/// The option tags of every header line named `name` (lower case).
+fn option_tags<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> {
+    req.extra
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+}
+
+/// The option tags a request requires that we do not implement (we
+/// implement only [`TAG`]), as the value of an `Unsupported` header; None
+/// when there are none (RFC 3261 §8.2.2.3).
+pub(crate) fn unsupported_required(req: &Request) -> Option<String> {
+    let mut unsupported = option_tags(req, "require").filter(|tag| !tag.eq_ignore_ascii_case(TAG));
+    let first = unsupported.next()?;
+    Some(unsupported.fold(first.to_string(), |mut all, tag| {
+        all.push_str(", ");
+        all.push_str(tag);
+        all
+    }))
+}
+
+/// The session timer our 2xx to this INVITE or re-INVITE agrees to (None:
+/// no timer), or the response refusing the request.
+pub(crate) fn negotiate(req: &Request) -> Result<Option<SessionTimer>, Reply<'static>> {
+    let Some((secs, refresher)) = requested(req)? else {
+        return Ok(None);
+    };
+    if !caller_supports(req) {
+        // Only a proxy asked: it would need us to refresh (§9). Declined.
+        return Ok(None);
+    }
+    if secs < MIN_SE {
+        return Err(Reply::new(422).header(format!("Min-SE: {MIN_SE}")));
+    }
+    if refresher.is_some_and(|r| r.eq_ignore_ascii_case("uas")) {
+        if caller_requires(req) {
+            return Err(Reply::new(420)
+                .header(format!("Unsupported: {TAG}"))
+                .header(
+                    "Warning: 399 passgate \"this agent does not refresh sessions; refresher=uac\"",
+                ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(SessionTimer {
+        interval_secs: secs,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{parse, Incoming};
+
+    fn invite(headers: &str) -> Request {
+        let text = format!(
+            "INVITE sip:passgate@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-st\r\n\
+             From: <sip:+15551234567@127.0.0.1>;tag=a\r\n\
+             To: <sip:passgate@127.0.0.1>\r\n\
+             Call-ID: st@127.0.0.1\r\n\
+             CSeq: 1 INVITE\r\n\
+             Contact: <sip:caller@127.0.0.1:5070>\r\n\
+             Max-Forwards: 70\r\n\
+             {headers}\
+             Content-Length: 0\r\n\r\n"
+        );
+        match parse(text.as_bytes()) {
+            Ok(Incoming::Request(req)) => *req,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    fn agreed(headers: &str) -> Option<u32> {
+        negotiate(&invite(headers))
+            .map(|t| t.map(|t| t.interval_secs))
+            .unwrap_or_else(|reply| panic!("refused: {}", reply.code))
+    }
+
+    fn refused(headers: &str) -> u16 {
+        match negotiate(&invite(headers)) {
+            Err(reply) => reply.code,
+            Ok(t) => panic!("not refused: {t:?}"),
+        }
+    }
+
+    #[test]
+    fn a_caller_that_supports_timers_refreshes_the_interval_it_asked_for() {
+        assert_eq!(
+            agreed("Supported: timer, replaces\r\nSession-Expires: 1800\r\n"),
+            Some(1800)
+        );
+        assert_eq!(
+            agreed("k: 100rel,timer\r\nx: 90;refresher=uac\r\n"),
+            Some(90)
+        );
+        assert_eq!(
+            agreed("Require: timer\r\nSession-Expires: 600\r\nMin-SE: 90\r\n"),
+            Some(600)
+        );
+    }
+
+    #[test]
+    fn no_interval_asked_or_only_a_proxy_asked_means_no_timer() {
+        assert_eq!(agreed(""), None);
+        assert_eq!(agreed("Supported: timer\r\n"), None);
+        // A proxy inserted it: the caller would not refresh.
+        assert_eq!(agreed("Session-Expires: 1800\r\n"), None);
+        assert_eq!(
+            agreed("Supported: replaces\r\nSession-Expires: 60\r\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_interval_below_ninety_seconds_is_answered_422_with_our_min_se() {
+        assert_eq!(refused("Supported: timer\r\nSession-Expires: 89\r\n"), 422);
+        let reply =
+            negotiate(&invite("Supported: timer\r\nSession-Expires: 30\r\n")).expect_err("422");
+        assert_eq!(reply.headers, ["Min-SE: 90"]);
+    }
+
+    #[test]
+    fn asked_to_refresh_ourselves_we_decline_or_refuse_when_it_is_required() {
+        assert_eq!(
+            agreed("Supported: timer\r\nSession-Expires: 1800;refresher=uas\r\n"),
+            None
+        );
+        assert_eq!(
+            refused("Require: timer\r\nSession-Expires: 1800;refresher=uas\r\n"),
+            420
+        );
+    }
+
+    #[test]
+    fn an_interval_that_is_not_a_number_is_a_bad_request() {
+        assert_eq!(
+            refused("Supported: timer\r\nSession-Expires: soon\r\n"),
+            400
+        );
+        assert_eq!(refused("Supported: timer\r\nSession-Expires: -5\r\n"), 400);
+    }
+
+    #[test]
+    fn only_timer_is_taken_of_what_a_request_requires() {
+        assert_eq!(unsupported_required(&invite("")), None);
+        assert_eq!(unsupported_required(&invite("Require: timer\r\n")), None);
+        assert_eq!(
+            unsupported_required(&invite(
+                "Require: timer, 100rel\r\nRequire: precondition\r\n"
+            )),
+            Some("100rel, precondition".to_string())
+        );
+    }
+
+    #[test]
+    fn an_unrefreshed_session_ends_a_little_before_its_interval() {
+        let at = Instant::now();
+        let ends = |secs| {
+            SessionTimer {
+                interval_secs: secs,
+            }
+            .expires(at)
+                - at
+        };
+        assert_eq!(ends(90), Duration::from_secs(60));
+        assert_eq!(ends(1800), Duration::from_secs(1768));
+    }
+}
