@@ -9,7 +9,8 @@ with --tls-ca (the CA that must have signed Passgate's certificate; --tls-cert
 and --tls-key present a client certificate), with SRTP when --srtp is
 optional (RTP/AVP with a=crypto) or mandatory (RTP/SAVP); with
 --no-sdp-offer the INVITE carries no SDP (a delayed offer: pjsip answers the
-200's offer in the ACK). pjsip's Contact over TLS names the connection's own
+200's offer in the ACK); --session-timer and --session-expires set its RFC
+4028 session timer (pjsip's default: optional, 1800 s). pjsip's Contact over TLS names the connection's own
 port, where nobody listens once it has closed; --tls-port N puts its TLS
 listener on N and names that in the Contact instead. The call a REFER starts
 goes to the target over UDP, with plain RTP unless --srtp-transfer.
@@ -64,6 +65,14 @@ SRTP_USE = {
     "off": pj.PJMEDIA_SRTP_DISABLED,
     "optional": pj.PJMEDIA_SRTP_OPTIONAL,
     "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+}
+
+
+TIMER_USE = {
+    "off": pj.PJSUA_SIP_TIMER_INACTIVE,
+    "optional": pj.PJSUA_SIP_TIMER_OPTIONAL,
+    "required": pj.PJSUA_SIP_TIMER_REQUIRED,
+    "always": pj.PJSUA_SIP_TIMER_ALWAYS,
 }
 
 
@@ -212,6 +221,10 @@ class App:
         # The key exchange is as safe as the hop it crosses: 0 lets SDES go
         # over any transport; TLS is chosen by the target URI.
         acfg.mediaConfig.srtpSecureSignaling = 0
+        # RFC 4028: "required" puts Require: timer in the INVITE, and pjsip
+        # refreshes the session at half the interval the 200 agrees to.
+        acfg.callConfig.timerUse = TIMER_USE[args.session_timer]
+        acfg.callConfig.timerSessExpiresSec = args.session_expires
         if args.tls_port:
             acfg.sipConfig.contactForced = f"<sip:{args.from_number}@{args.address}:{args.tls_port};transport=tls>"
             acfg.natConfig.contactRewriteUse = 0
@@ -405,6 +418,10 @@ def main():
     parser.add_argument("--srtp-transfer", action="store_true", help="keep SRTP for the REFER's call")
     parser.add_argument("--tls-port", type=int, default=0, help="TLS listener port, named in the Contact")
     parser.add_argument("--no-sdp-offer", action="store_true", help="INVITE without SDP (delayed offer)")
+    parser.add_argument(
+        "--session-timer", choices=sorted(TIMER_USE), default="optional", help="RFC 4028 (pjsip's default: optional)"
+    )
+    parser.add_argument("--session-expires", type=int, default=1800, help="session interval asked for (s)")
     parser.add_argument("steps", nargs="*")
     args = parser.parse_args()
     app = App(args)

@@ -267,3 +267,41 @@ fn passgates_own_bye_reaches_the_caller_through_the_proxy() {
     );
     assert!(!log.contains("no ACK for our 2xx"), "{log}");
 }
+
+#[test]
+fn a_session_timer_the_caller_does_not_refresh_ends_with_our_bye_through_the_proxy() {
+    // An unknown number waits at the offer to type it for longer than the
+    // session lasts: only the session timer ends this call.
+    let agent = Agent::start(&[("PASSGATE_FLOW__OFFER__TIMEOUT", "120s")]);
+    let proxy = Kamailio::start(agent.sip);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let run = support::sipp_with(
+        "routed_session_timer",
+        proxy.sip,
+        &SippOptions {
+            dir: Some(dir.path()),
+            timeout_secs: Some(100),
+            ..Default::default()
+        },
+    );
+    let took = started.elapsed();
+    run.assert_ok(&format!(
+        "the 200 agrees to 90 s with the caller refreshing, and the BYE says why\n--- kamailio ---\n{}\n--- passgate ---\n{}",
+        proxy.log_text(),
+        agent.log_text()
+    ));
+    // 90 s less the lesser of 32 s and a third: the BYE 60 s after the 200.
+    assert!(
+        took >= Duration::from_secs(59) && took < Duration::from_secs(75),
+        "the BYE came {took:?} after the INVITE"
+    );
+    let bye = find(&run.received(), "BYE ", "1 BYE");
+    assert_came_through(&proxy, bye);
+    let log = agent.wait_log(&["call finished"], Duration::from_secs(10));
+    assert!(
+        log.contains("the caller did not refresh the session (RFC 4028)")
+            && log.contains("outcome=session_expired"),
+        "{log}"
+    );
+}

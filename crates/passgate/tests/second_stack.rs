@@ -409,3 +409,68 @@ fn pjsip_moves_the_call_to_pcma_by_reinvite_and_the_passphrase_still_works() {
     );
     assert_verified_transfer(&mut setup, &run);
 }
+
+#[test]
+fn pjsip_requiring_session_timers_gets_its_call_and_keeps_it_by_refreshing() {
+    let _serial = serial();
+    // An unknown number waits at the offer to type it for longer than the
+    // test: only the session timer could end this call early.
+    let agent = Agent::start(&[
+        ("PASSGATE_FLOW__OFFER__TIMEOUT", "120s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Require: timer, 90 s: pjsip refreshes by re-INVITE at 45 s, and the
+    // session, unrefreshed, would end at 60 s.
+    let options = [
+        "--session-timer".to_string(),
+        "required".to_string(),
+        "--session-expires".to_string(),
+        "90".to_string(),
+    ];
+    let steps = [
+        "wait_confirmed:10",
+        "wait:72",
+        "hangup",
+        "until_disconnected:10",
+    ]
+    .map(str::to_string);
+    let run = support::pjsua::pjsua(
+        &format!("sip:passgate@{}", agent.sip),
+        dir.path(),
+        &options,
+        &steps,
+    );
+    run.assert_clean(&agent);
+    let story = run.story();
+    let confirmed = run
+        .of("call_state")
+        .iter()
+        .any(|e| e["call"] == "main" && e["state"] == "CONFIRMED");
+    assert!(confirmed, "pjsip's Require: timer got its call: {story}");
+    let bye_from_passgate = run
+        .of("request_in")
+        .iter()
+        .any(|e| e["call"] == "main" && e["method"] == "BYE");
+    assert!(!bye_from_passgate, "the refreshed session lasted: {story}");
+    let answers = run.received("Response msg 200/INVITE");
+    assert!(
+        answers.len() >= 2,
+        "the INVITE and pjsip's refreshing re-INVITE were answered 200 ({}):\n{}",
+        answers.len(),
+        tail(&run.sip_log, 8000)
+    );
+    for answer in &answers {
+        assert!(
+            answer.contains("Session-Expires: 90;refresher=uac")
+                && answer.contains("Require: timer"),
+            "each 200 agrees to 90 s with pjsip refreshing: {answer}"
+        );
+    }
+    let log = agent.wait_log(&["call finished"], Duration::from_secs(10));
+    assert!(
+        !log.contains("did not refresh the session") && log.contains("outcome=caller_hung_up"),
+        "{}",
+        tail(&log, 6000)
+    );
+}
