@@ -10,7 +10,8 @@ and --tls-key present a client certificate), with SRTP when --srtp is
 optional (RTP/AVP with a=crypto) or mandatory (RTP/SAVP); with
 --no-sdp-offer the INVITE carries no SDP (a delayed offer: pjsip answers the
 200's offer in the ACK); --session-timer and --session-expires set its RFC
-4028 session timer (pjsip's default: optional, 1800 s). pjsip's Contact over TLS names the connection's own
+4028 session timer (pjsip's default: optional, 1800 s), --prack its RFC 3262
+reliable provisional responses. pjsip's Contact over TLS names the connection's own
 port, where nobody listens once it has closed; --tls-port N puts its TLS
 listener on N and names that in the Contact instead. The call a REFER starts
 goes to the target over UDP, with plain RTP unless --srtp-transfer.
@@ -73,6 +74,13 @@ TIMER_USE = {
     "optional": pj.PJSUA_SIP_TIMER_OPTIONAL,
     "required": pj.PJSUA_SIP_TIMER_REQUIRED,
     "always": pj.PJSUA_SIP_TIMER_ALWAYS,
+}
+
+
+PRACK_USE = {
+    "off": pj.PJSUA_100REL_NOT_USED,
+    "optional": pj.PJSUA_100REL_OPTIONAL,
+    "mandatory": pj.PJSUA_100REL_MANDATORY,
 }
 
 
@@ -225,6 +233,9 @@ class App:
         # refreshes the session at half the interval the 200 agrees to.
         acfg.callConfig.timerUse = TIMER_USE[args.session_timer]
         acfg.callConfig.timerSessExpiresSec = args.session_expires
+        # RFC 3262: "mandatory" puts Require: 100rel in the INVITE; pjsip
+        # then PRACKs each reliable provisional response.
+        acfg.callConfig.prackUse = PRACK_USE[args.prack]
         if args.tls_port:
             acfg.sipConfig.contactForced = f"<sip:{args.from_number}@{args.address}:{args.tls_port};transport=tls>"
             acfg.natConfig.contactRewriteUse = 0
@@ -422,6 +433,7 @@ def main():
         "--session-timer", choices=sorted(TIMER_USE), default="optional", help="RFC 4028 (pjsip's default: optional)"
     )
     parser.add_argument("--session-expires", type=int, default=1800, help="session interval asked for (s)")
+    parser.add_argument("--prack", choices=sorted(PRACK_USE), default="off", help="RFC 3262 (pjsip's default: off)")
     parser.add_argument("steps", nargs="*")
     args = parser.parse_args()
     app = App(args)

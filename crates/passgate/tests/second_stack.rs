@@ -474,3 +474,54 @@ fn pjsip_requiring_session_timers_gets_its_call_and_keeps_it_by_refreshing() {
         tail(&log, 6000)
     );
 }
+
+#[test]
+fn pjsip_requiring_reliable_provisionals_pracks_our_180_and_gets_its_call() {
+    let _serial = serial();
+    // Ringing for 1.5 s before the answer: a 180 that pjsip must PRACK.
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__ANSWER_DELAY_MS", "1500"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = ["--prack".to_string(), "mandatory".to_string()];
+    let steps = [
+        "wait_confirmed:10",
+        "wait:2",
+        "hangup",
+        "until_disconnected:10",
+    ]
+    .map(str::to_string);
+    let run = support::pjsua::pjsua(
+        &format!("sip:passgate@{}", agent.sip),
+        dir.path(),
+        &options,
+        &steps,
+    );
+    run.assert_clean(&agent);
+    let story = run.story();
+    let confirmed = run
+        .of("call_state")
+        .iter()
+        .any(|e| e["call"] == "main" && e["state"] == "CONFIRMED");
+    assert!(confirmed, "pjsip's Require: 100rel got its call: {story}");
+    let log = tail(&run.sip_log, 12000);
+    let ringing = run.received("Response msg 180/INVITE");
+    assert!(
+        !ringing.is_empty()
+            && ringing
+                .iter()
+                .all(|r| r.contains("Require: 100rel") && r.contains("RSeq: ")),
+        "our 180 was sent reliably: {log}"
+    );
+    assert!(
+        !run.received("Response msg 200/PRACK").is_empty(),
+        "pjsip's PRACK was answered 200: {log}"
+    );
+    let agent_log = agent.wait_log(&["call finished"], Duration::from_secs(10));
+    assert!(
+        agent_log.contains("outcome=caller_hung_up") && !agent_log.contains("no PRACK"),
+        "{}",
+        tail(&agent_log, 6000)
+    );
+}

@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::message::{Method, Request};
+use crate::reliable_provisional::ReliableProvisional;
 use crate::sdes::SrtpKey;
 use crate::sdp::{Negotiated, SdpOrigin};
 use crate::session_timer::SessionTimer;
@@ -74,6 +75,9 @@ pub(crate) struct Dialog {
     /// Our Contact in this dialog is a `sips:` URI (RFC 3261 §12.1.1).
     pub sips: bool,
     pub remote_cseq: u32,
+    /// The CSeq of the INVITE that made the dialog: what its 2xx's ACK and a
+    /// PRACK's RAck name, whatever came in the early dialog since.
+    pub invite_cseq: u32,
     pub local_cseq: u32,
     pub media: Option<Negotiated>,
     pub local_rtp_port: u16,
@@ -93,6 +97,13 @@ pub(crate) struct Dialog {
     pub session_timer: Option<SessionTimer>,
     /// When the session is over unless the caller refreshes it first.
     pub session_ends_at: Option<Instant>,
+    /// The INVITE requires provisional responses to be sent reliably
+    /// (RFC 3262).
+    pub reliable_provisionals: bool,
+    /// Our reliable provisional response waiting for its PRACK.
+    pub unacknowledged_provisional: Option<ReliableProvisional>,
+    /// The RSeq of our next reliable provisional response.
+    pub next_rseq: u32,
 }
 
 /// What one request of ours in a dialog carries beyond the dialog's own ids.
@@ -324,6 +335,7 @@ mod tests {
             route_set: route_set.iter().map(|r| r.to_string()).collect(),
             sips: false,
             remote_cseq: 1,
+            invite_cseq: 1,
             local_cseq: 0,
             media: None,
             local_rtp_port: 0,
@@ -339,6 +351,9 @@ mod tests {
             refer_cseq: None,
             session_timer: None,
             session_ends_at: None,
+            reliable_provisionals: false,
+            unacknowledged_provisional: None,
+            next_rseq: 1,
         }
     }
 

@@ -31,6 +31,7 @@ pub use crate::transport::{Transmit, TransportKind};
 
 use crate::dialog::{Dialog, DialogKey, DialogState};
 use crate::message::{self, Incoming, MessageError, Method, Request};
+use crate::reliable_provisional::ReliableProvisional;
 use crate::response::{self, Reply, ResponseSpec};
 use crate::salvage::salvage;
 use crate::sdp;
@@ -40,8 +41,7 @@ use crate::transaction::{ClientTx, ServerTx, TxKey};
 use crate::transport::is_keepalive;
 
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
-/// The option tags we implement (RFC 3261 §20.37): session timers.
-pub const SUPPORTED: &str = crate::session_timer::TAG;
+pub use crate::extensions::SUPPORTED;
 pub const ACCEPT: &str =
     "application/sdp, multipart/mixed, application/dtmf-relay, application/dtmf, message/sipfrag";
 
@@ -91,6 +91,8 @@ enum TimerKey {
     Call(u64),
     /// A call's session timer (RFC 4028).
     Session(u64),
+    /// A call's reliable provisional response (RFC 3262).
+    Provisional(u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -430,8 +432,8 @@ impl Endpoint {
             }
             return;
         }
-        if let Some(unsupported) = crate::session_timer::unsupported_required(&req)
-            .filter(|_| req.method != Method::Cancel)
+        if let Some(unsupported) =
+            crate::extensions::unsupported_required(&req).filter(|_| req.method != Method::Cancel)
         {
             let reply = Reply::new(420).header(format!("Unsupported: {unsupported}"));
             return self.respond_new(now, &at, &req, reply);
@@ -493,6 +495,8 @@ impl Endpoint {
         answer_sdp: Option<String>,
     ) -> Result<(), CommandError> {
         let c = offered(&mut self.calls, call, "answer")?;
+        // The final response ends our 180's retransmissions (RFC 3262 §3).
+        c.unacknowledged_provisional = None;
         c.local_rtp_port = local_rtp_port;
         let local = SocketAddr::new(c.media_ip, local_rtp_port);
         let body = match (&c.media, answer_sdp) {
@@ -506,7 +510,7 @@ impl Endpoint {
         };
         c.state = DialogState::Answered;
         let (key, tag, transport) = (c.invite_tx.clone(), c.key.local_tag.clone(), c.transport);
-        let (peer, cseq, sips) = (c.remote.ip(), c.remote_cseq, c.sips);
+        let (peer, cseq, sips) = (c.remote.ip(), c.invite_cseq, c.sips);
         let session_timer = c.session_timer;
         let echo = self
             .invite_echo(&key)
@@ -521,17 +525,45 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Sends 180 Ringing on an offered call (the application answers later).
+    /// Sends 180 Ringing on an offered call (the application answers later):
+    /// reliably (RFC 3262) when the INVITE requires it, and then not again
+    /// while the first waits for its PRACK (§3).
     pub fn ring(&mut self, now: Instant, call: CallHandle) -> Result<(), CommandError> {
         let c = offered(&mut self.calls, call, "ring")?;
+        if c.unacknowledged_provisional.is_some() {
+            return Ok(());
+        }
         let (key, tag) = (c.invite_tx.clone(), c.key.local_tag.clone());
         let (peer, transport, sips) = (c.remote.ip(), c.transport, c.sips);
+        let reliable = c
+            .reliable_provisionals
+            .then_some((c.next_rseq, c.invite_cseq));
         let contact = self.contact(peer, transport, sips);
         let echo = self
             .invite_echo(&key)
             .ok_or(CommandError::WrongState("ring"))?;
-        let reply = Reply::new(180).tag(Some(&tag)).header(contact);
-        self.respond_tx(now, &key, &echo, reply);
+        let mut reply = Reply::new(180).tag(Some(&tag)).header(contact);
+        if let Some((rseq, _)) = reliable {
+            reply = reply
+                .header(format!(
+                    "Require: {}",
+                    crate::extensions::RELIABLE_PROVISIONAL
+                ))
+                .header(format!("RSeq: {rseq}"));
+        }
+        let payload = self.respond_tx(now, &key, &echo, reply);
+        if let (Some(ids), Some(c)) = (reliable, self.calls.get_mut(&call.0)) {
+            let (sent, next) = ReliableProvisional::sent(
+                now,
+                &self.config.timers,
+                ids,
+                payload,
+                !transport.reliable(),
+            );
+            c.next_rseq = c.next_rseq.wrapping_add(1);
+            c.unacknowledged_provisional = Some(sent);
+            self.timers.schedule(next, TimerKey::Provisional(call.0));
+        }
         Ok(())
     }
 

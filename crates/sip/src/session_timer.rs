@@ -15,11 +15,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::extensions::{self, TIMER};
 use crate::message::Request;
 use crate::response::Reply;
-
-/// The option tag of the extension (§4).
-pub(crate) const TAG: &str = "timer";
 
 /// The smallest session interval we take, and the smallest RFC 4028 allows
 /// anyone to ask for (§4, §5): a caller asking for less is answered 422.
@@ -37,7 +35,7 @@ impl SessionTimer {
     pub fn response_headers(&self) -> [String; 2] {
         [
             format!("Session-Expires: {};refresher=uac", self.interval_secs),
-            format!("Require: {TAG}"),
+            format!("Require: {TIMER}"),
         ]
     }
 
@@ -72,47 +70,13 @@ fn requested(req: &Request) -> Result<Option<(u32, Option<&str>)>, Reply<'static
     Ok(Some((secs, refresher)))
 }
 
-/// Whether the caller says it supports (or requires) the extension.
-fn caller_supports(req: &Request) -> bool {
-    ["supported", "require"]
-        .iter()
-        .any(|name| option_tags(req, name).any(|tag| tag.eq_ignore_ascii_case(TAG)))
-}
-
-fn caller_requires(req: &Request) -> bool {
-    option_tags(req, "require").any(|tag| tag.eq_ignore_ascii_case(TAG))
-}
-
-/// The option tags of every header line named `name` (lower case).
-fn option_tags<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> {
-    req.extra
-        .iter()
-        .filter(move |(n, _)| n == name)
-        .flat_map(|(_, v)| v.split(','))
-        .map(str::trim)
-        .filter(|tag| !tag.is_empty())
-}
-
-/// The option tags a request requires that we do not implement (we
-/// implement only [`TAG`]), as the value of an `Unsupported` header; None
-/// when there are none (RFC 3261 §8.2.2.3).
-pub(crate) fn unsupported_required(req: &Request) -> Option<String> {
-    let mut unsupported = option_tags(req, "require").filter(|tag| !tag.eq_ignore_ascii_case(TAG));
-    let first = unsupported.next()?;
-    Some(unsupported.fold(first.to_string(), |mut all, tag| {
-        all.push_str(", ");
-        all.push_str(tag);
-        all
-    }))
-}
-
 /// The session timer our 2xx to this INVITE or re-INVITE agrees to (None:
 /// no timer), or the response refusing the request.
 pub(crate) fn negotiate(req: &Request) -> Result<Option<SessionTimer>, Reply<'static>> {
     let Some((secs, refresher)) = requested(req)? else {
         return Ok(None);
     };
-    if !caller_supports(req) {
+    if !extensions::supports(req, TIMER) {
         // Only a proxy asked: it would need us to refresh (§9). Declined.
         return Ok(None);
     }
@@ -120,9 +84,9 @@ pub(crate) fn negotiate(req: &Request) -> Result<Option<SessionTimer>, Reply<'st
         return Err(Reply::new(422).header(format!("Min-SE: {MIN_SE}")));
     }
     if refresher.is_some_and(|r| r.eq_ignore_ascii_case("uas")) {
-        if caller_requires(req) {
+        if extensions::requires(req, TIMER) {
             return Err(Reply::new(420)
-                .header(format!("Unsupported: {TAG}"))
+                .header(format!("Unsupported: {TIMER}"))
                 .header(
                     "Warning: 399 passgate \"this agent does not refresh sessions; refresher=uac\"",
                 ));
@@ -226,18 +190,6 @@ mod tests {
             400
         );
         assert_eq!(refused("Supported: timer\r\nSession-Expires: -5\r\n"), 400);
-    }
-
-    #[test]
-    fn only_timer_is_taken_of_what_a_request_requires() {
-        assert_eq!(unsupported_required(&invite("")), None);
-        assert_eq!(unsupported_required(&invite("Require: timer\r\n")), None);
-        assert_eq!(
-            unsupported_required(&invite(
-                "Require: timer, 100rel\r\nRequire: precondition\r\n"
-            )),
-            Some("100rel, precondition".to_string())
-        );
     }
 
     #[test]

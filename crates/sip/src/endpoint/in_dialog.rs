@@ -212,6 +212,22 @@ impl Endpoint {
             }
             // We hand calls on; we do not take transfers from the caller.
             Method::Refer => self.respond_new(now, &at, &req, Reply::new(403).tag(tag)),
+            // RFC 3262 §3: a PRACK that names our unacknowledged reliable
+            // provisional stops its retransmissions; any other is 481.
+            Method::Prack => {
+                let acknowledged = self.calls.get_mut(&handle).is_some_and(|c| {
+                    let named = c
+                        .unacknowledged_provisional
+                        .as_ref()
+                        .is_some_and(|p| p.acknowledged_by(req.header("rack")));
+                    if named {
+                        c.unacknowledged_provisional = None;
+                    }
+                    named
+                });
+                let code = if acknowledged { 200 } else { 481 };
+                self.respond_new(now, &at, &req, Reply::new(code).tag(tag))
+            }
             _ => {
                 let reply = Reply::new(405).tag(tag).header(format!("Allow: {ALLOW}"));
                 self.respond_new(now, &at, &req, reply)

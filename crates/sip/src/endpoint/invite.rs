@@ -9,6 +9,7 @@ use rand::Rng;
 
 use crate::dialog::{self, Dialog, DialogKey, DialogState};
 use crate::event::{CallHandle, Event, IncomingCall};
+use crate::extensions;
 use crate::identity::{all_values, AssertedIdentity};
 use crate::message::Request;
 use crate::multipart;
@@ -106,6 +107,7 @@ impl Endpoint {
                 route_set: req.record_route.clone(),
                 sips: dialog::wants_sips(&req, transport),
                 remote_cseq: req.cseq,
+                invite_cseq: req.cseq,
                 local_cseq: 0,
                 media,
                 local_rtp_port: 0,
@@ -118,6 +120,10 @@ impl Endpoint {
                 refer_cseq: None,
                 session_timer,
                 session_ends_at: None,
+                reliable_provisionals: extensions::requires(&req, extensions::RELIABLE_PROVISIONAL),
+                unacknowledged_provisional: None,
+                // §3: the first RSeq is chosen at random below 2^31.
+                next_rseq: self.rng.random_range(1..=(1u32 << 31) - 1),
             },
         );
         self.events

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::dialog::{AckTimer, DialogState};
 use crate::event::{CallHandle, EndReason, Event};
+use crate::reliable_provisional::ProvisionalTimer;
 use crate::session_timer::SessionTimer;
 use crate::transaction::{ClientTimer, ServerTimer, ServerTx, TxKey};
 use crate::transport::Transmit;
@@ -20,6 +21,7 @@ impl Endpoint {
                 TimerKey::Client(branch) => self.client_timer(now, branch),
                 TimerKey::Call(handle) => self.call_timer(now, handle),
                 TimerKey::Session(handle) => self.session_timer_due(now, handle),
+                TimerKey::Provisional(handle) => self.provisional_timer(now, handle),
             }
         }
     }
@@ -146,5 +148,32 @@ impl Endpoint {
             call: CallHandle(handle),
             reason: EndReason::SessionExpired,
         });
+    }
+
+    /// Our reliable 180 sent again until its PRACK; without one in 64·T1
+    /// the INVITE is refused with a 5xx (RFC 3262 §3).
+    pub(super) fn provisional_timer(&mut self, now: Instant, handle: u64) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let Some(provisional) = call.unacknowledged_provisional.as_mut() else {
+            return;
+        };
+        match provisional.on_timer(now) {
+            ProvisionalTimer::GaveUp => {
+                call.unacknowledged_provisional = None;
+                tracing::info!(call_id = %call.key.call_id, "no PRACK for our reliable 180 within 64*T1; refusing the call");
+                let _ = self.reject(now, CallHandle(handle), 504);
+            }
+            ProvisionalTimer::Wait { retransmit, next } => {
+                let (transport, source, key) =
+                    (call.transport, call.remote, call.invite_tx.clone());
+                self.timers.schedule(next, TimerKey::Provisional(handle));
+                if let (Some(payload), Some(echo)) = (retransmit, self.invite_echo(&key)) {
+                    self.stats.retransmissions_sent += 1;
+                    self.send_response_bytes(transport, source, &echo, payload);
+                }
+            }
+        }
     }
 }

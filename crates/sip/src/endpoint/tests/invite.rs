@@ -245,7 +245,7 @@ fn a_200_to_invite_says_we_support_session_timers_and_requires_nothing_unasked()
     h.ep.answer(h.now, call, 40000).unwrap();
     let ok = h.sent_text().pop().unwrap();
     assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
-    assert_eq!(header(&ok, "Supported"), Some("timer"), "{ok}");
+    assert_eq!(header(&ok, "Supported"), Some("timer, 100rel"), "{ok}");
     assert!(header(&ok, "Require").is_none(), "{ok}");
     assert!(header(&ok, "Session-Expires").is_none(), "{ok}");
 }

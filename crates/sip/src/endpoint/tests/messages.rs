@@ -28,7 +28,7 @@ fn options_is_answered_with_our_capabilities() {
     assert!(header(&sent[0], "Accept")
         .unwrap()
         .contains("application/sdp"));
-    assert_eq!(header(&sent[0], "Supported"), Some("timer"));
+    assert_eq!(header(&sent[0], "Supported"), Some("timer, 100rel"));
     assert!(h.events().is_empty());
     assert_eq!(h.ep.active_calls(), 0);
 }
@@ -152,12 +152,12 @@ fn require_of_an_unknown_extension_is_420() {
     let mut h = Harness::new();
     let msg = invite("z9hG4bK-r", "req", Some(&sdp("0", ""))).replace(
         "Max-Forwards: 70\r\n",
-        "Max-Forwards: 70\r\nRequire: 100rel\r\n",
+        "Max-Forwards: 70\r\nRequire: 100rel, precondition\r\n",
     );
     h.feed(&msg);
     let sent = h.sent_text();
     assert_eq!(status_lines(&sent), vec!["SIP/2.0 420 Bad Extension"]);
-    assert_eq!(header(&sent[0], "Unsupported"), Some("100rel"));
+    assert_eq!(header(&sent[0], "Unsupported"), Some("precondition"));
 }
 
 /// The Contact of the 200 to an INVITE that came over TLS from `uri` (the

@@ -6,6 +6,7 @@ mod dialog;
 mod invite;
 mod messages;
 mod offer_answer;
+mod reliable_provisional;
 mod session_timer;
 mod srtp_offer;
 

@@ -62,7 +62,7 @@ fn the_200_agrees_to_the_callers_interval_with_the_caller_refreshing() {
         "{ok}"
     );
     assert_eq!(header(&ok, "Require"), Some("timer"), "{ok}");
-    assert_eq!(header(&ok, "Supported"), Some("timer"), "{ok}");
+    assert_eq!(header(&ok, "Supported"), Some("timer, 100rel"), "{ok}");
 }
 
 #[test]
