@@ -36,11 +36,12 @@ impl Key {
     }
 
     fn master(&self) -> SrtpMaster {
-        let mut key = [0u8; 16];
         let mut salt = [0u8; 14];
-        key.copy_from_slice(&self.0[..16]);
         salt.copy_from_slice(&self.0[16..]);
-        SrtpMaster { key, salt }
+        SrtpMaster {
+            key: self.0[..16].to_vec(),
+            salt,
+        }
     }
 }
 

@@ -111,11 +111,11 @@ fn srtp_paths(c: &mut Criterion) {
     let keys = |a: u8, b: u8| SrtpConfig {
         profile: SrtpProfile::Aes128CmSha1_80,
         local: SrtpMaster {
-            key: [a; 16],
+            key: vec![a; 16],
             salt: [a; 14],
         },
         remote: SrtpMaster {
-            key: [b; 16],
+            key: vec![b; 16],
             salt: [b; 14],
         },
     };

@@ -97,7 +97,7 @@ fn speech_interrupts_only_where_speech_is_an_answer() {
 
 fn keys(local: u8, remote: u8) -> crate::srtp::SrtpConfig {
     let master = |b: u8| crate::srtp::SrtpMaster {
-        key: [b; 16],
+        key: vec![b; 16],
         salt: [b; 14],
     };
     crate::srtp::SrtpConfig {

@@ -27,12 +27,17 @@ pub enum SrtpProfile {
     Aes128CmSha1_80,
     /// 32-bit tag on SRTP; SRTCP keeps the 80-bit tag (RFC 4568 §6.2.2).
     Aes128CmSha1_32,
+    /// A 256-bit key (RFC 6188).
+    Aes256CmSha1_80,
+    /// A 256-bit key, 32-bit tag on SRTP (RFC 6188).
+    Aes256CmSha1_32,
 }
 
-/// A master key (16 bytes) and master salt (14 bytes).
+/// A master key (16 bytes, or 32 for the AES-256 profiles) and master salt
+/// (14 bytes).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SrtpMaster {
-    pub key: [u8; 16],
+    pub key: Vec<u8>,
     pub salt: [u8; 14],
 }
 
@@ -88,7 +93,16 @@ fn context(master: &SrtpMaster, profile: SrtpProfile) -> Result<Context, SrtpErr
     let profile = match profile {
         SrtpProfile::Aes128CmSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
         SrtpProfile::Aes128CmSha1_32 => ProtectionProfile::Aes128CmHmacSha1_32,
+        SrtpProfile::Aes256CmSha1_80 => ProtectionProfile::Aes256CmHmacSha1_80,
+        SrtpProfile::Aes256CmSha1_32 => ProtectionProfile::Aes256CmHmacSha1_32,
     };
+    if master.key.len() != profile.key_len() {
+        return Err(SrtpError(format!(
+            "a {}-byte master key for a profile that takes {}",
+            master.key.len(),
+            profile.key_len()
+        )));
+    }
     // The crate's error names lengths only, never key bytes.
     Context::new(
         &master.key,
@@ -192,24 +206,32 @@ mod tests {
     use super::*;
     use crate::rtp_packet::RtpPacket;
 
-    fn master(fill: u8) -> SrtpMaster {
+    fn master(fill: u8, key_len: usize) -> SrtpMaster {
         SrtpMaster {
-            key: [fill; 16],
+            key: vec![fill; key_len],
             salt: [fill.wrapping_add(1); 14],
+        }
+    }
+
+    fn key_len(profile: SrtpProfile) -> usize {
+        match profile {
+            SrtpProfile::Aes128CmSha1_80 | SrtpProfile::Aes128CmSha1_32 => 16,
+            SrtpProfile::Aes256CmSha1_80 | SrtpProfile::Aes256CmSha1_32 => 32,
         }
     }
 
     /// Our side and the caller's, with mirrored keys.
     fn pair(profile: SrtpProfile) -> (Srtp, Srtp) {
+        let len = key_len(profile);
         let ours = SrtpConfig {
             profile,
-            local: master(1),
-            remote: master(9),
+            local: master(1, len),
+            remote: master(9, len),
         };
         let theirs = SrtpConfig {
             profile,
-            local: master(9),
-            remote: master(1),
+            local: master(9, len),
+            remote: master(1, len),
         };
         (Srtp::new(ours).unwrap(), Srtp::new(theirs).unwrap())
     }
@@ -226,6 +248,8 @@ mod tests {
         for (profile, tag) in [
             (SrtpProfile::Aes128CmSha1_80, 10),
             (SrtpProfile::Aes128CmSha1_32, 4),
+            (SrtpProfile::Aes256CmSha1_80, 10),
+            (SrtpProfile::Aes256CmSha1_32, 4),
         ] {
             let (mut ours, mut theirs) = pair(profile);
             let plain = rtp(7);
@@ -313,8 +337,8 @@ mod tests {
         let old_packet = theirs.protect_rtp(&rtp(2)).unwrap();
         ours.rekey(SrtpConfig {
             profile: SrtpProfile::Aes128CmSha1_80,
-            local: master(3),
-            remote: master(9),
+            local: master(3, 16),
+            remote: master(9, 16),
         })
         .unwrap();
         assert!(ours.unprotect_rtp(&old_packet).is_some(), "inbound kept");

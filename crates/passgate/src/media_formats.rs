@@ -78,16 +78,19 @@ impl MediaFormats {
 /// The media crate's view of the SDES keys offer/answer settled.
 fn srtp_config(params: &sip::SrtpParams) -> media::SrtpConfig {
     let master = |k: &sip::SrtpKey| {
-        let mut key = [0u8; 16];
         let mut salt = [0u8; 14];
-        key.copy_from_slice(k.master_key());
         salt.copy_from_slice(k.master_salt());
-        media::SrtpMaster { key, salt }
+        media::SrtpMaster {
+            key: k.master_key().to_vec(),
+            salt,
+        }
     };
     media::SrtpConfig {
         profile: match params.suite {
             sip::SrtpSuite::AesCm128HmacSha1_80 => media::SrtpProfile::Aes128CmSha1_80,
             sip::SrtpSuite::AesCm128HmacSha1_32 => media::SrtpProfile::Aes128CmSha1_32,
+            sip::SrtpSuite::Aes256CmHmacSha1_80 => media::SrtpProfile::Aes256CmSha1_80,
+            sip::SrtpSuite::Aes256CmHmacSha1_32 => media::SrtpProfile::Aes256CmSha1_32,
         },
         local: master(&params.local),
         remote: master(&params.remote),

@@ -162,8 +162,11 @@ fn pjsip_over_tls_with_srtp_is_verified_and_transferred_and_nothing_is_in_the_cl
     let accepted = dir.path().join("accepted");
     signal_when_logged(&agent, LISTENING, listening.clone());
     signal_when_logged(&agent, ACCEPTED, accepted.clone());
+    // pjsip counts only the packets its libsrtp opened: 100 of ours
+    // within 10 s of the answer say our encryption is right.
     let steps = vec![
         "wait_confirmed:20".to_string(),
+        "wait_rtp:100:10".to_string(),
         format!("wait_file:{}:60", listening.display()),
         format!("play:{}", passphrase.display()),
         format!("wait_file:{}:60", accepted.display()),
@@ -195,9 +198,22 @@ fn pjsip_over_tls_with_srtp_is_verified_and_transferred_and_nothing_is_in_the_cl
     let ok = run.received("Response msg 200/INVITE");
     let first_ok = ok.first().unwrap_or_else(|| panic!("no 200: {story}"));
     assert!(first_ok.contains("TLS"), "{first_ok}");
+    // pjsip offers AES_256_CM_HMAC_SHA1_80 first (RFC 6188), and that is
+    // what we answer.
     assert!(
-        first_ok.contains("RTP/SAVP") && first_ok.contains("a=crypto:"),
+        first_ok.contains("RTP/SAVP")
+            && first_ok.contains("a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:"),
         "{first_ok}"
+    );
+    let opened = run
+        .of("rtp")
+        .iter()
+        .filter_map(|e| e["rx_total"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        opened >= 100,
+        "pjsip opened {opened} of our SRTP packets: {story}"
     );
     assert!(
         first_ok.contains(&format!("127.0.0.1:{tls_port};transport=tls>")),
@@ -395,7 +411,7 @@ struct SrtpCall {
 fn srtp_call(agent: &Agent, media_port: u16) -> SrtpCall {
     let ip = "127.0.0.1".parse().unwrap();
     let ours = media::SrtpMaster {
-        key: *b"0123456789abcdef",
+        key: b"0123456789abcdef".to_vec(),
         salt: *b"0123456789abcd",
     };
     let inline = base64(&[&ours.key[..], &ours.salt[..]].concat());
@@ -424,7 +440,7 @@ fn srtp_call(agent: &Agent, media_port: u16) -> SrtpCall {
         profile: media::SrtpProfile::Aes128CmSha1_80,
         local: ours,
         remote: media::SrtpMaster {
-            key: theirs[..16].try_into().unwrap(),
+            key: theirs[..16].to_vec(),
             salt: theirs[16..].try_into().unwrap(),
         },
     })

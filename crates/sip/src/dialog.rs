@@ -100,8 +100,12 @@ pub(crate) struct Dialog {
     /// The INVITE requires provisional responses to be sent reliably
     /// (RFC 3262).
     pub reliable_provisionals: bool,
-    /// Our reliable provisional response waiting for its PRACK.
+    /// Our reliable provisional response, sent again until its PRACK or
+    /// our final response.
     pub unacknowledged_provisional: Option<ReliableProvisional>,
+    /// The RSeq of our last reliable provisional response: a PRACK naming
+    /// it is answered 200 even after the final response went (they cross).
+    pub last_rseq: Option<u32>,
     /// The RSeq of our next reliable provisional response.
     pub next_rseq: u32,
 }
@@ -353,6 +357,7 @@ mod tests {
             session_ends_at: None,
             reliable_provisionals: false,
             unacknowledged_provisional: None,
+            last_rseq: None,
             next_rseq: 1,
         }
     }

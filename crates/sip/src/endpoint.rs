@@ -18,7 +18,7 @@ mod invite;
 mod outbound;
 mod timers;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -40,7 +40,7 @@ use crate::timer_queue::TimerQueue;
 use crate::transaction::{ClientTx, ServerTx, TxKey};
 use crate::transport::is_keepalive;
 
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, UPDATE, PRACK";
 pub use crate::extensions::SUPPORTED;
 pub const ACCEPT: &str =
     "application/sdp, multipart/mixed, application/dtmf-relay, application/dtmf, message/sipfrag";
@@ -89,8 +89,6 @@ enum TimerKey {
     Server(TxKey),
     Client(String),
     Call(u64),
-    /// A call's session timer (RFC 4028).
-    Session(u64),
     /// A call's reliable provisional response (RFC 3262).
     Provisional(u64),
 }
@@ -114,6 +112,10 @@ pub struct Endpoint {
     calls: HashMap<u64, Dialog>,
     dialogs: HashMap<DialogKey, u64>,
     timers: TimerQueue<TimerKey>,
+    /// When each call with a session timer (RFC 4028) ends unless its
+    /// caller refreshes it: exact, one entry per live call, so a long
+    /// interval leaves nothing behind once its call is over.
+    session_deadlines: BTreeSet<(Instant, u64)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -143,6 +145,7 @@ impl Endpoint {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             timers: TimerQueue::new(),
+            session_deadlines: BTreeSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -200,7 +203,11 @@ impl Endpoint {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        let session = self.session_deadlines.first().map(|(at, _)| *at);
+        match (self.timers.next_deadline(), session) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The Call-ID of a call, for logging.
@@ -530,20 +537,22 @@ impl Endpoint {
     /// while the first waits for its PRACK (§3).
     pub fn ring(&mut self, now: Instant, call: CallHandle) -> Result<(), CommandError> {
         let c = offered(&mut self.calls, call, "ring")?;
-        if c.unacknowledged_provisional.is_some() {
+        // A second reliable 180 waits for the first's PRACK (§3). Without an
+        // offer in the INVITE, the first reliable response would have to
+        // carry ours (§5), and ours goes in the 200: no 180 then.
+        if c.unacknowledged_provisional.is_some() || (c.reliable_provisionals && c.media.is_none())
+        {
             return Ok(());
         }
         let (key, tag) = (c.invite_tx.clone(), c.key.local_tag.clone());
         let (peer, transport, sips) = (c.remote.ip(), c.transport, c.sips);
-        let reliable = c
-            .reliable_provisionals
-            .then_some((c.next_rseq, c.invite_cseq));
+        let reliable = c.reliable_provisionals.then_some(c.next_rseq);
         let contact = self.contact(peer, transport, sips);
         let echo = self
             .invite_echo(&key)
             .ok_or(CommandError::WrongState("ring"))?;
         let mut reply = Reply::new(180).tag(Some(&tag)).header(contact);
-        if let Some((rseq, _)) = reliable {
+        if let Some(rseq) = reliable {
             reply = reply
                 .header(format!(
                     "Require: {}",
@@ -552,14 +561,10 @@ impl Endpoint {
                 .header(format!("RSeq: {rseq}"));
         }
         let payload = self.respond_tx(now, &key, &echo, reply);
-        if let (Some(ids), Some(c)) = (reliable, self.calls.get_mut(&call.0)) {
-            let (sent, next) = ReliableProvisional::sent(
-                now,
-                &self.config.timers,
-                ids,
-                payload,
-                !transport.reliable(),
-            );
+        if let (Some(rseq), Some(c)) = (reliable, self.calls.get_mut(&call.0)) {
+            let (sent, next) =
+                ReliableProvisional::sent(now, &self.config.timers, payload, !transport.reliable());
+            c.last_rseq = Some(rseq);
             c.next_rseq = c.next_rseq.wrapping_add(1);
             c.unacknowledged_provisional = Some(sent);
             self.timers.schedule(next, TimerKey::Provisional(call.0));
@@ -667,7 +672,8 @@ impl Endpoint {
 /// A fresh key for an offer of ours, when SRTP is on (`offer` or
 /// `required`): our offers then ask for SRTP.
 fn offer_key(policy: &sdp::MediaPolicy) -> Option<crate::sdes::SrtpKey> {
-    (policy.srtp != crate::sdes::SrtpMode::Off).then(crate::sdes::SrtpKey::generate)
+    (policy.srtp != crate::sdes::SrtpMode::Off)
+        .then(|| crate::sdes::SrtpKey::generate(sdp::OFFER_SUITE))
 }
 
 /// The call, when the application may still decide on its INVITE.

@@ -80,10 +80,11 @@ pub enum Event {
     CallConfirmed {
         call: CallHandle,
     },
-    /// A re-INVITE (or the ACK of a late offer) changed the media.
+    /// A re-INVITE or UPDATE (or the ACK of a late offer) changed the
+    /// media.
     MediaUpdated {
         call: CallHandle,
-        media: Negotiated,
+        media: Box<Negotiated>,
     },
     /// A DTMF digit sent in an INFO request.
     InfoDigit {

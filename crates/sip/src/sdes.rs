@@ -1,5 +1,6 @@
 //! SDP security descriptions for SRTP (SDES, RFC 4568): the `a=crypto`
-//! attribute, the two suites carriers use, and our own fresh key per answer.
+//! attribute, the AES counter-mode suites with 128-bit (RFC 4568) and
+//! 256-bit keys (RFC 6188), and our own fresh key per answer.
 //!
 //! Keys travel inside the SDP, so whoever reads the signalling reads the
 //! keys: SDES protects media only when SIP itself runs over TLS. A key is a
@@ -10,9 +11,11 @@ use std::fmt;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-/// Master key (16 bytes) followed by master salt (14 bytes), as the
-/// `inline:` parameter carries them for both AES_CM_128 suites.
-pub const MASTER_LEN: usize = 30;
+/// The master salt's length: 112 bits in every suite we take.
+const SALT_LEN: usize = 14;
+
+/// The longest master key and salt: a 256-bit key, then the salt.
+const MAX_MASTER_LEN: usize = 32 + SALT_LEN;
 
 /// Whether calls carry SRTP (`rtp.srtp`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,59 +45,88 @@ impl std::str::FromStr for SrtpMode {
     }
 }
 
-/// The crypto suites we take (RFC 4568 §6.2): AES counter mode with a
-/// 128-bit key, HMAC-SHA1 tags of 80 or 32 bits on RTP (SRTCP keeps 80).
+/// The crypto suites we take: AES counter mode with a 128-bit key (RFC 4568
+/// §6.2) or a 256-bit key (RFC 6188 §7), HMAC-SHA1 tags of 80 or 32 bits on
+/// RTP (SRTCP keeps 80).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SrtpSuite {
     AesCm128HmacSha1_80,
     AesCm128HmacSha1_32,
+    Aes256CmHmacSha1_80,
+    Aes256CmHmacSha1_32,
 }
 
 impl SrtpSuite {
+    const ALL: [SrtpSuite; 4] = [
+        SrtpSuite::AesCm128HmacSha1_80,
+        SrtpSuite::AesCm128HmacSha1_32,
+        SrtpSuite::Aes256CmHmacSha1_80,
+        SrtpSuite::Aes256CmHmacSha1_32,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             SrtpSuite::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
             SrtpSuite::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
+            SrtpSuite::Aes256CmHmacSha1_80 => "AES_256_CM_HMAC_SHA1_80",
+            SrtpSuite::Aes256CmHmacSha1_32 => "AES_256_CM_HMAC_SHA1_32",
+        }
+    }
+
+    /// The master key's length in bytes (the salt's is 14 in every suite).
+    pub fn key_len(self) -> usize {
+        match self {
+            SrtpSuite::AesCm128HmacSha1_80 | SrtpSuite::AesCm128HmacSha1_32 => 16,
+            SrtpSuite::Aes256CmHmacSha1_80 | SrtpSuite::Aes256CmHmacSha1_32 => 32,
         }
     }
 
     fn parse(name: &str) -> Option<SrtpSuite> {
-        [
-            SrtpSuite::AesCm128HmacSha1_80,
-            SrtpSuite::AesCm128HmacSha1_32,
-        ]
-        .into_iter()
-        .find(|s| s.name() == name)
+        SrtpSuite::ALL.into_iter().find(|s| s.name() == name)
     }
 }
 
-/// Master key and salt. Its `Debug` shows no byte of it.
+/// Master key and salt, of a suite's lengths. Its `Debug` shows no byte of
+/// it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SrtpKey([u8; MASTER_LEN]);
+pub struct SrtpKey {
+    /// The key, then the salt; zero past them.
+    bytes: [u8; MAX_MASTER_LEN],
+    key_len: usize,
+}
 
 impl SrtpKey {
-    /// A fresh key from the operating system's CSPRNG (via `rand`'s
-    /// thread-local generator, seeded from it).
-    pub fn generate() -> SrtpKey {
-        let mut bytes = [0u8; MASTER_LEN];
-        rand::rng().fill_bytes(&mut bytes);
-        SrtpKey(bytes)
+    /// A fresh key for `suite` from the operating system's CSPRNG (via
+    /// `rand`'s thread-local generator, seeded from it).
+    pub fn generate(suite: SrtpSuite) -> SrtpKey {
+        let key_len = suite.key_len();
+        let mut bytes = [0u8; MAX_MASTER_LEN];
+        rand::rng().fill_bytes(&mut bytes[..key_len + SALT_LEN]);
+        SrtpKey { bytes, key_len }
     }
 
-    pub fn from_bytes(bytes: [u8; MASTER_LEN]) -> SrtpKey {
-        SrtpKey(bytes)
+    /// The key and salt of `suite` as `inline:` carries them; None when
+    /// `master` is not of the suite's length.
+    fn of_suite(master: &[u8], suite: SrtpSuite) -> Option<SrtpKey> {
+        let key_len = suite.key_len();
+        if master.len() != key_len + SALT_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_MASTER_LEN];
+        bytes[..master.len()].copy_from_slice(master);
+        Some(SrtpKey { bytes, key_len })
     }
 
     pub fn master_key(&self) -> &[u8] {
-        &self.0[..16]
+        &self.bytes[..self.key_len]
     }
 
     pub fn master_salt(&self) -> &[u8] {
-        &self.0[16..]
+        &self.bytes[self.key_len..self.key_len + SALT_LEN]
     }
 
     fn inline(&self) -> String {
-        base64_encode(&self.0)
+        base64_encode(&self.bytes[..self.key_len + SALT_LEN])
     }
 }
 
@@ -137,11 +169,10 @@ pub fn parse_crypto(arg: &str) -> Option<CryptoOffer> {
             return None;
         }
     }
-    let key: [u8; MASTER_LEN] = key.try_into().ok()?;
     Some(CryptoOffer {
         tag,
         suite,
-        key: SrtpKey(key),
+        key: SrtpKey::of_suite(&key, suite)?,
     })
 }
 
@@ -169,7 +200,7 @@ impl SrtpParams {
             suite: offer.suite,
             tag: offer.tag,
             remote: offer.key.clone(),
-            local: SrtpKey::generate(),
+            local: SrtpKey::generate(offer.suite),
         }
     }
 
@@ -237,9 +268,42 @@ mod tests {
     fn the_rfc_example_line_is_read() {
         let c = parse_crypto(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{EXAMPLE}|2^20")).unwrap();
         assert_eq!((c.tag, c.suite), (1, SrtpSuite::AesCm128HmacSha1_80));
-        assert_eq!(base64_encode(&c.key.0), EXAMPLE);
+        assert_eq!(c.key.inline(), EXAMPLE);
         assert_eq!(c.key.master_key().len(), 16);
         assert_eq!(c.key.master_salt().len(), 14);
+    }
+
+    #[test]
+    fn a_256_bit_key_is_read_with_its_suite_and_answered_in_kind() {
+        // RFC 6188 §7.1: 32 bytes of key, 14 of salt.
+        let master: Vec<u8> = (0..46u8).collect();
+        let inline = base64_encode(&master);
+        let c = parse_crypto(&format!("1 AES_256_CM_HMAC_SHA1_80 inline:{inline}")).unwrap();
+        assert_eq!(c.suite, SrtpSuite::Aes256CmHmacSha1_80);
+        assert_eq!(c.key.master_key(), &master[..32]);
+        assert_eq!(c.key.master_salt(), &master[32..]);
+        let a = SrtpParams::answering(&c);
+        assert_eq!(
+            (a.local.master_key().len(), a.local.master_salt().len()),
+            (32, 14)
+        );
+        let line = a.attribute();
+        assert!(
+            line.starts_with("a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:"),
+            "{line}"
+        );
+        let back = parse_crypto(line.trim_end().strip_prefix("a=crypto:").unwrap()).unwrap();
+        assert_eq!(back.key, a.local);
+        // A 128-bit key under a 256-bit suite's name, and the reverse, are
+        // not usable.
+        assert_eq!(
+            parse_crypto(&format!("2 AES_256_CM_HMAC_SHA1_32 inline:{EXAMPLE}")),
+            None
+        );
+        assert_eq!(
+            parse_crypto(&format!("3 AES_CM_128_HMAC_SHA1_80 inline:{inline}")),
+            None
+        );
     }
 
     #[test]

@@ -159,7 +159,7 @@ pub enum SdpError {
     NoConnection,
     #[error("SRTP is required here and the offer is plain RTP")]
     SrtpRequired,
-    #[error("no usable a=crypto in the RTP/SAVP offer (AES_CM_128_HMAC_SHA1_80 or _32, one key, no MKI)")]
+    #[error("no usable a=crypto in the RTP/SAVP offer (AES_CM_128_HMAC_SHA1_80 or _32, AES_256_CM_HMAC_SHA1_80 or _32, one key, no MKI)")]
     NoUsableCrypto,
     #[error("SRTP is off here (rtp.srtp) and the offer has only RTP/SAVP")]
     SrtpOff,
@@ -604,7 +604,7 @@ pub fn offer(
 
 /// The tag and suite of the one `a=crypto` line in our own offer.
 pub const OFFER_CRYPTO_TAG: u32 = 1;
-const OFFER_SUITE: SrtpSuite = SrtpSuite::AesCm128HmacSha1_80;
+pub(crate) const OFFER_SUITE: SrtpSuite = SrtpSuite::AesCm128HmacSha1_80;
 
 /// Reads the answer to our [`offer`] (it comes in the ACK). Codec, address
 /// and direction are read as from an offer; the SRTP keys are our offered

@@ -3,13 +3,13 @@
 //! nobody refreshed is over.
 //!
 //! The refresher is always the caller's side: a caller that supports the
-//! extension is made the refresher unless it asked us to be, and a session
-//! interval that only a proxy asked for (the caller does not support the
-//! extension) or that names us as the refresher is declined by leaving
-//! Session-Expires out of the 2xx (§9: the UAS is then not using the
-//! timer), since we send no refreshes of our own. A caller that requires
-//! the extension and names us as refresher is answered 420, which is what it
-//! would get from a UAS without the extension.
+//! extension is made the refresher unless it asked us to be. An interval
+//! that only a proxy asked for (the caller does not support the extension)
+//! or that names us as the refresher is declined by leaving Session-Expires
+//! out of the 2xx, as a UAS without the extension would (§7.2: the caller
+//! then has no expiry), since we send no refreshes of our own. So is one for
+//! a WebRTC call, whose refresh re-INVITE (a new ICE and DTLS offer) is not
+//! taken mid-call.
 //!
 //! Pure: the endpoint applies the decision and keeps the deadline.
 
@@ -22,6 +22,11 @@ use crate::response::Reply;
 /// The smallest session interval we take, and the smallest RFC 4028 allows
 /// anyone to ask for (§4, §5): a caller asking for less is answered 422.
 pub(crate) const MIN_SE: u32 = 90;
+
+/// The longest session interval we agree to: a longer one is lowered to it
+/// (§9 lets the UAS lower it, not below the request's Min-SE), so a session
+/// whose caller vanished ends within the half hour most stacks ask for.
+pub(crate) const MAX_SE: u32 = 1800;
 
 /// A session interval the 2xx agreed to, with the caller as refresher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,20 +53,26 @@ impl SessionTimer {
     }
 }
 
-/// What a request asks of the session timer.
+/// The delta-seconds before any parameter of a header's value.
+fn delta_seconds(value: &str) -> Option<u32> {
+    let digits = value.split(';').next()?.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // More digits than a u32 holds is still a very long interval.
+    Some(digits.parse().unwrap_or(u32::MAX))
+}
+
+/// What a request asks of the session timer: the interval and the
+/// refresher it names, if any.
 fn requested(req: &Request) -> Result<Option<(u32, Option<&str>)>, Reply<'static>> {
     let Some(value) = req.header("session-expires") else {
         return Ok(None);
     };
-    let mut parts = value.split(';');
-    let secs = parts
-        .next()
-        .map(str::trim)
-        .and_then(|s| s.parse::<u32>().ok())
-        .ok_or_else(|| {
-            Reply::new(400).header("Warning: 399 passgate \"Session-Expires is not delta-seconds\"")
-        })?;
-    let refresher = parts.find_map(|param| {
+    let secs = delta_seconds(value).ok_or_else(|| {
+        Reply::new(400).header("Warning: 399 passgate \"Session-Expires is not delta-seconds\"")
+    })?;
+    let refresher = value.split(';').skip(1).find_map(|param| {
         let (name, value) = param.split_once('=')?;
         name.trim()
             .eq_ignore_ascii_case("refresher")
@@ -84,17 +95,11 @@ pub(crate) fn negotiate(req: &Request) -> Result<Option<SessionTimer>, Reply<'st
         return Err(Reply::new(422).header(format!("Min-SE: {MIN_SE}")));
     }
     if refresher.is_some_and(|r| r.eq_ignore_ascii_case("uas")) {
-        if extensions::requires(req, TIMER) {
-            return Err(Reply::new(420)
-                .header(format!("Unsupported: {TIMER}"))
-                .header(
-                    "Warning: 399 passgate \"this agent does not refresh sessions; refresher=uac\"",
-                ));
-        }
         return Ok(None);
     }
+    let min_se = req.header("min-se").and_then(delta_seconds).unwrap_or(0);
     Ok(Some(SessionTimer {
-        interval_secs: secs,
+        interval_secs: secs.min(MAX_SE.max(min_se)),
     }))
 }
 
@@ -172,14 +177,14 @@ mod tests {
     }
 
     #[test]
-    fn asked_to_refresh_ourselves_we_decline_or_refuse_when_it_is_required() {
+    fn asked_to_refresh_ourselves_we_decline_even_when_it_is_required() {
         assert_eq!(
             agreed("Supported: timer\r\nSession-Expires: 1800;refresher=uas\r\n"),
             None
         );
         assert_eq!(
-            refused("Require: timer\r\nSession-Expires: 1800;refresher=uas\r\n"),
-            420
+            agreed("Require: timer\r\nSession-Expires: 1800;refresher=uas\r\n"),
+            None
         );
     }
 
@@ -190,6 +195,23 @@ mod tests {
             400
         );
         assert_eq!(refused("Supported: timer\r\nSession-Expires: -5\r\n"), 400);
+        assert_eq!(refused("Supported: timer\r\nSession-Expires: +90\r\n"), 400);
+    }
+
+    #[test]
+    fn a_long_interval_is_lowered_to_half_an_hour_but_not_below_the_callers_min_se() {
+        assert_eq!(
+            agreed("Supported: timer\r\nSession-Expires: 7200\r\n"),
+            Some(1800)
+        );
+        assert_eq!(
+            agreed("Supported: timer\r\nSession-Expires: 99999999999999\r\n"),
+            Some(1800)
+        );
+        assert_eq!(
+            agreed("Supported: timer\r\nSession-Expires: 7200\r\nMin-SE: 3600\r\n"),
+            Some(3600)
+        );
     }
 
     #[test]

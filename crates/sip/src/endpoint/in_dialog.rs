@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::dialog::{DialogKey, DialogState};
 use crate::event::{CallHandle, EndReason, Event, ReferStatus};
 use crate::message::{Method, Request, Response};
+use crate::reliable_provisional::rack_names;
 use crate::response::Reply;
 use crate::sdp::{self, Negotiated};
 use crate::session_timer;
@@ -79,7 +80,7 @@ impl Endpoint {
         if let Some(media) = media_update {
             self.events.push_back(Event::MediaUpdated {
                 call: CallHandle(handle),
-                media,
+                media: Box::new(media),
             });
         }
         if first_ack {
@@ -167,6 +168,7 @@ impl Endpoint {
                 }
             }
             Method::Invite => self.on_reinvite(now, at, handle, req),
+            Method::Update => self.on_update(now, at, handle, req),
             Method::Info => {
                 self.respond_new(now, &at, &req, Reply::new(200).tag(tag));
                 let event = match crate::info_dtmf::parse(req.content_type.as_deref(), &req.body) {
@@ -212,14 +214,14 @@ impl Endpoint {
             }
             // We hand calls on; we do not take transfers from the caller.
             Method::Refer => self.respond_new(now, &at, &req, Reply::new(403).tag(tag)),
-            // RFC 3262 §3: a PRACK that names our unacknowledged reliable
-            // provisional stops its retransmissions; any other is 481.
+            // RFC 3262 §3: a PRACK that names our reliable provisional
+            // response stops its retransmissions and gets 200, also when it
+            // crossed our final response or repeats; any other is 481.
             Method::Prack => {
                 let acknowledged = self.calls.get_mut(&handle).is_some_and(|c| {
                     let named = c
-                        .unacknowledged_provisional
-                        .as_ref()
-                        .is_some_and(|p| p.acknowledged_by(req.header("rack")));
+                        .last_rseq
+                        .is_some_and(|rseq| rack_names(req.header("rack"), rseq, c.invite_cseq));
                     if named {
                         c.unacknowledged_provisional = None;
                     }
@@ -270,7 +272,56 @@ impl Endpoint {
         if let Some(media) = media {
             self.events.push_back(Event::MediaUpdated {
                 call: CallHandle(handle),
-                media,
+                media: Box::new(media),
+            });
+        }
+    }
+
+    /// UPDATE (RFC 3311) in a confirmed dialog: a session refresh (RFC
+    /// 4028) when it carries no body, a new offer answered in the 200 when
+    /// it carries one; either way a target refresh.
+    fn on_update(&mut self, now: Instant, at: Inbound, handle: u64, req: Request) {
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        let (tag, sips) = (call.key.local_tag.clone(), call.sips);
+        // Before our answer the INVITE's offer is not answered yet, and
+        // while our own offer waits for the ACK's answer a new one crosses
+        // it: 491 either way (§5.2), as while we hang up.
+        let pending = matches!(call.state, DialogState::Offered | DialogState::Ending)
+            || call.awaiting_answer_in_ack;
+        let answer = if pending {
+            Err(Reply::new(491))
+        } else {
+            session_timer::negotiate(&req).and_then(|timer| {
+                let media = match offer_in(&req) {
+                    Ok(None) => {
+                        if let Some(call) = self.calls.get_mut(&handle) {
+                            call.refresh_target(req.contact.as_deref());
+                        }
+                        None
+                    }
+                    Ok(Some(_)) => Some(self.reinvite_answer(handle, &req)?),
+                    Err(code) => return Err(Reply::new(code)),
+                };
+                Ok((media, timer))
+            })
+        };
+        let (media, timer) = match answer {
+            Ok(answer) => answer,
+            Err(reply) => return self.respond_new(now, &at, &req, reply.tag(Some(&tag))),
+        };
+        let headers = self.answer_headers(at.transport, at.source.ip(), sips, timer);
+        let mut reply = Reply::new(200).tag(Some(&tag)).headers(headers);
+        if let Some((body, _)) = &media {
+            reply = reply.sdp(body.as_bytes());
+        }
+        self.respond_new(now, &at, &req, reply);
+        self.start_session_timer(now, handle, timer);
+        if let Some((_, Some(media))) = media {
+            self.events.push_back(Event::MediaUpdated {
+                call: CallHandle(handle),
+                media: Box::new(media),
             });
         }
     }
@@ -311,7 +362,10 @@ impl Endpoint {
                         "Warning: 301 passgate \"the media cannot change address family\"",
                     ));
                 }
-                Ok(neg) => Some(neg),
+                Ok(mut neg) => {
+                    keep_srtp_key(&mut neg, call.media.as_ref());
+                    Some(neg)
+                }
                 Err(err) => {
                     return Err(
                         Reply::new(err.status()).header(format!("Warning: 304 passgate \"{err}\""))
@@ -426,4 +480,16 @@ fn sipfrag_status(body: &[u8]) -> Option<u16> {
         .next()?
         .parse()
         .ok()
+}
+
+/// A re-offer of the caller's key as it was (a session refresh, a hold)
+/// keeps ours too: a new key of ours would leave the caller unable to open
+/// our packets until it has read the answer, every refresh.
+fn keep_srtp_key(neg: &mut Negotiated, current: Option<&Negotiated>) {
+    let (Some(new), Some(old)) = (neg.srtp.as_mut(), current.and_then(|m| m.srtp.as_ref())) else {
+        return;
+    };
+    if new.remote == old.remote && new.tag == old.tag && new.suite == old.suite {
+        new.local = old.local.clone();
+    }
 }

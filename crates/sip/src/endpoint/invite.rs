@@ -122,6 +122,7 @@ impl Endpoint {
                 session_ends_at: None,
                 reliable_provisionals: extensions::requires(&req, extensions::RELIABLE_PROVISIONAL),
                 unacknowledged_provisional: None,
+                last_rseq: None,
                 // §3: the first RSeq is chosen at random below 2^31.
                 next_rseq: self.rng.random_range(1..=(1u32 << 31) - 1),
             },
@@ -196,6 +197,10 @@ impl Endpoint {
                 "Warning: 301 passgate \"no {family} address for media here\""
             )));
         };
+        // A WebRTC call's refresh would be a new ICE and DTLS offer, which
+        // is not taken mid-call: no timer for it.
+        let session_timer =
+            session_timer.filter(|_| !media.as_ref().is_some_and(Negotiated::is_webrtc_stream));
         Ok((media, media_ip, session_timer))
     }
 

@@ -235,6 +235,9 @@ impl Endpoint {
         }
         if let Some(call) = self.calls.remove(&handle) {
             self.dialogs.remove(&call.key);
+            if let Some(at) = call.session_ends_at {
+                self.session_deadlines.remove(&(at, handle));
+            }
         }
     }
 

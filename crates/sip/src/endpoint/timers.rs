@@ -20,9 +20,15 @@ impl Endpoint {
                 TimerKey::Server(key) => self.server_timer(now, key),
                 TimerKey::Client(branch) => self.client_timer(now, branch),
                 TimerKey::Call(handle) => self.call_timer(now, handle),
-                TimerKey::Session(handle) => self.session_timer_due(now, handle),
                 TimerKey::Provisional(handle) => self.provisional_timer(now, handle),
             }
+        }
+        while let Some(&(at, handle)) = self.session_deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.session_deadlines.pop_first();
+            self.session_timer_due(now, handle);
         }
     }
 
@@ -118,9 +124,20 @@ impl Endpoint {
             return;
         };
         call.session_timer = timer;
-        call.session_ends_at = timer.map(|t| t.expires(now));
-        if let Some(at) = call.session_ends_at {
-            self.timers.schedule(at, TimerKey::Session(handle));
+        let ends_at = timer.map(|t| t.expires(now));
+        self.move_session_deadline(handle, ends_at);
+    }
+
+    /// Sets when the call's session ends (None: it has no timer).
+    pub(super) fn move_session_deadline(&mut self, handle: u64, ends_at: Option<Instant>) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        if let Some(old) = std::mem::replace(&mut call.session_ends_at, ends_at) {
+            self.session_deadlines.remove(&(old, handle));
+        }
+        if let Some(at) = ends_at {
+            self.session_deadlines.insert((at, handle));
         }
     }
 
@@ -130,12 +147,18 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
-        // A refresh moved the deadline (this entry is stale), or the call
-        // is already ending.
-        if call.session_ends_at.is_none_or(|at| at > now) || call.state == DialogState::Ending {
-            return;
-        }
         call.session_ends_at = None;
+        match call.state {
+            DialogState::Confirmed => {}
+            // No BYE before the ACK (RFC 3261 §15): look again a T1 later;
+            // the 2xx's own timer ends a call whose ACK never comes.
+            DialogState::Answered => {
+                let again = now + self.config.timers.t1;
+                self.move_session_deadline(handle, Some(again));
+                return;
+            }
+            DialogState::Offered | DialogState::Ending => return,
+        }
         tracing::info!(
             call_id = %call.key.call_id,
             interval_secs = call.session_timer.map_or(0, |t| t.interval_secs),
@@ -163,7 +186,7 @@ impl Endpoint {
             ProvisionalTimer::GaveUp => {
                 call.unacknowledged_provisional = None;
                 tracing::info!(call_id = %call.key.call_id, "no PRACK for our reliable 180 within 64*T1; refusing the call");
-                let _ = self.reject(now, CallHandle(handle), 504);
+                let _ = self.reject(now, CallHandle(handle), 500);
             }
             ProvisionalTimer::Wait { retransmit, next } => {
                 let (transport, source, key) =

@@ -25,7 +25,7 @@ fn on_hold_the_flow_s_timers_stand_still_and_info_keys_are_not_input() {
     );
     call.sip_event(SipEvent::MediaUpdated {
         call: CallHandle(1),
-        media: offer("0", "192.0.2.10", "sendonly"),
+        media: Box::new(offer("0", "192.0.2.10", "sendonly")),
     });
     assert!(call
         .media_log
@@ -46,7 +46,7 @@ fn on_hold_the_flow_s_timers_stand_still_and_info_keys_are_not_input() {
     assert!(!call.tallies.contains(&Tally::DigitByInfo));
     call.sip_event(SipEvent::MediaUpdated {
         call: CallHandle(1),
-        media: offer("0", "192.0.2.10", "sendrecv"),
+        media: Box::new(offer("0", "192.0.2.10", "sendrecv")),
     });
     assert!(matches!(
         call.media_log.last(),
@@ -72,7 +72,7 @@ fn a_reinvite_moves_the_media_to_the_new_codec_and_address() {
     let mut call = Call::known_caller_at_the_beep();
     call.sip_event(SipEvent::MediaUpdated {
         call: CallHandle(1),
-        media: offer("8", "192.0.2.20", "sendrecv"),
+        media: Box::new(offer("8", "192.0.2.20", "sendrecv")),
     });
     let changes: Vec<_> = call.media_log.iter().rev().take(3).rev().collect();
     match changes[..] {

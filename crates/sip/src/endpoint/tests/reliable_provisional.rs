@@ -109,11 +109,14 @@ fn without_a_prack_in_64_t1_the_invite_is_refused() {
     assert!(h.events().is_empty());
     h.advance(Duration::from_millis(1));
     let sent = h.sent_text();
-    assert_eq!(status_lines(&sent), vec!["SIP/2.0 504 Server Time-out"]);
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 500 Server Internal Error"]
+    );
     assert!(matches!(
         h.events().as_slice(),
         [Event::CallEnded {
-            reason: EndReason::Rejected(504),
+            reason: EndReason::Rejected(500),
             ..
         }]
     ));
@@ -142,4 +145,51 @@ fn a_caller_that_only_supports_it_gets_an_ordinary_180() {
     assert!(header(&ringing, "Require").is_none(), "{ringing}");
     h.advance(Duration::from_secs(5));
     assert_eq!(ringings(&h.sent_text()), 0);
+}
+
+#[test]
+fn a_prack_that_crosses_our_200_or_repeats_is_still_answered_200() {
+    let mut h = Harness::new();
+    let call = offered_with(&mut h, "Require: 100rel\r\n");
+    h.ep.ring(h.now, call).unwrap();
+    let ringing = h.sent_text().pop().unwrap();
+    let (tag, rseq) = (
+        to_tag(&ringing),
+        header(&ringing, "RSeq").unwrap().to_string(),
+    );
+    h.ep.answer(h.now, call, 40000).unwrap();
+    h.sent();
+    for cseq in [2, 3] {
+        h.feed(&prack(cseq, &tag, &format!("{rseq} 1 INVITE")));
+        assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    }
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-ack1", "call-1", &tag, ""));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallConfirmed { .. }]
+    ));
+}
+
+#[test]
+fn without_an_offer_in_the_invite_no_reliable_180_is_sent() {
+    let mut h = Harness::new();
+    let msg = invite("z9hG4bK-rp2", "call-2", None).replacen(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRequire: 100rel\r\n",
+        1,
+    );
+    h.feed(&msg);
+    h.sent();
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.ring(h.now, call).unwrap();
+    assert!(h.sent_text().is_empty(), "our offer would have to be in it");
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    assert!(
+        ok.starts_with("SIP/2.0 200 OK") && ok.contains("m=audio"),
+        "{ok}"
+    );
 }

@@ -171,20 +171,110 @@ fn an_interval_only_a_proxy_asked_for_is_declined_and_never_ends_the_call() {
 }
 
 #[test]
-fn asked_to_refresh_it_ourselves_the_timer_is_declined_or_refused_if_required() {
-    let mut h = Harness::new();
-    let (_, _, ok) = timed_call(
-        &mut h,
+fn asked_to_refresh_it_ourselves_the_timer_is_declined_even_if_required() {
+    for lines in [
         "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n",
-    );
-    assert!(header(&ok, "Session-Expires").is_none(), "{ok}");
-    let msg = invite("z9hG4bK-st3", "must-refresh", Some(&sdp("0 101", "")));
-    h.feed(&with_headers(
-        &msg,
         "Require: timer\r\nSession-Expires: 90;refresher=uas\r\n",
-    ));
-    let sent = h.sent_text();
-    let last = sent.last().unwrap();
-    assert!(last.starts_with("SIP/2.0 420 "), "{sent:?}");
-    assert_eq!(header(last, "Unsupported"), Some("timer"));
+    ] {
+        let mut h = Harness::new();
+        let (_, _, ok) = timed_call(&mut h, lines);
+        assert!(header(&ok, "Session-Expires").is_none(), "{ok}");
+        assert!(header(&ok, "Require").is_none(), "{ok}");
+        h.advance(Duration::from_secs(600));
+        assert!(byes(&h.sent_text()).is_empty());
+    }
+}
+
+fn update(cseq: u32, tag: &str, lines: &str, body: &str) -> String {
+    let msg = in_dialog(
+        "UPDATE",
+        cseq,
+        &format!("z9hG4bK-up{cseq}"),
+        "call-1",
+        tag,
+        body,
+    );
+    with_headers(&msg, lines)
+}
+
+#[test]
+fn an_update_refreshes_the_session_and_one_with_an_offer_is_answered_in_its_200() {
+    let mut h = Harness::new();
+    let (call, tag, _) = timed_call(&mut h, TIMER);
+    h.advance(Duration::from_secs(45));
+    h.feed(&update(2, &tag, TIMER, ""));
+    let ok = h.sent_text().pop().unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{ok}");
+    assert_eq!(header(&ok, "CSeq"), Some("2 UPDATE"));
+    assert_eq!(header(&ok, "Session-Expires"), Some("90;refresher=uac"));
+    assert!(header(&ok, "Contact").is_some(), "{ok}");
+    assert!(!ok.contains("m=audio"), "no offer, no answer: {ok}");
+    // The end moved from 60 s to 105 s.
+    h.advance(Duration::from_secs(59));
+    assert!(byes(&h.sent_text()).is_empty());
+    // An UPDATE with an offer (PCMA now) is answered in its 200.
+    h.feed(&update(3, &tag, TIMER, &sdp("8 101", "")));
+    let ok = h.sent_text().pop().unwrap();
+    assert!(
+        ok.starts_with("SIP/2.0 200 OK") && ok.contains("m=audio 40000 RTP/AVP 8"),
+        "{ok}"
+    );
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        Event::MediaUpdated { call: c, media } if *c == call && media.payload_type == 8
+    )));
+}
+
+#[test]
+fn an_update_before_the_answer_is_491() {
+    let mut h = Harness::new();
+    let msg = invite("z9hG4bK-st4", "call-1", Some(&sdp("0 101", "")));
+    h.feed(&with_headers(&msg, TIMER));
+    h.sent();
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("expected one IncomingCall, got {other:?}"),
+    };
+    // The 180 gives the caller our tag: an early dialog.
+    h.ep.ring(h.now, call).unwrap();
+    let tag = to_tag(&h.sent_text().pop().unwrap());
+    h.feed(&update(2, &tag, TIMER, ""));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 491 Request Pending"]
+    );
+}
+
+#[test]
+fn a_call_that_is_over_leaves_no_session_deadline_behind() {
+    let mut h = Harness::new();
+    let (_, tag, _) = timed_call(&mut h, "Supported: timer\r\nSession-Expires: 1800\r\n");
+    h.feed(&in_dialog("BYE", 2, "z9hG4bK-bye", "call-1", &tag, ""));
+    h.sent();
+    h.events();
+    h.advance(Duration::from_secs(40));
+    assert_eq!(h.ep.poll_timeout(), None, "nothing left to wake for");
+}
+
+#[test]
+fn a_session_that_ends_before_the_ack_waits_for_it_before_the_bye() {
+    let mut h = Harness::new();
+    // A slow T1: the 2xx is retransmitted for 64·T1 = 128 s, past the
+    // session's 60 s.
+    h.ep.config.timers.t1 = Duration::from_secs(2);
+    h.ep.config.timers.t2 = Duration::from_secs(8);
+    let msg = invite("z9hG4bK-st5", "call-1", Some(&sdp("0 101", "")));
+    h.feed(&with_headers(&msg, TIMER));
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("{other:?}"),
+    };
+    h.sent();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let tag = to_tag(&h.sent_text().pop().unwrap());
+    h.advance(Duration::from_secs(61));
+    assert!(byes(&h.sent_text()).is_empty(), "no BYE before the ACK");
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-ack1", "call-1", &tag, ""));
+    h.advance(Duration::from_secs(2));
+    assert_eq!(byes(&h.sent_text()).len(), 1);
 }

@@ -141,3 +141,52 @@ fn an_answer_whose_crypto_does_not_answer_our_line_ends_the_call() {
         );
     }
 }
+
+/// The key of our answer's `a=crypto` line.
+fn answer_key(ok: &str) -> String {
+    ok.lines()
+        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
+        .unwrap_or_else(|| panic!("no a=crypto in {ok}"))
+        .to_string()
+}
+
+#[test]
+fn a_reoffer_of_the_same_key_keeps_ours_and_a_new_key_gets_a_new_one() {
+    let mut h = harness(SrtpMode::Offer);
+    let crypto = |key: &str| format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n");
+    let offer = |key: &str| savp_answer(&crypto(key));
+    h.feed(&invite("z9hG4bK-k1", "keys", Some(&offer(THEIR_KEY))));
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("{other:?}"),
+    };
+    h.sent();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    let (tag, first) = (to_tag(&ok), answer_key(&ok));
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-ka1", "keys", &tag, ""));
+    // A refresh re-offering the same key: our answer keeps ours.
+    h.feed(&in_dialog(
+        "INVITE",
+        2,
+        "z9hG4bK-k2",
+        "keys",
+        &tag,
+        &offer(THEIR_KEY),
+    ));
+    let again = h.sent_text().pop().unwrap();
+    assert_eq!(answer_key(&again), first, "{again}");
+    h.feed(&in_dialog("ACK", 2, "z9hG4bK-ka2", "keys", &tag, ""));
+    // A new key of theirs: a new one of ours.
+    let theirs = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNk";
+    h.feed(&in_dialog(
+        "INVITE",
+        3,
+        "z9hG4bK-k3",
+        "keys",
+        &tag,
+        &offer(theirs),
+    ));
+    let rekeyed = h.sent_text().pop().unwrap();
+    assert_ne!(answer_key(&rekeyed), first, "{rekeyed}");
+}
