@@ -67,10 +67,26 @@ impl PjsuaRun {
         );
     }
 
+    /// The messages pjsip sent whose first log line (`TX n bytes
+    /// <head>...`) names `head`.
+    pub fn sent(&self, head: &str) -> Vec<&str> {
+        self.messages("TX ", head)
+    }
+
+    /// The messages pjsip received whose first log line (`RX n bytes
+    /// <head>...`) names `head`.
     pub fn received(&self, head: &str) -> Vec<&str> {
+        self.messages("RX ", head)
+    }
+
+    fn messages(&self, direction: &str, head: &str) -> Vec<&str> {
         self.sip_log
             .split("--end msg--")
-            .filter(|block| block.contains("RX ") && block.contains(head))
+            .filter(|block| {
+                block
+                    .lines()
+                    .any(|l| l.contains(direction) && l.contains(" bytes ") && l.contains(head))
+            })
             .collect()
     }
 }
