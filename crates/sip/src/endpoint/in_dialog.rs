@@ -155,10 +155,18 @@ impl Endpoint {
         match req.method {
             Method::Bye => {
                 self.respond_new(now, &at, &req, Reply::new(200).tag(tag));
-                let was_ending = self
-                    .calls
-                    .get(&handle)
-                    .is_some_and(|c| c.state == DialogState::Ending);
+                let (was_ending, unanswered) = self.calls.get(&handle).map_or((false, None), |c| {
+                    let unanswered = (c.state == DialogState::Offered).then(|| c.invite_tx.clone());
+                    (c.state == DialogState::Ending, unanswered)
+                });
+                // A BYE in the early dialog ends the INVITE too: 487 to it
+                // (RFC 3261 §15.1.2).
+                if let Some(key) = unanswered {
+                    if let Some(echo) = self.invite_echo(&key) {
+                        let reply = Reply::new(487).tag(Some(&local_tag));
+                        self.respond_tx(now, &key, &echo, reply);
+                    }
+                }
                 self.forget_call(handle);
                 if !was_ending {
                     self.events.push_back(Event::CallEnded {

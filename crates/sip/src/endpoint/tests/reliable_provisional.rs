@@ -193,3 +193,28 @@ fn without_an_offer_in_the_invite_no_reliable_180_is_sent() {
         "{ok}"
     );
 }
+
+#[test]
+fn a_bye_in_the_early_dialog_ends_the_invite_with_487() {
+    let mut h = Harness::new();
+    let call = offered_with(&mut h, "Require: 100rel\r\n");
+    h.ep.ring(h.now, call).unwrap();
+    let tag = to_tag(&h.sent_text().pop().unwrap());
+    h.feed(&in_dialog("BYE", 2, "z9hG4bK-eb", "call-1", &tag, ""));
+    let sent = h.sent_text();
+    assert_eq!(
+        status_lines(&sent),
+        vec!["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]
+    );
+    assert_eq!(header(&sent[1], "CSeq"), Some("1 INVITE"));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::RemoteBye,
+            ..
+        }]
+    ));
+    h.advance(Duration::from_secs(5));
+    assert_eq!(ringings(&h.sent_text()), 0, "the 180 stopped with the call");
+    assert_eq!(h.ep.active_calls(), 0);
+}
