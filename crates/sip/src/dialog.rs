@@ -95,8 +95,12 @@ pub(crate) struct Dialog {
     /// The session timer the INVITE or last re-INVITE asked for and our 2xx
     /// agreed to (RFC 4028), the caller refreshing.
     pub session_timer: Option<SessionTimer>,
-    /// When the session is over unless the caller refreshes it first.
+    /// When the session timer is next due: the caller's refresh is late,
+    /// or ours is to be sent.
     pub session_ends_at: Option<Instant>,
+    /// The caller's Allow (its INVITE's, or a later request's) lists
+    /// UPDATE: our session refreshes can be sent.
+    pub peer_allows_update: bool,
     /// The INVITE requires provisional responses to be sent reliably
     /// (RFC 3262).
     pub reliable_provisionals: bool,
@@ -355,6 +359,7 @@ mod tests {
             refer_cseq: None,
             session_timer: None,
             session_ends_at: None,
+            peer_allows_update: false,
             reliable_provisionals: false,
             unacknowledged_provisional: None,
             last_rseq: None,

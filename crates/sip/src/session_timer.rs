@@ -1,17 +1,19 @@
-//! Session timers (RFC 4028), the user agent server's side: what an INVITE
-//! (or re-INVITE) asks for, what our 2xx agrees to, and when a session
-//! nobody refreshed is over.
+//! Session timers (RFC 4028), the user agent server's side: what an INVITE,
+//! re-INVITE or UPDATE asks for, what our 2xx agrees to, who refreshes, and
+//! when a session is refreshed or over.
 //!
-//! The refresher is always the caller's side: a caller that supports the
-//! extension is made the refresher unless it asked us to be. An interval
-//! that only a proxy asked for (the caller does not support the extension)
-//! or that names us as the refresher is declined by leaving Session-Expires
-//! out of the 2xx, as a UAS without the extension would (§7.2: the caller
-//! then has no expiry), since we send no refreshes of our own. So is one for
-//! a WebRTC call, whose refresh re-INVITE (a new ICE and DTLS offer) is not
-//! taken mid-call.
+//! A caller that supports the extension refreshes, unless it names us (§9's
+//! table). When it names us, or when only a proxy asked for the interval
+//! (the caller lacks the extension, so §9 makes us the refresher), we
+//! refresh by UPDATE at half the interval, without a body, provided the
+//! caller's Allow lists UPDATE; a re-INVITE would have to re-offer the
+//! session, so a caller that takes no UPDATE gets no timer: Session-Expires
+//! is left out of the 2xx, as from a UAS without the extension (§7.2: no
+//! expiry then). A WebRTC call gets none either: its refresh re-INVITE (a
+//! new ICE and DTLS offer) is not taken mid-call.
 //!
-//! Pure: the endpoint applies the decision and keeps the deadline.
+//! Pure: the endpoint applies the decision, keeps the deadline and sends
+//! the BYE or the refresh.
 
 use std::time::{Duration, Instant};
 
@@ -28,28 +30,58 @@ pub(crate) const MIN_SE: u32 = 90;
 /// whose caller vanished ends within the half hour most stacks ask for.
 pub(crate) const MAX_SE: u32 = 1800;
 
-/// A session interval the 2xx agreed to, with the caller as refresher.
+/// Who sends the refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refresher {
+    /// The caller (`refresher=uac`): we end the session it stops refreshing.
+    Caller,
+    /// We (`refresher=uas`), by UPDATE.
+    Us,
+}
+
+/// A session interval the 2xx agreed to, and who refreshes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SessionTimer {
     pub interval_secs: u32,
+    pub refresher: Refresher,
 }
 
 impl SessionTimer {
-    /// The header lines our 2xx carries for it (§9): the interval, who
-    /// refreshes, and `Require: timer` since the caller is the refresher.
-    pub fn response_headers(&self) -> [String; 2] {
+    /// The header lines our 2xx carries for it (§9): the interval and who
+    /// refreshes, and `Require: timer` when the caller does.
+    pub fn response_headers(&self) -> Vec<String> {
+        match self.refresher {
+            Refresher::Caller => vec![
+                format!("Session-Expires: {};refresher=uac", self.interval_secs),
+                format!("Require: {TIMER}"),
+            ],
+            Refresher::Us => vec![format!(
+                "Session-Expires: {};refresher=uas",
+                self.interval_secs
+            )],
+        }
+    }
+
+    /// The header lines of our refreshing UPDATE (§7.4): the interval, us
+    /// as refresher, and that we support the extension.
+    pub fn refresh_headers(&self) -> [String; 2] {
         [
-            format!("Session-Expires: {};refresher=uac", self.interval_secs),
-            format!("Require: {TIMER}"),
+            format!("Session-Expires: {};refresher=uas", self.interval_secs),
+            format!("Supported: {}", extensions::SUPPORTED),
         ]
     }
 
-    /// When a session agreed at `at` is over without a refresh: a little
-    /// before the interval runs out, the lesser of 32 s and a third of it
-    /// (§10), so our BYE reaches proxies before their own timers fire.
-    pub fn expires(&self, at: Instant) -> Instant {
+    /// What is due next for a session agreed (or refreshed) at `at`: our
+    /// refresh at half the interval (§7.4), or, when the caller refreshes,
+    /// the end of a session it did not refresh: a little before the
+    /// interval runs out, the lesser of 32 s and a third of it (§10), so
+    /// our BYE reaches proxies before their own timers fire.
+    pub fn next_due(&self, at: Instant) -> Instant {
         let interval = u64::from(self.interval_secs);
-        at + Duration::from_secs(interval - (interval / 3).min(32))
+        match self.refresher {
+            Refresher::Us => at + Duration::from_secs(interval / 2),
+            Refresher::Caller => at + Duration::from_secs(interval - (interval / 3).min(32)),
+        }
     }
 }
 
@@ -81,25 +113,45 @@ fn requested(req: &Request) -> Result<Option<(u32, Option<&str>)>, Reply<'static
     Ok(Some((secs, refresher)))
 }
 
-/// The session timer our 2xx to this INVITE or re-INVITE agrees to (None:
-/// no timer), or the response refusing the request.
-pub(crate) fn negotiate(req: &Request) -> Result<Option<SessionTimer>, Reply<'static>> {
-    let Some((secs, refresher)) = requested(req)? else {
+/// Whether the request's Allow lists UPDATE: what our refreshes need.
+pub(crate) fn allows_update(req: &Request) -> bool {
+    req.extra
+        .iter()
+        .filter(|(name, _)| name == "allow")
+        .flat_map(|(_, v)| v.split(','))
+        .any(|method| method.trim().eq_ignore_ascii_case("UPDATE"))
+}
+
+/// The session timer our 2xx to this INVITE, re-INVITE or UPDATE agrees to
+/// (None: no timer), or the response refusing the request.
+/// `caller_takes_update`: the caller's Allow lists UPDATE.
+pub(crate) fn negotiate(
+    req: &Request,
+    caller_takes_update: bool,
+) -> Result<Option<SessionTimer>, Reply<'static>> {
+    let Some((secs, named)) = requested(req)? else {
         return Ok(None);
     };
-    if !extensions::supports(req, TIMER) {
-        // Only a proxy asked: it would need us to refresh (§9). Declined.
-        return Ok(None);
-    }
-    if secs < MIN_SE {
+    let caller_supports = extensions::supports(req, TIMER);
+    if secs < MIN_SE && caller_supports {
         return Err(Reply::new(422).header(format!("Min-SE: {MIN_SE}")));
     }
-    if refresher.is_some_and(|r| r.eq_ignore_ascii_case("uas")) {
+    let refresher = if caller_supports && !named.is_some_and(|r| r.eq_ignore_ascii_case("uas")) {
+        Refresher::Caller
+    } else {
+        Refresher::Us
+    };
+    if refresher == Refresher::Us && !caller_takes_update {
         return Ok(None);
     }
     let min_se = req.header("min-se").and_then(delta_seconds).unwrap_or(0);
+    // A proxy's interval under the minimum, for a caller that cannot be
+    // refused usefully (it lacks the extension), is raised to it (§8.1, and
+    // the RFC's errata 1687 for the UAS).
+    let secs = secs.max(MIN_SE).max(min_se.min(MAX_SE));
     Ok(Some(SessionTimer {
         interval_secs: secs.min(MAX_SE.max(min_se)),
+        refresher,
     }))
 }
 
@@ -128,13 +180,16 @@ mod tests {
     }
 
     fn agreed(headers: &str) -> Option<u32> {
-        negotiate(&invite(headers))
-            .map(|t| t.map(|t| t.interval_secs))
+        agreed_with(headers, false).map(|t| t.interval_secs)
+    }
+
+    fn agreed_with(headers: &str, takes_update: bool) -> Option<SessionTimer> {
+        negotiate(&invite(headers), takes_update)
             .unwrap_or_else(|reply| panic!("refused: {}", reply.code))
     }
 
     fn refused(headers: &str) -> u16 {
-        match negotiate(&invite(headers)) {
+        match negotiate(&invite(headers), false) {
             Err(reply) => reply.code,
             Ok(t) => panic!("not refused: {t:?}"),
         }
@@ -171,8 +226,8 @@ mod tests {
     #[test]
     fn an_interval_below_ninety_seconds_is_answered_422_with_our_min_se() {
         assert_eq!(refused("Supported: timer\r\nSession-Expires: 89\r\n"), 422);
-        let reply =
-            negotiate(&invite("Supported: timer\r\nSession-Expires: 30\r\n")).expect_err("422");
+        let reply = negotiate(&invite("Supported: timer\r\nSession-Expires: 30\r\n"), true)
+            .expect_err("422");
         assert_eq!(reply.headers, ["Min-SE: 90"]);
     }
 
@@ -215,16 +270,42 @@ mod tests {
     }
 
     #[test]
-    fn an_unrefreshed_session_ends_a_little_before_its_interval() {
+    fn a_session_is_refreshed_at_half_or_ended_a_little_before_its_interval() {
         let at = Instant::now();
-        let ends = |secs| {
+        let due = |interval_secs, refresher| {
             SessionTimer {
-                interval_secs: secs,
+                interval_secs,
+                refresher,
             }
-            .expires(at)
+            .next_due(at)
                 - at
         };
-        assert_eq!(ends(90), Duration::from_secs(60));
-        assert_eq!(ends(1800), Duration::from_secs(1768));
+        assert_eq!(due(90, Refresher::Caller), Duration::from_secs(60));
+        assert_eq!(due(1800, Refresher::Caller), Duration::from_secs(1768));
+        assert_eq!(due(90, Refresher::Us), Duration::from_secs(45));
+    }
+
+    #[test]
+    fn we_refresh_when_named_or_when_only_a_proxy_asked_if_the_caller_takes_update() {
+        let us = |secs| {
+            Some(SessionTimer {
+                interval_secs: secs,
+                refresher: Refresher::Us,
+            })
+        };
+        let named = "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n";
+        assert_eq!(agreed_with(named, true), us(90));
+        assert_eq!(agreed_with(named, false), None);
+        // Only a proxy asked, below the minimum: raised to it, not refused.
+        assert_eq!(agreed_with("Session-Expires: 60\r\n", true), us(90));
+        assert_eq!(agreed_with("Session-Expires: 600\r\n", false), None);
+        assert_eq!(
+            SessionTimer {
+                interval_secs: 90,
+                refresher: Refresher::Us
+            }
+            .response_headers(),
+            ["Session-Expires: 90;refresher=uas"]
+        );
     }
 }

@@ -260,7 +260,7 @@ impl Endpoint {
         let (tag, sips) = (call.key.local_tag.clone(), call.sips);
         // A re-INVITE refreshes the session timer, asks for another, or,
         // without Session-Expires, ends it (RFC 4028 §9).
-        let answer = session_timer::negotiate(&req)
+        let answer = session_timer::negotiate(&req, self.takes_update(handle, &req))
             .and_then(|timer| Ok((self.reinvite_answer(handle, &req)?, timer)));
         let ((body, media), timer) = match answer {
             Ok(answer) => answer,
@@ -285,6 +285,18 @@ impl Endpoint {
         }
     }
 
+    /// Whether the caller takes UPDATE, as its request's Allow says now (a
+    /// target refresh may carry a new one) or its INVITE's said.
+    fn takes_update(&mut self, handle: u64, req: &Request) -> bool {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return false;
+        };
+        if req.header("allow").is_some() {
+            call.peer_allows_update = session_timer::allows_update(req);
+        }
+        call.peer_allows_update
+    }
+
     /// UPDATE (RFC 3311) in a confirmed dialog: a session refresh (RFC
     /// 4028) when it carries no body, a new offer answered in the 200 when
     /// it carries one; either way a target refresh.
@@ -301,7 +313,7 @@ impl Endpoint {
         let answer = if pending {
             Err(Reply::new(491))
         } else {
-            session_timer::negotiate(&req).and_then(|timer| {
+            session_timer::negotiate(&req, self.takes_update(handle, &req)).and_then(|timer| {
                 let media = match offer_in(&req) {
                     Ok(None) => {
                         if let Some(call) = self.calls.get_mut(&handle) {
@@ -420,11 +432,11 @@ impl Endpoint {
             return;
         }
         if let Some(tx) = self.client_txs.remove(&resp.branch) {
-            self.client_final(tx, resp.code);
+            self.client_final(now, tx, resp.code);
         }
     }
 
-    pub(super) fn client_final(&mut self, tx: ClientTx, code: u16) {
+    pub(super) fn client_final(&mut self, now: Instant, tx: ClientTx, code: u16) {
         if code == 481 && tx.method != Method::Bye {
             // The peer has no such dialog (RFC 5057 §5.1): it is gone, and
             // with it the call. End it here, without a BYE the peer would
@@ -450,6 +462,7 @@ impl Endpoint {
                     });
                 }
             }
+            Method::Update => self.refresh_answered(now, tx.call, code),
             _ => {}
         }
     }
@@ -470,6 +483,9 @@ impl Endpoint {
         };
         tracing::info!(call_id = %call.key.call_id, method = method.as_str(), "481 to our request: the dialog is gone");
         self.dialogs.remove(&call.key);
+        if let Some(at) = call.session_ends_at {
+            self.session_deadlines.remove(&(at, handle));
+        }
         if call.state != DialogState::Ending {
             self.events.push_back(Event::CallEnded {
                 call: CallHandle(handle),

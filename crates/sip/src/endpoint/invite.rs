@@ -120,6 +120,7 @@ impl Endpoint {
                 refer_cseq: None,
                 session_timer,
                 session_ends_at: None,
+                peer_allows_update: session_timer::allows_update(&req),
                 reliable_provisionals: extensions::requires(&req, extensions::RELIABLE_PROVISIONAL),
                 unacknowledged_provisional: None,
                 last_rseq: None,
@@ -159,7 +160,7 @@ impl Endpoint {
                 .header("Accept: application/sdp")
                 .header("Warning: 399 passgate \"responses carry application/sdp\""));
         }
-        let session_timer = session_timer::negotiate(req)?;
+        let session_timer = session_timer::negotiate(req, session_timer::allows_update(req))?;
         self.authenticate(now, source, req)?;
         let media = match offer_in(req) {
             Ok(None) => None,

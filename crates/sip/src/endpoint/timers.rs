@@ -6,8 +6,13 @@ use std::time::Instant;
 
 use crate::dialog::{AckTimer, DialogState};
 use crate::event::{CallHandle, EndReason, Event};
+use crate::message::Method;
 use crate::reliable_provisional::ProvisionalTimer;
-use crate::session_timer::SessionTimer;
+use crate::session_timer::{Refresher, SessionTimer};
+
+/// How long after a 491 our session refresh is tried again (RFC 3311 §5.2
+/// leaves the wait to the UA; this is well inside any interval).
+const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 use crate::transaction::{ClientTimer, ServerTimer, ServerTx, TxKey};
 use crate::transport::Transmit;
 
@@ -68,7 +73,7 @@ impl Endpoint {
             ClientTimer::TimedOut => {
                 if let Some(tx) = self.client_txs.remove(&branch) {
                     tracing::info!(method = %tx.method, "no response to our request (Timer F)");
-                    self.client_final(tx, 408);
+                    self.client_final(now, tx, 408);
                 }
             }
             ClientTimer::Wait { retransmit, next } => {
@@ -124,8 +129,8 @@ impl Endpoint {
             return;
         };
         call.session_timer = timer;
-        let ends_at = timer.map(|t| t.expires(now));
-        self.move_session_deadline(handle, ends_at);
+        let due = timer.map(|t| t.next_due(now));
+        self.move_session_deadline(handle, due);
     }
 
     /// Sets when the call's session ends (None: it has no timer).
@@ -141,8 +146,9 @@ impl Endpoint {
         }
     }
 
-    /// A session the caller did not refresh in time is over: BYE, with a
-    /// Reason, as RFC 4028 §10 asks of the side that does not refresh.
+    /// The session timer is due: our refresh goes out (RFC 4028 §7.4), or a
+    /// session the caller did not refresh in time is over: BYE, with a
+    /// Reason, as §10 asks of the side that does not refresh.
     pub(super) fn session_timer_due(&mut self, now: Instant, handle: u64) {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
@@ -150,8 +156,8 @@ impl Endpoint {
         call.session_ends_at = None;
         match call.state {
             DialogState::Confirmed => {}
-            // No BYE before the ACK (RFC 3261 §15): look again a T1 later;
-            // the 2xx's own timer ends a call whose ACK never comes.
+            // No request before the ACK (RFC 3261 §15): look again a T1
+            // later; the 2xx's own timer ends a call whose ACK never comes.
             DialogState::Answered => {
                 let again = now + self.config.timers.t1;
                 self.move_session_deadline(handle, Some(again));
@@ -159,18 +165,61 @@ impl Endpoint {
             }
             DialogState::Offered | DialogState::Ending => return,
         }
+        let Some(timer) = call.session_timer else {
+            return;
+        };
+        if timer.refresher == Refresher::Us {
+            // Nothing is due until the refresh is answered.
+            tracing::debug!(call_id = %call.key.call_id, "refreshing the session by UPDATE (RFC 4028)");
+            self.send_request(now, handle, Method::Update, &timer.refresh_headers());
+            return;
+        }
         tracing::info!(
             call_id = %call.key.call_id,
-            interval_secs = call.session_timer.map_or(0, |t| t.interval_secs),
+            interval_secs = timer.interval_secs,
             "the caller did not refresh the session (RFC 4028); ending the call"
         );
-        call.bye_after_ack = false;
+        self.end_expired_session(now, handle);
+    }
+
+    /// Ends a session whose timer ran out, or whose refresh of ours went
+    /// unanswered, with a BYE that says so.
+    fn end_expired_session(&mut self, now: Instant, handle: u64) {
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.bye_after_ack = false;
+        }
         let reason = "Reason: SIP;cause=408;text=\"session timer expired\"".to_string();
         self.end_with_bye(now, handle, &[reason]);
         self.events.push_back(Event::CallEnded {
             call: CallHandle(handle),
             reason: EndReason::SessionExpired,
         });
+    }
+
+    /// The final response to our refreshing UPDATE: a 2xx sets the next
+    /// refresh; no answer (408) ends the call (§10; a 481 ended it already);
+    /// 491 (the caller was mid-offer) tries again shortly; anything else
+    /// leaves the session without a timer, as the caller will not take our
+    /// refreshes.
+    pub(super) fn refresh_answered(&mut self, now: Instant, handle: u64, code: u16) {
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        if call.state != DialogState::Confirmed {
+            return;
+        }
+        match code {
+            200..=299 => self.start_session_timer(now, handle, call.session_timer),
+            408 => {
+                tracing::info!(call_id = %call.key.call_id, "no answer to our session refresh (RFC 4028); ending the call");
+                self.end_expired_session(now, handle);
+            }
+            491 => self.move_session_deadline(handle, Some(now + REFRESH_RETRY)),
+            _ => {
+                tracing::info!(call_id = %call.key.call_id, code, "our session refresh was refused; the session goes on without a timer");
+                self.start_session_timer(now, handle, None);
+            }
+        }
     }
 
     /// Our reliable 180 sent again until its PRACK; without one in 64·T1

@@ -278,3 +278,111 @@ fn a_session_that_ends_before_the_ack_waits_for_it_before_the_bye() {
     h.advance(Duration::from_secs(2));
     assert_eq!(byes(&h.sent_text()).len(), 1);
 }
+
+/// An INVITE line saying the caller takes UPDATE.
+const ALLOW_UPDATE: &str = "Allow: INVITE, ACK, CANCEL, BYE, UPDATE\r\n";
+
+/// Our UPDATEs among what was sent.
+fn updates(sent: &[String]) -> Vec<&String> {
+    sent.iter().filter(|m| m.starts_with("UPDATE ")).collect()
+}
+
+/// The response of the caller to our request `msg` with `code`.
+fn answer_to(msg: &str, code: u16, reason: &str) -> String {
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        out.push_str(&format!("{name}: {}\r\n", header(msg, name).unwrap()));
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+#[test]
+fn named_as_refresher_we_refresh_by_update_at_half_the_interval() {
+    let mut h = Harness::new();
+    let (_, _, ok) = timed_call(
+        &mut h,
+        &format!("Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n{ALLOW_UPDATE}"),
+    );
+    assert_eq!(
+        header(&ok, "Session-Expires"),
+        Some("90;refresher=uas"),
+        "{ok}"
+    );
+    assert!(header(&ok, "Require").is_none(), "{ok}");
+    h.advance(Duration::from_secs(44));
+    assert!(updates(&h.sent_text()).is_empty());
+    h.advance(Duration::from_secs(1));
+    let sent = h.sent_text();
+    let update = updates(&sent);
+    assert_eq!(update.len(), 1, "{sent:?}");
+    assert_eq!(
+        header(update[0], "Session-Expires"),
+        Some("90;refresher=uas")
+    );
+    assert!(
+        update[0].contains("Content-Length: 0"),
+        "no body: {}",
+        update[0]
+    );
+    let reply = answer_to(update[0], 200, "OK");
+    h.feed(&reply);
+    // The next refresh 45 s after that answer, and never a BYE meanwhile.
+    h.advance(Duration::from_secs(44));
+    let sent = h.sent_text();
+    assert!(
+        updates(&sent).is_empty() && byes(&sent).is_empty(),
+        "{sent:?}"
+    );
+    h.advance(Duration::from_secs(1));
+    let sent = h.sent_text();
+    assert_eq!(updates(&sent).len(), 1, "{sent:?}");
+}
+
+#[test]
+fn an_interval_only_a_proxy_asked_for_is_refreshed_by_us_when_the_caller_takes_update() {
+    let mut h = Harness::new();
+    let (call, _, ok) = timed_call(&mut h, &format!("Session-Expires: 1800\r\n{ALLOW_UPDATE}"));
+    assert_eq!(
+        header(&ok, "Session-Expires"),
+        Some("1800;refresher=uas"),
+        "{ok}"
+    );
+    h.advance(Duration::from_secs(900));
+    let sent = h.sent_text();
+    let update = updates(&sent);
+    assert_eq!(update.len(), 1, "{sent:?}");
+    // Unanswered: the UPDATE's transaction times out (64·T1) and the call
+    // ends with a BYE that says why.
+    h.advance(Duration::from_secs(33));
+    let sent = h.sent_text();
+    let bye = byes(&sent);
+    assert!(!bye.is_empty(), "{sent:?}");
+    assert_eq!(
+        header(bye[0], "Reason"),
+        Some("SIP;cause=408;text=\"session timer expired\"")
+    );
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        Event::CallEnded { call: c, reason: EndReason::SessionExpired } if *c == call
+    )));
+}
+
+#[test]
+fn a_refused_refresh_leaves_the_call_without_a_timer() {
+    let mut h = Harness::new();
+    let (_, _, _) = timed_call(
+        &mut h,
+        &format!("Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n{ALLOW_UPDATE}"),
+    );
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let update = updates(&sent);
+    h.feed(&answer_to(update[0], 405, "Method Not Allowed"));
+    h.advance(Duration::from_secs(600));
+    let sent = h.sent_text();
+    assert!(
+        updates(&sent).is_empty() && byes(&sent).is_empty(),
+        "{sent:?}"
+    );
+}
