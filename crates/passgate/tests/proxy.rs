@@ -305,3 +305,40 @@ fn a_session_timer_the_caller_does_not_refresh_ends_with_our_bye_through_the_pro
         "{log}"
     );
 }
+
+#[test]
+fn we_refresh_a_session_a_proxy_asked_for_by_update_through_the_proxy() {
+    // The caller lacks session timers but takes UPDATE, and its INVITE
+    // carries a 90 s interval (as a proxy inserts one): Passgate refreshes.
+    let agent = Agent::start(&[("PASSGATE_FLOW__OFFER__TIMEOUT", "120s")]);
+    let proxy = Kamailio::start(agent.sip);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let run = support::sipp_with(
+        "routed_session_refresh",
+        proxy.sip,
+        &SippOptions {
+            dir: Some(dir.path()),
+            timeout_secs: Some(100),
+            ..Default::default()
+        },
+    );
+    let took = started.elapsed();
+    run.assert_ok(&format!(
+        "the 200 agrees to 90 s with Passgate refreshing, and its UPDATE comes\n--- kamailio ---\n{}\n--- passgate ---\n{}",
+        proxy.log_text(),
+        agent.log_text()
+    ));
+    // Half the interval after the 200, then 3 s until the caller's BYE.
+    assert!(
+        took >= Duration::from_secs(47) && took < Duration::from_secs(60),
+        "the UPDATE came {took:?} after the INVITE, less 3 s"
+    );
+    let update = find(&run.received(), "UPDATE ", "1 UPDATE");
+    assert_came_through(&proxy, update);
+    let log = agent.wait_log(&["call finished"], Duration::from_secs(10));
+    assert!(
+        log.contains("outcome=caller_hung_up") && !log.contains("session timer expired"),
+        "{log}"
+    );
+}
