@@ -268,16 +268,18 @@ fn passgates_own_bye_reaches_the_caller_through_the_proxy() {
     assert!(!log.contains("no ACK for our 2xx"), "{log}");
 }
 
-#[test]
-fn a_session_timer_the_caller_does_not_refresh_ends_with_our_bye_through_the_proxy() {
-    // An unknown number waits at the offer to type it for longer than the
-    // session lasts: only the session timer ends this call.
+/// Runs the session-timer scenario `scenario` through a proxy in front of
+/// an agent whose unknown callers wait at the offer to type their number for
+/// longer than the session lasts, so only the session timer ends a call.
+/// Returns the agent, the proxy, the run (checked clean, `what` naming the
+/// scenario's promise) and how long the run took.
+fn session_timer_call(scenario: &str, what: &str) -> (Agent, Kamailio, SippRun, Duration) {
     let agent = Agent::start(&[("PASSGATE_FLOW__OFFER__TIMEOUT", "120s")]);
     let proxy = Kamailio::start(agent.sip);
     let dir = tempfile::tempdir().expect("tempdir");
     let started = std::time::Instant::now();
     let run = support::sipp_with(
-        "routed_session_timer",
+        scenario,
         proxy.sip,
         &SippOptions {
             dir: Some(dir.path()),
@@ -287,10 +289,19 @@ fn a_session_timer_the_caller_does_not_refresh_ends_with_our_bye_through_the_pro
     );
     let took = started.elapsed();
     run.assert_ok(&format!(
-        "the 200 agrees to 90 s with the caller refreshing, and the BYE says why\n--- kamailio ---\n{}\n--- passgate ---\n{}",
+        "{what}\n--- kamailio ---\n{}\n--- passgate ---\n{}",
         proxy.log_text(),
         agent.log_text()
     ));
+    (agent, proxy, run, took)
+}
+
+#[test]
+fn a_session_timer_the_caller_does_not_refresh_ends_with_our_bye_through_the_proxy() {
+    let (agent, proxy, run, took) = session_timer_call(
+        "routed_session_timer",
+        "the 200 agrees to 90 s with the caller refreshing, and the BYE says why",
+    );
     // 90 s less the lesser of 32 s and a third: the BYE 60 s after the 200.
     assert!(
         took >= Duration::from_secs(59) && took < Duration::from_secs(75),
@@ -310,25 +321,10 @@ fn a_session_timer_the_caller_does_not_refresh_ends_with_our_bye_through_the_pro
 fn we_refresh_a_session_a_proxy_asked_for_by_update_through_the_proxy() {
     // The caller lacks session timers but takes UPDATE, and its INVITE
     // carries a 90 s interval (as a proxy inserts one): Passgate refreshes.
-    let agent = Agent::start(&[("PASSGATE_FLOW__OFFER__TIMEOUT", "120s")]);
-    let proxy = Kamailio::start(agent.sip);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let started = std::time::Instant::now();
-    let run = support::sipp_with(
+    let (agent, proxy, run, took) = session_timer_call(
         "routed_session_refresh",
-        proxy.sip,
-        &SippOptions {
-            dir: Some(dir.path()),
-            timeout_secs: Some(100),
-            ..Default::default()
-        },
+        "the 200 agrees to 90 s with Passgate refreshing, and its UPDATE comes",
     );
-    let took = started.elapsed();
-    run.assert_ok(&format!(
-        "the 200 agrees to 90 s with Passgate refreshing, and its UPDATE comes\n--- kamailio ---\n{}\n--- passgate ---\n{}",
-        proxy.log_text(),
-        agent.log_text()
-    ));
     // Half the interval after the 200, then 3 s until the caller's BYE.
     assert!(
         took >= Duration::from_secs(47) && took < Duration::from_secs(60),

@@ -410,6 +410,26 @@ fn pjsip_moves_the_call_to_pcma_by_reinvite_and_the_passphrase_still_works() {
     assert_verified_transfer(&mut setup, &run);
 }
 
+/// pjsip, with caller.py's `options`, calls the agent from an unknown
+/// number, holds the answered call for `secs` and hangs up; the call must
+/// have been answered and every step finished.
+fn answered_and_held(agent: &Agent, dir: &Path, options: &[String], secs: u32) -> PjsuaRun {
+    let steps = [
+        "wait_confirmed:10".to_string(),
+        format!("wait:{secs}"),
+        "hangup".to_string(),
+        "until_disconnected:10".to_string(),
+    ];
+    let run = support::pjsua::pjsua(&format!("sip:passgate@{}", agent.sip), dir, options, &steps);
+    run.assert_clean(agent);
+    let confirmed = run
+        .of("call_state")
+        .iter()
+        .any(|e| e["call"] == "main" && e["state"] == "CONFIRMED");
+    assert!(confirmed, "pjsip got its call: {}", run.story());
+    run
+}
+
 #[test]
 fn pjsip_requiring_session_timers_gets_its_call_and_keeps_it_by_refreshing() {
     let _serial = serial();
@@ -428,26 +448,8 @@ fn pjsip_requiring_session_timers_gets_its_call_and_keeps_it_by_refreshing() {
         "--session-expires".to_string(),
         "90".to_string(),
     ];
-    let steps = [
-        "wait_confirmed:10",
-        "wait:72",
-        "hangup",
-        "until_disconnected:10",
-    ]
-    .map(str::to_string);
-    let run = support::pjsua::pjsua(
-        &format!("sip:passgate@{}", agent.sip),
-        dir.path(),
-        &options,
-        &steps,
-    );
-    run.assert_clean(&agent);
+    let run = answered_and_held(&agent, dir.path(), &options, 72);
     let story = run.story();
-    let confirmed = run
-        .of("call_state")
-        .iter()
-        .any(|e| e["call"] == "main" && e["state"] == "CONFIRMED");
-    assert!(confirmed, "pjsip's Require: timer got its call: {story}");
     let bye_from_passgate = run
         .of("request_in")
         .iter()
@@ -486,26 +488,7 @@ fn pjsip_requiring_reliable_provisionals_pracks_our_180_and_gets_its_call() {
     ]);
     let dir = tempfile::tempdir().expect("tempdir");
     let options = ["--prack".to_string(), "mandatory".to_string()];
-    let steps = [
-        "wait_confirmed:10",
-        "wait:2",
-        "hangup",
-        "until_disconnected:10",
-    ]
-    .map(str::to_string);
-    let run = support::pjsua::pjsua(
-        &format!("sip:passgate@{}", agent.sip),
-        dir.path(),
-        &options,
-        &steps,
-    );
-    run.assert_clean(&agent);
-    let story = run.story();
-    let confirmed = run
-        .of("call_state")
-        .iter()
-        .any(|e| e["call"] == "main" && e["state"] == "CONFIRMED");
-    assert!(confirmed, "pjsip's Require: 100rel got its call: {story}");
+    let run = answered_and_held(&agent, dir.path(), &options, 2);
     let log = tail(&run.sip_log, 12000);
     let ringing = run.received("Response msg 180/INVITE");
     assert!(

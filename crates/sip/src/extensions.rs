@@ -40,36 +40,19 @@ pub(crate) fn unsupported_required(req: &Request) -> Option<String> {
             .iter()
             .any(|t| t.eq_ignore_ascii_case(tag))
     };
-    let mut unsupported = option_tags(req, "require").filter(|tag| !ours(tag));
-    let first = unsupported.next()?;
-    Some(unsupported.fold(first.to_string(), |mut all, tag| {
-        all.push_str(", ");
-        all.push_str(tag);
-        all
-    }))
+    let unsupported: Vec<&str> = option_tags(req, "require")
+        .filter(|tag| !ours(tag))
+        .collect();
+    (!unsupported.is_empty()).then(|| unsupported.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{parse, Incoming};
+    use crate::message::test_request;
 
     fn request(headers: &str) -> Request {
-        let text = format!(
-            "OPTIONS sip:passgate@127.0.0.1 SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-ext\r\n\
-             From: <sip:a@127.0.0.1>;tag=a\r\n\
-             To: <sip:passgate@127.0.0.1>\r\n\
-             Call-ID: ext@127.0.0.1\r\n\
-             CSeq: 1 OPTIONS\r\n\
-             Max-Forwards: 70\r\n\
-             {headers}\
-             Content-Length: 0\r\n\r\n"
-        );
-        match parse(text.as_bytes()) {
-            Ok(Incoming::Request(req)) => *req,
-            other => panic!("not a request: {other:?}"),
-        }
+        test_request("OPTIONS", headers)
     }
 
     #[test]

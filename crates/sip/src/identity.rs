@@ -90,17 +90,13 @@ fn verstat_value(value: &str) -> Option<String> {
 /// headers come one per entry (a sip: and a tel: P-Asserted-Identity, a
 /// Remote-Party-ID per party).
 pub(crate) fn all_values(req: &Request, name: &str) -> Option<String> {
-    let mut values = req
+    let values: Vec<&str> = req
         .extra
         .iter()
         .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str());
-    let first = values.next()?;
-    Some(values.fold(first.to_string(), |mut all, v| {
-        all.push_str(", ");
-        all.push_str(v);
-        all
-    }))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
 }
 
 #[cfg(test)]

@@ -664,6 +664,28 @@ fn response_from(status: &str, fields: &[Field<'_>]) -> Result<Response, Message
     })
 }
 
+/// A request of `method` from 127.0.0.1 with these further header lines
+/// (each ending in CRLF) and no body: what unit tests of header rules read.
+#[cfg(test)]
+pub(crate) fn test_request(method: &str, headers: &str) -> Request {
+    let text = format!(
+        "{method} sip:passgate@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-test\r\n\
+         From: <sip:+15551234567@127.0.0.1>;tag=a\r\n\
+         To: <sip:passgate@127.0.0.1>\r\n\
+         Call-ID: test@127.0.0.1\r\n\
+         CSeq: 1 {method}\r\n\
+         Contact: <sip:caller@127.0.0.1:5070>\r\n\
+         Max-Forwards: 70\r\n\
+         {headers}\
+         Content-Length: 0\r\n\r\n"
+    );
+    match parse(text.as_bytes()) {
+        Ok(Incoming::Request(req)) => *req,
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
 #[cfg(test)]
 #[path = "message_tests.rs"]
 mod tests;

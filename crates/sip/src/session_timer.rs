@@ -158,25 +158,10 @@ pub(crate) fn negotiate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{parse, Incoming};
+    use crate::message::test_request;
 
     fn invite(headers: &str) -> Request {
-        let text = format!(
-            "INVITE sip:passgate@127.0.0.1 SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-st\r\n\
-             From: <sip:+15551234567@127.0.0.1>;tag=a\r\n\
-             To: <sip:passgate@127.0.0.1>\r\n\
-             Call-ID: st@127.0.0.1\r\n\
-             CSeq: 1 INVITE\r\n\
-             Contact: <sip:caller@127.0.0.1:5070>\r\n\
-             Max-Forwards: 70\r\n\
-             {headers}\
-             Content-Length: 0\r\n\r\n"
-        );
-        match parse(text.as_bytes()) {
-            Ok(Incoming::Request(req)) => *req,
-            other => panic!("not a request: {other:?}"),
-        }
+        test_request("INVITE", headers)
     }
 
     fn agreed(headers: &str) -> Option<u32> {

@@ -20,6 +20,16 @@ fn offered_with(h: &mut Harness, lines: &str) -> CallHandle {
     }
 }
 
+/// A call whose INVITE requires 100rel, rung: the harness, the call and
+/// our reliable 180.
+fn ringing_reliably() -> (Harness, CallHandle, String) {
+    let mut h = Harness::new();
+    let call = offered_with(&mut h, "Require: 100rel\r\n");
+    h.ep.ring(h.now, call).unwrap();
+    let ringing = h.sent_text().pop().unwrap();
+    (h, call, ringing)
+}
+
 fn prack(cseq: u32, tag: &str, rack: &str) -> String {
     in_dialog(
         "PRACK",
@@ -44,10 +54,7 @@ fn ringings(sent: &[String]) -> usize {
 
 #[test]
 fn the_180_is_sent_again_until_its_prack_and_the_call_goes_on() {
-    let mut h = Harness::new();
-    let call = offered_with(&mut h, "Require: 100rel\r\n");
-    h.ep.ring(h.now, call).unwrap();
-    let ringing = h.sent_text().pop().unwrap();
+    let (mut h, call, ringing) = ringing_reliably();
     assert!(ringing.starts_with("SIP/2.0 180 "), "{ringing}");
     assert_eq!(header(&ringing, "Require"), Some("100rel"));
     let rseq: u32 = header(&ringing, "RSeq").unwrap().parse().unwrap();
@@ -79,10 +86,7 @@ fn the_180_is_sent_again_until_its_prack_and_the_call_goes_on() {
 
 #[test]
 fn a_prack_that_names_another_response_is_481_and_the_180_goes_on() {
-    let mut h = Harness::new();
-    let call = offered_with(&mut h, "Require: 100rel\r\n");
-    h.ep.ring(h.now, call).unwrap();
-    let ringing = h.sent_text().pop().unwrap();
+    let (mut h, _, ringing) = ringing_reliably();
     let (tag, rseq) = (
         to_tag(&ringing),
         header(&ringing, "RSeq").unwrap().to_string(),
@@ -99,10 +103,7 @@ fn a_prack_that_names_another_response_is_481_and_the_180_goes_on() {
 
 #[test]
 fn without_a_prack_in_64_t1_the_invite_is_refused() {
-    let mut h = Harness::new();
-    let call = offered_with(&mut h, "Require: 100rel\r\n");
-    h.ep.ring(h.now, call).unwrap();
-    h.sent();
+    let (mut h, _, _) = ringing_reliably();
     h.advance(Duration::from_millis(31_999));
     let sent = h.sent_text();
     assert_eq!(ringings(&sent), sent.len(), "{sent:?}");
@@ -124,10 +125,7 @@ fn without_a_prack_in_64_t1_the_invite_is_refused() {
 
 #[test]
 fn the_answer_before_the_prack_stops_the_180() {
-    let mut h = Harness::new();
-    let call = offered_with(&mut h, "Require: 100rel\r\n");
-    h.ep.ring(h.now, call).unwrap();
-    h.sent();
+    let (mut h, call, _) = ringing_reliably();
     h.ep.answer(h.now, call, 40000).unwrap();
     h.sent();
     h.advance(Duration::from_secs(5));
@@ -149,10 +147,7 @@ fn a_caller_that_only_supports_it_gets_an_ordinary_180() {
 
 #[test]
 fn a_prack_that_crosses_our_200_or_repeats_is_still_answered_200() {
-    let mut h = Harness::new();
-    let call = offered_with(&mut h, "Require: 100rel\r\n");
-    h.ep.ring(h.now, call).unwrap();
-    let ringing = h.sent_text().pop().unwrap();
+    let (mut h, call, ringing) = ringing_reliably();
     let (tag, rseq) = (
         to_tag(&ringing),
         header(&ringing, "RSeq").unwrap().to_string(),
@@ -196,10 +191,8 @@ fn without_an_offer_in_the_invite_no_reliable_180_is_sent() {
 
 #[test]
 fn a_bye_in_the_early_dialog_ends_the_invite_with_487() {
-    let mut h = Harness::new();
-    let call = offered_with(&mut h, "Require: 100rel\r\n");
-    h.ep.ring(h.now, call).unwrap();
-    let tag = to_tag(&h.sent_text().pop().unwrap());
+    let (mut h, _, ringing) = ringing_reliably();
+    let tag = to_tag(&ringing);
     h.feed(&in_dialog("BYE", 2, "z9hG4bK-eb", "call-1", &tag, ""));
     let sent = h.sent_text();
     assert_eq!(
