@@ -37,6 +37,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(parsed.media.iter().any(|m| m.crypto.len() == 1));
             }
         }
-        let _ = sdp::offer(&policy, local, origin);
+        // Our own offer, plain and with a key, must parse back too.
+        let key = sip::SrtpKey::generate(sip::SrtpSuite::AesCm128HmacSha1_80);
+        for srtp in [None, Some(&key)] {
+            let ours = sdp::offer(&policy, local, origin, srtp);
+            sdp::parse(&ours).expect("our offer parses");
+        }
     }
 });

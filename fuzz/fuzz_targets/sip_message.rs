@@ -56,10 +56,12 @@ fuzz_target!(|data: &[u8]| {
     run_out(&mut ep, &mut now);
 });
 
-/// Runs every timer out (Timer H, 2xx retransmission, Timer J...): nothing
-/// may be left behind.
+/// Runs every timer out (Timer H, 2xx retransmission, Timer J, a session
+/// timer's refresh or BYE and that request's own transaction): nothing may
+/// be left behind. The longest: a session of 1800 s (the most we agree to)
+/// refreshed by us at 900 s, the refresh timing out, then our BYE.
 fn run_out(ep: &mut Endpoint, now: &mut Instant) {
-    let end = *now + Duration::from_secs(70);
+    let end = *now + Duration::from_secs(2000);
     while let Some(t) = ep.poll_timeout() {
         if t > end {
             break;
@@ -78,7 +80,10 @@ fn drive(ep: &mut Endpoint, now: &mut Instant, tag: &mut Option<Vec<u8>>) {
     drain(ep, tag);
     while let Some(ev) = ep.poll_event() {
         match ev {
+            // Rung first, so a caller requiring 100rel gets a reliable 180
+            // (and its PRACK crosses the 200).
             Event::IncomingCall(call) => {
+                let _ = ep.ring(*now, call.call);
                 let _ = ep.answer(*now, call.call, 40000);
             }
             // What the application does next: transfer, then hang up on a key.
