@@ -97,7 +97,7 @@ pub(crate) struct Dialog {
     pub session_timer: Option<SessionTimer>,
     /// When the session timer is next due: the caller's refresh is late,
     /// or ours is to be sent.
-    pub session_ends_at: Option<Instant>,
+    pub session_due_at: Option<Instant>,
     /// The caller's Allow (its INVITE's, or a later request's) lists
     /// UPDATE: our session refreshes can be sent.
     pub peer_allows_update: bool,
@@ -358,7 +358,7 @@ mod tests {
             bye_after_ack: false,
             refer_cseq: None,
             session_timer: None,
-            session_ends_at: None,
+            session_due_at: None,
             peer_allows_update: false,
             reliable_provisionals: false,
             unacknowledged_provisional: None,

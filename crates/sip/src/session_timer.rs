@@ -124,14 +124,19 @@ pub(crate) fn allows_update(req: &Request) -> bool {
 
 /// The session timer our 2xx to this INVITE, re-INVITE or UPDATE agrees to
 /// (None: no timer), or the response refusing the request.
-/// `caller_takes_update`: the caller's Allow lists UPDATE.
+/// `caller_takes_update`: the caller's Allow lists UPDATE; `webrtc`: the
+/// call's media is a WebRTC stream.
 pub(crate) fn negotiate(
     req: &Request,
     caller_takes_update: bool,
+    webrtc: bool,
 ) -> Result<Option<SessionTimer>, Reply<'static>> {
     let Some((secs, named)) = requested(req)? else {
         return Ok(None);
     };
+    if webrtc {
+        return Ok(None);
+    }
     let caller_supports = extensions::supports(req, TIMER);
     if secs < MIN_SE && caller_supports {
         return Err(Reply::new(422).header(format!("Min-SE: {MIN_SE}")));
@@ -169,12 +174,12 @@ mod tests {
     }
 
     fn agreed_with(headers: &str, takes_update: bool) -> Option<SessionTimer> {
-        negotiate(&invite(headers), takes_update)
+        negotiate(&invite(headers), takes_update, false)
             .unwrap_or_else(|reply| panic!("refused: {}", reply.code))
     }
 
     fn refused(headers: &str) -> u16 {
-        match negotiate(&invite(headers), false) {
+        match negotiate(&invite(headers), false, false) {
             Err(reply) => reply.code,
             Ok(t) => panic!("not refused: {t:?}"),
         }
@@ -211,8 +216,12 @@ mod tests {
     #[test]
     fn an_interval_below_ninety_seconds_is_answered_422_with_our_min_se() {
         assert_eq!(refused("Supported: timer\r\nSession-Expires: 89\r\n"), 422);
-        let reply = negotiate(&invite("Supported: timer\r\nSession-Expires: 30\r\n"), true)
-            .expect_err("422");
+        let reply = negotiate(
+            &invite("Supported: timer\r\nSession-Expires: 30\r\n"),
+            true,
+            false,
+        )
+        .expect_err("422");
         assert_eq!(reply.headers, ["Min-SE: 90"]);
     }
 
@@ -236,6 +245,12 @@ mod tests {
         );
         assert_eq!(refused("Supported: timer\r\nSession-Expires: -5\r\n"), 400);
         assert_eq!(refused("Supported: timer\r\nSession-Expires: +90\r\n"), 400);
+    }
+
+    #[test]
+    fn a_webrtc_call_gets_no_timer() {
+        let req = invite("Supported: timer\r\nSession-Expires: 90\r\n");
+        assert_eq!(negotiate(&req, true, true).map_err(|r| r.code), Ok(None));
     }
 
     #[test]

@@ -260,7 +260,8 @@ impl Endpoint {
         let (tag, sips) = (call.key.local_tag.clone(), call.sips);
         // A re-INVITE refreshes the session timer, asks for another, or,
         // without Session-Expires, ends it (RFC 4028 §9).
-        let answer = session_timer::negotiate(&req, self.takes_update(handle, &req))
+        let answer = self
+            .negotiate_session_timer(handle, &req)
             .and_then(|timer| Ok((self.reinvite_answer(handle, &req)?, timer)));
         let ((body, media), timer) = match answer {
             Ok(answer) => answer,
@@ -285,16 +286,25 @@ impl Endpoint {
         }
     }
 
-    /// Whether the caller takes UPDATE, as its request's Allow says now (a
-    /// target refresh may carry a new one) or its INVITE's said.
-    fn takes_update(&mut self, handle: u64, req: &Request) -> bool {
+    /// The session timer a re-INVITE or UPDATE in the call asks for, with
+    /// what the caller takes as its request's Allow says now (a target
+    /// refresh may carry a new one) or its INVITE's said.
+    fn negotiate_session_timer(
+        &mut self,
+        handle: u64,
+        req: &Request,
+    ) -> Result<Option<session_timer::SessionTimer>, Reply<'static>> {
         let Some(call) = self.calls.get_mut(&handle) else {
-            return false;
+            return Ok(None);
         };
         if req.header("allow").is_some() {
             call.peer_allows_update = session_timer::allows_update(req);
         }
-        call.peer_allows_update
+        let webrtc = call
+            .media
+            .as_ref()
+            .is_some_and(Negotiated::is_webrtc_stream);
+        session_timer::negotiate(req, call.peer_allows_update, webrtc)
     }
 
     /// UPDATE (RFC 3311) in a confirmed dialog: a session refresh (RFC
@@ -313,19 +323,20 @@ impl Endpoint {
         let answer = if pending {
             Err(Reply::new(491))
         } else {
-            session_timer::negotiate(&req, self.takes_update(handle, &req)).and_then(|timer| {
-                let media = match offer_in(&req) {
-                    Ok(None) => {
-                        if let Some(call) = self.calls.get_mut(&handle) {
-                            call.refresh_target(req.contact.as_deref());
+            self.negotiate_session_timer(handle, &req)
+                .and_then(|timer| {
+                    let media = match offer_in(&req) {
+                        Ok(None) => {
+                            if let Some(call) = self.calls.get_mut(&handle) {
+                                call.refresh_target(req.contact.as_deref());
+                            }
+                            None
                         }
-                        None
-                    }
-                    Ok(Some(_)) => Some(self.reinvite_answer(handle, &req)?),
-                    Err(code) => return Err(Reply::new(code)),
-                };
-                Ok((media, timer))
-            })
+                        Ok(Some(_)) => Some(self.reinvite_answer(handle, &req)?),
+                        Err(code) => return Err(Reply::new(code)),
+                    };
+                    Ok((media, timer))
+                })
         };
         let (media, timer) = match answer {
             Ok(answer) => answer,
@@ -483,7 +494,7 @@ impl Endpoint {
         };
         tracing::info!(call_id = %call.key.call_id, method = method.as_str(), "481 to our request: the dialog is gone");
         self.dialogs.remove(&call.key);
-        if let Some(at) = call.session_ends_at {
+        if let Some(at) = call.session_due_at {
             self.session_deadlines.remove(&(at, handle));
         }
         if call.state != DialogState::Ending {

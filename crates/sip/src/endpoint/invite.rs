@@ -119,7 +119,7 @@ impl Endpoint {
                 bye_after_ack: false,
                 refer_cseq: None,
                 session_timer,
-                session_ends_at: None,
+                session_due_at: None,
                 peer_allows_update: session_timer::allows_update(&req),
                 reliable_provisionals: extensions::requires(&req, extensions::RELIABLE_PROVISIONAL),
                 unacknowledged_provisional: None,
@@ -160,7 +160,6 @@ impl Endpoint {
                 .header("Accept: application/sdp")
                 .header("Warning: 399 passgate \"responses carry application/sdp\""));
         }
-        let session_timer = session_timer::negotiate(req, session_timer::allows_update(req))?;
         self.authenticate(now, source, req)?;
         let media = match offer_in(req) {
             Ok(None) => None,
@@ -198,10 +197,9 @@ impl Endpoint {
                 "Warning: 301 passgate \"no {family} address for media here\""
             )));
         };
-        // A WebRTC call's refresh would be a new ICE and DTLS offer, which
-        // is not taken mid-call: no timer for it.
+        let webrtc = media.as_ref().is_some_and(Negotiated::is_webrtc_stream);
         let session_timer =
-            session_timer.filter(|_| !media.as_ref().is_some_and(Negotiated::is_webrtc_stream));
+            session_timer::negotiate(req, session_timer::allows_update(req), webrtc)?;
         Ok((media, media_ip, session_timer))
     }
 

@@ -235,7 +235,7 @@ impl Endpoint {
         }
         if let Some(call) = self.calls.remove(&handle) {
             self.dialogs.remove(&call.key);
-            if let Some(at) = call.session_ends_at {
+            if let Some(at) = call.session_due_at {
                 self.session_deadlines.remove(&(at, handle));
             }
         }

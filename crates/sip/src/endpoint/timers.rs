@@ -133,15 +133,16 @@ impl Endpoint {
         self.move_session_deadline(handle, due);
     }
 
-    /// Sets when the call's session ends (None: it has no timer).
-    pub(super) fn move_session_deadline(&mut self, handle: u64, ends_at: Option<Instant>) {
+    /// Sets when the call's session timer is next due (None: it has no
+    /// timer).
+    pub(super) fn move_session_deadline(&mut self, handle: u64, due: Option<Instant>) {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
-        if let Some(old) = std::mem::replace(&mut call.session_ends_at, ends_at) {
+        if let Some(old) = std::mem::replace(&mut call.session_due_at, due) {
             self.session_deadlines.remove(&(old, handle));
         }
-        if let Some(at) = ends_at {
+        if let Some(at) = due {
             self.session_deadlines.insert((at, handle));
         }
     }
@@ -153,7 +154,7 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
-        call.session_ends_at = None;
+        call.session_due_at = None;
         match call.state {
             DialogState::Confirmed => {}
             // No request before the ACK (RFC 3261 §15): look again a T1
@@ -185,9 +186,6 @@ impl Endpoint {
     /// Ends a session whose timer ran out, or whose refresh of ours went
     /// unanswered, with a BYE that says so.
     fn end_expired_session(&mut self, now: Instant, handle: u64) {
-        if let Some(call) = self.calls.get_mut(&handle) {
-            call.bye_after_ack = false;
-        }
         let reason = "Reason: SIP;cause=408;text=\"session timer expired\"".to_string();
         self.end_with_bye(now, handle, &[reason]);
         self.events.push_back(Event::CallEnded {
