@@ -66,7 +66,7 @@ impl Caller {
         };
         format!(
             "{method} sip:passgate@{target} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {from};branch=z9hG4bK-{method}-{cseq}-{port};rport\r\n\
+             Via: SIP/2.0/UDP {from};branch=z9hG4bK-{method}-{cseq}-{call_id};rport\r\n\
              Max-Forwards: 70\r\n\
              From: \"Unknown Caller\" <sip:+15557654321@127.0.0.1>;tag=attack-caller\r\n\
              To: <sip:passgate@{target}>{to_tag}\r\n\
@@ -75,7 +75,6 @@ impl Caller {
              Contact: <sip:caller@{local}>\r\n\
              {extra}Content-Length: {len}\r\n\r\n{body}",
             target = self.target,
-            port = from.port(),
             call_id = self.call_id,
             local = self.socket.local_addr().unwrap(),
             len = body.len(),
