@@ -317,6 +317,41 @@ fn a_session_timer_the_caller_does_not_refresh_ends_with_our_bye_through_the_pro
     );
 }
 
+/// The SDP `o=` line of a message.
+fn origin_line(message: &str) -> Option<&str> {
+    message.lines().map(str::trim).find(|l| l.starts_with("o="))
+}
+
+#[test]
+fn we_refresh_a_session_by_reinvite_through_the_proxy_when_the_caller_takes_no_update() {
+    // The caller's Allow lacks UPDATE: the refresh is a re-INVITE offering
+    // the session as it is, answered and ACKed through the proxy.
+    let (agent, proxy, run, took) = session_timer_call(
+        "routed_session_reinvite_refresh",
+        "the 200 agrees to 90 s with Passgate refreshing, and its re-INVITE comes",
+    );
+    assert!(
+        took >= Duration::from_secs(47) && took < Duration::from_secs(60),
+        "the re-INVITE came {took:?} after the INVITE, less 3 s"
+    );
+    let received = run.received();
+    let reinvite = find(&received, "INVITE ", "1 INVITE");
+    assert_came_through(&proxy, reinvite);
+    // Our last SDP again, its o= line (and version) unchanged (RFC 3264 §8).
+    let ok = find(&received, "SIP/2.0 200", "1 INVITE");
+    assert_eq!(origin_line(reinvite), origin_line(ok), "{reinvite}");
+    assert!(origin_line(ok).is_some(), "{ok}");
+    let ack = find(&received, "ACK ", "1 ACK");
+    assert_came_through(&proxy, ack);
+    let log = agent.wait_log(&["call finished"], Duration::from_secs(10));
+    assert!(
+        log.contains("refreshing the session by re-INVITE")
+            && log.contains("outcome=caller_hung_up")
+            && !log.contains("session timer expired"),
+        "{log}"
+    );
+}
+
 #[test]
 fn we_refresh_a_session_a_proxy_asked_for_by_update_through_the_proxy() {
     // The caller lacks session timers but takes UPDATE, and its INVITE

@@ -414,13 +414,25 @@ fn pjsip_moves_the_call_to_pcma_by_reinvite_and_the_passphrase_still_works() {
 /// number, holds the answered call for `secs` and hangs up; the call must
 /// have been answered and every step finished.
 fn answered_and_held(agent: &Agent, dir: &Path, options: &[String], secs: u32) -> PjsuaRun {
+    answered_and_held_via(agent, agent.sip, dir, options, secs)
+}
+
+/// [`answered_and_held`] with pjsip's INVITE sent to `target` (a proxy in
+/// front of the agent).
+fn answered_and_held_via(
+    agent: &Agent,
+    target: std::net::SocketAddr,
+    dir: &Path,
+    options: &[String],
+    secs: u32,
+) -> PjsuaRun {
     let steps = [
         "wait_confirmed:10".to_string(),
         format!("wait:{secs}"),
         "hangup".to_string(),
         "until_disconnected:10".to_string(),
     ];
-    let run = support::pjsua::pjsua(&format!("sip:passgate@{}", agent.sip), dir, options, &steps);
+    let run = support::pjsua::pjsua(&format!("sip:passgate@{target}"), dir, options, &steps);
     run.assert_clean(agent);
     let confirmed = run
         .of("call_state")
@@ -475,6 +487,107 @@ fn pjsip_requiring_session_timers_gets_its_call_and_keeps_it_by_refreshing() {
         !log.contains("did not refresh the session") && log.contains("outcome=caller_hung_up"),
         "{}",
         tail(&log, 6000)
+    );
+}
+
+#[test]
+fn behind_an_sbc_enforcing_a_timer_our_update_refreshes_keep_the_role_and_pjsips_call_up() {
+    let _serial = serial();
+    let agent = Agent::start(&[
+        ("PASSGATE_FLOW__OFFER__TIMEOUT", "120s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    // The SBC drops pjsip's timer support and asks 90 s: Passgate refreshes
+    // by UPDATE (pjsip's Allow lists it), as the UAC of each UPDATE keeping
+    // the role (refresher=uac); pjsip, told Passgate refreshes, ends a
+    // session not refreshed within 60 s.
+    let proxy = support::kamailio::Kamailio::enforcing_a_session_timer(agent.sip, false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = answered_and_held_via(&agent, proxy.sip, dir.path(), &[], 72);
+    let story = run.story();
+    let sip_log = tail(&run.sip_log, 12000);
+    let ended_at_hangup = run
+        .after_step("hangup")
+        .iter()
+        .any(|e| e["event"] == "call_state" && e["call"] == "main" && e["state"] == "DISCONNECTED");
+    assert!(ended_at_hangup, "the session lasted: {story}");
+    let updates = run.received("Request msg UPDATE");
+    assert!(
+        !updates.is_empty()
+            && updates
+                .iter()
+                .all(|r| r.contains("Session-Expires: 90;refresher=uac")),
+        "pjsip got our refreshing UPDATE: {sip_log}"
+    );
+    // pjsip's 200 leaves the refreshing to us (refresher=uac names the
+    // UPDATE's UAC): the role stayed ours.
+    let answers = run.sent("Response msg 200/UPDATE");
+    assert!(
+        !answers.is_empty()
+            && answers
+                .iter()
+                .all(|a| a.contains("Session-Expires: 90;refresher=uac")),
+        "{sip_log}"
+    );
+    let log = agent.wait_log(&["call finished"], Duration::from_secs(10));
+    assert!(
+        log.contains("refreshing the session by UPDATE")
+            && !log.contains("session timer expired")
+            && log.contains("outcome=caller_hung_up"),
+        "{}\n--- kamailio ---\n{}",
+        tail(&log, 6000),
+        tail(&proxy.log_text(), 4000)
+    );
+}
+
+#[test]
+fn behind_an_sbc_that_hides_update_our_reinvite_refreshes_keep_pjsips_call_up() {
+    let _serial = serial();
+    let agent = Agent::start(&[
+        ("PASSGATE_FLOW__OFFER__TIMEOUT", "120s"),
+        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
+    ]);
+    // The SBC drops UPDATE from pjsip's Allow and its timer support, and
+    // asks 90 s: Passgate must refresh, and can only by re-INVITE. pjsip,
+    // told Passgate refreshes, ends a session not refreshed within 60 s.
+    let proxy = support::kamailio::Kamailio::enforcing_a_session_timer(agent.sip, true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = answered_and_held_via(&agent, proxy.sip, dir.path(), &[], 72);
+    let story = run.story();
+    let sip_log = tail(&run.sip_log, 12000);
+    let answer = run.received("Response msg 200/INVITE");
+    assert!(
+        answer
+            .first()
+            .is_some_and(|a| a.contains("Session-Expires: 90;refresher=uas")),
+        "our 200 names us the refresher: {sip_log}"
+    );
+    // The call ended only when the script hung up at 72 s.
+    let ended_at_hangup = run
+        .after_step("hangup")
+        .iter()
+        .any(|e| e["event"] == "call_state" && e["call"] == "main" && e["state"] == "DISCONNECTED");
+    assert!(ended_at_hangup, "the session lasted: {story}");
+    let reinvites = run.received("Request msg INVITE");
+    assert!(
+        !reinvites.is_empty()
+            && reinvites
+                .iter()
+                .all(|r| r.contains("Session-Expires: 90;refresher=uac")),
+        "pjsip got our refreshing re-INVITE: {sip_log}"
+    );
+    assert!(
+        !run.sent("Response msg 200/INVITE").is_empty(),
+        "pjsip answered it 200: {sip_log}"
+    );
+    let log = agent.wait_log(&["call finished"], Duration::from_secs(10));
+    assert!(
+        log.contains("refreshing the session by re-INVITE")
+            && !log.contains("session timer expired")
+            && log.contains("outcome=caller_hung_up"),
+        "{}\n--- kamailio ---\n{}",
+        tail(&log, 6000),
+        tail(&proxy.log_text(), 4000)
     );
 }
 

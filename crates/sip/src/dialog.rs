@@ -112,6 +112,16 @@ pub(crate) struct Dialog {
     pub last_rseq: Option<u32>,
     /// The RSeq of our next reliable provisional response.
     pub next_rseq: u32,
+    /// The SDP of our last offer or answer: what a re-offer of the session
+    /// as it is sends (our refreshing re-INVITE), and what an answer
+    /// unchanged from it keeps the version of (RFC 3264 §8).
+    pub local_sdp: Option<String>,
+    /// The CSeq of our re-INVITE while it waits for its final response: a
+    /// new offer from the caller crosses it (491, RFC 3261 §14.2).
+    pub reinvite_cseq: Option<u32>,
+    /// Our ACK to the final response to our last re-INVITE, and that
+    /// re-INVITE's CSeq: sent again for each retransmission of it.
+    pub reinvite_ack: Option<(u32, Transmit)>,
 }
 
 /// What one request of ours in a dialog carries beyond the dialog's own ids.
@@ -125,6 +135,8 @@ pub(crate) struct OutRequest<'a> {
     /// Further header lines (Refer-To, a Reason), each without its CRLF.
     pub headers: &'a [String],
     pub user_agent: Option<&'a str>,
+    /// An SDP body (the offer of our re-INVITE).
+    pub sdp: Option<&'a str>,
 }
 
 impl Dialog {
@@ -164,6 +176,17 @@ impl Dialog {
     pub fn request(&mut self, out: &OutRequest<'_>) -> (u32, Transmit) {
         self.local_cseq += 1;
         let cseq = self.local_cseq;
+        (cseq, self.build(cseq, out))
+    }
+
+    /// The ACK for the final response to our re-INVITE with `cseq`, on the
+    /// path our requests take (RFC 3261 §13.2.2.4 for a 2xx, with a branch
+    /// of its own; §17.1.1.3 for any other, with the INVITE's).
+    pub fn ack(&self, cseq: u32, out: &OutRequest<'_>) -> Transmit {
+        self.build(cseq, out)
+    }
+
+    fn build(&self, cseq: u32, out: &OutRequest<'_>) -> Transmit {
         let method = out.method;
         let target = crate::route::in_dialog_target(&self.remote_target, &self.route_set);
         let mut text = String::with_capacity(600);
@@ -195,18 +218,26 @@ impl Dialog {
         if let Some(agent) = out.user_agent {
             let _ = write!(text, "User-Agent: {agent}\r\n");
         }
-        text.push_str("Content-Length: 0\r\n\r\n");
+        match out.sdp {
+            Some(sdp) => {
+                let _ = write!(
+                    text,
+                    "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                    sdp.len()
+                );
+            }
+            None => text.push_str("Content-Length: 0\r\n\r\n"),
+        }
         let reconnect = match self.transport {
             TransportKind::Tls(_) => crate::route::next_hop(&self.remote_target, &self.route_set),
             _ => None,
         };
-        let transmit = Transmit {
+        Transmit {
             transport: self.transport,
             destination: self.remote,
             payload: text.into_bytes(),
             reconnect,
-        };
-        (cseq, transmit)
+        }
     }
 
     /// Keeps the 2xx sent at `now` for the INVITE with `cseq`, to retransmit
@@ -364,6 +395,9 @@ mod tests {
             unacknowledged_provisional: None,
             last_rseq: None,
             next_rseq: 1,
+            local_sdp: None,
+            reinvite_cseq: None,
+            reinvite_ack: None,
         }
     }
 
@@ -375,6 +409,7 @@ mod tests {
             contact: "Contact: <sip:agent@192.0.2.1:5060>",
             headers,
             user_agent: None,
+            sdp: None,
         }
     }
 

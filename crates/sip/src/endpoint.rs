@@ -527,6 +527,9 @@ impl Endpoint {
             .headers(self.answer_headers(transport, peer, sips, session_timer))
             .sdp(body.as_bytes());
         let payload = self.respond_tx(now, &key, &echo, reply);
+        if let Some(c) = self.calls.get_mut(&call.0) {
+            c.local_sdp = Some(body);
+        }
         self.track_2xx(now, call.0, cseq, payload);
         self.start_session_timer(now, call.0, session_timer);
         Ok(())

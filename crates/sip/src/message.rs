@@ -139,6 +139,16 @@ pub struct Response {
     pub cseq_method: String,
     pub call_id: String,
     pub to_tag: Option<String>,
+    /// The first Contact URI of a response to an INVITE or UPDATE (a
+    /// target refresh, RFC 3261 §12.2.1.2); None for other methods.
+    pub contact: Option<String>,
+    pub content_type: Option<String>,
+    /// The body of a response to an INVITE or UPDATE (an SDP answer);
+    /// empty for other methods.
+    pub body: Vec<u8>,
+    /// Session-Expires of a response to an INVITE or UPDATE (RFC 4028
+    /// §7.2), as written.
+    pub session_expires: Option<String>,
 }
 
 #[derive(Debug)]
@@ -179,7 +189,7 @@ pub fn parse(data: &[u8]) -> Result<Incoming, MessageError> {
         None => body,
     };
     if let Some(status) = start.strip_prefix("SIP/") {
-        return Ok(Incoming::Response(response_from(status, &fields)?));
+        return Ok(Incoming::Response(response_from(status, &fields, body)?));
     }
     let Some((method, uri)) = request else {
         return Err(MessageError::Parse("malformed Request-Line".into()));
@@ -633,7 +643,11 @@ fn tag(params: &str) -> Option<&str> {
 }
 
 /// `SIP/2.0 Status-Code Reason-Phrase`, the `SIP/` already taken off.
-fn response_from(status: &str, fields: &[Field<'_>]) -> Result<Response, MessageError> {
+fn response_from(
+    status: &str,
+    fields: &[Field<'_>],
+    body: &[u8],
+) -> Result<Response, MessageError> {
     let malformed = || MessageError::Parse("malformed Status-Line".into());
     let rest = status.strip_prefix("2.0 ").ok_or_else(malformed)?;
     let code = rest.get(..3).ok_or_else(malformed)?;
@@ -654,6 +668,30 @@ fn response_from(status: &str, fields: &[Field<'_>]) -> Result<Response, Message
     let to_tag = grammar::name_addr(&echo.to)
         .and_then(|to| tag(to.params))
         .map(str::to_string);
+    // Only the answers to our session refreshes are read further: an
+    // INVITE's or UPDATE's (its SDP answer, a target refresh, the session
+    // interval agreed).
+    let (mut contact, mut content_type, mut session_expires) = (None, None, None);
+    let refresh = cseq_method == "INVITE" || cseq_method == "UPDATE";
+    if refresh {
+        for (known, name, value) in fields {
+            match known {
+                Name::Contact if contact.is_none() => {
+                    contact = split_top_level_commas(value)
+                        .first()
+                        .and_then(|c| grammar::name_addr(c).map(|a| a.uri.to_string()));
+                }
+                Name::ContentType => content_type = Some(value.to_string()),
+                Name::Other
+                    if name.eq_ignore_ascii_case("session-expires")
+                        || name.eq_ignore_ascii_case("x") =>
+                {
+                    session_expires = Some(value.to_string())
+                }
+                _ => {}
+            }
+        }
+    }
     Ok(Response {
         code,
         branch: via.branch,
@@ -661,6 +699,10 @@ fn response_from(status: &str, fields: &[Field<'_>]) -> Result<Response, Message
         cseq_method,
         call_id: echo.call_id,
         to_tag,
+        contact,
+        content_type,
+        body: if refresh { body.to_vec() } else { Vec::new() },
+        session_expires,
     })
 }
 

@@ -616,10 +616,33 @@ pub fn accept_answer(
     policy: &MediaPolicy,
     srtp: Option<&SrtpKey>,
 ) -> Result<Negotiated, SdpError> {
+    accept_answer_to(
+        answer,
+        policy,
+        srtp.map(|key| (key, OFFER_CRYPTO_TAG, OFFER_SUITE)),
+    )
+}
+
+/// Reads the answer to our offer of the session as it is (a refreshing
+/// re-INVITE re-offers our last SDP): as [`accept_answer`], our `a=crypto`
+/// line being the current one, `current`'s key, tag and suite.
+pub fn accept_reoffer_answer(
+    answer: &SessionDescription,
+    policy: &MediaPolicy,
+    current: Option<&SrtpParams>,
+) -> Result<Negotiated, SdpError> {
+    accept_answer_to(answer, policy, current.map(|p| (&p.local, p.tag, p.suite)))
+}
+
+fn accept_answer_to(
+    answer: &SessionDescription,
+    policy: &MediaPolicy,
+    offered: Option<(&SrtpKey, u32, SrtpSuite)>,
+) -> Result<Negotiated, SdpError> {
     let mut neg = negotiate(answer, policy)?;
-    neg.srtp = match (srtp, neg.srtp.take()) {
-        (Some(ours), Some(theirs)) => {
-            if theirs.tag != OFFER_CRYPTO_TAG || theirs.suite != OFFER_SUITE {
+    neg.srtp = match (offered, neg.srtp.take()) {
+        (Some((ours, tag, suite)), Some(theirs)) => {
+            if theirs.tag != tag || theirs.suite != suite {
                 return Err(SdpError::NoUsableCrypto);
             }
             Some(SrtpParams {

@@ -5,12 +5,15 @@
 //! A caller that supports the extension refreshes, unless it names us (§9's
 //! table). When it names us, or when only a proxy asked for the interval
 //! (the caller lacks the extension, so §9 makes us the refresher), we
-//! refresh by UPDATE at half the interval, without a body, provided the
-//! caller's Allow lists UPDATE; a re-INVITE would have to re-offer the
-//! session, so a caller that takes no UPDATE gets no timer: Session-Expires
-//! is left out of the 2xx, as from a UAS without the extension (§7.2: no
-//! expiry then). A WebRTC call gets none either: its refresh re-INVITE (a
-//! new ICE and DTLS offer) is not taken mid-call.
+//! refresh at half the interval: by UPDATE without a body when the
+//! caller's Allow lists UPDATE, else by re-INVITE offering the session as
+//! it is (our last SDP, its version unchanged). A WebRTC call gets no
+//! timer: its refresh re-INVITE (a new ICE and DTLS offer) is not taken
+//! mid-call.
+//!
+//! The `refresher` parameter names a side of the transaction it is in
+//! (§4): in a refresh we send we are the UAC, so we keep the role with
+//! `refresher=uac`, and a 2xx naming `uas` hands it to the caller.
 //!
 //! Pure: the endpoint applies the decision, keeps the deadline and sends
 //! the BYE or the refresh.
@@ -35,7 +38,7 @@ pub(crate) const MAX_SE: u32 = 1800;
 pub(crate) enum Refresher {
     /// The caller (`refresher=uac`): we end the session it stops refreshing.
     Caller,
-    /// We (`refresher=uas`), by UPDATE.
+    /// We (`refresher=uas` in our 2xx), by UPDATE or re-INVITE.
     Us,
 }
 
@@ -62,13 +65,33 @@ impl SessionTimer {
         }
     }
 
-    /// The header lines of our refreshing UPDATE (§7.4): the interval, us
-    /// as refresher, and that we support the extension.
+    /// The header lines of our refreshing UPDATE or re-INVITE (§7.4): the
+    /// interval, us (its UAC) as refresher, and that we support the
+    /// extension.
     pub fn refresh_headers(&self) -> [String; 2] {
         [
-            format!("Session-Expires: {};refresher=uas", self.interval_secs),
+            format!("Session-Expires: {};refresher=uac", self.interval_secs),
             format!("Supported: {}", extensions::SUPPORTED),
         ]
+    }
+
+    /// The timer after the caller's 2xx to our refresh (§7.2, as the UAC of
+    /// that transaction): the interval and refresher it states; none when
+    /// it states none (the session then has no expiry). An interval we
+    /// cannot read keeps ours.
+    pub fn after_refresh(&self, session_expires: Option<&str>) -> Option<SessionTimer> {
+        let value = session_expires?;
+        let Some(secs) = delta_seconds(value) else {
+            return Some(*self);
+        };
+        let refresher = match refresher_param(value) {
+            Some(r) if r.eq_ignore_ascii_case("uas") => Refresher::Caller,
+            _ => Refresher::Us,
+        };
+        Some(SessionTimer {
+            interval_secs: secs.clamp(MIN_SE, MAX_SE.max(self.interval_secs)),
+            refresher,
+        })
     }
 
     /// What is due next for a session agreed (or refreshed) at `at`: our
@@ -104,16 +127,20 @@ fn requested(req: &Request) -> Result<Option<(u32, Option<&str>)>, Reply<'static
     let secs = delta_seconds(value).ok_or_else(|| {
         Reply::new(400).header("Warning: 399 passgate \"Session-Expires is not delta-seconds\"")
     })?;
-    let refresher = value.split(';').skip(1).find_map(|param| {
+    Ok(Some((secs, refresher_param(value))))
+}
+
+/// The `refresher` parameter of a Session-Expires value.
+fn refresher_param(value: &str) -> Option<&str> {
+    value.split(';').skip(1).find_map(|param| {
         let (name, value) = param.split_once('=')?;
         name.trim()
             .eq_ignore_ascii_case("refresher")
             .then(|| value.trim())
-    });
-    Ok(Some((secs, refresher)))
+    })
 }
 
-/// Whether the request's Allow lists UPDATE: what our refreshes need.
+/// Whether the request's Allow lists UPDATE: how our refreshes are sent.
 pub(crate) fn allows_update(req: &Request) -> bool {
     req.extra
         .iter()
@@ -123,12 +150,10 @@ pub(crate) fn allows_update(req: &Request) -> bool {
 }
 
 /// The session timer our 2xx to this INVITE, re-INVITE or UPDATE agrees to
-/// (None: no timer), or the response refusing the request.
-/// `caller_takes_update`: the caller's Allow lists UPDATE; `webrtc`: the
+/// (None: no timer), or the response refusing the request. `webrtc`: the
 /// call's media is a WebRTC stream.
 pub(crate) fn negotiate(
     req: &Request,
-    caller_takes_update: bool,
     webrtc: bool,
 ) -> Result<Option<SessionTimer>, Reply<'static>> {
     let Some((secs, named)) = requested(req)? else {
@@ -146,9 +171,6 @@ pub(crate) fn negotiate(
     } else {
         Refresher::Us
     };
-    if refresher == Refresher::Us && !caller_takes_update {
-        return Ok(None);
-    }
     let min_se = req.header("min-se").and_then(delta_seconds).unwrap_or(0);
     // A proxy's interval under the minimum, for a caller that cannot be
     // refused usefully (it lacks the extension), is raised to it (§8.1, and
@@ -170,16 +192,15 @@ mod tests {
     }
 
     fn agreed(headers: &str) -> Option<u32> {
-        agreed_with(headers, false).map(|t| t.interval_secs)
+        agreed_timer(headers).map(|t| t.interval_secs)
     }
 
-    fn agreed_with(headers: &str, takes_update: bool) -> Option<SessionTimer> {
-        negotiate(&invite(headers), takes_update, false)
-            .unwrap_or_else(|reply| panic!("refused: {}", reply.code))
+    fn agreed_timer(headers: &str) -> Option<SessionTimer> {
+        negotiate(&invite(headers), false).unwrap_or_else(|reply| panic!("refused: {}", reply.code))
     }
 
     fn refused(headers: &str) -> u16 {
-        match negotiate(&invite(headers), false, false) {
+        match negotiate(&invite(headers), false) {
             Err(reply) => reply.code,
             Ok(t) => panic!("not refused: {t:?}"),
         }
@@ -202,15 +223,9 @@ mod tests {
     }
 
     #[test]
-    fn no_interval_asked_or_only_a_proxy_asked_means_no_timer() {
+    fn no_interval_asked_means_no_timer() {
         assert_eq!(agreed(""), None);
         assert_eq!(agreed("Supported: timer\r\n"), None);
-        // A proxy inserted it: the caller would not refresh.
-        assert_eq!(agreed("Session-Expires: 1800\r\n"), None);
-        assert_eq!(
-            agreed("Supported: replaces\r\nSession-Expires: 60\r\n"),
-            None
-        );
     }
 
     #[test]
@@ -218,23 +233,10 @@ mod tests {
         assert_eq!(refused("Supported: timer\r\nSession-Expires: 89\r\n"), 422);
         let reply = negotiate(
             &invite("Supported: timer\r\nSession-Expires: 30\r\n"),
-            true,
             false,
         )
         .expect_err("422");
         assert_eq!(reply.headers, ["Min-SE: 90"]);
-    }
-
-    #[test]
-    fn asked_to_refresh_ourselves_we_decline_even_when_it_is_required() {
-        assert_eq!(
-            agreed("Supported: timer\r\nSession-Expires: 1800;refresher=uas\r\n"),
-            None
-        );
-        assert_eq!(
-            agreed("Require: timer\r\nSession-Expires: 1800;refresher=uas\r\n"),
-            None
-        );
     }
 
     #[test]
@@ -250,7 +252,7 @@ mod tests {
     #[test]
     fn a_webrtc_call_gets_no_timer() {
         let req = invite("Supported: timer\r\nSession-Expires: 90\r\n");
-        assert_eq!(negotiate(&req, true, true).map_err(|r| r.code), Ok(None));
+        assert_eq!(negotiate(&req, true).map_err(|r| r.code), Ok(None));
     }
 
     #[test]
@@ -286,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn we_refresh_when_named_or_when_only_a_proxy_asked_if_the_caller_takes_update() {
+    fn we_refresh_when_named_or_when_only_a_proxy_asked() {
         let us = |secs| {
             Some(SessionTimer {
                 interval_secs: secs,
@@ -294,18 +296,46 @@ mod tests {
             })
         };
         let named = "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n";
-        assert_eq!(agreed_with(named, true), us(90));
-        assert_eq!(agreed_with(named, false), None);
+        assert_eq!(agreed_timer(named), us(90));
+        let required = "Require: timer\r\nSession-Expires: 1800;refresher=uas\r\n";
+        assert_eq!(agreed_timer(required), us(1800));
         // Only a proxy asked, below the minimum: raised to it, not refused.
-        assert_eq!(agreed_with("Session-Expires: 60\r\n", true), us(90));
-        assert_eq!(agreed_with("Session-Expires: 600\r\n", false), None);
+        assert_eq!(agreed_timer("Session-Expires: 60\r\n"), us(90));
+        assert_eq!(agreed_timer("Session-Expires: 600\r\n"), us(600));
+        let ours = SessionTimer {
+            interval_secs: 90,
+            refresher: Refresher::Us,
+        };
         assert_eq!(
-            SessionTimer {
-                interval_secs: 90,
-                refresher: Refresher::Us
-            }
-            .response_headers(),
+            ours.response_headers(),
             ["Session-Expires: 90;refresher=uas"]
         );
+        // In our refresh we are its UAC.
+        assert_eq!(
+            ours.refresh_headers()[0],
+            "Session-Expires: 90;refresher=uac"
+        );
+    }
+
+    #[test]
+    fn the_callers_2xx_to_our_refresh_keeps_hands_over_or_ends_the_timer() {
+        let ours = SessionTimer {
+            interval_secs: 90,
+            refresher: Refresher::Us,
+        };
+        let after = |se| ours.after_refresh(se);
+        assert_eq!(after(Some("90;refresher=uac")), Some(ours));
+        assert_eq!(
+            after(Some("120;refresher=uas")),
+            Some(SessionTimer {
+                interval_secs: 120,
+                refresher: Refresher::Caller
+            })
+        );
+        // No Session-Expires: no expiry any more (§7.2).
+        assert_eq!(after(None), None);
+        // Unreadable: ours goes on; too short: raised to the minimum.
+        assert_eq!(after(Some("soon")), Some(ours));
+        assert_eq!(after(Some("10;refresher=uac")), Some(ours));
     }
 }

@@ -30,6 +30,21 @@ impl Kamailio {
         )
     }
 
+    /// The proxy as an SBC that enforces a 90 s session timer and, with
+    /// `hides_update`, hides UPDATE from Passgate (`SBC_TIMER` and
+    /// `SBC_HIDES_UPDATE` in `tests/kamailio/kamailio.cfg`).
+    pub fn enforcing_a_session_timer(passgate: SocketAddr, hides_update: bool) -> Kamailio {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut defines = vec![
+            format!("PASSGATE=\"sip:{passgate}\""),
+            "SBC_TIMER".to_string(),
+        ];
+        if hides_update {
+            defines.push("SBC_HIDES_UPDATE".to_string());
+        }
+        Self::start_in(dir, "kamailio.cfg", &defines)
+    }
+
     /// Kamailio's dispatcher (`tests/kamailio/dispatcher.cfg`) over `nodes`,
     /// probing each with OPTIONS every second; returns once a request sent
     /// through it is answered by one of them.

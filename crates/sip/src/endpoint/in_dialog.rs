@@ -304,7 +304,7 @@ impl Endpoint {
             .media
             .as_ref()
             .is_some_and(Negotiated::is_webrtc_stream);
-        session_timer::negotiate(req, call.peer_allows_update, webrtc)
+        session_timer::negotiate(req, webrtc)
     }
 
     /// UPDATE (RFC 3311) in a confirmed dialog: a session refresh (RFC
@@ -368,7 +368,11 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(&handle) else {
             return Err(Reply::new(481));
         };
-        if call.state == DialogState::Offered || call.state == DialogState::Ending {
+        // Our own re-INVITE's offer is out: the two cross (RFC 3261 §14.2).
+        if call.state == DialogState::Offered
+            || call.state == DialogState::Ending
+            || call.reinvite_cseq.is_some()
+        {
             return Err(Reply::new(491));
         }
         let local = SocketAddr::new(call.media_ip, call.local_rtp_port);
@@ -405,10 +409,21 @@ impl Endpoint {
             },
             Err(code) => return Err(Reply::new(code)),
         };
-        call.origin.version += 1;
+        // An SDP unchanged from our last keeps its version; a changed one
+        // takes the next (RFC 3264 §8), so that a refresh or a re-offer of
+        // the same session does not read as a change to the peer.
         let body = match &media {
-            Some(neg) => sdp::answer(neg, local, call.origin),
+            Some(neg) => {
+                let same = sdp::answer(neg, local, call.origin);
+                if call.local_sdp.as_deref() == Some(same.as_str()) {
+                    same
+                } else {
+                    call.origin.version += 1;
+                    sdp::answer(neg, local, call.origin)
+                }
+            }
             None => {
+                call.origin.version += 1;
                 call.offered_srtp = super::offer_key(&self.config.media);
                 sdp::offer(
                     &self.config.media,
@@ -418,6 +433,7 @@ impl Endpoint {
                 )
             }
         };
+        call.local_sdp = Some(body.clone());
         call.awaiting_answer_in_ack = media.is_none();
         if let Some(neg) = &media {
             call.media = Some(neg.clone());
@@ -431,7 +447,7 @@ impl Endpoint {
 
     pub(super) fn on_response(&mut self, now: Instant, resp: Response) {
         let Some(tx) = self.client_txs.get_mut(&resp.branch) else {
-            return;
+            return self.final_response_again(&resp);
         };
         if !tx.answered_by(&resp) {
             return;
@@ -442,12 +458,105 @@ impl Endpoint {
             }
             return;
         }
-        if let Some(tx) = self.client_txs.remove(&resp.branch) {
-            self.client_final(now, tx, resp.code);
+        let Some(tx) = self.client_txs.remove(&resp.branch) else {
+            return;
+        };
+        match tx.method {
+            Method::Invite => self.reinvite_answered(now, tx, resp),
+            Method::Update if resp.code < 300 => {
+                if let Some(call) = self.calls.get_mut(&tx.call) {
+                    call.refresh_target(resp.contact.as_deref());
+                }
+                let se = resp.session_expires.as_deref();
+                self.refresh_answered(now, tx.call, resp.code, se)
+            }
+            _ => self.client_final(now, tx, resp.code),
+        }
+    }
+
+    /// A final response to our re-INVITE once its transaction is over: a
+    /// retransmission (the caller did not get our ACK), acknowledged again
+    /// (RFC 3261 §13.2.2.4, §17.1.1.2).
+    fn final_response_again(&mut self, resp: &Response) {
+        if resp.code < 200 || resp.cseq_method != "INVITE" {
+            return;
+        }
+        let ack = self
+            .calls
+            .values()
+            .find(|c| c.key.call_id == resp.call_id)
+            .and_then(|c| c.reinvite_ack.as_ref())
+            .filter(|(cseq, _)| *cseq == resp.cseq)
+            .map(|(_, ack)| ack.clone());
+        if let Some(ack) = ack {
+            self.stats.retransmissions_sent += 1;
+            self.transmits.push_back(ack);
+        }
+    }
+
+    /// The final response to our refreshing re-INVITE: ACKed, its SDP
+    /// answer taken, and the refresh's outcome applied.
+    fn reinvite_answered(&mut self, now: Instant, tx: ClientTx, resp: Response) {
+        let handle = tx.call;
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        call.reinvite_cseq = None;
+        // A 2xx's ACK is a transaction of its own; any other final
+        // response's is part of the INVITE's (§17.1.1.3). Over TCP too.
+        let ack_branch = (resp.code >= 300).then(|| resp.branch.clone());
+        self.send_reinvite_ack(handle, tx.cseq, ack_branch);
+        if resp.code >= 300 {
+            return self.client_final(now, tx, resp.code);
+        }
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        // A 2xx to a re-INVITE is a target refresh (§12.2.1.2).
+        call.refresh_target(resp.contact.as_deref());
+        let answer = answer_in(&resp).map(|a| {
+            let current = call.media.as_ref().and_then(|m| m.srtp.as_ref());
+            sdp::accept_reoffer_answer(&a, &self.config.media, current)
+        });
+        let media = match answer {
+            Some(Ok(neg)) => (call.media.as_ref() != Some(&neg)).then_some(neg),
+            failed => {
+                // Our offer went unanswered: the media can no longer be
+                // trusted to flow, so the call ends saying why (RFC 3326).
+                let why = match failed {
+                    Some(Err(sdp::SdpError::SrtpRequired)) => {
+                        "SRTP is required here and the answer is plain RTP"
+                    }
+                    _ => "no acceptable SDP answer to our re-INVITE",
+                };
+                tracing::warn!(call_id = %call.key.call_id, why, "ending the call");
+                let reason = format!("Reason: SIP;cause=488;text=\"{why}\"");
+                self.end_with_bye(now, handle, &[reason]);
+                self.events.push_back(Event::CallEnded {
+                    call: CallHandle(handle),
+                    reason: EndReason::NoAcceptableAnswer,
+                });
+                return;
+            }
+        };
+        if let Some(neg) = &media {
+            call.media = Some(neg.clone());
+        }
+        self.refresh_answered(now, handle, resp.code, resp.session_expires.as_deref());
+        if let Some(media) = media {
+            self.events.push_back(Event::MediaUpdated {
+                call: CallHandle(handle),
+                media: Box::new(media),
+            });
         }
     }
 
     pub(super) fn client_final(&mut self, now: Instant, tx: ClientTx, code: u16) {
+        if tx.method == Method::Invite {
+            if let Some(call) = self.calls.get_mut(&tx.call) {
+                call.reinvite_cseq = None;
+            }
+        }
         if code == 481 && tx.method != Method::Bye {
             // The peer has no such dialog (RFC 5057 §5.1): it is gone, and
             // with it the call. End it here, without a BYE the peer would
@@ -473,7 +582,9 @@ impl Endpoint {
                     });
                 }
             }
-            Method::Update => self.refresh_answered(now, tx.call, code),
+            // A refresh's 2xx is taken with its headers in `on_response`;
+            // here its refusals and time-outs.
+            Method::Update | Method::Invite => self.refresh_answered(now, tx.call, code, None),
             _ => {}
         }
     }
@@ -504,6 +615,20 @@ impl Endpoint {
             });
         }
     }
+}
+
+/// The SDP answer in a response's body (its SDP part, if multipart).
+fn answer_in(resp: &Response) -> Option<sdp::SessionDescription> {
+    if resp.body.is_empty() {
+        return None;
+    }
+    let content_type = resp.content_type.as_deref().unwrap_or("application/sdp");
+    let body = if crate::multipart::is_multipart(content_type) {
+        crate::multipart::sdp_part(content_type, &resp.body).ok()??
+    } else {
+        &resp.body
+    };
+    sdp::parse(std::str::from_utf8(body).ok()?).ok()
 }
 
 /// The status code in a `message/sipfrag` body ("SIP/2.0 200 OK").

@@ -126,6 +126,9 @@ impl Endpoint {
                 last_rseq: None,
                 // §3: the first RSeq is chosen at random below 2^31.
                 next_rseq: self.rng.random_range(1..=(1u32 << 31) - 1),
+                local_sdp: None,
+                reinvite_cseq: None,
+                reinvite_ack: None,
             },
         );
         self.events
@@ -198,8 +201,7 @@ impl Endpoint {
             )));
         };
         let webrtc = media.as_ref().is_some_and(Negotiated::is_webrtc_stream);
-        let session_timer =
-            session_timer::negotiate(req, session_timer::allows_update(req), webrtc)?;
+        let session_timer = session_timer::negotiate(req, webrtc)?;
         Ok((media, media_ip, session_timer))
     }
 

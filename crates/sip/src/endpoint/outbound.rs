@@ -45,6 +45,18 @@ impl Endpoint {
         method: Method,
         headers: &[String],
     ) -> Option<u32> {
+        self.send_request_with_sdp(now, handle, method, headers, None)
+    }
+
+    /// [`Endpoint::send_request`] with an SDP body.
+    pub(super) fn send_request_with_sdp(
+        &mut self,
+        now: Instant,
+        handle: u64,
+        method: Method,
+        headers: &[String],
+        sdp: Option<&str>,
+    ) -> Option<u32> {
         let branch = format!("z9hG4bK{}", self.random_token(16));
         let call = self.calls.get(&handle)?;
         let host = self.host_port(call.remote.ip(), call.transport);
@@ -57,6 +69,7 @@ impl Endpoint {
             contact: &contact,
             headers,
             user_agent: self.config.server_header.as_deref(),
+            sdp,
         });
         let tx = ClientTx::new(
             now,
@@ -71,6 +84,35 @@ impl Endpoint {
         self.client_txs.insert(branch, tx);
         self.transmits.push_back(transmit);
         Some(cseq)
+    }
+
+    /// Sends the ACK for the final response to our re-INVITE with `cseq`
+    /// (`branch`: the INVITE's for a non-2xx, None for a 2xx, which takes a
+    /// new one), and keeps it to send again for each retransmission of
+    /// that response.
+    pub(super) fn send_reinvite_ack(&mut self, handle: u64, cseq: u32, branch: Option<String>) {
+        let branch = branch.unwrap_or_else(|| format!("z9hG4bK{}", self.random_token(16)));
+        let Some(call) = self.calls.get(&handle) else {
+            return;
+        };
+        let host = self.host_port(call.remote.ip(), call.transport);
+        let contact = contact_header(&self.config, &host, call.transport, call.sips);
+        let ack = call.ack(
+            cseq,
+            &OutRequest {
+                method: Method::Ack,
+                branch: &branch,
+                host: &host,
+                contact: &contact,
+                headers: &[],
+                user_agent: self.config.server_header.as_deref(),
+                sdp: None,
+            },
+        );
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.reinvite_ack = Some((cseq, ack.clone()));
+        }
+        self.transmits.push_back(ack);
     }
 
     /// Creates a server transaction for a request and answers it at once.

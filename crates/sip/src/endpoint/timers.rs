@@ -171,8 +171,32 @@ impl Endpoint {
         };
         if timer.refresher == Refresher::Us {
             // Nothing is due until the refresh is answered.
-            tracing::debug!(call_id = %call.key.call_id, "refreshing the session by UPDATE (RFC 4028)");
-            self.send_request(now, handle, Method::Update, &timer.refresh_headers());
+            if call.peer_allows_update {
+                tracing::debug!(call_id = %call.key.call_id, "refreshing the session by UPDATE (RFC 4028)");
+                self.send_request(now, handle, Method::Update, &timer.refresh_headers());
+                return;
+            }
+            // A re-INVITE is an offer: not while another offer or answer
+            // is under way (RFC 3261 §14.1), so a little later.
+            if call.pending_2xx.is_some()
+                || call.awaiting_answer_in_ack
+                || call.reinvite_cseq.is_some()
+            {
+                self.move_session_deadline(handle, Some(now + REFRESH_RETRY));
+                return;
+            }
+            let Some(sdp) = call.local_sdp.clone() else {
+                self.start_session_timer(now, handle, None);
+                return;
+            };
+            tracing::debug!(call_id = %call.key.call_id, "refreshing the session by re-INVITE (RFC 4028)");
+            let mut headers = timer.refresh_headers().to_vec();
+            headers.push(format!("Allow: {}", super::ALLOW));
+            let cseq =
+                self.send_request_with_sdp(now, handle, Method::Invite, &headers, Some(&sdp));
+            if let Some(call) = self.calls.get_mut(&handle) {
+                call.reinvite_cseq = cseq;
+            }
             return;
         }
         tracing::info!(
@@ -194,12 +218,18 @@ impl Endpoint {
         });
     }
 
-    /// The final response to our refreshing UPDATE: a 2xx sets the next
-    /// refresh; no answer (408) ends the call (§10; a 481 ended it already);
-    /// 491 (the caller was mid-offer) tries again shortly; anything else
-    /// leaves the session without a timer, as the caller will not take our
-    /// refreshes.
-    pub(super) fn refresh_answered(&mut self, now: Instant, handle: u64, code: u16) {
+    /// The final response to our refreshing UPDATE or re-INVITE: a 2xx
+    /// sets the timer it states (§7.2); no answer (408) ends the call (§10;
+    /// a 481 ended it already); 491 (the caller was mid-offer) tries again
+    /// shortly; anything else leaves the session without a timer, as the
+    /// caller will not take our refreshes.
+    pub(super) fn refresh_answered(
+        &mut self,
+        now: Instant,
+        handle: u64,
+        code: u16,
+        session_expires: Option<&str>,
+    ) {
         let Some(call) = self.calls.get(&handle) else {
             return;
         };
@@ -207,7 +237,15 @@ impl Endpoint {
             return;
         }
         match code {
-            200..=299 => self.start_session_timer(now, handle, call.session_timer),
+            200..=299 => {
+                let timer = call
+                    .session_timer
+                    .and_then(|t| t.after_refresh(session_expires));
+                if timer.is_none() {
+                    tracing::info!(call_id = %call.key.call_id, "the caller's 2xx to our session refresh states no interval; the session goes on without a timer");
+                }
+                self.start_session_timer(now, handle, timer)
+            }
             408 => {
                 tracing::info!(call_id = %call.key.call_id, "no answer to our session refresh (RFC 4028); ending the call");
                 self.end_expired_session(now, handle);

@@ -1,5 +1,6 @@
-//! A request we send in a dialog (BYE, REFER): a non-INVITE client
-//! transaction (RFC 3261 §17.1.2), retransmitted over UDP until answered.
+//! A request we send in a dialog: a non-INVITE client transaction (BYE,
+//! REFER, UPDATE; RFC 3261 §17.1.2), or a re-INVITE's (§17.1.1),
+//! retransmitted over UDP until answered.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -18,9 +19,15 @@ pub(crate) struct ClientTx {
     /// Timer E (non-INVITE retransmission); None over TCP or once answered.
     retransmit_at: Option<Instant>,
     interval: Duration,
-    /// Timer F.
+    /// Timer F (Timer B for an INVITE); for an INVITE answered
+    /// provisionally, [`PROCEEDING_LIMIT`] from that answer.
     expires_at: Instant,
 }
+
+/// How long a re-INVITE answered provisionally waits for its final
+/// response: the 3 minutes of Timer C (RFC 3261 §16.6), since §17.1.1.2
+/// sets no limit once a provisional response came.
+const PROCEEDING_LIMIT: Duration = Duration::from_secs(180);
 
 /// What a due timer asks of the endpoint.
 pub(crate) enum ClientTimer {
@@ -78,8 +85,14 @@ impl ClientTx {
     }
 
     /// A provisional response arrived: retransmit at T2 from now on
-    /// (§17.1.2.2). Returns the deadline to schedule, if it moved.
+    /// (§17.1.2.2); an INVITE is not sent again (§17.1.1.2). Returns the
+    /// deadline to schedule, if it moved.
     pub fn on_provisional(&mut self, now: Instant, timers: &Timers) -> Option<Instant> {
+        if self.method == Method::Invite {
+            self.retransmit_at = None;
+            self.expires_at = now + PROCEEDING_LIMIT;
+            return Some(self.expires_at);
+        }
         self.retransmit_at?;
         self.interval = timers.t2;
         self.retransmit_at = Some(now + self.interval);
@@ -93,7 +106,11 @@ impl ClientTx {
         let mut retransmit = None;
         if self.retransmit_at.is_some_and(|t| t <= now) {
             retransmit = Some(self.transmit());
-            self.interval = timers.backoff(self.interval);
+            // Timer A doubles without the T2 cap of Timer E (§17.1.1.2).
+            self.interval = match self.method {
+                Method::Invite => self.interval * 2,
+                _ => timers.backoff(self.interval),
+            };
             self.retransmit_at = Some(now + self.interval);
         }
         ClientTimer::Wait {
@@ -139,6 +156,48 @@ mod tests {
         assert_eq!(now - start, t.transaction_timeout(), "Timer F");
         assert_eq!(sent_at[..4], [t.t1, t.t1 * 3, t.t1 * 7, t.t1 * 15]);
         assert!(sent_at.windows(2).all(|w| w[1] - w[0] <= t.t2));
+    }
+
+    #[test]
+    fn a_reinvite_is_sent_again_doubling_uncapped_until_a_provisional_then_waits_three_minutes() {
+        let t = Timers::default();
+        let start = Instant::now();
+        let mut tx = ClientTx::new(
+            start,
+            &t,
+            (1, Method::Invite, 3),
+            TransportKind::Udp,
+            "192.0.2.9:5060".parse().unwrap(),
+            b"INVITE".to_vec(),
+        );
+        let mut sent_at = Vec::new();
+        let mut now = start;
+        while now - start < t.t1 * 20 {
+            now = tx.next_deadline();
+            if let ClientTimer::Wait {
+                retransmit: Some(_),
+                ..
+            } = tx.on_timer(now, &t)
+            {
+                sent_at.push(now - start);
+            }
+        }
+        // Timer A: T1, 2·T1, 4·T1, 8·T1 apart, past T2.
+        assert_eq!(sent_at[..4], [t.t1, t.t1 * 3, t.t1 * 7, t.t1 * 15]);
+        assert_eq!(sent_at[4], t.t1 * 31);
+        let at = start + t.t1 * 32;
+        assert_eq!(tx.on_provisional(at, &t), Some(at + PROCEEDING_LIMIT));
+        assert!(matches!(
+            tx.on_timer(at + Duration::from_secs(60), &t),
+            ClientTimer::Wait {
+                retransmit: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            tx.on_timer(at + PROCEEDING_LIMIT, &t),
+            ClientTimer::TimedOut
+        ));
     }
 
     #[test]

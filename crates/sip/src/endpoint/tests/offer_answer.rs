@@ -327,3 +327,51 @@ fn a_reinvite_moving_the_media_to_the_other_family_is_488_and_the_call_goes_on()
     assert!(h.events().is_empty(), "the media is not updated");
     assert!(h.ep.call_id(call).is_some());
 }
+
+/// The o= version of an SDP in a message.
+fn sdp_version(msg: &str) -> Option<&str> {
+    msg.lines()
+        .find_map(|l| l.strip_prefix("o="))?
+        .split(' ')
+        .nth(2)
+}
+
+#[test]
+fn an_unchanged_answer_keeps_its_version_and_a_changed_one_takes_the_next() {
+    let mut h = Harness::new();
+    let (_, tag) = h.confirmed_call();
+    // The same offer again (a refresh): the same answer, the same version
+    // (RFC 3264 §8), so that the caller sees no change.
+    for cseq in [2, 3] {
+        let branch = format!("z9hG4bK-re{cseq}");
+        h.feed(&in_dialog(
+            "INVITE",
+            cseq,
+            &branch,
+            "call-1",
+            &tag,
+            &sdp("0 101", ""),
+        ));
+        let ok = h.sent_text().pop().unwrap();
+        assert_eq!(sdp_version(&ok), Some("1"), "{ok}");
+        let ack = format!("z9hG4bK-ack{cseq}");
+        h.feed(&in_dialog("ACK", cseq, &ack, "call-1", &tag, ""));
+    }
+    // A new codec: a new version, kept while the session stays so.
+    for cseq in [4, 5] {
+        let branch = format!("z9hG4bK-re{cseq}");
+        h.feed(&in_dialog(
+            "INVITE",
+            cseq,
+            &branch,
+            "call-1",
+            &tag,
+            &sdp("8 101", ""),
+        ));
+        let ok = h.sent_text().pop().unwrap();
+        assert!(ok.contains("RTP/AVP 8 101"), "{ok}");
+        assert_eq!(sdp_version(&ok), Some("2"), "{ok}");
+        let ack = format!("z9hG4bK-ack{cseq}");
+        h.feed(&in_dialog("ACK", cseq, &ack, "call-1", &tag, ""));
+    }
+}

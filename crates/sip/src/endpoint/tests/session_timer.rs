@@ -160,31 +160,6 @@ fn a_caller_that_requires_timers_gets_its_call() {
     assert_eq!(header(&ok, "Session-Expires"), Some("1800;refresher=uac"));
 }
 
-#[test]
-fn an_interval_only_a_proxy_asked_for_is_declined_and_never_ends_the_call() {
-    let mut h = Harness::new();
-    let (_, _, ok) = timed_call(&mut h, "Session-Expires: 90\r\n");
-    assert!(header(&ok, "Session-Expires").is_none(), "{ok}");
-    assert!(header(&ok, "Require").is_none(), "{ok}");
-    h.advance(Duration::from_secs(600));
-    assert!(byes(&h.sent_text()).is_empty());
-}
-
-#[test]
-fn asked_to_refresh_it_ourselves_the_timer_is_declined_even_if_required() {
-    for lines in [
-        "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n",
-        "Require: timer\r\nSession-Expires: 90;refresher=uas\r\n",
-    ] {
-        let mut h = Harness::new();
-        let (_, _, ok) = timed_call(&mut h, lines);
-        assert!(header(&ok, "Session-Expires").is_none(), "{ok}");
-        assert!(header(&ok, "Require").is_none(), "{ok}");
-        h.advance(Duration::from_secs(600));
-        assert!(byes(&h.sent_text()).is_empty());
-    }
-}
-
 fn update(cseq: u32, tag: &str, lines: &str, body: &str) -> String {
     let msg = in_dialog(
         "UPDATE",
@@ -289,13 +264,26 @@ fn updates(sent: &[String]) -> Vec<&String> {
 
 /// The response of the caller to our request `msg` with `code`.
 fn answer_to(msg: &str, code: u16, reason: &str) -> String {
+    answer_with(msg, code, reason, "", "")
+}
+
+/// The response of the caller to our request `msg` with `code`, these
+/// header lines (each ending in CRLF) and an SDP body if not empty.
+fn answer_with(msg: &str, code: u16, reason: &str, lines: &str, body: &str) -> String {
     let mut out = format!("SIP/2.0 {code} {reason}\r\n");
     for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
         out.push_str(&format!("{name}: {}\r\n", header(msg, name).unwrap()));
     }
-    out.push_str("Content-Length: 0\r\n\r\n");
+    out.push_str(lines);
+    if !body.is_empty() {
+        out.push_str("Content-Type: application/sdp\r\n");
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     out
 }
+
+/// The caller's 2xx to our refresh, keeping us as refresher.
+const KEEP_US: &str = "Session-Expires: 90;refresher=uac\r\n";
 
 #[test]
 fn named_as_refresher_we_refresh_by_update_at_half_the_interval() {
@@ -316,16 +304,17 @@ fn named_as_refresher_we_refresh_by_update_at_half_the_interval() {
     let sent = h.sent_text();
     let update = updates(&sent);
     assert_eq!(update.len(), 1, "{sent:?}");
+    // In our UPDATE we are its UAC: refresher=uac keeps the role ours.
     assert_eq!(
         header(update[0], "Session-Expires"),
-        Some("90;refresher=uas")
+        Some("90;refresher=uac")
     );
     assert!(
         update[0].contains("Content-Length: 0"),
         "no body: {}",
         update[0]
     );
-    let reply = answer_to(update[0], 200, "OK");
+    let reply = answer_with(update[0], 200, "OK", KEEP_US, "");
     h.feed(&reply);
     // The next refresh 45 s after that answer, and never a BYE meanwhile.
     h.advance(Duration::from_secs(44));
@@ -385,4 +374,186 @@ fn a_refused_refresh_leaves_the_call_without_a_timer() {
         updates(&sent).is_empty() && byes(&sent).is_empty(),
         "{sent:?}"
     );
+}
+
+#[test]
+fn a_2xx_to_our_update_without_session_expires_ends_the_timer_and_one_naming_the_caller_hands_it_over(
+) {
+    let lines = format!("Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n{ALLOW_UPDATE}");
+    // No Session-Expires in the 2xx: no expiry any more (RFC 4028 §7.2).
+    let mut h = Harness::new();
+    timed_call(&mut h, &lines);
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    h.feed(&answer_to(updates(&sent)[0], 200, "OK"));
+    h.advance(Duration::from_secs(3600));
+    let sent = h.sent_text();
+    assert!(
+        updates(&sent).is_empty() && byes(&sent).is_empty(),
+        "{sent:?}"
+    );
+    // refresher=uas in the 2xx to our UPDATE names its UAS, the caller: it
+    // refreshes from now on, and a session it does not refresh ends.
+    let mut h = Harness::new();
+    timed_call(&mut h, &lines);
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let se = "Session-Expires: 90;refresher=uas\r\n";
+    h.feed(&answer_with(updates(&sent)[0], 200, "OK", se, ""));
+    h.advance(Duration::from_secs(59));
+    let sent = h.sent_text();
+    assert!(
+        updates(&sent).is_empty() && byes(&sent).is_empty(),
+        "{sent:?}"
+    );
+    h.advance(Duration::from_secs(1));
+    assert_eq!(byes(&h.sent_text()).len(), 1);
+}
+
+/// Our re-INVITEs among what was sent.
+fn reinvites(sent: &[String]) -> Vec<&String> {
+    sent.iter().filter(|m| m.starts_with("INVITE ")).collect()
+}
+
+/// The branch of a message's Via.
+fn branch(msg: &str) -> Option<&str> {
+    header(msg, "Via")?
+        .split("branch=")
+        .nth(1)?
+        .split(';')
+        .next()
+}
+
+/// The SDP body of a message.
+fn body_of(msg: &str) -> &str {
+    msg.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+#[test]
+fn a_caller_without_update_is_refreshed_by_a_reinvite_offering_the_session_as_it_is() {
+    for lines in [
+        // Only a proxy asked; and the caller named us, requiring timers.
+        "Session-Expires: 90\r\n",
+        "Require: timer\r\nSession-Expires: 90;refresher=uas\r\n",
+    ] {
+        let mut h = Harness::new();
+        let (_, tag, ok) = timed_call(&mut h, lines);
+        assert_eq!(
+            header(&ok, "Session-Expires"),
+            Some("90;refresher=uas"),
+            "{ok}"
+        );
+        h.advance(Duration::from_secs(44));
+        assert!(reinvites(&h.sent_text()).is_empty());
+        h.advance(Duration::from_secs(1));
+        let sent = h.sent_text();
+        let invite = reinvites(&sent);
+        assert_eq!(invite.len(), 1, "{sent:?}");
+        let invite = invite[0].clone();
+        // In the dialog: the caller's tag, our tag, our next CSeq.
+        assert!(
+            header(&invite, "To").is_some_and(|t| t.contains("tag=")),
+            "{invite}"
+        );
+        assert!(
+            header(&invite, "From").is_some_and(|f| f.contains(&format!("tag={tag}"))),
+            "{invite}"
+        );
+        assert_eq!(header(&invite, "CSeq"), Some("1 INVITE"));
+        assert_eq!(header(&invite, "Session-Expires"), Some("90;refresher=uac"));
+        assert_eq!(header(&invite, "Content-Type"), Some("application/sdp"));
+        // The session as it is: our last SDP, its version unchanged.
+        assert_eq!(body_of(&invite), body_of(&ok), "{invite}");
+        // The caller answers as before: ACKed on a branch of its own, no
+        // change to the media.
+        let answer = answer_with(&invite, 200, "OK", KEEP_US, &sdp("0 101", ""));
+        h.feed(&answer);
+        let sent = h.sent_text();
+        let acks: Vec<_> = sent.iter().filter(|m| m.starts_with("ACK ")).collect();
+        assert_eq!(acks.len(), 1, "{sent:?}");
+        assert_eq!(header(acks[0], "CSeq"), Some("1 ACK"));
+        assert_ne!(branch(acks[0]), branch(&invite));
+        let events = h.events();
+        assert!(events.is_empty(), "{events:?}");
+        // Its 200 again (our ACK was lost): the same ACK again.
+        h.feed(&answer);
+        assert_eq!(h.sent_text(), vec![acks[0].clone()]);
+        // The next refresh 45 s after the answer; never a BYE.
+        h.advance(Duration::from_secs(44));
+        let sent = h.sent_text();
+        assert!(
+            reinvites(&sent).is_empty() && byes(&sent).is_empty(),
+            "{sent:?}"
+        );
+        h.advance(Duration::from_secs(1));
+        let sent = h.sent_text();
+        let again = reinvites(&sent);
+        assert_eq!(again.len(), 1, "{sent:?}");
+        assert_eq!(header(again[0], "CSeq"), Some("2 INVITE"));
+        assert_eq!(body_of(again[0]), body_of(&ok));
+    }
+}
+
+#[test]
+fn an_answer_to_our_reinvite_that_moves_the_media_updates_the_call() {
+    let mut h = Harness::new();
+    let (call, _, _) = timed_call(&mut h, "Session-Expires: 90\r\n");
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let invite = reinvites(&sent)[0].clone();
+    let moved = sdp("0 101", "").replace("m=audio 6000", "m=audio 7000");
+    h.feed(&answer_with(&invite, 200, "OK", KEEP_US, &moved));
+    let events = h.events();
+    assert!(
+        matches!(events.as_slice(), [Event::MediaUpdated { call: c, media }] if *c == call && media.remote_rtp.port() == 7000),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_reinvite_of_the_caller_crossing_ours_is_491_and_a_491_to_ours_is_acked_and_tried_again() {
+    let mut h = Harness::new();
+    let (_, tag, _) = timed_call(&mut h, "Session-Expires: 90\r\n");
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let invite = reinvites(&sent)[0].clone();
+    // The caller's own offer crosses ours (RFC 3261 §14.2).
+    h.feed(&reinvite(2, &tag, ""));
+    assert_eq!(
+        status_lines(&h.sent_text()),
+        vec!["SIP/2.0 491 Request Pending"]
+    );
+    // Ours is refused 491 too: ACKed in its transaction (same branch), and
+    // sent again a little later with the next CSeq.
+    h.feed(&answer_to(&invite, 491, "Request Pending"));
+    let sent = h.sent_text();
+    let ack = sent.iter().find(|m| m.starts_with("ACK ")).expect("an ACK");
+    assert_eq!(branch(ack), branch(&invite));
+    assert_eq!(header(ack, "CSeq"), Some("1 ACK"));
+    h.advance(Duration::from_secs(2));
+    let sent = h.sent_text();
+    let again = reinvites(&sent);
+    assert_eq!(again.len(), 1, "{sent:?}");
+    assert_eq!(header(again[0], "CSeq"), Some("2 INVITE"));
+}
+
+#[test]
+fn an_unanswered_reinvite_refresh_ends_the_call_as_expired() {
+    let mut h = Harness::new();
+    let (call, _, _) = timed_call(&mut h, "Session-Expires: 90\r\n");
+    h.advance(Duration::from_secs(45));
+    assert_eq!(reinvites(&h.sent_text()).len(), 1);
+    // Timer B: 64·T1 later, the BYE that says why.
+    h.advance(Duration::from_secs(33));
+    let sent = h.sent_text();
+    let bye = byes(&sent);
+    assert!(!bye.is_empty(), "{sent:?}");
+    assert_eq!(
+        header(bye[0], "Reason"),
+        Some("SIP;cause=408;text=\"session timer expired\"")
+    );
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        Event::CallEnded { call: c, reason: EndReason::SessionExpired } if *c == call
+    )));
 }

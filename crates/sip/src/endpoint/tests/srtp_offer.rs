@@ -190,3 +190,51 @@ fn a_reoffer_of_the_same_key_keeps_ours_and_a_new_key_gets_a_new_one() {
     let rekeyed = h.sent_text().pop().unwrap();
     assert_ne!(answer_key(&rekeyed), first, "{rekeyed}");
 }
+
+#[test]
+fn our_refreshing_reinvite_re_offers_the_current_keys_and_takes_the_answer_keeping_them() {
+    let mut h = harness(SrtpMode::Offer);
+    // A tag of the caller's own: our re-offer must answer to it.
+    let crypto = format!("a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n");
+    let offer = savp_answer(&crypto);
+    let msg = invite("z9hG4bK-sdes", "call-1", Some(&offer)).replacen(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nSession-Expires: 90\r\n",
+        1,
+    );
+    h.feed(&msg);
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("{other:?}"),
+    };
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    let Some(ours) = ok.lines().find(|l| l.starts_with("a=crypto:")) else {
+        panic!("no a=crypto in {ok}");
+    };
+    let tag = to_tag(&ok);
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-sack", "call-1", &tag, ""));
+    h.events();
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let Some(reinvite) = sent.iter().find(|m| m.starts_with("INVITE ")) else {
+        panic!("no refresh: {sent:?}");
+    };
+    // Our line as it was: the caller's tag and suite, our key.
+    assert!(reinvite.contains(&format!("{ours}\r\n")), "{reinvite}");
+    // The caller answers with its key as before: nothing changes.
+    let mut answer = "SIP/2.0 200 OK\r\n".to_string();
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        answer.push_str(&format!("{name}: {}\r\n", header(reinvite, name).unwrap()));
+    }
+    answer.push_str("Session-Expires: 90;refresher=uac\r\nContent-Type: application/sdp\r\n");
+    answer.push_str(&format!("Content-Length: {}\r\n\r\n{offer}", offer.len()));
+    h.feed(&answer);
+    let sent = h.sent_text();
+    assert!(
+        sent.iter().any(|m| m.starts_with("ACK ")) && !sent.iter().any(|m| m.starts_with("BYE ")),
+        "{sent:?}"
+    );
+    let events = h.events();
+    assert!(events.is_empty(), "{events:?}");
+}
