@@ -422,6 +422,20 @@ fn a_digest_brute_force_is_stopped_at_the_limit_with_one_security_line_per_failu
     );
 }
 
+#[test]
+fn a_trunk_answering_its_challenge_is_not_refused_by_its_own_call_rate() {
+    // One new call a second from a source: the challenged INVITE and its
+    // answered retry are one call, so the retry is let in, not 503.
+    let agent = Agent::start(&[
+        ("PASSGATE_SIP__DIGEST_REALM", "passgate"),
+        ("PASSGATE_SIP__DIGEST_USERS", "{trunk = \"s3cret\"}"),
+        ("PASSGATE_SIP__CALLS_PER_SECOND_PER_SOURCE", "1"),
+    ]);
+    let answered = guess(agent.sip, "127.0.0.1", 1, "s3cret");
+    assert!(answered.starts_with("SIP/2.0 200"), "{answered}");
+    assert_eq!(agent.metric("passgate_sip_refused_total{reason=\"rate\"}"), 0.0);
+}
+
 /// An INVITE to `challenger`, then the INVITE again with the right answer
 /// for "trunk" sent to `answerer` (the same node or another), `wait` after
 /// the challenge. The final answer's text.

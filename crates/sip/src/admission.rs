@@ -122,6 +122,14 @@ impl CallRateLimiter {
             .or_insert_with(|| Bucket::full(limit, now))
             .take(limit, now)
     }
+
+    /// Gives back the token a request from `source` took: it was answered
+    /// with a response the caller must answer by sending it again.
+    pub fn refund(&mut self, source: IpAddr) {
+        if let (Some(limit), Some(bucket)) = (self.limit, self.buckets.get_mut(&source)) {
+            bucket.refund(limit);
+        }
+    }
 }
 
 impl Bucket {
@@ -135,6 +143,10 @@ impl Bucket {
     fn has_token(&self, limit: RateLimit, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
         (self.tokens + elapsed * limit.per_second).min(limit.burst) >= 1.0
+    }
+
+    fn refund(&mut self, limit: RateLimit) {
+        self.tokens = (self.tokens + 1.0).min(limit.burst);
     }
 
     fn take(&mut self, limit: RateLimit, now: Instant) -> bool {
@@ -181,6 +193,13 @@ impl TotalRateLimiter {
         self.bucket
             .get_or_insert_with(|| Bucket::full(limit, now))
             .take(limit, now)
+    }
+
+    /// Gives back a token, as [`CallRateLimiter::refund`].
+    pub fn refund(&mut self) {
+        if let (Some(limit), Some(bucket)) = (self.limit, self.bucket.as_mut()) {
+            bucket.refund(limit);
+        }
     }
 }
 

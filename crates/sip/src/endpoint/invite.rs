@@ -148,6 +148,28 @@ impl Endpoint {
             self.count_refusal(refusal, source);
             return Err(Reply::new(503).header(self.retry_after()));
         }
+        let admitted = self.check_invite(now, source, req);
+        // A challenge (401), or 422 naming the interval the INVITE must
+        // ask for, is answered by sending the INVITE again at once: that
+        // retry is the same call, so it finds the rate tokens this one
+        // took. (A 420 is sent before admission and takes none.)
+        if let Err(reply) = &admitted {
+            if matches!(reply.code, 401 | 422) {
+                self.rate.refund(source);
+                self.total_rate.refund();
+            }
+        }
+        admitted
+    }
+
+    /// The checks after admission that may refuse a new INVITE: Contact,
+    /// Accept, Digest, the offer, our media address, the session timer.
+    fn check_invite(
+        &mut self,
+        now: Instant,
+        source: IpAddr,
+        req: &Request,
+    ) -> Result<(Option<Negotiated>, IpAddr, Option<SessionTimer>), Reply<'static>> {
         if req.contact.is_none() && req.top_via.branch.starts_with("z9hG4bK") {
             // Without a Contact there is no remote target for the dialog
             // (RFC 3261 §8.1.1.8, §12.1.1): our BYE or REFER would have

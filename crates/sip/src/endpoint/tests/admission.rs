@@ -370,3 +370,72 @@ fn wrong_digest_answers_past_the_per_source_limit_get_403_even_with_the_right_pa
         "{last:?} {events:?}"
     );
 }
+
+/// A harness allowing one new call a second per source and for the node.
+fn one_call_a_second() -> Harness {
+    let mut h = Harness::new();
+    h.ep.rate = crate::admission::CallRateLimiter::new(per_second(1.0, 1.0));
+    h.ep.total_rate = crate::admission::TotalRateLimiter::new(per_second(1.0, 1.0));
+    h
+}
+
+/// Another new call in the same second gets 503: the token was spent.
+fn assert_token_spent(h: &mut Harness) {
+    h.feed(&invite("z9hG4bK-next", "next", Some(&sdp("0", ""))));
+    assert!(status_lines(&h.sent_text()).contains(&"SIP/2.0 503 Service Unavailable"));
+    assert_eq!(h.ep.stats().calls_refused_rate, 1);
+}
+
+#[test]
+fn a_challenged_invite_gives_its_rate_token_back_for_the_answered_retry() {
+    let mut h = one_call_a_second();
+    h.ep.config.digest = Some(crate::digest::DigestAuth::new(
+        "passgate",
+        std::collections::HashMap::from([("trunk".to_string(), "s3cret".to_string())]),
+        "node-secret",
+    ));
+    h.feed(&invite("z9hG4bK-r1", "rate-1", Some(&sdp("0", ""))));
+    let sent = h.sent_text();
+    let challenge = header(&sent[1], "WWW-Authenticate").unwrap().to_string();
+    let uri = "sip:passgate@192.0.2.1:5060";
+    let answer = crate::digest::client_answer(&challenge, "trunk", "s3cret", uri);
+    // The same instant: the answered challenge is let in, not 503.
+    let retry = invite("z9hG4bK-r2", "rate-1", Some(&sdp("0", "")))
+        .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE")
+        .replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\nAuthorization: {answer}\r\n"),
+        );
+    h.feed(&retry);
+    let events = h.events();
+    assert!(
+        matches!(events.as_slice(), [Event::IncomingCall(_)]),
+        "{events:?}"
+    );
+    assert_token_spent(&mut h);
+}
+
+#[test]
+fn an_invite_answered_422_gives_its_rate_token_back_for_the_corrected_retry() {
+    let mut h = one_call_a_second();
+    let asking = |branch: &str, cseq: u32, secs: u32| {
+        invite(branch, "rate-1", Some(&sdp("0", "")))
+            .replace("CSeq: 1 INVITE", &format!("CSeq: {cseq} INVITE"))
+            .replace(
+                "Max-Forwards: 70\r\n",
+                &format!("Max-Forwards: 70\r\nSupported: timer\r\nSession-Expires: {secs}\r\n"),
+            )
+    };
+    h.feed(&asking("z9hG4bK-r1", 1, 30));
+    assert_eq!(
+        status_lines(&h.sent_text()).last().copied(),
+        Some("SIP/2.0 422 Session Interval Too Small")
+    );
+    h.feed(&asking("z9hG4bK-r2", 2, 90));
+    let events = h.events();
+    assert!(
+        matches!(events.as_slice(), [Event::IncomingCall(_)]),
+        "{events:?}"
+    );
+    assert_token_spent(&mut h);
+}
