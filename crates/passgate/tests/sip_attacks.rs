@@ -433,7 +433,10 @@ fn a_trunk_answering_its_challenge_is_not_refused_by_its_own_call_rate() {
     ]);
     let answered = guess(agent.sip, "127.0.0.1", 1, "s3cret");
     assert!(answered.starts_with("SIP/2.0 200"), "{answered}");
-    assert_eq!(agent.metric("passgate_sip_refused_total{reason=\"rate\"}"), 0.0);
+    assert_eq!(
+        agent.metric("passgate_sip_refused_total{reason=\"rate\"}"),
+        0.0
+    );
 }
 
 /// An INVITE to `challenger`, then the INVITE again with the right answer

@@ -98,6 +98,9 @@ pub(crate) struct Dialog {
     /// When the session timer is next due: the caller's refresh is late,
     /// or ours is to be sent.
     pub session_due_at: Option<Instant>,
+    /// When the session is over unless refreshed: how long our own refresh
+    /// may be tried again.
+    pub session_ends_at: Option<Instant>,
     /// The caller's Allow (its INVITE's, or a later request's) lists
     /// UPDATE: our session refreshes can be sent.
     pub peer_allows_update: bool,
@@ -159,6 +162,22 @@ impl Dialog {
         }
         self.remote_cseq = cseq;
         true
+    }
+
+    /// Our next SDP, `write` given the origin to put in it, kept as the
+    /// last we sent: at the version of our last when it is that SDP again,
+    /// else at the next (RFC 3264 §8), so that a refresh or a re-offer of
+    /// the same session does not read as a change to the peer.
+    pub fn next_sdp(&mut self, write: impl Fn(SdpOrigin) -> String) -> String {
+        let same = write(self.origin);
+        let body = if self.local_sdp.as_deref() == Some(same.as_str()) {
+            same
+        } else {
+            self.origin.version += 1;
+            write(self.origin)
+        };
+        self.local_sdp = Some(body.clone());
+        body
     }
 
     /// A target refresh (§12.2.2): our requests go to `contact` from now on.
@@ -390,6 +409,7 @@ mod tests {
             refer_cseq: None,
             session_timer: None,
             session_due_at: None,
+            session_ends_at: None,
             peer_allows_update: false,
             reliable_provisionals: false,
             unacknowledged_provisional: None,

@@ -239,7 +239,7 @@ impl Endpoint {
         match message::parse(data) {
             Ok(Incoming::Request(req)) => self.on_request(now, transport, source, *req),
             Ok(Incoming::Response(resp)) if self.allowed(source.ip()) => {
-                self.on_response(now, resp)
+                self.on_response(now, *resp)
             }
             Ok(Incoming::Response(_)) => self.stats.requests_forbidden += 1,
             Err(err) => self.on_malformed(transport, source, data, err),

@@ -149,10 +149,12 @@ impl StreamFramer {
                 let head_end = from + at;
                 let body_len =
                     content_length(&pending[..head_end]).ok_or(FramingError::NoContentLength)?;
-                let total = head_end + PING.len() + body_len;
-                if total > MAX_MESSAGE {
-                    return Err(FramingError::TooLarge);
-                }
+                // Content-Length is the sender's number, up to usize::MAX:
+                // checked, so a huge one is too large, never a wrapped sum.
+                let total = (head_end + PING.len())
+                    .checked_add(body_len)
+                    .filter(|total| *total <= MAX_MESSAGE)
+                    .ok_or(FramingError::TooLarge)?;
                 self.total = Some(total);
                 total
             }
@@ -305,6 +307,10 @@ mod tests {
         assert_eq!(f.next_frame(), Err(FramingError::NoContentLength));
         let mut f = StreamFramer::default();
         f.push(&vec![b'a'; MAX_MESSAGE + 1]);
+        assert_eq!(f.next_frame(), Err(FramingError::TooLarge));
+        // The largest length a usize holds: too large, not an overflow.
+        let mut f = StreamFramer::default();
+        f.push(format!("OPTIONS sip:a@b SIP/2.0\r\nl: {}\r\n\r\n", usize::MAX).as_bytes());
         assert_eq!(f.next_frame(), Err(FramingError::TooLarge));
     }
 }

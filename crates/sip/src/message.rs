@@ -138,6 +138,8 @@ pub struct Response {
     pub cseq: u32,
     pub cseq_method: String,
     pub call_id: String,
+    /// Our tag, in a response to our request in a dialog.
+    pub from_tag: Option<String>,
     pub to_tag: Option<String>,
     /// The first Contact URI of a response to an INVITE or UPDATE (a
     /// target refresh, RFC 3261 §12.2.1.2); None for other methods.
@@ -154,7 +156,7 @@ pub struct Response {
 #[derive(Debug)]
 pub enum Incoming {
     Request(Box<Request>),
-    Response(Response),
+    Response(Box<Response>),
 }
 
 /// Why a message could not be used. The salvage path decides whether it can
@@ -189,7 +191,9 @@ pub fn parse(data: &[u8]) -> Result<Incoming, MessageError> {
         None => body,
     };
     if let Some(status) = start.strip_prefix("SIP/") {
-        return Ok(Incoming::Response(response_from(status, &fields, body)?));
+        return Ok(Incoming::Response(Box::new(response_from(
+            status, &fields, body,
+        )?)));
     }
     let Some((method, uri)) = request else {
         return Err(MessageError::Parse("malformed Request-Line".into()));
@@ -603,9 +607,11 @@ fn request_from(
     for (known, name, value) in fields {
         let value = value.as_ref();
         match known {
-            // Only an INVITE's Contact is ever read (a dialog's remote
-            // target, or its refresh); the first one counts.
-            Name::Contact if method == Method::Invite && contact.is_none() => {
+            // Only an INVITE's or UPDATE's Contact is ever read (a
+            // dialog's remote target, or its refresh); the first one counts.
+            Name::Contact
+                if matches!(method, Method::Invite | Method::Update) && contact.is_none() =>
+            {
                 contact = split_top_level_commas(value)
                     .first()
                     .and_then(|c| grammar::name_addr(c).map(|a| a.uri.to_string()));
@@ -668,6 +674,7 @@ fn response_from(
     let to_tag = grammar::name_addr(&echo.to)
         .and_then(|to| tag(to.params))
         .map(str::to_string);
+    let from_tag = tag_of(&echo.from).map(str::to_string);
     // Only the answers to our session refreshes are read further: an
     // INVITE's or UPDATE's (its SDP answer, a target refresh, the session
     // interval agreed).
@@ -698,6 +705,7 @@ fn response_from(
         cseq,
         cseq_method,
         call_id: echo.call_id,
+        from_tag,
         to_tag,
         contact,
         content_type,

@@ -67,11 +67,12 @@ impl SessionTimer {
 
     /// The header lines of our refreshing UPDATE or re-INVITE (§7.4): the
     /// interval, us (its UAC) as refresher, and that we support the
-    /// extension.
+    /// extension. Not 100rel: we send no PRACK, so a reliable provisional
+    /// response to our request is not offered.
     pub fn refresh_headers(&self) -> [String; 2] {
         [
             format!("Session-Expires: {};refresher=uac", self.interval_secs),
-            format!("Supported: {}", extensions::SUPPORTED),
+            format!("Supported: {TIMER}"),
         ]
     }
 
@@ -100,11 +101,17 @@ impl SessionTimer {
     /// interval runs out, the lesser of 32 s and a third of it (§10), so
     /// our BYE reaches proxies before their own timers fire.
     pub fn next_due(&self, at: Instant) -> Instant {
-        let interval = u64::from(self.interval_secs);
         match self.refresher {
-            Refresher::Us => at + Duration::from_secs(interval / 2),
-            Refresher::Caller => at + Duration::from_secs(interval - (interval / 3).min(32)),
+            Refresher::Us => at + Duration::from_secs(u64::from(self.interval_secs) / 2),
+            Refresher::Caller => self.ends_at(at),
         }
+    }
+
+    /// When a session agreed (or refreshed) at `at` is over unless
+    /// refreshed again: a little before the interval runs out (§10).
+    pub fn ends_at(&self, at: Instant) -> Instant {
+        let interval = u64::from(self.interval_secs);
+        at + Duration::from_secs(interval - (interval / 3).min(32))
     }
 }
 

@@ -409,31 +409,15 @@ impl Endpoint {
             },
             Err(code) => return Err(Reply::new(code)),
         };
-        // An SDP unchanged from our last keeps its version; a changed one
-        // takes the next (RFC 3264 §8), so that a refresh or a re-offer of
-        // the same session does not read as a change to the peer.
         let body = match &media {
-            Some(neg) => {
-                let same = sdp::answer(neg, local, call.origin);
-                if call.local_sdp.as_deref() == Some(same.as_str()) {
-                    same
-                } else {
-                    call.origin.version += 1;
-                    sdp::answer(neg, local, call.origin)
-                }
-            }
+            Some(neg) => call.next_sdp(|origin| sdp::answer(neg, local, origin)),
             None => {
-                call.origin.version += 1;
                 call.offered_srtp = super::offer_key(&self.config.media);
-                sdp::offer(
-                    &self.config.media,
-                    local,
-                    call.origin,
-                    call.offered_srtp.as_ref(),
-                )
+                let key = call.offered_srtp.clone();
+                let policy = &self.config.media;
+                call.next_sdp(|origin| sdp::offer(policy, local, origin, key.as_ref()))
             }
         };
-        call.local_sdp = Some(body.clone());
         call.awaiting_answer_in_ack = media.is_none();
         if let Some(neg) = &media {
             call.media = Some(neg.clone());
@@ -481,10 +465,18 @@ impl Endpoint {
         if resp.code < 200 || resp.cseq_method != "INVITE" {
             return;
         }
+        let (Some(local_tag), Some(remote_tag)) = (&resp.from_tag, &resp.to_tag) else {
+            return;
+        };
+        let key = DialogKey {
+            call_id: resp.call_id.clone(),
+            local_tag: local_tag.clone(),
+            remote_tag: remote_tag.clone(),
+        };
         let ack = self
-            .calls
-            .values()
-            .find(|c| c.key.call_id == resp.call_id)
+            .dialogs
+            .get(&key)
+            .and_then(|handle| self.calls.get(handle))
             .and_then(|c| c.reinvite_ack.as_ref())
             .filter(|(cseq, _)| *cseq == resp.cseq)
             .map(|(_, ack)| ack.clone());
@@ -495,49 +487,62 @@ impl Endpoint {
     }
 
     /// The final response to our refreshing re-INVITE: ACKed, its SDP
-    /// answer taken, and the refresh's outcome applied.
+    /// answer taken, and the refresh's outcome applied. A call ended while
+    /// it was pending (kept for this by `forget_call`) is only ACKed.
     fn reinvite_answered(&mut self, now: Instant, tx: ClientTx, resp: Response) {
         let handle = tx.call;
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
         call.reinvite_cseq = None;
+        // A 2xx to a re-INVITE is a target refresh (§12.2.1.2), which its
+        // ACK already goes to.
+        if resp.code < 300 {
+            call.refresh_target(resp.contact.as_deref());
+        }
+        let confirmed = call.state == DialogState::Confirmed;
         // A 2xx's ACK is a transaction of its own; any other final
         // response's is part of the INVITE's (§17.1.1.3). Over TCP too.
         let ack_branch = (resp.code >= 300).then(|| resp.branch.clone());
         self.send_reinvite_ack(handle, tx.cseq, ack_branch);
-        if resp.code >= 300 {
+        if resp.code >= 300 || !confirmed {
             return self.client_final(now, tx, resp.code);
         }
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
-        // A 2xx to a re-INVITE is a target refresh (§12.2.1.2).
-        call.refresh_target(resp.contact.as_deref());
         let answer = answer_in(&resp).map(|a| {
             let current = call.media.as_ref().and_then(|m| m.srtp.as_ref());
             sdp::accept_reoffer_answer(&a, &self.config.media, current)
         });
+        let failed = match &answer {
+            Some(Ok(neg))
+                if !neg.remote_rtp.ip().is_unspecified()
+                    && neg.remote_rtp.ip().to_canonical().is_ipv4() != call.media_ip.is_ipv4() =>
+            {
+                Some("the answer to our re-INVITE moves the media to another address family")
+            }
+            Some(Ok(_)) => None,
+            Some(Err(sdp::SdpError::SrtpRequired)) => {
+                Some("SRTP is required here and the answer is plain RTP")
+            }
+            _ => Some("no acceptable SDP answer to our re-INVITE"),
+        };
+        if let Some(why) = failed {
+            // The media can no longer be trusted to flow, so the call ends
+            // saying why (RFC 3326).
+            tracing::warn!(call_id = %call.key.call_id, why, "ending the call");
+            let reason = format!("Reason: SIP;cause=488;text=\"{why}\"");
+            self.end_with_bye(now, handle, &[reason]);
+            self.events.push_back(Event::CallEnded {
+                call: CallHandle(handle),
+                reason: EndReason::NoAcceptableAnswer,
+            });
+            return;
+        }
         let media = match answer {
             Some(Ok(neg)) => (call.media.as_ref() != Some(&neg)).then_some(neg),
-            failed => {
-                // Our offer went unanswered: the media can no longer be
-                // trusted to flow, so the call ends saying why (RFC 3326).
-                let why = match failed {
-                    Some(Err(sdp::SdpError::SrtpRequired)) => {
-                        "SRTP is required here and the answer is plain RTP"
-                    }
-                    _ => "no acceptable SDP answer to our re-INVITE",
-                };
-                tracing::warn!(call_id = %call.key.call_id, why, "ending the call");
-                let reason = format!("Reason: SIP;cause=488;text=\"{why}\"");
-                self.end_with_bye(now, handle, &[reason]);
-                self.events.push_back(Event::CallEnded {
-                    call: CallHandle(handle),
-                    reason: EndReason::NoAcceptableAnswer,
-                });
-                return;
-            }
+            _ => None,
         };
         if let Some(neg) = &media {
             call.media = Some(neg.clone());
@@ -553,8 +558,13 @@ impl Endpoint {
 
     pub(super) fn client_final(&mut self, now: Instant, tx: ClientTx, code: u16) {
         if tx.method == Method::Invite {
-            if let Some(call) = self.calls.get_mut(&tx.call) {
-                call.reinvite_cseq = None;
+            let Some(call) = self.calls.get_mut(&tx.call) else {
+                return;
+            };
+            call.reinvite_cseq = None;
+            // The call ended while our re-INVITE was pending: now it can go.
+            if call.state == DialogState::Ending {
+                return self.forget_call(tx.call);
             }
         }
         if code == 481 && tx.method != Method::Bye {

@@ -120,6 +120,7 @@ impl Endpoint {
                 refer_cseq: None,
                 session_timer,
                 session_due_at: None,
+                session_ends_at: None,
                 peer_allows_update: session_timer::allows_update(&req),
                 reliable_provisionals: extensions::requires(&req, extensions::RELIABLE_PROVISIONAL),
                 unacknowledged_provisional: None,

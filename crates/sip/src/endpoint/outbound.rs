@@ -266,7 +266,10 @@ impl Endpoint {
         headers
     }
 
-    /// Drops the call unless a BYE of ours is still waiting for its response.
+    /// Drops the call unless a BYE of ours is still waiting for its
+    /// response, or our re-INVITE is, whose final response must still be
+    /// ACKed with the dialog's route (RFC 3261 §17.1.1.3, §13.2.2.4): the
+    /// call is then kept as ending, with no session timer, until it is.
     pub(super) fn forget_call(&mut self, handle: u64) {
         let bye_pending = self
             .client_txs
@@ -274,6 +277,15 @@ impl Endpoint {
             .any(|tx| tx.call == handle && tx.method == Method::Bye);
         if bye_pending {
             return;
+        }
+        if let Some(call) = self.calls.get_mut(&handle) {
+            if call.reinvite_cseq.is_some() {
+                call.state = DialogState::Ending;
+                call.session_timer = None;
+                call.session_ends_at = None;
+                self.move_session_deadline(handle, None);
+                return;
+            }
         }
         if let Some(call) = self.calls.remove(&handle) {
             self.dialogs.remove(&call.key);

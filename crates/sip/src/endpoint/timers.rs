@@ -2,7 +2,9 @@
 //! transaction or dialog it belongs to, which says what to send again or
 //! that it is over.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
 
 use crate::dialog::{AckTimer, DialogState};
 use crate::event::{CallHandle, EndReason, Event};
@@ -10,9 +12,10 @@ use crate::message::Method;
 use crate::reliable_provisional::ProvisionalTimer;
 use crate::session_timer::{Refresher, SessionTimer};
 
-/// How long after a 491 our session refresh is tried again (RFC 3311 §5.2
-/// leaves the wait to the UA; this is well inside any interval).
-const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long after a passing refusal (5xx) our session refresh is tried
+/// again, or a re-INVITE refresh waits for another offer to finish; well
+/// inside any interval.
+const REFRESH_RETRY: Duration = Duration::from_secs(2);
 use crate::transaction::{ClientTimer, ServerTimer, ServerTx, TxKey};
 use crate::transport::Transmit;
 
@@ -129,6 +132,7 @@ impl Endpoint {
             return;
         };
         call.session_timer = timer;
+        call.session_ends_at = timer.map(|t| t.ends_at(now));
         let due = timer.map(|t| t.next_due(now));
         self.move_session_deadline(handle, due);
     }
@@ -185,10 +189,15 @@ impl Endpoint {
                 self.move_session_deadline(handle, Some(now + REFRESH_RETRY));
                 return;
             }
-            let Some(sdp) = call.local_sdp.clone() else {
+            // The session in effect offered again: our last SDP when that
+            // is what it says, else (the ACK answered our offer) the
+            // session the answer settled, at the next version.
+            let Some(neg) = call.media.clone() else {
                 self.start_session_timer(now, handle, None);
                 return;
             };
+            let local = std::net::SocketAddr::new(call.media_ip, call.local_rtp_port);
+            let sdp = call.next_sdp(|origin| crate::sdp::answer(&neg, local, origin));
             tracing::debug!(call_id = %call.key.call_id, "refreshing the session by re-INVITE (RFC 4028)");
             let mut headers = timer.refresh_headers().to_vec();
             headers.push(format!("Allow: {}", super::ALLOW));
@@ -250,7 +259,23 @@ impl Endpoint {
                 tracing::info!(call_id = %call.key.call_id, "no answer to our session refresh (RFC 4028); ending the call");
                 self.end_expired_session(now, handle);
             }
-            491 => self.move_session_deadline(handle, Some(now + REFRESH_RETRY)),
+            // The caller was mid-offer (491), or passingly unable (5xx):
+            // tried again, after a random 0-2 s for a 491 as RFC 3261
+            // §14.1 asks of the side that did not make the Call-ID, while
+            // the session lasts; past its end, over as if unanswered.
+            491 | 500 | 503 | 504 => {
+                let wait = if code == 491 {
+                    Duration::from_millis(10 * self.rng.random_range(0..=200u64))
+                } else {
+                    REFRESH_RETRY
+                };
+                if call.session_ends_at.is_some_and(|end| now + wait >= end) {
+                    tracing::info!(call_id = %call.key.call_id, code, "our session refresh could not be done before the session's end (RFC 4028); ending the call");
+                    self.end_expired_session(now, handle);
+                } else {
+                    self.move_session_deadline(handle, Some(now + wait));
+                }
+            }
             _ => {
                 tracing::info!(call_id = %call.key.call_id, code, "our session refresh was refused; the session goes on without a timer");
                 self.start_session_timer(now, handle, None);

@@ -19,15 +19,11 @@ pub(crate) struct ClientTx {
     /// Timer E (non-INVITE retransmission); None over TCP or once answered.
     retransmit_at: Option<Instant>,
     interval: Duration,
-    /// Timer F (Timer B for an INVITE); for an INVITE answered
-    /// provisionally, [`PROCEEDING_LIMIT`] from that answer.
+    /// Timer F; Timer B for an INVITE, kept after a provisional response:
+    /// our only INVITE is a session refresh, which must be over well before
+    /// the session would end (RFC 4028 §10), whatever a proxy's 100 says.
     expires_at: Instant,
 }
-
-/// How long a re-INVITE answered provisionally waits for its final
-/// response: the 3 minutes of Timer C (RFC 3261 §16.6), since §17.1.1.2
-/// sets no limit once a provisional response came.
-const PROCEEDING_LIMIT: Duration = Duration::from_secs(180);
 
 /// What a due timer asks of the endpoint.
 pub(crate) enum ClientTimer {
@@ -90,8 +86,7 @@ impl ClientTx {
     pub fn on_provisional(&mut self, now: Instant, timers: &Timers) -> Option<Instant> {
         if self.method == Method::Invite {
             self.retransmit_at = None;
-            self.expires_at = now + PROCEEDING_LIMIT;
-            return Some(self.expires_at);
+            return None;
         }
         self.retransmit_at?;
         self.interval = timers.t2;
@@ -159,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reinvite_is_sent_again_doubling_uncapped_until_a_provisional_then_waits_three_minutes() {
+    fn a_reinvite_is_sent_again_doubling_uncapped_until_a_provisional_and_times_out_at_64_t1() {
         let t = Timers::default();
         let start = Instant::now();
         let mut tx = ClientTx::new(
@@ -186,16 +181,17 @@ mod tests {
         assert_eq!(sent_at[..4], [t.t1, t.t1 * 3, t.t1 * 7, t.t1 * 15]);
         assert_eq!(sent_at[4], t.t1 * 31);
         let at = start + t.t1 * 32;
-        assert_eq!(tx.on_provisional(at, &t), Some(at + PROCEEDING_LIMIT));
+        assert_eq!(tx.on_provisional(at, &t), None);
+        assert_eq!(tx.next_deadline(), start + t.transaction_timeout());
         assert!(matches!(
-            tx.on_timer(at + Duration::from_secs(60), &t),
+            tx.on_timer(start + t.t1 * 63, &t),
             ClientTimer::Wait {
                 retransmit: None,
                 ..
             }
         ));
         assert!(matches!(
-            tx.on_timer(at + PROCEEDING_LIMIT, &t),
+            tx.on_timer(start + t.transaction_timeout(), &t),
             ClientTimer::TimedOut
         ));
     }

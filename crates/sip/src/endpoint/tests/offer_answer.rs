@@ -375,3 +375,30 @@ fn an_unchanged_answer_keeps_its_version_and_a_changed_one_takes_the_next() {
         h.feed(&in_dialog("ACK", cseq, &ack, "call-1", &tag, ""));
     }
 }
+
+#[test]
+fn an_offerless_reinvite_gets_our_offer_with_its_version_kept_while_it_is_the_same() {
+    let mut h = Harness::new();
+    let (_, tag) = h.confirmed_call();
+    let mut versions = Vec::new();
+    for cseq in [2, 3] {
+        let branch = format!("z9hG4bK-re{cseq}");
+        h.feed(&in_dialog("INVITE", cseq, &branch, "call-1", &tag, ""));
+        let ok = h.sent_text().pop().unwrap();
+        assert!(ok.contains("m=audio 40000 RTP/AVP 0 8 111 101"), "{ok}");
+        versions.push(sdp_version(&ok).map(str::to_string));
+        let ack = format!("z9hG4bK-ack{cseq}");
+        h.feed(&in_dialog(
+            "ACK",
+            cseq,
+            &ack,
+            "call-1",
+            &tag,
+            &sdp("0 101", ""),
+        ));
+        h.events();
+    }
+    // Our first offer differs from the answer we sent before it: the next
+    // version. The second is that same offer again: the same version.
+    assert_eq!(versions, [Some("2".to_string()), Some("2".to_string())]);
+}

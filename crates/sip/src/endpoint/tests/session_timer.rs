@@ -431,67 +431,158 @@ fn body_of(msg: &str) -> &str {
 
 #[test]
 fn a_caller_without_update_is_refreshed_by_a_reinvite_offering_the_session_as_it_is() {
-    for lines in [
-        // Only a proxy asked; and the caller named us, requiring timers.
-        "Session-Expires: 90\r\n",
+    let mut h = Harness::new();
+    // The caller named us, requiring timers; its Allow lacks UPDATE.
+    let (_, tag, ok) = timed_call(
+        &mut h,
         "Require: timer\r\nSession-Expires: 90;refresher=uas\r\n",
-    ] {
-        let mut h = Harness::new();
-        let (_, tag, ok) = timed_call(&mut h, lines);
-        assert_eq!(
-            header(&ok, "Session-Expires"),
-            Some("90;refresher=uas"),
-            "{ok}"
-        );
-        h.advance(Duration::from_secs(44));
-        assert!(reinvites(&h.sent_text()).is_empty());
-        h.advance(Duration::from_secs(1));
+    );
+    assert_eq!(
+        header(&ok, "Session-Expires"),
+        Some("90;refresher=uas"),
+        "{ok}"
+    );
+    h.advance(Duration::from_secs(44));
+    assert!(reinvites(&h.sent_text()).is_empty());
+    h.advance(Duration::from_secs(1));
+    let sent = h.sent_text();
+    let invite = reinvites(&sent);
+    assert_eq!(invite.len(), 1, "{sent:?}");
+    let invite = invite[0].clone();
+    // In the dialog: the caller's tag, our tag, our next CSeq.
+    assert!(
+        header(&invite, "To").is_some_and(|t| t.contains("tag=caller-tag")),
+        "{invite}"
+    );
+    assert!(
+        header(&invite, "From").is_some_and(|f| f.contains(&format!("tag={tag}"))),
+        "{invite}"
+    );
+    assert_eq!(header(&invite, "CSeq"), Some("1 INVITE"));
+    assert_eq!(header(&invite, "Session-Expires"), Some("90;refresher=uac"));
+    assert_eq!(header(&invite, "Supported"), Some("timer"));
+    assert_eq!(header(&invite, "Content-Type"), Some("application/sdp"));
+    // The session as it is: our last SDP, its version unchanged.
+    assert_eq!(body_of(&invite), body_of(&ok), "{invite}");
+    // The caller answers as before: ACKed on a branch of its own, no
+    // change to the media.
+    let answer = answer_with(&invite, 200, "OK", KEEP_US, &sdp("0 101", ""));
+    h.feed(&answer);
+    let sent = h.sent_text();
+    let acks: Vec<_> = sent.iter().filter(|m| m.starts_with("ACK ")).collect();
+    assert_eq!(acks.len(), 1, "{sent:?}");
+    assert_eq!(header(acks[0], "CSeq"), Some("1 ACK"));
+    assert_ne!(branch(acks[0]), branch(&invite));
+    let events = h.events();
+    assert!(events.is_empty(), "{events:?}");
+    // Its 200 again (our ACK was lost): the same ACK again.
+    h.feed(&answer);
+    assert_eq!(h.sent_text(), vec![acks[0].clone()]);
+    // The next refresh 45 s after the answer; never a BYE.
+    h.advance(Duration::from_secs(44));
+    let sent = h.sent_text();
+    assert!(
+        reinvites(&sent).is_empty() && byes(&sent).is_empty(),
+        "{sent:?}"
+    );
+    h.advance(Duration::from_secs(1));
+    let sent = h.sent_text();
+    let again = reinvites(&sent);
+    assert_eq!(again.len(), 1, "{sent:?}");
+    assert_eq!(header(again[0], "CSeq"), Some("2 INVITE"));
+    assert_eq!(body_of(again[0]), body_of(&ok));
+}
+
+#[test]
+fn a_caller_without_timers_answering_our_reinvite_without_an_interval_ends_the_timer() {
+    let mut h = Harness::new();
+    // Only a proxy asked: the caller's 200 to our refresh states no
+    // interval, so the session has none from then on (RFC 4028 §7.2).
+    let (_, _, ok) = timed_call(&mut h, "Session-Expires: 90\r\n");
+    assert_eq!(
+        header(&ok, "Session-Expires"),
+        Some("90;refresher=uas"),
+        "{ok}"
+    );
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let invite = reinvites(&sent)[0].clone();
+    h.feed(&answer_with(&invite, 200, "OK", "", &sdp("0 101", "")));
+    h.advance(Duration::from_secs(3600));
+    let sent = h.sent_text();
+    assert!(
+        reinvites(&sent).is_empty() && byes(&sent).is_empty(),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn the_ack_of_our_reinvite_goes_to_the_target_its_2xx_names() {
+    let mut h = Harness::new();
+    timed_call(&mut h, "Session-Expires: 90\r\n");
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let invite = reinvites(&sent)[0].clone();
+    let moved = "Contact: <sip:caller@198.51.100.99:5080>\r\n";
+    h.feed(&answer_with(&invite, 200, "OK", moved, &sdp("0 101", "")));
+    let sent = h.sent_text();
+    let ack = sent.iter().find(|m| m.starts_with("ACK ")).expect("an ACK");
+    assert!(
+        ack.starts_with("ACK sip:caller@198.51.100.99:5080 SIP/2.0"),
+        "{ack}"
+    );
+}
+
+#[test]
+fn a_bye_while_our_reinvite_is_pending_still_gets_its_487_acked_then_the_call_goes() {
+    let mut h = Harness::new();
+    let (call, tag, _) = timed_call(&mut h, "Session-Expires: 90\r\n");
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let invite = reinvites(&sent)[0].clone();
+    h.feed(&in_dialog("BYE", 2, "z9hG4bK-bye2", "call-1", &tag, ""));
+    assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded { call: c, reason: EndReason::RemoteBye }] if *c == call
+    ));
+    // The caller ends our re-INVITE with 487 (RFC 3261 §15.1.2): ACKed in
+    // its transaction, and then nothing of the call is left.
+    h.feed(&answer_to(&invite, 487, "Request Terminated"));
+    let sent = h.sent_text();
+    let ack = sent.iter().find(|m| m.starts_with("ACK ")).expect("an ACK");
+    assert_eq!(branch(ack), branch(&invite));
+    assert!(h.events().is_empty(), "no second end");
+    assert_eq!(h.ep.active_calls(), 0);
+    h.advance(Duration::from_secs(3600));
+    assert!(h.sent_text().is_empty());
+    assert_eq!(h.ep.poll_timeout(), None, "nothing left to wake for");
+}
+
+#[test]
+fn a_refresh_refused_503_is_tried_again_until_the_session_would_end() {
+    let mut h = Harness::new();
+    let (call, _, _) = timed_call(&mut h, "Session-Expires: 90\r\n");
+    h.advance(Duration::from_secs(45));
+    let mut tries = 0;
+    // Refused each time: 2 s apart, until the session's end at 60 s.
+    for _ in 0..20 {
         let sent = h.sent_text();
-        let invite = reinvites(&sent);
-        assert_eq!(invite.len(), 1, "{sent:?}");
-        let invite = invite[0].clone();
-        // In the dialog: the caller's tag, our tag, our next CSeq.
-        assert!(
-            header(&invite, "To").is_some_and(|t| t.contains("tag=")),
-            "{invite}"
-        );
-        assert!(
-            header(&invite, "From").is_some_and(|f| f.contains(&format!("tag={tag}"))),
-            "{invite}"
-        );
-        assert_eq!(header(&invite, "CSeq"), Some("1 INVITE"));
-        assert_eq!(header(&invite, "Session-Expires"), Some("90;refresher=uac"));
-        assert_eq!(header(&invite, "Content-Type"), Some("application/sdp"));
-        // The session as it is: our last SDP, its version unchanged.
-        assert_eq!(body_of(&invite), body_of(&ok), "{invite}");
-        // The caller answers as before: ACKed on a branch of its own, no
-        // change to the media.
-        let answer = answer_with(&invite, 200, "OK", KEEP_US, &sdp("0 101", ""));
-        h.feed(&answer);
-        let sent = h.sent_text();
-        let acks: Vec<_> = sent.iter().filter(|m| m.starts_with("ACK ")).collect();
-        assert_eq!(acks.len(), 1, "{sent:?}");
-        assert_eq!(header(acks[0], "CSeq"), Some("1 ACK"));
-        assert_ne!(branch(acks[0]), branch(&invite));
-        let events = h.events();
-        assert!(events.is_empty(), "{events:?}");
-        // Its 200 again (our ACK was lost): the same ACK again.
-        h.feed(&answer);
-        assert_eq!(h.sent_text(), vec![acks[0].clone()]);
-        // The next refresh 45 s after the answer; never a BYE.
-        h.advance(Duration::from_secs(44));
-        let sent = h.sent_text();
-        assert!(
-            reinvites(&sent).is_empty() && byes(&sent).is_empty(),
-            "{sent:?}"
-        );
-        h.advance(Duration::from_secs(1));
-        let sent = h.sent_text();
-        let again = reinvites(&sent);
-        assert_eq!(again.len(), 1, "{sent:?}");
-        assert_eq!(header(again[0], "CSeq"), Some("2 INVITE"));
-        assert_eq!(body_of(again[0]), body_of(&ok));
+        let Some(invite) = reinvites(&sent).first().map(|m| m.to_string()) else {
+            break;
+        };
+        tries += 1;
+        h.feed(&answer_to(&invite, 503, "Service Unavailable"));
+        if !byes(&h.sent_text()).is_empty() {
+            break;
+        }
+        h.advance(Duration::from_secs(2));
     }
+    assert!((7..=8).contains(&tries), "{tries} tries");
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        Event::CallEnded { call: c, reason: EndReason::SessionExpired } if *c == call
+    )));
 }
 
 #[test]
@@ -556,4 +647,50 @@ fn an_unanswered_reinvite_refresh_ends_the_call_as_expired() {
         e,
         Event::CallEnded { call: c, reason: EndReason::SessionExpired } if *c == call
     )));
+}
+
+#[test]
+fn a_delayed_offer_call_is_refreshed_with_the_session_its_ack_settled_one_version_on() {
+    let mut h = Harness::new();
+    let msg = invite("z9hG4bK-late", "call-1", None);
+    h.feed(&with_headers(&msg, "Session-Expires: 90\r\n"));
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall(c)] => c.call,
+        other => panic!("{other:?}"),
+    };
+    h.sent();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    let tag = to_tag(&ok);
+    let version = |m: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("o="))
+            .and_then(|o| o.split(' ').nth(2))
+            .map(str::to_string)
+    };
+    assert_eq!(version(&ok).as_deref(), Some("1"));
+    assert!(
+        ok.contains("m=audio 40000 RTP/AVP 0 8 111 101"),
+        "our offer: {ok}"
+    );
+    // The caller's answer in the ACK settles on PCMU.
+    h.feed(&in_dialog(
+        "ACK",
+        1,
+        "z9hG4bK-lack",
+        "call-1",
+        &tag,
+        &sdp("0 101", ""),
+    ));
+    h.events();
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let invite = reinvites(&sent)[0].clone();
+    // The session in effect, not our first offer again: one codec, and a
+    // new version since it differs from the SDP we last sent.
+    assert!(
+        invite.contains("m=audio 40000 RTP/AVP 0 101\r\n"),
+        "{invite}"
+    );
+    assert_eq!(version(&invite).as_deref(), Some("2"), "{invite}");
 }
