@@ -490,27 +490,51 @@ fn pjsip_requiring_session_timers_gets_its_call_and_keeps_it_by_refreshing() {
     );
 }
 
-#[test]
-fn behind_an_sbc_enforcing_a_timer_our_update_refreshes_keep_the_role_and_pjsips_call_up() {
-    let _serial = serial();
+/// pjsip calls through Kamailio acting as an SBC that drops pjsip's timer
+/// support and asks 90 s (and, with `hides_update`, drops UPDATE from its
+/// Allow): Passgate must refresh, by `method`. pjsip, told Passgate
+/// refreshes, ends a session not refreshed within 60 s, so the call must
+/// last until the script hangs up at 72 s. The run, once that is checked.
+fn refreshed_through_an_sbc(hides_update: bool, method: &str) -> PjsuaRun {
     let agent = Agent::start(&[
         ("PASSGATE_FLOW__OFFER__TIMEOUT", "120s"),
         ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
     ]);
-    // The SBC drops pjsip's timer support and asks 90 s: Passgate refreshes
-    // by UPDATE (pjsip's Allow lists it), as the UAC of each UPDATE keeping
-    // the role (refresher=uac); pjsip, told Passgate refreshes, ends a
-    // session not refreshed within 60 s.
-    let proxy = support::kamailio::Kamailio::enforcing_a_session_timer(agent.sip, false);
+    let proxy = support::kamailio::Kamailio::enforcing_a_session_timer(agent.sip, hides_update);
     let dir = tempfile::tempdir().expect("tempdir");
     let run = answered_and_held_via(&agent, proxy.sip, dir.path(), &[], 72);
     let story = run.story();
-    let sip_log = tail(&run.sip_log, 12000);
+    let answer = run.received("Response msg 200/INVITE");
+    assert!(
+        answer
+            .first()
+            .is_some_and(|a| a.contains("Session-Expires: 90;refresher=uas")),
+        "our 200 names us the refresher: {}",
+        tail(&run.sip_log, 12000)
+    );
     let ended_at_hangup = run
         .after_step("hangup")
         .iter()
         .any(|e| e["event"] == "call_state" && e["call"] == "main" && e["state"] == "DISCONNECTED");
     assert!(ended_at_hangup, "the session lasted: {story}");
+    let log = agent.wait_log(&["call finished"], Duration::from_secs(10));
+    assert!(
+        log.contains(&format!("refreshing the session by {method}"))
+            && !log.contains("session timer expired")
+            && log.contains("outcome=caller_hung_up"),
+        "{}\n--- kamailio ---\n{}",
+        tail(&log, 6000),
+        tail(&proxy.log_text(), 4000)
+    );
+    run
+}
+
+#[test]
+fn behind_an_sbc_enforcing_a_timer_our_update_refreshes_keep_the_role_and_pjsips_call_up() {
+    let _serial = serial();
+    let run = refreshed_through_an_sbc(false, "UPDATE");
+    let sip_log = tail(&run.sip_log, 12000);
+    // As the UAC of each UPDATE, Passgate keeps the role: refresher=uac.
     let updates = run.received("Request msg UPDATE");
     assert!(
         !updates.is_empty()
@@ -529,45 +553,13 @@ fn behind_an_sbc_enforcing_a_timer_our_update_refreshes_keep_the_role_and_pjsips
                 .all(|a| a.contains("Session-Expires: 90;refresher=uac")),
         "{sip_log}"
     );
-    let log = agent.wait_log(&["call finished"], Duration::from_secs(10));
-    assert!(
-        log.contains("refreshing the session by UPDATE")
-            && !log.contains("session timer expired")
-            && log.contains("outcome=caller_hung_up"),
-        "{}\n--- kamailio ---\n{}",
-        tail(&log, 6000),
-        tail(&proxy.log_text(), 4000)
-    );
 }
 
 #[test]
 fn behind_an_sbc_that_hides_update_our_reinvite_refreshes_keep_pjsips_call_up() {
     let _serial = serial();
-    let agent = Agent::start(&[
-        ("PASSGATE_FLOW__OFFER__TIMEOUT", "120s"),
-        ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
-    ]);
-    // The SBC drops UPDATE from pjsip's Allow and its timer support, and
-    // asks 90 s: Passgate must refresh, and can only by re-INVITE. pjsip,
-    // told Passgate refreshes, ends a session not refreshed within 60 s.
-    let proxy = support::kamailio::Kamailio::enforcing_a_session_timer(agent.sip, true);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let run = answered_and_held_via(&agent, proxy.sip, dir.path(), &[], 72);
-    let story = run.story();
+    let run = refreshed_through_an_sbc(true, "re-INVITE");
     let sip_log = tail(&run.sip_log, 12000);
-    let answer = run.received("Response msg 200/INVITE");
-    assert!(
-        answer
-            .first()
-            .is_some_and(|a| a.contains("Session-Expires: 90;refresher=uas")),
-        "our 200 names us the refresher: {sip_log}"
-    );
-    // The call ended only when the script hung up at 72 s.
-    let ended_at_hangup = run
-        .after_step("hangup")
-        .iter()
-        .any(|e| e["event"] == "call_state" && e["call"] == "main" && e["state"] == "DISCONNECTED");
-    assert!(ended_at_hangup, "the session lasted: {story}");
     let reinvites = run.received("Request msg INVITE");
     assert!(
         !reinvites.is_empty()
@@ -579,15 +571,6 @@ fn behind_an_sbc_that_hides_update_our_reinvite_refreshes_keep_pjsips_call_up() 
     assert!(
         !run.sent("Response msg 200/INVITE").is_empty(),
         "pjsip answered it 200: {sip_log}"
-    );
-    let log = agent.wait_log(&["call finished"], Duration::from_secs(10));
-    assert!(
-        log.contains("refreshing the session by re-INVITE")
-            && !log.contains("session timer expired")
-            && log.contains("outcome=caller_hung_up"),
-        "{}\n--- kamailio ---\n{}",
-        tail(&log, 6000),
-        tail(&proxy.log_text(), 4000)
     );
 }
 

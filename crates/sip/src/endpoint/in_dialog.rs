@@ -64,13 +64,7 @@ impl Endpoint {
                     };
                     tracing::warn!(call_id = %call.key.call_id, why, "the ACK carried no acceptable answer to our offer; ending the call");
                     call.bye_after_ack = false;
-                    let reason = format!("Reason: SIP;cause=488;text=\"{why}\"");
-                    self.end_with_bye(now, handle, &[reason]);
-                    self.events.push_back(Event::CallEnded {
-                        call: CallHandle(handle),
-                        reason: EndReason::NoAcceptableAnswer,
-                    });
-                    return;
+                    return self.end_unanswered(now, handle, why);
                 }
             }
         }
@@ -532,13 +526,7 @@ impl Endpoint {
             // The media can no longer be trusted to flow, so the call ends
             // saying why (RFC 3326).
             tracing::warn!(call_id = %call.key.call_id, why, "ending the call");
-            let reason = format!("Reason: SIP;cause=488;text=\"{why}\"");
-            self.end_with_bye(now, handle, &[reason]);
-            self.events.push_back(Event::CallEnded {
-                call: CallHandle(handle),
-                reason: EndReason::NoAcceptableAnswer,
-            });
-            return;
+            return self.end_unanswered(now, handle, why);
         }
         let media = match answer {
             Some(Ok(neg)) => (call.media.as_ref() != Some(&neg)).then_some(neg),
@@ -554,6 +542,17 @@ impl Endpoint {
                 media: Box::new(media),
             });
         }
+    }
+
+    /// Ends a call whose offer of ours got no usable answer: BYE with a
+    /// Reason saying `why` (RFC 3326).
+    fn end_unanswered(&mut self, now: Instant, handle: u64, why: &str) {
+        let reason = format!("Reason: SIP;cause=488;text=\"{why}\"");
+        self.end_with_bye(now, handle, &[reason]);
+        self.events.push_back(Event::CallEnded {
+            call: CallHandle(handle),
+            reason: EndReason::NoAcceptableAnswer,
+        });
     }
 
     pub(super) fn client_final(&mut self, now: Instant, tx: ClientTx, code: u16) {

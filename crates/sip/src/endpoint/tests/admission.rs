@@ -156,10 +156,7 @@ fn a_call_the_application_refuses_with_503_is_told_when_to_come_back() {
     let call = {
         h.feed(&invite("z9hG4bK-inv2", "call-2", Some(&sdp("0", ""))));
         let _ = h.sent_text();
-        match h.events().as_slice() {
-            [Event::IncomingCall(c)] => c.call,
-            other => panic!("{other:?}"),
-        }
+        h.incoming_call()
     };
     h.ep.reject(h.now, call, 486).unwrap();
     let sent = h.sent_text();

@@ -391,10 +391,7 @@ fn routed_call(h: &mut Harness, record_route: &str) -> (CallHandle, String) {
     let inv = invite("z9hG4bK-inv1", "call-1", Some(&sdp("0 101", "")));
     h.feed(&with_record_route(&inv, record_route));
     h.sent();
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("expected one IncomingCall, got {other:?}"),
-    };
+    let call = h.incoming_call();
     h.ep.answer(h.now, call, 40000).unwrap();
     let tag = to_tag(&h.sent_text().pop().unwrap());
     h.feed(&in_dialog("ACK", 1, "z9hG4bK-ack1", "call-1", &tag, ""));
@@ -411,10 +408,7 @@ fn the_180_and_every_200_to_the_invite_carry_its_record_route_in_order() {
     );
     h.feed(&inv);
     h.sent();
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("expected one IncomingCall, got {other:?}"),
-    };
+    let call = h.incoming_call();
     h.ep.ring(h.now, call).unwrap();
     let ringing = h.sent_text().pop().unwrap();
     assert!(ringing.starts_with("SIP/2.0 180 Ringing"));

@@ -129,10 +129,7 @@ fn over_tcp_responses_use_the_connection_and_are_not_retransmitted() {
         "198.51.100.20:50123",
         &invite("z9hG4bK-t", "tcp-1", Some(&sdp("0", ""))).replace("UDP", "TCP"),
     );
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("{other:?}"),
-    };
+    let call = h.incoming_call();
     h.ep.answer(h.now, call, 40000).unwrap();
     let sent: Vec<Transmit> = std::iter::from_fn(|| h.ep.poll_transmit()).collect();
     assert!(sent
@@ -170,10 +167,7 @@ fn contacts_over_tls(uri: &str, contact: &str) -> (String, String) {
         .replacen("sip:passgate@192.0.2.1:5060", uri, 1)
         .replace("<sip:caller@198.51.100.20:5070>", contact);
     h.feed_from(conn, "198.51.100.20:50123", &msg);
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("{other:?}"),
-    };
+    let call = h.incoming_call();
     h.ep.answer(h.now, call, 40000).unwrap();
     let ok = h.sent_text().pop().unwrap();
     let tag = to_tag(&ok);

@@ -66,15 +66,20 @@ impl Harness {
         std::iter::from_fn(|| self.ep.poll_event()).collect()
     }
 
+    /// The one event so far, an IncomingCall: its handle.
+    fn incoming_call(&mut self) -> CallHandle {
+        match self.events().as_slice() {
+            [Event::IncomingCall(c)] => c.call,
+            other => panic!("expected one IncomingCall, got {other:?}"),
+        }
+    }
+
     /// INVITE → 100 → IncomingCall; returns the handle.
     fn offered_call(&mut self) -> CallHandle {
         self.feed(&invite("z9hG4bK-inv1", "call-1", Some(&sdp("0 101", ""))));
         let sent = self.sent_text();
         assert_eq!(status_lines(&sent), vec!["SIP/2.0 100 Trying"]);
-        match self.events().as_slice() {
-            [Event::IncomingCall(c)] => c.call,
-            other => panic!("expected one IncomingCall, got {other:?}"),
-        }
+        self.incoming_call()
     }
 
     /// Offered, answered and acknowledged; returns the handle and our To tag.

@@ -210,10 +210,7 @@ fn an_ack_without_an_acceptable_answer_to_our_offer_ends_the_call_with_bye() {
     for (case, body) in [("no body", String::new()), ("G.729 only", sdp("18", ""))] {
         let mut h = Harness::new();
         h.feed(&invite("z9hG4bK-late", "late", None));
-        let call = match h.events().as_slice() {
-            [Event::IncomingCall(c)] => c.call,
-            other => panic!("{other:?}"),
-        };
+        let call = h.incoming_call();
         h.ep.answer(h.now, call, 40000).unwrap();
         let tag = to_tag(&h.sent_text().pop().unwrap());
         h.feed(&in_dialog("ACK", 1, "z9hG4bK-lack", "late", &tag, &body));

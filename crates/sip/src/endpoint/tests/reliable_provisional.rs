@@ -14,10 +14,7 @@ fn offered_with(h: &mut Harness, lines: &str) -> CallHandle {
     );
     h.feed(&msg);
     assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 100 Trying"]);
-    match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("expected one IncomingCall, got {other:?}"),
-    }
+    h.incoming_call()
 }
 
 /// A call whose INVITE requires 100rel, rung: the harness, the call and
@@ -175,10 +172,7 @@ fn without_an_offer_in_the_invite_no_reliable_180_is_sent() {
     );
     h.feed(&msg);
     h.sent();
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("{other:?}"),
-    };
+    let call = h.incoming_call();
     h.ep.ring(h.now, call).unwrap();
     assert!(h.sent_text().is_empty(), "our offer would have to be in it");
     h.ep.answer(h.now, call, 40000).unwrap();

@@ -20,10 +20,7 @@ fn with_headers(msg: &str, lines: &str) -> String {
 fn timed_call(h: &mut Harness, lines: &str) -> (CallHandle, String, String) {
     let msg = invite("z9hG4bK-st1", "call-1", Some(&sdp("0 101", "")));
     h.feed(&with_headers(&msg, lines));
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("expected one IncomingCall, got {other:?}"),
-    };
+    let call = h.incoming_call();
     h.sent();
     h.ep.answer(h.now, call, 40000).unwrap();
     let ok = h.sent_text().pop().unwrap();
@@ -206,10 +203,7 @@ fn an_update_before_the_answer_is_491() {
     let msg = invite("z9hG4bK-st4", "call-1", Some(&sdp("0 101", "")));
     h.feed(&with_headers(&msg, TIMER));
     h.sent();
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("expected one IncomingCall, got {other:?}"),
-    };
+    let call = h.incoming_call();
     // The 180 gives the caller our tag: an early dialog.
     h.ep.ring(h.now, call).unwrap();
     let tag = to_tag(&h.sent_text().pop().unwrap());
@@ -240,10 +234,7 @@ fn a_session_that_ends_before_the_ack_waits_for_it_before_the_bye() {
     h.ep.config.timers.t2 = Duration::from_secs(8);
     let msg = invite("z9hG4bK-st5", "call-1", Some(&sdp("0 101", "")));
     h.feed(&with_headers(&msg, TIMER));
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("{other:?}"),
-    };
+    let call = h.incoming_call();
     h.sent();
     h.ep.answer(h.now, call, 40000).unwrap();
     let tag = to_tag(&h.sent_text().pop().unwrap());
@@ -256,6 +247,21 @@ fn a_session_that_ends_before_the_ack_waits_for_it_before_the_bye() {
 
 /// An INVITE line saying the caller takes UPDATE.
 const ALLOW_UPDATE: &str = "Allow: INVITE, ACK, CANCEL, BYE, UPDATE\r\n";
+
+/// The call was ended by our BYE saying the session timer expired.
+fn assert_ended_as_expired(h: &mut Harness, call: CallHandle) {
+    let sent = h.sent_text();
+    let bye = byes(&sent);
+    assert!(!bye.is_empty(), "{sent:?}");
+    assert_eq!(
+        header(bye[0], "Reason"),
+        Some("SIP;cause=408;text=\"session timer expired\"")
+    );
+    assert!(h.events().iter().any(|e| matches!(
+        e,
+        Event::CallEnded { call: c, reason: EndReason::SessionExpired } if *c == call
+    )));
+}
 
 /// Our UPDATEs among what was sent.
 fn updates(sent: &[String]) -> Vec<&String> {
@@ -344,17 +350,7 @@ fn an_interval_only_a_proxy_asked_for_is_refreshed_by_us_when_the_caller_takes_u
     // Unanswered: the UPDATE's transaction times out (64·T1) and the call
     // ends with a BYE that says why.
     h.advance(Duration::from_secs(33));
-    let sent = h.sent_text();
-    let bye = byes(&sent);
-    assert!(!bye.is_empty(), "{sent:?}");
-    assert_eq!(
-        header(bye[0], "Reason"),
-        Some("SIP;cause=408;text=\"session timer expired\"")
-    );
-    assert!(h.events().iter().any(|e| matches!(
-        e,
-        Event::CallEnded { call: c, reason: EndReason::SessionExpired } if *c == call
-    )));
+    assert_ended_as_expired(&mut h, call);
 }
 
 #[test]
@@ -636,17 +632,7 @@ fn an_unanswered_reinvite_refresh_ends_the_call_as_expired() {
     assert_eq!(reinvites(&h.sent_text()).len(), 1);
     // Timer B: 64·T1 later, the BYE that says why.
     h.advance(Duration::from_secs(33));
-    let sent = h.sent_text();
-    let bye = byes(&sent);
-    assert!(!bye.is_empty(), "{sent:?}");
-    assert_eq!(
-        header(bye[0], "Reason"),
-        Some("SIP;cause=408;text=\"session timer expired\"")
-    );
-    assert!(h.events().iter().any(|e| matches!(
-        e,
-        Event::CallEnded { call: c, reason: EndReason::SessionExpired } if *c == call
-    )));
+    assert_ended_as_expired(&mut h, call);
 }
 
 #[test]
@@ -654,10 +640,7 @@ fn a_delayed_offer_call_is_refreshed_with_the_session_its_ack_settled_one_versio
     let mut h = Harness::new();
     let msg = invite("z9hG4bK-late", "call-1", None);
     h.feed(&with_headers(&msg, "Session-Expires: 90\r\n"));
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("{other:?}"),
-    };
+    let call = h.incoming_call();
     h.sent();
     h.ep.answer(h.now, call, 40000).unwrap();
     let ok = h.sent_text().pop().unwrap();

@@ -15,10 +15,7 @@ fn harness(mode: SrtpMode) -> Harness {
 /// A delayed-offer call answered with our offer; the 200's text and our tag.
 fn answered(h: &mut Harness) -> (String, String) {
     h.feed(&invite("z9hG4bK-late", "late", None));
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("{other:?}"),
-    };
+    let call = h.incoming_call();
     h.ep.answer(h.now, call, 40000).unwrap();
     let ok = h.sent_text().pop().unwrap();
     let tag = to_tag(&ok);
@@ -156,10 +153,7 @@ fn a_reoffer_of_the_same_key_keeps_ours_and_a_new_key_gets_a_new_one() {
     let crypto = |key: &str| format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n");
     let offer = |key: &str| savp_answer(&crypto(key));
     h.feed(&invite("z9hG4bK-k1", "keys", Some(&offer(THEIR_KEY))));
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("{other:?}"),
-    };
+    let call = h.incoming_call();
     h.sent();
     h.ep.answer(h.now, call, 40000).unwrap();
     let ok = h.sent_text().pop().unwrap();
@@ -203,10 +197,7 @@ fn our_refreshing_reinvite_re_offers_the_current_keys_and_takes_the_answer_keepi
         1,
     );
     h.feed(&msg);
-    let call = match h.events().as_slice() {
-        [Event::IncomingCall(c)] => c.call,
-        other => panic!("{other:?}"),
-    };
+    let call = h.incoming_call();
     h.ep.answer(h.now, call, 40000).unwrap();
     let ok = h.sent_text().pop().unwrap();
     let Some(ours) = ok.lines().find(|l| l.starts_with("a=crypto:")) else {
