@@ -11,7 +11,9 @@
 # ROOT is the checkout BINARY was built from (its config/passgate.toml is
 # used). SQL, if set, is run against the agent's SQLite database before the
 # calls (to try a schema change on a running build). Prints the instructions
-# per call and the 25 costliest functions.
+# per call and the 25 costliest functions. Admission by recognizer load is
+# off (asr.admit_max_load = 0), as in P2: under callgrind a recognizer turn
+# measures some 30 s at start, which would refuse every call.
 set -euo pipefail
 root=$1
 binary=$2
@@ -27,7 +29,7 @@ port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DG
 cd "$root"
 PASSGATE_SIP__LISTEN=127.0.0.1:$port PASSGATE_HTTP__LISTEN=127.0.0.1:0 \
   PASSGATE_DATABASE__URL=sqlite://$work/passgate.db PASSGATE_DATABASE__AUDIT_SPOOL=$work/audit.spool PASSGATE_ASR__ADMIT_LEARNT_FILE=$work/admission.json \
-  PASSGATE_LOG__LEVEL=warn PASSGATE_PROMPTS__CACHE_DIR=$root/target/prompt-cache \
+  PASSGATE_LOG__LEVEL=warn PASSGATE_PROMPTS__CACHE_DIR=$root/target/prompt-cache PASSGATE_ASR__ADMIT_MAX_LOAD=0 \
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.out.%p" \
   "$binary" run --config config/passgate.toml >"$work/stdout" 2>"$work/agent.log" &
 agent=$!

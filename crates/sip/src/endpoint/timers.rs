@@ -11,15 +11,15 @@ use crate::event::{CallHandle, EndReason, Event};
 use crate::message::Method;
 use crate::reliable_provisional::ProvisionalTimer;
 use crate::session_timer::{Refresher, SessionTimer};
+use crate::transaction::{ClientTimer, ServerTimer, ServerTx, TxKey};
+use crate::transport::Transmit;
+
+use super::{Endpoint, TimerKey};
 
 /// How long after a passing refusal (5xx) our session refresh is tried
 /// again, or a re-INVITE refresh waits for another offer to finish; well
 /// inside any interval.
 const REFRESH_RETRY: Duration = Duration::from_secs(2);
-use crate::transaction::{ClientTimer, ServerTimer, ServerTx, TxKey};
-use crate::transport::Transmit;
-
-use super::{Endpoint, TimerKey};
 
 impl Endpoint {
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -229,9 +229,9 @@ impl Endpoint {
 
     /// The final response to our refreshing UPDATE or re-INVITE: a 2xx
     /// sets the timer it states (§7.2); no answer (408) ends the call (§10;
-    /// a 481 ended it already); 491 (the caller was mid-offer) tries again
-    /// shortly; anything else leaves the session without a timer, as the
-    /// caller will not take our refreshes.
+    /// a 481 ended it already); 491 and 500/503/504 try again while the
+    /// session lasts; anything else leaves the session without a timer, as
+    /// the caller will not take our refreshes.
     pub(super) fn refresh_answered(
         &mut self,
         now: Instant,
