@@ -679,6 +679,24 @@ fn offer_key(policy: &sdp::MediaPolicy) -> Option<crate::sdes::SrtpKey> {
         .then(|| crate::sdes::SrtpKey::generate(sdp::OFFER_SUITE))
 }
 
+/// The key of our offer in a call whose media is `current`: the key we
+/// encrypt with now when it is of the suite we offer, so that the caller
+/// keeps reading our packets while the answer is on its way and a refresh
+/// changes nothing; a fresh one otherwise.
+fn reoffer_key(
+    policy: &sdp::MediaPolicy,
+    current: Option<&sdp::Negotiated>,
+) -> Option<crate::sdes::SrtpKey> {
+    match current.and_then(|m| m.srtp.as_ref()) {
+        Some(keys)
+            if keys.suite == sdp::OFFER_SUITE && policy.srtp != crate::sdes::SrtpMode::Off =>
+        {
+            Some(keys.local.clone())
+        }
+        _ => offer_key(policy),
+    }
+}
+
 /// The call, when the application may still decide on its INVITE.
 fn offered<'a>(
     calls: &'a mut HashMap<u64, Dialog>,

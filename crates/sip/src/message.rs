@@ -151,6 +151,9 @@ pub struct Response {
     /// Session-Expires of a response to an INVITE or UPDATE (RFC 4028
     /// §7.2), as written.
     pub session_expires: Option<String>,
+    /// Min-SE of a response to an INVITE or UPDATE: in a 422, the shortest
+    /// interval the refusing side takes (RFC 4028 §7.3), as written.
+    pub min_se: Option<String>,
 }
 
 #[derive(Debug)]
@@ -678,7 +681,8 @@ fn response_from(
     // Only the answers to our session refreshes are read further: an
     // INVITE's or UPDATE's (its SDP answer, a target refresh, the session
     // interval agreed).
-    let (mut contact, mut content_type, mut session_expires) = (None, None, None);
+    let (mut contact, mut content_type) = (None, None);
+    let (mut session_expires, mut min_se) = (None, None);
     let refresh = cseq_method == "INVITE" || cseq_method == "UPDATE";
     if refresh {
         for (known, name, value) in fields {
@@ -694,6 +698,9 @@ fn response_from(
                         || name.eq_ignore_ascii_case("x") =>
                 {
                     session_expires = Some(value.to_string())
+                }
+                Name::Other if name.eq_ignore_ascii_case("min-se") => {
+                    min_se = Some(value.to_string())
                 }
                 _ => {}
             }
@@ -711,6 +718,7 @@ fn response_from(
         content_type,
         body: if refresh { body.to_vec() } else { Vec::new() },
         session_expires,
+        min_se,
     })
 }
 

@@ -47,6 +47,9 @@ pub(crate) enum Refresher {
 pub(crate) struct SessionTimer {
     pub interval_secs: u32,
     pub refresher: Refresher,
+    /// The shortest interval a side of the session refused ours for (422),
+    /// which our refreshes state as their Min-SE; None before any 422.
+    pub raised_min_se: Option<u32>,
 }
 
 impl SessionTimer {
@@ -68,12 +71,30 @@ impl SessionTimer {
     /// The header lines of our refreshing UPDATE or re-INVITE (§7.4): the
     /// interval, us (its UAC) as refresher, and that we support the
     /// extension. Not 100rel: we send no PRACK, so a reliable provisional
-    /// response to our request is not offered.
-    pub fn refresh_headers(&self) -> [String; 2] {
-        [
+    /// response to our request is not offered. After a 422, the Min-SE it
+    /// named, so that no side on the path lowers the interval below it
+    /// again (§7.3, §7.4).
+    pub fn refresh_headers(&self) -> Vec<String> {
+        let mut lines = vec![
             format!("Session-Expires: {};refresher=uac", self.interval_secs),
             format!("Supported: {TIMER}"),
-        ]
+        ];
+        if let Some(min) = self.raised_min_se {
+            lines.push(format!("Min-SE: {min}"));
+        }
+        lines
+    }
+
+    /// The timer to refresh with again after a 422 to our refresh (§7.3):
+    /// the interval raised to the 422's Min-SE. None when the 422 names no
+    /// interval above ours, which a retry would only get refused again.
+    pub fn after_too_small(&self, min_se: Option<&str>) -> Option<SessionTimer> {
+        let min = delta_seconds(min_se?)?;
+        (min > self.interval_secs).then_some(SessionTimer {
+            interval_secs: min,
+            raised_min_se: Some(min),
+            ..*self
+        })
     }
 
     /// The timer after the caller's 2xx to our refresh (§7.2, as the UAC of
@@ -90,8 +111,12 @@ impl SessionTimer {
             _ => Refresher::Us,
         };
         Some(SessionTimer {
-            interval_secs: secs.clamp(MIN_SE, MAX_SE.max(self.interval_secs)),
+            interval_secs: secs.clamp(
+                self.raised_min_se.unwrap_or(MIN_SE),
+                MAX_SE.max(self.interval_secs),
+            ),
             refresher,
+            ..*self
         })
     }
 
@@ -186,6 +211,7 @@ pub(crate) fn negotiate(
     Ok(Some(SessionTimer {
         interval_secs: secs.min(MAX_SE.max(min_se)),
         refresher,
+        raised_min_se: None,
     }))
 }
 
@@ -285,6 +311,7 @@ mod tests {
             SessionTimer {
                 interval_secs,
                 refresher,
+                raised_min_se: None,
             }
             .next_due(at)
                 - at
@@ -300,6 +327,7 @@ mod tests {
             Some(SessionTimer {
                 interval_secs: secs,
                 refresher: Refresher::Us,
+                raised_min_se: None,
             })
         };
         let named = "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n";
@@ -312,6 +340,7 @@ mod tests {
         let ours = SessionTimer {
             interval_secs: 90,
             refresher: Refresher::Us,
+            raised_min_se: None,
         };
         assert_eq!(
             ours.response_headers(),
@@ -329,6 +358,7 @@ mod tests {
         let ours = SessionTimer {
             interval_secs: 90,
             refresher: Refresher::Us,
+            raised_min_se: None,
         };
         let after = |se| ours.after_refresh(se);
         assert_eq!(after(Some("90;refresher=uac")), Some(ours));
@@ -336,7 +366,8 @@ mod tests {
             after(Some("120;refresher=uas")),
             Some(SessionTimer {
                 interval_secs: 120,
-                refresher: Refresher::Caller
+                refresher: Refresher::Caller,
+                raised_min_se: None,
             })
         );
         // No Session-Expires: no expiry any more (§7.2).
@@ -344,5 +375,32 @@ mod tests {
         // Unreadable: ours goes on; too short: raised to the minimum.
         assert_eq!(after(Some("soon")), Some(ours));
         assert_eq!(after(Some("10;refresher=uac")), Some(ours));
+    }
+
+    #[test]
+    fn a_422_to_our_refresh_raises_the_interval_and_later_refreshes_state_its_min_se() {
+        let ours = SessionTimer {
+            interval_secs: 90,
+            refresher: Refresher::Us,
+            raised_min_se: None,
+        };
+        assert_eq!(ours.refresh_headers().len(), 2, "no Min-SE before a 422");
+        let raised = ours.after_too_small(Some("600")).expect("raised");
+        assert_eq!(raised.interval_secs, 600);
+        assert_eq!(
+            raised.refresh_headers(),
+            [
+                "Session-Expires: 600;refresher=uac",
+                "Supported: timer",
+                "Min-SE: 600"
+            ]
+        );
+        // A 2xx naming less than that Min-SE does not lower it again.
+        let after = raised.after_refresh(Some("300;refresher=uac"));
+        assert_eq!(after.map(|t| t.interval_secs), Some(600));
+        // A 422 naming nothing above ours, or nothing readable: no retry.
+        assert_eq!(ours.after_too_small(Some("90")), None);
+        assert_eq!(ours.after_too_small(Some("soon")), None);
+        assert_eq!(ours.after_too_small(None), None);
     }
 }

@@ -406,7 +406,7 @@ impl Endpoint {
         let body = match &media {
             Some(neg) => call.next_sdp(|origin| sdp::answer(neg, local, origin)),
             None => {
-                call.offered_srtp = super::offer_key(&self.config.media);
+                call.offered_srtp = super::reoffer_key(&self.config.media, call.media.as_ref());
                 let key = call.offered_srtp.clone();
                 let policy = &self.config.media;
                 call.next_sdp(|origin| sdp::offer(policy, local, origin, key.as_ref()))
@@ -441,12 +441,13 @@ impl Endpoint {
         };
         match tx.method {
             Method::Invite => self.reinvite_answered(now, tx, resp),
-            Method::Update if resp.code < 300 => {
-                if let Some(call) = self.calls.get_mut(&tx.call) {
-                    call.refresh_target(resp.contact.as_deref());
+            Method::Update if resp.code < 300 || resp.code == 422 => {
+                if resp.code < 300 {
+                    if let Some(call) = self.calls.get_mut(&tx.call) {
+                        call.refresh_target(resp.contact.as_deref());
+                    }
                 }
-                let se = resp.session_expires.as_deref();
-                self.refresh_answered(now, tx.call, resp.code, se)
+                self.refresh_answered(now, tx.call, resp.code, Some(&resp))
             }
             _ => self.client_final(now, tx, resp.code),
         }
@@ -499,6 +500,9 @@ impl Endpoint {
         // response's is part of the INVITE's (§17.1.1.3). Over TCP too.
         let ack_branch = (resp.code >= 300).then(|| resp.branch.clone());
         self.send_reinvite_ack(handle, tx.cseq, ack_branch);
+        if resp.code == 422 && confirmed {
+            return self.refresh_answered(now, handle, resp.code, Some(&resp));
+        }
         if resp.code >= 300 || !confirmed {
             return self.client_final(now, tx, resp.code);
         }
@@ -535,7 +539,7 @@ impl Endpoint {
         if let Some(neg) = &media {
             call.media = Some(neg.clone());
         }
-        self.refresh_answered(now, handle, resp.code, resp.session_expires.as_deref());
+        self.refresh_answered(now, handle, resp.code, Some(&resp));
         if let Some(media) = media {
             self.events.push_back(Event::MediaUpdated {
                 call: CallHandle(handle),

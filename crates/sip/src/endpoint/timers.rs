@@ -8,7 +8,7 @@ use rand::Rng;
 
 use crate::dialog::{AckTimer, DialogState};
 use crate::event::{CallHandle, EndReason, Event};
-use crate::message::Method;
+use crate::message::{Method, Response};
 use crate::reliable_provisional::ProvisionalTimer;
 use crate::session_timer::{Refresher, SessionTimer};
 use crate::transaction::{ClientTimer, ServerTimer, ServerTx, TxKey};
@@ -199,7 +199,7 @@ impl Endpoint {
             let local = std::net::SocketAddr::new(call.media_ip, call.local_rtp_port);
             let sdp = call.next_sdp(|origin| crate::sdp::answer(&neg, local, origin));
             tracing::debug!(call_id = %call.key.call_id, "refreshing the session by re-INVITE (RFC 4028)");
-            let mut headers = timer.refresh_headers().to_vec();
+            let mut headers = timer.refresh_headers();
             headers.push(format!("Allow: {}", super::ALLOW));
             let cseq =
                 self.send_request_with_sdp(now, handle, Method::Invite, &headers, Some(&sdp));
@@ -227,17 +227,19 @@ impl Endpoint {
         });
     }
 
-    /// The final response to our refreshing UPDATE or re-INVITE: a 2xx
-    /// sets the timer it states (§7.2); no answer (408) ends the call (§10;
-    /// a 481 ended it already); 491 and 500/503/504 try again while the
-    /// session lasts; anything else leaves the session without a timer, as
-    /// the caller will not take our refreshes.
+    /// The final response to our refreshing UPDATE or re-INVITE (`resp`;
+    /// None when it timed out): a 2xx sets the timer it states (§7.2); a
+    /// 422 has the refresh sent again at once with the interval it asks
+    /// for (§7.3); no answer (408) ends the call (§10; a 481 ended it
+    /// already); 491 and 500/503/504 try again while the session lasts;
+    /// anything else leaves the session without a timer, as the caller
+    /// will not take our refreshes.
     pub(super) fn refresh_answered(
         &mut self,
         now: Instant,
         handle: u64,
         code: u16,
-        session_expires: Option<&str>,
+        resp: Option<&Response>,
     ) {
         let Some(call) = self.calls.get(&handle) else {
             return;
@@ -247,6 +249,7 @@ impl Endpoint {
         }
         match code {
             200..=299 => {
+                let session_expires = resp.and_then(|r| r.session_expires.as_deref());
                 let timer = call
                     .session_timer
                     .and_then(|t| t.after_refresh(session_expires));
@@ -254,6 +257,20 @@ impl Endpoint {
                     tracing::info!(call_id = %call.key.call_id, "the caller's 2xx to our session refresh states no interval; the session goes on without a timer");
                 }
                 self.start_session_timer(now, handle, timer)
+            }
+            422 => {
+                let min_se = resp.and_then(|r| r.min_se.as_deref());
+                let Some(raised) = call.session_timer.and_then(|t| t.after_too_small(min_se))
+                else {
+                    tracing::info!(call_id = %call.key.call_id, "422 to our session refresh without a longer Min-SE; the session goes on without a timer");
+                    return self.start_session_timer(now, handle, None);
+                };
+                tracing::info!(call_id = %call.key.call_id, interval_secs = raised.interval_secs, "422 to our session refresh; refreshing again with the interval it asks for (RFC 4028)");
+                if let Some(call) = self.calls.get_mut(&handle) {
+                    call.session_timer = Some(raised);
+                }
+                self.move_session_deadline(handle, None);
+                self.session_timer_due(now, handle);
             }
             408 => {
                 tracing::info!(call_id = %call.key.call_id, "no answer to our session refresh (RFC 4028); ending the call");

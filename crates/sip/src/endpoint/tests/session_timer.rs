@@ -677,3 +677,102 @@ fn a_delayed_offer_call_is_refreshed_with_the_session_its_ack_settled_one_versio
     );
     assert_eq!(version(&invite).as_deref(), Some("2"), "{invite}");
 }
+
+#[test]
+fn a_422_to_our_update_refresh_is_sent_again_at_once_with_the_interval_it_asks_for() {
+    let mut h = Harness::new();
+    let (call, _, _) = timed_call(
+        &mut h,
+        &format!("Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n{ALLOW_UPDATE}"),
+    );
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let first = updates(&sent)[0].clone();
+    h.feed(&answer_with(
+        &first,
+        422,
+        "Session Interval Too Small",
+        "Min-SE: 600\r\n",
+        "",
+    ));
+    let sent = h.sent_text();
+    let again = updates(&sent);
+    assert_eq!(again.len(), 1, "sent again at once: {sent:?}");
+    assert_eq!(
+        header(again[0], "Session-Expires"),
+        Some("600;refresher=uac")
+    );
+    assert_eq!(header(again[0], "Min-SE"), Some("600"));
+    assert_ne!(header(again[0], "CSeq"), header(&first, "CSeq"));
+    h.feed(&answer_with(
+        again[0],
+        200,
+        "OK",
+        "Session-Expires: 600;refresher=uac\r\n",
+        "",
+    ));
+    // The next refresh at half the new interval, and the call goes on.
+    h.advance(Duration::from_secs(299));
+    let sent = h.sent_text();
+    assert!(
+        updates(&sent).is_empty() && byes(&sent).is_empty(),
+        "{sent:?}"
+    );
+    h.advance(Duration::from_secs(1));
+    let sent = h.sent_text();
+    let next = updates(&sent);
+    assert_eq!(next.len(), 1, "{sent:?}");
+    assert_eq!(header(next[0], "Min-SE"), Some("600"), "{}", next[0]);
+    assert!(!h
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::CallEnded { call: c, .. } if *c == call)));
+}
+
+#[test]
+fn a_422_to_our_reinvite_refresh_is_acked_and_sent_again_and_one_asking_nothing_longer_ends_the_timer(
+) {
+    let mut h = Harness::new();
+    let (_, _, _) = timed_call(&mut h, "Session-Expires: 90\r\n");
+    h.advance(Duration::from_secs(45));
+    let sent = h.sent_text();
+    let first = reinvites(&sent)[0].clone();
+    h.feed(&answer_with(
+        &first,
+        422,
+        "Session Interval Too Small",
+        "Min-SE: 120\r\n",
+        "",
+    ));
+    let sent = h.sent_text();
+    let ack = sent
+        .iter()
+        .find(|m| m.starts_with("ACK "))
+        .expect("the 422 ACKed");
+    assert_eq!(branch(ack), branch(&first));
+    let again = reinvites(&sent);
+    assert_eq!(again.len(), 1, "{sent:?}");
+    assert_eq!(
+        header(again[0], "Session-Expires"),
+        Some("120;refresher=uac")
+    );
+    assert_eq!(header(again[0], "Min-SE"), Some("120"));
+    // A 422 asking for no longer interval than ours would only be refused
+    // again: the session goes on without a timer.
+    let again = again[0].clone();
+    h.feed(&answer_with(
+        &again,
+        422,
+        "Session Interval Too Small",
+        "Min-SE: 90\r\n",
+        "",
+    ));
+    let sent = h.sent_text();
+    assert!(reinvites(&sent).is_empty(), "{sent:?}");
+    h.advance(Duration::from_secs(600));
+    let sent = h.sent_text();
+    assert!(
+        reinvites(&sent).is_empty() && byes(&sent).is_empty(),
+        "{sent:?}"
+    );
+}

@@ -229,3 +229,94 @@ fn our_refreshing_reinvite_re_offers_the_current_keys_and_takes_the_answer_keepi
     let events = h.events();
     assert!(events.is_empty(), "{events:?}");
 }
+
+#[test]
+fn an_offerless_reinvite_gets_our_offer_with_the_key_we_encrypt_with() {
+    let mut h = harness(SrtpMode::Offer);
+    let offer = |suite: &str| savp_answer(&format!("a=crypto:7 {suite} inline:{THEIR_KEY}\r\n"));
+    h.feed(&invite(
+        "z9hG4bK-o1",
+        "keep",
+        Some(&offer("AES_CM_128_HMAC_SHA1_80")),
+    ));
+    let call = h.incoming_call();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    let (tag, ours) = (to_tag(&ok), answer_key_tagged(&ok, 7));
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-oa1", "keep", &tag, ""));
+    h.events();
+    let mut texts = Vec::new();
+    for cseq in [2, 3] {
+        h.feed(&in_dialog(
+            "INVITE",
+            cseq,
+            &format!("z9hG4bK-o{cseq}"),
+            "keep",
+            &tag,
+            "",
+        ));
+        let reoffer = h.sent_text().pop().unwrap();
+        // Our line of our own offer (tag 1), the key the caller reads us by.
+        assert_eq!(answer_key(&reoffer), ours, "{reoffer}");
+        let body = reoffer
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        texts.push(body);
+        let answer = savp_answer(&format!(
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n"
+        ));
+        h.feed(&in_dialog(
+            "ACK",
+            cseq,
+            &format!("z9hG4bK-oa{cseq}"),
+            "keep",
+            &tag,
+            &answer,
+        ));
+        let events = h.events();
+        let Some(Event::MediaUpdated { media, .. }) = events.first() else {
+            panic!("{events:?}");
+        };
+        let srtp = media.srtp.as_ref().expect("SRTP keys");
+        let key = parse_crypto(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{ours}"));
+        assert_eq!(
+            srtp.local,
+            key.unwrap().key,
+            "we go on encrypting with the same key"
+        );
+    }
+    // Nothing changed between the two offers: the same SDP, version and all.
+    assert_eq!(texts[0], texts[1]);
+
+    // A call whose suite is not the one we offer: a fresh key of that suite.
+    let mut h = harness(SrtpMode::Offer);
+    h.feed(&invite(
+        "z9hG4bK-p1",
+        "other",
+        Some(&offer("AES_CM_128_HMAC_SHA1_32")),
+    ));
+    let call = h.incoming_call();
+    h.ep.answer(h.now, call, 40000).unwrap();
+    let ok = h.sent_text().pop().unwrap();
+    let tag = to_tag(&ok);
+    let short = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:7 AES_CM_128_HMAC_SHA1_32 inline:"))
+        .unwrap_or_else(|| panic!("{ok}"))
+        .to_string();
+    h.feed(&in_dialog("ACK", 1, "z9hG4bK-pa1", "other", &tag, ""));
+    h.feed(&in_dialog("INVITE", 2, "z9hG4bK-p2", "other", &tag, ""));
+    let reoffer = h.sent_text().pop().unwrap();
+    assert_ne!(answer_key(&reoffer), short, "{reoffer}");
+}
+
+/// The key of our `a=crypto` line answering the caller's line `tag`.
+fn answer_key_tagged(ok: &str, tag: u32) -> String {
+    let prefix = format!("a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:");
+    ok.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no a=crypto:{tag} in {ok}"))
+        .to_string()
+}
