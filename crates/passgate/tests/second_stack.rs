@@ -495,12 +495,12 @@ fn pjsip_requiring_session_timers_gets_its_call_and_keeps_it_by_refreshing() {
 /// Allow): Passgate must refresh, by `method`. pjsip, told Passgate
 /// refreshes, ends a session not refreshed within 60 s, so the call must
 /// last until the script hangs up at 72 s. The run, once that is checked.
-fn refreshed_through_an_sbc(hides_update: bool, method: &str) -> PjsuaRun {
+fn refreshed_through_an_sbc(sbc: &[&str], method: &str) -> PjsuaRun {
     let agent = Agent::start(&[
         ("PASSGATE_FLOW__OFFER__TIMEOUT", "120s"),
         ("PASSGATE_FLOW__PROMPTS__GREETING", ""),
     ]);
-    let proxy = support::kamailio::Kamailio::enforcing_a_session_timer(agent.sip, hides_update);
+    let proxy = support::kamailio::Kamailio::enforcing_a_session_timer(agent.sip, sbc);
     let dir = tempfile::tempdir().expect("tempdir");
     let run = answered_and_held_via(&agent, proxy.sip, dir.path(), &[], 72);
     let story = run.story();
@@ -532,7 +532,7 @@ fn refreshed_through_an_sbc(hides_update: bool, method: &str) -> PjsuaRun {
 #[test]
 fn behind_an_sbc_enforcing_a_timer_our_update_refreshes_keep_the_role_and_pjsips_call_up() {
     let _serial = serial();
-    let run = refreshed_through_an_sbc(false, "UPDATE");
+    let run = refreshed_through_an_sbc(&[], "UPDATE");
     let sip_log = tail(&run.sip_log, 12000);
     // As the UAC of each UPDATE, Passgate keeps the role: refresher=uac.
     let updates = run.received("Request msg UPDATE");
@@ -558,7 +558,7 @@ fn behind_an_sbc_enforcing_a_timer_our_update_refreshes_keep_the_role_and_pjsips
 #[test]
 fn behind_an_sbc_that_hides_update_our_reinvite_refreshes_keep_pjsips_call_up() {
     let _serial = serial();
-    let run = refreshed_through_an_sbc(true, "re-INVITE");
+    let run = refreshed_through_an_sbc(&["SBC_HIDES_UPDATE"], "re-INVITE");
     let sip_log = tail(&run.sip_log, 12000);
     let reinvites = run.received("Request msg INVITE");
     assert!(
@@ -570,6 +570,28 @@ fn behind_an_sbc_that_hides_update_our_reinvite_refreshes_keep_pjsips_call_up() 
     );
     assert!(
         !run.sent("Response msg 200/INVITE").is_empty(),
+        "pjsip answered it 200: {sip_log}"
+    );
+}
+
+#[test]
+fn behind_an_sbc_refusing_our_refresh_422_we_refresh_again_with_its_minimum_and_pjsips_call_stays_up(
+) {
+    let _serial = serial();
+    let run = refreshed_through_an_sbc(&["SBC_REFRESH_MIN_SE"], "UPDATE");
+    let sip_log = tail(&run.sip_log, 12000);
+    // The SBC refused the 90 s refresh; the one pjsip got asks for the
+    // SBC's 120 s and states it as its Min-SE.
+    let updates = run.received("Request msg UPDATE");
+    assert!(
+        !updates.is_empty()
+            && updates.iter().all(|r| {
+                r.contains("Session-Expires: 120;refresher=uac") && r.contains("Min-SE: 120")
+            }),
+        "pjsip got our refresh at the SBC's minimum: {sip_log}"
+    );
+    assert!(
+        !run.sent("Response msg 200/UPDATE").is_empty(),
         "pjsip answered it 200: {sip_log}"
     );
 }

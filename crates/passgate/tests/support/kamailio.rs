@@ -30,18 +30,16 @@ impl Kamailio {
         )
     }
 
-    /// The proxy as an SBC that enforces a 90 s session timer and, with
-    /// `hides_update`, hides UPDATE from Passgate (`SBC_TIMER` and
-    /// `SBC_HIDES_UPDATE` in `tests/kamailio/kamailio.cfg`).
-    pub fn enforcing_a_session_timer(passgate: SocketAddr, hides_update: bool) -> Kamailio {
+    /// The proxy as an SBC that enforces a 90 s session timer (`SBC_TIMER`
+    /// in `tests/kamailio/kamailio.cfg`), with more of that file's SBC
+    /// defines in `also` (`SBC_HIDES_UPDATE`, `SBC_REFRESH_MIN_SE`).
+    pub fn enforcing_a_session_timer(passgate: SocketAddr, also: &[&str]) -> Kamailio {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut defines = vec![
             format!("PASSGATE=\"sip:{passgate}\""),
             "SBC_TIMER".to_string(),
         ];
-        if hides_update {
-            defines.push("SBC_HIDES_UPDATE".to_string());
-        }
+        defines.extend(also.iter().map(|d| d.to_string()));
         Self::start_in(dir, "kamailio.cfg", &defines)
     }
 
