@@ -268,6 +268,26 @@ fn updates(sent: &[String]) -> Vec<&String> {
     sent.iter().filter(|m| m.starts_with("UPDATE ")).collect()
 }
 
+/// Advances `secs`: a second before, no request `method` and no BYE yet;
+/// at `secs`, exactly one `method` (our refresh), which is returned.
+fn one_refresh_after(h: &mut Harness, secs: u64, method: &str) -> String {
+    let ours = |sent: &[String]| -> Vec<String> {
+        let start = format!("{method} ");
+        sent.iter()
+            .filter(|m| m.starts_with(&start))
+            .cloned()
+            .collect()
+    };
+    h.advance(Duration::from_secs(secs - 1));
+    let sent = h.sent_text();
+    assert!(ours(&sent).is_empty() && byes(&sent).is_empty(), "{sent:?}");
+    h.advance(Duration::from_secs(1));
+    let sent = h.sent_text();
+    let refresh = ours(&sent);
+    assert_eq!(refresh.len(), 1, "{sent:?}");
+    refresh[0].clone()
+}
+
 /// The response of the caller to our request `msg` with `code`.
 fn answer_to(msg: &str, code: u16, reason: &str) -> String {
     answer_with(msg, code, reason, "", "")
@@ -304,34 +324,14 @@ fn named_as_refresher_we_refresh_by_update_at_half_the_interval() {
         "{ok}"
     );
     assert!(header(&ok, "Require").is_none(), "{ok}");
-    h.advance(Duration::from_secs(44));
-    assert!(updates(&h.sent_text()).is_empty());
-    h.advance(Duration::from_secs(1));
-    let sent = h.sent_text();
-    let update = updates(&sent);
-    assert_eq!(update.len(), 1, "{sent:?}");
+    let update = one_refresh_after(&mut h, 45, "UPDATE");
     // In our UPDATE we are its UAC: refresher=uac keeps the role ours.
-    assert_eq!(
-        header(update[0], "Session-Expires"),
-        Some("90;refresher=uac")
-    );
-    assert!(
-        update[0].contains("Content-Length: 0"),
-        "no body: {}",
-        update[0]
-    );
-    let reply = answer_with(update[0], 200, "OK", KEEP_US, "");
+    assert_eq!(header(&update, "Session-Expires"), Some("90;refresher=uac"));
+    assert!(update.contains("Content-Length: 0"), "no body: {update}");
+    let reply = answer_with(&update, 200, "OK", KEEP_US, "");
     h.feed(&reply);
     // The next refresh 45 s after that answer, and never a BYE meanwhile.
-    h.advance(Duration::from_secs(44));
-    let sent = h.sent_text();
-    assert!(
-        updates(&sent).is_empty() && byes(&sent).is_empty(),
-        "{sent:?}"
-    );
-    h.advance(Duration::from_secs(1));
-    let sent = h.sent_text();
-    assert_eq!(updates(&sent).len(), 1, "{sent:?}");
+    one_refresh_after(&mut h, 45, "UPDATE");
 }
 
 #[test]
@@ -438,13 +438,7 @@ fn a_caller_without_update_is_refreshed_by_a_reinvite_offering_the_session_as_it
         Some("90;refresher=uas"),
         "{ok}"
     );
-    h.advance(Duration::from_secs(44));
-    assert!(reinvites(&h.sent_text()).is_empty());
-    h.advance(Duration::from_secs(1));
-    let sent = h.sent_text();
-    let invite = reinvites(&sent);
-    assert_eq!(invite.len(), 1, "{sent:?}");
-    let invite = invite[0].clone();
+    let invite = one_refresh_after(&mut h, 45, "INVITE");
     // In the dialog: the caller's tag, our tag, our next CSeq.
     assert!(
         header(&invite, "To").is_some_and(|t| t.contains("tag=caller-tag")),
@@ -475,18 +469,9 @@ fn a_caller_without_update_is_refreshed_by_a_reinvite_offering_the_session_as_it
     h.feed(&answer);
     assert_eq!(h.sent_text(), vec![acks[0].clone()]);
     // The next refresh 45 s after the answer; never a BYE.
-    h.advance(Duration::from_secs(44));
-    let sent = h.sent_text();
-    assert!(
-        reinvites(&sent).is_empty() && byes(&sent).is_empty(),
-        "{sent:?}"
-    );
-    h.advance(Duration::from_secs(1));
-    let sent = h.sent_text();
-    let again = reinvites(&sent);
-    assert_eq!(again.len(), 1, "{sent:?}");
-    assert_eq!(header(again[0], "CSeq"), Some("2 INVITE"));
-    assert_eq!(body_of(again[0]), body_of(&ok));
+    let again = one_refresh_after(&mut h, 45, "INVITE");
+    assert_eq!(header(&again, "CSeq"), Some("2 INVITE"));
+    assert_eq!(body_of(&again), body_of(&ok));
 }
 
 #[test]
@@ -712,17 +697,8 @@ fn a_422_to_our_update_refresh_is_sent_again_at_once_with_the_interval_it_asks_f
         "",
     ));
     // The next refresh at half the new interval, and the call goes on.
-    h.advance(Duration::from_secs(299));
-    let sent = h.sent_text();
-    assert!(
-        updates(&sent).is_empty() && byes(&sent).is_empty(),
-        "{sent:?}"
-    );
-    h.advance(Duration::from_secs(1));
-    let sent = h.sent_text();
-    let next = updates(&sent);
-    assert_eq!(next.len(), 1, "{sent:?}");
-    assert_eq!(header(next[0], "Min-SE"), Some("600"), "{}", next[0]);
+    let next = one_refresh_after(&mut h, 300, "UPDATE");
+    assert_eq!(header(&next, "Min-SE"), Some("600"), "{next}");
     assert!(!h
         .events()
         .iter()
