@@ -113,7 +113,7 @@ impl Default for AsrConfig {
             workers: 0,
             worker_nice: 5,
             max_sessions: 0,
-            admit_max_lag_ms: 100,
+            admit_max_lag_ms: 300,
             admit_max_load: 0.6,
             admit_window_secs: 20,
             admit_min_turn_cost_ms: 0,
