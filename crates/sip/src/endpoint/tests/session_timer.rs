@@ -454,8 +454,8 @@ fn a_caller_without_update_is_refreshed_by_a_reinvite_offering_the_session_as_it
     assert_eq!(header(&invite, "Content-Type"), Some("application/sdp"));
     // The session as it is: our last SDP, its version unchanged.
     assert_eq!(body_of(&invite), body_of(&ok), "{invite}");
-    // The caller answers as before: ACKed on a branch of its own, no
-    // change to the media.
+    // The caller answers with the same session: ACKed on a branch of its
+    // own, no change to the media.
     let answer = answer_with(&invite, 200, "OK", KEEP_US, &sdp("0 101", ""));
     h.feed(&answer);
     let sent = h.sent_text();
@@ -485,9 +485,7 @@ fn a_caller_without_timers_answering_our_reinvite_without_an_interval_ends_the_t
         Some("90;refresher=uas"),
         "{ok}"
     );
-    h.advance(Duration::from_secs(45));
-    let sent = h.sent_text();
-    let invite = reinvites(&sent)[0].clone();
+    let invite = one_refresh_after(&mut h, 45, "INVITE");
     h.feed(&answer_with(&invite, 200, "OK", "", &sdp("0 101", "")));
     h.advance(Duration::from_secs(3600));
     let sent = h.sent_text();
@@ -501,9 +499,7 @@ fn a_caller_without_timers_answering_our_reinvite_without_an_interval_ends_the_t
 fn the_ack_of_our_reinvite_goes_to_the_target_its_2xx_names() {
     let mut h = Harness::new();
     timed_call(&mut h, "Session-Expires: 90\r\n");
-    h.advance(Duration::from_secs(45));
-    let sent = h.sent_text();
-    let invite = reinvites(&sent)[0].clone();
+    let invite = one_refresh_after(&mut h, 45, "INVITE");
     let moved = "Contact: <sip:caller@198.51.100.99:5080>\r\n";
     h.feed(&answer_with(&invite, 200, "OK", moved, &sdp("0 101", "")));
     let sent = h.sent_text();
@@ -518,9 +514,7 @@ fn the_ack_of_our_reinvite_goes_to_the_target_its_2xx_names() {
 fn a_bye_while_our_reinvite_is_pending_still_gets_its_487_acked_then_the_call_goes() {
     let mut h = Harness::new();
     let (call, tag, _) = timed_call(&mut h, "Session-Expires: 90\r\n");
-    h.advance(Duration::from_secs(45));
-    let sent = h.sent_text();
-    let invite = reinvites(&sent)[0].clone();
+    let invite = one_refresh_after(&mut h, 45, "INVITE");
     h.feed(&in_dialog("BYE", 2, "z9hG4bK-bye2", "call-1", &tag, ""));
     assert_eq!(status_lines(&h.sent_text()), vec!["SIP/2.0 200 OK"]);
     assert!(matches!(
@@ -570,9 +564,7 @@ fn a_refresh_refused_503_is_tried_again_until_the_session_would_end() {
 fn an_answer_to_our_reinvite_that_moves_the_media_updates_the_call() {
     let mut h = Harness::new();
     let (call, _, _) = timed_call(&mut h, "Session-Expires: 90\r\n");
-    h.advance(Duration::from_secs(45));
-    let sent = h.sent_text();
-    let invite = reinvites(&sent)[0].clone();
+    let invite = one_refresh_after(&mut h, 45, "INVITE");
     let moved = sdp("0 101", "").replace("m=audio 6000", "m=audio 7000");
     h.feed(&answer_with(&invite, 200, "OK", KEEP_US, &moved));
     let events = h.events();
@@ -586,9 +578,7 @@ fn an_answer_to_our_reinvite_that_moves_the_media_updates_the_call() {
 fn a_reinvite_of_the_caller_crossing_ours_is_491_and_a_491_to_ours_is_acked_and_tried_again() {
     let mut h = Harness::new();
     let (_, tag, _) = timed_call(&mut h, "Session-Expires: 90\r\n");
-    h.advance(Duration::from_secs(45));
-    let sent = h.sent_text();
-    let invite = reinvites(&sent)[0].clone();
+    let invite = one_refresh_after(&mut h, 45, "INVITE");
     // The caller's own offer crosses ours (RFC 3261 §14.2).
     h.feed(&reinvite(2, &tag, ""));
     assert_eq!(
@@ -651,9 +641,7 @@ fn a_delayed_offer_call_is_refreshed_with_the_session_its_ack_settled_one_versio
         &sdp("0 101", ""),
     ));
     h.events();
-    h.advance(Duration::from_secs(45));
-    let sent = h.sent_text();
-    let invite = reinvites(&sent)[0].clone();
+    let invite = one_refresh_after(&mut h, 45, "INVITE");
     // The session in effect, not our first offer again: one codec, and a
     // new version since it differs from the SDP we last sent.
     assert!(
