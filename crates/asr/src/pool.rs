@@ -12,7 +12,7 @@ use crate::filler::Filler;
 use crate::lag::Lag;
 use crate::load::Load;
 use crate::model::SpeechModel;
-use crate::session::{ListenOptions, PoolShare, Session, SessionInner};
+use crate::session::{Enqueued, ListenOptions, PoolShare, Session, SessionInner};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecognizerConfig {
@@ -57,7 +57,11 @@ pub struct Recognizer {
 /// after speech, or whose result was asked for, is near the end of its
 /// turn: a caller is waiting for the decision that follows, so it goes
 /// ahead of sessions still hearing speech, whose audio can wait a moment
-/// without anyone waiting on it.
+/// without anyone waiting on it. Whether the caller has fallen silent is
+/// known from the audio as it is pushed, so a session already waiting
+/// behind others moves ahead then ([`RunQueue::promote`]): a worker that
+/// had to reach its audio first would find the pause only after serving
+/// the sessions queued before it.
 #[derive(Default)]
 struct RunQueue {
     queues: Mutex<Queues>,
@@ -87,10 +91,40 @@ impl RunQueue {
         self.ready.notify_one();
     }
 
+    /// Moves `session` ahead if it waits among the sessions still hearing
+    /// speech. Anywhere else it is already ahead, or a worker holds it and
+    /// puts it back by where its turn now stands.
+    fn promote(&self, session: &Arc<SessionInner>) {
+        let mut q = self.lock();
+        if let Some(at) = q.streaming.iter().position(|s| Arc::ptr_eq(s, session)) {
+            if let Some(s) = q.streaming.remove(at) {
+                q.ending.push_back(s);
+            }
+        }
+    }
+
+    /// The next session for a worker: of those near their turn's end, the
+    /// one with the least audio still to recognize (the first of them when
+    /// several have as little), else the longest waiting of the others.
+    /// Turns near their end that share the workers pass by pass would all
+    /// end late together; the shortest first ends most of them soonest, and
+    /// a session only just past its pause, whose audio a worker has
+    /// already taken, goes ahead of one whose caller fell silent with
+    /// seconds of speech still queued.
     fn pop(&self) -> Arc<SessionInner> {
         let mut q = self.lock();
         loop {
-            if let Some(s) = q.ending.pop_front().or_else(|| q.streaming.pop_front()) {
+            let shortest = q
+                .ending
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.queued())
+                .map(|(at, _)| at);
+            let next = match shortest {
+                Some(at) => q.ending.remove(at),
+                None => q.streaming.pop_front(),
+            };
+            if let Some(s) = next {
                 return s;
             }
             q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
@@ -238,13 +272,14 @@ impl Recognizer {
 
     /// Feeds one frame (16-bit mono at the model's rate) to a session.
     pub fn push(&self, session: &Session, frame: &[i16]) -> Result<(), AsrError> {
-        let result = session.enqueue(frame);
-        match result {
-            Ok(true) => self.schedule(session),
-            Ok(false) => Ok(()),
+        match session.enqueue(frame) {
+            Ok(enqueued) => {
+                self.act(session, enqueued);
+                Ok(())
+            }
             // The worker delivers the Overloaded transcript.
             Err(e) => {
-                self.schedule_if_idle(session);
+                self.finish(session);
                 Err(e)
             }
         }
@@ -252,19 +287,14 @@ impl Recognizer {
 
     /// Ends the session now: the final transcript follows.
     pub fn finish(&self, session: &Session) {
-        if session.request_finish() {
-            let _ = self.schedule(session);
-        }
+        self.act(session, session.request_finish());
     }
 
-    fn schedule(&self, session: &Session) -> Result<(), AsrError> {
-        self.queue.push(session.inner.clone());
-        Ok(())
-    }
-
-    fn schedule_if_idle(&self, session: &Session) {
-        if session.request_finish() {
-            let _ = self.schedule(session);
+    fn act(&self, session: &Session, enqueued: Enqueued) {
+        match enqueued {
+            Enqueued::Schedule => self.queue.push(session.inner.clone()),
+            Enqueued::Promote => self.queue.promote(&session.inner),
+            Enqueued::Queued => {}
         }
     }
 }
@@ -360,6 +390,139 @@ mod tests {
         let transcript = within(Duration::from_secs(30), move || next.wait_final());
         assert!(transcript.is_some(), "the worker survived the panic");
         assert_eq!(rec.active(), 0);
+    }
+
+    /// `n` frames of 20 ms at 16 kHz that the end-pointer takes for
+    /// speech: a tone whose loudness changes frame by frame, as syllables
+    /// do (a steady one is taken for noise).
+    fn voiced(n: usize) -> Vec<Vec<i16>> {
+        (0..n)
+            .map(|i| {
+                let amplitude = if i % 2 == 0 { 8000.0 } else { 2000.0 };
+                (0..320)
+                    .map(|t| (amplitude * (t as f32 * 0.08).sin()) as i16)
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A pool's sessions and a run queue of the test's own, which no
+    /// worker takes from: what the queue holds is what a worker would take.
+    fn two_sessions() -> (Recognizer, Session, Session) {
+        let rec = Recognizer::new(
+            model(),
+            RecognizerConfig {
+                workers: 1,
+                max_sessions: 4,
+                max_backlog: Duration::from_secs(30),
+                worker_nice: 0,
+            },
+        );
+        let talking = rec.start(&ListenOptions::default()).unwrap();
+        let pausing = rec.start(&ListenOptions::default()).unwrap();
+        (rec, talking, pausing)
+    }
+
+    fn act(queue: &RunQueue, session: &Session, enqueued: Enqueued) {
+        match enqueued {
+            Enqueued::Schedule => queue.push(session.inner.clone()),
+            Enqueued::Promote => queue.promote(&session.inner),
+            Enqueued::Queued => {}
+        }
+    }
+
+    #[test]
+    fn a_caller_falling_silent_goes_ahead_of_audio_queued_before_theirs() {
+        let (_rec, talking, pausing) = two_sessions();
+        let queue = RunQueue::default();
+        for frame in voiced(15) {
+            act(&queue, &talking, talking.enqueue(&frame).unwrap());
+        }
+        for frame in voiced(15) {
+            act(&queue, &pausing, pausing.enqueue(&frame).unwrap());
+        }
+        // Both wait, speech queued, in the order they came.
+        assert!(!pausing.inner.near_end());
+        // The second caller's first silent frame: no worker has reached
+        // their audio, yet their turn may end now and goes first.
+        let silence = [0i16; 320];
+        let enqueued = pausing.enqueue(&silence).unwrap();
+        assert_eq!(enqueued, Enqueued::Promote);
+        act(&queue, &pausing, enqueued);
+        assert!(pausing.inner.near_end());
+        assert!(Arc::ptr_eq(&queue.pop(), &pausing.inner));
+        assert!(Arc::ptr_eq(&queue.pop(), &talking.inner));
+    }
+
+    #[test]
+    fn a_result_asked_for_goes_ahead_of_audio_queued_before_it() {
+        let (rec, talking, pausing) = two_sessions();
+        let queue = RunQueue::default();
+        for frame in voiced(5) {
+            act(&queue, &talking, talking.enqueue(&frame).unwrap());
+            act(&queue, &pausing, pausing.enqueue(&frame).unwrap());
+        }
+        assert_eq!(pausing.request_finish(), Enqueued::Promote);
+        queue.promote(&pausing.inner);
+        assert!(Arc::ptr_eq(&queue.pop(), &pausing.inner));
+        // Asked again, or more audio, changes nothing: it is ahead already.
+        assert_eq!(pausing.request_finish(), Enqueued::Queued);
+        drop(rec);
+    }
+
+    #[test]
+    fn of_the_turns_near_their_end_the_least_audio_goes_first() {
+        let (_rec, behind, caught_up) = two_sessions();
+        let queue = RunQueue::default();
+        // A caller who fell silent with a second of speech not yet taken,
+        // then one with two frames left: the second ends first.
+        for frame in voiced(50) {
+            act(&queue, &behind, behind.enqueue(&frame).unwrap());
+        }
+        act(&queue, &behind, behind.request_finish());
+        for frame in voiced(2) {
+            act(&queue, &caught_up, caught_up.enqueue(&frame).unwrap());
+        }
+        act(&queue, &caught_up, caught_up.request_finish());
+        assert_eq!(behind.inner.queued(), 50 * 320);
+        assert!(Arc::ptr_eq(&queue.pop(), &caught_up.inner));
+        assert!(Arc::ptr_eq(&queue.pop(), &behind.inner));
+    }
+
+    #[test]
+    fn the_lag_is_the_wait_of_audio_after_the_pause_began_not_of_speech_put_ahead() {
+        let (rec, talking, _) = two_sessions();
+        for frame in voiced(15) {
+            talking.enqueue(&frame).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        // The caller falls silent with 300 ms old speech queued: put ahead,
+        // but that speech waited while the caller was still talking.
+        assert_eq!(talking.enqueue(&[0i16; 320]).unwrap(), Enqueued::Promote);
+        talking.inner.process();
+        assert!(rec.lag() < Duration::from_millis(250), "{:?}", rec.lag());
+        // Audio queued in the pause a worker has reached is the caller's
+        // wait for their decision.
+        talking.enqueue(&[0i16; 320]).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        talking.inner.process();
+        assert!(rec.lag() >= Duration::from_millis(300), "{:?}", rec.lag());
+    }
+
+    #[test]
+    fn a_caller_still_speaking_stays_in_turn() {
+        let (_rec, talking, other) = two_sessions();
+        let queue = RunQueue::default();
+        for frame in voiced(15) {
+            act(&queue, &talking, talking.enqueue(&frame).unwrap());
+            act(&queue, &other, other.enqueue(&frame).unwrap());
+        }
+        // Before any speech is heard, silence is no pause either.
+        let (_rec2, quiet, _) = two_sessions();
+        assert_eq!(quiet.enqueue(&[0i16; 320]).unwrap(), Enqueued::Schedule);
+        assert!(!quiet.inner.near_end());
+        assert!(Arc::ptr_eq(&queue.pop(), &talking.inner));
+        assert!(Arc::ptr_eq(&queue.pop(), &other.inner));
     }
 
     #[test]

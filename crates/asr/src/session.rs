@@ -128,6 +128,9 @@ pub(crate) struct SessionInner {
     /// The caller has fallen silent after speech, or the result was asked
     /// for: the turn may end with the next frames (see the pool's queue).
     near_end: AtomicBool,
+    /// Samples waiting for a worker (the queue's count, readable without
+    /// its lock): what a turn near its end still needs before its result.
+    queued: AtomicUsize,
     /// The next pass panics, as a bug in it would.
     #[cfg(test)]
     pub(crate) panic_next_pass: AtomicBool,
@@ -141,7 +144,6 @@ pub(crate) struct PoolShare {
     pub load: Arc<Load>,
 }
 
-#[derive(Default)]
 struct Queue {
     /// Audio waiting for a worker, each frame with when it was pushed.
     frames: VecDeque<(Vec<i16>, Instant)>,
@@ -152,6 +154,67 @@ struct Queue {
     waiting_since: Option<Instant>,
     finish: Option<TurnEnd>,
     done: bool,
+    /// The end-pointer run on the audio as it arrives, ahead of the
+    /// worker's: a caller who has fallen silent is known to be near the end
+    /// of the turn at once, not only when a worker reaches that audio, which
+    /// behind a queue of callers still speaking is too late to put the turn
+    /// first. It only orders the queue; the worker's own end-pointer decides.
+    arrival: Endpointer,
+    /// The arrival end-pointer has ended the turn (it listens no further,
+    /// even where the worker's resumes after noise taken for speech).
+    arrival_ended: bool,
+    /// The worker's end-pointer was in a pause after its last pass.
+    worker_in_silence: bool,
+}
+
+impl Queue {
+    fn new(endpointer: Endpointer) -> Queue {
+        Queue {
+            frames: VecDeque::new(),
+            samples: 0,
+            scheduled: false,
+            waiting_since: None,
+            finish: None,
+            done: false,
+            arrival: endpointer,
+            arrival_ended: false,
+            worker_in_silence: false,
+        }
+    }
+
+    /// Runs the arrival end-pointer on one frame.
+    fn hear(&mut self, frame: &[i16]) {
+        let decision = self.arrival.push(frame);
+        if matches!(
+            decision,
+            Decision::EndOfSpeech | Decision::NoSpeech | Decision::MaxDuration
+        ) {
+            self.arrival_ended = true;
+        }
+    }
+
+    /// Whether the turn may end with the audio queued or soon after: the
+    /// result was asked for, or the caller has fallen silent after speech
+    /// (by the audio arrived, or where the worker is).
+    fn near_end(&self) -> bool {
+        self.finish.is_some()
+            || self.arrival_ended
+            || self.arrival.in_silence()
+            || self.worker_in_silence
+    }
+}
+
+/// What queueing audio, or asking for the result, needs of the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Enqueued {
+    /// The session is neither on the pool's queue nor being processed: put
+    /// it there.
+    Schedule,
+    /// The session has just come near its turn's end while scheduled: if it
+    /// waits among the sessions still hearing speech, move it ahead.
+    Promote,
+    /// The session is where it belongs.
+    Queued,
 }
 
 struct Work {
@@ -213,7 +276,7 @@ impl Session {
     ) -> Session {
         let (tx, rx) = mpsc::channel(EVENT_DEPTH);
         let inner = Arc::new(SessionInner {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue::new(Endpointer::new(options.endpointer, sample_rate))),
             work: Mutex::new(Work {
                 events: Some(tx),
                 recognizer,
@@ -256,39 +319,42 @@ impl Session {
             },
             released: AtomicBool::new(false),
             near_end: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
             #[cfg(test)]
             panic_next_pass: AtomicBool::new(false),
         });
         Session { inner, events: rx }
     }
 
-    /// Queues one frame of audio at the model's rate. Returns true when the
-    /// session needs a worker (the pool schedules it).
-    pub(crate) fn enqueue(&self, frame: &[i16]) -> Result<bool, AsrError> {
+    /// Queues one frame of audio at the model's rate, and says what the
+    /// pool must do with the session.
+    pub(crate) fn enqueue(&self, frame: &[i16]) -> Result<Enqueued, AsrError> {
         let mut q = lock(&self.inner.queue);
         if q.done || q.finish.is_some() {
-            return Ok(false);
+            return Ok(Enqueued::Queued);
         }
         if q.samples + frame.len() > self.inner.max_backlog_samples {
             q.finish = Some(TurnEnd::Overloaded);
             return Err(AsrError::Overloaded);
         }
         q.samples += frame.len();
+        self.inner.queued.store(q.samples, Ordering::Release);
         let now = Instant::now();
         q.frames.push_back((frame.to_vec(), now));
         q.waiting_since.get_or_insert(now);
-        Ok(!std::mem::replace(&mut q.scheduled, true))
+        q.hear(frame);
+        Ok(self.inner.scheduling(&mut q))
     }
 
-    /// Asks for the final result now; returns true when the session needs a worker.
-    pub(crate) fn request_finish(&self) -> bool {
+    /// Asks for the final result now, and says what the pool must do with
+    /// the session.
+    pub(crate) fn request_finish(&self) -> Enqueued {
         let mut q = lock(&self.inner.queue);
         if q.done {
-            return false;
+            return Enqueued::Queued;
         }
         q.finish.get_or_insert(TurnEnd::Finished);
-        self.inner.near_end.store(true, Ordering::Release);
-        !std::mem::replace(&mut q.scheduled, true)
+        self.inner.scheduling(&mut q)
     }
 
     pub async fn next_event(&mut self) -> Option<RecognitionEvent> {
@@ -341,6 +407,7 @@ impl SessionInner {
             q.scheduled = false;
             q.frames.clear();
             q.samples = 0;
+            self.queued.store(0, Ordering::Release);
             q.waiting_since = None;
         }
         lock(&self.work).events = None;
@@ -351,6 +418,26 @@ impl SessionInner {
     /// ahead of those still hearing speech.
     pub(crate) fn near_end(&self) -> bool {
         self.near_end.load(Ordering::Acquire)
+    }
+
+    /// Samples waiting for a worker.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Publishes where the turn stands after a change to `q`, and what the
+    /// pool must do: schedule the session if it is not, or move it ahead
+    /// if it has just come near the end while waiting.
+    fn scheduling(&self, q: &mut Queue) -> Enqueued {
+        let near = q.near_end();
+        let was_near = self.near_end.swap(near, Ordering::AcqRel);
+        if !std::mem::replace(&mut q.scheduled, true) {
+            Enqueued::Schedule
+        } else if near && !was_near {
+            Enqueued::Promote
+        } else {
+            Enqueued::Queued
+        }
     }
 
     /// Recognizes up to `PASS_FRAMES` of the audio queued (the final result
@@ -365,16 +452,21 @@ impl SessionInner {
                 return false;
             }
             // The lag is what a caller waiting for a decision feels: the
-            // waits of sessions near their turn's end. A session still
-            // hearing speech waits behind them by design; whatever it is
-            // behind by shows when it reaches its pause.
-            if let Some(since) = q.waiting_since.take().filter(|_| self.near_end()) {
+            // waits of the audio after their pause began, or after their
+            // result was asked for. A session still hearing speech waits
+            // behind them by design; whatever it is behind by shows when a
+            // worker reaches its pause. A session put ahead as its caller
+            // fell silent still has that speech queued: its wait is not yet
+            // the caller's, whose pause began only now.
+            let waited_in_pause = q.worker_in_silence || q.finish.is_some();
+            if let Some(since) = q.waiting_since.take().filter(|_| waited_in_pause) {
                 let now = Instant::now();
                 self.lag.record(now, now.saturating_duration_since(since));
             }
             let take = q.frames.len().min(PASS_FRAMES);
             let frames: Vec<(Vec<i16>, Instant)> = q.frames.drain(..take).collect();
             q.samples -= frames.iter().map(|(f, _)| f.len()).sum::<usize>();
+            self.queued.store(q.samples, Ordering::Release);
             q.waiting_since = q.frames.front().map(|(_, pushed)| *pushed);
             // The result waits for the audio still queued.
             let finish = q.finish.filter(|_| q.frames.is_empty());
@@ -452,10 +544,8 @@ impl SessionInner {
             }
             None => {
                 let mut q = lock(&self.queue);
-                self.near_end.store(
-                    work.endpointer.in_silence() || q.finish.is_some(),
-                    Ordering::Release,
-                );
+                q.worker_in_silence = work.endpointer.in_silence();
+                self.near_end.store(q.near_end(), Ordering::Release);
                 let more = !q.frames.is_empty() || q.finish.is_some();
                 q.scheduled = more;
                 more
