@@ -128,8 +128,9 @@ pub(crate) struct SessionInner {
     /// The caller has fallen silent after speech, or the result was asked
     /// for: the turn may end with the next frames (see the pool's queue).
     near_end: AtomicBool,
-    /// Samples waiting for a worker (the queue's count, readable without
-    /// its lock): what a turn near its end still needs before its result.
+    /// Samples waiting for a worker: what a turn near its end still needs
+    /// before its result. Changed only under the queue's lock, read by the
+    /// pool without it.
     queued: AtomicUsize,
     /// The next pass panics, as a bug in it would.
     #[cfg(test)]
@@ -147,7 +148,6 @@ pub(crate) struct PoolShare {
 struct Queue {
     /// Audio waiting for a worker, each frame with when it was pushed.
     frames: VecDeque<(Vec<i16>, Instant)>,
-    samples: usize,
     /// On the pool's queue or being processed.
     scheduled: bool,
     /// When the oldest audio not yet taken by a worker arrived.
@@ -171,7 +171,6 @@ impl Queue {
     fn new(endpointer: Endpointer) -> Queue {
         Queue {
             frames: VecDeque::new(),
-            samples: 0,
             scheduled: false,
             waiting_since: None,
             finish: None,
@@ -333,12 +332,12 @@ impl Session {
         if q.done || q.finish.is_some() {
             return Ok(Enqueued::Queued);
         }
-        if q.samples + frame.len() > self.inner.max_backlog_samples {
+        let queued = self.inner.queued() + frame.len();
+        if queued > self.inner.max_backlog_samples {
             q.finish = Some(TurnEnd::Overloaded);
             return Err(AsrError::Overloaded);
         }
-        q.samples += frame.len();
-        self.inner.queued.store(q.samples, Ordering::Release);
+        self.inner.queued.store(queued, Ordering::Release);
         let now = Instant::now();
         q.frames.push_back((frame.to_vec(), now));
         q.waiting_since.get_or_insert(now);
@@ -406,12 +405,13 @@ impl SessionInner {
             q.done = true;
             q.scheduled = false;
             q.frames.clear();
-            q.samples = 0;
             self.queued.store(0, Ordering::Release);
             q.waiting_since = None;
         }
-        lock(&self.work).events = None;
+        // The slot first: a call that hears nothing will come may start
+        // another turn at once.
         self.release();
+        lock(&self.work).events = None;
     }
 
     /// Whether the turn may end with its next frames: its session goes
@@ -465,8 +465,8 @@ impl SessionInner {
             }
             let take = q.frames.len().min(PASS_FRAMES);
             let frames: Vec<(Vec<i16>, Instant)> = q.frames.drain(..take).collect();
-            q.samples -= frames.iter().map(|(f, _)| f.len()).sum::<usize>();
-            self.queued.store(q.samples, Ordering::Release);
+            let taken = frames.iter().map(|(f, _)| f.len()).sum::<usize>();
+            self.queued.fetch_sub(taken, Ordering::AcqRel);
             q.waiting_since = q.frames.front().map(|(_, pushed)| *pushed);
             // The result waits for the audio still queued.
             let finish = q.finish.filter(|_| q.frames.is_empty());
