@@ -91,6 +91,16 @@ impl RunQueue {
         self.ready.notify_one();
     }
 
+    /// Does what queueing audio or asking for the result needs
+    /// ([`Enqueued`]).
+    fn place(&self, session: &Arc<SessionInner>, enqueued: Enqueued) {
+        match enqueued {
+            Enqueued::Schedule => self.push(session.clone()),
+            Enqueued::Promote => self.promote(session),
+            Enqueued::Queued => {}
+        }
+    }
+
     /// Moves `session` ahead if it waits among the sessions still hearing
     /// speech. Anywhere else it is already ahead, or a worker holds it and
     /// puts it back by where its turn now stands.
@@ -274,7 +284,7 @@ impl Recognizer {
     pub fn push(&self, session: &Session, frame: &[i16]) -> Result<(), AsrError> {
         match session.enqueue(frame) {
             Ok(enqueued) => {
-                self.act(session, enqueued);
+                self.queue.place(&session.inner, enqueued);
                 Ok(())
             }
             // The worker delivers the Overloaded transcript.
@@ -287,15 +297,7 @@ impl Recognizer {
 
     /// Ends the session now: the final transcript follows.
     pub fn finish(&self, session: &Session) {
-        self.act(session, session.request_finish());
-    }
-
-    fn act(&self, session: &Session, enqueued: Enqueued) {
-        match enqueued {
-            Enqueued::Schedule => self.queue.push(session.inner.clone()),
-            Enqueued::Promote => self.queue.promote(&session.inner),
-            Enqueued::Queued => {}
-        }
+        self.queue.place(&session.inner, session.request_finish());
     }
 }
 
@@ -351,9 +353,10 @@ mod tests {
             .unwrap_or_else(|_| panic!("still waiting after {limit:?}"))
     }
 
-    #[test]
-    fn a_turn_that_panics_ends_without_a_result_and_its_worker_goes_on() {
-        let rec = Recognizer::new(
+    /// A pool of one worker, room for four sessions and a backlog no test
+    /// reaches.
+    fn one_worker() -> Recognizer {
+        Recognizer::new(
             model(),
             RecognizerConfig {
                 workers: 1,
@@ -361,7 +364,12 @@ mod tests {
                 max_backlog: Duration::from_secs(30),
                 worker_nice: 0,
             },
-        );
+        )
+    }
+
+    #[test]
+    fn a_turn_that_panics_ends_without_a_result_and_its_worker_goes_on() {
+        let rec = one_worker();
         let silence = [0i16; 320];
         let mut broken = rec.start(&ListenOptions::default()).unwrap();
         broken.inner.panic_next_pass.store(true, Ordering::Release);
@@ -409,25 +417,20 @@ mod tests {
     /// A pool's sessions and a run queue of the test's own, which no
     /// worker takes from: what the queue holds is what a worker would take.
     fn two_sessions() -> (Recognizer, Session, Session) {
-        let rec = Recognizer::new(
-            model(),
-            RecognizerConfig {
-                workers: 1,
-                max_sessions: 4,
-                max_backlog: Duration::from_secs(30),
-                worker_nice: 0,
-            },
-        );
+        let rec = one_worker();
         let talking = rec.start(&ListenOptions::default()).unwrap();
         let pausing = rec.start(&ListenOptions::default()).unwrap();
         (rec, talking, pausing)
     }
 
     fn act(queue: &RunQueue, session: &Session, enqueued: Enqueued) {
-        match enqueued {
-            Enqueued::Schedule => queue.push(session.inner.clone()),
-            Enqueued::Promote => queue.promote(&session.inner),
-            Enqueued::Queued => {}
+        queue.place(&session.inner, enqueued);
+    }
+
+    /// `frames` of speech from `session`'s caller, placed on `queue`.
+    fn speak(queue: &RunQueue, session: &Session, frames: usize) {
+        for frame in voiced(frames) {
+            act(queue, session, session.enqueue(&frame).unwrap());
         }
     }
 
@@ -435,12 +438,8 @@ mod tests {
     fn a_caller_falling_silent_goes_ahead_of_audio_queued_before_theirs() {
         let (_rec, talking, pausing) = two_sessions();
         let queue = RunQueue::default();
-        for frame in voiced(15) {
-            act(&queue, &talking, talking.enqueue(&frame).unwrap());
-        }
-        for frame in voiced(15) {
-            act(&queue, &pausing, pausing.enqueue(&frame).unwrap());
-        }
+        speak(&queue, &talking, 15);
+        speak(&queue, &pausing, 15);
         // Both wait, speech queued, in the order they came.
         assert!(!pausing.inner.near_end());
         // The second caller's first silent frame: no worker has reached
@@ -458,10 +457,8 @@ mod tests {
     fn a_result_asked_for_goes_ahead_of_audio_queued_before_it() {
         let (rec, talking, pausing) = two_sessions();
         let queue = RunQueue::default();
-        for frame in voiced(5) {
-            act(&queue, &talking, talking.enqueue(&frame).unwrap());
-            act(&queue, &pausing, pausing.enqueue(&frame).unwrap());
-        }
+        speak(&queue, &talking, 5);
+        speak(&queue, &pausing, 5);
         assert_eq!(pausing.request_finish(), Enqueued::Promote);
         queue.promote(&pausing.inner);
         assert!(Arc::ptr_eq(&queue.pop(), &pausing.inner));
@@ -476,13 +473,9 @@ mod tests {
         let queue = RunQueue::default();
         // A caller who fell silent with a second of speech not yet taken,
         // then one with two frames left: the second ends first.
-        for frame in voiced(50) {
-            act(&queue, &behind, behind.enqueue(&frame).unwrap());
-        }
+        speak(&queue, &behind, 50);
         act(&queue, &behind, behind.request_finish());
-        for frame in voiced(2) {
-            act(&queue, &caught_up, caught_up.enqueue(&frame).unwrap());
-        }
+        speak(&queue, &caught_up, 2);
         act(&queue, &caught_up, caught_up.request_finish());
         assert_eq!(behind.inner.queued(), 50 * 320);
         assert!(Arc::ptr_eq(&queue.pop(), &caught_up.inner));
@@ -492,9 +485,7 @@ mod tests {
     #[test]
     fn the_lag_is_the_wait_of_audio_after_the_pause_began_not_of_speech_put_ahead() {
         let (rec, talking, _) = two_sessions();
-        for frame in voiced(15) {
-            talking.enqueue(&frame).unwrap();
-        }
+        speak(&RunQueue::default(), &talking, 15);
         std::thread::sleep(Duration::from_millis(300));
         // The caller falls silent with 300 ms old speech queued: put ahead,
         // but that speech waited while the caller was still talking.
@@ -511,14 +502,12 @@ mod tests {
 
     #[test]
     fn a_caller_still_speaking_stays_in_turn() {
-        let (_rec, talking, other) = two_sessions();
+        let (rec, talking, other) = two_sessions();
         let queue = RunQueue::default();
-        for frame in voiced(15) {
-            act(&queue, &talking, talking.enqueue(&frame).unwrap());
-            act(&queue, &other, other.enqueue(&frame).unwrap());
-        }
+        speak(&queue, &talking, 15);
+        speak(&queue, &other, 15);
         // Before any speech is heard, silence is no pause either.
-        let (_rec2, quiet, _) = two_sessions();
+        let quiet = rec.start(&ListenOptions::default()).unwrap();
         assert_eq!(quiet.enqueue(&[0i16; 320]).unwrap(), Enqueued::Schedule);
         assert!(!quiet.inner.near_end());
         assert!(Arc::ptr_eq(&queue.pop(), &talking.inner));
